@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from inbox.channels.v1 import events_pb2
+from inbox.message.v1 import message_pb2
+from starlette.routing import BaseRoute
+
+ENTRY_POINT_GROUP = "inbox.channel_adapters"
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    max_text_length: int = 0  # 0: no limit
+    html: bool = False
+    attachments: bool = False
+    typing_indicators: bool = False
+    read_receipts: bool = False
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    status: events_pb2.DeliveryStatus.ValueType
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    healthy: bool
+    detail: str = ""
+
+
+class AdapterHost(Protocol):
+    """What the channels runtime offers an adapter."""
+
+    @property
+    def data_dir(self) -> Path:
+        """A folder the adapter may keep its own files in (outbox, attachments)."""
+        ...
+
+    async def publish_inbound(self, message: events_pb2.InboundMessage) -> None:
+        """Durably publish an inbound item; returns once the broker stored it (deduplicated on message_id)."""
+        ...
+
+    async def report_delivery(
+        self,
+        channel: message_pb2.Channel.ValueType,
+        message_id: str,
+        conversation_id: str,
+        status: events_pb2.DeliveryStatus.ValueType,
+        detail: str = "",
+    ) -> None:
+        """Record a delivery status change (from a send, a receipt or a provider callback)."""
+        ...
+
+
+@runtime_checkable
+class ChannelAdapter(Protocol):
+    name: str
+    channel: message_pb2.Channel.ValueType
+    capabilities: Capabilities
+
+    def routes(self) -> Sequence[BaseRoute]:
+        """HTTP routes and WebSockets the adapter serves (webhooks, chat), mounted by the runtime."""
+        ...
+
+    async def start(self, host: AdapterHost) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def deliver(self, message: events_pb2.OutboundMessage) -> DeliveryResult:
+        """Deliver once per `message.idempotency_key`, however often this is called for it."""
+        ...
+
+    async def health(self) -> HealthReport: ...
+
+
+def load_adapters(names: Sequence[str] = ()) -> list[ChannelAdapter]:
+    """Instantiate the installed adapters named in `names` (all installed when empty).
+
+    An unknown name fails start-up rather than silently running without that channel.
+    """
+    found = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    unknown = sorted(set(names) - set(found))
+    if unknown:
+        raise LookupError(f"unknown channel adapters {unknown}; installed: {sorted(found)}")
+    selected = names or sorted(found)
+    adapters: list[ChannelAdapter] = []
+    for name in selected:
+        adapter = found[name].load()()
+        if not isinstance(adapter, ChannelAdapter):
+            raise TypeError(f"entry point {name!r} does not provide a ChannelAdapter")
+        adapters.append(adapter)
+    return adapters

@@ -1,0 +1,16 @@
+"""The one NATS JetStream bus wrapper: subjects, streams, the envelope codec, publish and consume."""
+
+from inbox_events.bus import ConsumerSpec, Event, EventBus, Outgoing, PermanentError
+from inbox_events.streams import STREAMS, StreamSpec
+from inbox_events.subjects import subject_for
+
+__all__ = [
+    "STREAMS",
+    "ConsumerSpec",
+    "Event",
+    "EventBus",
+    "Outgoing",
+    "PermanentError",
+    "StreamSpec",
+    "subject_for",
+]

@@ -1,0 +1,330 @@
+"""Connect, declare streams, publish with Nats-Msg-Id, consume durably in batches with dead-lettering.
+
+Delivery rules (see the architecture's NATS settings):
+- a message is acked only after its handler returned, i.e. after the handler's durable write;
+- a handler error naks with a growing delay; after `max_deliver` tries, or at once for a payload that
+  can never succeed (`PermanentError`, a malformed envelope), the message goes to `deadletter.<durable>`
+  with the reason and is terminated, so one poison event never blocks a consumer;
+- the client reconnects forever, and a pull subscription lost with a server restart is re-created.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Generic, TypeVar
+
+import nats
+import nats.errors
+import nats.js.errors
+import structlog
+from google.protobuf.message import Message
+from inbox.events.v1 import envelope_pb2
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+
+from inbox_events.codec import DEFAULT_TENANT, MalformedEvent, decode, encode
+from inbox_events.streams import STREAMS, StreamSpec, stream_for_subject
+from inbox_events.subjects import subject_for
+
+log = structlog.get_logger(__name__)
+
+M = TypeVar("M", bound=Message)
+
+HEADER_EVENT_TYPE = "Inbox-Event-Type"
+HEADER_CORRELATION = "Inbox-Correlation-Id"
+
+
+class PermanentError(Exception):
+    """Raised by a handler for an event that can never be handled: dead-lettered at once, not retried."""
+
+
+@dataclass(frozen=True)
+class Event(Generic[M]):
+    envelope: envelope_pb2.EventEnvelope
+    payload: M
+    subject: str
+    deliveries: int
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One event to publish; `event_id` must be derived from what the event is about, so that a
+    republish after a crash is recognised as the same fact."""
+
+    event: Message
+    event_id: str
+    correlation_id: str = ""
+    tenant_id: str = DEFAULT_TENANT
+
+
+@dataclass(frozen=True)
+class ConsumerSpec(Generic[M]):
+    durable: str
+    subjects: tuple[str, ...]
+    event_type: type[M]
+    batch: int = 64
+    max_deliver: int = 6
+    ack_wait_seconds: float = 30.0
+    # Delay before the n-th redelivery after a handler error; the last value repeats.
+    retry_delays_seconds: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0, 300.0)
+    max_ack_pending: int = 1000
+    stream: str = field(default="")
+
+    def stream_name(self) -> str:
+        return self.stream or stream_for_subject(self.subjects[0]).name
+
+    def retry_delay(self, deliveries: int) -> float:
+        index = min(max(deliveries - 1, 0), len(self.retry_delays_seconds) - 1)
+        return self.retry_delays_seconds[index]
+
+
+Handler = Callable[[Event[M]], Awaitable[None]]
+
+
+class EventBus:
+    def __init__(self, nc: NatsClient, service: str) -> None:
+        self._nc = nc
+        self._js: JetStreamContext = nc.jetstream(publish_async_max_pending=2000)
+        self._service = service
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def connect(cls, url: str, *, service: str) -> AsyncIterator[EventBus]:
+        """Connect (retrying forever after the first success) and drain on exit."""
+
+        async def on_error(exc: Exception) -> None:
+            log.warning("nats_error", error=str(exc))
+
+        async def on_disconnected() -> None:
+            log.warning("nats_disconnected")
+
+        async def on_reconnected() -> None:
+            log.info("nats_reconnected")
+
+        nc = await nats.connect(
+            url,
+            name=service,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=1,
+            connect_timeout=5,
+            error_cb=on_error,
+            disconnected_cb=on_disconnected,
+            reconnected_cb=on_reconnected,
+        )
+        log.info("nats_connected", url=url)
+        try:
+            yield cls(nc, service)
+        finally:
+            with contextlib.suppress(Exception):
+                await nc.drain()
+            log.info("nats_drained")
+
+    @property
+    def is_connected(self) -> bool:
+        return bool(self._nc.is_connected)
+
+    async def ensure_streams(self, streams: Sequence[StreamSpec] = STREAMS) -> None:
+        """Create or update every stream; safe to run from every replica at every start."""
+        for spec in streams:
+            config = StreamConfig(
+                name=spec.name,
+                subjects=list(spec.subjects),
+                storage=StorageType.FILE,
+                max_age=spec.max_age_seconds,
+                duplicate_window=spec.duplicate_window_seconds,
+            )
+            try:
+                await self._js.stream_info(spec.name)
+            except nats.js.errors.NotFoundError:
+                with contextlib.suppress(nats.js.errors.BadRequestError):
+                    await self._js.add_stream(config)
+                    continue
+            await self._js.update_stream(config)
+
+    def _message(self, item: Outgoing) -> tuple[str, bytes, dict[str, str]]:
+        envelope = encode(
+            item.event,
+            event_id=item.event_id,
+            tenant_id=item.tenant_id,
+            correlation_id=item.correlation_id,
+        )
+        headers = {
+            "Nats-Msg-Id": item.event_id,
+            HEADER_EVENT_TYPE: envelope.type,
+            HEADER_CORRELATION: item.correlation_id,
+        }
+        return subject_for(item.event), envelope.SerializeToString(), headers
+
+    async def publish(self, event: Message, *, event_id: str, correlation_id: str = "") -> None:
+        """Publish one event and wait until JetStream has stored it."""
+        await self.publish_all([Outgoing(event, event_id, correlation_id)])
+
+    async def publish_all(self, items: Sequence[Outgoing]) -> None:
+        """Publish several events pipelined (not one round-trip each); return when all are stored."""
+        futures = []
+        for item in items:
+            subject, data, headers = self._message(item)
+            futures.append(await self._js.publish_async(subject, data, headers=headers))
+        for future in futures:
+            await asyncio.wait_for(future, timeout=10)
+
+    @contextlib.asynccontextmanager
+    async def consume(self, spec: ConsumerSpec[M], handler: Handler[M]) -> AsyncIterator[None]:
+        """Run a durable pull consumer until the context exits; then finish the current batch."""
+        consumer = _Consumer(self, spec, handler)
+        await consumer.subscribe()
+        task = asyncio.create_task(consumer.run(), name=f"consumer:{spec.durable}")
+        try:
+            yield
+        finally:
+            await consumer.stop(task)
+
+    async def _dead_letter(self, spec: ConsumerSpec[M], msg: Msg, reason: str) -> None:
+        metadata = msg.metadata
+        dead = envelope_pb2.DeadLetter(
+            original_subject=msg.subject,
+            consumer=spec.durable,
+            stream_sequence=metadata.sequence.stream,
+            deliveries=metadata.num_delivered,
+            reason=reason,
+            original_data=msg.data,
+        )
+        dead.dead_at.FromDatetime(datetime.now(UTC))
+        await self.publish(dead, event_id=f"dead:{spec.durable}:{metadata.sequence.stream}")
+        await msg.term()
+        log.error(
+            "event_dead_lettered",
+            consumer=spec.durable,
+            subject=msg.subject,
+            stream_sequence=metadata.sequence.stream,
+            deliveries=metadata.num_delivered,
+            reason=reason,
+        )
+
+
+class _Consumer(Generic[M]):
+    def __init__(self, bus: EventBus, spec: ConsumerSpec[M], handler: Handler[M]) -> None:
+        self._bus = bus
+        self._spec = spec
+        self._handler = handler
+        self._subscription: JetStreamContext.PullSubscription | None = None
+        self._stopping = asyncio.Event()
+
+    def _config(self) -> ConsumerConfig:
+        spec = self._spec
+        multiple = len(spec.subjects) > 1
+        return ConsumerConfig(
+            durable_name=spec.durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=spec.ack_wait_seconds,
+            max_deliver=spec.max_deliver,
+            max_ack_pending=spec.max_ack_pending,
+            filter_subject=None if multiple else spec.subjects[0],
+            filter_subjects=list(spec.subjects) if multiple else None,
+        )
+
+    async def subscribe(self) -> None:
+        js = self._bus._js
+        stream = self._spec.stream_name()
+        try:
+            await js.consumer_info(stream, self._spec.durable)
+        except nats.js.errors.NotFoundError:
+            with contextlib.suppress(nats.js.errors.BadRequestError):
+                await js.add_consumer(stream, config=self._config())
+        self._subscription = await js.pull_subscribe_bind(
+            durable=self._spec.durable, stream=stream, pending_msgs_limit=self._spec.batch * 4
+        )
+
+    async def stop(self, task: asyncio.Task[None]) -> None:
+        self._stopping.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        if self._subscription is not None:
+            with contextlib.suppress(Exception):
+                await self._subscription.unsubscribe()
+
+    async def _fetch(self) -> list[Msg]:
+        """Fetch a batch, or nothing if the consumer is asked to stop while waiting."""
+        assert self._subscription is not None
+        fetch = asyncio.ensure_future(self._subscription.fetch(self._spec.batch, timeout=5))
+        stop = asyncio.ensure_future(self._stopping.wait())
+        done, _ = await asyncio.wait({fetch, stop}, return_when=asyncio.FIRST_COMPLETED)
+        if fetch not in done:
+            fetch.cancel()
+            with contextlib.suppress(BaseException):
+                await fetch
+            return []
+        stop.cancel()
+        return fetch.result()
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                messages = await self._fetch()
+            except nats.errors.TimeoutError:
+                continue
+            except Exception as exc:  # connection lost, consumer gone after a server restart...
+                log.warning("consumer_fetch_failed", consumer=self._spec.durable, error=repr(exc))
+                await self._resubscribe()
+                continue
+            for msg in messages:
+                try:
+                    await self._handle(msg)
+                except Exception as exc:  # e.g. the broker went away mid-ack; redelivered after ack_wait
+                    log.warning("event_settle_failed", consumer=self._spec.durable, error=repr(exc))
+
+    async def _resubscribe(self) -> None:
+        while not self._stopping.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=1.0)
+            if self._stopping.is_set():
+                return
+            try:
+                if self._subscription is not None:
+                    with contextlib.suppress(Exception):
+                        await self._subscription.unsubscribe()
+                await self.subscribe()
+                log.info("consumer_resubscribed", consumer=self._spec.durable)
+                return
+            except Exception as exc:
+                log.warning("consumer_resubscribe_failed", consumer=self._spec.durable, error=repr(exc))
+
+    async def _handle(self, msg: Msg) -> None:
+        spec = self._spec
+        deliveries = msg.metadata.num_delivered or 1
+        with structlog.contextvars.bound_contextvars(
+            consumer=spec.durable, subject=msg.subject, correlation_id=(msg.headers or {}).get(HEADER_CORRELATION, "")
+        ):
+            try:
+                envelope, payload = decode(msg.data, spec.event_type)
+            except MalformedEvent as exc:
+                await self._bus._dead_letter(spec, msg, f"malformed: {exc}")
+                return
+            event = Event(envelope=envelope, payload=payload, subject=msg.subject, deliveries=deliveries)
+            try:
+                await self._handler(event)
+            except PermanentError as exc:
+                await self._bus._dead_letter(spec, msg, f"rejected: {exc}")
+                return
+            except Exception as exc:
+                if deliveries >= spec.max_deliver:
+                    await self._bus._dead_letter(spec, msg, f"failed {deliveries} times: {exc!r}")
+                    return
+                delay = spec.retry_delay(deliveries)
+                log.warning(
+                    "event_handler_failed",
+                    event_id=envelope.event_id,
+                    deliveries=deliveries,
+                    retry_in_seconds=delay,
+                    error=repr(exc),
+                )
+                await msg.nak(delay=delay)
+                return
+            await msg.ack()

@@ -1,0 +1,35 @@
+"""Every JetStream stream, in one reviewed table; applied idempotently by each service at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DAY = 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    name: str
+    subjects: tuple[str, ...]
+    max_age_seconds: float
+    # JetStream drops a second publish with the same Nats-Msg-Id within this window.
+    duplicate_window_seconds: float = 300.0
+
+
+STREAMS: tuple[StreamSpec, ...] = (
+    StreamSpec("INBOUND", ("inbound.>",), max_age_seconds=14 * DAY),
+    StreamSpec("OUTBOUND", ("outbound.>",), max_age_seconds=14 * DAY),
+    StreamSpec("DELIVERY", ("delivery.>",), max_age_seconds=7 * DAY),
+    StreamSpec("CONVERSATIONS", ("conv.>",), max_age_seconds=14 * DAY),
+    StreamSpec("ROUTING", ("routing.>",), max_age_seconds=7 * DAY),
+    # Kept long: someone has to look at each of these.
+    StreamSpec("DEADLETTER", ("deadletter.>",), max_age_seconds=90 * DAY),
+)
+
+
+def stream_for_subject(subject: str) -> StreamSpec:
+    prefix = subject.split(".", 1)[0]
+    for spec in STREAMS:
+        if any(pattern.split(".", 1)[0] == prefix for pattern in spec.subjects):
+            return spec
+    raise ValueError(f"no stream captures subject {subject!r}")

@@ -1,0 +1,51 @@
+"""Which subject each event type travels on: the registry, declared once.
+
+Channel-scoped events carry the channel as the last token (`inbound.sms`) so an adapter running
+alone consumes only its own channel.
+"""
+
+from __future__ import annotations
+
+from google.protobuf.message import Message
+from inbox.channels.v1 import events_pb2 as channel_events
+from inbox.conversations.v1 import events_pb2 as conversation_events
+from inbox.events.v1 import envelope_pb2
+from inbox.message.v1 import message_pb2
+from inbox.routing.v1 import events_pb2 as routing_events
+
+# Events whose subject does not depend on their content.
+_FIXED_SUBJECTS: dict[str, str] = {
+    channel_events.DeliveryStatusChanged.DESCRIPTOR.full_name: "delivery.status_changed",
+    conversation_events.ConversationOpened.DESCRIPTOR.full_name: "conv.opened",
+    conversation_events.MessageAdded.DESCRIPTOR.full_name: "conv.message_added",
+    conversation_events.AssigneeChanged.DESCRIPTOR.full_name: "conv.assignee_changed",
+    routing_events.ConversationAssigned.DESCRIPTOR.full_name: "routing.conversation_assigned",
+    routing_events.ConversationQueued.DESCRIPTOR.full_name: "routing.conversation_queued",
+    routing_events.AgentPresenceChanged.DESCRIPTOR.full_name: "routing.presence_changed",
+}
+
+
+def channel_token(channel: message_pb2.Channel.ValueType) -> str:
+    """`CHANNEL_SMS` -> `sms`: the channel's name in subjects, settings and logs."""
+    name = message_pb2.Channel.Name(channel)
+    return name.removeprefix("CHANNEL_").lower()
+
+
+def channel_from_token(token: str) -> message_pb2.Channel.ValueType:
+    try:
+        return message_pb2.Channel.Value("CHANNEL_" + token.upper())
+    except ValueError:
+        raise ValueError(f"unknown channel {token!r}") from None
+
+
+def subject_for(event: Message) -> str:
+    if isinstance(event, channel_events.InboundMessage):
+        return f"inbound.{channel_token(event.channel)}"
+    if isinstance(event, channel_events.OutboundMessage):
+        return f"outbound.{channel_token(event.channel)}"
+    if isinstance(event, envelope_pb2.DeadLetter):
+        return f"deadletter.{event.consumer}"
+    try:
+        return _FIXED_SUBJECTS[event.DESCRIPTOR.full_name]
+    except KeyError:
+        raise ValueError(f"no subject is declared for {event.DESCRIPTOR.full_name}") from None

@@ -1,0 +1,73 @@
+"""Use cases of the channels runtime; also the `AdapterHost` every adapter talks to."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import structlog
+from inbox.channels.v1 import events_pb2
+from inbox_channel_sdk import ChannelAdapter
+from inbox_events import EventBus, PermanentError
+from inbox_events.subjects import channel_token
+from inbox_runtime.timestamps import now_us, to_timestamp
+
+from inbox_channels.domain import Delivery, DeliveryStatus
+from inbox_channels.store import DeliveryStore
+
+log = structlog.get_logger(__name__)
+
+
+class ChannelActions:
+    def __init__(self, store: DeliveryStore, bus: EventBus, data_dir: Path) -> None:
+        self._store = store
+        self._bus = bus
+        self._data_dir = data_dir
+        self._adapters: dict[int, ChannelAdapter] = {}
+
+    @property
+    def data_dir(self) -> Path:
+        return self._data_dir
+
+    def register(self, adapter: ChannelAdapter) -> None:
+        self._adapters[adapter.channel] = adapter
+
+    @property
+    def adapters(self) -> list[ChannelAdapter]:
+        return list(self._adapters.values())
+
+    async def publish_inbound(self, message: events_pb2.InboundMessage) -> None:
+        # The event id is the message id, itself derived from the provider's id: a provider retry
+        # within the duplicate window is dropped by JetStream, after it by threading's unique key.
+        await self._bus.publish(message, event_id=f"inbound:{message.message_id}", correlation_id=message.message_id)
+        log.info("inbound_accepted", channel=channel_token(message.channel), message_id=message.message_id)
+
+    async def deliver(self, message: events_pb2.OutboundMessage) -> None:
+        adapter = self._adapters.get(message.channel)
+        if adapter is None:
+            raise PermanentError(f"no adapter for channel {message.channel} in this process")
+        current = await self._store.get(message.message_id)
+        if current is not None and current.status != events_pb2.DELIVERY_STATUS_QUEUED:
+            log.info("outbound_already_handled", message_id=message.message_id)
+            return
+        result = await adapter.deliver(message)
+        await self.report_delivery(message.channel, message.message_id, message.conversation_id, result.status, result.detail)
+
+    async def report_delivery(
+        self, channel: int, message_id: str, conversation_id: str, status: DeliveryStatus, detail: str = ""
+    ) -> None:
+        changed_at = now_us()
+        if not await self._store.record(message_id, conversation_id, channel, status, detail, changed_at):
+            return
+        event = events_pb2.DeliveryStatusChanged(
+            message_id=message_id,
+            conversation_id=conversation_id,
+            channel=channel,  # type: ignore[arg-type]
+            status=status,
+            detail=detail,
+            changed_at=to_timestamp(changed_at),
+        )
+        await self._bus.publish(event, event_id=f"delivery:{message_id}:{int(status)}", correlation_id=message_id)
+        log.info("delivery_status", message_id=message_id, conversation_id=conversation_id, status=int(status))
+
+    async def delivery(self, message_id: str) -> Delivery | None:
+        return await self._store.get(message_id)

@@ -1,0 +1,57 @@
+"""Composition root: store, bus, adapters, HTTP (webhooks, chat), gRPC, one outbound consumer per adapter."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+
+import structlog
+from inbox_channel_sdk import load_adapters
+from inbox_events import EventBus
+from inbox_runtime.grpc_server import grpc_server
+from inbox_runtime.http_server import http_server
+from inbox_runtime.lifecycle import until_signalled
+
+from inbox_channels import grpc_api
+from inbox_channels.actions import ChannelActions
+from inbox_channels.config import Settings
+from inbox_channels.http_app import build_http_app
+from inbox_channels.store.sqlite import SqliteDeliveryStore
+from inbox_channels.subscribers import ChannelSubscribers, outbound_consumer
+
+log = structlog.get_logger(__name__)
+
+
+async def run(settings: Settings) -> None:
+    adapters = load_adapters(settings.adapters)
+    async with AsyncExitStack() as stack:
+        store = await SqliteDeliveryStore.open(settings.db_path)
+        stack.push_async_callback(store.close)
+        bus = await stack.enter_async_context(EventBus.connect(settings.common.nats_url, service="channels"))
+        await bus.ensure_streams()
+        actions = ChannelActions(store, bus, settings.common.data_dir / "channels")
+        for adapter in adapters:
+            actions.register(adapter)
+            await adapter.start(actions)
+            stack.push_async_callback(adapter.stop)
+        server = await stack.enter_async_context(
+            grpc_server(
+                host=settings.common.bind_host,
+                port=settings.grpc_port,
+                token=settings.common.api_token,
+                services=[grpc_api.registration(actions)],
+            )
+        )
+        http_port = await stack.enter_async_context(
+            http_server(
+                build_http_app(actions, is_ready=lambda: bus.is_connected),
+                host=settings.common.bind_host,
+                port=settings.http_port,
+            )
+        )
+        subscribers = ChannelSubscribers(actions)
+        for adapter in adapters:
+            await stack.enter_async_context(bus.consume(outbound_consumer(adapter), subscribers.on_outbound))
+        await server.set_serving()
+        log.info("channels_ready", grpc_port=server.port, http_port=http_port, adapters=[a.name for a in adapters])
+        await until_signalled()
+        await server.enter_graceful_shutdown()

@@ -1,0 +1,69 @@
+"""inbox.channels.v1.ChannelService: proto <-> domain, nothing more."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+from inbox.channels.v1 import channel_service_pb2 as pb
+from inbox.channels.v1 import channel_service_pb2_grpc as pb_grpc
+from inbox_runtime.errors import InvalidInput, NotFound
+from inbox_runtime.grpc_server import ServiceRegistration, translate_errors
+from inbox_runtime.timestamps import to_timestamp
+
+from inbox_channels.actions import ChannelActions
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+class ChannelApi(pb_grpc.ChannelServiceServicer):
+    def __init__(self, actions: ChannelActions) -> None:
+        self._actions = actions
+
+    @translate_errors
+    async def ListChannels(self, request: pb.ListChannelsRequest, context: Context) -> pb.ListChannelsResponse:
+        channels = []
+        for adapter in self._actions.adapters:
+            health = await adapter.health()
+            caps = adapter.capabilities
+            channels.append(
+                pb.ChannelInfo(
+                    channel=adapter.channel,
+                    adapter=adapter.name,
+                    capabilities=pb.ChannelCapabilities(
+                        max_text_length=caps.max_text_length,
+                        html=caps.html,
+                        attachments=caps.attachments,
+                        typing_indicators=caps.typing_indicators,
+                        read_receipts=caps.read_receipts,
+                    ),
+                    healthy=health.healthy,
+                    health_detail=health.detail,
+                )
+            )
+        return pb.ListChannelsResponse(channels=channels)
+
+    @translate_errors
+    async def GetDeliveryStatus(
+        self, request: pb.GetDeliveryStatusRequest, context: Context
+    ) -> pb.GetDeliveryStatusResponse:
+        if not request.message_id:
+            raise InvalidInput("message_id is required")
+        delivery = await self._actions.delivery(request.message_id)
+        if delivery is None:
+            raise NotFound(f"no delivery recorded for message {request.message_id}")
+        return pb.GetDeliveryStatusResponse(
+            message_id=delivery.message_id,
+            channel=delivery.channel,  # type: ignore[arg-type]
+            status=delivery.status,
+            detail=delivery.detail,
+            updated_at=to_timestamp(delivery.updated_at_us),
+        )
+
+
+def registration(actions: ChannelActions) -> ServiceRegistration:
+    return ServiceRegistration(
+        full_name=pb.DESCRIPTOR.services_by_name["ChannelService"].full_name,
+        servicer=ChannelApi(actions),
+        add_to_server=pb_grpc.add_ChannelServiceServicer_to_server,
+    )

@@ -1,0 +1,1 @@
+"""inbox-web: the agents' web app. Talks to the other services only through their gRPC APIs."""

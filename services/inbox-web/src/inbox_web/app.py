@@ -1,0 +1,27 @@
+"""Composition root: gRPC clients, the HTTP app, wait for SIGTERM."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+
+import structlog
+from inbox_runtime.http_server import http_server
+from inbox_runtime.lifecycle import until_signalled
+
+from inbox_web.backends import open_backends
+from inbox_web.config import Settings
+from inbox_web.http_app import build_http_app
+
+log = structlog.get_logger(__name__)
+
+
+async def run(settings: Settings) -> None:
+    async with AsyncExitStack() as stack:
+        backends = await open_backends(
+            stack, settings.conversations_target, settings.routing_target, settings.common.api_token
+        )
+        port = await stack.enter_async_context(
+            http_server(build_http_app(backends), host=settings.common.bind_host, port=settings.http_port)
+        )
+        log.info("inbox_web_ready", http_port=port)
+        await until_signalled()

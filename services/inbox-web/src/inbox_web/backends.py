@@ -1,0 +1,38 @@
+"""gRPC clients of the services inbox-web calls, like any other integrator."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+
+import grpc
+from inbox.conversations.v1 import conversation_service_pb2_grpc
+from inbox.routing.v1 import routing_service_pb2_grpc
+from inbox_runtime.grpc_client import authenticated_channel
+from inbox_runtime.healthcheck import is_serving
+
+
+@dataclass
+class Backends:
+    conversations: conversation_service_pb2_grpc.ConversationServiceStub
+    routing: routing_service_pb2_grpc.RoutingServiceStub
+    targets: tuple[str, ...]
+
+    async def ready(self) -> bool:
+        for target in self.targets:
+            if not await is_serving(target):
+                return False
+        return True
+
+
+async def open_backends(stack: AsyncExitStack, conversations_target: str, routing_target: str, token: str) -> Backends:
+    channels: list[grpc.aio.Channel] = []
+    for target in (conversations_target, routing_target):
+        channel = authenticated_channel(target, token)
+        stack.push_async_callback(channel.close)
+        channels.append(channel)
+    return Backends(
+        conversations=conversation_service_pb2_grpc.ConversationServiceStub(channels[0]),
+        routing=routing_service_pb2_grpc.RoutingServiceStub(channels[1]),
+        targets=(conversations_target, routing_target),
+    )

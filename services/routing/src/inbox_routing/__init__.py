@@ -1,0 +1,1 @@
+"""Routing: agents, presence, capacity, the queue, and who gets each conversation (and why)."""

@@ -1,0 +1,46 @@
+"""Composition root: open the store and the bus, serve gRPC, run the consumers, wait for SIGTERM.
+
+The exit stack unwinds in reverse: consumers finish their batch, the gRPC server finishes in-flight
+calls, the bus drains, the store closes.
+"""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+
+import structlog
+from inbox_events import EventBus
+from inbox_runtime.grpc_server import grpc_server
+from inbox_runtime.lifecycle import until_signalled
+
+from inbox_threading import grpc_api
+from inbox_threading.actions import ThreadingActions
+from inbox_threading.config import Settings
+from inbox_threading.store.sqlite import SqliteConversationStore
+from inbox_threading.subscribers import ON_ASSIGNED, ON_INBOUND, ThreadingSubscribers
+
+log = structlog.get_logger(__name__)
+
+
+async def run(settings: Settings) -> None:
+    async with AsyncExitStack() as stack:
+        store = await SqliteConversationStore.open(settings.db_path)
+        stack.push_async_callback(store.close)
+        bus = await stack.enter_async_context(EventBus.connect(settings.common.nats_url, service="threading"))
+        await bus.ensure_streams()
+        actions = ThreadingActions(store, bus)
+        server = await stack.enter_async_context(
+            grpc_server(
+                host=settings.common.bind_host,
+                port=settings.grpc_port,
+                token=settings.common.api_token,
+                services=[grpc_api.registration(actions)],
+            )
+        )
+        subscribers = ThreadingSubscribers(actions)
+        await stack.enter_async_context(bus.consume(ON_INBOUND, subscribers.on_inbound))
+        await stack.enter_async_context(bus.consume(ON_ASSIGNED, subscribers.on_assigned))
+        await server.set_serving()
+        log.info("threading_ready", grpc_port=server.port)
+        await until_signalled()
+        await server.enter_graceful_shutdown()

@@ -1,0 +1,52 @@
+"""Protobuf <-> domain conversions, shared by the gRPC API and the events this service publishes."""
+
+from __future__ import annotations
+
+from inbox.channels.v1 import events_pb2 as channel_events
+from inbox.conversations.v1 import conversation_pb2
+from inbox_runtime.timestamps import from_timestamp, to_timestamp
+
+from inbox_threading.domain import ContactPoint, Conversation, NewInboundMessage, StoredMessage
+
+
+def inbound_from_event(event: channel_events.InboundMessage) -> NewInboundMessage:
+    return NewInboundMessage(
+        message_id=event.message_id,
+        channel=event.channel,
+        inbox_id=event.inbox_id,
+        provider_message_id=event.provider_message_id,
+        sender=ContactPoint(event.sender.kind, event.sender.value),
+        sender_name=event.sender_name,
+        text=event.text,
+        sent_at_us=from_timestamp(event.sent_at),
+        received_at_us=from_timestamp(event.received_at),
+    )
+
+
+def message_to_proto(message: StoredMessage) -> conversation_pb2.Message:
+    return conversation_pb2.Message(
+        message_id=message.message_id,
+        conversation_id=message.conversation_id,
+        customer_id=message.customer_id,
+        direction=int(message.direction),  # type: ignore[arg-type]
+        channel=message.channel,  # type: ignore[arg-type]
+        agent_id=message.agent_id,
+        text=message.text,
+        sent_at=to_timestamp(message.sent_at_us),
+        received_at=to_timestamp(message.received_at_us),
+        sequence=message.sequence,
+    )
+
+
+def conversation_to_proto(conversation: Conversation) -> conversation_pb2.Conversation:
+    return conversation_pb2.Conversation(
+        conversation_id=conversation.conversation_id,
+        customer_id=conversation.customer_id,
+        status=int(conversation.status),  # type: ignore[arg-type]
+        channel=conversation.channel,  # type: ignore[arg-type]
+        inbox_id=conversation.inbox_id,
+        assignee_agent_id=conversation.assignee_agent_id,
+        opened_at=to_timestamp(conversation.opened_at_us),
+        last_activity_at=to_timestamp(conversation.last_activity_at_us),
+        message_count=conversation.message_count,
+    )

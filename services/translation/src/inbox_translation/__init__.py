@@ -1,0 +1,1 @@
+"""Translation: language detection and machine translation behind a provider chain."""
