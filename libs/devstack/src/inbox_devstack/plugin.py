@@ -1,0 +1,45 @@
+"""pytest fixtures shared by every test folder: a real nats-server, and the whole suite as processes."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from inbox_devstack.nats_server import NatsServer
+from inbox_devstack.suite import LocalSuite, SuitePorts
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    """A fresh nats-server with JetStream in a temporary folder, on a free port."""
+    with NatsServer(tmp_path / "nats", log_file=tmp_path / "nats.log") as server:
+        yield server
+
+
+@pytest.fixture
+def api_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+@pytest.fixture
+def local_suite(tmp_path: Path, api_token: str) -> Iterator[LocalSuite]:
+    """Every service as its own process on free ports, against its own nats-server, on SQLite."""
+    suite = LocalSuite(
+        base_dir=tmp_path / "suite",
+        api_token=api_token,
+        chat_secret=secrets.token_urlsafe(24),
+        ports=SuitePorts.free(),
+    )
+    suite.start()
+    try:
+        yield suite
+    finally:
+        codes = suite.stop()
+        # A service that crashed or ignored SIGTERM must fail the test that used it.
+        failed = {name: code for name, code in codes.items() if code != 0}
+        if failed:
+            logs = {p.name: p.read_text()[-2000:] for p in suite.log_dir.glob("*.log")}
+            pytest.fail(f"services exited badly on SIGTERM: {failed}\n{logs}")

@@ -1,0 +1,164 @@
+"""Start every service as its own process against one nats-server, and stop them in order."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from inbox_runtime.healthcheck import wait_until_serving
+
+from inbox_devstack.nats_server import NatsServer
+from inbox_devstack.ports import free_port
+
+
+@dataclass(frozen=True)
+class SuitePorts:
+    nats: int = 4222
+    conversations_grpc: int = 50051
+    routing_grpc: int = 50052
+    translation_grpc: int = 50053
+    channels_grpc: int = 50054
+    channels_http: int = 8081
+    web_http: int = 8080
+
+    @classmethod
+    def free(cls) -> SuitePorts:
+        return cls(*(free_port() for _ in range(7)))
+
+
+@dataclass(frozen=True)
+class ServiceProcess:
+    name: str
+    module: str
+    grpc_port_key: str = ""
+    http_port_key: str = ""
+
+
+SERVICES: tuple[ServiceProcess, ...] = (
+    ServiceProcess("threading", "inbox_threading", grpc_port_key="THREADING_GRPC_PORT"),
+    ServiceProcess("routing", "inbox_routing", grpc_port_key="ROUTING_GRPC_PORT"),
+    ServiceProcess("translation", "inbox_translation", grpc_port_key="TRANSLATION_GRPC_PORT"),
+    ServiceProcess("channels", "inbox_channels", grpc_port_key="CHANNELS_GRPC_PORT", http_port_key="CHANNELS_HTTP_PORT"),
+    ServiceProcess("inbox-web", "inbox_web", http_port_key="WEB_HTTP_PORT"),
+)
+
+
+@dataclass
+class LocalSuite:
+    base_dir: Path
+    api_token: str
+    chat_secret: str
+    ports: SuitePorts = field(default_factory=SuitePorts)
+    extra_env: dict[str, str] = field(default_factory=dict)
+    nats: NatsServer | None = None
+    _processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def log_dir(self) -> Path:
+        return self.base_dir / "log"
+
+    def env(self) -> dict[str, str]:
+        ports = self.ports
+        env = {
+            **os.environ,
+            "NATS_URL": f"nats://127.0.0.1:{ports.nats}",
+            "INBOX_API_TOKEN": self.api_token,
+            "CHANNELS_CHAT_SECRET": self.chat_secret,
+            "DATA_DIR": str(self.base_dir / "data"),
+            "BIND_HOST": "127.0.0.1",
+            "LOG_JSON": "true",
+            "THREADING_GRPC_PORT": str(ports.conversations_grpc),
+            "ROUTING_GRPC_PORT": str(ports.routing_grpc),
+            "TRANSLATION_GRPC_PORT": str(ports.translation_grpc),
+            "CHANNELS_GRPC_PORT": str(ports.channels_grpc),
+            "CHANNELS_HTTP_PORT": str(ports.channels_http),
+            "WEB_HTTP_PORT": str(ports.web_http),
+            "CONVERSATIONS_GRPC_TARGET": f"127.0.0.1:{ports.conversations_grpc}",
+            "ROUTING_GRPC_TARGET": f"127.0.0.1:{ports.routing_grpc}",
+            "TRANSLATION_GRPC_TARGET": f"127.0.0.1:{ports.translation_grpc}",
+            "CHANNELS_GRPC_TARGET": f"127.0.0.1:{ports.channels_grpc}",
+        }
+        env.update(self.extra_env)
+        return env
+
+    def start_nats(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.nats = NatsServer(self.base_dir / "nats", port=self.ports.nats, log_file=self.log_dir / "nats.log")
+        self.nats.start()
+
+    def start_service(self, service: ServiceProcess, *, replica: str = "", env: dict[str, str] | None = None) -> None:
+        """Start one service process; `replica` names a second copy (its ports come from `env`)."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        key = service.name + (f"-{replica}" if replica else "")
+        log = open(self.log_dir / f"{key}.log", "ab")  # noqa: SIM115 - owned by the child process
+        self._processes[key] = subprocess.Popen(
+            [sys.executable, "-m", service.module],
+            env={**self.env(), **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+
+    def wait_ready(self, service: ServiceProcess, env: dict[str, str] | None = None, timeout: float = 60.0) -> None:
+        merged = {**self.env(), **(env or {})}
+        process = self._processes.get(service.name)
+        if service.grpc_port_key:
+            target = f"127.0.0.1:{merged[service.grpc_port_key]}"
+            asyncio.run(wait_until_serving(target, timeout=timeout))
+        if service.http_port_key:
+            url = f"http://127.0.0.1:{merged[service.http_port_key]}/healthz"
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    with urllib.request.urlopen(url, timeout=1) as response:
+                        if response.status == 200:
+                            break
+                except OSError:
+                    pass
+                if process is not None and process.poll() is not None:
+                    raise RuntimeError(f"{service.name} exited with {process.returncode}; see {self.log_dir}")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{service.name} did not answer {url}")
+                time.sleep(0.1)
+
+    def start(self) -> None:
+        if self.nats is None:
+            self.start_nats()
+        for service in SERVICES:
+            self.start_service(service)
+        try:
+            for service in SERVICES:
+                self.wait_ready(service)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop_service(self, key: str, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+        process = self._processes.pop(key)
+        if process.poll() is None:
+            process.send_signal(sig)
+        try:
+            return process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            return process.wait()
+
+    def stop(self) -> dict[str, int]:
+        """SIGTERM every service (web first, threading last), then NATS; returns each exit code."""
+        codes = {key: self.stop_service(key) for key in reversed(list(self._processes))}
+        if self.nats is not None:
+            self.nats.stop()
+        return codes
+
+    def returncodes(self) -> dict[str, int | None]:
+        return {key: process.poll() for key, process in self._processes.items()}
+
+    def with_ports(self, ports: SuitePorts) -> LocalSuite:
+        return replace(self, ports=ports)
