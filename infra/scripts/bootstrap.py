@@ -57,7 +57,7 @@ def run(*args: str) -> None:
 def ensure_venv() -> None:
     if PYTHON.exists():
         return
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - this runs on the system python, before the venv
         raise SystemExit(f"Python 3.11 or newer is needed, this is {sys.version.split()[0]}")
     try:
         venv.EnvBuilder(with_pip=True).create(VENV)

@@ -45,7 +45,9 @@ SERVICES: tuple[ServiceProcess, ...] = (
     ServiceProcess("threading", "inbox_threading", grpc_port_key="THREADING_GRPC_PORT"),
     ServiceProcess("routing", "inbox_routing", grpc_port_key="ROUTING_GRPC_PORT"),
     ServiceProcess("translation", "inbox_translation", grpc_port_key="TRANSLATION_GRPC_PORT"),
-    ServiceProcess("channels", "inbox_channels", grpc_port_key="CHANNELS_GRPC_PORT", http_port_key="CHANNELS_HTTP_PORT"),
+    ServiceProcess(
+        "channels", "inbox_channels", grpc_port_key="CHANNELS_GRPC_PORT", http_port_key="CHANNELS_HTTP_PORT"
+    ),
     ServiceProcess("inbox-web", "inbox_web", http_port_key="WEB_HTTP_PORT"),
 )
 

@@ -20,7 +20,7 @@ def _with_token(details: grpc.aio.ClientCallDetails, token: str) -> grpc.aio.Cli
     )
 
 
-class _UnaryUnaryToken(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+class _UnaryUnaryToken(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc,type-arg]
     def __init__(self, token: str) -> None:
         self._token = token
 
@@ -30,7 +30,7 @@ class _UnaryUnaryToken(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[mi
         return await continuation(_with_token(client_call_details, self._token), request)
 
 
-class _UnaryStreamToken(grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[misc]
+class _UnaryStreamToken(grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[misc,type-arg]
     def __init__(self, token: str) -> None:
         self._token = token
 
@@ -42,6 +42,6 @@ class _UnaryStreamToken(grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[
 
 def authenticated_channel(target: str, token: str) -> grpc.aio.Channel:
     """An insecure channel (TLS is terminated by the deployment's mesh) that authenticates every call."""
-    return grpc.aio.insecure_channel(
-        target, interceptors=[_UnaryUnaryToken(token), _UnaryStreamToken(token)]
-    )
+    # grpc-stubs types interceptors as a partial stub that must be cast.
+    interceptors: list[Any] = [_UnaryUnaryToken(token), _UnaryStreamToken(token)]
+    return grpc.aio.insecure_channel(target, interceptors=interceptors)

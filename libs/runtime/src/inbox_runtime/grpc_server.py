@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import grpc
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer as AsyncHealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from inbox_runtime.errors import FailedPrecondition, InvalidInput, NotFound
@@ -40,7 +41,7 @@ def _bearer_matches(metadata: Sequence[tuple[str, str | bytes]] | None, token: s
     return False
 
 
-class BearerTokenInterceptor(grpc.aio.ServerInterceptor):
+class BearerTokenInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Refuses every call but health and reflection unless it carries `authorization: Bearer <token>`."""
 
     def __init__(self, token: str) -> None:
@@ -48,9 +49,9 @@ class BearerTokenInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Any, Any]:
         method: str = handler_call_details.method
         structlog.contextvars.bind_contextvars(rpc=method)
         handler = await continuation(handler_call_details)
@@ -71,7 +72,7 @@ async def _deny_stream(request: object, context: grpc.aio.ServicerContext[Any, A
     yield None  # pragma: no cover - abort raises
 
 
-def _denying_handler(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+def _denying_handler(handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:
     kwargs = {
         "request_deserializer": handler.request_deserializer,
         "response_serializer": handler.response_serializer,
@@ -89,7 +90,7 @@ def _denying_handler(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
 class RunningGrpcServer:
     server: grpc.aio.Server
     port: int
-    health: health.aio.HealthServicer
+    health: AsyncHealthServicer
     service_names: tuple[str, ...]
 
     async def set_serving(self) -> None:
@@ -116,7 +117,7 @@ async def grpc_server(
     (store, bus, streams) are ready.
     """
     server = grpc.aio.server(interceptors=[BearerTokenInterceptor(token)])
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = AsyncHealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for registration in services:
         registration.add_to_server(registration.servicer, server)

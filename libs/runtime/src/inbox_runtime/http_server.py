@@ -22,9 +22,7 @@ class _EmbeddedServer(uvicorn.Server):
 
 
 @contextlib.asynccontextmanager
-async def http_server(
-    app: ASGIApp, *, host: str, port: int, ws_max_size: int = 1 << 20
-) -> AsyncIterator[int]:
+async def http_server(app: ASGIApp, *, host: str, port: int, ws_max_size: int = 1 << 20) -> AsyncIterator[int]:
     """Serve `app`; yields the bound port. On exit, stop accepting and close connections."""
     config = uvicorn.Config(
         app,

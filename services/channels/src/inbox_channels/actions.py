@@ -50,7 +50,9 @@ class ChannelActions:
             log.info("outbound_already_handled", message_id=message.message_id)
             return
         result = await adapter.deliver(message)
-        await self.report_delivery(message.channel, message.message_id, message.conversation_id, result.status, result.detail)
+        await self.report_delivery(
+            message.channel, message.message_id, message.conversation_id, result.status, result.detail
+        )
 
     async def report_delivery(
         self, channel: int, message_id: str, conversation_id: str, status: DeliveryStatus, detail: str = ""

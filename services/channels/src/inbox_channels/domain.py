@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeAlias
 
 from inbox.channels.v1 import events_pb2
 
-DeliveryStatus = events_pb2.DeliveryStatus.ValueType
+DeliveryStatus: TypeAlias = events_pb2.DeliveryStatus.ValueType
 
 # Providers report out of order (a "delivered" callback can beat our own "sent"); a status only
 # moves forward, except that a failure is always recorded.

@@ -29,7 +29,7 @@ async def open_backends(stack: AsyncExitStack, conversations_target: str, routin
     channels: list[grpc.aio.Channel] = []
     for target in (conversations_target, routing_target):
         channel = authenticated_channel(target, token)
-        stack.push_async_callback(channel.close)
+        stack.push_async_callback(channel.close, None)
         channels.append(channel)
     return Backends(
         conversations=conversation_service_pb2_grpc.ConversationServiceStub(channels[0]),

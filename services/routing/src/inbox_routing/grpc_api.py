@@ -8,8 +8,8 @@ import grpc
 from inbox.routing.v1 import routing_service_pb2 as pb
 from inbox.routing.v1 import routing_service_pb2_grpc as pb_grpc
 from inbox_runtime.errors import InvalidInput, NotFound
-from inbox_runtime.timestamps import to_timestamp
 from inbox_runtime.grpc_server import ServiceRegistration, translate_errors
+from inbox_runtime.timestamps import to_timestamp
 
 from inbox_routing.actions import RoutingActions
 from inbox_routing.domain import Agent, Presence

@@ -72,9 +72,7 @@ class ThreadingActions:
         await self._bus.publish(changed, event_id=f"assignee-changed:{source_event_id}")
         log.info("assignee_recorded", conversation_id=conversation_id, agent_id=agent_id)
 
-    async def send_reply(
-        self, conversation_id: str, agent_id: str, text: str, client_reply_id: str
-    ) -> StoredMessage:
+    async def send_reply(self, conversation_id: str, agent_id: str, text: str, client_reply_id: str) -> StoredMessage:
         """Store the reply, then hand it to the customer's channel; a retry with the same id sends once."""
         body = validate_reply(conversation_id, agent_id, text, client_reply_id)
         message_id = reply_message_id(conversation_id, client_reply_id)
@@ -125,4 +123,3 @@ class ThreadingActions:
     def _message_added(message: StoredMessage, correlation_id: str) -> Outgoing:
         event = conversation_events.MessageAdded(message=message_to_proto(message))
         return Outgoing(event, f"message-added:{message.message_id}", correlation_id)
-

@@ -27,9 +27,7 @@ class TranslationApi(pb_grpc.TranslationServiceServicer):
         return pb.ListProvidersResponse(providers=[])
 
     @translate_errors
-    async def DetectLanguage(
-        self, request: pb.DetectLanguageRequest, context: Context
-    ) -> pb.DetectLanguageResponse:
+    async def DetectLanguage(self, request: pb.DetectLanguageRequest, context: Context) -> pb.DetectLanguageResponse:
         if not request.text.strip():
             raise InvalidInput("text is required")
         raise FailedPrecondition("no language detector is configured")

@@ -55,7 +55,12 @@ class SqliteDeliveryStore:
             if row is None:
                 return None
             return Delivery(
-                row["message_id"], row["conversation_id"], row["channel"], row["status"], row["detail"], row["updated_at_us"]
+                row["message_id"],
+                row["conversation_id"],
+                row["channel"],
+                row["status"],
+                row["detail"],
+                row["updated_at_us"],
             )
 
         return await self._db.read(read)

@@ -203,9 +203,7 @@ class SqliteRoutingStore:
                 "ORDER BY queued_at_us, conversation_id LIMIT ?",
                 (int(AssignmentState.QUEUED), limit),
             ).fetchall()
-            return [
-                RouteRequest(r["conversation_id"], r["customer_id"], r["channel"], r["inbox_id"]) for r in rows
-            ]
+            return [RouteRequest(r["conversation_id"], r["customer_id"], r["channel"], r["inbox_id"]) for r in rows]
 
         return await self._db.read(read)
 

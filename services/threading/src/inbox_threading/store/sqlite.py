@@ -86,8 +86,7 @@ CREATE INDEX IF NOT EXISTS messages_last_inbound
 """
 
 _MESSAGE_COLUMNS = (
-    "message_id, conversation_id, customer_id, direction, channel, agent_id, text, "
-    "sent_at_us, received_at_us, sequence"
+    "message_id, conversation_id, customer_id, direction, channel, agent_id, text, sent_at_us, received_at_us, sequence"
 )
 
 
@@ -368,10 +367,7 @@ class SqliteConversationStore:
             clauses.append("(last_activity_at_us, conversation_id) < (?, ?)")
             params.extend((activity, conversation_id))
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        query = (
-            f"SELECT * FROM conversations {where} "
-            "ORDER BY last_activity_at_us DESC, conversation_id DESC LIMIT ?"
-        )
+        query = f"SELECT * FROM conversations {where} ORDER BY last_activity_at_us DESC, conversation_id DESC LIMIT ?"
         params.append(limit + 1)
 
         def read(conn: sqlite3.Connection) -> list[Conversation]:
@@ -392,4 +388,3 @@ class SqliteConversationStore:
             return [_message(row) for row in rows]
 
         return await self._db.read(read)
-

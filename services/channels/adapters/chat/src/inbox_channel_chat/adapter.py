@@ -128,11 +128,11 @@ class ChatAdapter:
                 }
                 if not await self._send_to_visitor(visitor_id, frame):
                     return
-                delivered_at = now_us()
+                values = (now_us(), row["message_id"])
                 await self._outbox.write(
-                    lambda conn, mid=row["message_id"]: conn.execute(
+                    lambda conn, values=values: conn.execute(  # type: ignore[misc]
                         "UPDATE chat_outbox SET delivered_at_us = ? WHERE message_id = ? AND delivered_at_us IS NULL",
-                        (delivered_at, mid),
+                        values,
                     )
                 )
                 await self._host.report_delivery(

@@ -1,0 +1,45 @@
+# The only front door, for people and CI. `make help` lists the targets.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PACKAGE_FILES := constraints.txt $(wildcard libs/*/pyproject.toml services/*/pyproject.toml services/channels/adapters/*/pyproject.toml)
+TYPED_PACKAGES := $(notdir $(wildcard libs/*/src/inbox_* services/*/src/inbox_* services/channels/adapters/*/src/inbox_*))
+PROTO_FILES := $(shell find proto -name '*.proto')
+
+.PHONY: help setup proto run test lint fmt check bench compose-config clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(STAMP): $(PACKAGE_FILES) $(PROTO_FILES) infra/scripts/bootstrap.py libs/contracts/generate.py
+	$(PYTHON) infra/scripts/bootstrap.py
+	touch $(STAMP)
+
+setup: $(STAMP) ## install what is missing: .venv, pinned packages, generated contracts
+
+proto: $(STAMP) ## regenerate libs/contracts/src from proto/
+	$(PY) libs/contracts/generate.py
+
+run: setup ## start nats-server and every service on SQLite; Ctrl-C stops them
+	$(PY) infra/scripts/run_local.py
+
+test: setup ## run the whole suite (unit, integration, end-to-end over real processes)
+	$(PY) -m pytest
+
+lint: setup ## ruff (format + lint) and mypy --strict
+	$(PY) -m ruff format --check .
+	$(PY) -m ruff check .
+	$(PY) -m mypy $(addprefix -p ,$(TYPED_PACKAGES))
+
+fmt: setup ## format and autofix
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+check: lint test ## what CI runs
+
+compose-config: ## validate docker-compose.yml (needs Debian's docker-compose)
+	docker-compose -f docker-compose.yml config --quiet
+
+clean: ## remove the venv, generated code, local data and caches
+	rm -rf $(VENV) libs/contracts/src/inbox var .pytest_cache .mypy_cache .ruff_cache
