@@ -1,0 +1,107 @@
+"""`make run`: nats-server and every service as local processes on SQLite, a demo agent, the endpoints.
+
+State lives under var/ (data, logs, generated secrets) and survives restarts. Ports follow the
+documented defaults; set any of the port variables (see README) to move one. Ctrl-C stops it all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import sys
+from pathlib import Path
+
+from inbox.routing.v1 import routing_service_pb2 as routing
+from inbox.routing.v1 import routing_service_pb2_grpc as routing_grpc
+from inbox_devstack.suite import LocalSuite, SuitePorts
+from inbox_runtime.grpc_client import authenticated_channel
+
+REPO = Path(__file__).resolve().parents[2]
+VAR = REPO / "var"
+DEMO_AGENT = "demo"
+
+
+def stored_secret(name: str) -> str:
+    """A random secret generated once and kept under var/secrets, unless the environment sets it."""
+    env_key = name.upper()
+    if os.environ.get(env_key):
+        return os.environ[env_key]
+    path = VAR / "secrets" / name
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def ports_from_env() -> SuitePorts:
+    defaults = SuitePorts()
+    return SuitePorts(
+        nats=int(os.environ.get("NATS_PORT", defaults.nats)),
+        conversations_grpc=int(os.environ.get("THREADING_GRPC_PORT", defaults.conversations_grpc)),
+        routing_grpc=int(os.environ.get("ROUTING_GRPC_PORT", defaults.routing_grpc)),
+        translation_grpc=int(os.environ.get("TRANSLATION_GRPC_PORT", defaults.translation_grpc)),
+        channels_grpc=int(os.environ.get("CHANNELS_GRPC_PORT", defaults.channels_grpc)),
+        channels_http=int(os.environ.get("CHANNELS_HTTP_PORT", defaults.channels_http)),
+        web_http=int(os.environ.get("WEB_HTTP_PORT", defaults.web_http)),
+    )
+
+
+async def create_demo_agent(target: str, token: str) -> None:
+    async with authenticated_channel(target, token) as channel:
+        stub = routing_grpc.RoutingServiceStub(channel)
+        await stub.UpsertAgent(routing.UpsertAgentRequest(agent_id=DEMO_AGENT, display_name="Demo Agent"))
+        await stub.SetPresence(routing.SetPresenceRequest(agent_id=DEMO_AGENT, presence=routing.PRESENCE_AVAILABLE))
+
+
+def main() -> None:
+    token = stored_secret("inbox_api_token")
+    suite = LocalSuite(
+        base_dir=VAR,
+        api_token=token,
+        chat_secret=stored_secret("channels_chat_secret"),
+        ports=ports_from_env(),
+        extra_env={"LOG_JSON": os.environ.get("LOG_JSON", "false")},
+    )
+    print("starting nats-server and the services (logs in var/log/) ...", flush=True)
+    suite.start()
+    p = suite.ports
+    try:
+        asyncio.run(create_demo_agent(f"127.0.0.1:{p.routing_grpc}", token))
+        print(
+            f"""
+Omnichannel inbox is running.
+  Agents' web app (inbox-web)    http://127.0.0.1:{p.web_http}/healthz
+  Chat WebSocket (customers)     ws://127.0.0.1:{p.channels_http}/chat/ws
+  ConversationService (gRPC)     127.0.0.1:{p.conversations_grpc}
+  RoutingService (gRPC)          127.0.0.1:{p.routing_grpc}
+  TranslationService (gRPC)      127.0.0.1:{p.translation_grpc}
+  ChannelService (gRPC)          127.0.0.1:{p.channels_grpc}
+  NATS (JetStream)               nats://127.0.0.1:{p.nats}
+Demo agent: {DEMO_AGENT!r} (available). API bearer token: var/secrets/inbox_api_token
+Try it: .venv/bin/python infra/scripts/chat.py   (then see the README for the agent's side)
+Ctrl-C stops everything.""",
+            flush=True,
+        )
+        stop = asyncio.Event()
+
+        async def wait() -> None:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await stop.wait()
+
+        asyncio.run(wait())
+    finally:
+        print("\nstopping ...", flush=True)
+        codes = suite.stop()
+        bad = {name: code for name, code in codes.items() if code != 0}
+        print("stopped." if not bad else f"stopped; unclean exits: {bad}", flush=True)
+        if bad:
+            sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""docker-compose.yml must be a valid Compose file (checked with Debian's docker-compose when installed)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose is not installed")
+def test_compose_file_is_valid_and_requires_the_secrets() -> None:
+    def config(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["docker-compose", "-f", str(REPO / "docker-compose.yml"), "config"],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            env={"PATH": os.environ["PATH"], **env},
+        )
+
+    result = config({"INBOX_API_TOKEN": "t" * 24, "CHANNELS_CHAT_SECRET": "s" * 24})
+    assert result.returncode == 0, result.stderr
+    services = yaml_services(result.stdout)
+    assert services == {"nats", "mongo", "threading", "routing", "translation", "channels", "inbox-web"}
+    missing = config({})
+    assert missing.returncode != 0
+    assert "INBOX_API_TOKEN" in missing.stderr
+
+
+def yaml_services(rendered: str) -> set[str]:
+    """Top-level keys under `services:` in docker-compose's normalised output (two-space indent)."""
+    names: set[str] = set()
+    inside = False
+    for line in rendered.splitlines():
+        if not line.startswith(" "):
+            inside = line.startswith("services:")
+            continue
+        if inside and line.startswith("  ") and not line.startswith("   ") and line.rstrip().endswith(":"):
+            names.add(line.strip().rstrip(":"))
+    return names
