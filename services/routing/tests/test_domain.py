@@ -1,6 +1,5 @@
-from inbox_routing.domain import CHAT, EMAIL, Agent, Candidate, Presence, decide, validate_agent
-
 import pytest
+from inbox_routing.domain import CHAT, EMAIL, Agent, Candidate, Presence, decide, validate_agent
 from inbox_runtime.errors import InvalidInput
 
 
@@ -39,7 +38,9 @@ def test_capacity_is_per_channel() -> None:
 
 
 def test_every_candidate_gets_a_verdict() -> None:
-    decision = decide(CHAT, [Candidate(agent("a"), 0), Candidate(agent("b"), 1), Candidate(agent("c", Presence.OFFLINE), 0)])
+    decision = decide(
+        CHAT, [Candidate(agent("a"), 0), Candidate(agent("b"), 1), Candidate(agent("c", Presence.OFFLINE), 0)]
+    )
     assert [v.agent_id for v in decision.verdicts if v.chosen] == ["a"]
     assert {v.agent_id for v in decision.verdicts} == {"a", "b", "c"}
 
