@@ -23,7 +23,7 @@ def test_compose_file_is_valid_and_requires_the_secrets() -> None:
             env={"PATH": os.environ["PATH"], **env},
         )
 
-    result = config({"INBOX_API_TOKEN": "t" * 24, "CHANNELS_CHAT_SECRET": "s" * 24})
+    result = config({"INBOX_API_TOKEN": "t" * 24, "CHANNELS_CHAT_SECRET": "s" * 24, "WEB_SESSION_SECRET": "w" * 32})
     assert result.returncode == 0, result.stderr
     services = yaml_services(result.stdout)
     assert services == {"nats", "mongo", "threading", "routing", "translation", "channels", "inbox-web"}

@@ -23,7 +23,7 @@ VAR = REPO / "var"
 DEMO_AGENT = "demo"
 
 
-def stored_secret(name: str) -> str:
+def stored_secret(name: str, length: int = 32) -> str:
     """A random secret generated once and kept under var/secrets, unless the environment sets it."""
     env_key = name.upper()
     if os.environ.get(env_key):
@@ -31,7 +31,7 @@ def stored_secret(name: str) -> str:
     path = VAR / "secrets" / name
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(32))
+        path.write_text(secrets.token_urlsafe(length))
         path.chmod(0o600)
     return path.read_text().strip()
 
@@ -62,6 +62,7 @@ def main() -> None:
         base_dir=VAR,
         api_token=token,
         chat_secret=stored_secret("channels_chat_secret"),
+        web_session_secret=stored_secret("web_session_secret"),
         ports=ports_from_env(),
         extra_env={"LOG_JSON": os.environ.get("LOG_JSON", "false")},
     )
@@ -70,18 +71,20 @@ def main() -> None:
     p = suite.ports
     try:
         asyncio.run(create_demo_agent(f"127.0.0.1:{p.routing_grpc}", token))
+        demo_password = stored_secret("demo_password", length=9)
+        suite.set_web_login(DEMO_AGENT, DEMO_AGENT, demo_password)
         print(
             f"""
 Omnichannel inbox is running.
-  Agents' web app (inbox-web)    http://127.0.0.1:{p.web_http}/healthz
+  Agents' web app (inbox-web)    http://127.0.0.1:{p.web_http}/   log in as {DEMO_AGENT!r}, password {demo_password}
   Chat WebSocket (customers)     ws://127.0.0.1:{p.channels_http}/chat/ws
   ConversationService (gRPC)     127.0.0.1:{p.conversations_grpc}
   RoutingService (gRPC)          127.0.0.1:{p.routing_grpc}
   TranslationService (gRPC)      127.0.0.1:{p.translation_grpc}
   ChannelService (gRPC)          127.0.0.1:{p.channels_grpc}
   NATS (JetStream)               nats://127.0.0.1:{p.nats}
-Demo agent: {DEMO_AGENT!r} (available). API bearer token: var/secrets/inbox_api_token
-Try it: .venv/bin/python infra/scripts/chat.py   (then see the README for the agent's side)
+Demo agent {DEMO_AGENT!r} is available. gRPC bearer token: var/secrets/inbox_api_token
+Be a customer: .venv/bin/python infra/scripts/chat.py   then answer in the web app.
 Ctrl-C stops everything.""",
             flush=True,
         )

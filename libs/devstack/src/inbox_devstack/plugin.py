@@ -31,6 +31,7 @@ def local_suite(tmp_path: Path, api_token: str) -> Iterator[LocalSuite]:
         base_dir=tmp_path / "suite",
         api_token=api_token,
         chat_secret=secrets.token_urlsafe(24),
+        web_session_secret=secrets.token_urlsafe(32),
         ports=SuitePorts.free(),
     )
     suite.start()

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from inbox_runtime.healthcheck import wait_until_serving
@@ -57,6 +57,7 @@ class LocalSuite:
     base_dir: Path
     api_token: str
     chat_secret: str
+    web_session_secret: str
     ports: SuitePorts = field(default_factory=SuitePorts)
     extra_env: dict[str, str] = field(default_factory=dict)
     nats: NatsServer | None = None
@@ -73,6 +74,7 @@ class LocalSuite:
             "NATS_URL": f"nats://127.0.0.1:{ports.nats}",
             "INBOX_API_TOKEN": self.api_token,
             "CHANNELS_CHAT_SECRET": self.chat_secret,
+            "WEB_SESSION_SECRET": self.web_session_secret,
             "DATA_DIR": str(self.base_dir / "data"),
             "BIND_HOST": "127.0.0.1",
             "LOG_JSON": "true",
@@ -125,7 +127,8 @@ class LocalSuite:
                 except OSError:
                     pass
                 if process is not None and process.poll() is not None:
-                    raise RuntimeError(f"{service.name} exited with {process.returncode}; see {self.log_dir}")
+                    log_tail = (self.log_dir / f"{service.name}.log").read_text()[-3000:]
+                    raise RuntimeError(f"{service.name} exited with {process.returncode}:\n{log_tail}")
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"{service.name} did not answer {url}")
                 time.sleep(0.1)
@@ -162,5 +165,11 @@ class LocalSuite:
     def returncodes(self) -> dict[str, int | None]:
         return {key: process.poll() for key, process in self._processes.items()}
 
-    def with_ports(self, ports: SuitePorts) -> LocalSuite:
-        return replace(self, ports=ports)
+    def set_web_login(self, username: str, agent_id: str, password: str) -> None:
+        """Create or reset an agent's inbox-web login through inbox-web's own command."""
+        subprocess.run(
+            [sys.executable, "-m", "inbox_web.users", username, agent_id],
+            env={**self.env(), "WEB_USER_PASSWORD": password},
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )

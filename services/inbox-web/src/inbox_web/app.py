@@ -1,4 +1,4 @@
-"""Composition root: gRPC clients, the HTTP app, wait for SIGTERM."""
+"""Composition root: user store, gRPC clients, the HTTP app, wait for SIGTERM."""
 
 from __future__ import annotations
 
@@ -8,20 +8,31 @@ import structlog
 from inbox_runtime.http_server import http_server
 from inbox_runtime.lifecycle import until_signalled
 
+from inbox_web.accounts import Accounts
 from inbox_web.backends import open_backends
 from inbox_web.config import Settings
 from inbox_web.http_app import build_http_app
+from inbox_web.store.sqlite import SqliteUserStore
 
 log = structlog.get_logger(__name__)
 
 
 async def run(settings: Settings) -> None:
     async with AsyncExitStack() as stack:
+        users = await SqliteUserStore.open(settings.db_path)
+        stack.push_async_callback(users.close)
         backends = await open_backends(
             stack, settings.conversations_target, settings.routing_target, settings.common.api_token
         )
+        app = build_http_app(
+            backends,
+            Accounts(users),
+            session_secret=settings.session_secret,
+            secure_cookies=settings.secure_cookies,
+            session_hours=settings.session_hours,
+        )
         port = await stack.enter_async_context(
-            http_server(build_http_app(backends), host=settings.common.bind_host, port=settings.http_port)
+            http_server(app, host=settings.common.bind_host, port=settings.http_port)
         )
         log.info("inbox_web_ready", http_port=port)
         await until_signalled()

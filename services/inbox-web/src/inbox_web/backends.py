@@ -14,8 +14,8 @@ from inbox_runtime.healthcheck import is_serving
 
 @dataclass
 class Backends:
-    conversations: conversation_service_pb2_grpc.ConversationServiceStub
-    routing: routing_service_pb2_grpc.RoutingServiceStub
+    conversations: conversation_service_pb2_grpc.ConversationServiceAsyncStub
+    routing: routing_service_pb2_grpc.RoutingServiceAsyncStub
     targets: tuple[str, ...]
 
     async def ready(self) -> bool:

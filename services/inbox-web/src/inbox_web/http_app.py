@@ -1,21 +1,259 @@
-"""Routes of the agents' web app."""
+"""Routes of the agents' web app: login, my conversations, one conversation, reply.
+
+Every page but login and the probes needs a session. Customer text is rendered only through Jinja2's
+autoescaping and the Content-Security-Policy forbids inline and foreign scripts, so nothing a customer
+writes can run in an agent's browser. Every form carries the session's CSRF token.
+"""
 
 from __future__ import annotations
 
+import hmac
+import secrets
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import grpc
+import jinja2
+import structlog
+from google.protobuf.timestamp_pb2 import Timestamp
+from inbox.conversations.v1 import conversation_pb2, conversation_service_pb2
+from inbox.message.v1 import message_pb2
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from inbox_web.accounts import Accounts
 from inbox_web.backends import Backends
+from inbox_web.domain import may_view
+
+log = structlog.get_logger(__name__)
+
+HERE = Path(__file__).parent
+MAX_FORM_BYTES = 64 * 1024
+
+SECURITY_HEADERS = {
+    "content-security-policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "x-frame-options": "DENY",
+}
 
 
-def build_http_app(backends: Backends) -> Starlette:
-    async def healthz(request: Request) -> JSONResponse:
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.extend((k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items())
+                message["headers"] = headers
+            await send(message)
+
+        await self._app(scope, receive, send_with_headers)
+
+
+def _iso(stamp: Timestamp) -> str:
+    return datetime.fromtimestamp(stamp.seconds, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _label(enum_name: str, prefix: str) -> str:
+    return enum_name.removeprefix(prefix).lower().replace("_", " ")
+
+
+def _conversation_view(c: conversation_pb2.Conversation) -> dict[str, Any]:
+    return {
+        "conversation_id": c.conversation_id,
+        "customer_id": c.customer_id,
+        "channel": _label(message_pb2.Channel.Name(c.channel), "CHANNEL_"),
+        "status": _label(conversation_pb2.ConversationStatus.Name(c.status), "CONVERSATION_STATUS_"),
+        "message_count": c.message_count,
+        "last_activity": _iso(c.last_activity_at),
+    }
+
+
+def _message_view(m: conversation_pb2.Message) -> dict[str, Any]:
+    return {
+        "direction": _label(message_pb2.Direction.Name(m.direction), "DIRECTION_"),
+        "channel": _label(message_pb2.Channel.Name(m.channel), "CHANNEL_"),
+        "text": m.text,
+        "sent_at": _iso(m.sent_at),
+    }
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def build_http_app(
+    backends: Backends, accounts: Accounts, *, session_secret: str, secure_cookies: bool, session_hours: int
+) -> Starlette:
+    # Autoescaping on for every template, whatever its file name.
+    templates = Jinja2Templates(
+        env=jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
+    )
+
+    def csrf_token(request: Request) -> str:
+        token = request.session.get("csrf")
+        if not token:
+            token = secrets.token_urlsafe(32)
+            request.session["csrf"] = token
+        return str(token)
+
+    async def form_with_csrf(request: Request) -> dict[str, str]:
+        if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
+            raise HTTPException(413, "form too large")
+        form = await request.form(max_files=0, max_fields=20)
+        values = {k: v for k, v in form.items() if isinstance(v, str)}
+        expected = request.session.get("csrf", "")
+        if not expected or not hmac.compare_digest(values.get("csrf", ""), str(expected)):
+            raise HTTPException(403, "the form has expired; reload the page and try again")
+        return values
+
+    def page(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
+        context.update(agent_id=request.session.get("agent_id", ""), csrf=csrf_token(request))
+        return templates.TemplateResponse(request, name, context, status_code=status_code)
+
+    def login_required(handler: Handler) -> Handler:
+        async def wrapper(request: Request) -> Response:
+            if not request.session.get("agent_id"):
+                return RedirectResponse("/login", status_code=303)
+            structlog.contextvars.bind_contextvars(agent_id=request.session["agent_id"])
+            return await handler(request)
+
+        return wrapper
+
+    async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    async def readyz(request: Request) -> JSONResponse:
+    async def readyz(request: Request) -> Response:
         ready = await backends.ready()
         return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
 
-    return Starlette(routes=[Route("/healthz", healthz), Route("/readyz", readyz)])
+    async def login_form(request: Request) -> Response:
+        return page(request, "login.html", username="", error="")
+
+    async def login(request: Request) -> Response:
+        form = await form_with_csrf(request)
+        user = await accounts.authenticate(form.get("username", ""), form.get("password", ""))
+        if user is None:
+            return page(
+                request, "login.html", 401, username=form.get("username", ""), error="Wrong username or password."
+            )
+        request.session.clear()  # a new session id for the new identity
+        request.session.update(agent_id=user.agent_id, username=user.username, csrf=secrets.token_urlsafe(32))
+        return RedirectResponse("/", status_code=303)
+
+    async def logout(request: Request) -> Response:
+        await form_with_csrf(request)
+        request.session.clear()
+        return RedirectResponse("/login", status_code=303)
+
+    @login_required
+    async def inbox(request: Request) -> Response:
+        listed = await backends.conversations.ListConversations(
+            conversation_service_pb2.ListConversationsRequest(assignee_agent_id=request.session["agent_id"])
+        )
+        return page(request, "inbox.html", conversations=[_conversation_view(c) for c in listed.conversations])
+
+    async def visible_conversation(request: Request) -> conversation_pb2.Conversation:
+        conversation_id = request.path_params["conversation_id"]
+        try:
+            uuid.UUID(conversation_id)
+            got = await backends.conversations.GetConversation(
+                conversation_service_pb2.GetConversationRequest(conversation_id=conversation_id)
+            )
+        except (ValueError, grpc.aio.AioRpcError) as exc:
+            if isinstance(exc, grpc.aio.AioRpcError) and exc.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+            raise HTTPException(404, "no such conversation") from None
+        # Someone else's conversation looks exactly like a missing one.
+        if not may_view(request.session["agent_id"], got.conversation.assignee_agent_id):
+            raise HTTPException(404, "no such conversation")
+        return got.conversation
+
+    async def render_conversation(
+        request: Request, conversation: conversation_pb2.Conversation, error: str = ""
+    ) -> Response:
+        listed = await backends.conversations.ListMessages(
+            conversation_service_pb2.ListMessagesRequest(conversation_id=conversation.conversation_id, page_size=200)
+        )
+        return page(
+            request,
+            "conversation.html",
+            400 if error else 200,
+            conversation=_conversation_view(conversation),
+            messages=[_message_view(m) for m in listed.messages],
+            client_reply_id=uuid.uuid4().hex,
+            error=error,
+        )
+
+    @login_required
+    async def conversation(request: Request) -> Response:
+        return await render_conversation(request, await visible_conversation(request))
+
+    @login_required
+    async def reply(request: Request) -> Response:
+        form = await form_with_csrf(request)
+        found = await visible_conversation(request)
+        try:
+            await backends.conversations.SendReply(
+                conversation_service_pb2.SendReplyRequest(
+                    conversation_id=found.conversation_id,
+                    agent_id=request.session["agent_id"],
+                    text=form.get("text", ""),
+                    client_reply_id=form.get("client_reply_id", ""),
+                )
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() not in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION):
+                raise
+            return await render_conversation(request, found, error=exc.details() or "the reply was refused")
+        return RedirectResponse(f"/conversations/{found.conversation_id}", status_code=303)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return Response(exc.detail, status_code=exc.status_code, media_type="text/plain; charset=utf-8")
+
+    return Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/login", login_form, methods=["GET"]),
+            Route("/login", login, methods=["POST"]),
+            Route("/logout", logout, methods=["POST"]),
+            Route("/", inbox),
+            Route("/conversations/{conversation_id}", conversation, methods=["GET"]),
+            Route("/conversations/{conversation_id}/reply", reply, methods=["POST"]),
+            Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
+        ],
+        middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(
+                SessionMiddleware,
+                secret_key=session_secret,
+                session_cookie="inbox_session",
+                max_age=session_hours * 3600,
+                same_site="strict",
+                https_only=secure_cookies,
+            ),
+        ],
+        exception_handlers={HTTPException: http_error},
+    )

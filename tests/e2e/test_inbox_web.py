@@ -1,0 +1,108 @@
+"""The agents' web app over the real suite: login, my conversations, inert customer text, reply, CSRF."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import websockets
+from inbox.routing.v1 import routing_service_pb2, routing_service_pb2_grpc
+from inbox_devstack.suite import LocalSuite
+from inbox_runtime.grpc_client import authenticated_channel
+
+PASSWORD = "correct horse battery"
+HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+
+
+async def make_agent(suite: LocalSuite, token: str, agent_id: str) -> None:
+    async with authenticated_channel(f"127.0.0.1:{suite.ports.routing_grpc}", token) as channel:
+        routing = routing_service_pb2_grpc.RoutingServiceStub(channel)
+        await routing.UpsertAgent(routing_service_pb2.UpsertAgentRequest(agent_id=agent_id, display_name=agent_id))
+        await routing.SetPresence(
+            routing_service_pb2.SetPresenceRequest(agent_id=agent_id, presence=routing_service_pb2.PRESENCE_AVAILABLE)
+        )
+    await asyncio.to_thread(suite.set_web_login, agent_id, agent_id, PASSWORD)
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, html
+    return found.group(1)
+
+
+async def log_in(client: httpx.AsyncClient, username: str, password: str) -> httpx.Response:
+    form = await client.get("/login")
+    return await client.post("/login", data={"username": username, "password": password, "csrf": csrf_of(form.text)})
+
+
+@pytest.fixture
+async def web(local_suite: LocalSuite, api_token: str) -> AsyncIterator[httpx.AsyncClient]:
+    await make_agent(local_suite, api_token, "ada")
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{local_suite.ports.web_http}") as client:
+        yield client
+
+
+async def test_pages_need_a_login_and_wrong_passwords_are_refused(web: httpx.AsyncClient) -> None:
+    assert (await web.get("/")).headers["location"] == "/login"
+    wrong = await log_in(web, "ada", "not the password")
+    assert wrong.status_code == 401 and "Wrong username or password" in wrong.text
+    unknown = await log_in(web, "nobody", PASSWORD)
+    assert unknown.status_code == 401
+    no_csrf = await web.post("/login", data={"username": "ada", "password": PASSWORD})
+    assert no_csrf.status_code == 403
+
+
+async def test_agent_reads_inert_customer_text_and_replies(
+    local_suite: LocalSuite, api_token: str, web: httpx.AsyncClient
+) -> None:
+    ok = await log_in(web, "ada", PASSWORD)
+    assert ok.status_code == 303 and ok.headers["location"] == "/"
+
+    async with websockets.connect(f"ws://127.0.0.1:{local_suite.ports.channels_http}/chat/ws") as ws:
+        await ws.send(json.dumps({"type": "hello"}))
+        await ws.recv()
+        await ws.send(json.dumps({"type": "message", "client_message_id": "m1", "text": HOSTILE}))
+        await ws.recv()
+
+        link = None
+        for _ in range(150):
+            inbox = await web.get("/")
+            link = re.search(r'href="(/conversations/[0-9a-f-]+)"', inbox.text)
+            if link:
+                break
+            await asyncio.sleep(0.1)
+        assert link, inbox.text
+        page = await web.get(link.group(1))
+        assert page.status_code == 200
+        assert "<script>alert" not in page.text and "<img src=x" not in page.text
+        assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page.text
+        assert "script-src" not in page.headers["content-security-policy"]  # default-src 'none' covers scripts
+        assert page.headers["content-security-policy"].startswith("default-src 'none'")
+
+        reply_url = link.group(1) + "/reply"
+        forged = await web.post(reply_url, data={"text": "hi", "client_reply_id": "r1", "csrf": "forged"})
+        assert forged.status_code == 403
+        reply_id = re.search(r'name="client_reply_id" value="([^"]+)"', page.text)
+        assert reply_id
+        form = {"text": "Thanks, looking into it.", "client_reply_id": reply_id.group(1), "csrf": csrf_of(page.text)}
+        sent = await web.post(reply_url, data=form)
+        assert sent.status_code == 303
+        # A double submit of the same form sends nothing more.
+        assert (await web.post(reply_url, data=form)).status_code == 303
+        frame = json.loads(await asyncio.wait_for(ws.recv(), timeout=15))
+        assert frame["text"] == "Thanks, looking into it."
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(ws.recv(), timeout=1.5)
+
+        empty = await web.post(reply_url, data={**form, "client_reply_id": "r2", "text": "   "})
+        assert empty.status_code == 400 and "text must not be empty" in empty.text
+
+    await make_agent(local_suite, api_token, "bob")
+    async with httpx.AsyncClient(base_url=str(web.base_url)) as bob:
+        await log_in(bob, "bob", PASSWORD)
+        assert (await bob.get(link.group(1))).status_code == 404
+        assert (await bob.get("/conversations/not-a-uuid")).status_code == 404
