@@ -29,6 +29,7 @@ PACKAGES = [
     "services/translation",
     "services/channels",
     "services/channels/adapters/chat",
+    "services/channels/adapters/twilio",
     "services/inbox-web",
 ]
 
@@ -46,6 +47,8 @@ DEV_TOOLS = [
     "mypy",
     "types-protobuf",
     "grpc-stubs",
+    # Only to sign test webhooks exactly as Twilio does.
+    "twilio",
 ]
 
 

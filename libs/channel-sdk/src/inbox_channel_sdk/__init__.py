@@ -8,6 +8,8 @@ events; it knows nothing of threading or routing. It is found through the Python
 from inbox_channel_sdk.adapter import (
     ENTRY_POINT_GROUP,
     AdapterHost,
+    CallbackCapable,
+    CallbackStarted,
     Capabilities,
     ChannelAdapter,
     DeliveryResult,
@@ -18,6 +20,8 @@ from inbox_channel_sdk.adapter import (
 __all__ = [
     "ENTRY_POINT_GROUP",
     "AdapterHost",
+    "CallbackCapable",
+    "CallbackStarted",
     "Capabilities",
     "ChannelAdapter",
     "DeliveryResult",

@@ -8,6 +8,7 @@ from typing import Protocol, runtime_checkable
 
 from inbox.channels.v1 import events_pb2
 from inbox.message.v1 import message_pb2
+from inbox_runtime.config import ConfigError
 from starlette.routing import BaseRoute
 
 ENTRY_POINT_GROUP = "inbox.channel_adapters"
@@ -57,6 +58,12 @@ class AdapterHost(Protocol):
         """Record a delivery status change (from a send, a receipt or a provider callback)."""
         ...
 
+    async def announce_opt_out(
+        self, channel: message_pb2.Channel.ValueType, contact: message_pb2.ContactPoint, opted_out: bool, keyword: str
+    ) -> None:
+        """Tell the other services a customer opted out of (or back into) this channel."""
+        ...
+
 
 @runtime_checkable
 class ChannelAdapter(Protocol):
@@ -79,20 +86,45 @@ class ChannelAdapter(Protocol):
     async def health(self) -> HealthReport: ...
 
 
-def load_adapters(names: Sequence[str] = ()) -> list[ChannelAdapter]:
-    """Instantiate the installed adapters named in `names` (all installed when empty).
+@runtime_checkable
+class CallbackCapable(Protocol):
+    """An adapter that can place a call-back (phone channels)."""
 
-    An unknown name fails start-up rather than silently running without that channel.
+    async def start_callback(
+        self, *, customer_number: str, agent_number: str, inbox_id: str, idempotency_key: str
+    ) -> CallbackStarted: ...
+
+
+@dataclass(frozen=True)
+class CallbackStarted:
+    sid: str
+    status: str
+    # The customer's number as the provider dials it (E.164).
+    customer_number: str
+
+
+def load_adapters(names: Sequence[str] = ()) -> tuple[list[ChannelAdapter], dict[str, str]]:
+    """Instantiate adapters: those named in `names`, or every installed one when it is empty.
+
+    Adapters read their own settings when instantiated. A named adapter that is unknown or not
+    configured fails start-up; an unnamed one that is not configured is skipped and reported.
+    Returns the adapters and, per skipped adapter, why.
     """
     found = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
     unknown = sorted(set(names) - set(found))
     if unknown:
         raise LookupError(f"unknown channel adapters {unknown}; installed: {sorted(found)}")
-    selected = names or sorted(found)
     adapters: list[ChannelAdapter] = []
-    for name in selected:
-        adapter = found[name].load()()
+    skipped: dict[str, str] = {}
+    for name in names or sorted(found):
+        try:
+            adapter = found[name].load()()
+        except ConfigError as exc:
+            if names:
+                raise
+            skipped[name] = str(exc)
+            continue
         if not isinstance(adapter, ChannelAdapter):
             raise TypeError(f"entry point {name!r} does not provide a ChannelAdapter")
         adapters.append(adapter)
-    return adapters
+    return adapters, skipped

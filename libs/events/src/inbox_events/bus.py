@@ -268,7 +268,7 @@ class _Consumer(Generic[M]):
         while not self._stopping.is_set():
             try:
                 messages = await self._fetch()
-            except nats.errors.TimeoutError:
+            except (nats.errors.TimeoutError, TimeoutError):  # an idle fetch expires either way
                 continue
             except Exception as exc:  # connection lost, consumer gone after a server restart...
                 log.warning("consumer_fetch_failed", consumer=self._spec.durable, error=repr(exc))

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import structlog
 from inbox.channels.v1 import events_pb2
-from inbox_channel_sdk import ChannelAdapter
+from inbox.message.v1 import message_pb2
+from inbox_channel_sdk import CallbackCapable, CallbackStarted, ChannelAdapter
 from inbox_events import EventBus, PermanentError
 from inbox_events.subjects import channel_token
+from inbox_runtime.errors import FailedPrecondition, InvalidInput
 from inbox_runtime.timestamps import now_us, to_timestamp
 
 from inbox_channels.domain import Delivery, DeliveryStatus
@@ -45,8 +48,8 @@ class ChannelActions:
         adapter = self._adapters.get(message.channel)
         if adapter is None:
             raise PermanentError(f"no adapter for channel {message.channel} in this process")
-        current = await self._store.get(message.message_id)
-        if current is not None and current.status != events_pb2.DELIVERY_STATUS_QUEUED:
+        # A redelivered event (a crash after the adapter's send, before the ack) must not send again.
+        if await self._store.get(message.message_id) is not None:
             log.info("outbound_already_handled", message_id=message.message_id)
             return
         result = await adapter.deliver(message)
@@ -70,6 +73,53 @@ class ChannelActions:
         )
         await self._bus.publish(event, event_id=f"delivery:{message_id}:{int(status)}", correlation_id=message_id)
         log.info("delivery_status", message_id=message_id, conversation_id=conversation_id, status=int(status))
+
+    async def announce_opt_out(
+        self, channel: int, contact: message_pb2.ContactPoint, opted_out: bool, keyword: str
+    ) -> None:
+        changed_at = now_us()
+        event = events_pb2.OptOutChanged(
+            channel=channel,  # type: ignore[arg-type]
+            contact=contact,
+            opted_out=opted_out,
+            keyword=keyword,
+            changed_at=to_timestamp(changed_at),
+        )
+        await self._bus.publish(event, event_id=f"opt-out:{channel}:{contact.value}:{changed_at}")
+        log.info("opt_out_changed", channel=channel_token(channel), opted_out=opted_out)  # type: ignore[arg-type]
+
+    async def start_callback(
+        self,
+        *,
+        customer_number: str,
+        agent_number: str,
+        agent_id: str,
+        conversation_id: str,
+        client_request_id: str,
+    ) -> CallbackStarted:
+        """Place an agent's call-back and put "call-back started" in the customer's thread."""
+        if not (customer_number and agent_number and agent_id and client_request_id):
+            raise InvalidInput("customer_number, agent_number, agent_id and client_request_id are required")
+        adapter = self._adapters.get(message_pb2.CHANNEL_VOICE)
+        if not isinstance(adapter, CallbackCapable):
+            raise FailedPrecondition("the phone channel is not configured in this process")
+        key = str(uuid.uuid5(uuid.NAMESPACE_URL, f"callback:{agent_id}:{client_request_id}"))
+        started = await adapter.start_callback(
+            customer_number=customer_number, agent_number=agent_number, inbox_id="", idempotency_key=key
+        )
+        item = events_pb2.InboundMessage(
+            message_id=key,
+            channel=message_pb2.CHANNEL_VOICE,
+            inbox_id="phone",
+            provider_message_id=f"{started.sid}:callback",
+            sender=message_pb2.ContactPoint(kind=message_pb2.CONTACT_POINT_KIND_PHONE, value=started.customer_number),
+            text=f"Call-back started by {agent_id}",
+            kind=message_pb2.MESSAGE_KIND_CALL_EVENT,
+            metadata={"call_sid": started.sid, "agent_id": agent_id, "conversation_id": conversation_id},
+        )
+        item.received_at.GetCurrentTime()
+        await self.publish_inbound(item)
+        return started
 
     async def delivery(self, message_id: str) -> Delivery | None:
         return await self._store.get(message_id)

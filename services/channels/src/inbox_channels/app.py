@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 
 import structlog
-from inbox_channel_sdk import load_adapters
+from inbox_channel_sdk import ChannelAdapter, load_adapters
 from inbox_events import EventBus
-from inbox_runtime.grpc_server import grpc_server
+from inbox_runtime.grpc_server import RunningGrpcServer, grpc_server
 from inbox_runtime.http_server import http_server
 from inbox_runtime.lifecycle import until_signalled
 
@@ -21,8 +23,17 @@ from inbox_channels.subscribers import ChannelSubscribers, outbound_consumer
 log = structlog.get_logger(__name__)
 
 
-async def run(settings: Settings) -> None:
-    adapters = load_adapters(settings.adapters)
+@dataclass(frozen=True)
+class RunningChannels:
+    actions: ChannelActions
+    bus: EventBus
+    grpc: RunningGrpcServer
+    http_port: int
+
+
+@asynccontextmanager
+async def channels_runtime(settings: Settings, adapters: Sequence[ChannelAdapter]) -> AsyncIterator[RunningChannels]:
+    """The whole channels runtime, ready and SERVING; unwinds in order on exit (also used by the tests)."""
     async with AsyncExitStack() as stack:
         store = await SqliteDeliveryStore.open(settings.db_path)
         stack.push_async_callback(store.close)
@@ -53,5 +64,13 @@ async def run(settings: Settings) -> None:
             await stack.enter_async_context(bus.consume(outbound_consumer(adapter), subscribers.on_outbound))
         await server.set_serving()
         log.info("channels_ready", grpc_port=server.port, http_port=http_port, adapters=[a.name for a in adapters])
-        await until_signalled()
+        yield RunningChannels(actions, bus, server, http_port)
         await server.enter_graceful_shutdown()
+
+
+async def run(settings: Settings) -> None:
+    adapters, skipped = load_adapters(settings.adapters)
+    for name, reason in skipped.items():
+        log.warning("channel_adapter_not_configured", adapter=name, reason=reason)
+    async with channels_runtime(settings, adapters):
+        await until_signalled()

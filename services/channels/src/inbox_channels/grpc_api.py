@@ -60,6 +60,17 @@ class ChannelApi(pb_grpc.ChannelServiceServicer):
             updated_at=to_timestamp(delivery.updated_at_us),
         )
 
+    @translate_errors
+    async def StartCallback(self, request: pb.StartCallbackRequest, context: Context) -> pb.StartCallbackResponse:
+        started = await self._actions.start_callback(
+            customer_number=request.customer_number,
+            agent_number=request.agent_number,
+            agent_id=request.agent_id,
+            conversation_id=request.conversation_id,
+            client_request_id=request.client_request_id,
+        )
+        return pb.StartCallbackResponse(call_id=started.sid, status=started.status)
+
 
 def registration(actions: ChannelActions) -> ServiceRegistration:
     return ServiceRegistration(
