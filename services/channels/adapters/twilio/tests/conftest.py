@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import itertools
-import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,7 +78,7 @@ async def twilio_api() -> AsyncIterator[TwilioApi]:
 
 @pytest.fixture
 async def channels(
-    nats_server: NatsServer, twilio_api: TwilioApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    nats_server: NatsServer, twilio_api: TwilioApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, api_token: str
 ) -> AsyncIterator[RunningChannels]:
     for key, value in {
         "CHANNELS_TWILIO_ACCOUNT_SID": ACCOUNT_SID,
@@ -94,7 +93,7 @@ async def channels(
 
     common = CommonSettings(
         nats_url=nats_server.url,
-        api_token=secrets.token_urlsafe(24),
+        api_token=api_token,
         bind_host="127.0.0.1",
         data_dir=tmp_path / "data",
         log_json=True,
