@@ -29,6 +29,7 @@ PACKAGES = [
     "services/translation",
     "services/channels",
     "services/channels/adapters/chat",
+    "services/channels/adapters/email",
     "services/channels/adapters/twilio",
     "services/inbox-web",
 ]

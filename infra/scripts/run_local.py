@@ -46,6 +46,7 @@ def ports_from_env() -> SuitePorts:
         channels_grpc=int(os.environ.get("CHANNELS_GRPC_PORT", defaults.channels_grpc)),
         channels_http=int(os.environ.get("CHANNELS_HTTP_PORT", defaults.channels_http)),
         web_http=int(os.environ.get("WEB_HTTP_PORT", defaults.web_http)),
+        smtp=int(os.environ.get("CHANNELS_SMTP_PORT", defaults.smtp)),
     )
 
 
@@ -78,6 +79,7 @@ def main() -> None:
 Omnichannel inbox is running.
   Agents' web app (inbox-web)    http://127.0.0.1:{p.web_http}/   log in as {DEMO_AGENT!r}, password {demo_password}
   Chat WebSocket (customers)     ws://127.0.0.1:{p.channels_http}/chat/ws
+  Email in (SMTP)                127.0.0.1:{p.smtp}   to support@inbox.localhost
   ConversationService (gRPC)     127.0.0.1:{p.conversations_grpc}
   RoutingService (gRPC)          127.0.0.1:{p.routing_grpc}
   TranslationService (gRPC)      127.0.0.1:{p.translation_grpc}

@@ -27,10 +27,11 @@ class SuitePorts:
     channels_grpc: int = 50054
     channels_http: int = 8081
     web_http: int = 8080
+    smtp: int = 2525
 
     @classmethod
     def free(cls) -> SuitePorts:
-        return cls(*(free_port() for _ in range(7)))
+        return cls(*(free_port() for _ in range(8)))
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,9 @@ class LocalSuite:
             "CHANNELS_GRPC_PORT": str(ports.channels_grpc),
             "CHANNELS_HTTP_PORT": str(ports.channels_http),
             "WEB_HTTP_PORT": str(ports.web_http),
+            "CHANNELS_SMTP_PORT": str(ports.smtp),
+            # Local demo mailbox; production sets its real support addresses.
+            "CHANNELS_EMAIL_INBOXES": "support@inbox.localhost=support",
             "CONVERSATIONS_GRPC_TARGET": f"127.0.0.1:{ports.conversations_grpc}",
             "ROUTING_GRPC_TARGET": f"127.0.0.1:{ports.routing_grpc}",
             "TRANSLATION_GRPC_TARGET": f"127.0.0.1:{ports.translation_grpc}",

@@ -90,6 +90,7 @@ class ThreadingActions:
             idempotency_key=stored.message_id,
             agent_id=agent_id,
             created_at=to_timestamp(stored.sent_at_us),
+            in_reply_to_message_id=route.in_reply_to_message_id,
         )
         await self._bus.publish_all(
             [

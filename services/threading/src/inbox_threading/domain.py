@@ -89,6 +89,8 @@ class ReplyRoute:
     channel: int
     inbox_id: str
     recipient: ContactPoint
+    # Our id of the customer message being answered (lets email thread the reply).
+    in_reply_to_message_id: str
 
 
 @dataclass(frozen=True)

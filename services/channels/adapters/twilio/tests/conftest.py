@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from inbox_channels.app import RunningChannels, channels_runtime
-from inbox_channels.config import Settings
+from inbox_channels.app import RunningChannels
+from inbox_channels.testing import running_channels
 from inbox_devstack.nats_server import NatsServer
-from inbox_runtime.config import CommonSettings
 from inbox_runtime.http_server import http_server
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -91,14 +90,5 @@ async def channels(
     from inbox_channel_twilio.sms import SmsAdapter
     from inbox_channel_twilio.voice import VoiceAdapter
 
-    common = CommonSettings(
-        nats_url=nats_server.url,
-        api_token=api_token,
-        bind_host="127.0.0.1",
-        data_dir=tmp_path / "data",
-        log_json=True,
-        log_level="WARNING",
-    )
-    settings = Settings(common=common, grpc_port=0, http_port=0, db_path=tmp_path / "channels.sqlite3", adapters=())
-    async with channels_runtime(settings, [SmsAdapter(), VoiceAdapter()]) as running:
+    async with running_channels(nats_server.url, tmp_path, api_token, [SmsAdapter(), VoiceAdapter()]) as running:
         yield running

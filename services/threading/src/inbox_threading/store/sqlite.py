@@ -290,7 +290,7 @@ class SqliteConversationStore:
             if conversation is None:
                 raise NotFound(f"conversation {conversation_id} not found")
             last_inbound = conn.execute(
-                "SELECT channel, inbox_id, contact_kind, contact_value FROM messages "
+                "SELECT message_id, channel, inbox_id, contact_kind, contact_value FROM messages "
                 "WHERE conversation_id = ? AND direction = ? ORDER BY sequence DESC LIMIT 1",
                 (conversation_id, int(Direction.INBOUND)),
             ).fetchone()
@@ -300,6 +300,7 @@ class SqliteConversationStore:
                 channel=last_inbound["channel"],
                 inbox_id=last_inbound["inbox_id"],
                 recipient=ContactPoint(last_inbound["contact_kind"], last_inbound["contact_value"]),
+                in_reply_to_message_id=last_inbound["message_id"],
             )
             existing = conn.execute(
                 f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE message_id = ?", (message_id,)

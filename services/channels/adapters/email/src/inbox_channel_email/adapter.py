@@ -1,0 +1,239 @@
+"""The email adapter: an SMTP listener for our support addresses, and agents' replies through a relay."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import aiosmtplib
+import structlog
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from inbox.channels.v1 import events_pb2
+from inbox.message.v1 import message_pb2
+from inbox_channel_sdk import AdapterHost, Capabilities, DeliveryResult, HealthReport
+from inbox_runtime.timestamps import now_us
+from starlette.requests import Request
+from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from inbox_channel_email.compose import build_reply, message_id_from_ours
+from inbox_channel_email.parse import ParsedEmail, parse_email
+from inbox_channel_email.settings import EmailSettings
+from inbox_channel_email.store import EmailStore
+
+log = structlog.get_logger(__name__)
+
+ATTACHMENT_PATH = "/email/attachments/"
+
+
+def email_item_id(email_message_id: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"email:{email_message_id}"))
+
+
+class EmailAdapter:
+    name = "email"
+    channel = message_pb2.CHANNEL_EMAIL
+    capabilities = Capabilities(html=True, attachments=True)
+
+    def __init__(self) -> None:
+        self._settings = EmailSettings.from_env()
+        self._host: AdapterHost | None = None
+        self._store: EmailStore | None = None
+        self._server: asyncio.base_events.Server | None = None
+
+    @property
+    def smtp_port(self) -> int:
+        assert self._server is not None
+        return int(self._server.sockets[0].getsockname()[1])
+
+    def routes(self) -> Sequence[BaseRoute]:
+        return [Route(ATTACHMENT_PATH + "{digest}", self._attachment, methods=["GET"])]
+
+    async def start(self, host: AdapterHost) -> None:
+        self._host = host
+        self._store = await EmailStore.open(host.data_dir)
+        settings = self._settings
+        handler = _SmtpHandler(self)
+        self._server = await asyncio.get_running_loop().create_server(
+            lambda: SMTP(
+                handler,
+                data_size_limit=settings.max_message_bytes,
+                enable_SMTPUTF8=True,
+                hostname=settings.domain,
+                ident="inbox",
+            ),
+            host=settings.bind_host,
+            port=settings.smtp_port,
+        )
+        log.info("smtp_listening", port=self.smtp_port)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        if self._store is not None:
+            await self._store.close()
+
+    async def health(self) -> HealthReport:
+        relay = self._settings.relay_host or "no relay configured"
+        return HealthReport(self._server is not None and self._server.is_serving(), f"relay: {relay}")
+
+    # --- inbound -------------------------------------------------------------------------
+
+    def accepts_recipient(self, address: str) -> str:
+        """The SMTP answer to RCPT TO: only our support addresses, and never relaying."""
+        address = address.lower()
+        if address in self._settings.inboxes:
+            return "250 OK"
+        if address.rpartition("@")[2] in self._settings.domains:
+            return "550 5.1.1 No such mailbox here"
+        return "554 5.7.1 Relay access denied"
+
+    async def receive(self, recipients: list[str], raw: bytes) -> str:
+        """Handle one accepted mail; returns the SMTP reply. Fails temporarily (4xx) if it cannot be stored."""
+        assert self._host is not None and self._store is not None
+        parsed = parse_email(raw, self._settings.domain)
+        if parsed.automatic:
+            await self._handle_automatic(parsed)
+            return "250 OK: accepted"
+        inbox_address = next((r.lower() for r in recipients if r.lower() in self._settings.inboxes), "")
+        item = self._inbound(parsed, raw, inbox_address)
+        try:
+            await self._store.remember_received(
+                item.message_id, parsed.message_id, parsed.references, parsed.subject, inbox_address
+            )
+            await self._host.publish_inbound(item)
+        except Exception as exc:
+            log.error("email_not_stored", error=repr(exc))
+            return "451 4.3.0 Temporarily unable to accept the message, try again later"
+        return "250 OK: queued"
+
+    def _inbound(self, parsed: ParsedEmail, raw: bytes, inbox_address: str) -> events_pb2.InboundMessage:
+        assert self._store is not None
+        item = events_pb2.InboundMessage(
+            message_id=email_item_id(parsed.message_id),
+            channel=self.channel,
+            inbox_id=self._settings.inboxes.get(inbox_address, "email"),
+            provider_message_id=parsed.message_id,
+            sender=message_pb2.ContactPoint(kind=message_pb2.CONTACT_POINT_KIND_EMAIL, value=parsed.sender),
+            sender_name=parsed.sender_name,
+            text=parsed.visible_text,
+            kind=message_pb2.MESSAGE_KIND_TEXT,
+            metadata={
+                "email_message_id": parsed.message_id,
+                "in_reply_to": parsed.in_reply_to,
+                "references": " ".join(parsed.references),
+                "subject": parsed.subject,
+                "to": inbox_address,
+            },
+        )
+        item.received_at.GetCurrentTime()
+        # The full original (quoted history, signature, headers) stays available to agents.
+        raw_digest = hashlib.sha256(raw).hexdigest()
+        self._store.save_attachment(raw_digest, raw)
+        item.metadata["original_url"] = ATTACHMENT_PATH + raw_digest
+        skipped = []
+        for attachment in parsed.attachments:
+            if len(attachment.data) > self._settings.max_attachment_bytes:
+                skipped.append(attachment.filename)
+                continue
+            self._store.save_attachment(attachment.digest, attachment.data)
+            item.attachments.add(
+                attachment_id=attachment.digest,
+                filename=attachment.filename,
+                content_type=attachment.content_type,
+                size_bytes=len(attachment.data),
+                url=ATTACHMENT_PATH + attachment.digest,
+            )
+        if skipped:
+            item.metadata["attachments_skipped"] = ", ".join(skipped)
+        return item
+
+    async def _handle_automatic(self, parsed: ParsedEmail) -> None:
+        assert self._host is not None and self._store is not None
+        log.info("email_automatic_dropped", reason=parsed.automatic)
+        if parsed.automatic != "bounce":
+            return
+        for email_message_id in parsed.bounced_ids:
+            message_id = message_id_from_ours(email_message_id, self._settings.domain)
+            sent = await self._store.sent(message_id) if message_id else None
+            if sent is not None:
+                await self._host.report_delivery(
+                    self.channel, sent.message_id, sent.conversation_id, events_pb2.DELIVERY_STATUS_FAILED, "bounced"
+                )
+
+    async def _attachment(self, request: Request) -> Response:
+        assert self._store is not None
+        presented = request.headers.get("authorization", "").encode()
+        if not hmac.compare_digest(presented, f"Bearer {self._settings.api_token}".encode()):
+            return PlainTextResponse("missing or invalid bearer token", status_code=401)
+        path = self._store.attachment_path(request.path_params["digest"])
+        if path is None:
+            return PlainTextResponse("no such attachment", status_code=404)
+        # Served as a download, never rendered: an attachment is customer content.
+        return FileResponse(
+            path,
+            media_type="application/octet-stream",
+            headers={"Content-Disposition": "attachment", "X-Content-Type-Options": "nosniff"},
+        )
+
+    # --- outbound ------------------------------------------------------------------------
+
+    async def deliver(self, message: events_pb2.OutboundMessage) -> DeliveryResult:
+        assert self._store is not None
+        settings = self._settings
+        if message.recipient.kind != message_pb2.CONTACT_POINT_KIND_EMAIL:
+            return DeliveryResult(events_pb2.DELIVERY_STATUS_FAILED, "recipient is not an email address")
+        if not settings.relay_host:
+            return DeliveryResult(events_pb2.DELIVERY_STATUS_FAILED, "no outbound relay configured")
+        if await self._store.sent(message.message_id) is not None:
+            return DeliveryResult(events_pb2.DELIVERY_STATUS_SENT, "already sent")
+        context, inbox_address = await self._store.reply_context(message.in_reply_to_message_id)
+        from_address = inbox_address or next(
+            (a for a, inbox in settings.inboxes.items() if inbox == message.inbox_id), next(iter(settings.inboxes))
+        )
+        mail = build_reply(
+            message_id=message.message_id,
+            domain=settings.domain,
+            from_address=from_address,
+            from_name=settings.from_name,
+            to_address=message.recipient.value,
+            text=message.text,
+            context=context,
+        )
+        options: dict[str, Any] = {"hostname": settings.relay_host, "port": settings.relay_port}
+        if settings.relay_username:
+            options.update(username=settings.relay_username, password=settings.relay_password)
+        options["start_tls"] = settings.relay_starttls
+        try:
+            await aiosmtplib.send(mail, **options)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            return DeliveryResult(events_pb2.DELIVERY_STATUS_FAILED, f"relay refused the recipient: {exc}")
+        # Recorded after the relay took it. A crash in between resends with the same Message-ID,
+        # which mail clients show once.
+        await self._store.mark_sent(message.message_id, message.conversation_id, now_us())
+        return DeliveryResult(events_pb2.DELIVERY_STATUS_SENT, "accepted by the relay")
+
+
+class _SmtpHandler:
+    """aiosmtpd's hooks, delegating to the adapter."""
+
+    def __init__(self, adapter: EmailAdapter) -> None:
+        self._adapter = adapter
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        answer = self._adapter.accepts_recipient(address)
+        if answer.startswith("250"):
+            envelope.rcpt_tos.append(address)
+        return answer
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        content = envelope.original_content or envelope.content
+        raw = content if isinstance(content, bytes) else str(content).encode()
+        return await self._adapter.receive(list(envelope.rcpt_tos), raw)

@@ -1,0 +1,167 @@
+"""Reading a customer's email, pure: text, quoted history, attachments, threading headers, and whether
+it is an automatic message (auto-reply, bounce, our own mail looping back) that must not open a conversation."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+from dataclasses import dataclass, field
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage, Message
+from email.parser import BytesParser
+from email.utils import getaddresses
+
+import nh3
+from email_reply_parser import EmailReplyParser
+
+_BLOCK_END = re.compile(r"(?i)<br\s*/?>|</(p|div|li|tr|h[1-6]|blockquote)\s*>")
+_BLANK_RUNS = re.compile(r"\n{3,}")
+_MSGID = re.compile(r"<([^<>\s]+)>")
+AUTOMATIC_SENDERS = {"mailer-daemon", "postmaster", "noreply", "no-reply", "do-not-reply", "donotreply"}
+
+
+@dataclass(frozen=True)
+class ParsedAttachment:
+    filename: str
+    content_type: str
+    data: bytes
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+@dataclass(frozen=True)
+class ParsedEmail:
+    message_id: str  # without angle brackets; derived from the content when the sender gave none
+    in_reply_to: str
+    references: tuple[str, ...]
+    sender: str  # lower-case address
+    sender_name: str
+    recipients: tuple[str, ...]
+    subject: str
+    full_text: str
+    visible_text: str
+    attachments: tuple[ParsedAttachment, ...] = field(default_factory=tuple)
+    # Why this mail must not open a conversation ("auto-reply", "bounce", "loop"), or "".
+    automatic: str = ""
+    # For a bounce: the Message-IDs of the mails it reports on.
+    bounced_ids: tuple[str, ...] = ()
+
+
+def html_to_text(markup: str) -> str:
+    """Visible text of an HTML body: tags, scripts and styles removed, entities decoded, blocks on lines."""
+    with_breaks = _BLOCK_END.sub("\n", markup)
+    text = html.unescape(nh3.clean(with_breaks, tags=set()))
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    return _BLANK_RUNS.sub("\n\n", "\n".join(lines)).strip()
+
+
+def _ids(value: str | None) -> tuple[str, ...]:
+    return tuple(_MSGID.findall(value or ""))
+
+
+def _text_of(message: EmailMessage) -> str:
+    body = message.get_body(preferencelist=("plain", "html"))
+    if body is None:
+        return ""
+    try:
+        content = body.get_content()
+    except (LookupError, UnicodeDecodeError):  # unknown charset: keep what decodes
+        payload = body.get_payload(decode=True)
+        content = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
+    if not isinstance(content, str):
+        return ""
+    if body.get_content_type() == "text/html":
+        return html_to_text(content)
+    return content.replace("\r\n", "\n").strip()
+
+
+def _attachments(message: EmailMessage) -> list[ParsedAttachment]:
+    found = []
+    for part in message.iter_attachments():
+        if not isinstance(part, EmailMessage) or part.get_content_maintype() == "multipart":
+            continue
+        data = part.get_payload(decode=True)
+        if isinstance(data, bytes):
+            found.append(ParsedAttachment(part.get_filename() or "attachment", part.get_content_type(), data))
+    return found
+
+
+def _bounced_ids(message: EmailMessage) -> tuple[str, ...]:
+    """Message-IDs named by a delivery report (its returned headers), or by the bounce's own references."""
+    ids: list[str] = []
+    for part in message.walk():
+        if part.get_content_type() in ("message/rfc822", "text/rfc822-headers"):
+            payload = part.get_payload()
+            inner: list[Message] = [m for m in payload if isinstance(m, Message)] if isinstance(payload, list) else []
+            if part.get_content_type() == "text/rfc822-headers":
+                text = part.get_payload(decode=True)
+                if isinstance(text, bytes):
+                    inner = [BytesParser(policy=policy.default).parsebytes(text, headersonly=True)]
+            for original in inner:
+                ids.extend(_ids(str(original.get("Message-ID", ""))))
+    ids.extend(_ids(str(message.get("In-Reply-To", ""))))
+    ids.extend(_ids(str(message.get("References", ""))))
+    return tuple(dict.fromkeys(ids))
+
+
+def classify(message: EmailMessage, sender: str, message_id: str, our_domain: str) -> str:
+    auto_submitted = str(message.get("Auto-Submitted", "no")).strip().lower()
+    precedence = str(message.get("Precedence", "")).strip().lower()
+    local_part = sender.split("@", 1)[0]
+    if message_id.lower().endswith("@" + our_domain.lower()) or message.get("X-Inbox-Loop"):
+        return "loop"
+    if (
+        message.get_content_type() == "multipart/report"
+        and str(message.get_param("report-type", "")).lower() == "delivery-status"
+    ) or local_part in ("mailer-daemon", "postmaster"):
+        return "bounce"
+    if (
+        auto_submitted not in ("", "no")
+        or precedence in ("bulk", "junk", "list", "auto_reply")
+        or message.get("X-Autoreply")
+        or message.get("X-Autorespond")
+        or local_part in AUTOMATIC_SENDERS
+        or str(message.get("Return-Path", "")).strip() == "<>"
+    ):
+        return "auto-reply"
+    return ""
+
+
+def parse_email(raw: bytes, our_domain: str) -> ParsedEmail:
+    message = BytesParser(policy=policy.default).parsebytes(raw)
+    assert isinstance(message, EmailMessage)
+    senders = getaddresses([str(message.get("From", ""))])
+    sender_name, sender = senders[0] if senders else ("", "")
+    sender = sender.strip().lower()
+    ids = _ids(str(message.get("Message-ID", "")))
+    # No Message-ID (rare, broken clients): the content itself identifies a retry.
+    message_id = ids[0] if ids else f"{hashlib.sha256(raw).hexdigest()[:32]}@no-message-id"
+    full_text = _text_of(message)
+    automatic = classify(message, sender, message_id, our_domain)
+    recipients = tuple(a.lower() for _, a in getaddresses([str(v) for v in message.get_all("To", [])]) if a)
+    return ParsedEmail(
+        message_id=message_id,
+        in_reply_to=next(iter(_ids(str(message.get("In-Reply-To", "")))), ""),
+        references=_ids(str(message.get("References", ""))),
+        sender=sender,
+        sender_name=sender_name,
+        recipients=recipients,
+        subject=str(message.get("Subject", "")).strip(),
+        full_text=full_text,
+        visible_text=EmailReplyParser.parse_reply(full_text).strip() or full_text,
+        attachments=tuple(_attachments(message)),
+        automatic=automatic,
+        bounced_ids=_bounced_ids(message) if automatic == "bounce" else (),
+    )
+
+
+def is_valid_address(address: str) -> bool:
+    try:
+        parsed = Address(addr_spec=address)
+    except (ValueError, IndexError):
+        return False
+    return bool((parsed.username and parsed.domain and "." in parsed.domain) or parsed.domain == "localhost")

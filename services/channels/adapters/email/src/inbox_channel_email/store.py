@@ -1,0 +1,101 @@
+"""The email adapter's records: mails received (for threading replies) and sent (send once), and
+attachment files on disk, content-addressed."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from inbox_runtime.sqlite import SqliteDatabase
+
+from inbox_channel_email.compose import ReplyContext
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS received_mail (
+    message_id TEXT PRIMARY KEY,
+    email_message_id TEXT NOT NULL,
+    references_ids TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    inbox_address TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sent_mail (
+    message_id TEXT PRIMARY KEY,
+    conversation_id TEXT NOT NULL,
+    sent_at_us INTEGER NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class SentMail:
+    message_id: str
+    conversation_id: str
+
+
+class EmailStore:
+    def __init__(self, database: SqliteDatabase, attachments_dir: Path) -> None:
+        self._db = database
+        self._attachments = attachments_dir
+
+    @classmethod
+    async def open(cls, data_dir: Path) -> EmailStore:
+        database = SqliteDatabase(data_dir / "email.sqlite3")
+        await database.open(SCHEMA)
+        attachments = data_dir / "email-attachments"
+        attachments.mkdir(parents=True, exist_ok=True)
+        return cls(database, attachments)
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    def save_attachment(self, digest: str, data: bytes) -> None:
+        path = self._attachments / digest
+        if not path.exists():
+            temporary = path.with_suffix(".part")
+            temporary.write_bytes(data)
+            temporary.replace(path)
+
+    def attachment_path(self, digest: str) -> Path | None:
+        if len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
+            return None
+        path = self._attachments / digest
+        return path if path.exists() else None
+
+    async def remember_received(
+        self, message_id: str, email_message_id: str, references: tuple[str, ...], subject: str, inbox_address: str
+    ) -> None:
+        await self._db.write(
+            lambda conn: conn.execute(
+                "INSERT OR IGNORE INTO received_mail VALUES (?, ?, ?, ?, ?)",
+                (message_id, email_message_id, " ".join(references), subject, inbox_address),
+            )
+        )
+
+    async def reply_context(self, message_id: str) -> tuple[ReplyContext, str]:
+        """Threading headers for answering `message_id`, and the inbox address it was sent to."""
+
+        def read(conn: sqlite3.Connection) -> tuple[ReplyContext, str]:
+            row = conn.execute("SELECT * FROM received_mail WHERE message_id = ?", (message_id,)).fetchone()
+            if row is None:
+                return ReplyContext(), ""
+            references = tuple(r for r in row["references_ids"].split() if r)
+            return ReplyContext(row["email_message_id"], references, row["subject"]), row["inbox_address"]
+
+        return await self._db.read(read)
+
+    async def mark_sent(self, message_id: str, conversation_id: str, now_us: int) -> None:
+        await self._db.write(
+            lambda conn: conn.execute(
+                "INSERT OR IGNORE INTO sent_mail VALUES (?, ?, ?)", (message_id, conversation_id, now_us)
+            )
+        )
+
+    async def sent(self, message_id: str) -> SentMail | None:
+        def read(conn: sqlite3.Connection) -> SentMail | None:
+            row = conn.execute(
+                "SELECT message_id, conversation_id FROM sent_mail WHERE message_id = ?", (message_id,)
+            ).fetchone()
+            return SentMail(row[0], row[1]) if row else None
+
+        return await self._db.read(read)

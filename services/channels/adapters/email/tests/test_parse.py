@@ -1,0 +1,83 @@
+from pathlib import Path
+
+import pytest
+from inbox_channel_email.compose import ReplyContext, build_reply, message_id_from_ours, reply_subject
+from inbox_channel_email.parse import html_to_text, parse_email
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+DOMAIN = "inbox.example.com"
+
+
+def fixture(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def test_quoted_history_and_signature_are_hidden_but_kept() -> None:
+    mail = parse_email(fixture("plain_reply.eml"), DOMAIN)
+    assert mail.visible_text == "It still has not arrived, could you check again?\n\nThanks,\nGrace"
+    assert "Your order ships tomorrow." in mail.full_text
+    assert (mail.sender, mail.sender_name) == ("grace@example.org", "Grace Hopper")
+    assert mail.message_id == "CAF-grace-2@mail.example.org"
+    assert mail.in_reply_to == "reply-1@inbox.example.com"
+    assert mail.references == ("CAF-grace-1@mail.example.org", "reply-1@inbox.example.com")
+    assert mail.automatic == ""
+
+
+def test_html_becomes_plain_text_without_markup_or_scripts() -> None:
+    mail = parse_email(fixture("html_only.eml"), DOMAIN)
+    assert mail.subject == "Problème de facture"
+    assert mail.visible_text == "Bonjour,\nma facture est fausse & incomplète.\nMerci\nAda"
+    assert "alert" not in mail.full_text and "<" not in mail.full_text
+
+
+def test_attachments_are_extracted_and_text_preferred_over_html() -> None:
+    mail = parse_email(fixture("with_attachment.eml"), DOMAIN)
+    assert mail.visible_text == "Please see the attached invoice."
+    [attachment] = mail.attachments
+    assert (attachment.filename, attachment.content_type) == ("invoice.pdf", "application/pdf")
+    assert attachment.data == b"%PDF-1.4 fake pdf bytes"
+
+
+@pytest.mark.parametrize(
+    ("name", "why"), [("auto_reply.eml", "auto-reply"), ("bounce.eml", "bounce"), ("loop.eml", "loop")]
+)
+def test_automatic_mail_is_recognised(name: str, why: str) -> None:
+    assert parse_email(fixture(name), DOMAIN).automatic == why
+
+
+def test_a_bounce_names_the_mail_it_returns() -> None:
+    bounce = parse_email(fixture("bounce.eml"), DOMAIN)
+    assert bounce.bounced_ids == ("REPLY_MESSAGE_ID@inbox.example.com",)
+    assert message_id_from_ours(bounce.bounced_ids[0], DOMAIN) == "REPLY_MESSAGE_ID"
+    assert message_id_from_ours("x@elsewhere.org", DOMAIN) is None
+
+
+def test_a_mail_without_message_id_gets_a_stable_one() -> None:
+    raw = b"From: a@example.org\r\nTo: support@inbox.example.com\r\nSubject: hi\r\n\r\nhello\r\n"
+    assert parse_email(raw, DOMAIN).message_id == parse_email(raw, DOMAIN).message_id
+
+
+def test_html_to_text_keeps_paragraphs() -> None:
+    assert html_to_text("<p>One</p><p>Two<br>Three</p>") == "One\nTwo\nThree"
+
+
+def test_a_reply_threads_in_the_customer_mail_client() -> None:
+    context = ReplyContext("CAF-grace-2@mail.example.org", ("CAF-grace-1@mail.example.org",), "Your order 4411")
+    mail = build_reply(
+        message_id="r-42",
+        domain=DOMAIN,
+        from_address="support@inbox.example.com",
+        from_name="Acme Support",
+        to_address="grace@example.org",
+        text="It arrives today.\n\n<b>Sorry</b> for the wait.",
+        context=context,
+    )
+    assert mail["Message-ID"] == "<r-42@inbox.example.com>"
+    assert mail["In-Reply-To"] == "<CAF-grace-2@mail.example.org>"
+    assert mail["References"] == "<CAF-grace-1@mail.example.org> <CAF-grace-2@mail.example.org>"
+    assert mail["Reply-To"] == "support@inbox.example.com"
+    assert mail["Subject"] == "Re: Your order 4411"
+    assert mail.get_content_type() == "multipart/alternative"
+    html_part = mail.get_body(preferencelist=("html",))
+    assert html_part is not None and "&lt;b&gt;Sorry&lt;/b&gt;" in html_part.get_content()
+    assert reply_subject("RE: x") == "RE: x" and reply_subject("") == "Your conversation with us"

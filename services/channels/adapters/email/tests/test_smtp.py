@@ -1,0 +1,130 @@
+"""Mail in over real SMTP (smtplib to our listener), replies out to a real relay (aiosmtpd)."""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import httpx
+import pytest
+from inbox.channels.v1 import events_pb2
+from inbox.message.v1 import message_pb2
+from inbox_channel_email.adapter import EmailAdapter
+from inbox_channels.app import RunningChannels
+from inbox_devstack.events import stored_events
+
+from .conftest import Relay
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def adapter(channels: RunningChannels) -> EmailAdapter:
+    return next(a for a in channels.actions.adapters if isinstance(a, EmailAdapter))
+
+
+def send(port: int, sender: str, recipients: list[str], raw: bytes) -> dict[str, tuple[int, bytes]]:
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+        return client.sendmail(sender, recipients, raw)
+
+
+async def inbound(channels: RunningChannels, at_least: int = 0) -> list[events_pb2.InboundMessage]:
+    url = f"nats://127.0.0.1:{channels.bus._nc.connected_url.port}"  # type: ignore[union-attr]
+    return await stored_events(url, "inbound.email", events_pb2.InboundMessage, at_least=at_least, timeout=3)
+
+
+async def test_mail_to_a_support_address_becomes_one_inbound_message(channels: RunningChannels, api_token: str) -> None:
+    port = adapter(channels).smtp_port
+    raw = (FIXTURES / "with_attachment.eml").read_bytes()
+    await asyncio.to_thread(send, port, "linus@example.com", ["support@inbox.example.com"], raw)
+    await asyncio.to_thread(send, port, "linus@example.com", ["support@inbox.example.com"], raw)  # a retry
+    [item] = await inbound(channels, at_least=1)
+    assert item.channel == message_pb2.CHANNEL_EMAIL and item.inbox_id == "support"
+    assert item.sender == message_pb2.ContactPoint(kind=message_pb2.CONTACT_POINT_KIND_EMAIL, value="linus@example.com")
+    assert (item.provider_message_id, item.text) == ("att-1@example.com", "Please see the attached invoice.")
+    assert item.metadata["subject"] == "Invoice attached"
+    [attachment] = item.attachments
+    assert (attachment.filename, attachment.size_bytes) == ("invoice.pdf", 23)
+
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{channels.http_port}") as http:
+        assert (await http.get(attachment.url)).status_code == 401
+        got = await http.get(attachment.url, headers={"Authorization": f"Bearer {api_token}"})
+        assert got.content == b"%PDF-1.4 fake pdf bytes"
+        assert got.headers["content-disposition"] == "attachment"
+        original = await http.get(item.metadata["original_url"], headers={"Authorization": f"Bearer {api_token}"})
+        # The original as it arrived over SMTP (CRLF line ends), headers and all.
+        assert original.content.replace(b"\r\n", b"\n").startswith(raw.replace(b"\r\n", b"\n").rstrip(b"\n"))
+
+
+async def test_relaying_unknown_mailboxes_and_oversize_mail_are_refused(channels: RunningChannels) -> None:
+    port = adapter(channels).smtp_port
+    raw = (FIXTURES / "plain_reply.eml").read_bytes()
+    with pytest.raises(smtplib.SMTPRecipientsRefused) as relayed:
+        await asyncio.to_thread(send, port, "grace@example.org", ["someone@elsewhere.org"], raw)
+    assert relayed.value.recipients["someone@elsewhere.org"][0] == 554
+    with pytest.raises(smtplib.SMTPRecipientsRefused) as unknown:
+        await asyncio.to_thread(send, port, "grace@example.org", ["nobody@inbox.example.com"], raw)
+    assert unknown.value.recipients["nobody@inbox.example.com"][0] == 550
+    huge = raw + b"x" * (300 * 1024)
+    with pytest.raises(smtplib.SMTPException) as oversize:
+        await asyncio.to_thread(send, port, "grace@example.org", ["support@inbox.example.com"], huge)
+    assert "552" in str(oversize.value)
+    assert await inbound(channels) == []
+
+
+@pytest.mark.parametrize("name", ["auto_reply.eml", "loop.eml", "bounce.eml"])
+async def test_automatic_mail_never_opens_a_conversation(channels: RunningChannels, name: str) -> None:
+    raw = (FIXTURES / name).read_bytes()
+    refused = await asyncio.to_thread(
+        send, adapter(channels).smtp_port, "x@example.org", ["support@inbox.example.com"], raw
+    )
+    assert refused == {}
+    assert await inbound(channels) == []
+
+
+async def test_a_reply_goes_out_threaded_once_and_a_bounce_marks_it_failed(
+    channels: RunningChannels, relay: Relay
+) -> None:
+    port = adapter(channels).smtp_port
+    await asyncio.to_thread(
+        send, port, "grace@example.org", ["sales@inbox.example.com"], (FIXTURES / "plain_reply.eml").read_bytes()
+    )
+    [customer_mail] = await inbound(channels, at_least=1)
+    reply = events_pb2.OutboundMessage(
+        message_id="reply-7",
+        conversation_id="conv-1",
+        channel=message_pb2.CHANNEL_EMAIL,
+        inbox_id="sales",
+        recipient=customer_mail.sender,
+        text="Checked: it arrives today.",
+        idempotency_key="reply-7",
+        in_reply_to_message_id=customer_mail.message_id,
+    )
+    await channels.bus.publish(reply, event_id="out-7")
+    await channels.bus.publish(reply, event_id="out-7-again")
+    for _ in range(100):
+        if relay.received:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)
+    [envelope] = relay.received
+    assert envelope.rcpt_tos == ["grace@example.org"]
+    mail = message_from_bytes(envelope.original_content or b"", policy=policy.default)
+    assert mail["From"] == "Support <sales@inbox.example.com>"
+    assert mail["Reply-To"] == "sales@inbox.example.com"
+    assert mail["Message-ID"] == "<reply-7@inbox.example.com>"
+    assert mail["In-Reply-To"] == "<CAF-grace-2@mail.example.org>"
+    assert mail["Subject"] == "Re: Your order 4411"
+    assert {p.get_content_type() for p in mail.iter_parts()} == {"text/plain", "text/html"}
+    delivery = await channels.actions.delivery("reply-7")
+    assert delivery is not None and delivery.status == events_pb2.DELIVERY_STATUS_SENT
+
+    bounce = (FIXTURES / "bounce.eml").read_bytes().replace(b"REPLY_MESSAGE_ID", b"reply-7")
+    await asyncio.to_thread(send, port, "MAILER-DAEMON@mx.example.org", ["support@inbox.example.com"], bounce)
+    for _ in range(100):
+        delivery = await channels.actions.delivery("reply-7")
+        if delivery is not None and delivery.status == events_pb2.DELIVERY_STATUS_FAILED:
+            break
+        await asyncio.sleep(0.05)
+    assert delivery is not None and (delivery.status, delivery.detail) == (events_pb2.DELIVERY_STATUS_FAILED, "bounced")

@@ -1,0 +1,31 @@
+"""Running the channels runtime inside a test, on a real nats-server, for adapter tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from inbox_channel_sdk import ChannelAdapter
+from inbox_runtime.config import CommonSettings
+
+from inbox_channels.app import RunningChannels, channels_runtime
+from inbox_channels.config import Settings
+
+
+@asynccontextmanager
+async def running_channels(
+    nats_url: str, data_dir: Path, api_token: str, adapters: Sequence[ChannelAdapter]
+) -> AsyncIterator[RunningChannels]:
+    """The whole runtime (store, bus, HTTP, gRPC, consumers) on free ports, hosting `adapters`."""
+    common = CommonSettings(
+        nats_url=nats_url,
+        api_token=api_token,
+        bind_host="127.0.0.1",
+        data_dir=data_dir,
+        log_json=True,
+        log_level="WARNING",
+    )
+    settings = Settings(common=common, grpc_port=0, http_port=0, db_path=data_dir / "channels.sqlite3", adapters=())
+    async with channels_runtime(settings, adapters) as running:
+        yield running
