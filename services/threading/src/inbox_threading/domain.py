@@ -58,6 +58,8 @@ class StoredMessage:
     sent_at_us: int
     received_at_us: int
     sequence: int
+    kind: int = 1  # inbox.message.v1.MessageKind; text unless a call left it
+    metadata: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,8 @@ class NewInboundMessage:
     text: str
     sent_at_us: int
     received_at_us: int
+    kind: int = 1
+    metadata: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

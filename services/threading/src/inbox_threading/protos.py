@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from inbox.channels.v1 import events_pb2 as channel_events
 from inbox.conversations.v1 import conversation_pb2
+from inbox.message.v1 import message_pb2
 from inbox_runtime.timestamps import from_timestamp, to_timestamp
 
 from inbox_threading.domain import ContactPoint, Conversation, NewInboundMessage, StoredMessage
@@ -20,6 +21,8 @@ def inbound_from_event(event: channel_events.InboundMessage) -> NewInboundMessag
         text=event.text,
         sent_at_us=from_timestamp(event.sent_at),
         received_at_us=from_timestamp(event.received_at),
+        kind=event.kind or message_pb2.MESSAGE_KIND_TEXT,
+        metadata=tuple(sorted(event.metadata.items())),
     )
 
 
@@ -35,6 +38,8 @@ def message_to_proto(message: StoredMessage) -> conversation_pb2.Message:
         sent_at=to_timestamp(message.sent_at_us),
         received_at=to_timestamp(message.received_at_us),
         sequence=message.sequence,
+        kind=message.kind,  # type: ignore[arg-type]
+        metadata=dict(message.metadata),
     )
 
 

@@ -9,6 +9,7 @@ Invariants held by the schema, not by timing:
 from __future__ import annotations
 
 import base64
+import json
 import sqlite3
 from pathlib import Path
 
@@ -75,6 +76,8 @@ CREATE TABLE IF NOT EXISTS messages (
     sent_at_us INTEGER NOT NULL,
     received_at_us INTEGER NOT NULL,
     sequence INTEGER NOT NULL,
+    kind INTEGER NOT NULL DEFAULT 1,
+    metadata TEXT NOT NULL DEFAULT '{}',
     UNIQUE (conversation_id, sequence)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS messages_by_provider_id
@@ -86,7 +89,8 @@ CREATE INDEX IF NOT EXISTS messages_last_inbound
 """
 
 _MESSAGE_COLUMNS = (
-    "message_id, conversation_id, customer_id, direction, channel, agent_id, text, sent_at_us, received_at_us, sequence"
+    "message_id, conversation_id, customer_id, direction, channel, agent_id, text, sent_at_us, received_at_us, "
+    "sequence, kind, metadata"
 )
 
 
@@ -116,6 +120,8 @@ def _message(row: sqlite3.Row) -> StoredMessage:
         sent_at_us=row["sent_at_us"],
         received_at_us=row["received_at_us"],
         sequence=row["sequence"],
+        kind=row["kind"],
+        metadata=tuple(sorted(json.loads(row["metadata"]).items())),
     )
 
 
@@ -199,6 +205,8 @@ class SqliteConversationStore:
                 sent_at_us=message.sent_at_us or message.received_at_us,
                 received_at_us=message.received_at_us,
                 now_us=now_us,
+                kind=message.kind,
+                metadata=message.metadata,
             )
             stored = _message(
                 conn.execute(
@@ -249,6 +257,8 @@ class SqliteConversationStore:
         sent_at_us: int,
         received_at_us: int,
         now_us: int,
+        kind: int = 1,
+        metadata: tuple[tuple[str, str], ...] = (),
     ) -> int:
         row = conn.execute(
             "UPDATE conversations SET message_count = message_count + 1, last_activity_at_us = ?, channel = ? "
@@ -259,7 +269,7 @@ class SqliteConversationStore:
         conn.execute(
             "INSERT INTO messages (message_id, conversation_id, customer_id, direction, channel, inbox_id, "
             "agent_id, contact_kind, contact_value, text, provider_message_id, client_reply_id, sent_at_us, "
-            "received_at_us, sequence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "received_at_us, sequence, kind, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 message_id,
                 conversation_id,
@@ -276,6 +286,8 @@ class SqliteConversationStore:
                 sent_at_us,
                 received_at_us,
                 sequence,
+                kind,
+                json.dumps(dict(metadata)),
             ),
         )
         return sequence
