@@ -28,6 +28,7 @@ PACKAGES = [
     "services/routing",
     "services/translation",
     "services/channels",
+    "services/channels/adapters/api",
     "services/channels/adapters/chat",
     "services/channels/adapters/email",
     "services/channels/adapters/twilio",

@@ -29,6 +29,7 @@ class RunningChannels:
     bus: EventBus
     grpc: RunningGrpcServer
     http_port: int
+    nats_url: str
 
 
 @asynccontextmanager
@@ -64,7 +65,7 @@ async def channels_runtime(settings: Settings, adapters: Sequence[ChannelAdapter
             await stack.enter_async_context(bus.consume(outbound_consumer(adapter), subscribers.on_outbound))
         await server.set_serving()
         log.info("channels_ready", grpc_port=server.port, http_port=http_port, adapters=[a.name for a in adapters])
-        yield RunningChannels(actions, bus, server, http_port)
+        yield RunningChannels(actions, bus, server, http_port, settings.common.nats_url)
         await server.enter_graceful_shutdown()
 
 

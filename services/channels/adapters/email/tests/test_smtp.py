@@ -30,7 +30,7 @@ def send(port: int, sender: str, recipients: list[str], raw: bytes) -> dict[str,
 
 
 async def inbound(channels: RunningChannels, at_least: int = 0) -> list[events_pb2.InboundMessage]:
-    url = f"nats://127.0.0.1:{channels.bus._nc.connected_url.port}"  # type: ignore[union-attr]
+    url = channels.nats_url
     return await stored_events(url, "inbound.email", events_pb2.InboundMessage, at_least=at_least, timeout=3)
 
 
@@ -98,7 +98,7 @@ async def test_a_reply_goes_out_threaded_once_and_a_bounce_marks_it_failed(
         inbox_id="sales",
         recipient=customer_mail.sender,
         text="Checked: it arrives today.",
-        idempotency_key="reply-7",
+        idempotency_key="reply-7-key",
         in_reply_to_message_id=customer_mail.message_id,
     )
     await channels.bus.publish(reply, event_id="out-7")
@@ -113,14 +113,14 @@ async def test_a_reply_goes_out_threaded_once_and_a_bounce_marks_it_failed(
     mail = message_from_bytes(envelope.original_content or b"", policy=policy.default)
     assert mail["From"] == "Support <sales@inbox.example.com>"
     assert mail["Reply-To"] == "sales@inbox.example.com"
-    assert mail["Message-ID"] == "<reply-7@inbox.example.com>"
+    assert mail["Message-ID"] == "<reply-7-key@inbox.example.com>"
     assert mail["In-Reply-To"] == "<CAF-grace-2@mail.example.org>"
     assert mail["Subject"] == "Re: Your order 4411"
     assert {p.get_content_type() for p in mail.iter_parts()} == {"text/plain", "text/html"}
     delivery = await channels.actions.delivery("reply-7")
     assert delivery is not None and delivery.status == events_pb2.DELIVERY_STATUS_SENT
 
-    bounce = (FIXTURES / "bounce.eml").read_bytes().replace(b"REPLY_MESSAGE_ID", b"reply-7")
+    bounce = (FIXTURES / "bounce.eml").read_bytes().replace(b"REPLY_MESSAGE_ID", b"reply-7-key")
     await asyncio.to_thread(send, port, "MAILER-DAEMON@mx.example.org", ["support@inbox.example.com"], bounce)
     for _ in range(100):
         delivery = await channels.actions.delivery("reply-7")

@@ -76,9 +76,8 @@ async def twilio_api() -> AsyncIterator[TwilioApi]:
 
 
 @pytest.fixture
-async def channels(
-    nats_server: NatsServer, twilio_api: TwilioApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, api_token: str
-) -> AsyncIterator[RunningChannels]:
+def twilio_env(twilio_api: TwilioApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings of the SMS and voice adapters, pointing at the local Twilio API."""
     for key, value in {
         "CHANNELS_TWILIO_ACCOUNT_SID": ACCOUNT_SID,
         "CHANNELS_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
@@ -87,6 +86,12 @@ async def channels(
         "CHANNELS_TWILIO_NUMBERS": f"{OUR_NUMBER}=support",
     }.items():
         monkeypatch.setenv(key, value)
+
+
+@pytest.fixture
+async def channels(
+    nats_server: NatsServer, twilio_env: None, tmp_path: Path, api_token: str
+) -> AsyncIterator[RunningChannels]:
     from inbox_channel_twilio.sms import SmsAdapter
     from inbox_channel_twilio.voice import VoiceAdapter
 

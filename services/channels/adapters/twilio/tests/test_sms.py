@@ -31,7 +31,7 @@ async def http(channels: RunningChannels) -> httpx.AsyncClient:
 
 
 async def inbound(channels: RunningChannels, at_least: int = 0) -> list[events_pb2.InboundMessage]:
-    url = f"nats://127.0.0.1:{channels.bus._nc.connected_url.port}"  # type: ignore[union-attr]
+    url = channels.nats_url
     return await stored_events(url, "inbound.sms", events_pb2.InboundMessage, at_least=at_least, timeout=3)
 
 
@@ -170,7 +170,7 @@ async def test_stop_opts_out_until_start_and_help_answers(
     await wait_for_status(channels, "welcome-1", events_pb2.DELIVERY_STATUS_QUEUED)
     assert [m["Body"] for m in twilio_api.messages] == ["Welcome back"]
 
-    url = f"nats://127.0.0.1:{channels.bus._nc.connected_url.port}"  # type: ignore[union-attr]
+    url = channels.nats_url
     changes = await stored_events(url, "delivery.opt_out_changed", events_pb2.OptOutChanged, at_least=2)
     assert [(c.contact.value, c.opted_out, c.keyword) for c in changes] == [
         (CUSTOMER, True, "STOP"),

@@ -38,7 +38,7 @@ async def post(http: httpx.AsyncClient, path: str, params: dict[str, str]) -> ht
 
 
 async def voice_items(channels: RunningChannels, at_least: int) -> list[events_pb2.InboundMessage]:
-    url = f"nats://127.0.0.1:{channels.bus._nc.connected_url.port}"  # type: ignore[union-attr]
+    url = channels.nats_url
     return await stored_events(url, "inbound.voice", events_pb2.InboundMessage, at_least=at_least, timeout=3)
 
 

@@ -159,8 +159,8 @@ class EmailAdapter:
         if parsed.automatic != "bounce":
             return
         for email_message_id in parsed.bounced_ids:
-            message_id = message_id_from_ours(email_message_id, self._settings.domain)
-            sent = await self._store.sent(message_id) if message_id else None
+            mail_key = message_id_from_ours(email_message_id, self._settings.domain)
+            sent = await self._store.sent(mail_key=mail_key) if mail_key else None
             if sent is not None:
                 await self._host.report_delivery(
                     self.channel, sent.message_id, sent.conversation_id, events_pb2.DELIVERY_STATUS_FAILED, "bounced"
@@ -190,14 +190,16 @@ class EmailAdapter:
             return DeliveryResult(events_pb2.DELIVERY_STATUS_FAILED, "recipient is not an email address")
         if not settings.relay_host:
             return DeliveryResult(events_pb2.DELIVERY_STATUS_FAILED, "no outbound relay configured")
-        if await self._store.sent(message.message_id) is not None:
+        if await self._store.sent(message_id=message.message_id) is not None:
             return DeliveryResult(events_pb2.DELIVERY_STATUS_SENT, "already sent")
         context, inbox_address = await self._store.reply_context(message.in_reply_to_message_id)
         from_address = inbox_address or next(
             (a for a, inbox in settings.inboxes.items() if inbox == message.inbox_id), next(iter(settings.inboxes))
         )
+        # The Message-ID carries the idempotency key: a resent copy is the same mail to every client.
+        mail_key = message.idempotency_key or message.message_id
         mail = build_reply(
-            message_id=message.message_id,
+            message_id=mail_key,
             domain=settings.domain,
             from_address=from_address,
             from_name=settings.from_name,
@@ -215,7 +217,7 @@ class EmailAdapter:
             return DeliveryResult(events_pb2.DELIVERY_STATUS_FAILED, f"relay refused the recipient: {exc}")
         # Recorded after the relay took it. A crash in between resends with the same Message-ID,
         # which mail clients show once.
-        await self._store.mark_sent(message.message_id, message.conversation_id, now_us())
+        await self._store.mark_sent(message.message_id, message.conversation_id, mail_key, now_us())
         return DeliveryResult(events_pb2.DELIVERY_STATUS_SENT, "accepted by the relay")
 
 

@@ -22,6 +22,8 @@ CREATE TABLE IF NOT EXISTS received_mail (
 CREATE TABLE IF NOT EXISTS sent_mail (
     message_id TEXT PRIMARY KEY,
     conversation_id TEXT NOT NULL,
+    -- Local part of the Message-ID we sent it with (the delivery's idempotency key).
+    mail_key TEXT NOT NULL UNIQUE,
     sent_at_us INTEGER NOT NULL
 );
 """
@@ -84,17 +86,17 @@ class EmailStore:
 
         return await self._db.read(read)
 
-    async def mark_sent(self, message_id: str, conversation_id: str, now_us: int) -> None:
-        await self._db.write(
-            lambda conn: conn.execute(
-                "INSERT OR IGNORE INTO sent_mail VALUES (?, ?, ?)", (message_id, conversation_id, now_us)
-            )
-        )
+    async def mark_sent(self, message_id: str, conversation_id: str, mail_key: str, now_us: int) -> None:
+        values = (message_id, conversation_id, mail_key, now_us)
+        await self._db.write(lambda conn: conn.execute("INSERT OR IGNORE INTO sent_mail VALUES (?, ?, ?, ?)", values))
 
-    async def sent(self, message_id: str) -> SentMail | None:
+    async def sent(self, *, message_id: str = "", mail_key: str = "") -> SentMail | None:
+        """A sent mail, found by our message id or by the key in its Message-ID."""
+        column, value = ("message_id", message_id) if message_id else ("mail_key", mail_key)
+
         def read(conn: sqlite3.Connection) -> SentMail | None:
             row = conn.execute(
-                "SELECT message_id, conversation_id FROM sent_mail WHERE message_id = ?", (message_id,)
+                f"SELECT message_id, conversation_id FROM sent_mail WHERE {column} = ?", (value,)
             ).fetchone()
             return SentMail(row[0], row[1]) if row else None
 

@@ -1,0 +1,30 @@
+"""Request signing both ways, pure: HMAC-SHA256 over "<unix timestamp>.<body>", fresh within 5 minutes.
+
+Headers: `X-Inbox-Timestamp: 1795420000` and `X-Inbox-Signature: sha256=<hex>`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+MAX_SKEW_SECONDS = 300
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+def verify(secret: str, timestamp_header: str, signature_header: str, body: bytes, now: int) -> str | None:
+    """None when the request is authentic and fresh; otherwise why not."""
+    if not signature_header:
+        return "missing X-Inbox-Signature"
+    if not timestamp_header.isdigit():
+        return "missing or invalid X-Inbox-Timestamp"
+    timestamp = int(timestamp_header)
+    if abs(now - timestamp) > MAX_SKEW_SECONDS:
+        return "X-Inbox-Timestamp is too old or in the future"
+    if not hmac.compare_digest(sign(secret, timestamp, body), signature_header):
+        return "invalid X-Inbox-Signature"
+    return None

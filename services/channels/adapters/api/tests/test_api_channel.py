@@ -1,0 +1,141 @@
+"""The API channel: signing, and the conformance kit against a local callback receiver."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+from inbox.channels.v1 import events_pb2
+from inbox.message.v1 import message_pb2
+from inbox_channel_api.signing import sign, verify
+from inbox_channels.app import RunningChannels
+from inbox_channels.conformance import AdapterConformance, ConformanceCase, InboundSample
+from inbox_runtime.http_server import http_server
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+SECRET = "api-channel-shared-secret-0123"
+
+
+def test_signatures_verify_only_when_fresh_and_exact() -> None:
+    body = b'{"id": "1"}'
+    now = 1_800_000_000
+    good = sign(SECRET, now, body)
+    assert verify(SECRET, str(now), good, body, now + 10) is None
+    assert verify(SECRET, str(now), good, body + b" ", now) == "invalid X-Inbox-Signature"
+    assert verify(SECRET, str(now), good, body, now + 301) == "X-Inbox-Timestamp is too old or in the future"
+    assert verify(SECRET, "", good, body, now) == "missing or invalid X-Inbox-Timestamp"
+    assert verify(SECRET, str(now), "", body, now) == "missing X-Inbox-Signature"
+    assert verify("another-secret-that-is-long", str(now), good, body, now) == "invalid X-Inbox-Signature"
+
+
+@dataclass
+class Callback:
+    """The integrator's system: receives replies, checks our signature, keeps the idempotency keys."""
+
+    port: int = 0
+    keys: list[str] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
+
+    def app(self) -> Starlette:
+        async def receive(request: Request) -> JSONResponse:
+            body = await request.body()
+            problem = verify(
+                SECRET,
+                request.headers["x-inbox-timestamp"],
+                request.headers["x-inbox-signature"],
+                body,
+                int(time.time()),
+            )
+            if problem:
+                return JSONResponse({"error": problem}, status_code=403)
+            key = request.headers["idempotency-key"]
+            if key not in self.seen:
+                self.seen.add(key)
+                self.keys.append(key)
+            return JSONResponse({"ok": True})
+
+        return Starlette(routes=[Route("/replies", receive, methods=["POST"])])
+
+
+@pytest.fixture
+async def callback() -> AsyncIterator[Callback]:
+    receiver = Callback()
+    async with http_server(receiver.app(), host="127.0.0.1", port=0) as port:
+        receiver.port = port
+        yield receiver
+
+
+async def post_signed(runtime: RunningChannels, path: str, payload: object, secret: str = SECRET) -> httpx.Response:
+    body = json.dumps(payload).encode()
+    now = int(time.time())
+    headers = {"X-Inbox-Timestamp": str(now), "X-Inbox-Signature": sign(secret, now, body)}
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{runtime.http_port}") as client:
+        return await client.post(path, content=body, headers=headers)
+
+
+def sample(external_id: str, user: str) -> InboundSample:
+    async def send(runtime: RunningChannels) -> bool:
+        payload = {"id": external_id, "from": user, "name": "Grace", "text": f"message {external_id}"}
+        return (await post_signed(runtime, "/webhooks/api/messages", payload)).status_code == 202
+
+    contact = message_pb2.ContactPoint(kind=message_pb2.CONTACT_POINT_KIND_EXTERNAL_USER, value=user)
+    return InboundSample(external_id, send, external_id, contact)
+
+
+async def forged_signature(runtime: RunningChannels) -> bool:
+    payload = {"id": "f1", "from": "user-1", "text": "hi"}
+    return (
+        await post_signed(runtime, "/webhooks/api/messages", payload, secret="not-the-shared-secret-000")
+    ).is_success
+
+
+async def unsigned(runtime: RunningChannels) -> bool:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{runtime.http_port}") as client:
+        return (await client.post("/webhooks/api/messages", json={"id": "f2", "from": "u", "text": "hi"})).is_success
+
+
+async def send_status(runtime: RunningChannels, message_id: str, status: str) -> None:
+    response = await post_signed(runtime, "/webhooks/api/status", {"message_id": message_id, "status": status})
+    assert response.status_code == 200, response.text
+
+
+class TestConformance(AdapterConformance):
+    @pytest.fixture
+    def case(self, callback: Callback, monkeypatch: pytest.MonkeyPatch) -> ConformanceCase:
+        monkeypatch.setenv("CHANNELS_API_SECRET", SECRET)
+        monkeypatch.setenv("CHANNELS_API_CALLBACK_URL", f"http://127.0.0.1:{callback.port}/replies")
+        from inbox_channel_api.adapter import ApiChannelAdapter
+
+        return ConformanceCase(
+            make_adapter=ApiChannelAdapter,
+            samples=[sample("crm-1", "user-1"), sample("crm-2", "user-2")],
+            forged=[forged_signature, unsigned],
+            recipient=message_pb2.ContactPoint(kind=message_pb2.CONTACT_POINT_KIND_EXTERNAL_USER, value="user-1"),
+            provider_received=lambda: callback.keys,
+            statuses={
+                "delivered": events_pb2.DELIVERY_STATUS_DELIVERED,
+                "read": events_pb2.DELIVERY_STATUS_READ,
+                "failed": events_pb2.DELIVERY_STATUS_FAILED,
+            },
+            send_status=send_status,
+        )
+
+    async def test_malformed_and_oversize_bodies_get_clear_errors(self, runtime: RunningChannels) -> None:
+        missing = await post_signed(runtime, "/webhooks/api/messages", {"id": "x", "from": "u"})
+        assert (missing.status_code, missing.text) == (400, "text must be a non-empty string")
+        not_object = await post_signed(runtime, "/webhooks/api/messages", ["a"])
+        assert not_object.status_code == 400
+        bad_id = await post_signed(runtime, "/webhooks/api/messages", {"id": "has space", "from": "u", "text": "t"})
+        assert bad_id.status_code == 400
+        huge = await post_signed(runtime, "/webhooks/api/messages", {"id": "x", "from": "u", "text": "x" * (1 << 20)})
+        assert huge.status_code == 413
+        unknown = await post_signed(runtime, "/webhooks/api/status", {"message_id": "nope", "status": "read"})
+        assert unknown.status_code == 404
+        assert await self.inbound(runtime) == []

@@ -1,0 +1,159 @@
+"""The adapter conformance kit: one test suite that every channel adapter passes.
+
+In an adapter's tests, subclass `AdapterConformance` and provide a `case` fixture:
+
+    class TestConformance(AdapterConformance):
+        @pytest.fixture
+        def case(self, ...) -> ConformanceCase:
+            return ConformanceCase(make_adapter=MyAdapter, samples=[...], ...)
+
+The kit runs the real channels runtime hosting the adapter on a real nats-server (the `nats_server`
+fixture of inbox_devstack) and checks, through the adapter's own transport:
+- every recorded provider sample is accepted and becomes exactly one InboundMessage with its provider id;
+- the same sample delivered again (a provider retry) is accepted and adds nothing;
+- forged requests (bad signature, relaying...) are refused and publish nothing;
+- an outbound message redelivered by the bus reaches the provider once, carrying the idempotency key;
+- provider statuses map to ours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from inbox.channels.v1 import events_pb2
+from inbox.message.v1 import message_pb2
+from inbox_channel_sdk import ChannelAdapter
+from inbox_devstack.events import stored_events
+from inbox_devstack.nats_server import NatsServer
+from inbox_events.subjects import channel_token
+
+from inbox_channels.app import RunningChannels
+from inbox_channels.domain import status_advances
+from inbox_channels.testing import running_channels
+
+Send = Callable[[RunningChannels], Awaitable[bool]]
+
+
+@dataclass(frozen=True)
+class InboundSample:
+    """A recorded provider payload and how to deliver it; `send` returns whether it was accepted."""
+
+    name: str
+    send: Send
+    provider_message_id: str
+    sender: message_pb2.ContactPoint
+
+
+@dataclass(frozen=True)
+class ConformanceCase:
+    make_adapter: Callable[[], ChannelAdapter]
+    samples: Sequence[InboundSample]
+    # Requests the adapter must refuse (bad or missing signature, relaying...); each returns "accepted?".
+    forged: Sequence[Send]
+    # A valid recipient for outbound messages.
+    recipient: message_pb2.ContactPoint
+    # The idempotency keys the provider (a local peer speaking its protocol) received, one per delivery.
+    provider_received: Callable[[], Sequence[str]]
+    # Provider status -> ours, and how to report one for a delivered message (runtime, message id, status).
+    statuses: Mapping[str, events_pb2.DeliveryStatus.ValueType] = field(default_factory=dict)
+    send_status: Callable[[RunningChannels, str, str], Awaitable[None]] | None = None
+
+
+async def _eventually(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+class AdapterConformance:
+    @pytest.fixture
+    async def runtime(
+        self, case: ConformanceCase, nats_server: NatsServer, tmp_path: Path, api_token: str
+    ) -> AsyncIterator[RunningChannels]:
+        async with running_channels(nats_server.url, tmp_path, api_token, [case.make_adapter()]) as running:
+            yield running
+
+    @staticmethod
+    async def inbound(runtime: RunningChannels, at_least: int = 0) -> list[events_pb2.InboundMessage]:
+        [adapter] = runtime.actions.adapters
+        url = runtime.nats_url
+        subject = f"inbound.{channel_token(adapter.channel)}"
+        return await stored_events(url, subject, events_pb2.InboundMessage, at_least=at_least, timeout=3)
+
+    async def test_each_sample_becomes_one_inbound_event(self, case: ConformanceCase, runtime: RunningChannels) -> None:
+        assert case.samples, "give the kit at least one recorded provider payload"
+        for sample in case.samples:
+            assert await sample.send(runtime), f"sample {sample.name} was refused"
+        events = await self.inbound(runtime, at_least=len(case.samples))
+        [adapter] = runtime.actions.adapters
+        assert [e.provider_message_id for e in events] == [s.provider_message_id for s in case.samples]
+        for event, sample in zip(events, case.samples, strict=True):
+            assert event.channel == adapter.channel, sample.name
+            assert event.sender == sample.sender, sample.name
+            assert event.message_id and event.received_at.seconds > 0, sample.name
+
+    async def test_a_repeated_delivery_adds_nothing(self, case: ConformanceCase, runtime: RunningChannels) -> None:
+        for sample in case.samples:
+            assert await sample.send(runtime) and await sample.send(runtime), f"a retry of {sample.name} was refused"
+        await asyncio.sleep(0.2)
+        assert len(await self.inbound(runtime, at_least=len(case.samples))) == len(case.samples)
+
+    async def test_forged_requests_are_refused_and_change_nothing(
+        self, case: ConformanceCase, runtime: RunningChannels
+    ) -> None:
+        for index, forged in enumerate(case.forged):
+            assert not await forged(runtime), f"forged request {index} was accepted"
+        await asyncio.sleep(0.2)
+        assert await self.inbound(runtime) == []
+
+    def _outbound(self, runtime: RunningChannels, case: ConformanceCase, message_id: str) -> events_pb2.OutboundMessage:
+        [adapter] = runtime.actions.adapters
+        return events_pb2.OutboundMessage(
+            message_id=message_id,
+            conversation_id="conformance-conversation",
+            channel=adapter.channel,
+            recipient=case.recipient,
+            text="Hello from the conformance kit",
+            idempotency_key=f"key-{message_id}",
+        )
+
+    async def _deliver(self, runtime: RunningChannels, case: ConformanceCase, message_id: str) -> None:
+        outbound = self._outbound(runtime, case, message_id)
+        await runtime.bus.publish(outbound, event_id=f"conformance:{message_id}")
+        # The same fact again under another event id: what the bus does after a crash before the ack.
+        await runtime.bus.publish(outbound, event_id=f"conformance:{message_id}:redelivered")
+
+        async def recorded() -> bool:
+            return await runtime.actions.delivery(message_id) is not None
+
+        await _eventually(recorded, f"a delivery status for {message_id}")
+
+    async def test_outbound_is_delivered_once_with_its_idempotency_key(
+        self, case: ConformanceCase, runtime: RunningChannels
+    ) -> None:
+        await self._deliver(runtime, case, "conformance-1")
+        await asyncio.sleep(0.3)
+        assert list(case.provider_received()) == ["key-conformance-1"]
+
+    async def test_provider_statuses_map_to_ours(self, case: ConformanceCase, runtime: RunningChannels) -> None:
+        if case.send_status is None:
+            pytest.skip("this adapter's provider reports no delivery statuses")
+        for index, (provider_status, expected) in enumerate(case.statuses.items()):
+            message_id = f"conformance-status-{index}"
+            await self._deliver(runtime, case, message_id)
+            before = await runtime.actions.delivery(message_id)
+            assert before is not None
+            await case.send_status(runtime, message_id, provider_status)
+            final = expected if status_advances(before.status, expected) else before.status
+
+            async def reached(message_id: str = message_id, final: int = final) -> bool:
+                delivery = await runtime.actions.delivery(message_id)
+                return delivery is not None and delivery.status == final
+
+            await _eventually(reached, f"{provider_status!r} to become {final}")
