@@ -104,3 +104,18 @@ async def test_two_replicas_never_open_two_conversations_for_one_customer(tmp_pa
             await replica.close()
     assert len({o.conversation.conversation_id for o in outcomes}) == 1
     assert sorted(o.message.sequence for o in outcomes) == list(range(1, 21))
+
+
+async def test_a_proactive_message_opens_a_conversation_owned_by_its_sender(store: SqliteConversationStore) -> None:
+    from inbox_threading.domain import NewProactiveMessage
+
+    notice = NewProactiveMessage(
+        "p1", SMS, "main", ContactPoint(PHONE, "+14155550100"), "ada", "Your refund is sent", 5
+    )
+    first = await store.record_proactive(notice, now_us=10)
+    assert first.opened and first.conversation.assignee_agent_id == "ada"
+    assert first.message.direction == Direction.OUTBOUND
+    assert (await store.record_proactive(notice, now_us=20)).duplicate
+    answer = await store.record_inbound(inbound("m1", sender="+14155550100", channel=SMS), now_us=30)
+    assert answer.conversation.conversation_id == first.conversation.conversation_id
+    assert answer.message.sequence == 2

@@ -12,8 +12,10 @@ from inbox_channel_sdk.adapter import (
     CallbackStarted,
     Capabilities,
     ChannelAdapter,
+    ConsentAware,
     DeliveryResult,
     HealthReport,
+    NormalisesContacts,
     load_adapters,
 )
 
@@ -24,7 +26,9 @@ __all__ = [
     "CallbackStarted",
     "Capabilities",
     "ChannelAdapter",
+    "ConsentAware",
     "DeliveryResult",
     "HealthReport",
+    "NormalisesContacts",
     "load_adapters",
 ]

@@ -87,6 +87,23 @@ class ChannelAdapter(Protocol):
 
 
 @runtime_checkable
+class NormalisesContacts(Protocol):
+    """An adapter with a canonical form for its contact points (E.164 numbers, lower-case addresses),
+    so that the same customer is always found under the same contact point."""
+
+    def normalise_contact(self, contact: message_pb2.ContactPoint) -> message_pb2.ContactPoint:
+        """The canonical contact point, or InvalidInput saying why it is not one."""
+        ...
+
+
+@runtime_checkable
+class ConsentAware(Protocol):
+    """An adapter that knows who opted out of its channel (SMS STOP keywords, for instance)."""
+
+    async def is_opted_out(self, contact: message_pb2.ContactPoint) -> bool: ...
+
+
+@runtime_checkable
 class CallbackCapable(Protocol):
     """An adapter that can place a call-back (phone channels)."""
 

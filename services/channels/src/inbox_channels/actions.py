@@ -8,13 +8,13 @@ from pathlib import Path
 import structlog
 from inbox.channels.v1 import events_pb2
 from inbox.message.v1 import message_pb2
-from inbox_channel_sdk import CallbackCapable, CallbackStarted, ChannelAdapter
+from inbox_channel_sdk import CallbackCapable, CallbackStarted, ChannelAdapter, ConsentAware, NormalisesContacts
 from inbox_events import EventBus, PermanentError
 from inbox_events.subjects import channel_token
 from inbox_runtime.errors import FailedPrecondition, InvalidInput
 from inbox_runtime.timestamps import now_us, to_timestamp
 
-from inbox_channels.domain import Delivery, DeliveryStatus
+from inbox_channels.domain import Delivery, DeliveryStatus, check_proactive
 from inbox_channels.store import DeliveryStore
 
 log = structlog.get_logger(__name__)
@@ -87,6 +87,43 @@ class ChannelActions:
         )
         await self._bus.publish(event, event_id=f"opt-out:{channel}:{contact.value}:{changed_at}")
         log.info("opt_out_changed", channel=channel_token(channel), opted_out=opted_out)  # type: ignore[arg-type]
+
+    async def send_proactive(
+        self,
+        *,
+        channel: int,
+        recipient: message_pb2.ContactPoint,
+        text: str,
+        agent_id: str,
+        inbox_id: str,
+        client_message_id: str,
+    ) -> tuple[str, Delivery]:
+        """Deliver a message the customer did not ask for, then have it recorded in their thread."""
+        adapter = self._adapters.get(channel)
+        if adapter is None:
+            raise FailedPrecondition(f"channel {channel_token(channel)} is not configured in this process")  # type: ignore[arg-type]
+        check_proactive(adapter.capabilities, recipient, text, agent_id, client_message_id)
+        if isinstance(adapter, NormalisesContacts):
+            recipient = adapter.normalise_contact(recipient)
+        if isinstance(adapter, ConsentAware) and await adapter.is_opted_out(recipient):
+            raise FailedPrecondition(f"the customer opted out of {channel_token(channel)}")  # type: ignore[arg-type]
+        message_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"proactive:{agent_id}:{client_message_id}"))
+        outbound = events_pb2.OutboundMessage(
+            message_id=message_id,
+            channel=channel,  # type: ignore[arg-type]
+            inbox_id=inbox_id,
+            recipient=recipient,
+            text=text.strip(),
+            idempotency_key=message_id,
+            agent_id=agent_id,
+        )
+        outbound.created_at.GetCurrentTime()
+        await self.deliver(outbound)
+        delivery = await self._store.get(message_id)
+        assert delivery is not None
+        sent = events_pb2.ProactiveMessageSent(message=outbound, status=delivery.status)
+        await self._bus.publish(sent, event_id=f"proactive-sent:{message_id}", correlation_id=message_id)
+        return message_id, delivery
 
     async def start_callback(
         self,

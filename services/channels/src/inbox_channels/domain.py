@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 from inbox.channels.v1 import events_pb2
+from inbox.message.v1 import message_pb2
+from inbox_channel_sdk import Capabilities
+from inbox_runtime.errors import InvalidInput
 
 DeliveryStatus: TypeAlias = events_pb2.DeliveryStatus.ValueType
 
@@ -38,3 +41,17 @@ class Delivery:
     status: DeliveryStatus
     detail: str
     updated_at_us: int
+
+
+def check_proactive(
+    capabilities: Capabilities, recipient: message_pb2.ContactPoint, text: str, agent_id: str, client_message_id: str
+) -> None:
+    """A proactive message must name its sender, recipient and request id, and fit the channel."""
+    if not agent_id or not client_message_id or len(client_message_id) > 128:
+        raise InvalidInput("agent_id and client_message_id (at most 128 characters) are required")
+    if recipient.kind == message_pb2.CONTACT_POINT_KIND_UNSPECIFIED or not recipient.value.strip():
+        raise InvalidInput("recipient must name a contact point")
+    if not text.strip():
+        raise InvalidInput("text must not be empty")
+    if capabilities.max_text_length and len(text) > capabilities.max_text_length:
+        raise InvalidInput(f"text is longer than this channel allows ({capabilities.max_text_length} characters)")

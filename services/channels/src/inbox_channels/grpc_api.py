@@ -61,6 +61,18 @@ class ChannelApi(pb_grpc.ChannelServiceServicer):
         )
 
     @translate_errors
+    async def SendMessage(self, request: pb.SendMessageRequest, context: Context) -> pb.SendMessageResponse:
+        message_id, delivery = await self._actions.send_proactive(
+            channel=request.channel,
+            recipient=request.recipient,
+            text=request.text,
+            agent_id=request.agent_id,
+            inbox_id=request.inbox_id,
+            client_message_id=request.client_message_id,
+        )
+        return pb.SendMessageResponse(message_id=message_id, status=delivery.status, detail=delivery.detail)
+
+    @translate_errors
     async def StartCallback(self, request: pb.StartCallbackRequest, context: Context) -> pb.StartCallbackResponse:
         started = await self._actions.start_callback(
             customer_number=request.customer_number,

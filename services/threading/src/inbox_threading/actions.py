@@ -14,6 +14,7 @@ from inbox_threading.domain import (
     ConversationStatus,
     InboundOutcome,
     NewInboundMessage,
+    NewProactiveMessage,
     StoredMessage,
     reply_message_id,
     validate_inbound,
@@ -58,6 +59,25 @@ class ThreadingActions:
             message_id=message.message_id,
             conversation_id=conversation.conversation_id,
             customer_id=conversation.customer_id,
+            opened=outcome.opened,
+            duplicate=outcome.duplicate,
+        )
+        return outcome
+
+    async def record_proactive(self, message: NewProactiveMessage, correlation_id: str = "") -> InboundOutcome:
+        """Record a proactive message sent through ChannelService in the recipient's thread.
+
+        A conversation it opens belongs to its sender from the start: the customer has not written, so
+        there is nothing to route yet; their answer continues this conversation.
+        """
+        outcome = await self._store.record_proactive(message, now_us())
+        await self._bus.publish_all([self._message_added(outcome.message, correlation_id)])
+        log.info(
+            "proactive_threaded",
+            message_id=message.message_id,
+            conversation_id=outcome.conversation.conversation_id,
+            customer_id=outcome.conversation.customer_id,
+            agent_id=message.agent_id,
             opened=outcome.opened,
             duplicate=outcome.duplicate,
         )

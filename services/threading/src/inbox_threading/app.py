@@ -17,7 +17,7 @@ from inbox_threading import grpc_api
 from inbox_threading.actions import ThreadingActions
 from inbox_threading.config import Settings
 from inbox_threading.store.sqlite import SqliteConversationStore
-from inbox_threading.subscribers import ON_ASSIGNED, ON_INBOUND, ThreadingSubscribers
+from inbox_threading.subscribers import ON_ASSIGNED, ON_INBOUND, ON_PROACTIVE_SENT, ThreadingSubscribers
 
 log = structlog.get_logger(__name__)
 
@@ -40,6 +40,7 @@ async def run(settings: Settings) -> None:
         subscribers = ThreadingSubscribers(actions)
         await stack.enter_async_context(bus.consume(ON_INBOUND, subscribers.on_inbound))
         await stack.enter_async_context(bus.consume(ON_ASSIGNED, subscribers.on_assigned))
+        await stack.enter_async_context(bus.consume(ON_PROACTIVE_SENT, subscribers.on_proactive_sent))
         await server.set_serving()
         log.info("threading_ready", grpc_port=server.port)
         await until_signalled()

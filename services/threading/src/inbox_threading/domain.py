@@ -78,6 +78,19 @@ class NewInboundMessage:
 
 
 @dataclass(frozen=True)
+class NewProactiveMessage:
+    """A message an agent or a system sent first, through ChannelService, already handed to its channel."""
+
+    message_id: str
+    channel: int
+    inbox_id: str
+    recipient: ContactPoint
+    agent_id: str
+    text: str
+    sent_at_us: int
+
+
+@dataclass(frozen=True)
 class InboundOutcome:
     conversation: Conversation
     message: StoredMessage

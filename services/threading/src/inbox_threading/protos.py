@@ -7,7 +7,7 @@ from inbox.conversations.v1 import conversation_pb2
 from inbox.message.v1 import message_pb2
 from inbox_runtime.timestamps import from_timestamp, to_timestamp
 
-from inbox_threading.domain import ContactPoint, Conversation, NewInboundMessage, StoredMessage
+from inbox_threading.domain import ContactPoint, Conversation, NewInboundMessage, NewProactiveMessage, StoredMessage
 
 
 def inbound_from_event(event: channel_events.InboundMessage) -> NewInboundMessage:
@@ -23,6 +23,19 @@ def inbound_from_event(event: channel_events.InboundMessage) -> NewInboundMessag
         received_at_us=from_timestamp(event.received_at),
         kind=event.kind or message_pb2.MESSAGE_KIND_TEXT,
         metadata=tuple(sorted(event.metadata.items())),
+    )
+
+
+def proactive_from_event(event: channel_events.ProactiveMessageSent) -> NewProactiveMessage:
+    sent = event.message
+    return NewProactiveMessage(
+        message_id=sent.message_id,
+        channel=sent.channel,
+        inbox_id=sent.inbox_id,
+        recipient=ContactPoint(sent.recipient.kind, sent.recipient.value),
+        agent_id=sent.agent_id,
+        text=sent.text,
+        sent_at_us=from_timestamp(sent.created_at),
     )
 
 

@@ -8,7 +8,7 @@ from inbox_events import ConsumerSpec, Event, PermanentError
 
 from inbox_threading.actions import ThreadingActions
 from inbox_threading.domain import InvalidInput
-from inbox_threading.protos import inbound_from_event
+from inbox_threading.protos import inbound_from_event, proactive_from_event
 
 ON_INBOUND = ConsumerSpec(
     durable="threading-on-inbound",
@@ -19,6 +19,12 @@ ON_ASSIGNED = ConsumerSpec(
     durable="threading-on-conversation-assigned",
     subjects=("routing.conversation_assigned",),
     event_type=routing_events.ConversationAssigned,
+)
+
+ON_PROACTIVE_SENT = ConsumerSpec(
+    durable="threading-on-proactive-sent",
+    subjects=("delivery.proactive_sent",),
+    event_type=channel_events.ProactiveMessageSent,
 )
 
 
@@ -38,3 +44,9 @@ class ThreadingSubscribers:
         await self._actions.record_assignment(
             event.payload.conversation_id, event.payload.agent_id, event.envelope.event_id
         )
+
+    async def on_proactive_sent(self, event: Event[channel_events.ProactiveMessageSent]) -> None:
+        sent = event.payload.message
+        if not sent.message_id or sent.recipient.kind <= 0 or not sent.recipient.value:
+            raise PermanentError("proactive message without id or recipient")
+        await self._actions.record_proactive(proactive_from_event(event.payload), event.envelope.correlation_id)

@@ -178,3 +178,66 @@ async def test_stop_opts_out_until_start_and_help_answers(
     ]
     # Keywords are consent, not conversation: nothing reached the pipeline.
     assert await inbound(channels) == []
+
+
+async def test_proactive_messages_honour_opt_outs_and_limits(
+    channels: RunningChannels, http: httpx.AsyncClient, twilio_api: TwilioApi, api_token: str
+) -> None:
+    import grpc
+    from inbox.channels.v1 import channel_service_pb2 as pb
+    from inbox.channels.v1 import channel_service_pb2_grpc as pb_grpc
+    from inbox_runtime.grpc_client import authenticated_channel
+
+    phone = message_pb2.ContactPoint(kind=message_pb2.CONTACT_POINT_KIND_PHONE, value="(415) 555-0199")
+    request = pb.SendMessageRequest(
+        channel=message_pb2.CHANNEL_SMS,
+        recipient=phone,
+        text="Your refund is on its way.",
+        agent_id="ada",
+        client_message_id="notice-1",
+    )
+    async with authenticated_channel(f"127.0.0.1:{channels.grpc.port}", api_token) as channel:
+        stub = pb_grpc.ChannelServiceStub(channel)
+        sent = await stub.SendMessage(request)
+        again = await stub.SendMessage(request)
+        assert sent.message_id == again.message_id and sent.status == events_pb2.DELIVERY_STATUS_QUEUED
+        assert [m["To"] for m in twilio_api.messages] == [CUSTOMER]
+
+        with pytest.raises(grpc.aio.AioRpcError) as too_long:
+            await stub.SendMessage(
+                pb.SendMessageRequest(
+                    channel=message_pb2.CHANNEL_SMS,
+                    recipient=phone,
+                    text="x" * 1601,
+                    agent_id="ada",
+                    client_message_id="n2",
+                )
+            )
+        assert too_long.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "1600" in (too_long.value.details() or "")
+        with pytest.raises(grpc.aio.AioRpcError) as no_channel:
+            await stub.SendMessage(
+                pb.SendMessageRequest(
+                    channel=message_pb2.CHANNEL_EMAIL,
+                    recipient=phone,
+                    text="hi",
+                    agent_id="ada",
+                    client_message_id="n3",
+                )
+            )
+        assert no_channel.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+        stop = sms("STOP", sid="SM" + "e" * 32)
+        await http.post("/webhooks/sms", data=stop, headers=signed("/webhooks/sms", stop))
+        with pytest.raises(grpc.aio.AioRpcError) as opted_out:
+            await stub.SendMessage(
+                pb.SendMessageRequest(
+                    channel=message_pb2.CHANNEL_SMS, recipient=phone, text="hi", agent_id="ada", client_message_id="n4"
+                )
+            )
+        assert opted_out.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert opted_out.value.details() == "the customer opted out of sms"
+    assert len(twilio_api.messages) == 1
+    [recorded] = await stored_events(
+        channels.nats_url, "delivery.proactive_sent", events_pb2.ProactiveMessageSent, at_least=1
+    )
+    assert recorded.message.agent_id == "ada" and recorded.message.recipient.value == CUSTOMER  # normalised

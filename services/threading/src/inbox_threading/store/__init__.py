@@ -9,6 +9,7 @@ from inbox_threading.domain import (
     ConversationStatus,
     InboundOutcome,
     NewInboundMessage,
+    NewProactiveMessage,
     ReplyRoute,
     StoredMessage,
 )
@@ -21,6 +22,10 @@ class ConversationStore(Protocol):
         A message already stored (same message_id, or same channel + provider id) changes nothing and
         comes back with `duplicate=True`.
         """
+        ...
+
+    async def record_proactive(self, message: NewProactiveMessage, now_us: int) -> InboundOutcome:
+        """Put a proactive message in the recipient's active conversation, or open one assigned to its sender."""
         ...
 
     async def record_reply(

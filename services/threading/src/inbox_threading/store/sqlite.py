@@ -22,6 +22,7 @@ from inbox_threading.domain import (
     Direction,
     InboundOutcome,
     NewInboundMessage,
+    NewProactiveMessage,
     NotFound,
     ReplyRoute,
     StoredMessage,
@@ -153,42 +154,18 @@ class SqliteConversationStore:
 
     async def record_inbound(self, message: NewInboundMessage, now_us: int) -> InboundOutcome:
         def write(conn: sqlite3.Connection) -> InboundOutcome:
-            existing = conn.execute(
-                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE message_id = ? "
-                "OR (channel = ? AND provider_message_id = ?)",
+            duplicate = conn.execute(
+                "SELECT message_id FROM messages WHERE message_id = ? OR (channel = ? AND provider_message_id = ?)",
                 (message.message_id, message.channel, message.provider_message_id or None),
             ).fetchone()
-            if existing is not None:
-                stored = _message(existing)
-                conversation = _conversation(
-                    conn.execute(
-                        "SELECT * FROM conversations WHERE conversation_id = ?", (stored.conversation_id,)
-                    ).fetchone()
-                )
-                return InboundOutcome(conversation, stored, opened=stored.sequence == 1, duplicate=True)
-
-            customer_id = self._resolve_customer(conn, message, now_us)
-            active_row = conn.execute(
-                "SELECT * FROM conversations WHERE customer_id = ? AND status != ?",
-                (customer_id, int(ConversationStatus.RESOLVED)),
-            ).fetchone()
-            decision = decide_thread(_conversation(active_row) if active_row else None)
-            conversation_id = decision.conversation_id
-            if conversation_id is None:
-                conversation_id = new_id()
-                conn.execute(
-                    "INSERT INTO conversations (conversation_id, customer_id, status, channel, inbox_id, "
-                    "opened_at_us, last_activity_at_us) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        conversation_id,
-                        customer_id,
-                        int(ConversationStatus.OPEN),
-                        message.channel,
-                        message.inbox_id,
-                        now_us,
-                        now_us,
-                    ),
-                )
+            if duplicate is not None:
+                existing = self._existing(conn, duplicate["message_id"])
+                assert existing is not None
+                return existing
+            customer_id = self._resolve_customer(conn, message.sender, message.sender_name, now_us)
+            conversation_id = self._active_or_new_conversation(
+                conn, customer_id, message.channel, message.inbox_id, "", now_us
+            )
             sequence = self._append(
                 conn,
                 conversation_id,
@@ -208,36 +185,97 @@ class SqliteConversationStore:
                 kind=message.kind,
                 metadata=message.metadata,
             )
-            stored = _message(
-                conn.execute(
-                    f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE message_id = ?", (message.message_id,)
-                ).fetchone()
-            )
-            conversation = _conversation(
-                conn.execute("SELECT * FROM conversations WHERE conversation_id = ?", (conversation_id,)).fetchone()
-            )
-            return InboundOutcome(conversation, stored, opened=sequence == 1, duplicate=False)
+            return self._outcome(conn, message.message_id, conversation_id, sequence)
 
         return await self._db.write(write)
 
     @staticmethod
-    def _resolve_customer(conn: sqlite3.Connection, message: NewInboundMessage, now_us: int) -> str:
+    def _resolve_customer(conn: sqlite3.Connection, contact: ContactPoint, display_name: str, now_us: int) -> str:
         row = conn.execute(
-            "SELECT customer_id FROM contact_points WHERE kind = ? AND value = ?",
-            (message.sender.kind, message.sender.value),
+            "SELECT customer_id FROM contact_points WHERE kind = ? AND value = ?", (contact.kind, contact.value)
         ).fetchone()
         if row is not None:
             return str(row["customer_id"])
         customer_id = new_id()
         conn.execute(
             "INSERT INTO customers (customer_id, display_name, created_at_us) VALUES (?, ?, ?)",
-            (customer_id, message.sender_name, now_us),
+            (customer_id, display_name, now_us),
         )
         conn.execute(
             "INSERT INTO contact_points (kind, value, customer_id, created_at_us) VALUES (?, ?, ?, ?)",
-            (message.sender.kind, message.sender.value, customer_id, now_us),
+            (contact.kind, contact.value, customer_id, now_us),
         )
         return customer_id
+
+    @staticmethod
+    def _active_or_new_conversation(
+        conn: sqlite3.Connection, customer_id: str, channel: int, inbox_id: str, assignee: str, now_us: int
+    ) -> str:
+        active_row = conn.execute(
+            "SELECT * FROM conversations WHERE customer_id = ? AND status != ?",
+            (customer_id, int(ConversationStatus.RESOLVED)),
+        ).fetchone()
+        decision = decide_thread(_conversation(active_row) if active_row else None)
+        if decision.conversation_id is not None:
+            return decision.conversation_id
+        conversation_id = new_id()
+        conn.execute(
+            "INSERT INTO conversations (conversation_id, customer_id, status, channel, inbox_id, assignee_agent_id, "
+            "opened_at_us, last_activity_at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (conversation_id, customer_id, int(ConversationStatus.OPEN), channel, inbox_id, assignee, now_us, now_us),
+        )
+        return conversation_id
+
+    def _existing(self, conn: sqlite3.Connection, message_id: str) -> InboundOutcome | None:
+        row = conn.execute(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE message_id = ?", (message_id,)).fetchone()
+        if row is None:
+            return None
+        stored = _message(row)
+        conversation = _conversation(
+            conn.execute("SELECT * FROM conversations WHERE conversation_id = ?", (stored.conversation_id,)).fetchone()
+        )
+        return InboundOutcome(conversation, stored, opened=stored.sequence == 1, duplicate=True)
+
+    def _outcome(
+        self, conn: sqlite3.Connection, message_id: str, conversation_id: str, sequence: int
+    ) -> InboundOutcome:
+        stored = _message(
+            conn.execute(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE message_id = ?", (message_id,)).fetchone()
+        )
+        conversation = _conversation(
+            conn.execute("SELECT * FROM conversations WHERE conversation_id = ?", (conversation_id,)).fetchone()
+        )
+        return InboundOutcome(conversation, stored, opened=sequence == 1, duplicate=False)
+
+    async def record_proactive(self, message: NewProactiveMessage, now_us: int) -> InboundOutcome:
+        def write(conn: sqlite3.Connection) -> InboundOutcome:
+            existing = self._existing(conn, message.message_id)
+            if existing is not None:
+                return existing
+            customer_id = self._resolve_customer(conn, message.recipient, "", now_us)
+            conversation_id = self._active_or_new_conversation(
+                conn, customer_id, message.channel, message.inbox_id, message.agent_id, now_us
+            )
+            sequence = self._append(
+                conn,
+                conversation_id,
+                message_id=message.message_id,
+                customer_id=customer_id,
+                direction=Direction.OUTBOUND,
+                channel=message.channel,
+                inbox_id=message.inbox_id,
+                agent_id=message.agent_id,
+                contact=message.recipient,
+                text=message.text,
+                provider_message_id=None,
+                client_reply_id=None,
+                sent_at_us=message.sent_at_us or now_us,
+                received_at_us=now_us,
+                now_us=now_us,
+            )
+            return self._outcome(conn, message.message_id, conversation_id, sequence)
+
+        return await self._db.write(write)
 
     @staticmethod
     def _append(

@@ -15,13 +15,14 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from inbox.channels.v1 import events_pb2
 from inbox.message.v1 import message_pb2
 from inbox_channel_sdk import AdapterHost, Capabilities, DeliveryResult, HealthReport
+from inbox_runtime.errors import InvalidInput
 from inbox_runtime.timestamps import now_us
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from inbox_channel_email.compose import build_reply, message_id_from_ours
-from inbox_channel_email.parse import ParsedEmail, parse_email
+from inbox_channel_email.parse import ParsedEmail, is_valid_address, parse_email
 from inbox_channel_email.settings import EmailSettings
 from inbox_channel_email.store import EmailStore
 
@@ -182,6 +183,12 @@ class EmailAdapter:
         )
 
     # --- outbound ------------------------------------------------------------------------
+
+    def normalise_contact(self, contact: message_pb2.ContactPoint) -> message_pb2.ContactPoint:
+        address = contact.value.strip().lower()
+        if contact.kind != message_pb2.CONTACT_POINT_KIND_EMAIL or not is_valid_address(address):
+            raise InvalidInput("an email recipient must be an email address")
+        return message_pb2.ContactPoint(kind=contact.kind, value=address)
 
     async def deliver(self, message: events_pb2.OutboundMessage) -> DeliveryResult:
         assert self._store is not None

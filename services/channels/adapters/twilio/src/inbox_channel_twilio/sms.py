@@ -149,8 +149,17 @@ class SmsAdapter:
         )
         return twiml()
 
-    async def is_opted_out(self, number: str) -> bool:
+    def normalise_contact(self, contact: message_pb2.ContactPoint) -> message_pb2.ContactPoint:
+        if contact.kind != message_pb2.CONTACT_POINT_KIND_PHONE:
+            raise InvalidInput("an SMS recipient must be a phone number")
+        return message_pb2.ContactPoint(kind=contact.kind, value=to_e164(contact.value, self._settings.default_region))
+
+    async def is_opted_out(self, contact: message_pb2.ContactPoint) -> bool:
         assert self._store is not None
+        try:
+            number = to_e164(contact.value, self._settings.default_region)
+        except InvalidInput:
+            return False
         return await self._store.is_opted_out(number)
 
     async def deliver(self, message: events_pb2.OutboundMessage) -> DeliveryResult:
