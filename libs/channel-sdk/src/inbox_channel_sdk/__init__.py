@@ -16,6 +16,8 @@ from inbox_channel_sdk.adapter import (
     DeliveryResult,
     HealthReport,
     NormalisesContacts,
+    SignalAware,
+    TypingCapable,
     load_adapters,
 )
 
@@ -30,5 +32,7 @@ __all__ = [
     "DeliveryResult",
     "HealthReport",
     "NormalisesContacts",
+    "SignalAware",
+    "TypingCapable",
     "load_adapters",
 ]

@@ -58,6 +58,11 @@ class AdapterHost(Protocol):
         """Record a delivery status change (from a send, a receipt or a provider callback)."""
         ...
 
+    async def signal(self, topic: str, data: bytes) -> None:
+        """Tell every replica of this adapter something live (typing, "a reply is waiting for visitor X").
+        Not durable: use it for nudges whose loss costs nothing."""
+        ...
+
     async def announce_opt_out(
         self, channel: message_pb2.Channel.ValueType, contact: message_pb2.ContactPoint, opted_out: bool, keyword: str
     ) -> None:
@@ -101,6 +106,20 @@ class ConsentAware(Protocol):
     """An adapter that knows who opted out of its channel (SMS STOP keywords, for instance)."""
 
     async def is_opted_out(self, contact: message_pb2.ContactPoint) -> bool: ...
+
+
+@runtime_checkable
+class SignalAware(Protocol):
+    """An adapter that listens to the signals its replicas send through `AdapterHost.signal`."""
+
+    async def on_signal(self, topic: str, data: bytes) -> None: ...
+
+
+@runtime_checkable
+class TypingCapable(Protocol):
+    """An adapter that can show the customer that an agent is typing."""
+
+    async def send_typing(self, contact: message_pb2.ContactPoint, agent_id: str, active: bool) -> None: ...
 
 
 @runtime_checkable

@@ -38,6 +38,8 @@ M = TypeVar("M", bound=Message)
 
 HEADER_EVENT_TYPE = "Inbox-Event-Type"
 HEADER_CORRELATION = "Inbox-Correlation-Id"
+# Core NATS subjects for signals; no stream captures them.
+SIGNAL_PREFIX = "signal"
 
 
 class PermanentError(Exception):
@@ -173,6 +175,29 @@ class EventBus:
             futures.append(await self._js.publish_async(subject, data, headers=headers))
         for future in futures:
             await asyncio.wait_for(future, timeout=10)
+
+    async def signal(self, subject: str, data: bytes) -> None:
+        """Fire-and-forget on core NATS (no stream): for live, replaceable facts such as typing, or a
+        nudge to whichever replica holds a customer's socket. Never for anything that must not be lost."""
+        await self._nc.publish(f"{SIGNAL_PREFIX}.{subject}", data)
+
+    @contextlib.asynccontextmanager
+    async def on_signal(self, subject: str, handler: Callable[[str, bytes], Awaitable[None]]) -> AsyncIterator[None]:
+        """Receive signals on `subject` (wildcards allowed) until the context exits."""
+        prefix = len(SIGNAL_PREFIX) + 1
+
+        async def deliver(msg: Msg) -> None:
+            try:
+                await handler(msg.subject[prefix:], msg.data)
+            except Exception as exc:
+                log.warning("signal_handler_failed", subject=msg.subject, error=repr(exc))
+
+        subscription = await self._nc.subscribe(f"{SIGNAL_PREFIX}.{subject}", cb=deliver)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
 
     @contextlib.asynccontextmanager
     async def consume(self, spec: ConsumerSpec[M], handler: Handler[M]) -> AsyncIterator[None]:

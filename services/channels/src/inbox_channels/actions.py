@@ -8,7 +8,15 @@ from pathlib import Path
 import structlog
 from inbox.channels.v1 import events_pb2
 from inbox.message.v1 import message_pb2
-from inbox_channel_sdk import CallbackCapable, CallbackStarted, ChannelAdapter, ConsentAware, NormalisesContacts
+from inbox_channel_sdk import (
+    AdapterHost,
+    CallbackCapable,
+    CallbackStarted,
+    ChannelAdapter,
+    ConsentAware,
+    NormalisesContacts,
+    TypingCapable,
+)
 from inbox_events import EventBus, PermanentError
 from inbox_events.subjects import channel_token
 from inbox_runtime.errors import FailedPrecondition, InvalidInput
@@ -31,8 +39,13 @@ class ChannelActions:
     def data_dir(self) -> Path:
         return self._data_dir
 
-    def register(self, adapter: ChannelAdapter) -> None:
+    def register(self, adapter: ChannelAdapter) -> AdapterHost:
+        """Host `adapter`; returns the host view it is started with."""
         self._adapters[adapter.channel] = adapter
+        return _BoundHost(self, adapter)
+
+    async def signal(self, adapter: ChannelAdapter, topic: str, data: bytes) -> None:
+        await self._bus.signal(signal_subject(adapter, topic), data)
 
     @property
     def adapters(self) -> list[ChannelAdapter]:
@@ -158,5 +171,50 @@ class ChannelActions:
         await self.publish_inbound(item)
         return started
 
+    async def send_typing(self, channel: int, contact: message_pb2.ContactPoint, agent_id: str, active: bool) -> None:
+        adapter = self._adapters.get(channel)
+        if not isinstance(adapter, TypingCapable):
+            raise FailedPrecondition(f"channel {channel} shows no typing indicators")
+        if isinstance(adapter, NormalisesContacts):
+            contact = adapter.normalise_contact(contact)
+        await adapter.send_typing(contact, agent_id, active)
+
     async def delivery(self, message_id: str) -> Delivery | None:
         return await self._store.get(message_id)
+
+
+def signal_subject(adapter: ChannelAdapter, topic: str) -> str:
+    return f"channels.{adapter.name}.{topic}"
+
+
+class _BoundHost:
+    """The runtime as one adapter sees it: its signals are its own."""
+
+    def __init__(self, actions: ChannelActions, adapter: ChannelAdapter) -> None:
+        self._actions = actions
+        self._adapter = adapter
+
+    @property
+    def data_dir(self) -> Path:
+        return self._actions.data_dir
+
+    async def publish_inbound(self, message: events_pb2.InboundMessage) -> None:
+        await self._actions.publish_inbound(message)
+
+    async def report_delivery(
+        self,
+        channel: message_pb2.Channel.ValueType,
+        message_id: str,
+        conversation_id: str,
+        status: DeliveryStatus,
+        detail: str = "",
+    ) -> None:
+        await self._actions.report_delivery(channel, message_id, conversation_id, status, detail)
+
+    async def signal(self, topic: str, data: bytes) -> None:
+        await self._actions.signal(self._adapter, topic, data)
+
+    async def announce_opt_out(
+        self, channel: message_pb2.Channel.ValueType, contact: message_pb2.ContactPoint, opted_out: bool, keyword: str
+    ) -> None:
+        await self._actions.announce_opt_out(channel, contact, opted_out, keyword)

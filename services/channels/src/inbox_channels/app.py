@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 import structlog
-from inbox_channel_sdk import ChannelAdapter, load_adapters
+from inbox_channel_sdk import ChannelAdapter, SignalAware, load_adapters
 from inbox_events import EventBus
 from inbox_runtime.grpc_server import RunningGrpcServer, grpc_server
 from inbox_runtime.http_server import http_server
 from inbox_runtime.lifecycle import until_signalled
 
 from inbox_channels import grpc_api
-from inbox_channels.actions import ChannelActions
+from inbox_channels.actions import ChannelActions, signal_subject
 from inbox_channels.config import Settings
 from inbox_channels.http_app import build_http_app
 from inbox_channels.store.sqlite import SqliteDeliveryStore
@@ -42,9 +42,10 @@ async def channels_runtime(settings: Settings, adapters: Sequence[ChannelAdapter
         await bus.ensure_streams()
         actions = ChannelActions(store, bus, settings.common.data_dir / "channels")
         for adapter in adapters:
-            actions.register(adapter)
-            await adapter.start(actions)
+            await adapter.start(actions.register(adapter))
             stack.push_async_callback(adapter.stop)
+            if isinstance(adapter, SignalAware):
+                await stack.enter_async_context(bus.on_signal(signal_subject(adapter, "*"), _topic_handler(adapter)))
         server = await stack.enter_async_context(
             grpc_server(
                 host=settings.common.bind_host,
@@ -67,6 +68,13 @@ async def channels_runtime(settings: Settings, adapters: Sequence[ChannelAdapter
         log.info("channels_ready", grpc_port=server.port, http_port=http_port, adapters=[a.name for a in adapters])
         yield RunningChannels(actions, bus, server, http_port, settings.common.nats_url)
         await server.enter_graceful_shutdown()
+
+
+def _topic_handler(adapter: SignalAware) -> Callable[[str, bytes], Awaitable[None]]:
+    async def handle(subject: str, data: bytes) -> None:
+        await adapter.on_signal(subject.rsplit(".", 1)[-1], data)
+
+    return handle
 
 
 async def run(settings: Settings) -> None:

@@ -73,6 +73,13 @@ class ChannelApi(pb_grpc.ChannelServiceServicer):
         return pb.SendMessageResponse(message_id=message_id, status=delivery.status, detail=delivery.detail)
 
     @translate_errors
+    async def SendTyping(self, request: pb.SendTypingRequest, context: Context) -> pb.SendTypingResponse:
+        if not request.agent_id or not request.recipient.value:
+            raise InvalidInput("agent_id and recipient are required")
+        await self._actions.send_typing(request.channel, request.recipient, request.agent_id, request.active)
+        return pb.SendTypingResponse()
+
+    @translate_errors
     async def StartCallback(self, request: pb.StartCallbackRequest, context: Context) -> pb.StartCallbackResponse:
         started = await self._actions.start_callback(
             customer_number=request.customer_number,

@@ -2,6 +2,11 @@ import pytest
 from inbox_channel_chat.protocol import (
     ChatText,
     Hello,
+    Identify,
+    Read,
+    Typing,
+    identity_signature,
+    identity_verified,
     inbound_message_id,
     issue_visitor_token,
     parse_frame,
@@ -24,6 +29,25 @@ def test_tokens_we_issue_verify_and_others_do_not() -> None:
 def test_frames_parse() -> None:
     assert parse_frame('{"type": "hello"}') == Hello("", "")
     assert parse_frame('{"type": "message", "client_message_id": "m-1", "text": "hi"}') == ChatText("m-1", "hi")
+    upload = "a" * 64
+    assert parse_frame(
+        '{"type": "message", "client_message_id": "m-2", "text": "", "attachments": ["%s"]}' % upload
+    ) == ChatText("m-2", "", (upload,))
+    assert parse_frame('{"type": "typing", "active": true}') == Typing(True)
+    assert parse_frame('{"type": "read", "message_id": "r1"}') == Read("r1")
+    assert parse_frame('{"type": "identify", "user_id": "u-1", "email": "Grace@Example.org"}') == Identify(
+        "u-1", "grace@example.org", "", ""
+    )
+
+
+def test_only_the_host_sites_signature_verifies_an_identity() -> None:
+    identity_secret = "host-site-identity-secret"
+    signature = identity_signature(identity_secret, "u-1", "grace@example.org")
+    signed = Identify("u-1", "grace@example.org", "Grace", signature)
+    assert identity_verified(identity_secret, signed)
+    assert not identity_verified(identity_secret, Identify("u-2", "grace@example.org", "Grace", signature))
+    assert not identity_verified(identity_secret, Identify("u-1", "grace@example.org", "Grace", ""))
+    assert not identity_verified("", signed)  # no secret configured: nothing is trusted
 
 
 @pytest.mark.parametrize(
@@ -36,6 +60,11 @@ def test_frames_parse() -> None:
         '{"type": "message", "client_message_id": "bad id!", "text": "hi"}',
         '{"type": "message", "client_message_id": "m1", "text": 5}',
         '{"type": "hello", "visitor_token": 7}',
+        '{"type": "typing", "active": "yes"}',
+        '{"type": "read"}',
+        '{"type": "identify"}',
+        '{"type": "identify", "email": "not-an-email"}',
+        '{"type": "message", "client_message_id": "m1", "text": "x", "attachments": ["../../etc/passwd"]}',
     ],
 )
 def test_bad_frames_are_refused_with_a_reason(raw: str) -> None:
