@@ -1,3 +1,5 @@
+import json
+
 import pytest
 from inbox_channel_chat.protocol import (
     ChatText,
@@ -30,9 +32,8 @@ def test_frames_parse() -> None:
     assert parse_frame('{"type": "hello"}') == Hello("", "")
     assert parse_frame('{"type": "message", "client_message_id": "m-1", "text": "hi"}') == ChatText("m-1", "hi")
     upload = "a" * 64
-    assert parse_frame(
-        '{"type": "message", "client_message_id": "m-2", "text": "", "attachments": ["%s"]}' % upload
-    ) == ChatText("m-2", "", (upload,))
+    frame = json.dumps({"type": "message", "client_message_id": "m-2", "text": "", "attachments": [upload]})
+    assert parse_frame(frame) == ChatText("m-2", "", (upload,))
     assert parse_frame('{"type": "typing", "active": true}') == Typing(True)
     assert parse_frame('{"type": "read", "message_id": "r1"}') == Read("r1")
     assert parse_frame('{"type": "identify", "user_id": "u-1", "email": "Grace@Example.org"}') == Identify(
