@@ -127,7 +127,8 @@ class ChatStore:
         await self._db.write(
             lambda conn: conn.execute(
                 "INSERT INTO chat_identities VALUES (?, ?, ?, ?, ?) ON CONFLICT (visitor_id) DO UPDATE SET "
-                "user_id = excluded.user_id, email = excluded.email, name = excluded.name, verified = excluded.verified",
+                "user_id = excluded.user_id, email = excluded.email, name = excluded.name, "
+                "verified = excluded.verified",
                 values,
             )
         )
