@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -143,7 +143,7 @@ class ChatAdapter:
                         self.channel, reply.message_id, reply.conversation_id, events_pb2.DELIVERY_STATUS_DELIVERED
                     )
 
-    async def _send_to_visitor(self, visitor_id: str, frame: dict[str, object]) -> bool:
+    async def _send_to_visitor(self, visitor_id: str, frame: Mapping[str, object]) -> bool:
         sent = False
         for socket in list(self._sockets.get(visitor_id, ())):
             try:

@@ -156,10 +156,10 @@ class ChatStore:
         """An upload (of this visitor, when given) and its file."""
 
         def read(conn: sqlite3.Connection) -> sqlite3.Row | None:
-            if visitor_id is None:
-                query, params = "SELECT * FROM chat_uploads WHERE attachment_id = ?", (attachment_id,)
-            else:
-                query = "SELECT * FROM chat_uploads WHERE attachment_id = ? AND visitor_id = ?"
+            query = "SELECT * FROM chat_uploads WHERE attachment_id = ?"
+            params: tuple[str, ...] = (attachment_id,)
+            if visitor_id is not None:
+                query += " AND visitor_id = ?"
                 params = (attachment_id, visitor_id)
             result: sqlite3.Row | None = conn.execute(query, params).fetchone()
             return result
