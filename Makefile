@@ -7,7 +7,7 @@ PACKAGE_FILES := constraints.txt $(wildcard libs/*/pyproject.toml services/*/pyp
 TYPED_PACKAGES := $(notdir $(wildcard libs/*/src/inbox_* services/*/src/inbox_* services/channels/adapters/*/src/inbox_*))
 PROTO_FILES := $(shell find proto -name '*.proto')
 
-.PHONY: help setup proto run test lint fmt check bench compose-config clean
+.PHONY: help setup proto run system-packages test lint fmt check bench compose-config clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -24,7 +24,10 @@ proto: $(STAMP) ## regenerate libs/contracts/src from proto/
 run: setup ## start nats-server and every service on SQLite; Ctrl-C stops them
 	$(PY) infra/scripts/run_local.py
 
-test: setup ## run the whole suite (unit, integration, end-to-end over real processes)
+system-packages: ## install the Debian packages the tests drive (chromium, docker-compose)
+	$(PYTHON) infra/scripts/system_packages.py
+
+test: setup system-packages ## run the whole suite (unit, integration, end-to-end, browser)
 	$(PY) -m pytest
 
 lint: setup ## ruff (format + lint) and mypy --strict

@@ -51,6 +51,8 @@ DEV_TOOLS = [
     "grpc-stubs",
     # Only to sign test webhooks exactly as Twilio does.
     "twilio",
+    # Drives Debian's Chromium in the browser tests (no browser download).
+    "playwright",
 ]
 
 

@@ -25,9 +25,16 @@ def api_token() -> str:
 
 
 @pytest.fixture
-def local_suite(tmp_path: Path, api_token: str) -> Iterator[LocalSuite]:
+def suite_env() -> dict[str, str]:
+    """Extra settings for the services of `local_suite`; override it in a test module to configure channels."""
+    return {}
+
+
+@pytest.fixture
+def local_suite(tmp_path: Path, api_token: str, suite_env: dict[str, str]) -> Iterator[LocalSuite]:
     """Every service as its own process on free ports, against its own nats-server, on SQLite."""
     suite = LocalSuite(
+        extra_env=suite_env,
         base_dir=tmp_path / "suite",
         api_token=api_token,
         chat_secret=secrets.token_urlsafe(24),

@@ -34,6 +34,17 @@ class ContactPoint:
 
 
 @dataclass(frozen=True)
+class AttachmentRef:
+    """A file a channel keeps (email attachment, chat upload, voicemail recording), by reference."""
+
+    attachment_id: str
+    filename: str
+    content_type: str
+    size_bytes: int
+    url: str
+
+
+@dataclass(frozen=True)
 class Conversation:
     conversation_id: str
     customer_id: str
@@ -60,6 +71,7 @@ class StoredMessage:
     sequence: int
     kind: int = 1  # inbox.message.v1.MessageKind; text unless a call left it
     metadata: tuple[tuple[str, str], ...] = ()
+    attachments: tuple[AttachmentRef, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -75,6 +87,7 @@ class NewInboundMessage:
     received_at_us: int
     kind: int = 1
     metadata: tuple[tuple[str, str], ...] = ()
+    attachments: tuple[AttachmentRef, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,14 @@ from inbox.conversations.v1 import conversation_pb2
 from inbox.message.v1 import message_pb2
 from inbox_runtime.timestamps import from_timestamp, to_timestamp
 
-from inbox_threading.domain import ContactPoint, Conversation, NewInboundMessage, NewProactiveMessage, StoredMessage
+from inbox_threading.domain import (
+    AttachmentRef,
+    ContactPoint,
+    Conversation,
+    NewInboundMessage,
+    NewProactiveMessage,
+    StoredMessage,
+)
 
 
 def inbound_from_event(event: channel_events.InboundMessage) -> NewInboundMessage:
@@ -23,6 +30,9 @@ def inbound_from_event(event: channel_events.InboundMessage) -> NewInboundMessag
         received_at_us=from_timestamp(event.received_at),
         kind=event.kind or message_pb2.MESSAGE_KIND_TEXT,
         metadata=tuple(sorted(event.metadata.items())),
+        attachments=tuple(
+            AttachmentRef(a.attachment_id, a.filename, a.content_type, a.size_bytes, a.url) for a in event.attachments
+        ),
     )
 
 
@@ -53,6 +63,16 @@ def message_to_proto(message: StoredMessage) -> conversation_pb2.Message:
         sequence=message.sequence,
         kind=message.kind,  # type: ignore[arg-type]
         metadata=dict(message.metadata),
+        attachments=[
+            message_pb2.Attachment(
+                attachment_id=a.attachment_id,
+                filename=a.filename,
+                content_type=a.content_type,
+                size_bytes=a.size_bytes,
+                url=a.url,
+            )
+            for a in message.attachments
+        ],
     )
 
 

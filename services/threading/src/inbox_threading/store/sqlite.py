@@ -9,6 +9,7 @@ Invariants held by the schema, not by timing:
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import sqlite3
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 from inbox_runtime.sqlite import SqliteDatabase
 
 from inbox_threading.domain import (
+    AttachmentRef,
     ContactPoint,
     Conversation,
     ConversationStatus,
@@ -79,6 +81,7 @@ CREATE TABLE IF NOT EXISTS messages (
     sequence INTEGER NOT NULL,
     kind INTEGER NOT NULL DEFAULT 1,
     metadata TEXT NOT NULL DEFAULT '{}',
+    attachments TEXT NOT NULL DEFAULT '[]',
     UNIQUE (conversation_id, sequence)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS messages_by_provider_id
@@ -91,7 +94,7 @@ CREATE INDEX IF NOT EXISTS messages_last_inbound
 
 _MESSAGE_COLUMNS = (
     "message_id, conversation_id, customer_id, direction, channel, agent_id, text, sent_at_us, received_at_us, "
-    "sequence, kind, metadata"
+    "sequence, kind, metadata, attachments"
 )
 
 
@@ -123,6 +126,7 @@ def _message(row: sqlite3.Row) -> StoredMessage:
         sequence=row["sequence"],
         kind=row["kind"],
         metadata=tuple(sorted(json.loads(row["metadata"]).items())),
+        attachments=tuple(AttachmentRef(**a) for a in json.loads(row["attachments"])),
     )
 
 
@@ -184,6 +188,7 @@ class SqliteConversationStore:
                 now_us=now_us,
                 kind=message.kind,
                 metadata=message.metadata,
+                attachments=message.attachments,
             )
             return self._outcome(conn, message.message_id, conversation_id, sequence)
 
@@ -297,6 +302,7 @@ class SqliteConversationStore:
         now_us: int,
         kind: int = 1,
         metadata: tuple[tuple[str, str], ...] = (),
+        attachments: tuple[AttachmentRef, ...] = (),
     ) -> int:
         row = conn.execute(
             "UPDATE conversations SET message_count = message_count + 1, last_activity_at_us = ?, channel = ? "
@@ -307,7 +313,8 @@ class SqliteConversationStore:
         conn.execute(
             "INSERT INTO messages (message_id, conversation_id, customer_id, direction, channel, inbox_id, "
             "agent_id, contact_kind, contact_value, text, provider_message_id, client_reply_id, sent_at_us, "
-            "received_at_us, sequence, kind, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "received_at_us, sequence, kind, metadata, attachments) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 message_id,
                 conversation_id,
@@ -326,6 +333,7 @@ class SqliteConversationStore:
                 sequence,
                 kind,
                 json.dumps(dict(metadata)),
+                json.dumps([dataclasses.asdict(a) for a in attachments]),
             ),
         )
         return sequence

@@ -40,7 +40,7 @@
   input.name = "text"; input.autocomplete = "off"; input.placeholder = "Type your message";
   input.setAttribute("aria-label", "Message");
   var file = el("input", {display: "none"}); file.type = "file";
-  var attach = el("button", {border: "0", background: "none", cursor: "pointer"}, "📎");
+  var attach = el("button", {border: "0", background: "none", cursor: "pointer"}, "+");
   attach.type = "button"; attach.setAttribute("aria-label", "Attach a file");
   var send = el("button", {border: "0", borderRadius: "6px", padding: "8px 12px", background: "#1d2430",
     color: "#fff", cursor: "pointer"}, "Send");

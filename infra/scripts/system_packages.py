@@ -1,0 +1,30 @@
+"""Install the Debian packages the test suite drives (with apt, only when missing).
+
+- chromium: the real browser the browser tests drive through Playwright (`executable_path`).
+- docker-compose: validates docker-compose.yml (no container engine is needed for `config`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+NEEDED = {"chromium": "/usr/bin/chromium", "docker-compose": "/usr/bin/docker-compose"}
+
+
+def main() -> None:
+    missing = [package for package, path in NEEDED.items() if not os.path.exists(path)]
+    if not missing:
+        return
+    if shutil.which("apt-get") is None:
+        raise SystemExit(f"missing {missing}: install them with your system's package manager")
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    print(f"+ apt-get install {' '.join(missing)}", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run([*sudo, "apt-get", "update", "-q"], check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run([*sudo, "apt-get", "install", "-y", "-q", *missing], check=True, env=env, stdout=subprocess.DEVNULL)
+
+
+if __name__ == "__main__":
+    main()

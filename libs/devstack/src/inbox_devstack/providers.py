@@ -1,0 +1,76 @@
+"""Provider APIs that are out of reach here, replaced at the network boundary by small local servers
+speaking their documented protocols. Only provider APIs: never a part of the suite itself."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from inbox_runtime.http_server import http_server
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+
+@dataclass
+class TwilioApi:
+    """Twilio's REST API (2010-04-01): Messages and Calls, basic auth, `I-Twilio-Idempotency-Token`.
+
+    Keeps what it received: one entry per created resource; a repeated token returns the first.
+    """
+
+    account_sid: str
+    auth_token: str
+    port: int = 0
+    messages: list[dict[str, str]] = field(default_factory=list)
+    calls: list[dict[str, str]] = field(default_factory=list)
+    requests: int = 0
+    _by_token: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _ids: itertools.count[int] = field(default_factory=itertools.count)
+
+    def app(self) -> Starlette:
+        async def create(request: Request) -> JSONResponse:
+            self.requests += 1
+            expected = "Basic " + base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+            if request.headers.get("authorization") != expected:
+                return JSONResponse({"code": 20003, "message": "Authenticate"}, status_code=401)
+            if request.path_params["account"] != self.account_sid:
+                return JSONResponse({"code": 20404, "message": "not found"}, status_code=404)
+            form = {k: str(v) for k, v in (await request.form()).items()}
+            token = request.headers.get("i-twilio-idempotency-token", "")
+            if token and token in self._by_token:
+                return JSONResponse(self._by_token[token], status_code=201)
+            resource = request.path_params["resource"]
+            if resource == "Messages":
+                if not form.get("To") or not form.get("Body"):
+                    return JSONResponse({"code": 21604, "message": "'To' and 'Body' are required"}, status_code=400)
+                sid = f"SM{next(self._ids):032d}"
+                self.messages.append({**form, "sid": sid, "token": token})
+                created: dict[str, Any] = {"sid": sid, "status": "queued", "num_segments": "1"}
+            else:
+                sid = f"CA{next(self._ids):032d}"
+                self.calls.append({**form, "sid": sid, "token": token})
+                created = {"sid": sid, "status": "queued"}
+            if token:
+                self._by_token[token] = created
+            return JSONResponse(created, status_code=201)
+
+        return Starlette(routes=[Route("/2010-04-01/Accounts/{account}/{resource:str}.json", create, methods=["POST"])])
+
+    @classmethod
+    @asynccontextmanager
+    async def serving(cls, account_sid: str, auth_token: str) -> AsyncIterator[TwilioApi]:
+        """The API on a free loopback port for as long as the context lasts."""
+        api = cls(account_sid, auth_token)
+        async with http_server(api.app(), host="127.0.0.1", port=0) as port:
+            api.port = port
+            yield api
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
