@@ -80,7 +80,7 @@ def ensure_venv() -> None:
 
 def main() -> None:
     ensure_venv()
-    pip = [str(PYTHON), "-m", "pip", "install", "-q", "-c", "constraints.txt"]
+    pip = [str(PYTHON), "-m", "pip", "install", "-qq", "-c", "constraints.txt"]
     run(*pip, *DEV_TOOLS)
     run(str(PYTHON), "libs/contracts/generate.py")
     editable = [arg for package in PACKAGES for arg in ("-e", package)]
