@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hmac
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer as AsyncHealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from inbox_runtime.auth import bearer_matches
 from inbox_runtime.errors import FailedPrecondition, InvalidInput, NotFound
 
 log = structlog.get_logger(__name__)
@@ -33,12 +33,8 @@ class ServiceRegistration:
 
 
 def _bearer_matches(metadata: Sequence[tuple[str, str | bytes]] | None, token: str) -> bool:
-    expected = f"Bearer {token}".encode()
-    for key, value in metadata or ():
-        if key == "authorization":
-            presented = value.encode() if isinstance(value, str) else value
-            return hmac.compare_digest(presented, expected)
-    return False
+    authorization = next((value for key, value in metadata or () if key == "authorization"), None)
+    return bearer_matches(authorization, token)
 
 
 class BearerTokenInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]

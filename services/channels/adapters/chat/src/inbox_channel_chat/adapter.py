@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -20,6 +18,7 @@ import structlog
 from inbox.channels.v1 import events_pb2
 from inbox.message.v1 import message_pb2
 from inbox_channel_sdk import AdapterHost, Capabilities, DeliveryResult, HealthReport
+from inbox_runtime.auth import bearer_matches
 from inbox_runtime.config import env, secret
 from inbox_runtime.errors import InvalidInput
 from inbox_runtime.timestamps import now_us
@@ -42,7 +41,7 @@ from inbox_channel_chat.protocol import (
     parse_frame,
     verify_visitor_token,
 )
-from inbox_channel_chat.store import ChatStore, Upload, VisitorIdentity
+from inbox_channel_chat.store import ChatStore, VisitorIdentity
 
 log = structlog.get_logger(__name__)
 
@@ -268,8 +267,7 @@ class ChatAdapter:
         return verify_visitor_token(self._secret, token) if scheme == "Visitor" else None
 
     def _is_agent_side(self, request: Request) -> bool:
-        presented = request.headers.get("authorization", "").encode()
-        return hmac.compare_digest(presented, f"Bearer {self._api_token}".encode())
+        return bearer_matches(request.headers.get("authorization"), self._api_token)
 
     async def _upload(self, request: Request) -> Response:
         assert self._store is not None
@@ -294,10 +292,11 @@ class ChatAdapter:
         content_type = (file.content_type or "").split(";", 1)[0].strip().lower()
         if content_type not in UPLOAD_TYPES:
             return PlainTextResponse(f"file type not accepted; send one of {sorted(UPLOAD_TYPES)}", status_code=415)
-        digest = hashlib.sha256(data).hexdigest()
         filename = (file.filename or "upload").replace("/", "_").replace("\\", "_")[:200]
-        await self._store.save_upload(visitor_id, Upload(digest, filename, content_type, len(data)), data)
-        return JSONResponse({"attachment_id": digest, "filename": filename, "size_bytes": len(data)}, status_code=201)
+        upload = await self._store.save_upload(visitor_id, filename, content_type, data)
+        return JSONResponse(
+            {"attachment_id": upload.attachment_id, "filename": filename, "size_bytes": len(data)}, status_code=201
+        )
 
     async def _download(self, request: Request) -> Response:
         assert self._store is not None

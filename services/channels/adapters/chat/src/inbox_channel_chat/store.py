@@ -6,6 +6,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from inbox_channel_sdk.files import FileStore
 from inbox_runtime.sqlite import SqliteDatabase
 
 SCHEMA = """
@@ -62,17 +63,15 @@ class Upload:
 
 
 class ChatStore:
-    def __init__(self, database: SqliteDatabase, uploads_dir: Path) -> None:
+    def __init__(self, database: SqliteDatabase, files: FileStore) -> None:
         self._db = database
-        self._uploads = uploads_dir
+        self._files = files
 
     @classmethod
     async def open(cls, data_dir: Path) -> ChatStore:
         database = SqliteDatabase(data_dir / "chat.sqlite3")
         await database.open(SCHEMA)
-        uploads = data_dir / "chat-uploads"
-        uploads.mkdir(parents=True, exist_ok=True)
-        return cls(database, uploads)
+        return cls(database, FileStore(data_dir / "chat-uploads"))
 
     async def close(self) -> None:
         await self._db.close()
@@ -141,16 +140,13 @@ class ChatStore:
         )
         return VisitorIdentity(row[0], row[1], row[2], bool(row[3])) if row else None
 
-    async def save_upload(self, visitor_id: str, upload: Upload, data: bytes) -> None:
-        path = self._uploads / upload.attachment_id
-        if not path.exists():
-            partial = path.with_suffix(".part")
-            partial.write_bytes(data)
-            partial.replace(path)
+    async def save_upload(self, visitor_id: str, filename: str, content_type: str, data: bytes) -> Upload:
+        upload = Upload(self._files.save(data), filename, content_type, len(data))
         values = (upload.attachment_id, visitor_id, upload.filename, upload.content_type, upload.size_bytes)
         await self._db.write(
             lambda conn: conn.execute("INSERT OR IGNORE INTO chat_uploads VALUES (?, ?, ?, ?, ?)", values)
         )
+        return upload
 
     async def upload(self, attachment_id: str, visitor_id: str | None = None) -> tuple[Upload, Path] | None:
         """An upload (of this visitor, when given) and its file."""
@@ -167,5 +163,7 @@ class ChatStore:
         row = await self._db.read(read)
         if row is None:
             return None
-        upload = Upload(row["attachment_id"], row["filename"], row["content_type"], row["size_bytes"])
-        return upload, self._uploads / attachment_id
+        path = self._files.path(attachment_id)
+        if path is None:
+            return None
+        return Upload(row["attachment_id"], row["filename"], row["content_type"], row["size_bytes"]), path

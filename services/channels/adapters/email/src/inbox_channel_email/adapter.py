@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -15,6 +13,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from inbox.channels.v1 import events_pb2
 from inbox.message.v1 import message_pb2
 from inbox_channel_sdk import AdapterHost, Capabilities, DeliveryResult, HealthReport
+from inbox_runtime.auth import bearer_matches
 from inbox_runtime.errors import InvalidInput
 from inbox_runtime.timestamps import now_us
 from starlette.requests import Request
@@ -134,21 +133,19 @@ class EmailAdapter:
         )
         item.received_at.GetCurrentTime()
         # The full original (quoted history, signature, headers) stays available to agents.
-        raw_digest = hashlib.sha256(raw).hexdigest()
-        self._store.save_attachment(raw_digest, raw)
-        item.metadata["original_url"] = ATTACHMENT_PATH + raw_digest
+        item.metadata["original_url"] = ATTACHMENT_PATH + self._store.files.save(raw)
         skipped = []
         for attachment in parsed.attachments:
             if len(attachment.data) > self._settings.max_attachment_bytes:
                 skipped.append(attachment.filename)
                 continue
-            self._store.save_attachment(attachment.digest, attachment.data)
+            digest = self._store.files.save(attachment.data)
             item.attachments.add(
-                attachment_id=attachment.digest,
+                attachment_id=digest,
                 filename=attachment.filename,
                 content_type=attachment.content_type,
                 size_bytes=len(attachment.data),
-                url=ATTACHMENT_PATH + attachment.digest,
+                url=ATTACHMENT_PATH + digest,
             )
         if skipped:
             item.metadata["attachments_skipped"] = ", ".join(skipped)
@@ -169,10 +166,9 @@ class EmailAdapter:
 
     async def _attachment(self, request: Request) -> Response:
         assert self._store is not None
-        presented = request.headers.get("authorization", "").encode()
-        if not hmac.compare_digest(presented, f"Bearer {self._settings.api_token}".encode()):
+        if not bearer_matches(request.headers.get("authorization"), self._settings.api_token):
             return PlainTextResponse("missing or invalid bearer token", status_code=401)
-        path = self._store.attachment_path(request.path_params["digest"])
+        path = self._store.files.path(request.path_params["digest"])
         if path is None:
             return PlainTextResponse("no such attachment", status_code=404)
         # Served as a download, never rendered: an attachment is customer content.

@@ -28,10 +28,6 @@ class ParsedAttachment:
     content_type: str
     data: bytes
 
-    @property
-    def digest(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()
-
 
 @dataclass(frozen=True)
 class ParsedEmail:

@@ -7,6 +7,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from inbox_channel_sdk.files import FileStore
 from inbox_runtime.sqlite import SqliteDatabase
 
 from inbox_channel_email.compose import ReplyContext
@@ -36,33 +37,19 @@ class SentMail:
 
 
 class EmailStore:
-    def __init__(self, database: SqliteDatabase, attachments_dir: Path) -> None:
+    def __init__(self, database: SqliteDatabase, files: FileStore) -> None:
         self._db = database
-        self._attachments = attachments_dir
+        # Attachments and original mails.
+        self.files = files
 
     @classmethod
     async def open(cls, data_dir: Path) -> EmailStore:
         database = SqliteDatabase(data_dir / "email.sqlite3")
         await database.open(SCHEMA)
-        attachments = data_dir / "email-attachments"
-        attachments.mkdir(parents=True, exist_ok=True)
-        return cls(database, attachments)
+        return cls(database, FileStore(data_dir / "email-attachments"))
 
     async def close(self) -> None:
         await self._db.close()
-
-    def save_attachment(self, digest: str, data: bytes) -> None:
-        path = self._attachments / digest
-        if not path.exists():
-            temporary = path.with_suffix(".part")
-            temporary.write_bytes(data)
-            temporary.replace(path)
-
-    def attachment_path(self, digest: str) -> Path | None:
-        if len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
-            return None
-        path = self._attachments / digest
-        return path if path.exists() else None
 
     async def remember_received(
         self, message_id: str, email_message_id: str, references: tuple[str, ...], subject: str, inbox_address: str

@@ -23,7 +23,6 @@ from starlette.routing import BaseRoute, Route
 from inbox_channel_twilio.hours import BusinessHours, parse_hours
 from inbox_channel_twilio.rest import ProviderError, TwilioRest
 from inbox_channel_twilio.settings import TwilioSettings
-from inbox_channel_twilio.store import TwilioStore
 from inbox_channel_twilio.texts import to_e164
 from inbox_channel_twilio.webhook_auth import twiml, verified_fields
 
@@ -86,7 +85,6 @@ class VoiceAdapter:
             env("CHANNELS_VOICE_HOURS", str, ""), env("CHANNELS_VOICE_TIMEZONE", str, "UTC")
         )
         self._host: AdapterHost | None = None
-        self._store: TwilioStore | None = None
         self._rest: TwilioRest | None = None
 
     def routes(self) -> Sequence[BaseRoute]:
@@ -100,18 +98,15 @@ class VoiceAdapter:
 
     async def start(self, host: AdapterHost) -> None:
         self._host = host
-        self._store = await TwilioStore.open(host.data_dir / "voice.sqlite3")
         self._rest = TwilioRest(self._settings)
 
     async def stop(self) -> None:
         if self._rest is not None:
             await self._rest.close()
-        if self._store is not None:
-            await self._store.close()
 
     async def health(self) -> HealthReport:
         open_now = self._hours.is_open(datetime.now(UTC))
-        return HealthReport(self._store is not None, "open" if open_now else "out of hours")
+        return HealthReport(self._rest is not None, "open" if open_now else "out of hours")
 
     async def deliver(self, message: events_pb2.OutboundMessage) -> DeliveryResult:
         # A text reply cannot be "said" to a caller after the fact; agents answer callers by call-back.
