@@ -94,7 +94,11 @@ async def test_chat_message_reaches_agent_and_reply_reaches_customer(clients: Cl
         messages = await clients.conversations.ListMessages(
             conversation_service_pb2.ListMessagesRequest(conversation_id=conversation.conversation_id)
         )
-        assert [m.text for m in messages.messages] == ["My order is late"]
+        texts = [m.text for m in messages.messages if m.kind == message_pb2.MESSAGE_KIND_TEXT]
+        assert texts == ["My order is late"]
+        assert [m.text for m in messages.messages if m.kind == message_pb2.MESSAGE_KIND_ACTIVITY] == [
+            f"Assigned to {AGENT}"
+        ]
 
         reply = await clients.conversations.SendReply(
             conversation_service_pb2.SendReplyRequest(
@@ -141,7 +145,7 @@ async def test_reply_waits_for_reconnect_and_is_delivered_once(clients: Clients)
         listed = await clients.conversations.ListMessages(
             conversation_service_pb2.ListMessagesRequest(conversation_id=conversation.conversation_id)
         )
-        return len(listed.messages) == 2
+        return sum(m.direction == message_pb2.DIRECTION_OUTBOUND for m in listed.messages) == 1
 
     await eventually(pending_delivery)
 
@@ -197,7 +201,7 @@ async def test_redelivered_inbound_event_does_not_duplicate_the_message(
         listed = await clients.conversations.ListMessages(
             conversation_service_pb2.ListMessagesRequest(conversation_id=conversation.conversation_id)
         )
-        texts = [m.text for m in listed.messages]
+        texts = [m.text for m in listed.messages if m.kind == message_pb2.MESSAGE_KIND_TEXT]
         return texts if "second" in texts else None
 
     assert await eventually(marker_seen) == ["Only once, please", "second"]

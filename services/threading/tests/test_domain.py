@@ -1,26 +1,79 @@
 import pytest
 from inbox_runtime.errors import InvalidInput
 from inbox_threading.domain import (
+    DAY_US,
     Conversation,
     ConversationStatus,
+    ThreadAction,
+    ThreadDecision,
+    ThreadPolicy,
+    continued_by,
     decide_thread,
+    normalise_tags,
     reply_message_id,
+    status_change,
     validate_reply,
 )
 
+NOW = 100 * DAY_US
+POLICY = ThreadPolicy(reopen_window_us=7 * DAY_US)
 
-def conversation(status: ConversationStatus) -> Conversation:
-    return Conversation("c1", "cust", status, 1, "chat", "", 0, 0, 1)
+
+def conversation(conversation_id: str, status: ConversationStatus, resolved_days_ago: float = 0) -> Conversation:
+    resolved_at = int(NOW - resolved_days_ago * DAY_US) if status == ConversationStatus.RESOLVED else 0
+    return Conversation(conversation_id, "cust", status, 1, "chat", "", 0, resolved_at, 1, resolved_at_us=resolved_at)
+
+
+def decide(active=None, latest_resolved=None, referenced=None) -> ThreadDecision:  # type: ignore[no-untyped-def]
+    return decide_thread(
+        active=active, latest_resolved=latest_resolved, referenced=referenced, now_us=NOW, policy=POLICY
+    )
 
 
 def test_an_active_conversation_continues_whatever_its_status() -> None:
     for status in (ConversationStatus.OPEN, ConversationStatus.PENDING, ConversationStatus.SNOOZED):
-        assert decide_thread(conversation(status)).conversation_id == "c1"
+        assert decide(active=conversation("c1", status)) == ThreadDecision(ThreadAction.CONTINUE, "c1")
 
 
-def test_a_resolved_or_missing_conversation_means_a_new_one() -> None:
-    assert decide_thread(conversation(ConversationStatus.RESOLVED)).conversation_id is None
-    assert decide_thread(None).conversation_id is None
+def test_a_resolved_conversation_reopens_within_the_window_only() -> None:
+    recent = conversation("old", ConversationStatus.RESOLVED, resolved_days_ago=6.9)
+    assert decide(latest_resolved=recent) == ThreadDecision(ThreadAction.REOPEN, "old")
+    stale = conversation("old", ConversationStatus.RESOLVED, resolved_days_ago=7.1)
+    assert decide(latest_resolved=stale) == ThreadDecision(ThreadAction.OPEN_NEW, None, "old")
+    assert decide() == ThreadDecision(ThreadAction.OPEN_NEW, None)
+
+
+def test_a_reply_to_one_of_our_emails_goes_to_that_conversation() -> None:
+    active = conversation("active", ConversationStatus.OPEN)
+    replied = conversation("replied", ConversationStatus.PENDING)
+    assert decide(active=active, referenced=replied).conversation_id == "replied"
+    # ...but never makes a second active conversation: a resolved one yields to the active one.
+    resolved = conversation("replied", ConversationStatus.RESOLVED, resolved_days_ago=1)
+    assert decide(active=active, referenced=resolved) == ThreadDecision(ThreadAction.CONTINUE, "active")
+    latest = conversation("latest", ConversationStatus.RESOLVED, resolved_days_ago=1)
+    assert decide(latest_resolved=latest, referenced=resolved) == ThreadDecision(ThreadAction.REOPEN, "replied")
+
+
+def test_the_timeline_says_when_the_customer_switches_channel() -> None:
+    assert continued_by(1, 3) == "Continued by SMS"
+    assert continued_by(3, 2) == "Continued by email"
+    assert continued_by(3, 3) is None
+
+
+def test_snoozing_needs_a_time_in_the_future() -> None:
+    open_one = conversation("c1", ConversationStatus.OPEN)
+    assert status_change(open_one, 3, NOW + 1, NOW) == (ConversationStatus.SNOOZED, NOW + 1)
+    assert status_change(open_one, 4, NOW + 1, NOW) == (ConversationStatus.RESOLVED, 0)
+    with pytest.raises(InvalidInput, match="future"):
+        status_change(open_one, 3, NOW, NOW)
+    with pytest.raises(InvalidInput):
+        status_change(open_one, 9, 0, NOW)
+
+
+def test_tags_are_normalised_and_checked() -> None:
+    assert normalise_tags([" VIP ", "billing", "vip"]) == ("vip", "billing")
+    with pytest.raises(InvalidInput):
+        normalise_tags(["<script>"])
 
 
 def test_reply_ids_are_stable_per_conversation_and_client_id() -> None:

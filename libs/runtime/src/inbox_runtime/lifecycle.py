@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import structlog
 
@@ -22,3 +24,28 @@ async def until_signalled() -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
     log.info("shutdown_requested")
+
+
+@contextlib.asynccontextmanager
+async def every(seconds: float, job: Callable[[], Awaitable[object]], name: str) -> AsyncIterator[None]:
+    """Run `job` every `seconds` until the context exits (then let a running job finish). A failing
+    run is logged and the next one happens on time: periodic work must never stop for good."""
+    stopping = asyncio.Event()
+
+    async def loop() -> None:
+        while not stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), timeout=seconds)
+            if stopping.is_set():
+                return
+            try:
+                await job()
+            except Exception as exc:
+                log.warning("periodic_job_failed", job=name, error=repr(exc))
+
+    task = asyncio.create_task(loop(), name=f"every:{name}")
+    try:
+        yield
+    finally:
+        stopping.set()
+        await task

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -22,7 +22,7 @@ class SqliteDatabase:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         self._connection: sqlite3.Connection | None = None
 
-    def _connect(self, schema: str) -> None:
+    def _connect(self, migrations: Sequence[str]) -> None:
         if self._path != ":memory:":
             Path(self._path).parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
@@ -34,17 +34,23 @@ class SqliteDatabase:
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in _split_statements(schema):
-                conn.execute(statement)
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            for number, script in enumerate(migrations, start=1):
+                if number <= version:
+                    continue
+                for statement in _split_statements(script):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number}")
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         self._connection = conn
 
-    async def open(self, schema: str) -> None:
-        """Connect and apply `schema` (idempotent CREATE ... IF NOT EXISTS statements)."""
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._connect, schema)
+    async def open(self, *migrations: str) -> None:
+        """Connect and bring the schema up to date: each migration runs once, in order, in one transaction
+        (the file's `user_version` records how many ran). Append migrations; never edit a released one."""
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._connect, migrations)
 
     def _conn(self) -> sqlite3.Connection:
         if self._connection is None:

@@ -92,6 +92,8 @@ def _conversation_view(c: conversation_pb2.Conversation) -> dict[str, Any]:
 
 def _message_view(m: conversation_pb2.Message) -> dict[str, Any]:
     return {
+        "kind": _label(message_pb2.MessageKind.Name(m.kind), "MESSAGE_KIND_"),
+        "agent_id": m.agent_id,
         "direction": _label(message_pb2.Direction.Name(m.direction), "DIRECTION_"),
         "channel": _label(message_pb2.Channel.Name(m.channel), "CHANNEL_"),
         "text": m.text,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import structlog
 from inbox.channels.v1 import events_pb2 as channel_events
 from inbox.conversations.v1 import events_pb2 as conversation_events
@@ -10,14 +12,25 @@ from inbox_events import EventBus, Outgoing
 from inbox_runtime.timestamps import now_us, to_timestamp
 
 from inbox_threading.domain import (
+    MAX_TAGS,
+    ContactPoint,
     Conversation,
     ConversationStatus,
+    CustomerFacts,
     InboundOutcome,
+    InvalidInput,
     NewInboundMessage,
     NewProactiveMessage,
+    NotFound,
     StoredMessage,
+    ThreadPolicies,
+    derived_id,
+    normalise_tags,
     reply_message_id,
+    status_change,
+    status_text,
     validate_inbound,
+    validate_note,
     validate_reply,
 )
 from inbox_threading.protos import message_to_proto
@@ -28,19 +41,26 @@ log = structlog.get_logger(__name__)
 MAX_PAGE_SIZE = 200
 
 
+def _page_size(requested: int, default: int) -> int:
+    if requested < 0:
+        raise InvalidInput("page_size must not be negative")
+    return min(requested or default, MAX_PAGE_SIZE)
+
+
 class ThreadingActions:
-    def __init__(self, store: ConversationStore, bus: EventBus) -> None:
+    def __init__(self, store: ConversationStore, bus: EventBus, policies: ThreadPolicies | None = None) -> None:
         self._store = store
         self._bus = bus
+        self._policies = policies or ThreadPolicies()
 
     async def record_inbound(self, message: NewInboundMessage, correlation_id: str = "") -> InboundOutcome:
-        """Store an inbound message in its customer's conversation and announce it.
+        """Store an inbound item in its customer's conversation and announce it.
 
         Idempotent: a redelivery stores nothing new and republishes the same event ids, which JetStream
         drops within its duplicate window and consumers treat as no-ops after it.
         """
         validate_inbound(message)
-        outcome = await self._store.record_inbound(message, now_us())
+        outcome = await self._store.record_inbound(message, now_us(), self._policies.for_inbox(message.inbox_id))
         conversation = outcome.conversation
         events: list[Outgoing] = []
         if outcome.opened:
@@ -50,9 +70,21 @@ class ThreadingActions:
                 channel=message.channel,  # type: ignore[arg-type]
                 inbox_id=conversation.inbox_id,
                 opened_at=to_timestamp(conversation.opened_at_us),
+                language=conversation.language,
             )
             events.append(Outgoing(opened, f"conv-opened:{conversation.conversation_id}", correlation_id))
-        events.append(self._message_added(outcome.message, correlation_id))
+        if outcome.reopened:
+            reopened = conversation_events.ConversationReopened(
+                conversation_id=conversation.conversation_id,
+                customer_id=conversation.customer_id,
+                channel=message.channel,  # type: ignore[arg-type]
+                inbox_id=conversation.inbox_id,
+                reopened_at=to_timestamp(message.received_at_us or now_us()),
+                previous_agent_id=outcome.previous_agent_id,
+            )
+            events.append(Outgoing(reopened, f"conv-reopened:{message.message_id}", correlation_id))
+        events.extend(self._added(item, correlation_id) for item in outcome.activities)
+        events.append(self._added(outcome.message, correlation_id))
         await self._bus.publish_all(events)
         log.info(
             "inbound_threaded",
@@ -60,6 +92,7 @@ class ThreadingActions:
             conversation_id=conversation.conversation_id,
             customer_id=conversation.customer_id,
             opened=outcome.opened,
+            reopened=outcome.reopened,
             duplicate=outcome.duplicate,
         )
         return outcome
@@ -71,7 +104,7 @@ class ThreadingActions:
         there is nothing to route yet; their answer continues this conversation.
         """
         outcome = await self._store.record_proactive(message, now_us())
-        await self._bus.publish_all([self._message_added(outcome.message, correlation_id)])
+        await self._bus.publish_all([self._added(outcome.message, correlation_id)])
         log.info(
             "proactive_threaded",
             message_id=message.message_id,
@@ -84,20 +117,33 @@ class ThreadingActions:
         return outcome
 
     async def record_assignment(self, conversation_id: str, agent_id: str, source_event_id: str) -> None:
-        if not await self._store.set_assignee(conversation_id, agent_id):
-            log.warning("assignment_for_unknown_conversation", conversation_id=conversation_id, agent_id=agent_id)
+        activity = await self._store.set_assignee(
+            conversation_id, agent_id, derived_id("assigned", source_event_id), now_us()
+        )
+        if activity is None:
+            log.info("assignment_unchanged_or_unknown", conversation_id=conversation_id, agent_id=agent_id)
             return
         changed = conversation_events.AssigneeChanged(conversation_id=conversation_id, agent_id=agent_id)
         changed.changed_at.GetCurrentTime()
-        await self._bus.publish(changed, event_id=f"assignee-changed:{source_event_id}")
+        await self._bus.publish_all(
+            [Outgoing(changed, f"assignee-changed:{source_event_id}"), self._added(activity, source_event_id)]
+        )
         log.info("assignee_recorded", conversation_id=conversation_id, agent_id=agent_id)
 
-    async def send_reply(self, conversation_id: str, agent_id: str, text: str, client_reply_id: str) -> StoredMessage:
+    async def record_opt_out(self, channel: int, contact: ContactPoint, opted_out: bool) -> None:
+        await self._store.set_opt_out(channel, contact, opted_out)
+        log.info("opt_out_recorded", channel=channel, opted_out=opted_out)
+
+    async def send_reply(
+        self, conversation_id: str, agent_id: str, text: str, client_reply_id: str, channel: int = 0
+    ) -> StoredMessage:
         """Store the reply, then hand it to the customer's channel; a retry with the same id sends once."""
         body = validate_reply(conversation_id, agent_id, text, client_reply_id)
+        if channel == message_pb2.CHANNEL_VOICE:
+            raise InvalidInput("the phone channel takes no text replies; start a call-back instead")
         message_id = reply_message_id(conversation_id, client_reply_id)
         stored, route, duplicate = await self._store.record_reply(
-            conversation_id, agent_id, body, message_id, client_reply_id, now_us()
+            conversation_id, agent_id, body, message_id, client_reply_id, now_us(), channel
         )
         outbound = channel_events.OutboundMessage(
             message_id=stored.message_id,
@@ -115,7 +161,7 @@ class ThreadingActions:
         await self._bus.publish_all(
             [
                 Outgoing(outbound, f"outbound:{stored.message_id}", correlation_id=stored.message_id),
-                self._message_added(stored, stored.message_id),
+                self._added(stored, stored.message_id),
             ]
         )
         log.info(
@@ -127,20 +173,137 @@ class ThreadingActions:
         )
         return stored
 
+    async def add_note(self, conversation_id: str, agent_id: str, text: str, client_note_id: str) -> StoredMessage:
+        body = validate_note(conversation_id, agent_id, text, client_note_id)
+        note_id = derived_id("note", conversation_id, client_note_id)
+        note, duplicate = await self._store.add_note(conversation_id, agent_id, body, note_id, now_us())
+        await self._bus.publish_all([self._added(note, note_id)])
+        log.info("note_added", conversation_id=conversation_id, agent_id=agent_id, duplicate=duplicate)
+        return note
+
+    async def set_status(self, conversation_id: str, status: int, snoozed_until_us: int, actor: str) -> Conversation:
+        if not conversation_id or not actor:
+            raise InvalidInput("conversation_id and agent_id are required")
+        current = await self._store.get_conversation(conversation_id)
+        if current is None:
+            raise NotFound(f"conversation {conversation_id} not found")
+        at = now_us()
+        new_status, until = status_change(current, status, snoozed_until_us, at)
+        until_text = datetime.fromtimestamp(until / 1e6, tz=UTC).strftime("%Y-%m-%d %H:%M UTC") if until else ""
+        conversation, previous, activity = await self._store.set_status(
+            conversation_id, new_status, until, actor, status_text(new_status, actor, until_text), at
+        )
+        if activity is not None:
+            await self._announce_status(conversation, previous, actor, activity)
+        return conversation
+
+    async def wake_snoozed(self) -> int:
+        """Reopen snoozed conversations whose time has come; returns how many."""
+        woken = await self._store.wake_snoozed(now_us())
+        for conversation, activity in woken:
+            await self._announce_status(conversation, ConversationStatus.SNOOZED, "system", activity)
+        return len(woken)
+
+    async def _announce_status(
+        self, conversation: Conversation, previous: ConversationStatus, actor: str, activity: StoredMessage
+    ) -> None:
+        changed = conversation_events.ConversationStatusChanged(
+            conversation_id=conversation.conversation_id,
+            customer_id=conversation.customer_id,
+            status=int(conversation.status),  # type: ignore[arg-type]
+            previous_status=int(previous),  # type: ignore[arg-type]
+            actor=actor,
+            changed_at=to_timestamp(activity.sent_at_us),
+            assignee_agent_id=conversation.assignee_agent_id,
+            channel=conversation.channel,  # type: ignore[arg-type]
+        )
+        if conversation.snoozed_until_us:
+            changed.snoozed_until.CopyFrom(to_timestamp(conversation.snoozed_until_us))
+        await self._bus.publish_all(
+            [Outgoing(changed, f"status:{activity.message_id}"), self._added(activity, activity.message_id)]
+        )
+        log.info(
+            "status_changed",
+            conversation_id=conversation.conversation_id,
+            status=conversation.status.name.lower(),
+            actor=actor,
+        )
+
+    async def update_tags(self, conversation_id: str, add: list[str], remove: list[str], actor: str) -> Conversation:
+        if not conversation_id or not actor:
+            raise InvalidInput("conversation_id and agent_id are required")
+        to_add, to_remove = normalise_tags(add), normalise_tags(remove)
+        current = await self._store.get_conversation(conversation_id)
+        if current is None:
+            raise NotFound(f"conversation {conversation_id} not found")
+        if len((set(current.tags) | set(to_add)) - set(to_remove)) > MAX_TAGS:
+            raise InvalidInput(f"a conversation carries at most {MAX_TAGS} tags")
+        conversation, activity = await self._store.update_tags(conversation_id, to_add, to_remove, actor, now_us())
+        if activity is not None:
+            changed = conversation_events.TagsChanged(
+                conversation_id=conversation_id, tags=list(conversation.tags), actor=actor
+            )
+            changed.changed_at.CopyFrom(to_timestamp(activity.sent_at_us))
+            await self._bus.publish_all(
+                [Outgoing(changed, f"tags:{activity.message_id}"), self._added(activity, activity.message_id)]
+            )
+        return conversation
+
+    async def add_participant(self, conversation_id: str, participant: str, actor: str) -> Conversation:
+        if not conversation_id or not participant or not actor:
+            raise InvalidInput("conversation_id, participant_agent_id and agent_id are required")
+        conversation, activity = await self._store.add_participant(conversation_id, participant, actor, now_us())
+        if activity is not None:
+            await self._bus.publish_all([self._added(activity, activity.message_id)])
+        return conversation
+
     async def get_conversation(self, conversation_id: str) -> Conversation | None:
         return await self._store.get_conversation(conversation_id)
 
     async def list_conversations(
-        self, assignee_agent_id: str, statuses: tuple[ConversationStatus, ...], page_size: int, cursor: str
+        self,
+        *,
+        assignee_agent_id: str = "",
+        statuses: tuple[ConversationStatus, ...] = (),
+        team: str = "",
+        channels: tuple[int, ...] = (),
+        language: str = "",
+        tag: str = "",
+        customer_id: str = "",
+        page_size: int = 0,
+        cursor: str = "",
     ) -> tuple[list[Conversation], str]:
-        limit = min(page_size or 50, MAX_PAGE_SIZE)
-        return await self._store.list_conversations(assignee_agent_id, statuses, limit, cursor)
+        return await self._store.list_conversations(
+            assignee_agent_id=assignee_agent_id,
+            statuses=statuses,
+            team=team,
+            channels=channels,
+            language=language,
+            tag=tag.strip().lower(),
+            customer_id=customer_id,
+            limit=_page_size(page_size, 50),
+            cursor=cursor,
+        )
 
     async def list_messages(self, conversation_id: str, page_size: int, after_sequence: int) -> list[StoredMessage]:
-        limit = min(page_size or 100, MAX_PAGE_SIZE)
-        return await self._store.list_messages(conversation_id, limit, after_sequence)
+        return await self._store.list_messages(conversation_id, _page_size(page_size, 100), after_sequence)
+
+    async def timeline(
+        self, customer_id: str, page_size: int, cursor: str, exclude_notes: bool
+    ) -> tuple[list[StoredMessage], str]:
+        if not customer_id:
+            raise InvalidInput("customer_id is required")
+        return await self._store.timeline(customer_id, _page_size(page_size, 100), cursor, exclude_notes)
+
+    async def profile(self, customer_id: str) -> CustomerFacts:
+        if not customer_id:
+            raise InvalidInput("customer_id is required")
+        facts = await self._store.profile(customer_id)
+        if facts is None:
+            raise NotFound(f"customer {customer_id} not found")
+        return facts
 
     @staticmethod
-    def _message_added(message: StoredMessage, correlation_id: str) -> Outgoing:
-        event = conversation_events.MessageAdded(message=message_to_proto(message))
-        return Outgoing(event, f"message-added:{message.message_id}", correlation_id)
+    def _added(item: StoredMessage, correlation_id: str) -> Outgoing:
+        event = conversation_events.MessageAdded(message=message_to_proto(item))
+        return Outgoing(event, f"message-added:{item.message_id}", correlation_id)

@@ -11,13 +11,13 @@ from contextlib import AsyncExitStack
 import structlog
 from inbox_events import EventBus
 from inbox_runtime.grpc_server import grpc_server
-from inbox_runtime.lifecycle import until_signalled
+from inbox_runtime.lifecycle import every, until_signalled
 
 from inbox_threading import grpc_api
 from inbox_threading.actions import ThreadingActions
 from inbox_threading.config import Settings
 from inbox_threading.store.sqlite import SqliteConversationStore
-from inbox_threading.subscribers import ON_ASSIGNED, ON_INBOUND, ON_PROACTIVE_SENT, ThreadingSubscribers
+from inbox_threading.subscribers import ON_ASSIGNED, ON_INBOUND, ON_OPT_OUT, ON_PROACTIVE_SENT, ThreadingSubscribers
 
 log = structlog.get_logger(__name__)
 
@@ -28,7 +28,7 @@ async def run(settings: Settings) -> None:
         stack.push_async_callback(store.close)
         bus = await stack.enter_async_context(EventBus.connect(settings.common.nats_url, service="threading"))
         await bus.ensure_streams()
-        actions = ThreadingActions(store, bus)
+        actions = ThreadingActions(store, bus, settings.policies)
         server = await stack.enter_async_context(
             grpc_server(
                 host=settings.common.bind_host,
@@ -41,6 +41,8 @@ async def run(settings: Settings) -> None:
         await stack.enter_async_context(bus.consume(ON_INBOUND, subscribers.on_inbound))
         await stack.enter_async_context(bus.consume(ON_ASSIGNED, subscribers.on_assigned))
         await stack.enter_async_context(bus.consume(ON_PROACTIVE_SENT, subscribers.on_proactive_sent))
+        await stack.enter_async_context(bus.consume(ON_OPT_OUT, subscribers.on_opt_out))
+        await stack.enter_async_context(every(settings.snooze_check_seconds, actions.wake_snoozed, "wake_snoozed"))
         await server.set_serving()
         log.info("threading_ready", grpc_port=server.port)
         await until_signalled()

@@ -1,12 +1,21 @@
-"""Threading rules, pure: which conversation an inbound message joins, what a valid reply is."""
+"""Threading rules, pure: which conversation an item joins, lifecycle changes, what a valid reply is."""
 
 from __future__ import annotations
 
+import re
 import uuid
-from dataclasses import dataclass
-from enum import IntEnum
+from dataclasses import dataclass, field
+from enum import Enum, IntEnum
 
-from inbox_runtime.errors import InvalidInput, NotFound
+from inbox_runtime.errors import FailedPrecondition, InvalidInput, NotFound
+
+__all__ = ["FailedPrecondition", "InvalidInput", "NotFound"]  # re-exported: the errors this domain raises
+
+DAY_US = 24 * 3600 * 1_000_000
+MAX_REPLY_LENGTH = 10_000
+MAX_NOTE_LENGTH = 10_000
+MAX_TAGS = 20
+_TAG = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,49}$")
 
 
 # Values match inbox.conversations.v1.ConversationStatus.
@@ -18,13 +27,24 @@ class ConversationStatus(IntEnum):
 
 
 class Direction(IntEnum):
+    INTERNAL = 0  # notes and activity: never sent
     INBOUND = 1
     OUTBOUND = 2
 
 
-MAX_REPLY_LENGTH = 10_000
+# Values match inbox.message.v1.MessageKind.
+class ItemKind(IntEnum):
+    TEXT = 1
+    CALL_EVENT = 2
+    VOICEMAIL = 3
+    MISSED_CALL = 4
+    NOTE = 5
+    ACTIVITY = 6
 
-__all__ = ["InvalidInput", "NotFound"]  # re-exported: the errors this domain raises
+
+# Values match inbox.message.v1.Channel / ContactPointKind.
+CHANNEL_NAMES = {1: "chat", 2: "email", 3: "SMS", 4: "phone", 5: "API"}
+CONTACT_KIND_FOR_CHANNEL = {1: 3, 2: 1, 3: 2, 4: 2, 5: 4}
 
 
 @dataclass(frozen=True)
@@ -55,10 +75,19 @@ class Conversation:
     opened_at_us: int
     last_activity_at_us: int
     message_count: int
+    tags: tuple[str, ...] = ()
+    team: str = ""
+    language: str = ""
+    previous_conversation_id: str = ""
+    snoozed_until_us: int = 0
+    resolved_at_us: int = 0
+    participants: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class StoredMessage:
+    """One timeline item: a message either way, a call event, a voicemail, a note or an activity."""
+
     message_id: str
     conversation_id: str
     customer_id: str
@@ -69,7 +98,7 @@ class StoredMessage:
     sent_at_us: int
     received_at_us: int
     sequence: int
-    kind: int = 1  # inbox.message.v1.MessageKind; text unless a call left it
+    kind: int = ItemKind.TEXT
     metadata: tuple[tuple[str, str], ...] = ()
     attachments: tuple[AttachmentRef, ...] = ()
 
@@ -85,9 +114,15 @@ class NewInboundMessage:
     text: str
     sent_at_us: int
     received_at_us: int
-    kind: int = 1
+    kind: int = ItemKind.TEXT
     metadata: tuple[tuple[str, str], ...] = ()
     attachments: tuple[AttachmentRef, ...] = ()
+
+    def references(self) -> tuple[str, ...]:
+        """Ids of earlier messages this one answers (email In-Reply-To, then References, newest first)."""
+        meta = dict(self.metadata)
+        ids = [meta.get("in_reply_to", ""), *reversed(meta.get("references", "").split())]
+        return tuple(dict.fromkeys(i for i in ids if i))
 
 
 @dataclass(frozen=True)
@@ -110,11 +145,15 @@ class InboundOutcome:
     # This message opened the conversation (true again on a redelivery of that first message).
     opened: bool
     duplicate: bool
+    reopened: bool = False
+    # Timeline items written beside the message ("continued by SMS", "reopened").
+    activities: tuple[StoredMessage, ...] = ()
+    previous_agent_id: str = ""
 
 
 @dataclass(frozen=True)
 class ReplyRoute:
-    """Where an agent's reply goes: the channel and contact point of the customer's last message."""
+    """Where an agent's reply goes: a channel and one of the customer's contact points on it."""
 
     channel: int
     inbox_id: str
@@ -124,21 +163,124 @@ class ReplyRoute:
 
 
 @dataclass(frozen=True)
+class CustomerFacts:
+    """What the profile shows about a customer."""
+
+    customer_id: str
+    display_name: str
+    contact_points: tuple[ContactPoint, ...]
+    first_contact_at_us: int
+    last_contact_at_us: int
+    channels_used: tuple[int, ...]
+    conversation_count: int
+    open_conversation_id: str
+    last_agent_id: str
+
+    def tenure_days(self, now_us: int) -> int:
+        return max(0, (now_us - self.first_contact_at_us) // DAY_US)
+
+
+@dataclass(frozen=True)
+class ThreadPolicy:
+    """How long a resolved conversation reopens when the customer writes again (per inbox)."""
+
+    reopen_window_us: int = 7 * DAY_US
+
+
+@dataclass(frozen=True)
+class ThreadPolicies:
+    default: ThreadPolicy = field(default_factory=ThreadPolicy)
+    per_inbox: tuple[tuple[str, ThreadPolicy], ...] = ()
+
+    def for_inbox(self, inbox_id: str) -> ThreadPolicy:
+        return dict(self.per_inbox).get(inbox_id, self.default)
+
+
+class ThreadAction(Enum):
+    CONTINUE = "continue"
+    REOPEN = "reopen"
+    OPEN_NEW = "open_new"
+
+
+@dataclass(frozen=True)
 class ThreadDecision:
-    """Continue `conversation_id`, or open a new conversation when it is None."""
-
+    action: ThreadAction
+    # The conversation continued or reopened; None when a new one opens.
     conversation_id: str | None
+    # For a new conversation: the resolved one it follows, if any.
+    previous_conversation_id: str = ""
 
 
-def decide_thread(active: Conversation | None) -> ThreadDecision:
-    """A customer's active (not resolved) conversation continues whatever the channel; else a new one opens."""
-    if active is not None and active.status != ConversationStatus.RESOLVED:
-        return ThreadDecision(active.conversation_id)
-    return ThreadDecision(None)
+def decide_thread(
+    *,
+    active: Conversation | None,
+    latest_resolved: Conversation | None,
+    referenced: Conversation | None,
+    now_us: int,
+    policy: ThreadPolicy,
+) -> ThreadDecision:
+    """Which conversation a customer's new item joins.
+
+    - A reply to one of our emails goes to that conversation when it is active.
+    - Otherwise the customer's active conversation continues, whatever the channel (one active
+      conversation per customer, always).
+    - Otherwise a resolved conversation (the one replied to, else the latest) reopens within the window.
+    - Otherwise a new conversation opens, linked to the one before it.
+    """
+    if referenced is not None and referenced.status != ConversationStatus.RESOLVED:
+        return ThreadDecision(ThreadAction.CONTINUE, referenced.conversation_id)
+    if active is not None:
+        return ThreadDecision(ThreadAction.CONTINUE, active.conversation_id)
+    candidate = referenced or latest_resolved
+    if candidate is None:
+        return ThreadDecision(ThreadAction.OPEN_NEW, None)
+    resolved_at = candidate.resolved_at_us or candidate.last_activity_at_us
+    if now_us - resolved_at <= policy.reopen_window_us:
+        return ThreadDecision(ThreadAction.REOPEN, candidate.conversation_id)
+    return ThreadDecision(ThreadAction.OPEN_NEW, None, candidate.conversation_id)
 
 
-def new_id() -> str:
-    return str(uuid.uuid4())
+def continued_by(previous_channel: int, channel: int) -> str | None:
+    """The activity line when a conversation moves to another channel, e.g. "Continued by SMS"."""
+    if previous_channel == channel or channel not in CHANNEL_NAMES:
+        return None
+    return f"Continued by {CHANNEL_NAMES[channel]}"
+
+
+def status_change(
+    current: Conversation, status: int, snoozed_until_us: int, now_us: int
+) -> tuple[ConversationStatus, int]:
+    """Validate a status change; returns the new status and snooze time."""
+    try:
+        new = ConversationStatus(status)
+    except ValueError:
+        raise InvalidInput("status must be open, pending, snoozed or resolved") from None
+    if new == ConversationStatus.SNOOZED:
+        if snoozed_until_us <= now_us:
+            raise InvalidInput("snoozed_until must be in the future")
+        return new, snoozed_until_us
+    return new, 0
+
+
+def status_text(status: ConversationStatus, actor: str, snoozed_until_iso: str = "") -> str:
+    by = f" by {actor}" if actor else ""
+    if status == ConversationStatus.SNOOZED:
+        return f"Snoozed until {snoozed_until_iso}{by}"
+    return {
+        ConversationStatus.OPEN: f"Opened{by}",
+        ConversationStatus.PENDING: f"Marked pending (waiting on the customer){by}",
+        ConversationStatus.RESOLVED: f"Resolved{by}",
+    }[status]
+
+
+def normalise_tags(tags: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    cleaned = []
+    for tag in tags:
+        value = tag.strip().lower()
+        if not _TAG.match(value):
+            raise InvalidInput(f"tag {tag!r}: lower-case letters, digits, '_', '.', ':' or '-', at most 50")
+        cleaned.append(value)
+    return tuple(dict.fromkeys(cleaned))
 
 
 def validate_inbound(message: NewInboundMessage) -> None:
@@ -166,6 +308,27 @@ def validate_reply(conversation_id: str, agent_id: str, text: str, client_reply_
     return stripped
 
 
+def validate_note(conversation_id: str, agent_id: str, text: str, client_note_id: str) -> str:
+    if not conversation_id or not agent_id:
+        raise InvalidInput("conversation_id and agent_id are required")
+    if not client_note_id or len(client_note_id) > 128:
+        raise InvalidInput("client_note_id is required (at most 128 characters)")
+    stripped = text.strip()
+    if not stripped:
+        raise InvalidInput("text must not be empty")
+    if len(stripped) > MAX_NOTE_LENGTH:
+        raise InvalidInput(f"text is longer than {MAX_NOTE_LENGTH} characters")
+    return stripped
+
+
+def derived_id(*parts: str) -> str:
+    """Deterministic, so a retried request maps to the same item."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, ":".join(parts)))
+
+
 def reply_message_id(conversation_id: str, client_reply_id: str) -> str:
-    """Deterministic, so a retried SendReply maps to the same message and the same delivery."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"reply:{conversation_id}:{client_reply_id}"))
+    return derived_id("reply", conversation_id, client_reply_id)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())

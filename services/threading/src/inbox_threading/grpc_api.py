@@ -9,10 +9,11 @@ from inbox.conversations.v1 import conversation_service_pb2 as pb
 from inbox.conversations.v1 import conversation_service_pb2_grpc as pb_grpc
 from inbox_runtime.errors import InvalidInput, NotFound
 from inbox_runtime.grpc_server import ServiceRegistration, translate_errors
+from inbox_runtime.timestamps import from_timestamp, now_us
 
 from inbox_threading.actions import ThreadingActions
 from inbox_threading.domain import ConversationStatus
-from inbox_threading.protos import conversation_to_proto, message_to_proto
+from inbox_threading.protos import conversation_to_proto, message_to_proto, profile_to_proto
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -34,18 +35,21 @@ class ConversationApi(pb_grpc.ConversationServiceServicer):
     async def ListConversations(
         self, request: pb.ListConversationsRequest, context: Context
     ) -> pb.ListConversationsResponse:
-        if request.page_size < 0:
-            raise InvalidInput("page_size must not be negative")
         try:
             statuses = tuple(ConversationStatus(s) for s in request.statuses)
         except ValueError as exc:
             raise InvalidInput(f"unknown status: {exc}") from exc
-        try:
-            conversations, next_token = await self._actions.list_conversations(
-                request.assignee_agent_id, statuses, request.page_size, request.page_token
-            )
-        except ValueError as exc:
-            raise InvalidInput(str(exc)) from exc
+        conversations, next_token = await self._actions.list_conversations(
+            assignee_agent_id=request.assignee_agent_id,
+            statuses=statuses,
+            team=request.team,
+            channels=tuple(request.channels),
+            language=request.language,
+            tag=request.tag,
+            customer_id=request.customer_id,
+            page_size=request.page_size,
+            cursor=request.page_token,
+        )
         return pb.ListConversationsResponse(
             conversations=[conversation_to_proto(c) for c in conversations], next_page_token=next_token
         )
@@ -54,8 +58,6 @@ class ConversationApi(pb_grpc.ConversationServiceServicer):
     async def ListMessages(self, request: pb.ListMessagesRequest, context: Context) -> pb.ListMessagesResponse:
         if not request.conversation_id:
             raise InvalidInput("conversation_id is required")
-        if request.page_size < 0:
-            raise InvalidInput("page_size must not be negative")
         after = 0
         if request.page_token:
             if not request.page_token.isdigit():
@@ -69,9 +71,50 @@ class ConversationApi(pb_grpc.ConversationServiceServicer):
     @translate_errors
     async def SendReply(self, request: pb.SendReplyRequest, context: Context) -> pb.SendReplyResponse:
         message = await self._actions.send_reply(
-            request.conversation_id, request.agent_id, request.text, request.client_reply_id
+            request.conversation_id, request.agent_id, request.text, request.client_reply_id, request.channel
         )
         return pb.SendReplyResponse(message=message_to_proto(message))
+
+    @translate_errors
+    async def SetStatus(self, request: pb.SetStatusRequest, context: Context) -> pb.SetStatusResponse:
+        until = from_timestamp(request.snoozed_until) if request.HasField("snoozed_until") else 0
+        conversation = await self._actions.set_status(request.conversation_id, request.status, until, request.agent_id)
+        return pb.SetStatusResponse(conversation=conversation_to_proto(conversation))
+
+    @translate_errors
+    async def AddNote(self, request: pb.AddNoteRequest, context: Context) -> pb.AddNoteResponse:
+        note = await self._actions.add_note(
+            request.conversation_id, request.agent_id, request.text, request.client_note_id
+        )
+        return pb.AddNoteResponse(note=message_to_proto(note))
+
+    @translate_errors
+    async def UpdateTags(self, request: pb.UpdateTagsRequest, context: Context) -> pb.UpdateTagsResponse:
+        conversation = await self._actions.update_tags(
+            request.conversation_id, list(request.add), list(request.remove), request.agent_id
+        )
+        return pb.UpdateTagsResponse(conversation=conversation_to_proto(conversation))
+
+    @translate_errors
+    async def AddParticipant(self, request: pb.AddParticipantRequest, context: Context) -> pb.AddParticipantResponse:
+        conversation = await self._actions.add_participant(
+            request.conversation_id, request.participant_agent_id, request.agent_id
+        )
+        return pb.AddParticipantResponse(conversation=conversation_to_proto(conversation))
+
+    @translate_errors
+    async def GetTimeline(self, request: pb.GetTimelineRequest, context: Context) -> pb.GetTimelineResponse:
+        items, next_token = await self._actions.timeline(
+            request.customer_id, request.page_size, request.page_token, request.exclude_notes
+        )
+        return pb.GetTimelineResponse(items=[message_to_proto(i) for i in items], next_page_token=next_token)
+
+    @translate_errors
+    async def GetCustomerProfile(
+        self, request: pb.GetCustomerProfileRequest, context: Context
+    ) -> pb.GetCustomerProfileResponse:
+        facts = await self._actions.profile(request.customer_id)
+        return pb.GetCustomerProfileResponse(profile=profile_to_proto(facts, now_us()))
 
 
 def registration(actions: ThreadingActions) -> ServiceRegistration:

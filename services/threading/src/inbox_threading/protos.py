@@ -11,6 +11,7 @@ from inbox_threading.domain import (
     AttachmentRef,
     ContactPoint,
     Conversation,
+    CustomerFacts,
     NewInboundMessage,
     NewProactiveMessage,
     StoredMessage,
@@ -77,7 +78,7 @@ def message_to_proto(message: StoredMessage) -> conversation_pb2.Message:
 
 
 def conversation_to_proto(conversation: Conversation) -> conversation_pb2.Conversation:
-    return conversation_pb2.Conversation(
+    converted = conversation_pb2.Conversation(
         conversation_id=conversation.conversation_id,
         customer_id=conversation.customer_id,
         status=int(conversation.status),  # type: ignore[arg-type]
@@ -87,4 +88,29 @@ def conversation_to_proto(conversation: Conversation) -> conversation_pb2.Conver
         opened_at=to_timestamp(conversation.opened_at_us),
         last_activity_at=to_timestamp(conversation.last_activity_at_us),
         message_count=conversation.message_count,
+        tags=list(conversation.tags),
+        team=conversation.team,
+        language=conversation.language,
+        previous_conversation_id=conversation.previous_conversation_id,
+        participant_agent_ids=list(conversation.participants),
+    )
+    if conversation.snoozed_until_us:
+        converted.snoozed_until.CopyFrom(to_timestamp(conversation.snoozed_until_us))
+    if conversation.resolved_at_us:
+        converted.resolved_at.CopyFrom(to_timestamp(conversation.resolved_at_us))
+    return converted
+
+
+def profile_to_proto(facts: CustomerFacts, now_us: int) -> conversation_pb2.CustomerProfile:
+    return conversation_pb2.CustomerProfile(
+        customer_id=facts.customer_id,
+        display_name=facts.display_name,
+        contact_points=[message_pb2.ContactPoint(kind=c.kind, value=c.value) for c in facts.contact_points],  # type: ignore[arg-type]
+        first_contact_at=to_timestamp(facts.first_contact_at_us),
+        last_contact_at=to_timestamp(facts.last_contact_at_us),
+        tenure_days=facts.tenure_days(now_us),
+        channels_used=list(facts.channels_used),  # type: ignore[arg-type]
+        conversation_count=facts.conversation_count,
+        open_conversation_id=facts.open_conversation_id,
+        last_agent_id=facts.last_agent_id,
     )

@@ -7,7 +7,7 @@ from inbox.routing.v1 import events_pb2 as routing_events
 from inbox_events import ConsumerSpec, Event, PermanentError
 
 from inbox_threading.actions import ThreadingActions
-from inbox_threading.domain import InvalidInput
+from inbox_threading.domain import ContactPoint, InvalidInput
 from inbox_threading.protos import inbound_from_event, proactive_from_event
 
 ON_INBOUND = ConsumerSpec(
@@ -25,6 +25,12 @@ ON_PROACTIVE_SENT = ConsumerSpec(
     durable="threading-on-proactive-sent",
     subjects=("delivery.proactive_sent",),
     event_type=channel_events.ProactiveMessageSent,
+)
+
+ON_OPT_OUT = ConsumerSpec(
+    durable="threading-on-opt-out-changed",
+    subjects=("delivery.opt_out_changed",),
+    event_type=channel_events.OptOutChanged,
 )
 
 
@@ -50,3 +56,11 @@ class ThreadingSubscribers:
         if not sent.message_id or sent.recipient.kind <= 0 or not sent.recipient.value:
             raise PermanentError("proactive message without id or recipient")
         await self._actions.record_proactive(proactive_from_event(event.payload), event.envelope.correlation_id)
+
+    async def on_opt_out(self, event: Event[channel_events.OptOutChanged]) -> None:
+        change = event.payload
+        if change.channel <= 0 or change.contact.kind <= 0 or not change.contact.value:
+            raise PermanentError("opt-out change without channel or contact")
+        await self._actions.record_opt_out(
+            change.channel, ContactPoint(change.contact.kind, change.contact.value), change.opted_out
+        )

@@ -5,21 +5,24 @@ from __future__ import annotations
 from typing import Protocol
 
 from inbox_threading.domain import (
+    ContactPoint,
     Conversation,
     ConversationStatus,
+    CustomerFacts,
     InboundOutcome,
     NewInboundMessage,
     NewProactiveMessage,
     ReplyRoute,
     StoredMessage,
+    ThreadPolicy,
 )
 
 
 class ConversationStore(Protocol):
-    async def record_inbound(self, message: NewInboundMessage, now_us: int) -> InboundOutcome:
-        """Resolve the customer, pick or open the conversation, store the message: one atomic write.
+    async def record_inbound(self, message: NewInboundMessage, now_us: int, policy: ThreadPolicy) -> InboundOutcome:
+        """Resolve the customer, pick, reopen or open the conversation, store the item: one atomic write.
 
-        A message already stored (same message_id, or same channel + provider id) changes nothing and
+        An item already stored (same message_id, or same channel + provider id) changes nothing and
         comes back with `duplicate=True`.
         """
         ...
@@ -29,25 +32,71 @@ class ConversationStore(Protocol):
         ...
 
     async def record_reply(
-        self, conversation_id: str, agent_id: str, text: str, message_id: str, client_reply_id: str, now_us: int
+        self,
+        conversation_id: str,
+        agent_id: str,
+        text: str,
+        message_id: str,
+        client_reply_id: str,
+        now_us: int,
+        channel: int = 0,
     ) -> tuple[StoredMessage, ReplyRoute, bool]:
-        """Store an agent's reply; returns it, where it goes, and whether it was already stored."""
+        """Store an agent's reply; returns it, where it goes, and whether it was already stored.
+        Refuses (FailedPrecondition) a channel the customer opted out of or has no contact on."""
         ...
 
-    async def set_assignee(self, conversation_id: str, agent_id: str) -> bool:
-        """Record the assignee; False when the conversation does not exist."""
-        ...
+    async def add_note(
+        self, conversation_id: str, agent_id: str, text: str, note_id: str, now_us: int
+    ) -> tuple[StoredMessage, bool]: ...
+
+    async def set_status(
+        self,
+        conversation_id: str,
+        status: ConversationStatus,
+        snoozed_until_us: int,
+        actor: str,
+        activity_text: str,
+        now_us: int,
+    ) -> tuple[Conversation, ConversationStatus, StoredMessage | None]: ...
+
+    async def update_tags(
+        self, conversation_id: str, add: tuple[str, ...], remove: tuple[str, ...], actor: str, now_us: int
+    ) -> tuple[Conversation, StoredMessage | None]: ...
+
+    async def add_participant(
+        self, conversation_id: str, participant: str, actor: str, now_us: int
+    ) -> tuple[Conversation, StoredMessage | None]: ...
+
+    async def set_assignee(
+        self, conversation_id: str, agent_id: str, activity_id: str, now_us: int
+    ) -> StoredMessage | None: ...
+
+    async def set_opt_out(self, channel: int, contact: ContactPoint, opted_out: bool) -> None: ...
+
+    async def wake_snoozed(self, now_us: int) -> list[tuple[Conversation, StoredMessage]]: ...
 
     async def get_conversation(self, conversation_id: str) -> Conversation | None: ...
 
     async def list_conversations(
         self,
-        assignee_agent_id: str,
-        statuses: tuple[ConversationStatus, ...],
-        limit: int,
-        cursor: str,
+        *,
+        assignee_agent_id: str = "",
+        statuses: tuple[ConversationStatus, ...] = (),
+        team: str = "",
+        channels: tuple[int, ...] = (),
+        language: str = "",
+        tag: str = "",
+        customer_id: str = "",
+        limit: int = 50,
+        cursor: str = "",
     ) -> tuple[list[Conversation], str]: ...
 
     async def list_messages(self, conversation_id: str, limit: int, after_sequence: int) -> list[StoredMessage]: ...
+
+    async def timeline(
+        self, customer_id: str, limit: int, cursor: str, exclude_notes: bool
+    ) -> tuple[list[StoredMessage], str]: ...
+
+    async def profile(self, customer_id: str) -> CustomerFacts | None: ...
 
     async def close(self) -> None: ...

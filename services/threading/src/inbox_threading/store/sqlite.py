@@ -4,6 +4,7 @@ Invariants held by the schema, not by timing:
 - one message per (channel, provider id) and per message id: a redelivered event is a no-op;
 - one active conversation per customer (partial unique index): two replicas cannot open two;
 - one reply per (conversation, client_reply_id): a retried SendReply stores and sends once.
+Writers take `BEGIN IMMEDIATE`, so each read-decide-write below is atomic across processes.
 """
 
 from __future__ import annotations
@@ -12,27 +13,38 @@ import base64
 import dataclasses
 import json
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 
 from inbox_runtime.sqlite import SqliteDatabase
 
 from inbox_threading.domain import (
+    CHANNEL_NAMES,
+    CONTACT_KIND_FOR_CHANNEL,
     AttachmentRef,
     ContactPoint,
     Conversation,
     ConversationStatus,
+    CustomerFacts,
     Direction,
+    FailedPrecondition,
     InboundOutcome,
+    InvalidInput,
+    ItemKind,
     NewInboundMessage,
     NewProactiveMessage,
     NotFound,
     ReplyRoute,
     StoredMessage,
+    ThreadAction,
+    ThreadPolicy,
+    continued_by,
     decide_thread,
+    derived_id,
     new_id,
 )
 
-SCHEMA = """
+SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS customers (
     customer_id TEXT PRIMARY KEY,
     display_name TEXT NOT NULL DEFAULT '',
@@ -92,24 +104,51 @@ CREATE INDEX IF NOT EXISTS messages_last_inbound
     ON messages(conversation_id, direction, sequence DESC);
 """
 
+# Lifecycle, tags, participants, timelines, reply references, opt-outs.
+MIGRATION_V2 = """
+ALTER TABLE conversations ADD COLUMN item_count INTEGER NOT NULL DEFAULT 0;
+UPDATE conversations SET item_count = message_count;
+ALTER TABLE conversations ADD COLUMN team TEXT NOT NULL DEFAULT '';
+ALTER TABLE conversations ADD COLUMN language TEXT NOT NULL DEFAULT '';
+ALTER TABLE conversations ADD COLUMN previous_conversation_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE conversations ADD COLUMN snoozed_until_us INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE conversations ADD COLUMN resolved_at_us INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX conversations_by_customer ON conversations(customer_id, last_activity_at_us DESC);
+CREATE INDEX conversations_by_team ON conversations(team, last_activity_at_us DESC, conversation_id DESC);
+CREATE INDEX conversations_by_status ON conversations(status, last_activity_at_us DESC, conversation_id DESC);
+CREATE INDEX conversations_by_channel ON conversations(channel, last_activity_at_us DESC, conversation_id DESC);
+CREATE INDEX conversations_by_language ON conversations(language, last_activity_at_us DESC, conversation_id DESC);
+CREATE TABLE conversation_tags (
+    conversation_id TEXT NOT NULL REFERENCES conversations(conversation_id),
+    tag TEXT NOT NULL,
+    PRIMARY KEY (conversation_id, tag)
+);
+CREATE INDEX conversation_tags_by_tag ON conversation_tags(tag, conversation_id);
+CREATE TABLE conversation_participants (
+    conversation_id TEXT NOT NULL REFERENCES conversations(conversation_id),
+    agent_id TEXT NOT NULL,
+    PRIMARY KEY (conversation_id, agent_id)
+);
+-- Ids other messages may answer (an email's Message-ID, our replies' ids) -> their conversation.
+CREATE TABLE message_refs (
+    ref TEXT PRIMARY KEY,
+    conversation_id TEXT NOT NULL REFERENCES conversations(conversation_id)
+);
+CREATE TABLE opt_outs (
+    channel INTEGER NOT NULL,
+    kind INTEGER NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (channel, kind, value)
+);
+CREATE INDEX messages_timeline ON messages(customer_id, sent_at_us, received_at_us, conversation_id, sequence);
+"""
+
 _MESSAGE_COLUMNS = (
     "message_id, conversation_id, customer_id, direction, channel, agent_id, text, sent_at_us, received_at_us, "
     "sequence, kind, metadata, attachments"
 )
-
-
-def _conversation(row: sqlite3.Row) -> Conversation:
-    return Conversation(
-        conversation_id=row["conversation_id"],
-        customer_id=row["customer_id"],
-        status=ConversationStatus(row["status"]),
-        channel=row["channel"],
-        inbox_id=row["inbox_id"],
-        assignee_agent_id=row["assignee_agent_id"],
-        opened_at_us=row["opened_at_us"],
-        last_activity_at_us=row["last_activity_at_us"],
-        message_count=row["message_count"],
-    )
+# Notes and activity are timeline items, not messages between customer and agent.
+_COUNTED_KINDS = (ItemKind.TEXT, ItemKind.CALL_EVENT, ItemKind.VOICEMAIL, ItemKind.MISSED_CALL)
 
 
 def _message(row: sqlite3.Row) -> StoredMessage:
@@ -130,17 +169,18 @@ def _message(row: sqlite3.Row) -> StoredMessage:
     )
 
 
-def _encode_cursor(conversation: Conversation) -> str:
-    raw = f"{conversation.last_activity_at_us}|{conversation.conversation_id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode()
+def _encode_cursor(*parts: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(parts).encode()).decode()
 
 
-def decode_cursor(cursor: str) -> tuple[int, str]:
+def decode_cursor(cursor: str, arity: int) -> list[object]:
     try:
-        activity, conversation_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        return int(activity), conversation_id
+        parts = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError("page_token is not one this service issued") from exc
+        raise InvalidInput("page_token is not one this service issued") from exc
+    if not isinstance(parts, list) or len(parts) != arity:
+        raise InvalidInput("page_token is not one this service issued")
+    return parts
 
 
 class SqliteConversationStore:
@@ -150,49 +190,64 @@ class SqliteConversationStore:
     @classmethod
     async def open(cls, path: Path | str) -> SqliteConversationStore:
         database = SqliteDatabase(path)
-        await database.open(SCHEMA)
+        await database.open(SCHEMA_V1, MIGRATION_V2)
         return cls(database)
 
     async def close(self) -> None:
         await self._db.close()
 
-    async def record_inbound(self, message: NewInboundMessage, now_us: int) -> InboundOutcome:
-        def write(conn: sqlite3.Connection) -> InboundOutcome:
-            duplicate = conn.execute(
-                "SELECT message_id FROM messages WHERE message_id = ? OR (channel = ? AND provider_message_id = ?)",
-                (message.message_id, message.channel, message.provider_message_id or None),
-            ).fetchone()
-            if duplicate is not None:
-                existing = self._existing(conn, duplicate["message_id"])
-                assert existing is not None
-                return existing
-            customer_id = self._resolve_customer(conn, message.sender, message.sender_name, now_us)
-            conversation_id = self._active_or_new_conversation(
-                conn, customer_id, message.channel, message.inbox_id, "", now_us
-            )
-            sequence = self._append(
-                conn,
-                conversation_id,
-                message_id=message.message_id,
-                customer_id=customer_id,
-                direction=Direction.INBOUND,
-                channel=message.channel,
-                inbox_id=message.inbox_id,
-                agent_id="",
-                contact=message.sender,
-                text=message.text,
-                provider_message_id=message.provider_message_id or None,
-                client_reply_id=None,
-                sent_at_us=message.sent_at_us or message.received_at_us,
-                received_at_us=message.received_at_us,
-                now_us=now_us,
-                kind=message.kind,
-                metadata=message.metadata,
-                attachments=message.attachments,
-            )
-            return self._outcome(conn, message.message_id, conversation_id, sequence)
+    # --- reading helpers (inside a transaction) ---------------------------------------------
 
-        return await self._db.write(write)
+    @staticmethod
+    def _conversation(conn: sqlite3.Connection, conversation_id: str) -> Conversation | None:
+        row = conn.execute("SELECT * FROM conversations WHERE conversation_id = ?", (conversation_id,)).fetchone()
+        if row is None:
+            return None
+        tags = conn.execute(
+            "SELECT tag FROM conversation_tags WHERE conversation_id = ? ORDER BY tag", (conversation_id,)
+        ).fetchall()
+        participants = conn.execute(
+            "SELECT agent_id FROM conversation_participants WHERE conversation_id = ? ORDER BY agent_id",
+            (conversation_id,),
+        ).fetchall()
+        return Conversation(
+            conversation_id=row["conversation_id"],
+            customer_id=row["customer_id"],
+            status=ConversationStatus(row["status"]),
+            channel=row["channel"],
+            inbox_id=row["inbox_id"],
+            assignee_agent_id=row["assignee_agent_id"],
+            opened_at_us=row["opened_at_us"],
+            last_activity_at_us=row["last_activity_at_us"],
+            message_count=row["message_count"],
+            tags=tuple(t[0] for t in tags),
+            team=row["team"],
+            language=row["language"],
+            previous_conversation_id=row["previous_conversation_id"],
+            snoozed_until_us=row["snoozed_until_us"],
+            resolved_at_us=row["resolved_at_us"],
+            participants=tuple(p[0] for p in participants),
+        )
+
+    def _must(self, conn: sqlite3.Connection, conversation_id: str) -> Conversation:
+        conversation = self._conversation(conn, conversation_id)
+        if conversation is None:
+            raise NotFound(f"conversation {conversation_id} not found")
+        return conversation
+
+    @staticmethod
+    def _item(conn: sqlite3.Connection, message_id: str) -> StoredMessage | None:
+        row = conn.execute(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE message_id = ?", (message_id,)).fetchone()
+        return _message(row) if row else None
+
+    def _existing(self, conn: sqlite3.Connection, message_id: str) -> InboundOutcome | None:
+        stored = self._item(conn, message_id)
+        if stored is None:
+            return None
+        conversation = self._must(conn, stored.conversation_id)
+        return InboundOutcome(conversation, stored, opened=stored.sequence == 1, duplicate=True)
+
+    # --- writing helpers ----------------------------------------------------------------
 
     @staticmethod
     def _resolve_customer(conn: sqlite3.Connection, contact: ContactPoint, display_name: str, now_us: int) -> str:
@@ -200,6 +255,11 @@ class SqliteConversationStore:
             "SELECT customer_id FROM contact_points WHERE kind = ? AND value = ?", (contact.kind, contact.value)
         ).fetchone()
         if row is not None:
+            if display_name:
+                conn.execute(
+                    "UPDATE customers SET display_name = ? WHERE customer_id = ? AND display_name = ''",
+                    (display_name, row["customer_id"]),
+                )
             return str(row["customer_id"])
         customer_id = new_id()
         conn.execute(
@@ -212,75 +272,45 @@ class SqliteConversationStore:
         )
         return customer_id
 
-    @staticmethod
-    def _active_or_new_conversation(
-        conn: sqlite3.Connection, customer_id: str, channel: int, inbox_id: str, assignee: str, now_us: int
+    def _referenced(self, conn: sqlite3.Connection, customer_id: str, refs: Sequence[str]) -> Conversation | None:
+        for ref in refs:
+            # Our own replies go out as "<message id>@<domain>"; customers' mails are known by their full id.
+            for candidate in dict.fromkeys((ref, ref.rpartition("@")[0])):
+                row = conn.execute("SELECT conversation_id FROM message_refs WHERE ref = ?", (candidate,)).fetchone()
+                if row is not None:
+                    conversation = self._conversation(conn, row["conversation_id"])
+                    # Never thread into another customer's conversation on a header they control.
+                    if conversation is not None and conversation.customer_id == customer_id:
+                        return conversation
+        return None
+
+    def _open_conversation(
+        self,
+        conn: sqlite3.Connection,
+        customer_id: str,
+        channel: int,
+        inbox_id: str,
+        assignee: str,
+        previous: str,
+        now_us: int,
     ) -> str:
-        active_row = conn.execute(
-            "SELECT * FROM conversations WHERE customer_id = ? AND status != ?",
-            (customer_id, int(ConversationStatus.RESOLVED)),
-        ).fetchone()
-        decision = decide_thread(_conversation(active_row) if active_row else None)
-        if decision.conversation_id is not None:
-            return decision.conversation_id
         conversation_id = new_id()
         conn.execute(
             "INSERT INTO conversations (conversation_id, customer_id, status, channel, inbox_id, assignee_agent_id, "
-            "opened_at_us, last_activity_at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (conversation_id, customer_id, int(ConversationStatus.OPEN), channel, inbox_id, assignee, now_us, now_us),
+            "opened_at_us, last_activity_at_us, previous_conversation_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                conversation_id,
+                customer_id,
+                int(ConversationStatus.OPEN),
+                channel,
+                inbox_id,
+                assignee,
+                now_us,
+                now_us,
+                previous,
+            ),
         )
         return conversation_id
-
-    def _existing(self, conn: sqlite3.Connection, message_id: str) -> InboundOutcome | None:
-        row = conn.execute(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE message_id = ?", (message_id,)).fetchone()
-        if row is None:
-            return None
-        stored = _message(row)
-        conversation = _conversation(
-            conn.execute("SELECT * FROM conversations WHERE conversation_id = ?", (stored.conversation_id,)).fetchone()
-        )
-        return InboundOutcome(conversation, stored, opened=stored.sequence == 1, duplicate=True)
-
-    def _outcome(
-        self, conn: sqlite3.Connection, message_id: str, conversation_id: str, sequence: int
-    ) -> InboundOutcome:
-        stored = _message(
-            conn.execute(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE message_id = ?", (message_id,)).fetchone()
-        )
-        conversation = _conversation(
-            conn.execute("SELECT * FROM conversations WHERE conversation_id = ?", (conversation_id,)).fetchone()
-        )
-        return InboundOutcome(conversation, stored, opened=sequence == 1, duplicate=False)
-
-    async def record_proactive(self, message: NewProactiveMessage, now_us: int) -> InboundOutcome:
-        def write(conn: sqlite3.Connection) -> InboundOutcome:
-            existing = self._existing(conn, message.message_id)
-            if existing is not None:
-                return existing
-            customer_id = self._resolve_customer(conn, message.recipient, "", now_us)
-            conversation_id = self._active_or_new_conversation(
-                conn, customer_id, message.channel, message.inbox_id, message.agent_id, now_us
-            )
-            sequence = self._append(
-                conn,
-                conversation_id,
-                message_id=message.message_id,
-                customer_id=customer_id,
-                direction=Direction.OUTBOUND,
-                channel=message.channel,
-                inbox_id=message.inbox_id,
-                agent_id=message.agent_id,
-                contact=message.recipient,
-                text=message.text,
-                provider_message_id=None,
-                client_reply_id=None,
-                sent_at_us=message.sent_at_us or now_us,
-                received_at_us=now_us,
-                now_us=now_us,
-            )
-            return self._outcome(conn, message.message_id, conversation_id, sequence)
-
-        return await self._db.write(write)
 
     @staticmethod
     def _append(
@@ -295,21 +325,23 @@ class SqliteConversationStore:
         agent_id: str,
         contact: ContactPoint,
         text: str,
-        provider_message_id: str | None,
-        client_reply_id: str | None,
         sent_at_us: int,
         received_at_us: int,
         now_us: int,
-        kind: int = 1,
+        kind: int = ItemKind.TEXT,
+        provider_message_id: str | None = None,
+        client_reply_id: str | None = None,
         metadata: tuple[tuple[str, str], ...] = (),
         attachments: tuple[AttachmentRef, ...] = (),
     ) -> int:
+        counted = 1 if kind in _COUNTED_KINDS else 0
         row = conn.execute(
-            "UPDATE conversations SET message_count = message_count + 1, last_activity_at_us = ?, channel = ? "
-            "WHERE conversation_id = ? RETURNING message_count",
-            (now_us, channel, conversation_id),
+            "UPDATE conversations SET item_count = item_count + 1, message_count = message_count + ?, "
+            "last_activity_at_us = MAX(last_activity_at_us, ?), channel = CASE WHEN ? THEN ? ELSE channel END "
+            "WHERE conversation_id = ? RETURNING item_count",
+            (counted, now_us, counted and direction == Direction.INBOUND, channel, conversation_id),
         ).fetchone()
-        sequence = int(row["message_count"])
+        sequence = int(row["item_count"])
         conn.execute(
             "INSERT INTO messages (message_id, conversation_id, customer_id, direction, channel, inbox_id, "
             "agent_id, contact_kind, contact_value, text, provider_message_id, client_reply_id, sent_at_us, "
@@ -331,110 +363,506 @@ class SqliteConversationStore:
                 sent_at_us,
                 received_at_us,
                 sequence,
-                kind,
+                int(kind),
                 json.dumps(dict(metadata)),
                 json.dumps([dataclasses.asdict(a) for a in attachments]),
             ),
         )
         return sequence
 
-    async def record_reply(
-        self, conversation_id: str, agent_id: str, text: str, message_id: str, client_reply_id: str, now_us: int
-    ) -> tuple[StoredMessage, ReplyRoute, bool]:
-        def write(conn: sqlite3.Connection) -> tuple[StoredMessage, ReplyRoute, bool]:
-            conversation = conn.execute(
-                "SELECT customer_id FROM conversations WHERE conversation_id = ?", (conversation_id,)
+    def _activity(
+        self,
+        conn: sqlite3.Connection,
+        conversation: Conversation,
+        text: str,
+        *,
+        activity_id: str,
+        actor: str,
+        at_us: int,
+        data: dict[str, str],
+    ) -> StoredMessage:
+        """A timeline line about the conversation itself ("Resolved by ada", "Continued by SMS")."""
+        existing = self._item(conn, activity_id)
+        if existing is not None:
+            return existing
+        self._append(
+            conn,
+            conversation.conversation_id,
+            message_id=activity_id,
+            customer_id=conversation.customer_id,
+            direction=Direction.INTERNAL,
+            channel=conversation.channel,
+            inbox_id=conversation.inbox_id,
+            agent_id=actor,
+            contact=ContactPoint(0, ""),
+            text=text,
+            sent_at_us=at_us,
+            received_at_us=at_us,
+            now_us=at_us,
+            kind=ItemKind.ACTIVITY,
+            metadata=tuple(sorted(data.items())),
+        )
+        item = self._item(conn, activity_id)
+        assert item is not None
+        return item
+
+    # --- use cases ------------------------------------------------------------------------
+
+    async def record_inbound(self, message: NewInboundMessage, now_us: int, policy: ThreadPolicy) -> InboundOutcome:
+        def write(conn: sqlite3.Connection) -> InboundOutcome:
+            duplicate = conn.execute(
+                "SELECT message_id FROM messages WHERE message_id = ? OR (channel = ? AND provider_message_id = ?)",
+                (message.message_id, message.channel, message.provider_message_id or None),
             ).fetchone()
-            if conversation is None:
-                raise NotFound(f"conversation {conversation_id} not found")
-            last_inbound = conn.execute(
-                "SELECT message_id, channel, inbox_id, contact_kind, contact_value FROM messages "
-                "WHERE conversation_id = ? AND direction = ? ORDER BY sequence DESC LIMIT 1",
-                (conversation_id, int(Direction.INBOUND)),
+            if duplicate is not None:
+                existing = self._existing(conn, duplicate["message_id"])
+                assert existing is not None
+                return existing
+            customer_id = self._resolve_customer(conn, message.sender, message.sender_name, now_us)
+            active = conn.execute(
+                "SELECT conversation_id FROM conversations WHERE customer_id = ? AND status != ?",
+                (customer_id, int(ConversationStatus.RESOLVED)),
             ).fetchone()
-            if last_inbound is None:
-                raise NotFound(f"conversation {conversation_id} has no customer message to reply to")
+            latest_resolved = conn.execute(
+                "SELECT conversation_id FROM conversations WHERE customer_id = ? AND status = ? "
+                "ORDER BY last_activity_at_us DESC LIMIT 1",
+                (customer_id, int(ConversationStatus.RESOLVED)),
+            ).fetchone()
+            decision = decide_thread(
+                active=self._conversation(conn, active[0]) if active else None,
+                latest_resolved=self._conversation(conn, latest_resolved[0]) if latest_resolved else None,
+                referenced=self._referenced(conn, customer_id, message.references()),
+                now_us=now_us,
+                policy=policy,
+            )
+            activities: list[StoredMessage] = []
+            previous_agent = ""
+            if decision.action is ThreadAction.OPEN_NEW:
+                conversation_id = self._open_conversation(
+                    conn, customer_id, message.channel, message.inbox_id, "", decision.previous_conversation_id, now_us
+                )
+            else:
+                assert decision.conversation_id is not None
+                conversation_id = decision.conversation_id
+                current = self._must(conn, conversation_id)
+                if decision.action is ThreadAction.REOPEN:
+                    previous_agent = current.assignee_agent_id
+                    conn.execute(
+                        "UPDATE conversations SET status = ?, resolved_at_us = 0, snoozed_until_us = 0, "
+                        "assignee_agent_id = '' WHERE conversation_id = ?",
+                        (int(ConversationStatus.OPEN), conversation_id),
+                    )
+                    activities.append(
+                        self._activity(
+                            conn,
+                            current,
+                            "Reopened: the customer wrote again",
+                            activity_id=derived_id("reopened", message.message_id),
+                            actor="customer",
+                            at_us=message.sent_at_us or now_us,
+                            data={"activity": "reopened", "previous_agent_id": previous_agent},
+                        )
+                    )
+                elif current.status in (ConversationStatus.PENDING, ConversationStatus.SNOOZED):
+                    # The customer answered: it needs an agent again.
+                    conn.execute(
+                        "UPDATE conversations SET status = ?, snoozed_until_us = 0 WHERE conversation_id = ?",
+                        (int(ConversationStatus.OPEN), conversation_id),
+                    )
+                switched = continued_by(current.channel, message.channel)
+                if switched and message.kind in _COUNTED_KINDS:
+                    activities.append(
+                        self._activity(
+                            conn,
+                            current,
+                            switched,
+                            activity_id=derived_id("continued", message.message_id),
+                            actor="customer",
+                            at_us=message.sent_at_us or now_us,
+                            data={"activity": "channel_switched", "channel": CHANNEL_NAMES[message.channel]},
+                        )
+                    )
+            sequence = self._append(
+                conn,
+                conversation_id,
+                message_id=message.message_id,
+                customer_id=customer_id,
+                direction=Direction.INBOUND,
+                channel=message.channel,
+                inbox_id=message.inbox_id,
+                agent_id="",
+                contact=message.sender,
+                text=message.text,
+                provider_message_id=message.provider_message_id or None,
+                sent_at_us=message.sent_at_us or message.received_at_us,
+                received_at_us=message.received_at_us,
+                now_us=now_us,
+                kind=message.kind,
+                metadata=message.metadata,
+                attachments=message.attachments,
+            )
+            email_id = dict(message.metadata).get("email_message_id")
+            if email_id:
+                conn.execute(
+                    "INSERT OR IGNORE INTO message_refs (ref, conversation_id) VALUES (?, ?)",
+                    (email_id, conversation_id),
+                )
+            stored = self._item(conn, message.message_id)
+            assert stored is not None
+            return InboundOutcome(
+                self._must(conn, conversation_id),
+                stored,
+                opened=sequence == 1,
+                duplicate=False,
+                reopened=decision.action is ThreadAction.REOPEN,
+                activities=tuple(activities),
+                previous_agent_id=previous_agent,
+            )
+
+        return await self._db.write(write)
+
+    async def record_proactive(self, message: NewProactiveMessage, now_us: int) -> InboundOutcome:
+        def write(conn: sqlite3.Connection) -> InboundOutcome:
+            existing = self._existing(conn, message.message_id)
+            if existing is not None:
+                return existing
+            customer_id = self._resolve_customer(conn, message.recipient, "", now_us)
+            active = conn.execute(
+                "SELECT conversation_id FROM conversations WHERE customer_id = ? AND status != ?",
+                (customer_id, int(ConversationStatus.RESOLVED)),
+            ).fetchone()
+            conversation_id = (
+                active[0]
+                if active
+                else self._open_conversation(
+                    conn, customer_id, message.channel, message.inbox_id, message.agent_id, "", now_us
+                )
+            )
+            sequence = self._append(
+                conn,
+                conversation_id,
+                message_id=message.message_id,
+                customer_id=customer_id,
+                direction=Direction.OUTBOUND,
+                channel=message.channel,
+                inbox_id=message.inbox_id,
+                agent_id=message.agent_id,
+                contact=message.recipient,
+                text=message.text,
+                sent_at_us=message.sent_at_us or now_us,
+                received_at_us=now_us,
+                now_us=now_us,
+            )
+            conn.execute(
+                "INSERT OR IGNORE INTO message_refs (ref, conversation_id) VALUES (?, ?)",
+                (message.message_id, conversation_id),
+            )
+            stored = self._item(conn, message.message_id)
+            assert stored is not None
+            return InboundOutcome(self._must(conn, conversation_id), stored, opened=sequence == 1, duplicate=False)
+
+        return await self._db.write(write)
+
+    def _route(self, conn: sqlite3.Connection, conversation: Conversation, channel: int) -> ReplyRoute:
+        last_inbound = conn.execute(
+            "SELECT message_id, channel, inbox_id, contact_kind, contact_value FROM messages "
+            "WHERE conversation_id = ? AND direction = ? AND (? = 0 OR channel = ?) ORDER BY sequence DESC LIMIT 1",
+            (conversation.conversation_id, int(Direction.INBOUND), channel, channel),
+        ).fetchone()
+        if last_inbound is not None and last_inbound["contact_kind"] > 0:
             route = ReplyRoute(
                 channel=last_inbound["channel"],
                 inbox_id=last_inbound["inbox_id"],
                 recipient=ContactPoint(last_inbound["contact_kind"], last_inbound["contact_value"]),
                 in_reply_to_message_id=last_inbound["message_id"],
             )
-            existing = conn.execute(
-                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE message_id = ?", (message_id,)
+        elif channel:
+            # A channel the customer has not used in this conversation: their contact point for it.
+            kind = CONTACT_KIND_FOR_CHANNEL.get(channel, 0)
+            contact = conn.execute(
+                "SELECT value FROM contact_points WHERE customer_id = ? AND kind = ? ORDER BY created_at_us DESC",
+                (conversation.customer_id, kind),
             ).fetchone()
+            if contact is None:
+                raise FailedPrecondition(f"the customer has no {CHANNEL_NAMES.get(channel, 'such')} contact")
+            route = ReplyRoute(channel, conversation.inbox_id, ContactPoint(kind, contact[0]), "")
+        else:
+            raise NotFound(f"conversation {conversation.conversation_id} has no customer message to reply to")
+        opted_out = conn.execute(
+            "SELECT 1 FROM opt_outs WHERE channel = ? AND kind = ? AND value = ?",
+            (route.channel, route.recipient.kind, route.recipient.value),
+        ).fetchone()
+        if opted_out:
+            raise FailedPrecondition(f"the customer opted out of {CHANNEL_NAMES.get(route.channel, 'this channel')}")
+        return route
+
+    async def record_reply(
+        self,
+        conversation_id: str,
+        agent_id: str,
+        text: str,
+        message_id: str,
+        client_reply_id: str,
+        now_us: int,
+        channel: int = 0,
+    ) -> tuple[StoredMessage, ReplyRoute, bool]:
+        def write(conn: sqlite3.Connection) -> tuple[StoredMessage, ReplyRoute, bool]:
+            conversation = self._must(conn, conversation_id)
+            existing = self._item(conn, message_id)
             if existing is not None:
-                return _message(existing), route, True
+                # A retry goes where the stored reply went, whatever changed since.
+                row = conn.execute(
+                    "SELECT inbox_id, contact_kind, contact_value FROM messages WHERE message_id = ?", (message_id,)
+                ).fetchone()
+                recipient = ContactPoint(row["contact_kind"], row["contact_value"])
+                return existing, ReplyRoute(existing.channel, row["inbox_id"], recipient, ""), True
+            route = self._route(conn, conversation, channel)
             self._append(
                 conn,
                 conversation_id,
                 message_id=message_id,
-                customer_id=conversation["customer_id"],
+                customer_id=conversation.customer_id,
                 direction=Direction.OUTBOUND,
                 channel=route.channel,
                 inbox_id=route.inbox_id,
                 agent_id=agent_id,
                 contact=route.recipient,
                 text=text,
-                provider_message_id=None,
                 client_reply_id=client_reply_id,
                 sent_at_us=now_us,
                 received_at_us=now_us,
                 now_us=now_us,
             )
-            stored = conn.execute(
-                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE message_id = ?", (message_id,)
-            ).fetchone()
-            return _message(stored), route, False
-
-        return await self._db.write(write)
-
-    async def set_assignee(self, conversation_id: str, agent_id: str) -> bool:
-        def write(conn: sqlite3.Connection) -> bool:
-            cursor = conn.execute(
-                "UPDATE conversations SET assignee_agent_id = ? WHERE conversation_id = ?",
-                (agent_id, conversation_id),
+            conn.execute(
+                "INSERT OR IGNORE INTO message_refs (ref, conversation_id) VALUES (?, ?)", (message_id, conversation_id)
             )
-            return cursor.rowcount > 0
+            stored = self._item(conn, message_id)
+            assert stored is not None
+            return stored, route, False
 
         return await self._db.write(write)
+
+    async def add_note(
+        self, conversation_id: str, agent_id: str, text: str, note_id: str, now_us: int
+    ) -> tuple[StoredMessage, bool]:
+        def write(conn: sqlite3.Connection) -> tuple[StoredMessage, bool]:
+            conversation = self._must(conn, conversation_id)
+            existing = self._item(conn, note_id)
+            if existing is not None:
+                return existing, True
+            self._append(
+                conn,
+                conversation_id,
+                message_id=note_id,
+                customer_id=conversation.customer_id,
+                direction=Direction.INTERNAL,
+                channel=conversation.channel,
+                inbox_id=conversation.inbox_id,
+                agent_id=agent_id,
+                contact=ContactPoint(0, ""),
+                text=text,
+                sent_at_us=now_us,
+                received_at_us=now_us,
+                now_us=now_us,
+                kind=ItemKind.NOTE,
+            )
+            stored = self._item(conn, note_id)
+            assert stored is not None
+            return stored, False
+
+        return await self._db.write(write)
+
+    async def set_status(
+        self,
+        conversation_id: str,
+        status: ConversationStatus,
+        snoozed_until_us: int,
+        actor: str,
+        activity_text: str,
+        now_us: int,
+    ) -> tuple[Conversation, ConversationStatus, StoredMessage | None]:
+        """Change the status; returns the conversation, the status before, and the timeline line (None if unchanged)."""
+
+        def write(conn: sqlite3.Connection) -> tuple[Conversation, ConversationStatus, StoredMessage | None]:
+            current = self._must(conn, conversation_id)
+            if current.status == status and current.snoozed_until_us == snoozed_until_us:
+                return current, current.status, None
+            if current.status == ConversationStatus.RESOLVED and status != ConversationStatus.RESOLVED:
+                other = conn.execute(
+                    "SELECT conversation_id FROM conversations WHERE customer_id = ? AND status != ? "
+                    "AND conversation_id != ?",
+                    (current.customer_id, int(ConversationStatus.RESOLVED), conversation_id),
+                ).fetchone()
+                if other is not None:
+                    raise FailedPrecondition(
+                        f"the customer already has an active conversation ({other[0]}); continue there"
+                    )
+            conn.execute(
+                "UPDATE conversations SET status = ?, snoozed_until_us = ?, resolved_at_us = ? "
+                "WHERE conversation_id = ?",
+                (
+                    int(status),
+                    snoozed_until_us,
+                    now_us if status == ConversationStatus.RESOLVED else 0,
+                    conversation_id,
+                ),
+            )
+            activity = self._activity(
+                conn,
+                current,
+                activity_text,
+                activity_id=new_id(),
+                actor=actor,
+                at_us=now_us,
+                data={"activity": "status_changed", "status": status.name.lower()},
+            )
+            return self._must(conn, conversation_id), current.status, activity
+
+        return await self._db.write(write)
+
+    async def update_tags(
+        self, conversation_id: str, add: tuple[str, ...], remove: tuple[str, ...], actor: str, now_us: int
+    ) -> tuple[Conversation, StoredMessage | None]:
+        def write(conn: sqlite3.Connection) -> tuple[Conversation, StoredMessage | None]:
+            current = self._must(conn, conversation_id)
+            added = [t for t in add if t not in current.tags]
+            removed = [t for t in remove if t in current.tags]
+            if not added and not removed:
+                return current, None
+            conn.executemany(
+                "INSERT OR IGNORE INTO conversation_tags VALUES (?, ?)", [(conversation_id, t) for t in added]
+            )
+            conn.executemany(
+                "DELETE FROM conversation_tags WHERE conversation_id = ? AND tag = ?",
+                [(conversation_id, t) for t in removed],
+            )
+            parts = [f"added {', '.join(added)}" if added else "", f"removed {', '.join(removed)}" if removed else ""]
+            activity = self._activity(
+                conn,
+                current,
+                f"Tags {' and '.join(p for p in parts if p)} by {actor}",
+                activity_id=new_id(),
+                actor=actor,
+                at_us=now_us,
+                data={"activity": "tags_changed", "added": ",".join(added), "removed": ",".join(removed)},
+            )
+            return self._must(conn, conversation_id), activity
+
+        return await self._db.write(write)
+
+    async def add_participant(
+        self, conversation_id: str, participant: str, actor: str, now_us: int
+    ) -> tuple[Conversation, StoredMessage | None]:
+        def write(conn: sqlite3.Connection) -> tuple[Conversation, StoredMessage | None]:
+            current = self._must(conn, conversation_id)
+            if participant in current.participants:
+                return current, None
+            conn.execute("INSERT INTO conversation_participants VALUES (?, ?)", (conversation_id, participant))
+            activity = self._activity(
+                conn,
+                current,
+                f"{participant} joined, added by {actor}",
+                activity_id=new_id(),
+                actor=actor,
+                at_us=now_us,
+                data={"activity": "participant_added", "agent_id": participant},
+            )
+            return self._must(conn, conversation_id), activity
+
+        return await self._db.write(write)
+
+    async def set_assignee(
+        self, conversation_id: str, agent_id: str, activity_id: str, now_us: int
+    ) -> StoredMessage | None:
+        """Record the assignee; returns the timeline line, or None when unknown or unchanged."""
+
+        def write(conn: sqlite3.Connection) -> StoredMessage | None:
+            current = self._conversation(conn, conversation_id)
+            if current is None or current.assignee_agent_id == agent_id:
+                return None
+            conn.execute(
+                "UPDATE conversations SET assignee_agent_id = ? WHERE conversation_id = ?", (agent_id, conversation_id)
+            )
+            return self._activity(
+                conn,
+                current,
+                f"Assigned to {agent_id}",
+                activity_id=activity_id,
+                actor="routing",
+                at_us=now_us,
+                data={"activity": "assigned", "agent_id": agent_id},
+            )
+
+        return await self._db.write(write)
+
+    async def set_opt_out(self, channel: int, contact: ContactPoint, opted_out: bool) -> None:
+        values = (channel, contact.kind, contact.value)
+        statement = (
+            "INSERT OR IGNORE INTO opt_outs VALUES (?, ?, ?)"
+            if opted_out
+            else "DELETE FROM opt_outs WHERE channel = ? AND kind = ? AND value = ?"
+        )
+        await self._db.write(lambda conn: conn.execute(statement, values))
+
+    # --- queries --------------------------------------------------------------------------
 
     async def get_conversation(self, conversation_id: str) -> Conversation | None:
-        def read(conn: sqlite3.Connection) -> Conversation | None:
-            row = conn.execute("SELECT * FROM conversations WHERE conversation_id = ?", (conversation_id,)).fetchone()
-            return _conversation(row) if row else None
-
-        return await self._db.read(read)
+        return await self._db.read(lambda conn: self._conversation(conn, conversation_id))
 
     async def list_conversations(
         self,
-        assignee_agent_id: str,
-        statuses: tuple[ConversationStatus, ...],
-        limit: int,
-        cursor: str,
+        *,
+        assignee_agent_id: str = "",
+        statuses: tuple[ConversationStatus, ...] = (),
+        team: str = "",
+        channels: tuple[int, ...] = (),
+        language: str = "",
+        tag: str = "",
+        customer_id: str = "",
+        limit: int = 50,
+        cursor: str = "",
     ) -> tuple[list[Conversation], str]:
         clauses: list[str] = []
         params: list[object] = []
-        if assignee_agent_id:
-            clauses.append("assignee_agent_id = ?")
-            params.append(assignee_agent_id)
+        for column, value in (
+            ("assignee_agent_id", assignee_agent_id),
+            ("team", team),
+            ("language", language),
+            ("customer_id", customer_id),
+        ):
+            if value:
+                clauses.append(f"{column} = ?")
+                params.append(value)
         if statuses:
             clauses.append(f"status IN ({', '.join('?' for _ in statuses)})")
             params.extend(int(s) for s in statuses)
+        if channels:
+            clauses.append(f"channel IN ({', '.join('?' for _ in channels)})")
+            params.extend(channels)
+        if tag:
+            clauses.append("conversation_id IN (SELECT conversation_id FROM conversation_tags WHERE tag = ?)")
+            params.append(tag)
         if cursor:
-            activity, conversation_id = decode_cursor(cursor)
+            activity, conversation_id = decode_cursor(cursor, 2)
             clauses.append("(last_activity_at_us, conversation_id) < (?, ?)")
             params.extend((activity, conversation_id))
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        query = f"SELECT * FROM conversations {where} ORDER BY last_activity_at_us DESC, conversation_id DESC LIMIT ?"
+        query = (
+            f"SELECT conversation_id FROM conversations {where} "
+            "ORDER BY last_activity_at_us DESC, conversation_id DESC LIMIT ?"
+        )
         params.append(limit + 1)
 
         def read(conn: sqlite3.Connection) -> list[Conversation]:
-            return [_conversation(row) for row in conn.execute(query, params).fetchall()]
+            ids = [row[0] for row in conn.execute(query, params).fetchall()]
+            return [c for c in (self._conversation(conn, i) for i in ids) if c is not None]
 
         rows = await self._db.read(read)
         page = rows[:limit]
-        next_cursor = _encode_cursor(page[-1]) if len(rows) > limit else ""
+        last = page[-1] if page else None
+        next_cursor = (
+            _encode_cursor(last.last_activity_at_us, last.conversation_id) if last and len(rows) > limit else ""
+        )
         return page, next_cursor
 
     async def list_messages(self, conversation_id: str, limit: int, after_sequence: int) -> list[StoredMessage]:
@@ -445,5 +873,99 @@ class SqliteConversationStore:
                 (conversation_id, after_sequence, limit),
             ).fetchall()
             return [_message(row) for row in rows]
+
+        return await self._db.read(read)
+
+    async def timeline(
+        self, customer_id: str, limit: int, cursor: str, exclude_notes: bool
+    ) -> tuple[list[StoredMessage], str]:
+        """Every item of a customer, oldest first: provider time, then arrival, then position."""
+        clauses = ["customer_id = ?"]
+        params: list[object] = [customer_id]
+        if exclude_notes:
+            clauses.append("kind != ?")
+            params.append(int(ItemKind.NOTE))
+        if cursor:
+            clauses.append("(sent_at_us, received_at_us, conversation_id, sequence) > (?, ?, ?, ?)")
+            params.extend(decode_cursor(cursor, 4))
+        params.append(limit + 1)
+        query = (
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE {' AND '.join(clauses)} "
+            "ORDER BY sent_at_us, received_at_us, conversation_id, sequence LIMIT ?"
+        )
+        rows = await self._db.read(lambda conn: [_message(r) for r in conn.execute(query, params).fetchall()])
+        page = rows[:limit]
+        next_cursor = ""
+        if len(rows) > limit:
+            last = page[-1]
+            next_cursor = _encode_cursor(last.sent_at_us, last.received_at_us, last.conversation_id, last.sequence)
+        return page, next_cursor
+
+    async def wake_snoozed(self, now_us: int) -> list[tuple[Conversation, StoredMessage]]:
+        """Open every conversation whose snooze has run out; each is woken once, whichever replica asks."""
+
+        def write(conn: sqlite3.Connection) -> list[tuple[Conversation, StoredMessage]]:
+            due = conn.execute(
+                "SELECT conversation_id FROM conversations WHERE status = ? AND snoozed_until_us <= ? LIMIT 500",
+                (int(ConversationStatus.SNOOZED), now_us),
+            ).fetchall()
+            woken = []
+            for (conversation_id,) in due:
+                current = self._must(conn, conversation_id)
+                conn.execute(
+                    "UPDATE conversations SET status = ?, snoozed_until_us = 0 WHERE conversation_id = ?",
+                    (int(ConversationStatus.OPEN), conversation_id),
+                )
+                activity = self._activity(
+                    conn,
+                    current,
+                    "Snooze ended",
+                    activity_id=derived_id("snooze-ended", conversation_id, str(current.snoozed_until_us)),
+                    actor="system",
+                    at_us=now_us,
+                    data={"activity": "status_changed", "status": "open"},
+                )
+                woken.append((self._must(conn, conversation_id), activity))
+            return woken
+
+        return await self._db.write(write)
+
+    async def profile(self, customer_id: str) -> CustomerFacts | None:
+        def read(conn: sqlite3.Connection) -> CustomerFacts | None:
+            customer = conn.execute("SELECT * FROM customers WHERE customer_id = ?", (customer_id,)).fetchone()
+            if customer is None:
+                return None
+            contacts = conn.execute(
+                "SELECT kind, value FROM contact_points WHERE customer_id = ? ORDER BY created_at_us", (customer_id,)
+            ).fetchall()
+            spans = conn.execute(
+                "SELECT MIN(sent_at_us), MAX(sent_at_us) FROM messages WHERE customer_id = ? AND direction = ?",
+                (customer_id, int(Direction.INBOUND)),
+            ).fetchone()
+            channels = conn.execute(
+                "SELECT DISTINCT channel FROM messages WHERE customer_id = ? AND direction = ? ORDER BY channel",
+                (customer_id, int(Direction.INBOUND)),
+            ).fetchall()
+            count, open_id = conn.execute(
+                "SELECT COUNT(*), MAX(CASE WHEN status != ? THEN conversation_id END) FROM conversations "
+                "WHERE customer_id = ?",
+                (int(ConversationStatus.RESOLVED), customer_id),
+            ).fetchone()
+            last_agent = conn.execute(
+                "SELECT agent_id FROM messages WHERE customer_id = ? AND direction = ? AND agent_id != '' "
+                "ORDER BY sent_at_us DESC LIMIT 1",
+                (customer_id, int(Direction.OUTBOUND)),
+            ).fetchone()
+            return CustomerFacts(
+                customer_id=customer_id,
+                display_name=customer["display_name"],
+                contact_points=tuple(ContactPoint(k, v) for k, v in contacts),
+                first_contact_at_us=spans[0] or customer["created_at_us"],
+                last_contact_at_us=spans[1] or customer["created_at_us"],
+                channels_used=tuple(c[0] for c in channels),
+                conversation_count=count,
+                open_conversation_id=open_id or "",
+                last_agent_id=last_agent[0] if last_agent else "",
+            )
 
         return await self._db.read(read)
