@@ -100,3 +100,14 @@ def test_bad_replies_say_what_is_wrong(
 ) -> None:
     with pytest.raises(InvalidInput, match=complaint):
         validate_reply(conversation_id, agent_id, text, client_reply_id)
+
+
+def test_search_queries_are_quoted_words_with_a_prefix_last() -> None:
+    from inbox_threading.domain import fts_query
+
+    assert fts_query("parcel  late") == '"parcel" "late"*'
+    assert fts_query('x" OR body:secret NEAR(') == '"x""" "OR" "body:secret" "NEAR("*'
+    with pytest.raises(InvalidInput):
+        fts_query("  ")
+    with pytest.raises(InvalidInput):
+        fts_query('" * ()')

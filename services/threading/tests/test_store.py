@@ -313,3 +313,59 @@ async def test_a_proactive_message_opens_a_conversation_owned_by_its_sender(stor
     answer = await record(store, inbound("m1", sender="+14155550100", channel=SMS), now=30)
     assert answer.conversation.conversation_id == first.conversation.conversation_id
     assert answer.message.sequence == 2
+
+
+async def test_search_finds_words_in_what_the_viewer_may_see_only(store: SqliteConversationStore) -> None:
+    from inbox_threading.domain import Viewer, fts_query
+
+    ada = await record(
+        store,
+        NewInboundMessage(
+            "m1", CHAT, "main", "m1", ContactPoint(VISITOR, "v1"), "", "Mon colis est arrivé cassé", 1, 2
+        ),
+    )
+    bob = await record(store, inbound("m2", sender="v2"))
+    await store.set_assignee(ada.conversation.conversation_id, "ada", "a1", 3)
+    await store.set_assignee(bob.conversation.conversation_id, "bob", "a2", 3)
+    await store.add_note(bob.conversation.conversation_id, "bob", "colis perdu, rembourser", "n1", 4)
+    everyone = await store.search(fts_query("colis"), Viewer(), 10, 0)
+    assert {m.message_id for m in everyone} == {"m1", "n1"}
+    as_ada = await store.search(fts_query("colis"), Viewer("ada"), 10, 0)
+    assert [m.message_id for m in as_ada] == ["m1"]
+    assert [m.text for m in await store.search(fts_query("arrive cass"), Viewer("ada"), 10, 0)] == [
+        "Mon colis est arrivé cassé"  # diacritics folded, last word as a prefix
+    ]
+    await store.add_participant(bob.conversation.conversation_id, "ada", "bob", 5)
+    assert len(await store.search(fts_query("colis"), Viewer("ada"), 10, 0)) == 2
+    assert await store.search(fts_query("colis"), Viewer("carol", ("tier1",)), 10, 0) == []
+
+
+async def test_erasure_leaves_nothing_findable_and_a_tombstone(store: SqliteConversationStore) -> None:
+    from inbox_threading.domain import Viewer, fts_query
+
+    first = await record(store, inbound("m1", sender="+1555", channel=SMS))
+    customer = first.conversation.customer_id
+    await store.add_note(first.conversation.conversation_id, "ada", "secret plan", "n1", 5)
+    await store.update_tags(first.conversation.conversation_id, ("vip",), (), "ada", 6)
+    await store.set_opt_out(SMS, ContactPoint(PHONE, "+1555"), True)
+    receipt = await store.erase_customer(customer, "dpo", "customer request", 100)
+    assert (receipt.conversations, receipt.items, receipt.contact_points) == (1, 3, (ContactPoint(PHONE, "+1555"),))
+    assert await store.profile(customer) is None
+    assert await store.get_conversation(first.conversation.conversation_id) is None
+    assert (await store.timeline(customer, 10, "", False))[0] == []
+    assert await store.search(fts_query("secret"), Viewer(), 10, 0) == []
+    assert await store.search(fts_query("text"), Viewer(), 10, 0) == []
+    assert (await store.list_conversations(tag="vip"))[0] == []
+    tombstone = await store.erasure(customer)
+    assert tombstone == {
+        "customer_id": customer,
+        "erased_at_us": 100,
+        "erased_by": "dpo",
+        "reason": "customer request",
+        "counts": {"contact_points": 1, "conversations": 1, "items": 3},
+    }
+    with pytest.raises(NotFound):
+        await store.erase_customer(customer, "dpo", "again", 101)
+    # Writing again later makes a new customer with no past.
+    again = await record(store, inbound("m9", sender="+1555", channel=SMS), now=200)
+    assert again.conversation.customer_id != customer and again.opened

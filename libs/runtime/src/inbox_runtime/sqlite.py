@@ -86,5 +86,15 @@ class SqliteDatabase:
 
 
 def _split_statements(script: str) -> list[str]:
-    """Split a schema script on `;` at statement ends (schemas hold no triggers or string literals with `;`)."""
-    return [s.strip() for s in script.split(";") if s.strip()]
+    """Split a script into complete statements (a trigger's body keeps its inner semicolons)."""
+    statements: list[str] = []
+    current = ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            if current.strip():
+                statements.append(current.strip())
+            current = ""
+    if current.strip():
+        statements.append(current.strip())
+    return statements

@@ -17,6 +17,7 @@ from inbox_threading.domain import (
     Conversation,
     ConversationStatus,
     CustomerFacts,
+    ErasureReceipt,
     InboundOutcome,
     InvalidInput,
     NewInboundMessage,
@@ -24,7 +25,10 @@ from inbox_threading.domain import (
     NotFound,
     StoredMessage,
     ThreadPolicies,
+    Viewer,
     derived_id,
+    export_document,
+    fts_query,
     normalise_tags,
     reply_message_id,
     status_change,
@@ -302,6 +306,41 @@ class ThreadingActions:
         if facts is None:
             raise NotFound(f"customer {customer_id} not found")
         return facts
+
+    async def search(
+        self, text: str, viewer: Viewer, page_size: int, page_token: str
+    ) -> tuple[list[StoredMessage], str]:
+        query = fts_query(text)
+        if page_token and not page_token.isdigit():
+            raise InvalidInput("page_token is not one this service issued")
+        offset = int(page_token or 0)
+        limit = _page_size(page_size, 25)
+        found = await self._store.search(query, viewer, limit + 1, offset)
+        next_token = str(offset + limit) if len(found) > limit else ""
+        return found[:limit], next_token
+
+    async def export_customer(self, customer_id: str, actor: str) -> dict[str, object]:
+        facts = await self.profile(customer_id)
+        if not actor:
+            raise InvalidInput("agent_id is required: exports are audited")
+        at = now_us()
+        await self._store.record_audit(actor, "exported", customer_id, {}, at)
+        conversations, items, audit = await self._store.export(customer_id)
+        log.info("customer_exported", customer_id=customer_id, agent_id=actor)
+        return export_document(facts, conversations, items, audit, at)
+
+    async def erase_customer(self, customer_id: str, actor: str, reason: str) -> ErasureReceipt:
+        if not customer_id or not actor or not reason.strip():
+            raise InvalidInput("customer_id, agent_id and reason are required: erasures are audited")
+        receipt = await self._store.erase_customer(customer_id, actor, reason.strip()[:500], now_us())
+        erased = conversation_events.CustomerErased(
+            customer_id=customer_id,
+            contact_points=[message_pb2.ContactPoint(kind=c.kind, value=c.value) for c in receipt.contact_points],  # type: ignore[arg-type]
+            erased_at=to_timestamp(receipt.erased_at_us),
+        )
+        await self._bus.publish(erased, event_id=f"customer-erased:{customer_id}")
+        log.info("customer_erased", customer_id=customer_id, agent_id=actor, items=receipt.items)
+        return receipt
 
     @staticmethod
     def _added(item: StoredMessage, correlation_id: str) -> Outgoing:

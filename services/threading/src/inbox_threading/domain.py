@@ -283,6 +283,100 @@ def normalise_tags(tags: list[str] | tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(cleaned))
 
 
+@dataclass(frozen=True)
+class Viewer:
+    """Who is asking: an agent sees conversations assigned to them, shared with them, or of their teams.
+    No agent id means a trusted integrator, who sees everything."""
+
+    agent_id: str = ""
+    teams: tuple[str, ...] = ()
+
+    @property
+    def sees_everything(self) -> bool:
+        return not self.agent_id
+
+    def may_see(self, conversation: Conversation) -> bool:
+        return (
+            self.sees_everything
+            or conversation.assignee_agent_id == self.agent_id
+            or self.agent_id in conversation.participants
+            or (bool(conversation.team) and conversation.team in self.teams)
+        )
+
+
+MAX_SEARCH_TERMS = 12
+
+
+def fts_query(text: str) -> str:
+    """A full-text query from what an agent typed: every word must match (the last one as a prefix).
+
+    Words are quoted, so FTS5 operators typed by the user (NEAR, OR, *, column filters) are plain text.
+    """
+    words = [w for w in re.split(r"\s+", text.strip()) if w][:MAX_SEARCH_TERMS]
+    if not words or not any(ch.isalnum() for w in words for ch in w):
+        raise InvalidInput("query must contain a word")
+    quoted = ['"' + w.replace('"', '""') + '"' for w in words]
+    quoted[-1] += "*"
+    return " ".join(quoted)
+
+
+@dataclass(frozen=True)
+class ErasureReceipt:
+    customer_id: str
+    contact_points: tuple[ContactPoint, ...]
+    conversations: int
+    items: int
+    erased_at_us: int
+
+
+def export_document(
+    facts: CustomerFacts,
+    conversations: list[Conversation],
+    items: list[StoredMessage],
+    audit: list[dict[str, object]],
+    exported_at_us: int,
+) -> dict[str, object]:
+    """Everything held about a customer, as one JSON-ready document (data-subject access requests)."""
+    return {
+        "format": "inbox.customer-export.v1",
+        "exported_at_us": exported_at_us,
+        "customer": {
+            "customer_id": facts.customer_id,
+            "display_name": facts.display_name,
+            "contact_points": [{"kind": c.kind, "value": c.value} for c in facts.contact_points],
+            "first_contact_at_us": facts.first_contact_at_us,
+            "channels_used": [CHANNEL_NAMES.get(c, str(c)) for c in facts.channels_used],
+        },
+        "conversations": [
+            {
+                "conversation_id": c.conversation_id,
+                "status": c.status.name.lower(),
+                "opened_at_us": c.opened_at_us,
+                "last_activity_at_us": c.last_activity_at_us,
+                "tags": list(c.tags),
+                "previous_conversation_id": c.previous_conversation_id,
+            }
+            for c in conversations
+        ],
+        "items": [
+            {
+                "message_id": i.message_id,
+                "conversation_id": i.conversation_id,
+                "kind": ItemKind(i.kind).name.lower(),
+                "direction": i.direction.name.lower(),
+                "channel": CHANNEL_NAMES.get(i.channel, str(i.channel)),
+                "agent_id": i.agent_id,
+                "text": i.text,
+                "sent_at_us": i.sent_at_us,
+                "metadata": dict(i.metadata),
+                "attachments": [a.url for a in i.attachments],
+            }
+            for i in items
+        ],
+        "audit": audit,
+    }
+
+
 def validate_inbound(message: NewInboundMessage) -> None:
     if not message.message_id:
         raise InvalidInput("inbound message has no message_id")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import grpc
@@ -9,10 +10,10 @@ from inbox.conversations.v1 import conversation_service_pb2 as pb
 from inbox.conversations.v1 import conversation_service_pb2_grpc as pb_grpc
 from inbox_runtime.errors import InvalidInput, NotFound
 from inbox_runtime.grpc_server import ServiceRegistration, translate_errors
-from inbox_runtime.timestamps import from_timestamp, now_us
+from inbox_runtime.timestamps import from_timestamp, now_us, to_timestamp
 
 from inbox_threading.actions import ThreadingActions
-from inbox_threading.domain import ConversationStatus
+from inbox_threading.domain import ConversationStatus, Viewer
 from inbox_threading.protos import conversation_to_proto, message_to_proto, profile_to_proto
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -115,6 +116,27 @@ class ConversationApi(pb_grpc.ConversationServiceServicer):
     ) -> pb.GetCustomerProfileResponse:
         facts = await self._actions.profile(request.customer_id)
         return pb.GetCustomerProfileResponse(profile=profile_to_proto(facts, now_us()))
+
+    @translate_errors
+    async def SearchMessages(self, request: pb.SearchMessagesRequest, context: Context) -> pb.SearchMessagesResponse:
+        viewer = Viewer(request.viewer.agent_id, tuple(request.viewer.teams))
+        found, next_token = await self._actions.search(request.query, viewer, request.page_size, request.page_token)
+        return pb.SearchMessagesResponse(messages=[message_to_proto(m) for m in found], next_page_token=next_token)
+
+    @translate_errors
+    async def ExportCustomer(self, request: pb.ExportCustomerRequest, context: Context) -> pb.ExportCustomerResponse:
+        document = await self._actions.export_customer(request.customer_id, request.agent_id)
+        return pb.ExportCustomerResponse(document=json.dumps(document, ensure_ascii=False).encode())
+
+    @translate_errors
+    async def EraseCustomer(self, request: pb.EraseCustomerRequest, context: Context) -> pb.EraseCustomerResponse:
+        receipt = await self._actions.erase_customer(request.customer_id, request.agent_id, request.reason)
+        return pb.EraseCustomerResponse(
+            customer_id=receipt.customer_id,
+            conversations_erased=receipt.conversations,
+            items_erased=receipt.items,
+            erased_at=to_timestamp(receipt.erased_at_us),
+        )
 
 
 def registration(actions: ThreadingActions) -> ServiceRegistration:

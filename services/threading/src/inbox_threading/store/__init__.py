@@ -9,12 +9,14 @@ from inbox_threading.domain import (
     Conversation,
     ConversationStatus,
     CustomerFacts,
+    ErasureReceipt,
     InboundOutcome,
     NewInboundMessage,
     NewProactiveMessage,
     ReplyRoute,
     StoredMessage,
     ThreadPolicy,
+    Viewer,
 )
 
 
@@ -98,5 +100,19 @@ class ConversationStore(Protocol):
     ) -> tuple[list[StoredMessage], str]: ...
 
     async def profile(self, customer_id: str) -> CustomerFacts | None: ...
+
+    async def search(self, query: str, viewer: Viewer, limit: int, offset: int) -> list[StoredMessage]: ...
+
+    async def export(
+        self, customer_id: str
+    ) -> tuple[list[Conversation], list[StoredMessage], list[dict[str, object]]]: ...
+
+    async def record_audit(
+        self, actor: str, action: str, customer_id: str, details: dict[str, object], now_us: int
+    ) -> None: ...
+
+    async def erase_customer(self, customer_id: str, actor: str, reason: str, now_us: int) -> ErasureReceipt: ...
+
+    async def erasure(self, customer_id: str) -> dict[str, object] | None: ...
 
     async def close(self) -> None: ...

@@ -27,6 +27,7 @@ from inbox_threading.domain import (
     ConversationStatus,
     CustomerFacts,
     Direction,
+    ErasureReceipt,
     FailedPrecondition,
     InboundOutcome,
     InvalidInput,
@@ -38,6 +39,7 @@ from inbox_threading.domain import (
     StoredMessage,
     ThreadAction,
     ThreadPolicy,
+    Viewer,
     continued_by,
     decide_thread,
     derived_id,
@@ -143,6 +145,50 @@ CREATE TABLE opt_outs (
 CREATE INDEX messages_timeline ON messages(customer_id, sent_at_us, received_at_us, conversation_id, sequence);
 """
 
+# Search, identity (suggested merges), audit, erasure tombstones.
+MIGRATION_V3 = """
+CREATE VIRTUAL TABLE messages_fts USING fts5(
+    text, content='messages', content_rowid='rowid', tokenize='unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages WHEN new.kind != 6 BEGIN
+    INSERT INTO messages_fts(rowid, text) VALUES (new.rowid, new.text);
+END;
+CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages WHEN old.kind != 6 BEGIN
+    INSERT INTO messages_fts(messages_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+END;
+INSERT INTO messages_fts(rowid, text) SELECT rowid, text FROM messages WHERE kind != 6;
+CREATE TABLE merge_suggestions (
+    suggestion_id TEXT PRIMARY KEY,
+    customer_id TEXT NOT NULL,
+    other_customer_id TEXT NOT NULL,
+    contact_kind INTEGER NOT NULL,
+    contact_value TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at_us INTEGER NOT NULL,
+    decided_by TEXT NOT NULL DEFAULT '',
+    decided_at_us INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX merge_suggestions_pending ON merge_suggestions(status, created_at_us);
+CREATE TABLE audit_log (
+    audit_id TEXT PRIMARY KEY,
+    at_us INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    customer_id TEXT NOT NULL,
+    details TEXT NOT NULL
+);
+CREATE INDEX audit_log_by_customer ON audit_log(customer_id, at_us);
+CREATE TABLE erasures (
+    customer_id TEXT PRIMARY KEY,
+    erased_at_us INTEGER NOT NULL,
+    erased_by TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    counts TEXT NOT NULL
+);
+CREATE INDEX messages_by_customer ON messages(customer_id);
+"""
+
 _MESSAGE_COLUMNS = (
     "message_id, conversation_id, customer_id, direction, channel, agent_id, text, sent_at_us, received_at_us, "
     "sequence, kind, metadata, attachments"
@@ -190,7 +236,7 @@ class SqliteConversationStore:
     @classmethod
     async def open(cls, path: Path | str) -> SqliteConversationStore:
         database = SqliteDatabase(path)
-        await database.open(SCHEMA_V1, MIGRATION_V2)
+        await database.open(SCHEMA_V1, MIGRATION_V2, MIGRATION_V3)
         return cls(database)
 
     async def close(self) -> None:
@@ -929,6 +975,119 @@ class SqliteConversationStore:
             return woken
 
         return await self._db.write(write)
+
+    async def search(self, query: str, viewer: Viewer, limit: int, offset: int) -> list[StoredMessage]:
+        """Messages and notes matching `query` (an FTS5 expression), best first, in conversations the viewer sees."""
+        clauses = ["messages_fts MATCH ?"]
+        params: list[object] = [query]
+        if not viewer.sees_everything:
+            visible = [
+                "c.assignee_agent_id = ?",
+                "EXISTS (SELECT 1 FROM conversation_participants p WHERE p.conversation_id = c.conversation_id "
+                "AND p.agent_id = ?)",
+            ]
+            params.extend((viewer.agent_id, viewer.agent_id))
+            if viewer.teams:
+                visible.append(f"(c.team != '' AND c.team IN ({', '.join('?' for _ in viewer.teams)}))")
+                params.extend(viewer.teams)
+            clauses.append(f"({' OR '.join(visible)})")
+        params.extend((limit, offset))
+        columns = ", ".join(f"m.{c.strip()}" for c in _MESSAGE_COLUMNS.split(","))
+        sql = (
+            f"SELECT {columns} FROM messages_fts JOIN messages m ON m.rowid = messages_fts.rowid "
+            f"JOIN conversations c ON c.conversation_id = m.conversation_id WHERE {' AND '.join(clauses)} "
+            "ORDER BY messages_fts.rank LIMIT ? OFFSET ?"
+        )
+        return await self._db.read(lambda conn: [_message(r) for r in conn.execute(sql, params).fetchall()])
+
+    async def export(self, customer_id: str) -> tuple[list[Conversation], list[StoredMessage], list[dict[str, object]]]:
+        """All conversations, items and audit entries of a customer."""
+
+        def read(conn: sqlite3.Connection) -> tuple[list[Conversation], list[StoredMessage], list[dict[str, object]]]:
+            ids = conn.execute(
+                "SELECT conversation_id FROM conversations WHERE customer_id = ? ORDER BY opened_at_us", (customer_id,)
+            ).fetchall()
+            conversations = [c for c in (self._conversation(conn, i[0]) for i in ids) if c is not None]
+            items = [
+                _message(r)
+                for r in conn.execute(
+                    f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE customer_id = ? "
+                    "ORDER BY sent_at_us, received_at_us, conversation_id, sequence",
+                    (customer_id,),
+                ).fetchall()
+            ]
+            audit = [
+                {"at_us": r["at_us"], "actor": r["actor"], "action": r["action"], "details": json.loads(r["details"])}
+                for r in conn.execute("SELECT * FROM audit_log WHERE customer_id = ? ORDER BY at_us", (customer_id,))
+            ]
+            return conversations, items, audit
+
+        return await self._db.read(read)
+
+    @staticmethod
+    def _audit(
+        conn: sqlite3.Connection, actor: str, action: str, customer_id: str, details: dict[str, object], now_us: int
+    ) -> None:
+        conn.execute(
+            "INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?)",
+            (new_id(), now_us, actor, action, customer_id, json.dumps(details, sort_keys=True)),
+        )
+
+    async def record_audit(
+        self, actor: str, action: str, customer_id: str, details: dict[str, object], now_us: int
+    ) -> None:
+        await self._db.write(lambda conn: self._audit(conn, actor, action, customer_id, details, now_us))
+
+    async def erase_customer(self, customer_id: str, actor: str, reason: str, now_us: int) -> ErasureReceipt:
+        """Delete everything about a customer; keep a tombstone (who, when, why, how much), no content."""
+
+        def write(conn: sqlite3.Connection) -> ErasureReceipt:
+            if conn.execute("SELECT 1 FROM customers WHERE customer_id = ?", (customer_id,)).fetchone() is None:
+                raise NotFound(f"customer {customer_id} not found")
+            contacts = tuple(
+                ContactPoint(k, v)
+                for k, v in conn.execute(
+                    "SELECT kind, value FROM contact_points WHERE customer_id = ?", (customer_id,)
+                ).fetchall()
+            )
+            conversation_ids = [
+                r[0]
+                for r in conn.execute("SELECT conversation_id FROM conversations WHERE customer_id = ?", (customer_id,))
+            ]
+            items = conn.execute("DELETE FROM messages WHERE customer_id = ?", (customer_id,)).rowcount
+            for table in ("conversation_tags", "conversation_participants", "message_refs"):
+                conn.executemany(f"DELETE FROM {table} WHERE conversation_id = ?", [(c,) for c in conversation_ids])
+            conn.execute("DELETE FROM conversations WHERE customer_id = ?", (customer_id,))
+            conn.executemany("DELETE FROM opt_outs WHERE kind = ? AND value = ?", [(c.kind, c.value) for c in contacts])
+            conn.execute(
+                "DELETE FROM merge_suggestions WHERE customer_id = ? OR other_customer_id = ?",
+                (customer_id, customer_id),
+            )
+            conn.execute("DELETE FROM contact_points WHERE customer_id = ?", (customer_id,))
+            conn.execute("DELETE FROM audit_log WHERE customer_id = ?", (customer_id,))
+            conn.execute("DELETE FROM customers WHERE customer_id = ?", (customer_id,))
+            counts = {"conversations": len(conversation_ids), "items": items, "contact_points": len(contacts)}
+            conn.execute(
+                "INSERT OR REPLACE INTO erasures VALUES (?, ?, ?, ?, ?)",
+                (customer_id, now_us, actor, reason, json.dumps(counts)),
+            )
+            return ErasureReceipt(customer_id, contacts, len(conversation_ids), items, now_us)
+
+        return await self._db.write(write)
+
+    async def erasure(self, customer_id: str) -> dict[str, object] | None:
+        row = await self._db.read(
+            lambda conn: conn.execute("SELECT * FROM erasures WHERE customer_id = ?", (customer_id,)).fetchone()
+        )
+        if row is None:
+            return None
+        return {
+            "customer_id": row["customer_id"],
+            "erased_at_us": row["erased_at_us"],
+            "erased_by": row["erased_by"],
+            "reason": row["reason"],
+            "counts": json.loads(row["counts"]),
+        }
 
     async def profile(self, customer_id: str) -> CustomerFacts | None:
         def read(conn: sqlite3.Connection) -> CustomerFacts | None:
