@@ -111,3 +111,19 @@ def test_search_queries_are_quoted_words_with_a_prefix_last() -> None:
         fts_query("  ")
     with pytest.raises(InvalidInput):
         fts_query('" * ()')
+
+
+def test_identity_rules() -> None:
+    from inbox_threading.domain import IdentityAction, decide_identity, identity_claim, surviving_customer
+
+    assert decide_identity("me", None, verified=True) is IdentityAction.LINK
+    assert decide_identity("me", None, verified=False) is IdentityAction.NOTHING
+    assert decide_identity("me", "me", verified=True) is IdentityAction.NOTHING
+    assert decide_identity("me", "other", verified=True) is IdentityAction.MERGE
+    assert decide_identity("me", "other", verified=False) is IdentityAction.SUGGEST
+    assert surviving_customer(("new", 20), ("old", 10)) == ("old", "new")
+    claim = identity_claim(
+        (("identity_email", " Grace@Example.org"), ("identity_user_id", "u1"), ("identity_verified", "true"))
+    )
+    assert claim is not None and claim.verified and [c.value for c in claim.contacts] == ["grace@example.org", "u1"]
+    assert identity_claim(()) is None

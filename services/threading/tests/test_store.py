@@ -369,3 +369,90 @@ async def test_erasure_leaves_nothing_findable_and_a_tombstone(store: SqliteConv
     # Writing again later makes a new customer with no past.
     again = await record(store, inbound("m9", sender="+1555", channel=SMS), now=200)
     assert again.conversation.customer_id != customer and again.opened
+
+
+def chat_with_identity(message_id: str, visitor: str, email: str, verified: bool, sent_at: int) -> NewInboundMessage:
+    meta = (("identity_email", email), ("identity_verified", "true" if verified else "false"))
+    return NewInboundMessage(
+        message_id,
+        CHAT,
+        "main",
+        message_id,
+        ContactPoint(VISITOR, visitor),
+        "",
+        "hello",
+        sent_at,
+        sent_at,
+        metadata=meta,
+    )
+
+
+async def test_a_verified_identity_links_then_merges_records(store: SqliteConversationStore) -> None:
+    by_email = await record(store, inbound("e1", sender="grace@example.org", channel=EMAIL, sent_at=1), now=1)
+    email_customer = by_email.conversation.customer_id
+    await store.set_status(by_email.conversation.conversation_id, ConversationStatus.RESOLVED, 0, "ada", "Resolved", 2)
+    chat = await record(store, chat_with_identity("c1", "visitor-9", "grace@example.org", True, 100), now=100)
+    # The older record survives and now owns the visitor too; her email history is in the same timeline.
+    assert chat.conversation.customer_id == email_customer
+    assert [(m.surviving_customer_id, m.merged_customer_id != email_customer) for m in chat.merges] == [
+        (email_customer, True)
+    ]
+    facts = await store.profile(email_customer)
+    assert facts is not None and ContactPoint(VISITOR, "visitor-9") in facts.contact_points
+    timeline, _ = await store.timeline(email_customer, 50, "", exclude_notes=True)
+    assert {"e1", "c1"} <= {i.message_id for i in timeline}
+    # A first verified identity with no other record just links the contact point.
+    fresh = await record(store, chat_with_identity("c2", "visitor-10", "ada@example.net", True, 200), now=200)
+    assert not fresh.merges
+    facts = await store.profile(fresh.conversation.customer_id)
+    assert facts is not None and ContactPoint(EMAIL_KIND, "ada@example.net") in facts.contact_points
+
+
+async def test_an_unverified_claim_only_suggests_and_an_agent_decides(store: SqliteConversationStore) -> None:
+    victim = await record(store, inbound("e1", sender="grace@example.org", channel=EMAIL, sent_at=1), now=1)
+    claimer = await record(store, chat_with_identity("c1", "visitor-evil", "grace@example.org", False, 5), now=5)
+    assert claimer.conversation.customer_id != victim.conversation.customer_id and not claimer.merges
+    # The claim adds no contact point: mail to grace@ still lands on Grace alone.
+    facts = await store.profile(claimer.conversation.customer_id)
+    assert facts is not None and facts.contact_points == (ContactPoint(VISITOR, "visitor-evil"),)
+    [suggestion] = await store.merge_suggestions("")
+    assert (suggestion.customer_id, suggestion.other_customer_id, suggestion.status) == (
+        claimer.conversation.customer_id,
+        victim.conversation.customer_id,
+        "pending",
+    )
+    await record(store, chat_with_identity("c2", "visitor-evil", "grace@example.org", False, 6), now=6)
+    assert len(await store.merge_suggestions("")) == 1  # the same claim again is the same suggestion
+    rejected, receipt = await store.decide_suggestion(suggestion.suggestion_id, False, "ada", 10)
+    assert rejected.status == "rejected" and rejected.decided_by == "ada" and receipt is None
+    with pytest.raises(FailedPrecondition):
+        await store.decide_suggestion(suggestion.suggestion_id, True, "ada", 11)
+    assert await store.merge_suggestions("") == []
+
+
+async def test_agents_merge_and_split_and_every_change_is_audited(store: SqliteConversationStore) -> None:
+    phone = await record(store, inbound("s1", sender="+1555", channel=SMS, sent_at=1), now=1)
+    email = await record(store, inbound("e1", sender="grace@example.org", channel=EMAIL, sent_at=2), now=2)
+    receipt = await store.merge_customers(
+        email.conversation.customer_id, phone.conversation.customer_id, "ada", "same person", 10
+    )
+    assert receipt.surviving_customer_id == phone.conversation.customer_id
+    # Both had an active conversation: the merged one's is resolved and points to the survivor's.
+    assert receipt.resolved_conversation_id == email.conversation.conversation_id
+    ended = await store.get_conversation(email.conversation.conversation_id)
+    assert ended is not None and ended.status == ConversationStatus.RESOLVED
+    assert ended.customer_id == phone.conversation.customer_id
+    with pytest.raises(NotFound):
+        await store.merge_customers(phone.conversation.customer_id, email.conversation.customer_id, "ada", "again", 11)
+    new_customer, moved = await store.split_customer(
+        phone.conversation.customer_id, (ContactPoint(EMAIL_KIND, "grace@example.org"),), "ada", "two people", 20
+    )
+    assert moved == [email.conversation.conversation_id]
+    later = await record(store, inbound("e2", sender="grace@example.org", channel=EMAIL, sent_at=30), now=30)
+    assert later.conversation.customer_id == new_customer
+    with pytest.raises(InvalidInput):
+        await store.split_customer(new_customer, (ContactPoint(EMAIL_KIND, "grace@example.org"),), "ada", "all", 40)
+    _, _, audit = await store.export(phone.conversation.customer_id)
+    assert [a["action"] for a in audit] == ["merged", "split"]
+    _, _, new_audit = await store.export(new_customer)
+    assert [a["action"] for a in new_audit] == ["split_from"]

@@ -25,6 +25,7 @@ _FIXED_SUBJECTS: dict[str, str] = {
     conversation_events.ConversationStatusChanged.DESCRIPTOR.full_name: "conv.status_changed",
     conversation_events.TagsChanged.DESCRIPTOR.full_name: "conv.tags_changed",
     conversation_events.CustomerErased.DESCRIPTOR.full_name: "conv.customer_erased",
+    conversation_events.CustomersMerged.DESCRIPTOR.full_name: "conv.customers_merged",
     routing_events.ConversationAssigned.DESCRIPTOR.full_name: "routing.conversation_assigned",
     routing_events.ConversationQueued.DESCRIPTOR.full_name: "routing.conversation_queued",
     routing_events.AgentPresenceChanged.DESCRIPTOR.full_name: "routing.presence_changed",

@@ -20,6 +20,8 @@ from inbox_threading.domain import (
     ErasureReceipt,
     InboundOutcome,
     InvalidInput,
+    MergeReceipt,
+    MergeSuggestion,
     NewInboundMessage,
     NewProactiveMessage,
     NotFound,
@@ -87,6 +89,7 @@ class ThreadingActions:
                 previous_agent_id=outcome.previous_agent_id,
             )
             events.append(Outgoing(reopened, f"conv-reopened:{message.message_id}", correlation_id))
+        events.extend(self._merged(receipt) for receipt in outcome.merges)
         events.extend(self._added(item, correlation_id) for item in outcome.activities)
         events.append(self._added(outcome.message, correlation_id))
         await self._bus.publish_all(events)
@@ -341,6 +344,54 @@ class ThreadingActions:
         await self._bus.publish(erased, event_id=f"customer-erased:{customer_id}")
         log.info("customer_erased", customer_id=customer_id, agent_id=actor, items=receipt.items)
         return receipt
+
+    async def merge_customers(self, a: str, b: str, actor: str, reason: str) -> MergeReceipt:
+        if not a or not b or a == b:
+            raise InvalidInput("customer_id and other_customer_id must name two customers")
+        if not actor or not reason.strip():
+            raise InvalidInput("agent_id and reason are required: merges are audited")
+        receipt = await self._store.merge_customers(a, b, actor, reason.strip()[:500], now_us())
+        await self._bus.publish_all([self._merged(receipt)])
+        log.info(
+            "customers_merged",
+            customer_id=receipt.surviving_customer_id,
+            merged_customer_id=receipt.merged_customer_id,
+            agent_id=actor,
+        )
+        return receipt
+
+    async def split_customer(
+        self, customer_id: str, contacts: tuple[ContactPoint, ...], actor: str, reason: str
+    ) -> tuple[str, list[str]]:
+        if not customer_id or not actor or not reason.strip():
+            raise InvalidInput("customer_id, agent_id and reason are required: splits are audited")
+        new_customer, moved = await self._store.split_customer(
+            customer_id, contacts, actor, reason.strip()[:500], now_us()
+        )
+        log.info("customer_split", customer_id=customer_id, new_customer_id=new_customer, agent_id=actor)
+        return new_customer, moved
+
+    async def merge_suggestions(self, customer_id: str) -> list[MergeSuggestion]:
+        return await self._store.merge_suggestions(customer_id)
+
+    async def decide_suggestion(
+        self, suggestion_id: str, accept: bool, actor: str
+    ) -> tuple[MergeSuggestion, MergeReceipt | None]:
+        if not suggestion_id or not actor:
+            raise InvalidInput("suggestion_id and agent_id are required")
+        suggestion, receipt = await self._store.decide_suggestion(suggestion_id, accept, actor, now_us())
+        if receipt is not None:
+            await self._bus.publish_all([self._merged(receipt)])
+        log.info("merge_suggestion_decided", suggestion_id=suggestion_id, accepted=accept, agent_id=actor)
+        return suggestion, receipt
+
+    @staticmethod
+    def _merged(receipt: MergeReceipt) -> Outgoing:
+        merged = conversation_events.CustomersMerged(
+            surviving_customer_id=receipt.surviving_customer_id, merged_customer_id=receipt.merged_customer_id
+        )
+        merged.merged_at.GetCurrentTime()
+        return Outgoing(merged, f"customers-merged:{receipt.merged_customer_id}")
 
     @staticmethod
     def _added(item: StoredMessage, correlation_id: str) -> Outgoing:

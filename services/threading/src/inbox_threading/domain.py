@@ -139,6 +139,71 @@ class NewProactiveMessage:
 
 
 @dataclass(frozen=True)
+class IdentityClaim:
+    """Who a customer says they are (chat identify), and whether the host site vouched for it."""
+
+    contacts: tuple[ContactPoint, ...]
+    verified: bool
+
+
+def identity_claim(metadata: tuple[tuple[str, str], ...]) -> IdentityClaim | None:
+    meta = dict(metadata)
+    contacts = []
+    if meta.get("identity_email"):
+        contacts.append(ContactPoint(1, meta["identity_email"].strip().lower()))
+    if meta.get("identity_user_id"):
+        contacts.append(ContactPoint(4, meta["identity_user_id"].strip()))
+    if not contacts:
+        return None
+    return IdentityClaim(tuple(contacts), meta.get("identity_verified") == "true")
+
+
+class IdentityAction(Enum):
+    NOTHING = "nothing"
+    # A verified contact point nobody has yet: it becomes the claimer's.
+    LINK = "link"
+    # A verified contact point of another customer: the two records are one person.
+    MERGE = "merge"
+    # An unverified claim on another customer's contact point: an agent must decide. Merging on a
+    # claim would show one person another's history.
+    SUGGEST = "suggest"
+
+
+def decide_identity(claimer_id: str, owner_id: str | None, verified: bool) -> IdentityAction:
+    if owner_id == claimer_id:
+        return IdentityAction.NOTHING
+    if owner_id is None:
+        return IdentityAction.LINK if verified else IdentityAction.NOTHING
+    return IdentityAction.MERGE if verified else IdentityAction.SUGGEST
+
+
+def surviving_customer(a: tuple[str, int], b: tuple[str, int]) -> tuple[str, str]:
+    """(surviving, merged) of two (customer id, created at): the older record keeps the history."""
+    first, second = sorted((a, b), key=lambda c: (c[1], c[0]))
+    return first[0], second[0]
+
+
+@dataclass(frozen=True)
+class MergeReceipt:
+    surviving_customer_id: str
+    merged_customer_id: str
+    # The merged customer's active conversation, resolved because the survivor already had one.
+    resolved_conversation_id: str = ""
+
+
+@dataclass(frozen=True)
+class MergeSuggestion:
+    suggestion_id: str
+    customer_id: str
+    other_customer_id: str
+    claimed_contact: ContactPoint
+    reason: str
+    status: str
+    created_at_us: int
+    decided_by: str = ""
+
+
+@dataclass(frozen=True)
 class InboundOutcome:
     conversation: Conversation
     message: StoredMessage
@@ -149,6 +214,7 @@ class InboundOutcome:
     # Timeline items written beside the message ("continued by SMS", "reopened").
     activities: tuple[StoredMessage, ...] = ()
     previous_agent_id: str = ""
+    merges: tuple[MergeReceipt, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from inbox_runtime.grpc_server import ServiceRegistration, translate_errors
 from inbox_runtime.timestamps import from_timestamp, now_us, to_timestamp
 
 from inbox_threading.actions import ThreadingActions
-from inbox_threading.domain import ConversationStatus, Viewer
-from inbox_threading.protos import conversation_to_proto, message_to_proto, profile_to_proto
+from inbox_threading.domain import ContactPoint, ConversationStatus, Viewer
+from inbox_threading.protos import conversation_to_proto, message_to_proto, profile_to_proto, suggestion_to_proto
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -136,6 +136,44 @@ class ConversationApi(pb_grpc.ConversationServiceServicer):
             conversations_erased=receipt.conversations,
             items_erased=receipt.items,
             erased_at=to_timestamp(receipt.erased_at_us),
+        )
+
+    @translate_errors
+    async def ListMergeSuggestions(
+        self, request: pb.ListMergeSuggestionsRequest, context: Context
+    ) -> pb.ListMergeSuggestionsResponse:
+        suggestions = await self._actions.merge_suggestions(request.customer_id)
+        return pb.ListMergeSuggestionsResponse(suggestions=[suggestion_to_proto(s) for s in suggestions])
+
+    @translate_errors
+    async def DecideMergeSuggestion(
+        self, request: pb.DecideMergeSuggestionRequest, context: Context
+    ) -> pb.DecideMergeSuggestionResponse:
+        suggestion, receipt = await self._actions.decide_suggestion(
+            request.suggestion_id, request.accept, request.agent_id
+        )
+        return pb.DecideMergeSuggestionResponse(
+            suggestion=suggestion_to_proto(suggestion),
+            surviving_customer_id=receipt.surviving_customer_id if receipt else "",
+        )
+
+    @translate_errors
+    async def MergeCustomers(self, request: pb.MergeCustomersRequest, context: Context) -> pb.MergeCustomersResponse:
+        receipt = await self._actions.merge_customers(
+            request.customer_id, request.other_customer_id, request.agent_id, request.reason
+        )
+        return pb.MergeCustomersResponse(
+            surviving_customer_id=receipt.surviving_customer_id, merged_customer_id=receipt.merged_customer_id
+        )
+
+    @translate_errors
+    async def SplitCustomer(self, request: pb.SplitCustomerRequest, context: Context) -> pb.SplitCustomerResponse:
+        contacts = tuple(ContactPoint(c.kind, c.value) for c in request.contact_points)
+        new_customer, moved = await self._actions.split_customer(
+            request.customer_id, contacts, request.agent_id, request.reason
+        )
+        return pb.SplitCustomerResponse(
+            customer_id=request.customer_id, new_customer_id=new_customer, moved_conversation_ids=moved
         )
 
 

@@ -12,6 +12,7 @@ from inbox_threading.domain import (
     ContactPoint,
     Conversation,
     CustomerFacts,
+    MergeSuggestion,
     NewInboundMessage,
     NewProactiveMessage,
     StoredMessage,
@@ -113,4 +114,20 @@ def profile_to_proto(facts: CustomerFacts, now_us: int) -> conversation_pb2.Cust
         conversation_count=facts.conversation_count,
         open_conversation_id=facts.open_conversation_id,
         last_agent_id=facts.last_agent_id,
+    )
+
+
+def suggestion_to_proto(suggestion: MergeSuggestion) -> conversation_pb2.MergeSuggestion:
+    return conversation_pb2.MergeSuggestion(
+        suggestion_id=suggestion.suggestion_id,
+        customer_id=suggestion.customer_id,
+        other_customer_id=suggestion.other_customer_id,
+        claimed_contact=message_pb2.ContactPoint(
+            kind=suggestion.claimed_contact.kind,  # type: ignore[arg-type]
+            value=suggestion.claimed_contact.value,
+        ),
+        reason=suggestion.reason,
+        status=suggestion.status,
+        created_at=to_timestamp(suggestion.created_at_us),
+        decided_by=suggestion.decided_by,
     )

@@ -11,6 +11,8 @@ from inbox_threading.domain import (
     CustomerFacts,
     ErasureReceipt,
     InboundOutcome,
+    MergeReceipt,
+    MergeSuggestion,
     NewInboundMessage,
     NewProactiveMessage,
     ReplyRoute,
@@ -114,5 +116,19 @@ class ConversationStore(Protocol):
     async def erase_customer(self, customer_id: str, actor: str, reason: str, now_us: int) -> ErasureReceipt: ...
 
     async def erasure(self, customer_id: str) -> dict[str, object] | None: ...
+
+    async def merge_customers(self, a: str, b: str, actor: str, reason: str, now_us: int) -> MergeReceipt:
+        """Two records of one person become one (the older keeps all); audited."""
+        ...
+
+    async def split_customer(
+        self, customer_id: str, contacts: tuple[ContactPoint, ...], actor: str, reason: str, now_us: int
+    ) -> tuple[str, list[str]]: ...
+
+    async def merge_suggestions(self, customer_id: str) -> list[MergeSuggestion]: ...
+
+    async def decide_suggestion(
+        self, suggestion_id: str, accept: bool, actor: str, now_us: int
+    ) -> tuple[MergeSuggestion, MergeReceipt | None]: ...
 
     async def close(self) -> None: ...

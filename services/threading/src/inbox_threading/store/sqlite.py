@@ -29,9 +29,12 @@ from inbox_threading.domain import (
     Direction,
     ErasureReceipt,
     FailedPrecondition,
+    IdentityAction,
     InboundOutcome,
     InvalidInput,
     ItemKind,
+    MergeReceipt,
+    MergeSuggestion,
     NewInboundMessage,
     NewProactiveMessage,
     NotFound,
@@ -41,9 +44,12 @@ from inbox_threading.domain import (
     ThreadPolicy,
     Viewer,
     continued_by,
+    decide_identity,
     decide_thread,
     derived_id,
+    identity_claim,
     new_id,
+    surviving_customer,
 )
 
 SCHEMA_V1 = """
@@ -465,6 +471,7 @@ class SqliteConversationStore:
                 assert existing is not None
                 return existing
             customer_id = self._resolve_customer(conn, message.sender, message.sender_name, now_us)
+            customer_id, merges = self._apply_identity(conn, customer_id, message, now_us)
             active = conn.execute(
                 "SELECT conversation_id FROM conversations WHERE customer_id = ? AND status != ?",
                 (customer_id, int(ConversationStatus.RESOLVED)),
@@ -563,7 +570,232 @@ class SqliteConversationStore:
                 reopened=decision.action is ThreadAction.REOPEN,
                 activities=tuple(activities),
                 previous_agent_id=previous_agent,
+                merges=tuple(merges),
             )
+
+        return await self._db.write(write)
+
+    # --- identity ---------------------------------------------------------------------------
+
+    def _apply_identity(
+        self, conn: sqlite3.Connection, customer_id: str, message: NewInboundMessage, now_us: int
+    ) -> tuple[str, list[MergeReceipt]]:
+        """Link, merge or suggest per the identity the customer gave; returns the customer id to use now."""
+        claim = identity_claim(message.metadata)
+        merges: list[MergeReceipt] = []
+        if claim is None:
+            return customer_id, merges
+        for contact in claim.contacts:
+            owner = conn.execute(
+                "SELECT customer_id FROM contact_points WHERE kind = ? AND value = ?", (contact.kind, contact.value)
+            ).fetchone()
+            owner_id = str(owner[0]) if owner else None
+            action = decide_identity(customer_id, owner_id, claim.verified)
+            if action is IdentityAction.LINK:
+                conn.execute(
+                    "INSERT INTO contact_points (kind, value, customer_id, created_at_us) VALUES (?, ?, ?, ?)",
+                    (contact.kind, contact.value, customer_id, now_us),
+                )
+                self._audit(
+                    conn, "verified identity", "contact_linked", customer_id, {"contact": contact.value}, now_us
+                )
+            elif action is IdentityAction.MERGE:
+                assert owner_id is not None
+                receipt = self._merge(conn, customer_id, owner_id, "verified identity", "signed identify", now_us)
+                merges.append(receipt)
+                customer_id = receipt.surviving_customer_id
+            elif action is IdentityAction.SUGGEST:
+                assert owner_id is not None
+                suggestion_id = derived_id("suggestion", customer_id, owner_id, str(contact.kind), contact.value)
+                inserted = conn.execute(
+                    "INSERT OR IGNORE INTO merge_suggestions (suggestion_id, customer_id, other_customer_id, "
+                    "contact_kind, contact_value, reason, status, created_at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        suggestion_id,
+                        customer_id,
+                        owner_id,
+                        contact.kind,
+                        contact.value,
+                        "claimed without verification",
+                        "pending",
+                        now_us,
+                    ),
+                ).rowcount
+                if inserted:
+                    self._audit(
+                        conn, "customer", "merge_suggested", customer_id, {"other_customer_id": owner_id}, now_us
+                    )
+        return customer_id, merges
+
+    def _merge(self, conn: sqlite3.Connection, a: str, b: str, actor: str, reason: str, now_us: int) -> MergeReceipt:
+        rows = {
+            r["customer_id"]: int(r["created_at_us"])
+            for r in conn.execute(
+                "SELECT customer_id, created_at_us FROM customers WHERE customer_id IN (?, ?)", (a, b)
+            ).fetchall()
+        }
+        if len(rows) != 2:
+            raise NotFound("both customers must exist (and differ) to merge them")
+        surviving, merged = surviving_customer((a, rows[a]), (b, rows[b]))
+        actives = {
+            r["customer_id"]: r["conversation_id"]
+            for r in conn.execute(
+                "SELECT customer_id, conversation_id FROM conversations WHERE customer_id IN (?, ?) AND status != ?",
+                (surviving, merged, int(ConversationStatus.RESOLVED)),
+            ).fetchall()
+        }
+        resolved = ""
+        if surviving in actives and merged in actives:
+            # One active conversation per customer: the merged one's ends, pointing to the survivor's.
+            resolved = actives[merged]
+            current = self._must(conn, resolved)
+            conn.execute(
+                "UPDATE conversations SET status = ?, resolved_at_us = ? WHERE conversation_id = ?",
+                (int(ConversationStatus.RESOLVED), now_us, resolved),
+            )
+            self._activity(
+                conn,
+                current,
+                f"Customer records merged: continued in conversation {actives[surviving]}",
+                activity_id=derived_id("merged", resolved, surviving),
+                actor=actor,
+                at_us=now_us,
+                data={"activity": "merged", "conversation_id": actives[surviving]},
+            )
+        conn.execute("UPDATE contact_points SET customer_id = ? WHERE customer_id = ?", (surviving, merged))
+        conn.execute("UPDATE conversations SET customer_id = ? WHERE customer_id = ?", (surviving, merged))
+        conn.execute("UPDATE messages SET customer_id = ? WHERE customer_id = ?", (surviving, merged))
+        conn.execute("UPDATE audit_log SET customer_id = ? WHERE customer_id = ?", (surviving, merged))
+        conn.execute(
+            "UPDATE merge_suggestions SET status = 'merged' WHERE status = 'pending' AND "
+            "((customer_id = ? AND other_customer_id = ?) OR (customer_id = ? AND other_customer_id = ?))",
+            (surviving, merged, merged, surviving),
+        )
+        conn.execute("UPDATE merge_suggestions SET customer_id = ? WHERE customer_id = ?", (surviving, merged))
+        conn.execute(
+            "UPDATE merge_suggestions SET other_customer_id = ? WHERE other_customer_id = ?", (surviving, merged)
+        )
+        conn.execute(
+            "UPDATE customers SET display_name = (SELECT display_name FROM customers WHERE customer_id = ?) "
+            "WHERE customer_id = ? AND display_name = ''",
+            (merged, surviving),
+        )
+        conn.execute("DELETE FROM customers WHERE customer_id = ?", (merged,))
+        self._audit(conn, actor, "merged", surviving, {"merged_customer_id": merged, "reason": reason}, now_us)
+        return MergeReceipt(surviving, merged, resolved)
+
+    async def merge_customers(self, a: str, b: str, actor: str, reason: str, now_us: int) -> MergeReceipt:
+        return await self._db.write(lambda conn: self._merge(conn, a, b, actor, reason, now_us))
+
+    async def split_customer(
+        self, customer_id: str, contacts: tuple[ContactPoint, ...], actor: str, reason: str, now_us: int
+    ) -> tuple[str, list[str]]:
+        """Move `contacts` to a new customer, with the conversations in which only they wrote."""
+
+        def write(conn: sqlite3.Connection) -> tuple[str, list[str]]:
+            owned = {
+                ContactPoint(k, v)
+                for k, v in conn.execute(
+                    "SELECT kind, value FROM contact_points WHERE customer_id = ?", (customer_id,)
+                ).fetchall()
+            }
+            if not owned:
+                raise NotFound(f"customer {customer_id} not found")
+            moving = set(contacts)
+            if not moving or not moving <= owned:
+                raise InvalidInput("contact_points must be some of this customer's contact points")
+            if moving == owned:
+                raise InvalidInput("at least one contact point must stay with the customer")
+            new_customer = new_id()
+            conn.execute(
+                "INSERT INTO customers (customer_id, display_name, created_at_us) VALUES (?, '', ?)",
+                (new_customer, now_us),
+            )
+            conn.executemany(
+                "UPDATE contact_points SET customer_id = ? WHERE kind = ? AND value = ?",
+                [(new_customer, c.kind, c.value) for c in moving],
+            )
+            moved = []
+            for (conversation_id,) in conn.execute(
+                "SELECT conversation_id FROM conversations WHERE customer_id = ?", (customer_id,)
+            ).fetchall():
+                writers = {
+                    ContactPoint(k, v)
+                    for k, v in conn.execute(
+                        "SELECT DISTINCT contact_kind, contact_value FROM messages WHERE conversation_id = ? "
+                        "AND direction = ?",
+                        (conversation_id, int(Direction.INBOUND)),
+                    ).fetchall()
+                }
+                if writers and writers <= moving:
+                    moved.append(conversation_id)
+            for conversation_id in moved:
+                conn.execute(
+                    "UPDATE conversations SET customer_id = ? WHERE conversation_id = ?",
+                    (new_customer, conversation_id),
+                )
+                conn.execute(
+                    "UPDATE messages SET customer_id = ? WHERE conversation_id = ?", (new_customer, conversation_id)
+                )
+            details: dict[str, object] = {
+                "new_customer_id": new_customer,
+                "contact_points": sorted(c.value for c in moving),
+                "conversations": moved,
+                "reason": reason,
+            }
+            self._audit(conn, actor, "split", customer_id, details, now_us)
+            self._audit(conn, actor, "split_from", new_customer, {"customer_id": customer_id, "reason": reason}, now_us)
+            return new_customer, moved
+
+        return await self._db.write(write)
+
+    @staticmethod
+    def _suggestion(row: sqlite3.Row) -> MergeSuggestion:
+        return MergeSuggestion(
+            suggestion_id=row["suggestion_id"],
+            customer_id=row["customer_id"],
+            other_customer_id=row["other_customer_id"],
+            claimed_contact=ContactPoint(row["contact_kind"], row["contact_value"]),
+            reason=row["reason"],
+            status=row["status"],
+            created_at_us=row["created_at_us"],
+            decided_by=row["decided_by"],
+        )
+
+    async def merge_suggestions(self, customer_id: str) -> list[MergeSuggestion]:
+        if customer_id:
+            sql = (
+                "SELECT * FROM merge_suggestions WHERE customer_id = ? OR other_customer_id = ? ORDER BY created_at_us"
+            )
+            params: tuple[object, ...] = (customer_id, customer_id)
+        else:
+            sql, params = "SELECT * FROM merge_suggestions WHERE status = 'pending' ORDER BY created_at_us", ()
+        return await self._db.read(lambda conn: [self._suggestion(r) for r in conn.execute(sql, params).fetchall()])
+
+    async def decide_suggestion(
+        self, suggestion_id: str, accept: bool, actor: str, now_us: int
+    ) -> tuple[MergeSuggestion, MergeReceipt | None]:
+        def write(conn: sqlite3.Connection) -> tuple[MergeSuggestion, MergeReceipt | None]:
+            row = conn.execute("SELECT * FROM merge_suggestions WHERE suggestion_id = ?", (suggestion_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"merge suggestion {suggestion_id} not found")
+            if row["status"] != "pending":
+                raise FailedPrecondition(f"this suggestion is already {row['status']}")
+            receipt = None
+            if accept:
+                receipt = self._merge(
+                    conn, row["customer_id"], row["other_customer_id"], actor, "confirmed suggestion", now_us
+                )
+            conn.execute(
+                "UPDATE merge_suggestions SET status = ?, decided_by = ?, decided_at_us = ? WHERE suggestion_id = ?",
+                ("accepted" if accept else "rejected", actor, now_us, suggestion_id),
+            )
+            if not accept:
+                self._audit(conn, actor, "merge_rejected", row["customer_id"], {"suggestion_id": suggestion_id}, now_us)
+            updated = conn.execute(
+                "SELECT * FROM merge_suggestions WHERE suggestion_id = ?", (suggestion_id,)
+            ).fetchone()
+            return self._suggestion(updated), receipt
 
         return await self._db.write(write)
 
