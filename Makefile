@@ -41,6 +41,9 @@ fmt: setup ## format and autofix
 
 check: lint test ## what CI runs
 
+bench: setup ## benchmarks (not tests): inbox queries on a million messages
+	$(PY) bench/threading_store.py
+
 compose-config: ## validate docker-compose.yml (needs Debian's docker-compose)
 	docker-compose -f docker-compose.yml config --quiet
 

@@ -456,3 +456,37 @@ async def test_agents_merge_and_split_and_every_change_is_audited(store: SqliteC
     assert [a["action"] for a in audit] == ["merged", "split"]
     _, _, new_audit = await store.export(new_customer)
     assert [a["action"] for a in new_audit] == ["split_from"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"assignee_agent_id": "ada"},
+        {"assignee_agent_id": "ada", "statuses": (ConversationStatus.OPEN,)},
+        {"team": "tier1"},
+        {"statuses": (ConversationStatus.OPEN, ConversationStatus.PENDING)},
+        {"channels": (SMS,)},
+        {"language": "es"},
+        {"tag": "vip"},
+        {"customer_id": "c1"},
+        {},
+    ],
+)
+async def test_inbox_queries_use_indexes_not_scans(store: SqliteConversationStore, query: dict[str, object]) -> None:
+    await record(store, inbound("m1"))
+    plans = await store.database.query_plans(lambda: store.list_conversations(limit=50, **query))  # type: ignore[arg-type]
+    listing = plans[0]
+    assert "SCAN conversations" not in listing or "INDEX" in listing, listing
+    assert "TEMP B-TREE" not in listing or query.get("statuses") or query.get("channels") or query.get("tag"), listing
+
+
+async def test_the_timeline_and_search_use_indexes(store: SqliteConversationStore) -> None:
+    from inbox_threading.domain import Viewer, fts_query
+
+    first = await record(store, inbound("m1"))
+    plans = await store.database.query_plans(
+        lambda: store.timeline(first.conversation.customer_id, 50, "", exclude_notes=True)
+    )
+    assert "USING INDEX messages_timeline" in plans[0], plans[0]
+    plans = await store.database.query_plans(lambda: store.search(fts_query("text"), Viewer("ada"), 10, 0))
+    assert "VIRTUAL TABLE INDEX" in plans[0] and "SCAN m " not in plans[0], plans[0]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -76,6 +76,29 @@ class SqliteDatabase:
             return result
 
         return await asyncio.get_running_loop().run_in_executor(self._executor, in_transaction)
+
+    async def query_plans(self, run: Callable[[], Awaitable[object]]) -> list[str]:
+        """The query plan of every statement `run` executes here (for tests that guard against scans)."""
+        conn = self._conn()
+        executed: list[str] = []
+
+        def trace(statement: str) -> None:
+            if statement.lstrip().upper().startswith("SELECT"):
+                executed.append(statement)
+
+        conn.set_trace_callback(trace)
+        try:
+            await run()
+        finally:
+            conn.set_trace_callback(None)
+
+        def explain(connection: sqlite3.Connection) -> list[str]:
+            return [
+                " / ".join(str(row[3]) for row in connection.execute(f"EXPLAIN QUERY PLAN {statement}"))
+                for statement in executed
+            ]
+
+        return await self.read(explain)
 
     async def close(self) -> None:
         if self._connection is not None:

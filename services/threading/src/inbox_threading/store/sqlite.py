@@ -195,6 +195,12 @@ CREATE TABLE erasures (
 CREATE INDEX messages_by_customer ON messages(customer_id);
 """
 
+# A customer's conversations, newest first, without sorting.
+MIGRATION_V4 = """
+DROP INDEX conversations_by_customer;
+CREATE INDEX conversations_by_customer ON conversations(customer_id, last_activity_at_us DESC, conversation_id DESC);
+"""
+
 _MESSAGE_COLUMNS = (
     "message_id, conversation_id, customer_id, direction, channel, agent_id, text, sent_at_us, received_at_us, "
     "sequence, kind, metadata, attachments"
@@ -242,11 +248,15 @@ class SqliteConversationStore:
     @classmethod
     async def open(cls, path: Path | str) -> SqliteConversationStore:
         database = SqliteDatabase(path)
-        await database.open(SCHEMA_V1, MIGRATION_V2, MIGRATION_V3)
+        await database.open(SCHEMA_V1, MIGRATION_V2, MIGRATION_V3, MIGRATION_V4)
         return cls(database)
 
     async def close(self) -> None:
         await self._db.close()
+
+    @property
+    def database(self) -> SqliteDatabase:
+        return self._db
 
     # --- reading helpers (inside a transaction) ---------------------------------------------
 
