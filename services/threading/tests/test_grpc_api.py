@@ -1,0 +1,123 @@
+"""ConversationService over a real gRPC server and a real nats-server: each RPC, and its errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import pytest
+from inbox.conversations.v1 import conversation_pb2
+from inbox.conversations.v1 import conversation_service_pb2 as pb
+from inbox.conversations.v1 import conversation_service_pb2_grpc as pb_grpc
+from inbox.message.v1 import message_pb2
+from inbox_devstack.nats_server import NatsServer
+from inbox_events import EventBus
+from inbox_runtime.grpc_client import authenticated_channel
+from inbox_runtime.grpc_server import grpc_server
+from inbox_threading import grpc_api
+from inbox_threading.actions import ThreadingActions
+from inbox_threading.domain import ContactPoint, NewInboundMessage
+from inbox_threading.store.sqlite import SqliteConversationStore
+
+PHONE = message_pb2.CONTACT_POINT_KIND_PHONE
+
+
+@pytest.fixture
+async def api(
+    nats_server: NatsServer, tmp_path: Path, api_token: str
+) -> AsyncIterator[tuple[pb_grpc.ConversationServiceAsyncStub, ThreadingActions]]:
+    store = await SqliteConversationStore.open(tmp_path / "threading.sqlite3")
+    async with EventBus.connect(nats_server.url, service="test") as bus:
+        await bus.ensure_streams()
+        actions = ThreadingActions(store, bus)
+        async with (
+            grpc_server(host="127.0.0.1", port=0, token=api_token, services=[grpc_api.registration(actions)]) as server,
+            authenticated_channel(f"127.0.0.1:{server.port}", api_token) as channel,
+        ):
+            yield pb_grpc.ConversationServiceStub(channel), actions
+    await store.close()
+
+
+async def code_of(call) -> grpc.StatusCode:  # type: ignore[no-untyped-def]
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await call
+    return raised.value.code()
+
+
+async def test_lifecycle_timeline_profile_search_export_and_erase(
+    api: tuple[pb_grpc.ConversationServiceAsyncStub, ThreadingActions],
+) -> None:
+    stub, actions = api
+    outcome = await actions.record_inbound(
+        NewInboundMessage("m1", 3, "support", "SM1", ContactPoint(PHONE, "+14155550100"), "Grace", "Parcel lost", 1, 2)
+    )
+    conversation_id, customer_id = outcome.conversation.conversation_id, outcome.conversation.customer_id
+
+    tagged = await stub.UpdateTags(pb.UpdateTagsRequest(conversation_id=conversation_id, add=["VIP"], agent_id="ada"))
+    assert list(tagged.conversation.tags) == ["vip"]
+    note = await stub.AddNote(
+        pb.AddNoteRequest(conversation_id=conversation_id, agent_id="ada", text="Refund approved", client_note_id="n1")
+    )
+    assert note.note.kind == message_pb2.MESSAGE_KIND_NOTE
+    snoozed = await stub.SetStatus(
+        pb.SetStatusRequest(
+            conversation_id=conversation_id,
+            status=conversation_pb2.CONVERSATION_STATUS_SNOOZED,
+            snoozed_until={"seconds": 4_000_000_000},
+            agent_id="ada",
+        )
+    )
+    assert snoozed.conversation.snoozed_until.seconds == 4_000_000_000
+    with_bob = await stub.AddParticipant(
+        pb.AddParticipantRequest(conversation_id=conversation_id, participant_agent_id="bob", agent_id="ada")
+    )
+    assert list(with_bob.conversation.participant_agent_ids) == ["bob"]
+
+    timeline = await stub.GetTimeline(pb.GetTimelineRequest(customer_id=customer_id, page_size=2))
+    rest = await stub.GetTimeline(pb.GetTimelineRequest(customer_id=customer_id, page_token=timeline.next_page_token))
+    kinds = [i.kind for i in [*timeline.items, *rest.items]]
+    assert kinds[0] == message_pb2.MESSAGE_KIND_TEXT and message_pb2.MESSAGE_KIND_NOTE in kinds
+    profile = await stub.GetCustomerProfile(pb.GetCustomerProfileRequest(customer_id=customer_id))
+    assert profile.profile.display_name == "Grace" and list(profile.profile.channels_used) == [message_pb2.CHANNEL_SMS]
+
+    hits = await stub.SearchMessages(pb.SearchMessagesRequest(query="refund", viewer=pb.Viewer(agent_id="bob")))
+    assert [m.text for m in hits.messages] == ["Refund approved"]  # bob takes part in it
+    none = await stub.SearchMessages(pb.SearchMessagesRequest(query="refund", viewer=pb.Viewer(agent_id="carol")))
+    assert list(none.messages) == []
+
+    exported = await stub.ExportCustomer(pb.ExportCustomerRequest(customer_id=customer_id, agent_id="dpo"))
+    document = json.loads(exported.document)
+    assert document["customer"]["contact_points"] == [{"kind": PHONE, "value": "+14155550100"}]
+    assert {i["text"] for i in document["items"]} >= {"Parcel lost", "Refund approved"}
+    erased = await stub.EraseCustomer(
+        pb.EraseCustomerRequest(customer_id=customer_id, agent_id="dpo", reason="request")
+    )
+    assert erased.conversations_erased == 1
+    assert await code_of(stub.GetCustomerProfile(pb.GetCustomerProfileRequest(customer_id=customer_id))) == (
+        grpc.StatusCode.NOT_FOUND
+    )
+
+
+async def test_bad_requests_get_clear_errors(
+    api: tuple[pb_grpc.ConversationServiceAsyncStub, ThreadingActions],
+) -> None:
+    stub, _ = api
+    invalid = grpc.StatusCode.INVALID_ARGUMENT
+    assert await code_of(stub.GetConversation(pb.GetConversationRequest())) == invalid
+    assert await code_of(stub.GetConversation(pb.GetConversationRequest(conversation_id="nope"))) == (
+        grpc.StatusCode.NOT_FOUND
+    )
+    assert await code_of(stub.ListConversations(pb.ListConversationsRequest(page_token="garbage"))) == invalid
+    assert await code_of(stub.ListConversations(pb.ListConversationsRequest(page_size=-1))) == invalid
+    assert await code_of(stub.SendReply(pb.SendReplyRequest(conversation_id="c", agent_id="a", text=" "))) == invalid
+    assert await code_of(stub.SearchMessages(pb.SearchMessagesRequest(query="  "))) == invalid
+    assert await code_of(stub.EraseCustomer(pb.EraseCustomerRequest(customer_id="c"))) == invalid
+    assert (
+        await code_of(stub.MergeCustomers(pb.MergeCustomersRequest(customer_id="a", other_customer_id="a"))) == invalid
+    )
+    assert (
+        await code_of(stub.DecideMergeSuggestion(pb.DecideMergeSuggestionRequest(suggestion_id="x", agent_id="ada")))
+        == grpc.StatusCode.NOT_FOUND
+    )
