@@ -66,3 +66,27 @@ async def test_replicas_racing_never_exceed_capacity(tmp_path: Path) -> None:
     assert loads == {"ada": {CHAT: 3}, "bob": {CHAT: 3}}
     states = [o.assignment.state for o in outcomes]
     assert states.count(AssignmentState.ASSIGNED) == 6 and states.count(AssignmentState.QUEUED) == 9
+
+
+async def test_ending_frees_capacity_and_stale_requests_change_nothing(store: SqliteRoutingStore) -> None:
+    await store.upsert_agent("ada", "Ada", {CHAT: 1}, ())
+    await store.set_presence("ada", Presence.AVAILABLE)
+    first = RouteRequest("conv-1", "cust-1", CHAT, "main", generation=100)
+    assert (await store.route(first, now_us=100)).assignment.agent_id == "ada"
+    waiting = RouteRequest("conv-2", "cust-2", CHAT, "main", generation=110)
+    assert (await store.route(waiting, now_us=110)).assignment.state == AssignmentState.QUEUED
+    ended = await store.end("conv-1", now_us=200)
+    assert ended is not None and ended.state == AssignmentState.ENDED and ended.agent_id == "ada"
+    assert await store.end("conv-1", now_us=201) is None  # once
+    assert await store.load_of("ada") == {}
+    [queued] = await store.queued(10)
+    assert queued.generation == 110
+    assert (await store.route(queued, now_us=210)).assignment.agent_id == "ada"
+    # The "opened" event of conv-1 redelivered after it was resolved: stays ended.
+    stale = await store.route(first, now_us=300)
+    assert not stale.changed and stale.assignment.state == AssignmentState.ENDED
+    # Reopened later (a newer generation): routed again; ada is full, so it waits.
+    reopened = await store.route(RouteRequest("conv-1", "cust-1", CHAT, "main", generation=400), now_us=400)
+    assert reopened.changed and reopened.assignment.state == AssignmentState.QUEUED
+    assert await store.forget_customer("cust-1") == 1
+    assert await store.get_assignment("conv-1") is None

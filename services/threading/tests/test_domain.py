@@ -127,3 +127,17 @@ def test_identity_rules() -> None:
     )
     assert claim is not None and claim.verified and [c.value for c in claim.contacts] == ["grace@example.org", "u1"]
     assert identity_claim(()) is None
+
+
+def test_inbox_policies_from_settings() -> None:
+    from inbox_runtime.config import ConfigError
+    from inbox_threading.config import inbox_policies
+
+    policies = inbox_policies(POLICY, ("sales=3",), ("sales=tier2", "support=tier1"))
+    assert policies.for_inbox("sales") == ThreadPolicy(3 * DAY_US, "tier2")
+    assert policies.for_inbox("support") == ThreadPolicy(7 * DAY_US, "tier1")
+    assert policies.for_inbox("other") == POLICY
+    with pytest.raises(ConfigError):
+        inbox_policies(POLICY, ("sales",), ())
+    with pytest.raises(ConfigError):
+        inbox_policies(POLICY, ("sales=soon",), ())

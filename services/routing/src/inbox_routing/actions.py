@@ -63,6 +63,19 @@ class RoutingActions:
         )
         return outcome
 
+    async def end(self, conversation_id: str) -> None:
+        """A conversation was resolved: its agent has room again, so waiting conversations move."""
+        ended = await self._store.end(conversation_id, now_us())
+        if ended is None:
+            return
+        log.info("assignment_ended", conversation_id=conversation_id, agent_id=ended.agent_id)
+        if ended.agent_id:
+            await self.place_waiting()
+
+    async def forget_customer(self, customer_id: str) -> None:
+        erased = await self._store.forget_customer(customer_id)
+        log.info("customer_forgotten", customer_id=customer_id, records=erased)
+
     async def upsert_agent(
         self, agent_id: str, display_name: str, capacities: dict[int, int], languages: tuple[str, ...]
     ) -> Agent:

@@ -17,7 +17,13 @@ from inbox_routing import grpc_api
 from inbox_routing.actions import RoutingActions
 from inbox_routing.config import Settings
 from inbox_routing.store.sqlite import SqliteRoutingStore
-from inbox_routing.subscribers import ON_OPENED, RoutingSubscribers
+from inbox_routing.subscribers import (
+    ON_CUSTOMER_ERASED,
+    ON_OPENED,
+    ON_REOPENED,
+    ON_STATUS_CHANGED,
+    RoutingSubscribers,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -39,6 +45,9 @@ async def run(settings: Settings) -> None:
         )
         subscribers = RoutingSubscribers(actions)
         await stack.enter_async_context(bus.consume(ON_OPENED, subscribers.on_opened))
+        await stack.enter_async_context(bus.consume(ON_REOPENED, subscribers.on_reopened))
+        await stack.enter_async_context(bus.consume(ON_STATUS_CHANGED, subscribers.on_status_changed))
+        await stack.enter_async_context(bus.consume(ON_CUSTOMER_ERASED, subscribers.on_customer_erased))
         await server.set_serving()
         log.info("routing_ready", grpc_port=server.port)
         await until_signalled()

@@ -122,6 +122,8 @@ class AssignmentState(IntEnum):
     # Values match inbox.routing.v1.AssignmentState.
     QUEUED = 1
     ASSIGNED = 2
+    # Resolved (or handed back): no longer counts against anyone's capacity.
+    ENDED = 3
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,16 @@ class RouteRequest:
     customer_id: str
     channel: int
     inbox_id: str
+    # When the conversation (re)opened, in microseconds: a request older than the routing record is
+    # stale (a redelivered "opened" after the conversation was resolved) and changes nothing.
+    generation: int = 0
+
+
+def is_current(request_generation: int, record_generation: int, state: AssignmentState) -> bool:
+    """Should this request (re)decide the conversation's owner?"""
+    if request_generation > record_generation:
+        return True
+    return request_generation == record_generation and state == AssignmentState.QUEUED
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from inbox.conversations.v1 import conversation_pb2
 from inbox.conversations.v1 import events_pb2 as conversation_events
 from inbox_events import ConsumerSpec, Event, PermanentError
+from inbox_runtime.timestamps import from_timestamp
 
 from inbox_routing.actions import RoutingActions
 from inbox_routing.domain import RouteRequest
@@ -13,6 +15,22 @@ ON_OPENED = ConsumerSpec(
     subjects=("conv.opened",),
     event_type=conversation_events.ConversationOpened,
 )
+ON_REOPENED = ConsumerSpec(
+    durable="routing-on-conversation-reopened",
+    subjects=("conv.reopened",),
+    event_type=conversation_events.ConversationReopened,
+)
+ON_STATUS_CHANGED = ConsumerSpec(
+    durable="routing-on-status-changed",
+    subjects=("conv.status_changed",),
+    event_type=conversation_events.ConversationStatusChanged,
+)
+ON_CUSTOMER_ERASED = ConsumerSpec(
+    durable="routing-on-customer-erased",
+    subjects=("conv.customer_erased",),
+    event_type=conversation_events.CustomerErased,
+)
+RESOLVED = conversation_pb2.CONVERSATION_STATUS_RESOLVED
 
 
 class RoutingSubscribers:
@@ -23,5 +41,38 @@ class RoutingSubscribers:
         opened = event.payload
         if not opened.conversation_id or opened.channel <= 0:
             raise PermanentError("conversation_opened without conversation_id or channel")
-        request = RouteRequest(opened.conversation_id, opened.customer_id, opened.channel, opened.inbox_id)
+        request = RouteRequest(
+            opened.conversation_id,
+            opened.customer_id,
+            opened.channel,
+            opened.inbox_id,
+            from_timestamp(opened.opened_at),
+        )
         await self._actions.route(request, correlation_id=event.envelope.correlation_id)
+
+    async def on_reopened(self, event: Event[conversation_events.ConversationReopened]) -> None:
+        reopened = event.payload
+        if not reopened.conversation_id or reopened.channel <= 0:
+            raise PermanentError("conversation_reopened without conversation_id or channel")
+        request = RouteRequest(
+            reopened.conversation_id,
+            reopened.customer_id,
+            reopened.channel,
+            reopened.inbox_id,
+            from_timestamp(reopened.reopened_at),
+        )
+        await self._actions.route(request, correlation_id=event.envelope.correlation_id)
+
+    async def on_status_changed(self, event: Event[conversation_events.ConversationStatusChanged]) -> None:
+        changed = event.payload
+        if changed.status == RESOLVED:
+            await self._actions.end(changed.conversation_id)
+        elif changed.previous_status == RESOLVED and changed.channel > 0:
+            # An agent reopened it by hand: it needs an owner again.
+            request = RouteRequest(
+                changed.conversation_id, changed.customer_id, changed.channel, "", from_timestamp(changed.changed_at)
+            )
+            await self._actions.route(request, correlation_id=event.envelope.correlation_id)
+
+    async def on_customer_erased(self, event: Event[conversation_events.CustomerErased]) -> None:
+        await self._actions.forget_customer(event.payload.customer_id)

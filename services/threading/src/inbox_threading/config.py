@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from inbox_runtime.config import CommonSettings, ConfigError, env, env_list
@@ -19,26 +19,43 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         common = CommonSettings.from_env()
+        default = ThreadPolicy(reopen_window_us=int(env("THREADING_REOPEN_WINDOW_DAYS", float, 7.0) * DAY_US))
         return cls(
             common=common,
             grpc_port=env("THREADING_GRPC_PORT", int, 50051),
             db_path=env("THREADING_DB_PATH", Path, common.data_dir / "threading.sqlite3"),
-            policies=ThreadPolicies(
-                default=ThreadPolicy(reopen_window_us=int(env("THREADING_REOPEN_WINDOW_DAYS", float, 7.0) * DAY_US)),
-                per_inbox=tuple(_per_inbox(env_list("THREADING_INBOX_REOPEN_WINDOW_DAYS"))),
+            policies=inbox_policies(
+                default, env_list("THREADING_INBOX_REOPEN_WINDOW_DAYS"), env_list("THREADING_INBOX_TEAMS")
             ),
             snooze_check_seconds=env("THREADING_SNOOZE_CHECK_SECONDS", float, 30.0),
         )
 
 
-def _per_inbox(items: tuple[str, ...]) -> list[tuple[str, ThreadPolicy]]:
-    """`sales=3,vip=30`: reopen windows in days for some inboxes."""
-    policies = []
+def _pairs(items: tuple[str, ...], key: str) -> dict[str, str]:
+    pairs = {}
     for item in items:
-        inbox, _, days = item.partition("=")
-        try:
-            window = float(days)
-        except ValueError:
-            raise ConfigError(f"THREADING_INBOX_REOPEN_WINDOW_DAYS: {item!r} is not inbox=days") from None
-        policies.append((inbox.strip(), ThreadPolicy(reopen_window_us=int(window * DAY_US))))
-    return policies
+        inbox, sep, value = item.partition("=")
+        if not sep or not inbox.strip() or not value.strip():
+            raise ConfigError(f"{key}: {item!r} is not inbox=value")
+        pairs[inbox.strip()] = value.strip()
+    return pairs
+
+
+def inbox_policies(default: ThreadPolicy, windows: tuple[str, ...], teams: tuple[str, ...]) -> ThreadPolicies:
+    """`THREADING_INBOX_REOPEN_WINDOW_DAYS=sales=3,vip=30` and `THREADING_INBOX_TEAMS=support=tier1`."""
+    window_days = _pairs(windows, "THREADING_INBOX_REOPEN_WINDOW_DAYS")
+    team_of = _pairs(teams, "THREADING_INBOX_TEAMS")
+    per_inbox = []
+    for inbox in sorted(set(window_days) | set(team_of)):
+        policy = default
+        if inbox in window_days:
+            try:
+                policy = replace(policy, reopen_window_us=int(float(window_days[inbox]) * DAY_US))
+            except ValueError:
+                raise ConfigError(
+                    f"THREADING_INBOX_REOPEN_WINDOW_DAYS: {window_days[inbox]!r} is not a number"
+                ) from None
+        if inbox in team_of:
+            policy = replace(policy, team=team_of[inbox])
+        per_inbox.append((inbox, policy))
+    return ThreadPolicies(default=default, per_inbox=tuple(per_inbox))

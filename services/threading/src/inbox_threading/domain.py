@@ -248,9 +248,11 @@ class CustomerFacts:
 
 @dataclass(frozen=True)
 class ThreadPolicy:
-    """How long a resolved conversation reopens when the customer writes again (per inbox)."""
+    """Per inbox: how long a resolved conversation reopens when the customer writes again, and which
+    team sees the conversations it opens."""
 
     reopen_window_us: int = 7 * DAY_US
+    team: str = ""
 
 
 @dataclass(frozen=True)

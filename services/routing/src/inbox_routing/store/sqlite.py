@@ -18,6 +18,7 @@ from inbox_routing.domain import (
     RouteOutcome,
     RouteRequest,
     decide,
+    is_current,
 )
 
 SCHEMA = """
@@ -42,6 +43,13 @@ CREATE TABLE IF NOT EXISTS assignments (
 );
 CREATE INDEX IF NOT EXISTS assignments_load ON assignments(agent_id, channel) WHERE state = 2;
 CREATE INDEX IF NOT EXISTS assignments_queue ON assignments(queued_at_us, conversation_id) WHERE state = 1;
+"""
+
+
+# Generations (see RouteRequest) and a customer index for erasure.
+MIGRATION_V2 = """
+ALTER TABLE assignments ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX assignments_by_customer ON assignments(customer_id);
 """
 
 
@@ -74,7 +82,7 @@ class SqliteRoutingStore:
     @classmethod
     async def open(cls, path: Path | str) -> SqliteRoutingStore:
         database = SqliteDatabase(path)
-        await database.open(SCHEMA)
+        await database.open(SCHEMA, MIGRATION_V2)
         return cls(database)
 
     async def close(self) -> None:
@@ -140,7 +148,9 @@ class SqliteRoutingStore:
             existing = conn.execute(
                 "SELECT * FROM assignments WHERE conversation_id = ?", (request.conversation_id,)
             ).fetchone()
-            if existing is not None and existing["state"] == AssignmentState.ASSIGNED:
+            if existing is not None and not is_current(
+                request.generation, existing["generation"], AssignmentState(existing["state"])
+            ):
                 return RouteOutcome(_assignment(existing), changed=False)
             candidates = [
                 Candidate(_agent(row), int(row["load"]))
@@ -152,11 +162,14 @@ class SqliteRoutingStore:
             ]
             decision = decide(request.channel, candidates)
             if decision.agent_id is None:
-                if existing is not None:
+                if existing is not None and existing["state"] == AssignmentState.QUEUED:
                     return RouteOutcome(_assignment(existing), changed=False)
                 conn.execute(
-                    "INSERT INTO assignments (conversation_id, customer_id, channel, inbox_id, state, since_us, "
-                    "queued_at_us, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO assignments (conversation_id, customer_id, channel, inbox_id, state, agent_id, "
+                    "since_us, queued_at_us, reason, generation) VALUES (?, ?, ?, ?, ?, '', ?, ?, ?, ?) "
+                    "ON CONFLICT (conversation_id) DO UPDATE SET state = excluded.state, agent_id = '', "
+                    "since_us = excluded.since_us, queued_at_us = excluded.queued_at_us, reason = excluded.reason, "
+                    "generation = excluded.generation",
                     (
                         request.conversation_id,
                         request.customer_id,
@@ -166,14 +179,16 @@ class SqliteRoutingStore:
                         now_us,
                         now_us,
                         decision.reason,
+                        request.generation,
                     ),
                 )
             else:
                 conn.execute(
                     "INSERT INTO assignments (conversation_id, customer_id, channel, inbox_id, state, agent_id, "
-                    "since_us, queued_at_us, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "since_us, queued_at_us, reason, generation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT (conversation_id) DO UPDATE SET state = excluded.state, "
-                    "agent_id = excluded.agent_id, since_us = excluded.since_us, reason = excluded.reason",
+                    "agent_id = excluded.agent_id, since_us = excluded.since_us, reason = excluded.reason, "
+                    "generation = excluded.generation",
                     (
                         request.conversation_id,
                         request.customer_id,
@@ -184,6 +199,7 @@ class SqliteRoutingStore:
                         now_us,
                         now_us,
                         decision.reason,
+                        request.generation,
                     ),
                 )
                 conn.execute(
@@ -199,13 +215,34 @@ class SqliteRoutingStore:
     async def queued(self, limit: int) -> list[RouteRequest]:
         def read(conn: sqlite3.Connection) -> list[RouteRequest]:
             rows = conn.execute(
-                "SELECT conversation_id, customer_id, channel, inbox_id FROM assignments WHERE state = ? "
+                "SELECT conversation_id, customer_id, channel, inbox_id, generation FROM assignments WHERE state = ? "
                 "ORDER BY queued_at_us, conversation_id LIMIT ?",
                 (int(AssignmentState.QUEUED), limit),
             ).fetchall()
-            return [RouteRequest(r["conversation_id"], r["customer_id"], r["channel"], r["inbox_id"]) for r in rows]
+            return [
+                RouteRequest(r["conversation_id"], r["customer_id"], r["channel"], r["inbox_id"], r["generation"])
+                for r in rows
+            ]
 
         return await self._db.read(read)
+
+    async def end(self, conversation_id: str, now_us: int) -> Assignment | None:
+        """The conversation no longer needs an owner (resolved): free the agent's capacity or leave the queue."""
+
+        def write(conn: sqlite3.Connection) -> Assignment | None:
+            row = conn.execute(
+                "UPDATE assignments SET state = ?, since_us = ? WHERE conversation_id = ? AND state != ? RETURNING *",
+                (int(AssignmentState.ENDED), now_us, conversation_id, int(AssignmentState.ENDED)),
+            ).fetchone()
+            return _assignment(row) if row else None
+
+        return await self._db.write(write)
+
+    async def forget_customer(self, customer_id: str) -> int:
+        """Erase the routing records of a customer; returns how many."""
+        return await self._db.write(
+            lambda conn: conn.execute("DELETE FROM assignments WHERE customer_id = ?", (customer_id,)).rowcount
+        )
 
     async def get_assignment(self, conversation_id: str) -> Assignment | None:
         def read(conn: sqlite3.Connection) -> Assignment | None:

@@ -504,6 +504,10 @@ class SqliteConversationStore:
                 conversation_id = self._open_conversation(
                     conn, customer_id, message.channel, message.inbox_id, "", decision.previous_conversation_id, now_us
                 )
+                if policy.team:
+                    conn.execute(
+                        "UPDATE conversations SET team = ? WHERE conversation_id = ?", (policy.team, conversation_id)
+                    )
             else:
                 assert decision.conversation_id is not None
                 conversation_id = decision.conversation_id
