@@ -109,6 +109,15 @@ class ConsentAware(Protocol):
 
 
 @runtime_checkable
+class Erasable(Protocol):
+    """An adapter that keeps data about customers (outboxes, uploads) and deletes it on erasure."""
+
+    async def erase(self, contacts: Sequence[message_pb2.ContactPoint]) -> int:
+        """Delete what is held about these contact points; returns how many records went."""
+        ...
+
+
+@runtime_checkable
 class SignalAware(Protocol):
     """An adapter that listens to the signals its replicas send through `AdapterHost.signal`."""
 

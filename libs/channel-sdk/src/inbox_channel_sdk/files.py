@@ -33,3 +33,8 @@ class FileStore:
             return None
         path = self._folder / digest
         return path if path.exists() else None
+
+    def delete(self, digest: str) -> None:
+        path = self.path(digest)
+        if path is not None:
+            path.unlink(missing_ok=True)

@@ -14,6 +14,7 @@ from inbox_channel_sdk import (
     CallbackStarted,
     ChannelAdapter,
     ConsentAware,
+    Erasable,
     NormalisesContacts,
     TypingCapable,
 )
@@ -178,6 +179,11 @@ class ChannelActions:
         if isinstance(adapter, NormalisesContacts):
             contact = adapter.normalise_contact(contact)
         await adapter.send_typing(contact, agent_id, active)
+
+    async def erase(self, adapter: Erasable, customer_id: str, contacts: list[message_pb2.ContactPoint]) -> None:
+        """A customer was erased: this adapter deletes what it holds about their contact points."""
+        removed = await adapter.erase(contacts)
+        log.info("customer_erased_in_adapter", customer_id=customer_id, records=removed)
 
     async def delivery(self, message_id: str) -> Delivery | None:
         return await self._store.get(message_id)

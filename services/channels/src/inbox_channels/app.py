@@ -7,7 +7,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 import structlog
-from inbox_channel_sdk import ChannelAdapter, SignalAware, load_adapters
+from inbox_channel_sdk import ChannelAdapter, Erasable, SignalAware, load_adapters
 from inbox_events import EventBus
 from inbox_runtime.grpc_server import RunningGrpcServer, grpc_server
 from inbox_runtime.http_server import http_server
@@ -18,7 +18,7 @@ from inbox_channels.actions import ChannelActions, signal_subject
 from inbox_channels.config import Settings
 from inbox_channels.http_app import build_http_app
 from inbox_channels.store.sqlite import SqliteDeliveryStore
-from inbox_channels.subscribers import ChannelSubscribers, outbound_consumer
+from inbox_channels.subscribers import ChannelSubscribers, erasure_consumer, outbound_consumer
 
 log = structlog.get_logger(__name__)
 
@@ -64,6 +64,10 @@ async def channels_runtime(settings: Settings, adapters: Sequence[ChannelAdapter
         subscribers = ChannelSubscribers(actions)
         for adapter in adapters:
             await stack.enter_async_context(bus.consume(outbound_consumer(adapter), subscribers.on_outbound))
+            if isinstance(adapter, Erasable):
+                await stack.enter_async_context(
+                    bus.consume(erasure_consumer(adapter), subscribers.on_customer_erased(adapter))
+                )
         await server.set_serving()
         log.info("channels_ready", grpc_port=server.port, http_port=http_port, adapters=[a.name for a in adapters])
         yield RunningChannels(actions, bus, server, http_port, settings.common.nats_url)

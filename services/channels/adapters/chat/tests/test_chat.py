@@ -159,3 +159,35 @@ async def test_the_widget_and_its_demo_page_are_served(channels: RunningChannels
         demo = await http.get("/chat/demo")
         assert '<script src="/chat/widget.js" defer></script>' in demo.text
         assert "script-src 'self'" in demo.headers["content-security-policy"]
+
+
+async def test_an_erased_customer_leaves_nothing_in_the_chat_adapter(
+    channels: RunningChannels, visitor: Visitor
+) -> None:
+    from inbox.conversations.v1 import events_pb2 as conversation_events
+    from inbox_channel_chat.adapter import ChatAdapter
+
+    await visitor.send(type="identify", email="grace@example.org")
+    await visitor.receive()
+    async with httpx.AsyncClient() as http:
+        uploaded = await http.post(
+            f"http://127.0.0.1:{channels.http_port}/chat/uploads",
+            files={"file": ("a.txt", b"my address is 1 Main St", "text/plain")},
+            headers={"Authorization": f"Visitor {visitor.token}"},
+        )
+    attachment_id = uploaded.json()["attachment_id"]
+    [adapter] = channels.actions.adapters
+    assert isinstance(adapter, ChatAdapter)
+    store = adapter._store  # the adapter's own records, read directly to prove they are gone
+    assert store is not None and await store.identity(visitor.visitor_id) is not None
+
+    contact = message_pb2.ContactPoint(kind=message_pb2.CONTACT_POINT_KIND_CHAT_VISITOR, value=visitor.visitor_id)
+    await channels.bus.publish(
+        conversation_events.CustomerErased(customer_id="cust-1", contact_points=[contact]), event_id="erased-1"
+    )
+    for _ in range(100):
+        if await store.identity(visitor.visitor_id) is None:
+            break
+        await asyncio.sleep(0.05)
+    assert await store.identity(visitor.visitor_id) is None
+    assert await store.upload(attachment_id) is None

@@ -96,6 +96,11 @@ class ChatAdapter:
         visitors = sum(1 for s in self._sockets.values() if s)
         return HealthReport(healthy=self._store is not None, detail=f"{visitors} visitors connected here")
 
+    async def erase(self, contacts: Sequence[message_pb2.ContactPoint]) -> int:
+        assert self._store is not None
+        visitors = [c.value for c in contacts if c.kind == message_pb2.CONTACT_POINT_KIND_CHAT_VISITOR]
+        return await self._store.erase_visitors(visitors) if visitors else 0
+
     # --- outbound ------------------------------------------------------------------------
 
     async def deliver(self, message: events_pb2.OutboundMessage) -> DeliveryResult:

@@ -148,6 +148,31 @@ class ChatStore:
         )
         return upload
 
+    async def erase_visitors(self, visitor_ids: list[str]) -> int:
+        """Delete the outbox, identity and uploads of these visitors (files nobody else uploaded too)."""
+
+        def write(conn: sqlite3.Connection) -> tuple[int, list[str]]:
+            removed = 0
+            orphans: list[str] = []
+            for visitor_id in visitor_ids:
+                uploads = [
+                    r[0]
+                    for r in conn.execute("SELECT attachment_id FROM chat_uploads WHERE visitor_id = ?", (visitor_id,))
+                ]
+                for table in ("chat_outbox", "chat_identities", "chat_uploads"):
+                    removed += conn.execute(f"DELETE FROM {table} WHERE visitor_id = ?", (visitor_id,)).rowcount
+                orphans.extend(
+                    a
+                    for a in uploads
+                    if conn.execute("SELECT 1 FROM chat_uploads WHERE attachment_id = ?", (a,)).fetchone() is None
+                )
+            return removed, orphans
+
+        removed, orphans = await self._db.write(write)
+        for digest in orphans:
+            self._files.delete(digest)
+        return removed
+
     async def upload(self, attachment_id: str, visitor_id: str | None = None) -> tuple[Upload, Path] | None:
         """An upload (of this visitor, when given) and its file."""
 
