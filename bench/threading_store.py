@@ -68,7 +68,7 @@ def seed(conn, messages: int) -> list[str]:  # type: ignore[no-untyped-def]
         if rng.random() < 0.05:
             tag_rows.append((conversation_id, "vip"))
         for n in range(10):
-            text = " ".join(rng.choice(WORDS) for _ in range(8))
+            text = " ".join(WORDS[min(int(rng.paretovariate(0.6)) - 1, len(WORDS) - 1)] for _ in range(8))
             message_rows.append(
                 (
                     str(uuid.uuid4()),
@@ -151,11 +151,16 @@ async def main(messages: int) -> None:
             lambda i: store.timeline(rng.choice(customers), 100, "", exclude_notes=True),
         )
         await timed(
-            "search two words, as one agent",
+            "search a common and a rarer word, as one agent",
             100,
             lambda i: store.search(
-                fts_query(f"{rng.choice(WORDS)} {rng.choice(WORDS)}"), Viewer(rng.choice(AGENTS)), 25, 0
+                fts_query(f"{rng.choice(TOPICS)} {rng.choice(WORDS[12:200])}"), Viewer(rng.choice(AGENTS)), 25, 0
             ),
+        )
+        await timed(
+            "search one common word, as an integrator",
+            100,
+            lambda i: store.search(fts_query(rng.choice(TOPICS)), Viewer(), 25, 0),
         )
         policy = ThreadPolicy()
 

@@ -1223,7 +1223,8 @@ class SqliteConversationStore:
         return await self._db.write(write)
 
     async def search(self, query: str, viewer: Viewer, limit: int, offset: int) -> list[StoredMessage]:
-        """Messages and notes matching `query` (an FTS5 expression), best first, in conversations the viewer sees."""
+        """Messages and notes matching `query` (an FTS5 expression), newest first, in conversations the viewer
+        sees. Newest first (not by rank) lets the index stop at the page instead of ranking every match."""
         clauses = ["messages_fts MATCH ?"]
         params: list[object] = [query]
         if not viewer.sees_everything:
@@ -1242,7 +1243,7 @@ class SqliteConversationStore:
         sql = (
             f"SELECT {columns} FROM messages_fts JOIN messages m ON m.rowid = messages_fts.rowid "
             f"JOIN conversations c ON c.conversation_id = m.conversation_id WHERE {' AND '.join(clauses)} "
-            "ORDER BY messages_fts.rank LIMIT ? OFFSET ?"
+            "ORDER BY messages_fts.rowid DESC LIMIT ? OFFSET ?"
         )
         return await self._db.read(lambda conn: [_message(r) for r in conn.execute(sql, params).fetchall()])
 
