@@ -1,54 +1,191 @@
 import pytest
-from inbox_routing.domain import CHAT, EMAIL, Agent, Candidate, Presence, decide, validate_agent
+from inbox_routing.domain import (
+    CHAT,
+    EMAIL,
+    SMS,
+    Agent,
+    Candidate,
+    EscalationStep,
+    Presence,
+    RouteRequest,
+    RoutingPolicy,
+    Target,
+    choose_rule,
+    decide,
+    escalated,
+    estimated_wait_seconds,
+    parse_rules,
+    validate_agent,
+)
 from inbox_runtime.errors import InvalidInput
 
+REQUEST = RouteRequest("conv", "cust", CHAT, "support")
 
-def agent(agent_id: str, presence: Presence = Presence.AVAILABLE, idle_since: int = 0, **caps: int) -> Agent:
+
+def agent(
+    agent_id: str,
+    presence: Presence = Presence.AVAILABLE,
+    idle_since: int = 0,
+    teams: tuple[str, ...] = (),
+    skills: tuple[tuple[str, int], ...] = (),
+    languages: tuple[str, ...] = ("en",),
+    **caps: int,
+) -> Agent:
     capacities = {CHAT: caps["chat"]} if "chat" in caps else {}
-    return Agent(agent_id, agent_id.title(), presence, capacities, ("en",), idle_since)
+    return Agent(agent_id, agent_id.title(), presence, capacities, languages, idle_since, teams, skills)
 
 
 def test_least_loaded_relative_to_capacity_wins() -> None:
-    decision = decide(CHAT, [Candidate(agent("a"), 2), Candidate(agent("b"), 1)])
-    assert decision.agent_id == "b"
+    assert decide(REQUEST, Target(), [Candidate(agent("a"), 2), Candidate(agent("b"), 1)]).agent_id == "b"
 
 
 def test_ties_go_to_the_longest_idle_then_to_the_agent_id() -> None:
-    decision = decide(CHAT, [Candidate(agent("a", idle_since=20), 0), Candidate(agent("b", idle_since=10), 0)])
+    decision = decide(
+        REQUEST, Target(), [Candidate(agent("a", idle_since=20), 0), Candidate(agent("b", idle_since=10), 0)]
+    )
     assert decision.agent_id == "b"
-    decision = decide(CHAT, [Candidate(agent("b"), 0), Candidate(agent("a"), 0)])
-    assert decision.agent_id == "a"
+    assert decide(REQUEST, Target(), [Candidate(agent("b"), 0), Candidate(agent("a"), 0)]).agent_id == "a"
 
 
-def test_nobody_over_capacity_or_not_available_is_chosen() -> None:
+def test_the_customers_previous_agent_comes_first_when_eligible() -> None:
+    candidates = [Candidate(agent("a"), 0), Candidate(agent("known"), 2)]
+    decision = decide(REQUEST, Target(), candidates, known_agent_id="known")
+    assert decision.agent_id == "known" and decision.reason == "the customer's previous agent, available with room"
+    full = [Candidate(agent("a"), 0), Candidate(agent("known"), 3)]
+    assert decide(REQUEST, Target(), full, known_agent_id="known").agent_id == "a"
+
+
+def test_team_skills_and_language_decide_eligibility_and_preferred_skills_rank() -> None:
+    target = Target(team="billing", required_skills=(("refunds", 3),), preferred_skills=("spanish_law",))
+    spanish = RouteRequest("conv", "cust", CHAT, "support", language="es")
+    candidates = [
+        Candidate(agent("outsider", skills=(("refunds", 9),), languages=("es",)), 0),
+        Candidate(agent("junior", teams=("billing",), skills=(("refunds", 2),), languages=("es",)), 0),
+        Candidate(agent("english", teams=("billing",), skills=(("refunds", 5),), languages=("en",)), 0),
+        Candidate(agent("good", teams=("billing",), skills=(("refunds", 4),), languages=("es",)), 1),
+        Candidate(agent("best", teams=("billing",), skills=(("refunds", 4), ("spanish_law", 5)), languages=("es",)), 2),
+    ]
+    decision = decide(spanish, target, candidates)
+    assert decision.agent_id == "best"
+    reasons = {v.agent_id: v.reason for v in decision.verdicts}
+    assert reasons["outsider"] == "not in team billing"
+    assert reasons["junior"] == "needs refunds at level 3 (has 2)"
+    assert reasons["english"] == "does not speak es"
+    assert reasons["good"].startswith("eligible, ranked lower")
+
+
+def test_nobody_over_capacity_or_unavailable_or_who_declined_is_chosen() -> None:
     candidates = [
         Candidate(agent("full"), 3),  # chat default capacity is 3
         Candidate(agent("away", Presence.AWAY), 0),
         Candidate(agent("zero", chat=0), 0),
+        Candidate(agent("declined"), 0),
     ]
-    decision = decide(CHAT, candidates)
+    decision = decide(REQUEST, Target(), candidates, excluded=frozenset({"declined"}))
     assert decision.agent_id is None
     reasons = {v.agent_id: v.reason for v in decision.verdicts}
-    assert reasons == {"away": "presence is away", "full": "at capacity (3/3)", "zero": "at capacity (0/0)"}
+    assert reasons == {
+        "away": "presence is away",
+        "declined": "already declined or let the offer lapse",
+        "full": "at capacity (3/3)",
+        "zero": "at capacity (0/0)",
+    }
 
 
 def test_capacity_is_per_channel() -> None:
-    decision = decide(EMAIL, [Candidate(agent("a", chat=0), 9)])
-    assert decision.agent_id == "a"  # email default capacity 10
+    email = RouteRequest("conv", "cust", EMAIL, "support")
+    assert decide(email, Target(), [Candidate(agent("a", chat=0), 9)]).agent_id == "a"  # email default 10
 
 
-def test_every_candidate_gets_a_verdict() -> None:
-    decision = decide(
-        CHAT, [Candidate(agent("a"), 0), Candidate(agent("b"), 1), Candidate(agent("c", Presence.OFFLINE), 0)]
-    )
-    assert [v.agent_id for v in decision.verdicts if v.chosen] == ["a"]
-    assert {v.agent_id for v in decision.verdicts} == {"a", "b", "c"}
+def test_the_same_inputs_always_give_the_same_decision() -> None:
+    candidates = [Candidate(agent(f"a{i}", idle_since=i % 3), i % 2) for i in range(20)]
+    first = decide(REQUEST, Target(), candidates)
+    assert all(decide(REQUEST, Target(), list(reversed(candidates))) == first for _ in range(5))
+
+
+RULES = {
+    "default": {"team": "general"},
+    "rules": [
+        {"id": "vip", "match": {"attributes": {"tier": "vip"}}, "target": {"team": "vip", "priority": 10}},
+        {
+            "id": "refunds-es",
+            "match": {"channels": ["chat", "sms"], "languages": ["es"], "keywords": ["reembolso", "devolución"]},
+            "target": {
+                "team": "billing",
+                "required_skills": {"refunds": 2},
+                "preferred_skills": ["spanish_law"],
+                "escalation": [
+                    {"after_seconds": 60, "raise_priority": 5},
+                    {"after_seconds": 300, "widen": True, "overflow_team": "general"},
+                ],
+            },
+        },
+        {"id": "urgent", "match": {"tags": ["urgent"]}, "target": {"priority": 50}},
+    ],
+}
+
+
+def test_rules_match_in_order_and_fall_back_to_the_default() -> None:
+    rules = parse_rules(RULES)
+    vip = RouteRequest("c", "cust", EMAIL, "support", attributes=(("tier", "vip"),))
+    assert choose_rule(rules, vip)[0] == "vip"
+    refund = RouteRequest("c", "cust", SMS, "support", language="es", text="Quiero un REEMBOLSO ya")
+    rule_id, target = choose_rule(rules, refund)
+    assert (rule_id, target.team, target.required_skills) == ("refunds-es", "billing", (("refunds", 2),))
+    assert choose_rule(rules, RouteRequest("c", "cust", EMAIL, "support", language="es", text="reembolso"))[0] == ""
+    assert choose_rule(rules, RouteRequest("c", "cust", EMAIL, "x", tags=("URGENT",)))[0] == "urgent"
+    assert choose_rule(rules, REQUEST) == ("", Target(team="general"))
+
+
+def test_escalation_steps_apply_by_waiting_time() -> None:
+    target = choose_rule(parse_rules(RULES), RouteRequest("c", "c", CHAT, "s", language="es", text="reembolso"))[1]
+    assert escalated(target, 10) == (target, 0)
+    raised, step = escalated(target, 61)
+    assert (raised.priority, raised.team, step) == (5, "billing", 1)
+    widened, step = escalated(target, 301)
+    assert (widened.priority, widened.team, widened.required_skills, step) == (5, "general", (), 2)
+    assert escalated(Target(escalation=(EscalationStep(30, raise_priority=1),)), 29)[1] == 0
 
 
 @pytest.mark.parametrize(
-    ("agent_id", "name", "caps"),
-    [("", "Ada", {}), ("has space", "Ada", {}), ("ada", " ", {}), ("ada", "Ada", {99: 1}), ("ada", "Ada", {CHAT: -1})],
+    ("document", "complaint"),
+    [
+        ({"rules": [{"match": {}}]}, "needs an id"),
+        ({"rules": [{"id": "a"}, {"id": "a"}]}, "used twice"),
+        ({"rules": [{"id": "a", "match": {"channels": ["fax"]}}]}, "unknown channel"),
+        ({"rules": [{"id": "a", "match": {"colour": "red"}}]}, "unknown keys"),
+        ({"default": {"priority": 1000}}, "priority"),
+        ({"default": {"required_skills": {"x": 11}}}, "required_skills.x"),
+        ({"default": {"escalation": [{"after_seconds": 60}, {"after_seconds": 30}]}}, "in order"),
+        ({"routes": []}, "unknown top-level"),
+    ],
 )
-def test_invalid_agents_are_refused(agent_id: str, name: str, caps: dict[int, int]) -> None:
+def test_bad_rules_are_refused_with_the_place_named(document: dict[str, object], complaint: str) -> None:
+    with pytest.raises(InvalidInput, match=complaint):
+        parse_rules(document)
+
+
+def test_wait_estimates() -> None:
+    policy = RoutingPolicy(average_handle_seconds=240)
+    assert estimated_wait_seconds(3, 2, policy) == 360
+    assert estimated_wait_seconds(3, 0, policy) == 0
+    assert estimated_wait_seconds(0, 2, policy) == 0
+
+
+@pytest.mark.parametrize(
+    ("agent_id", "name", "caps", "teams", "skills"),
+    [
+        ("", "Ada", {}, (), {}),
+        ("has space", "Ada", {}, (), {}),
+        ("ada", " ", {}, (), {}),
+        ("ada", "Ada", {99: 1}, (), {}),
+        ("ada", "Ada", {CHAT: -1}, (), {}),
+        ("ada", "Ada", {}, ("bad team",), {}),
+        ("ada", "Ada", {}, (), {"refunds": 0}),
+    ],
+)
+def test_invalid_agents_are_refused(
+    agent_id: str, name: str, caps: dict[int, int], teams: tuple[str, ...], skills: dict[str, int]
+) -> None:
     with pytest.raises(InvalidInput):
-        validate_agent(agent_id, name, caps)
+        validate_agent(agent_id, name, caps, teams, skills)

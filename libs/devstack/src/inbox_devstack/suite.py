@@ -86,6 +86,8 @@ class LocalSuite:
             "CHANNELS_HTTP_PORT": str(ports.channels_http),
             "WEB_HTTP_PORT": str(ports.web_http),
             "CHANNELS_SMTP_PORT": str(ports.smtp),
+            # Assign at once (no accept step) until the web inbox shows offers.
+            "ROUTING_OFFER_TIMEOUT_SECONDS": "0",
             # Local demo mailbox; production sets its real support addresses.
             "CHANNELS_EMAIL_INBOXES": "support@inbox.localhost=support",
             "CONVERSATIONS_GRPC_TARGET": f"127.0.0.1:{ports.conversations_grpc}",

@@ -28,6 +28,8 @@ _FIXED_SUBJECTS: dict[str, str] = {
     conversation_events.CustomersMerged.DESCRIPTOR.full_name: "conv.customers_merged",
     routing_events.ConversationAssigned.DESCRIPTOR.full_name: "routing.conversation_assigned",
     routing_events.ConversationQueued.DESCRIPTOR.full_name: "routing.conversation_queued",
+    routing_events.ConversationOffered.DESCRIPTOR.full_name: "routing.conversation_offered",
+    routing_events.ConversationTransferred.DESCRIPTOR.full_name: "routing.transferred",
     routing_events.AgentPresenceChanged.DESCRIPTOR.full_name: "routing.presence_changed",
 }
 

@@ -11,11 +11,11 @@ from contextlib import AsyncExitStack
 import structlog
 from inbox_events import EventBus
 from inbox_runtime.grpc_server import grpc_server
-from inbox_runtime.lifecycle import until_signalled
+from inbox_runtime.lifecycle import every, until_signalled
 
 from inbox_routing import grpc_api
 from inbox_routing.actions import RoutingActions
-from inbox_routing.config import Settings
+from inbox_routing.config import Settings, read_rules_file
 from inbox_routing.store.sqlite import SqliteRoutingStore
 from inbox_routing.subscribers import (
     ON_CUSTOMER_ERASED,
@@ -34,7 +34,9 @@ async def run(settings: Settings) -> None:
         stack.push_async_callback(store.close)
         bus = await stack.enter_async_context(EventBus.connect(settings.common.nats_url, service="routing"))
         await bus.ensure_streams()
-        actions = RoutingActions(store, bus)
+        actions = RoutingActions(store, bus, settings.policy)
+        if settings.rules_file is not None:
+            await actions.update_rules(read_rules_file(settings.rules_file), f"file:{settings.rules_file.name}")
         server = await stack.enter_async_context(
             grpc_server(
                 host=settings.common.bind_host,
@@ -48,6 +50,11 @@ async def run(settings: Settings) -> None:
         await stack.enter_async_context(bus.consume(ON_REOPENED, subscribers.on_reopened))
         await stack.enter_async_context(bus.consume(ON_STATUS_CHANGED, subscribers.on_status_changed))
         await stack.enter_async_context(bus.consume(ON_CUSTOMER_ERASED, subscribers.on_customer_erased))
+        # Offers lapse within a second of their deadline; silent agents become away; waiting conversations
+        # are retried and escalated (a freed agent triggers this at once too).
+        await stack.enter_async_context(every(0.25, actions.expire_offers, "expire_offers"))
+        await stack.enter_async_context(every(10.0, actions.sweep_presence, "sweep_presence"))
+        await stack.enter_async_context(every(5.0, actions.place_waiting, "place_waiting"))
         await server.set_serving()
         log.info("routing_ready", grpc_port=server.port)
         await until_signalled()

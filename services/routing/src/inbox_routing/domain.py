@@ -1,14 +1,18 @@
-"""Routing decisions, pure and deterministic: the same inputs always give the same agent."""
+"""Routing rules and decisions, pure and deterministic: the same inputs always give the same agent."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
+from typing import Any
 
-from inbox_runtime.errors import InvalidInput, NotFound
+from inbox_runtime.errors import FailedPrecondition, InvalidInput, NotFound
 
-__all__ = ["InvalidInput", "NotFound"]  # re-exported: the errors this domain raises
+__all__ = ["FailedPrecondition", "InvalidInput", "NotFound"]  # re-exported: the errors this domain raises
+
+SECOND_US = 1_000_000
 
 
 # Values match inbox.routing.v1.Presence.
@@ -21,9 +25,25 @@ class Presence(IntEnum):
 
 # Values match inbox.message.v1.Channel.
 CHAT, EMAIL, SMS, VOICE, API = 1, 2, 3, 4, 5
+CHANNEL_BY_NAME = {"chat": CHAT, "email": EMAIL, "sms": SMS, "voice": VOICE, "api": API}
 DEFAULT_CAPACITY: dict[int, int] = {VOICE: 1, CHAT: 3, SMS: 5, EMAIL: 10, API: 10}
 MAX_CAPACITY = 100
-_AGENT_ID = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
+MAX_SKILL_LEVEL = 10
+_NAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
+_WORD = re.compile(r"\w+")
+
+
+class AssignmentState(IntEnum):
+    # Values match inbox.routing.v1.AssignmentState.
+    QUEUED = 1
+    ASSIGNED = 2
+    # Resolved (or handed back): no longer counts against anyone's capacity.
+    ENDED = 3
+    # Offered to an agent who has not accepted yet; it holds their capacity meanwhile.
+    OFFERED = 4
+
+
+HOLDS_CAPACITY = (AssignmentState.ASSIGNED, AssignmentState.OFFERED)
 
 
 @dataclass(frozen=True)
@@ -34,15 +54,235 @@ class Agent:
     capacities: dict[int, int]
     languages: tuple[str, ...]
     last_assigned_at_us: int
+    teams: tuple[str, ...] = ()
+    skills: tuple[tuple[str, int], ...] = ()
+    last_seen_at_us: int = 0
 
     def capacity_for(self, channel: int) -> int:
         return self.capacities.get(channel, DEFAULT_CAPACITY.get(channel, 1))
+
+    def skill(self, name: str) -> int:
+        return dict(self.skills).get(name, 0)
+
+
+# --- rules -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EscalationStep:
+    """After waiting this long: raise priority, widen the target, and/or overflow to another team."""
+
+    after_seconds: int
+    raise_priority: int = 0
+    # Drop the required skills (anyone in the team may take it).
+    widen: bool = False
+    overflow_team: str = ""
+
+
+@dataclass(frozen=True)
+class Target:
+    team: str = ""
+    # skill -> minimum level
+    required_skills: tuple[tuple[str, int], ...] = ()
+    preferred_skills: tuple[str, ...] = ()
+    priority: int = 0
+    escalation: tuple[EscalationStep, ...] = ()
+
+
+@dataclass(frozen=True)
+class Match:
+    """Every field given must match; an empty field matches anything."""
+
+    channels: tuple[int, ...] = ()
+    inboxes: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    tags_any: tuple[str, ...] = ()
+    keywords_any: tuple[str, ...] = ()
+    attributes: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Rule:
+    rule_id: str
+    match: Match
+    target: Target
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    rules: tuple[Rule, ...] = ()
+    default: Target = field(default_factory=Target)
+
+
+@dataclass(frozen=True)
+class RouteRequest:
+    conversation_id: str
+    customer_id: str
+    channel: int
+    inbox_id: str
+    # When the conversation (re)opened, in microseconds: a request older than the routing record is
+    # stale (a redelivered "opened" after the conversation was resolved) and changes nothing.
+    generation: int = 0
+    language: str = ""
+    tags: tuple[str, ...] = ()
+    text: str = ""
+    attributes: tuple[tuple[str, str], ...] = ()
+    # A team chosen by hand (a transfer to a team's queue), overriding the rules.
+    team: str = ""
+
+
+def is_current(request_generation: int, record_generation: int, state: AssignmentState) -> bool:
+    """Should this request (re)decide the conversation's owner?"""
+    if request_generation > record_generation:
+        return True
+    return request_generation == record_generation and state == AssignmentState.QUEUED
+
+
+def _strings(value: Any, path: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise InvalidInput(f"{path} must be a list of strings")
+    return tuple(value)
+
+
+def _int(value: Any, path: str, low: int, high: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise InvalidInput(f"{path} must be a whole number from {low} to {high}")
+    return value
+
+
+def _target(doc: Any, path: str) -> Target:
+    if not isinstance(doc, dict):
+        raise InvalidInput(f"{path} must be a table")
+    unknown = set(doc) - {"team", "required_skills", "preferred_skills", "priority", "escalation"}
+    if unknown:
+        raise InvalidInput(f"{path}: unknown keys {sorted(unknown)}")
+    required = doc.get("required_skills", {})
+    if not isinstance(required, dict):
+        raise InvalidInput(f"{path}.required_skills must map skill names to minimum levels")
+    steps = []
+    for index, step in enumerate(doc.get("escalation", [])):
+        where = f"{path}.escalation[{index}]"
+        if not isinstance(step, dict) or "after_seconds" not in step:
+            raise InvalidInput(f"{where} needs after_seconds")
+        steps.append(
+            EscalationStep(
+                after_seconds=_int(step["after_seconds"], f"{where}.after_seconds", 1, 7 * 24 * 3600),
+                raise_priority=_int(step.get("raise_priority", 0), f"{where}.raise_priority", 0, 100),
+                widen=bool(step.get("widen", False)),
+                overflow_team=str(step.get("overflow_team", "")),
+            )
+        )
+    if [s.after_seconds for s in steps] != sorted(s.after_seconds for s in steps):
+        raise InvalidInput(f"{path}.escalation steps must be in order of after_seconds")
+    return Target(
+        team=str(doc.get("team", "")),
+        required_skills=tuple(
+            sorted((str(k), _int(v, f"{path}.required_skills.{k}", 1, MAX_SKILL_LEVEL)) for k, v in required.items())
+        ),
+        preferred_skills=_strings(doc.get("preferred_skills"), f"{path}.preferred_skills"),
+        priority=_int(doc.get("priority", 0), f"{path}.priority", 0, 100),
+        escalation=tuple(steps),
+    )
+
+
+def parse_rules(doc: Mapping[str, Any]) -> RuleSet:
+    """A rule set from its document (TOML or JSON shaped): `[default]` and `[[rules]]` with `id`, `match`
+    and `target`. Raises InvalidInput naming the bad part."""
+    unknown = set(doc) - {"default", "rules"}
+    if unknown:
+        raise InvalidInput(f"unknown top-level keys {sorted(unknown)}")
+    rules = []
+    seen = set()
+    for index, raw in enumerate(doc.get("rules", [])):
+        path = f"rules[{index}]"
+        if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or not raw["id"]:
+            raise InvalidInput(f"{path} needs an id")
+        if raw["id"] in seen:
+            raise InvalidInput(f"{path}: id {raw['id']!r} is used twice")
+        seen.add(raw["id"])
+        match = raw.get("match", {})
+        if not isinstance(match, dict):
+            raise InvalidInput(f"{path}.match must be a table")
+        bad = set(match) - {"channels", "inboxes", "languages", "tags", "keywords", "attributes"}
+        if bad:
+            raise InvalidInput(f"{path}.match: unknown keys {sorted(bad)}")
+        channels = []
+        for name in _strings(match.get("channels"), f"{path}.match.channels"):
+            if name not in CHANNEL_BY_NAME:
+                raise InvalidInput(f"{path}.match.channels: unknown channel {name!r}")
+            channels.append(CHANNEL_BY_NAME[name])
+        attributes = match.get("attributes", {})
+        if not isinstance(attributes, dict):
+            raise InvalidInput(f"{path}.match.attributes must be a table of values")
+        rules.append(
+            Rule(
+                rule_id=raw["id"],
+                match=Match(
+                    channels=tuple(channels),
+                    inboxes=_strings(match.get("inboxes"), f"{path}.match.inboxes"),
+                    languages=_strings(match.get("languages"), f"{path}.match.languages"),
+                    tags_any=tuple(t.lower() for t in _strings(match.get("tags"), f"{path}.match.tags")),
+                    keywords_any=tuple(k.lower() for k in _strings(match.get("keywords"), f"{path}.match.keywords")),
+                    attributes=tuple(sorted((str(k), str(v)) for k, v in attributes.items())),
+                ),
+                target=_target(raw.get("target", {}), f"{path}.target"),
+            )
+        )
+    return RuleSet(tuple(rules), _target(doc.get("default", {}), "default"))
+
+
+def _matches(match: Match, request: RouteRequest) -> bool:
+    if match.channels and request.channel not in match.channels:
+        return False
+    if match.inboxes and request.inbox_id not in match.inboxes:
+        return False
+    if match.languages and request.language not in match.languages:
+        return False
+    if match.tags_any and not set(match.tags_any) & {t.lower() for t in request.tags}:
+        return False
+    if match.keywords_any:
+        words = {w.lower() for w in _WORD.findall(request.text)}
+        if not any((k in words) if " " not in k else (k in request.text.lower()) for k in match.keywords_any):
+            return False
+    attributes = dict(request.attributes)
+    return all(attributes.get(k) == v for k, v in match.attributes)
+
+
+def choose_rule(rules: RuleSet, request: RouteRequest) -> tuple[str, Target]:
+    """The first rule that matches (its id and target), else the default target."""
+    for rule in rules.rules:
+        if _matches(rule.match, request):
+            return rule.rule_id, rule.target
+    return "", rules.default
+
+
+def escalated(target: Target, waited_seconds: float) -> tuple[Target, int]:
+    """The target after the escalation steps that waiting this long has reached, and how many."""
+    effective, reached = target, 0
+    for step in target.escalation:
+        if waited_seconds < step.after_seconds:
+            break
+        reached += 1
+        effective = replace(
+            effective,
+            priority=effective.priority + step.raise_priority,
+            required_skills=() if step.widen else effective.required_skills,
+            team=step.overflow_team or effective.team,
+        )
+    return effective, reached
+
+
+# --- the decision --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Candidate:
     agent: Agent
-    # Conversations this agent holds now on the channel being routed.
+    # Conversations this agent holds now (assigned or offered) on the channel being routed.
     load: int
 
 
@@ -60,54 +300,86 @@ class Decision:
     verdicts: tuple[Verdict, ...]
 
 
-def _ineligibility(candidate: Candidate, channel: int) -> str | None:
+def _ineligibility(candidate: Candidate, request: RouteRequest, target: Target, excluded: frozenset[str]) -> str | None:
     agent = candidate.agent
+    if agent.agent_id in excluded:
+        return "already declined or let the offer lapse"
     if agent.presence != Presence.AVAILABLE:
         return f"presence is {agent.presence.name.lower()}"
-    capacity = agent.capacity_for(channel)
+    if target.team and target.team not in agent.teams:
+        return f"not in team {target.team}"
+    for skill, level in target.required_skills:
+        if agent.skill(skill) < level:
+            return f"needs {skill} at level {level} (has {agent.skill(skill)})"
+    if request.language and agent.languages and request.language not in agent.languages:
+        return f"does not speak {request.language}"
+    capacity = agent.capacity_for(request.channel)
     if candidate.load >= capacity:
         return f"at capacity ({candidate.load}/{capacity})"
     return None
 
 
-def decide(channel: int, candidates: list[Candidate]) -> Decision:
-    """Pick an agent for a conversation on `channel`, or None to queue it.
+def decide(
+    request: RouteRequest,
+    target: Target,
+    candidates: Sequence[Candidate],
+    *,
+    known_agent_id: str = "",
+    excluded: frozenset[str] = frozenset(),
+) -> Decision:
+    """Pick an agent for a conversation, or None to queue it, with a verdict for every candidate.
 
-    Among available agents with free capacity on the channel: the least loaded relative to capacity,
-    then the longest idle since their last assignment, then the agent id (for determinism).
+    Eligible: available, in the target team, with the required skills and the customer's language, with
+    free capacity on the channel, not having declined it. Among them: the customer's previous agent
+    first (known-agent routing), then the best match on preferred skills, then the least loaded relative
+    to capacity, then the longest idle, then the agent id (for determinism).
     """
     verdicts: list[Verdict] = []
     eligible: list[Candidate] = []
     for candidate in sorted(candidates, key=lambda c: c.agent.agent_id):
-        reason = _ineligibility(candidate, channel)
+        reason = _ineligibility(candidate, request, target, excluded)
         if reason is None:
             eligible.append(candidate)
         else:
             verdicts.append(Verdict(candidate.agent.agent_id, False, reason))
     if not eligible:
-        return Decision(None, "no available agent with free capacity", tuple(verdicts))
+        return Decision(None, "no eligible agent with free capacity: queued", tuple(verdicts))
 
-    def rank(c: Candidate) -> tuple[float, int, str]:
-        return (c.load / c.agent.capacity_for(channel), c.agent.last_assigned_at_us, c.agent.agent_id)
+    def rank(c: Candidate) -> tuple[int, int, float, int, str]:
+        preferred = sum(c.agent.skill(s) for s in target.preferred_skills)
+        return (
+            0 if c.agent.agent_id == known_agent_id else 1,
+            -preferred,
+            c.load / c.agent.capacity_for(request.channel),
+            c.agent.last_assigned_at_us,
+            c.agent.agent_id,
+        )
 
     ranked = sorted(eligible, key=rank)
     best = ranked[0]
-    capacity = best.agent.capacity_for(channel)
-    reason = f"least loaded ({best.load}/{capacity}) and longest idle of {len(eligible)} eligible agents"
+    capacity = best.agent.capacity_for(request.channel)
+    if best.agent.agent_id == known_agent_id:
+        reason = "the customer's previous agent, available with room"
+    elif target.preferred_skills and rank(best)[1] < 0:
+        reason = f"best on preferred skills ({', '.join(target.preferred_skills)}) of {len(eligible)} eligible"
+    else:
+        reason = f"least loaded ({best.load}/{capacity}) and longest idle of {len(eligible)} eligible"
     verdicts.append(Verdict(best.agent.agent_id, True, reason))
     for other in ranked[1:]:
         verdicts.append(
             Verdict(
                 other.agent.agent_id,
                 False,
-                f"eligible, ranked lower ({other.load}/{other.agent.capacity_for(channel)})",
+                f"eligible, ranked lower ({other.load}/{other.agent.capacity_for(request.channel)})",
             )
         )
     return Decision(best.agent.agent_id, reason, tuple(verdicts))
 
 
-def validate_agent(agent_id: str, display_name: str, capacities: dict[int, int]) -> None:
-    if not _AGENT_ID.match(agent_id):
+def validate_agent(
+    agent_id: str, display_name: str, capacities: dict[int, int], teams: Sequence[str], skills: Mapping[str, int]
+) -> None:
+    if not _NAME.match(agent_id):
         raise InvalidInput("agent_id must be 1-64 characters of letters, digits, '.', '_', '@' or '-'")
     if not display_name.strip() or len(display_name) > 200:
         raise InvalidInput("display_name is required (at most 200 characters)")
@@ -116,32 +388,12 @@ def validate_agent(agent_id: str, display_name: str, capacities: dict[int, int])
             raise InvalidInput(f"unknown channel {channel} in capacities")
         if not 0 <= capacity <= MAX_CAPACITY:
             raise InvalidInput(f"capacity must be between 0 and {MAX_CAPACITY}")
-
-
-class AssignmentState(IntEnum):
-    # Values match inbox.routing.v1.AssignmentState.
-    QUEUED = 1
-    ASSIGNED = 2
-    # Resolved (or handed back): no longer counts against anyone's capacity.
-    ENDED = 3
-
-
-@dataclass(frozen=True)
-class RouteRequest:
-    conversation_id: str
-    customer_id: str
-    channel: int
-    inbox_id: str
-    # When the conversation (re)opened, in microseconds: a request older than the routing record is
-    # stale (a redelivered "opened" after the conversation was resolved) and changes nothing.
-    generation: int = 0
-
-
-def is_current(request_generation: int, record_generation: int, state: AssignmentState) -> bool:
-    """Should this request (re)decide the conversation's owner?"""
-    if request_generation > record_generation:
-        return True
-    return request_generation == record_generation and state == AssignmentState.QUEUED
+    for team in teams:
+        if not _NAME.match(team):
+            raise InvalidInput(f"team {team!r} is not a valid name")
+    for skill, level in skills.items():
+        if not _NAME.match(skill) or not 1 <= level <= MAX_SKILL_LEVEL:
+            raise InvalidInput(f"skill {skill!r} needs a name and a level from 1 to {MAX_SKILL_LEVEL}")
 
 
 @dataclass(frozen=True)
@@ -152,10 +404,46 @@ class Assignment:
     channel: int
     since_us: int
     reason: str
+    priority: int = 0
+    team: str = ""
+    offer_expires_us: int = 0
+    rule_id: str = ""
+    escalation_step: int = 0
 
 
 @dataclass(frozen=True)
 class RouteOutcome:
     assignment: Assignment
-    # False when the conversation was already assigned (a redelivery) or stays queued as it was.
+    # False when the request changed nothing (a redelivery, or still queued as it was).
     changed: bool
+    decision: Decision | None = None
+
+
+def estimated_wait_seconds(position: int, agents_available: int, policy: RoutingPolicy) -> int:
+    """A rough estimate for the customer: the conversations ahead, shared among available agents, each
+    taking an average handle time. 0 means "we cannot say" (nobody available)."""
+    if position <= 0 or agents_available <= 0:
+        return 0
+    return -(-position * policy.average_handle_seconds // agents_available)
+
+
+@dataclass(frozen=True)
+class RoutingPolicy:
+    """How assignment is offered (`offer_timeout_us` 0: assigned at once) and who counts as known."""
+
+    offer_timeout_us: int = 30 * SECOND_US
+    known_agent_window_us: int = 30 * 24 * 3600 * SECOND_US
+    # An agent whose session stops sending heartbeats becomes away after this.
+    presence_grace_us: int = 90 * SECOND_US
+    # Going offline hands their open conversations back to the queue, or leaves them with the agent.
+    release_on_offline: bool = True
+    # For wait estimates.
+    average_handle_seconds: int = 240
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    # team ("" for none) -> (waiting conversations, longest wait in microseconds)
+    per_team: dict[str, tuple[int, int]]
+    # team -> available agents
+    available_agents: dict[str, int]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -9,12 +12,14 @@ from inbox.routing.v1 import routing_service_pb2 as pb
 from inbox.routing.v1 import routing_service_pb2_grpc as pb_grpc
 from inbox_runtime.errors import InvalidInput, NotFound
 from inbox_runtime.grpc_server import ServiceRegistration, translate_errors
-from inbox_runtime.timestamps import to_timestamp
+from inbox_runtime.timestamps import now_us, to_timestamp
 
 from inbox_routing.actions import RoutingActions
-from inbox_routing.domain import Agent, Presence
+from inbox_routing.domain import Agent, Assignment, Presence, QueueStats
 
 Context = grpc.aio.ServicerContext[Any, Any]
+WATCH_INTERVAL_SECONDS = 1.0
+WATCH_KEEPALIVE_SECONDS = 15.0
 
 
 def _agent_to_proto(agent: Agent, load: dict[int, int]) -> pb.Agent:
@@ -25,6 +30,44 @@ def _agent_to_proto(agent: Agent, load: dict[int, int]) -> pb.Agent:
         capacities=[pb.ChannelCapacity(channel=c, capacity=n) for c, n in sorted(agent.capacities.items())],  # type: ignore[arg-type]
         languages=list(agent.languages),
         load=[pb.ChannelCapacity(channel=c, capacity=n) for c, n in sorted(load.items())],  # type: ignore[arg-type]
+        teams=list(agent.teams),
+        skills=[pb.Skill(name=name, level=level) for name, level in agent.skills],
+        last_seen_at=to_timestamp(agent.last_seen_at_us),
+    )
+
+
+def _assignment_to_proto(assignment: Assignment, position: int) -> pb.GetAssignmentResponse:
+    converted = pb.GetAssignmentResponse(
+        conversation_id=assignment.conversation_id,
+        state=int(assignment.state),  # type: ignore[arg-type]
+        agent_id=assignment.agent_id,
+        channel=assignment.channel,  # type: ignore[arg-type]
+        since=to_timestamp(assignment.since_us),
+        reason=assignment.reason,
+        priority=assignment.priority,
+        team=assignment.team,
+        queue_position=position,
+    )
+    if assignment.offer_expires_us:
+        converted.offer_expires_at.CopyFrom(to_timestamp(assignment.offer_expires_us))
+    return converted
+
+
+def _stats_to_proto(stats: QueueStats) -> pb.GetQueueStatsResponse:
+    teams = sorted(set(stats.per_team) | set(stats.available_agents))
+    per_team = [
+        pb.TeamQueue(
+            team=team,
+            waiting=stats.per_team.get(team, (0, 0))[0],
+            longest_wait_seconds=stats.per_team.get(team, (0, 0))[1] // 1_000_000,
+            agents_available=stats.available_agents.get(team, 0),
+        )
+        for team in teams
+    ]
+    return pb.GetQueueStatsResponse(
+        teams=per_team,
+        waiting=sum(t.waiting for t in per_team),
+        longest_wait_seconds=max((t.longest_wait_seconds for t in per_team), default=0),
     )
 
 
@@ -34,9 +77,13 @@ class RoutingApi(pb_grpc.RoutingServiceServicer):
 
     @translate_errors
     async def UpsertAgent(self, request: pb.UpsertAgentRequest, context: Context) -> pb.UpsertAgentResponse:
-        capacities = {int(c.channel): int(c.capacity) for c in request.capacities}
         agent = await self._actions.upsert_agent(
-            request.agent_id, request.display_name, capacities, tuple(request.languages)
+            request.agent_id,
+            request.display_name,
+            {int(c.channel): int(c.capacity) for c in request.capacities},
+            tuple(request.languages),
+            tuple(request.teams),
+            {s.name: int(s.level) for s in request.skills},
         )
         _, load = await self._actions.get_agent(agent.agent_id)
         return pb.UpsertAgentResponse(agent=_agent_to_proto(agent, load))
@@ -64,18 +111,101 @@ class RoutingApi(pb_grpc.RoutingServiceServicer):
         return pb.SetPresenceResponse(agent=_agent_to_proto(agent, load))
 
     @translate_errors
+    async def Heartbeat(self, request: pb.HeartbeatRequest, context: Context) -> pb.HeartbeatResponse:
+        await self._actions.heartbeat(request.agent_id)
+        return pb.HeartbeatResponse()
+
+    @translate_errors
+    async def AcceptOffer(self, request: pb.AcceptOfferRequest, context: Context) -> pb.AcceptOfferResponse:
+        assignment = await self._actions.accept_offer(request.conversation_id, request.agent_id)
+        return pb.AcceptOfferResponse(assignment=_assignment_to_proto(assignment, 0))
+
+    @translate_errors
+    async def DeclineOffer(self, request: pb.DeclineOfferRequest, context: Context) -> pb.DeclineOfferResponse:
+        assignment = await self._actions.decline_offer(request.conversation_id, request.agent_id)
+        _, position = await self._actions.get_assignment(request.conversation_id)
+        return pb.DeclineOfferResponse(assignment=_assignment_to_proto(assignment, position))
+
+    @translate_errors
+    async def TransferConversation(
+        self, request: pb.TransferConversationRequest, context: Context
+    ) -> pb.TransferConversationResponse:
+        assignment = await self._actions.transfer(
+            request.conversation_id, request.agent_id, request.to_agent_id, request.to_team, request.note
+        )
+        _, position = await self._actions.get_assignment(request.conversation_id)
+        return pb.TransferConversationResponse(assignment=_assignment_to_proto(assignment, position))
+
+    @translate_errors
     async def GetAssignment(self, request: pb.GetAssignmentRequest, context: Context) -> pb.GetAssignmentResponse:
-        assignment = await self._actions.get_assignment(request.conversation_id)
+        assignment, position = await self._actions.get_assignment(request.conversation_id)
         if assignment is None:
             raise NotFound(f"no routing record for conversation {request.conversation_id}")
-        return pb.GetAssignmentResponse(
-            conversation_id=assignment.conversation_id,
-            state=int(assignment.state),  # type: ignore[arg-type]
-            agent_id=assignment.agent_id,
-            channel=assignment.channel,  # type: ignore[arg-type]
-            since=to_timestamp(assignment.since_us),
-            reason=assignment.reason,
+        return _assignment_to_proto(assignment, position)
+
+    @translate_errors
+    async def ExplainAssignment(
+        self, request: pb.ExplainAssignmentRequest, context: Context
+    ) -> pb.ExplainAssignmentResponse:
+        assignment, decision, position = await self._actions.explain(request.conversation_id)
+        return pb.ExplainAssignmentResponse(
+            assignment=_assignment_to_proto(assignment, position),
+            rule_id=assignment.rule_id,
+            escalation_step=assignment.escalation_step,
+            candidates=[
+                pb.CandidateVerdict(agent_id=v.agent_id, chosen=v.chosen, reason=v.reason) for v in decision.verdicts
+            ],
         )
+
+    @translate_errors
+    async def GetQueueStats(self, request: pb.GetQueueStatsRequest, context: Context) -> pb.GetQueueStatsResponse:
+        return _stats_to_proto(await self._actions.queue_stats())
+
+    async def WatchRouting(
+        self, request: pb.WatchRoutingRequest, context: Context
+    ) -> AsyncIterator[pb.RoutingSnapshot]:
+        """A snapshot now, then one whenever queue statistics or agent states change (read from the store,
+        so changes made by any replica show), and at least every 15 s."""
+        previous = b""
+        last_sent = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            agents = await self._actions.list_agents()
+            snapshot = pb.RoutingSnapshot(
+                queue=_stats_to_proto(await self._actions.queue_stats()),
+                agents=[_agent_to_proto(a, load) for a, load in agents],
+            )
+            comparable = snapshot.SerializeToString(deterministic=True)
+            # Waits grow every second; compare without them so only real changes are pushed.
+            for team in snapshot.queue.teams:
+                team.longest_wait_seconds = 0
+            key = pb.RoutingSnapshot(
+                queue=pb.GetQueueStatsResponse(teams=snapshot.queue.teams, waiting=snapshot.queue.waiting),
+                agents=[pb.Agent(agent_id=a.agent_id, presence=a.presence, load=a.load) for a in snapshot.agents],
+            ).SerializeToString(deterministic=True)
+            if key != previous or loop.time() - last_sent > WATCH_KEEPALIVE_SECONDS:
+                full = pb.RoutingSnapshot()
+                full.ParseFromString(comparable)
+                full.at.CopyFrom(to_timestamp(now_us()))
+                yield full
+                previous, last_sent = key, loop.time()
+            await asyncio.sleep(WATCH_INTERVAL_SECONDS)
+
+    @translate_errors
+    async def GetRules(self, request: pb.GetRulesRequest, context: Context) -> pb.GetRulesResponse:
+        document, version = await self._actions.rules_document()
+        return pb.GetRulesResponse(document=json.dumps(document, indent=2, sort_keys=True), version=version)
+
+    @translate_errors
+    async def UpdateRules(self, request: pb.UpdateRulesRequest, context: Context) -> pb.UpdateRulesResponse:
+        try:
+            document = json.loads(request.document)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"document is not JSON: {exc}") from None
+        if not isinstance(document, dict):
+            raise InvalidInput("document must be a JSON object")
+        version = await self._actions.update_rules(document, request.agent_id)
+        return pb.UpdateRulesResponse(version=version)
 
 
 def registration(actions: RoutingActions) -> ServiceRegistration:

@@ -55,11 +55,15 @@ class RoutingSubscribers:
         if not reopened.conversation_id or reopened.channel <= 0:
             raise PermanentError("conversation_reopened without conversation_id or channel")
         request = RouteRequest(
-            reopened.conversation_id,
-            reopened.customer_id,
-            reopened.channel,
-            reopened.inbox_id,
-            from_timestamp(reopened.reopened_at),
+            conversation_id=reopened.conversation_id,
+            customer_id=reopened.customer_id,
+            channel=reopened.channel,
+            inbox_id=reopened.inbox_id,
+            generation=from_timestamp(reopened.reopened_at),
+            language=reopened.language,
+            tags=tuple(reopened.tags),
+            text=reopened.text,
+            attributes=tuple(sorted(reopened.customer_attributes.items())),
         )
         await self._actions.route(request, correlation_id=event.envelope.correlation_id)
 
