@@ -490,3 +490,19 @@ async def test_the_timeline_and_search_use_indexes(store: SqliteConversationStor
     assert "USING INDEX messages_timeline" in plans[0], plans[0]
     plans = await store.database.query_plans(lambda: store.search(fts_query("text"), Viewer("ada"), 10, 0))
     assert "VIRTUAL TABLE INDEX" in plans[0] and "SCAN m " not in plans[0], plans[0]
+
+
+async def test_customer_attributes_are_kept_audited_and_travel_with_new_items(store: SqliteConversationStore) -> None:
+    first = await record(store, inbound("m1", sender="+1555", channel=SMS))
+    customer = first.conversation.customer_id
+    assert await store.update_attributes(customer, {"tier": "vip", "plan": "pro"}, "ada", 5) == (
+        ("plan", "pro"),
+        ("tier", "vip"),
+    )
+    assert await store.update_attributes(customer, {"plan": ""}, "ada", 6) == (("tier", "vip"),)
+    with pytest.raises(InvalidInput):
+        await store.update_attributes(customer, {"Bad Key": "x"}, "ada", 7)
+    second = await record(store, inbound("m2", sender="+1555", channel=SMS), now=8)
+    assert second.customer_attributes == (("tier", "vip"),)
+    _, _, audit = await store.export(customer)
+    assert [a["action"] for a in audit] == ["attributes_changed", "attributes_changed"]

@@ -77,6 +77,9 @@ class ThreadingActions:
                 inbox_id=conversation.inbox_id,
                 opened_at=to_timestamp(conversation.opened_at_us),
                 language=conversation.language,
+                text=message.text[:2000],
+                tags=list(conversation.tags),
+                customer_attributes=dict(outcome.customer_attributes),
             )
             events.append(Outgoing(opened, f"conv-opened:{conversation.conversation_id}", correlation_id))
         if outcome.reopened:
@@ -87,6 +90,10 @@ class ThreadingActions:
                 inbox_id=conversation.inbox_id,
                 reopened_at=to_timestamp(message.received_at_us or now_us()),
                 previous_agent_id=outcome.previous_agent_id,
+                text=message.text[:2000],
+                tags=list(conversation.tags),
+                customer_attributes=dict(outcome.customer_attributes),
+                language=conversation.language,
             )
             events.append(Outgoing(reopened, f"conv-reopened:{message.message_id}", correlation_id))
         events.extend(self._merged(receipt) for receipt in outcome.merges)
@@ -136,6 +143,21 @@ class ThreadingActions:
             [Outgoing(changed, f"assignee-changed:{source_event_id}"), self._added(activity, source_event_id)]
         )
         log.info("assignee_recorded", conversation_id=conversation_id, agent_id=agent_id)
+
+    async def record_transfer(
+        self, conversation_id: str, from_agent: str, to_agent: str, to_team: str, note: str, source_event_id: str
+    ) -> None:
+        """A transfer: the note travels to the new owner as a private note; a transfer to a team's queue
+        leaves the conversation unassigned until routing places it."""
+        destination = to_agent or f"team {to_team}"
+        text = f"Transferred by {from_agent} to {destination}" + (f": {note}" if note.strip() else "")
+        try:
+            await self.add_note(conversation_id, from_agent or "routing", text, f"transfer:{source_event_id}")
+        except NotFound:
+            log.warning("transfer_of_unknown_conversation", conversation_id=conversation_id)
+            return
+        if not to_agent:
+            await self.record_assignment(conversation_id, "", source_event_id)
 
     async def record_opt_out(self, channel: int, contact: ContactPoint, opted_out: bool) -> None:
         await self._store.set_opt_out(channel, contact, opted_out)
@@ -309,6 +331,13 @@ class ThreadingActions:
         if facts is None:
             raise NotFound(f"customer {customer_id} not found")
         return facts
+
+    async def update_attributes(self, customer_id: str, changes: dict[str, str], actor: str) -> CustomerFacts:
+        if not customer_id or not actor:
+            raise InvalidInput("customer_id and agent_id are required")
+        await self._store.update_attributes(customer_id, changes, actor, now_us())
+        log.info("customer_attributes_changed", customer_id=customer_id, agent_id=actor, keys=sorted(changes))
+        return await self.profile(customer_id)
 
     async def search(
         self, text: str, viewer: Viewer, page_size: int, page_token: str

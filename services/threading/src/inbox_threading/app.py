@@ -17,7 +17,14 @@ from inbox_threading import grpc_api
 from inbox_threading.actions import ThreadingActions
 from inbox_threading.config import Settings
 from inbox_threading.store.sqlite import SqliteConversationStore
-from inbox_threading.subscribers import ON_ASSIGNED, ON_INBOUND, ON_OPT_OUT, ON_PROACTIVE_SENT, ThreadingSubscribers
+from inbox_threading.subscribers import (
+    ON_ASSIGNED,
+    ON_INBOUND,
+    ON_OPT_OUT,
+    ON_PROACTIVE_SENT,
+    ON_TRANSFERRED,
+    ThreadingSubscribers,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -42,6 +49,7 @@ async def run(settings: Settings) -> None:
         await stack.enter_async_context(bus.consume(ON_ASSIGNED, subscribers.on_assigned))
         await stack.enter_async_context(bus.consume(ON_PROACTIVE_SENT, subscribers.on_proactive_sent))
         await stack.enter_async_context(bus.consume(ON_OPT_OUT, subscribers.on_opt_out))
+        await stack.enter_async_context(bus.consume(ON_TRANSFERRED, subscribers.on_transferred))
         await stack.enter_async_context(every(settings.snooze_check_seconds, actions.wake_snoozed, "wake_snoozed"))
         await server.set_serving()
         log.info("threading_ready", grpc_port=server.port)

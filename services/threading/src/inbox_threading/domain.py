@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 
@@ -215,6 +216,7 @@ class InboundOutcome:
     activities: tuple[StoredMessage, ...] = ()
     previous_agent_id: str = ""
     merges: tuple[MergeReceipt, ...] = ()
+    customer_attributes: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -241,6 +243,7 @@ class CustomerFacts:
     conversation_count: int
     open_conversation_id: str
     last_agent_id: str
+    attributes: tuple[tuple[str, str], ...] = ()
 
     def tenure_days(self, now_us: int) -> int:
         return max(0, (now_us - self.first_contact_at_us) // DAY_US)
@@ -443,6 +446,27 @@ def export_document(
         ],
         "audit": audit,
     }
+
+
+_ATTRIBUTE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+MAX_ATTRIBUTES = 50
+
+
+def merge_attributes(current: Mapping[str, str], changes: Mapping[str, str]) -> dict[str, str]:
+    """Apply attribute changes (an empty value removes the key), checking names and sizes."""
+    merged = dict(current)
+    for key, value in changes.items():
+        if not _ATTRIBUTE.match(key):
+            raise InvalidInput(f"attribute {key!r}: lower-case letters, digits and '_', at most 40")
+        if len(value) > 200:
+            raise InvalidInput(f"attribute {key!r} is longer than 200 characters")
+        if value:
+            merged[key] = value
+        else:
+            merged.pop(key, None)
+    if len(merged) > MAX_ATTRIBUTES:
+        raise InvalidInput(f"a customer carries at most {MAX_ATTRIBUTES} attributes")
+    return dict(sorted(merged.items()))
 
 
 def validate_inbound(message: NewInboundMessage) -> None:

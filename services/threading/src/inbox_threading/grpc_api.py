@@ -118,6 +118,13 @@ class ConversationApi(pb_grpc.ConversationServiceServicer):
         return pb.GetCustomerProfileResponse(profile=profile_to_proto(facts, now_us()))
 
     @translate_errors
+    async def UpdateCustomerAttributes(
+        self, request: pb.UpdateCustomerAttributesRequest, context: Context
+    ) -> pb.UpdateCustomerAttributesResponse:
+        facts = await self._actions.update_attributes(request.customer_id, dict(request.attributes), request.agent_id)
+        return pb.UpdateCustomerAttributesResponse(profile=profile_to_proto(facts, now_us()))
+
+    @translate_errors
     async def SearchMessages(self, request: pb.SearchMessagesRequest, context: Context) -> pb.SearchMessagesResponse:
         viewer = Viewer(request.viewer.agent_id, tuple(request.viewer.teams))
         found, next_token = await self._actions.search(request.query, viewer, request.page_size, request.page_token)

@@ -114,6 +114,7 @@ def profile_to_proto(facts: CustomerFacts, now_us: int) -> conversation_pb2.Cust
         conversation_count=facts.conversation_count,
         open_conversation_id=facts.open_conversation_id,
         last_agent_id=facts.last_agent_id,
+        attributes=dict(facts.attributes),
     )
 
 

@@ -33,6 +33,12 @@ ON_OPT_OUT = ConsumerSpec(
     event_type=channel_events.OptOutChanged,
 )
 
+ON_TRANSFERRED = ConsumerSpec(
+    durable="threading-on-transferred",
+    subjects=("routing.transferred",),
+    event_type=routing_events.ConversationTransferred,
+)
+
 
 class ThreadingSubscribers:
     def __init__(self, actions: ThreadingActions) -> None:
@@ -63,4 +69,15 @@ class ThreadingSubscribers:
             raise PermanentError("opt-out change without channel or contact")
         await self._actions.record_opt_out(
             change.channel, ContactPoint(change.contact.kind, change.contact.value), change.opted_out
+        )
+
+    async def on_transferred(self, event: Event[routing_events.ConversationTransferred]) -> None:
+        moved = event.payload
+        await self._actions.record_transfer(
+            moved.conversation_id,
+            moved.from_agent_id,
+            moved.to_agent_id,
+            moved.to_team,
+            moved.note,
+            event.envelope.event_id,
         )

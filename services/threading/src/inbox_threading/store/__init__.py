@@ -103,6 +103,10 @@ class ConversationStore(Protocol):
 
     async def profile(self, customer_id: str) -> CustomerFacts | None: ...
 
+    async def update_attributes(
+        self, customer_id: str, changes: dict[str, str], actor: str, now_us: int
+    ) -> tuple[tuple[str, str], ...]: ...
+
     async def search(self, query: str, viewer: Viewer, limit: int, offset: int) -> list[StoredMessage]: ...
 
     async def export(

@@ -48,6 +48,7 @@ from inbox_threading.domain import (
     decide_thread,
     derived_id,
     identity_claim,
+    merge_attributes,
     new_id,
     surviving_customer,
 )
@@ -201,6 +202,11 @@ DROP INDEX conversations_by_customer;
 CREATE INDEX conversations_by_customer ON conversations(customer_id, last_activity_at_us DESC, conversation_id DESC);
 """
 
+# Customer attributes (for routing rules and agents).
+MIGRATION_V5 = """
+ALTER TABLE customers ADD COLUMN attributes TEXT NOT NULL DEFAULT '{}';
+"""
+
 _MESSAGE_COLUMNS = (
     "message_id, conversation_id, customer_id, direction, channel, agent_id, text, sent_at_us, received_at_us, "
     "sequence, kind, metadata, attachments"
@@ -248,7 +254,7 @@ class SqliteConversationStore:
     @classmethod
     async def open(cls, path: Path | str) -> SqliteConversationStore:
         database = SqliteDatabase(path)
-        await database.open(SCHEMA_V1, MIGRATION_V2, MIGRATION_V3, MIGRATION_V4)
+        await database.open(SCHEMA_V1, MIGRATION_V2, MIGRATION_V3, MIGRATION_V4, MIGRATION_V5)
         return cls(database)
 
     async def close(self) -> None:
@@ -585,7 +591,27 @@ class SqliteConversationStore:
                 activities=tuple(activities),
                 previous_agent_id=previous_agent,
                 merges=tuple(merges),
+                customer_attributes=self._attributes(conn, customer_id),
             )
+
+        return await self._db.write(write)
+
+    @staticmethod
+    def _attributes(conn: sqlite3.Connection, customer_id: str) -> tuple[tuple[str, str], ...]:
+        row = conn.execute("SELECT attributes FROM customers WHERE customer_id = ?", (customer_id,)).fetchone()
+        return tuple(sorted(json.loads(row[0]).items())) if row else ()
+
+    async def update_attributes(
+        self, customer_id: str, changes: dict[str, str], actor: str, now_us: int
+    ) -> tuple[tuple[str, str], ...]:
+        def write(conn: sqlite3.Connection) -> tuple[tuple[str, str], ...]:
+            row = conn.execute("SELECT attributes FROM customers WHERE customer_id = ?", (customer_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"customer {customer_id} not found")
+            merged = merge_attributes(json.loads(row[0]), changes)
+            conn.execute("UPDATE customers SET attributes = ? WHERE customer_id = ?", (json.dumps(merged), customer_id))
+            self._audit(conn, actor, "attributes_changed", customer_id, {"changes": changes}, now_us)
+            return tuple(merged.items())
 
         return await self._db.write(write)
 
@@ -1078,7 +1104,7 @@ class SqliteConversationStore:
             return self._activity(
                 conn,
                 current,
-                f"Assigned to {agent_id}",
+                f"Assigned to {agent_id}" if agent_id else "Back in the queue",
                 activity_id=activity_id,
                 actor="routing",
                 at_us=now_us,
@@ -1372,6 +1398,7 @@ class SqliteConversationStore:
                 conversation_count=count,
                 open_conversation_id=open_id or "",
                 last_agent_id=last_agent[0] if last_agent else "",
+                attributes=tuple(sorted(json.loads(customer["attributes"]).items())),
             )
 
         return await self._db.read(read)
