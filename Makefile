@@ -41,7 +41,8 @@ fmt: setup ## format and autofix
 
 check: lint test ## what CI runs
 
-bench: setup ## benchmarks (not tests): inbox queries on a million messages
+bench: setup ## benchmarks (not tests): routing decisions, inbox queries on a million messages
+	$(PY) bench/routing_decisions.py
 	$(PY) bench/threading_store.py
 
 compose-config: ## validate docker-compose.yml (needs Debian's docker-compose)

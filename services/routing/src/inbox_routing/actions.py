@@ -23,6 +23,7 @@ from inbox_routing.domain import (
     RouteRequest,
     RoutingPolicy,
     RuleSet,
+    Target,
     choose_rule,
     escalated,
     estimated_wait_seconds,
@@ -56,17 +57,21 @@ class RoutingActions:
 
     # --- routing --------------------------------------------------------------------------
 
-    async def route(
-        self, request: RouteRequest, correlation_id: str = "", *, queued_at_us: int = 0, force: bool = False
-    ) -> RouteOutcome:
-        """Offer, assign or queue a conversation; a repeat (redelivery) republishes the same fact."""
-        now = now_us()
+    async def _target(self, request: RouteRequest, queued_at_us: int, now: int) -> tuple[str, Target, int]:
         rule_id, base = choose_rule(await self._current_rules(), request)
         if request.team:
             # Sent to a team on purpose (a transfer): that team's agents, whatever the rule said.
             base = dataclasses.replace(base, team=request.team, required_skills=())
         waited = (now - queued_at_us) / 1e6 if queued_at_us else 0.0
         target, step = escalated(base, waited)
+        return rule_id, target, step
+
+    async def route(
+        self, request: RouteRequest, correlation_id: str = "", *, queued_at_us: int = 0, force: bool = False
+    ) -> RouteOutcome:
+        """Offer, assign or queue a conversation; a repeat (redelivery) republishes the same fact."""
+        now = now_us()
+        rule_id, target, step = await self._target(request, queued_at_us, now)
         outcome = await self._store.route(request, target, rule_id, step, self._policy, now, force=force)
         if outcome.changed or not force:
             await self._announce(outcome.assignment, request.customer_id, correlation_id)
@@ -126,9 +131,20 @@ class RoutingActions:
         """Try to place waiting conversations, highest priority and longest waiting first, escalating
         those whose wait reached a step. Returns how many were offered or assigned."""
         placed = 0
+        # Within one pass, once a kind of conversation found nobody, the next of the same kind (with no
+        # escalation to apply) would not either: skip the decision.
+        nobody_for: set[tuple[object, ...]] = set()
         for waiting in await self._store.queued(QUEUE_PASS):
-            outcome = await self.route(waiting.request, queued_at_us=waiting.queued_at_us, force=True)
-            if outcome.assignment.state != AssignmentState.QUEUED:
+            request = waiting.request
+            _, target, step = await self._target(request, waiting.queued_at_us, now_us())
+            kind = (request.channel, request.language, target.team, target.required_skills)
+            if kind in nobody_for and not waiting.excluded and step == waiting.escalation_step:
+                continue
+            outcome = await self.route(request, queued_at_us=waiting.queued_at_us, force=True)
+            if outcome.assignment.state == AssignmentState.QUEUED:
+                if not waiting.excluded:
+                    nobody_for.add(kind)
+            else:
                 placed += 1
         return placed
 

@@ -92,7 +92,33 @@ CREATE TABLE routing_rules (
 );
 """
 
+# Agents by team, so a decision for a team looks at that team's agents only.
+MIGRATION_V4 = """
+CREATE TABLE agent_teams (
+    team TEXT NOT NULL,
+    agent_id TEXT NOT NULL REFERENCES agents(agent_id),
+    PRIMARY KEY (team, agent_id)
+);
+INSERT INTO agent_teams (team, agent_id) SELECT json_each.value, agents.agent_id FROM agents, json_each(agents.teams);
+CREATE INDEX agents_by_presence ON agents(presence);
+"""
+
+# An explanation keeps the chosen agent and the closest others; the rest are summed up.
+MAX_STORED_VERDICTS = 50
+
 _HOLDING = f"({', '.join(str(int(s)) for s in HOLDS_CAPACITY)})"
+
+
+_AGENT_COLUMNS = (
+    "display_name",
+    "presence",
+    "capacities",
+    "languages",
+    "last_assigned_at_us",
+    "teams",
+    "skills",
+    "last_seen_at_us",
+)
 
 
 def _agent(row: sqlite3.Row) -> Agent:
@@ -141,6 +167,21 @@ def _request(row: sqlite3.Row) -> RouteRequest:
     )
 
 
+def _stored_verdicts(decision: Decision) -> list[dict[str, object]]:
+    """The chosen agent and the closest others, then a line summing up the rest."""
+    chosen = [v for v in decision.verdicts if v.chosen]
+    eligible = [v for v in decision.verdicts if not v.chosen and v.reason.startswith("eligible")]
+    others = [v for v in decision.verdicts if not v.chosen and not v.reason.startswith("eligible")]
+    kept = (chosen + eligible + others)[:MAX_STORED_VERDICTS]
+    verdicts = [dataclasses.asdict(v) for v in kept]
+    left = len(decision.verdicts) - len(kept)
+    if left > 0:
+        verdicts.append(
+            {"agent_id": "", "chosen": False, "reason": f"and {left} more agents, not eligible or ranked lower"}
+        )
+    return verdicts
+
+
 @dataclasses.dataclass(frozen=True)
 class Waiting:
     """A queued conversation, with what a new decision needs."""
@@ -148,16 +189,28 @@ class Waiting:
     request: RouteRequest
     queued_at_us: int
     excluded: frozenset[str]
+    escalation_step: int = 0
 
 
 class SqliteRoutingStore:
     def __init__(self, database: SqliteDatabase) -> None:
         self._db = database
+        # Parsed agents by their raw row: a decision reads every candidate, and parsing dominated it.
+        self._parsed: dict[str, tuple[tuple[object, ...], Agent]] = {}
+
+    def _agent_of(self, row: sqlite3.Row) -> Agent:
+        raw = tuple(row[key] for key in _AGENT_COLUMNS)
+        cached = self._parsed.get(row["agent_id"])
+        if cached is not None and cached[0] == raw:
+            return cached[1]
+        agent = _agent(row)
+        self._parsed[row["agent_id"]] = (raw, agent)
+        return agent
 
     @classmethod
     async def open(cls, path: Path | str) -> SqliteRoutingStore:
         database = SqliteDatabase(path)
-        await database.open(SCHEMA, MIGRATION_V2, MIGRATION_V3)
+        await database.open(SCHEMA, MIGRATION_V2, MIGRATION_V3, MIGRATION_V4)
         return cls(database)
 
     async def close(self) -> None:
@@ -193,6 +246,10 @@ class SqliteRoutingStore:
                     json.dumps(sorted(set(teams))),
                     json.dumps(dict(sorted((skills or {}).items()))),
                 ),
+            )
+            conn.execute("DELETE FROM agent_teams WHERE agent_id = ?", (agent_id,))
+            conn.executemany(
+                "INSERT INTO agent_teams (team, agent_id) VALUES (?, ?)", [(t, agent_id) for t in sorted(set(teams))]
             )
             return _agent(conn.execute("SELECT * FROM agents WHERE agent_id = ?", (agent_id,)).fetchone())
 
@@ -259,16 +316,24 @@ class SqliteRoutingStore:
 
     # --- routing --------------------------------------------------------------------------
 
-    @staticmethod
-    def _candidates(conn: sqlite3.Connection, channel: int) -> list[Candidate]:
-        return [
-            Candidate(_agent(row), int(row["load"]))
-            for row in conn.execute(
-                "SELECT agents.*, (SELECT COUNT(*) FROM assignments a WHERE a.agent_id = agents.agent_id "
-                f"AND a.channel = ? AND a.state IN {_HOLDING}) AS load FROM agents WHERE presence = ?",
-                (channel, int(Presence.AVAILABLE)),
+    def _candidates(self, conn: sqlite3.Connection, channel: int, team: str) -> list[Candidate]:
+        """Available agents (of the team, when there is one) with what they hold on the channel."""
+        loads = dict(
+            conn.execute(
+                f"SELECT agent_id, COUNT(*) FROM assignments WHERE channel = ? AND state IN {_HOLDING} "
+                "GROUP BY agent_id",
+                (channel,),
             ).fetchall()
-        ]
+        )
+        if team:
+            rows = conn.execute(
+                "SELECT agents.* FROM agent_teams JOIN agents USING (agent_id) WHERE agent_teams.team = ? "
+                "AND agents.presence = ?",
+                (team, int(Presence.AVAILABLE)),
+            ).fetchall()
+        else:
+            rows = conn.execute("SELECT * FROM agents WHERE presence = ?", (int(Presence.AVAILABLE),)).fetchall()
+        return [Candidate(self._agent_of(row), int(loads.get(row["agent_id"], 0))) for row in rows]
 
     @staticmethod
     def _known_agent(conn: sqlite3.Connection, customer_id: str, conversation_id: str, since_us: int) -> str:
@@ -311,7 +376,11 @@ class SqliteRoutingStore:
                 conn, request.customer_id, request.conversation_id, now_us - policy.known_agent_window_us
             )
             decision = decide(
-                request, target, self._candidates(conn, request.channel), known_agent_id=known, excluded=excluded
+                request,
+                target,
+                self._candidates(conn, request.channel, target.team),
+                known_agent_id=known,
+                excluded=excluded,
             )
             if decision.agent_id is None:
                 state, agent_id, expires = AssignmentState.QUEUED, "", 0
@@ -367,7 +436,7 @@ class SqliteRoutingStore:
                             "team": request.team,
                         }
                     ),
-                    json.dumps([dataclasses.asdict(v) for v in decision.verdicts]),
+                    json.dumps(_stored_verdicts(decision)),
                 ),
             )
             if agent_id:
@@ -509,7 +578,10 @@ class SqliteRoutingStore:
                 "LIMIT ?",
                 (int(AssignmentState.QUEUED), limit),
             ).fetchall()
-            return [Waiting(_request(r), r["queued_at_us"], frozenset(json.loads(r["excluded"]))) for r in rows]
+            return [
+                Waiting(_request(r), r["queued_at_us"], frozenset(json.loads(r["excluded"])), r["escalation_step"])
+                for r in rows
+            ]
 
         return await self._db.read(read)
 
