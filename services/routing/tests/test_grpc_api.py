@@ -1,0 +1,135 @@
+"""RoutingService over a real gRPC server and a real nats-server: agents, rules, transfers, live state."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import pytest
+from inbox.message.v1 import message_pb2
+from inbox.routing.v1 import routing_service_pb2 as pb
+from inbox.routing.v1 import routing_service_pb2_grpc as pb_grpc
+from inbox_devstack.nats_server import NatsServer
+from inbox_events import EventBus
+from inbox_routing import grpc_api
+from inbox_routing.actions import RoutingActions
+from inbox_routing.domain import CHAT, RouteRequest, RoutingPolicy
+from inbox_routing.store.sqlite import SqliteRoutingStore
+from inbox_runtime.grpc_client import authenticated_channel
+from inbox_runtime.grpc_server import grpc_server
+
+RULES = {
+    "default": {"team": "general"},
+    "rules": [{"id": "vip", "match": {"attributes": {"tier": "vip"}}, "target": {"team": "vip", "priority": 10}}],
+}
+
+
+@pytest.fixture
+def policy() -> RoutingPolicy:
+    return RoutingPolicy(offer_timeout_us=0)
+
+
+@pytest.fixture
+async def api(
+    nats_server: NatsServer, tmp_path: Path, api_token: str, policy: RoutingPolicy
+) -> AsyncIterator[tuple[pb_grpc.RoutingServiceAsyncStub, RoutingActions]]:
+    store = await SqliteRoutingStore.open(tmp_path / "routing.sqlite3")
+    async with EventBus.connect(nats_server.url, service="test") as bus:
+        await bus.ensure_streams()
+        actions = RoutingActions(store, bus, policy)
+        async with (
+            grpc_server(host="127.0.0.1", port=0, token=api_token, services=[grpc_api.registration(actions)]) as server,
+            authenticated_channel(f"127.0.0.1:{server.port}", api_token) as channel,
+        ):
+            yield pb_grpc.RoutingServiceStub(channel), actions
+    await store.close()
+
+
+async def agent(stub: pb_grpc.RoutingServiceAsyncStub, name: str, teams: list[str]) -> None:
+    await stub.UpsertAgent(
+        pb.UpsertAgentRequest(
+            agent_id=name,
+            display_name=name.title(),
+            teams=teams,
+            skills=[pb.Skill(name="refunds", level=5)],
+            capacities=[pb.ChannelCapacity(channel=message_pb2.CHANNEL_CHAT, capacity=1)],
+        )
+    )
+    await stub.SetPresence(pb.SetPresenceRequest(agent_id=name, presence=pb.PRESENCE_AVAILABLE))
+
+
+async def test_rules_route_by_attribute_and_transfers_move_conversations(
+    api: tuple[pb_grpc.RoutingServiceAsyncStub, RoutingActions],
+) -> None:
+    stub, actions = api
+    with pytest.raises(grpc.aio.AioRpcError) as bad:
+        await stub.UpdateRules(
+            pb.UpdateRulesRequest(
+                document=json.dumps({"rules": [{"id": "x", "match": {"channels": ["fax"]}}]}), agent_id="ops"
+            )
+        )
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "unknown channel" in (bad.value.details() or "")
+    updated = await stub.UpdateRules(pb.UpdateRulesRequest(document=json.dumps(RULES), agent_id="ops"))
+    assert updated.version == 1
+    assert json.loads((await stub.GetRules(pb.GetRulesRequest())).document) == RULES
+
+    await agent(stub, "ada", ["vip"])
+    await agent(stub, "bob", ["general"])
+    await agent(stub, "cyd", ["general"])
+    vip = await actions.route(RouteRequest("c-vip", "cust-1", CHAT, "chat", 1, attributes=(("tier", "vip"),)))
+    plain = await actions.route(RouteRequest("c-plain", "cust-2", CHAT, "chat", 1))
+    assert vip.assignment.agent_id == "ada" and plain.assignment.agent_id in {"bob", "cyd"}
+    explained = await stub.ExplainAssignment(pb.ExplainAssignmentRequest(conversation_id="c-vip"))
+    assert explained.rule_id == "vip" and explained.assignment.team == "vip" and explained.assignment.priority == 10
+
+    other = "cyd" if plain.assignment.agent_id == "bob" else "bob"
+    moved = await stub.TransferConversation(
+        pb.TransferConversationRequest(
+            conversation_id="c-plain", agent_id=plain.assignment.agent_id, to_agent_id=other, note="knows the case"
+        )
+    )
+    assert moved.assignment.agent_id == other
+    with pytest.raises(grpc.aio.AioRpcError) as full:
+        await stub.TransferConversation(
+            pb.TransferConversationRequest(conversation_id="c-vip", agent_id="ada", to_agent_id=other)
+        )
+    assert full.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    to_team = await stub.TransferConversation(
+        pb.TransferConversationRequest(
+            conversation_id="c-vip", agent_id="ada", to_team="general", note="not VIP after all"
+        )
+    )
+    assert to_team.assignment.state == pb.ASSIGNMENT_STATE_ASSIGNED
+    assert to_team.assignment.agent_id == ("bob" if other == "cyd" else "cyd")
+    with pytest.raises(grpc.aio.AioRpcError) as neither:
+        await stub.TransferConversation(pb.TransferConversationRequest(conversation_id="c-vip", agent_id="ada"))
+    assert neither.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_queue_stats_and_the_live_watch(api: tuple[pb_grpc.RoutingServiceAsyncStub, RoutingActions]) -> None:
+    stub, actions = api
+    await actions.route(RouteRequest("c1", "cust-1", CHAT, "chat", 1))
+    stats = await stub.GetQueueStats(pb.GetQueueStatsRequest())
+    assert stats.waiting == 1 and [t.team for t in stats.teams] == [""]
+    watch = stub.WatchRouting(pb.WatchRoutingRequest())
+    first = await asyncio.wait_for(watch.read(), 5)
+    assert first.queue.waiting == 1 and list(first.agents) == []
+    await agent(stub, "ada", [])  # ada comes online and takes the waiting conversation
+    changed = await asyncio.wait_for(watch.read(), 5)
+    while changed.queue.waiting != 0:
+        changed = await asyncio.wait_for(watch.read(), 5)
+    assert [(a.agent_id, [load.capacity for load in a.load]) for a in changed.agents] == [("ada", [1])]
+    watch.cancel()
+
+
+@pytest.mark.parametrize("policy", [RoutingPolicy(offer_timeout_us=0, presence_grace_us=0)])
+async def test_silent_agents_become_away(api: tuple[pb_grpc.RoutingServiceAsyncStub, RoutingActions]) -> None:
+    stub, actions = api
+    await agent(stub, "ada", [])
+    await asyncio.sleep(0.01)
+    assert await actions.sweep_presence() == 1
+    got = await stub.GetAgent(pb.GetAgentRequest(agent_id="ada"))
+    assert got.agent.presence == pb.PRESENCE_AWAY
