@@ -80,7 +80,8 @@ async def all_messages(suite: LocalSuite, token: str, expected: int) -> list[con
                 messages = await stub.ListMessages(
                     conversation_service_pb2.ListMessagesRequest(conversation_id=conversation.conversation_id)
                 )
-                found.extend(m for m in messages.messages if m.kind != message_pb2.MESSAGE_KIND_ACTIVITY)
+                # The customer's items only (waiting customers are also told their place in the queue).
+                found.extend(m for m in messages.messages if m.direction == message_pb2.DIRECTION_INBOUND)
             if len(found) >= expected:
                 return sorted(found, key=lambda m: (m.received_at.seconds, m.received_at.nanos))
             await asyncio.sleep(0.1)

@@ -189,3 +189,14 @@ def test_invalid_agents_are_refused(
 ) -> None:
     with pytest.raises(InvalidInput):
         validate_agent(agent_id, name, caps, teams, skills)
+
+
+def test_customers_hear_again_only_when_their_place_changed_a_lot() -> None:
+    from inbox_routing.domain import worth_announcing
+
+    assert worth_announcing(0, 7)  # first time
+    assert not worth_announcing(7, 6) and not worth_announcing(7, 5)
+    assert worth_announcing(7, 4)  # three places forward
+    assert worth_announcing(30, 20) and not worth_announcing(30, 21)  # a third of the way
+    assert worth_announcing(2, 5)  # pushed back (higher priority arrived)
+    assert not worth_announcing(5, 0)  # no longer waiting

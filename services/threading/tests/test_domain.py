@@ -141,3 +141,16 @@ def test_inbox_policies_from_settings() -> None:
         inbox_policies(POLICY, ("sales",), ())
     with pytest.raises(ConfigError):
         inbox_policies(POLICY, ("sales=soon",), ())
+
+
+def test_queue_notices() -> None:
+    from inbox_threading.domain import queue_notice
+
+    assert (
+        queue_notice(1, 0) == "Thanks for waiting. You are next in line; an agent will be with you as soon as possible."
+    )
+    assert (
+        queue_notice(4, 70)
+        == "Thanks for waiting. You are number 4 in line; an agent should be with you in about 1 minute."
+    )
+    assert queue_notice(9, 600).endswith("in about 10 minutes.")

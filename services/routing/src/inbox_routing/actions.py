@@ -29,6 +29,7 @@ from inbox_routing.domain import (
     estimated_wait_seconds,
     parse_rules,
     validate_agent,
+    worth_announcing,
 )
 from inbox_routing.store import RoutingStore
 
@@ -110,22 +111,39 @@ class RoutingActions:
             event_id = f"offered:{conversation_id}:{assignment.agent_id}:{since}"
         elif assignment.state == AssignmentState.QUEUED:
             position = await self._store.queue_position(conversation_id)
-            stats = await self._store.queue_stats(now_us())
-            event = routing_events.ConversationQueued(
-                conversation_id=conversation_id,
-                channel=assignment.channel,  # type: ignore[arg-type]
-                queued_at=to_timestamp(since),
-                reason=assignment.reason,
-                position=position,
-                estimated_wait_seconds=estimated_wait_seconds(
-                    position, stats.available_agents.get(assignment.team, 0), self._policy
-                ),
-                customer_id=customer_id,
-            )
-            event_id = f"queued:{conversation_id}:{since}:{position}"
+            event, event_id = await self._queued_event(assignment, customer_id, position)
+            await self._store.mark_announced(conversation_id, position)
         else:
             return
         await self._bus.publish_all([Outgoing(event, event_id, correlation_id)])
+
+    async def _queued_event(
+        self, assignment: Assignment, customer_id: str, position: int
+    ) -> tuple[routing_events.ConversationQueued, str]:
+        stats = await self._store.queue_stats(now_us())
+        event = routing_events.ConversationQueued(
+            conversation_id=assignment.conversation_id,
+            channel=assignment.channel,  # type: ignore[arg-type]
+            queued_at=to_timestamp(assignment.since_us),
+            reason=assignment.reason,
+            position=position,
+            estimated_wait_seconds=estimated_wait_seconds(
+                position, stats.available_agents.get(assignment.team, 0), self._policy
+            ),
+            customer_id=customer_id,
+        )
+        return event, f"queued:{assignment.conversation_id}:{assignment.since_us}:{position}"
+
+    async def announce_positions(self) -> int:
+        """Tell waiting customers their new place when it changed a lot; returns how many were told."""
+        told = 0
+        for assignment, customer_id, position, announced in await self._store.queue_positions(QUEUE_PASS):
+            if worth_announcing(announced, position):
+                event, event_id = await self._queued_event(assignment, customer_id, position)
+                await self._bus.publish(event, event_id=event_id)
+                await self._store.mark_announced(assignment.conversation_id, position)
+                told += 1
+        return told
 
     async def place_waiting(self) -> int:
         """Try to place waiting conversations, highest priority and longest waiting first, escalating
@@ -146,6 +164,7 @@ class RoutingActions:
                     nobody_for.add(kind)
             else:
                 placed += 1
+        await self.announce_positions()
         return placed
 
     async def accept_offer(self, conversation_id: str, agent_id: str) -> Assignment:

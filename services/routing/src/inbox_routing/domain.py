@@ -419,6 +419,17 @@ class RouteOutcome:
     decision: Decision | None = None
 
 
+def worth_announcing(previous: int, current: int) -> bool:
+    """Tell the customer their place again only when it changed a lot (or for the first time)."""
+    if current <= 0:
+        return False
+    if previous <= 0:
+        return True
+    if current < previous:
+        return previous - current >= max(3, previous // 3)
+    return current - previous >= 3
+
+
 def estimated_wait_seconds(position: int, agents_available: int, policy: RoutingPolicy) -> int:
     """A rough estimate for the customer: the conversations ahead, shared among available agents, each
     taking an average handle time. 0 means "we cannot say" (nobody available)."""

@@ -13,11 +13,13 @@ from inbox_runtime.timestamps import now_us, to_timestamp
 
 from inbox_threading.domain import (
     MAX_TAGS,
+    SYSTEM_AGENT,
     ContactPoint,
     Conversation,
     ConversationStatus,
     CustomerFacts,
     ErasureReceipt,
+    FailedPrecondition,
     InboundOutcome,
     InvalidInput,
     MergeReceipt,
@@ -32,6 +34,7 @@ from inbox_threading.domain import (
     export_document,
     fts_query,
     normalise_tags,
+    queue_notice,
     reply_message_id,
     status_change,
     status_text,
@@ -54,10 +57,17 @@ def _page_size(requested: int, default: int) -> int:
 
 
 class ThreadingActions:
-    def __init__(self, store: ConversationStore, bus: EventBus, policies: ThreadPolicies | None = None) -> None:
+    def __init__(
+        self,
+        store: ConversationStore,
+        bus: EventBus,
+        policies: ThreadPolicies | None = None,
+        queue_notice_channels: frozenset[int] = frozenset(),
+    ) -> None:
         self._store = store
         self._bus = bus
         self._policies = policies or ThreadPolicies()
+        self._queue_notice_channels = queue_notice_channels
 
     async def record_inbound(self, message: NewInboundMessage, correlation_id: str = "") -> InboundOutcome:
         """Store an inbound item in its customer's conversation and announce it.
@@ -158,6 +168,26 @@ class ThreadingActions:
             return
         if not to_agent:
             await self.record_assignment(conversation_id, "", source_event_id)
+
+    async def tell_queue_position(
+        self, conversation_id: str, position: int, estimated_wait_seconds: int, source_event_id: str
+    ) -> StoredMessage | None:
+        """Tell a waiting customer their place and a rough wait, on the channels configured for it."""
+        conversation = await self._store.get_conversation(conversation_id)
+        if conversation is None or conversation.status == ConversationStatus.RESOLVED:
+            return None
+        if conversation.channel not in self._queue_notice_channels or position <= 0:
+            return None
+        try:
+            return await self.send_reply(
+                conversation_id,
+                SYSTEM_AGENT,
+                queue_notice(position, estimated_wait_seconds),
+                f"queue:{source_event_id}"[:128],
+            )
+        except FailedPrecondition as exc:  # opted out of the channel, for instance
+            log.info("queue_notice_not_sent", conversation_id=conversation_id, reason=str(exc))
+            return None
 
     async def record_opt_out(self, channel: int, contact: ContactPoint, opted_out: bool) -> None:
         await self._store.set_opt_out(channel, contact, opted_out)

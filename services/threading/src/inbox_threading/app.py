@@ -22,6 +22,7 @@ from inbox_threading.subscribers import (
     ON_INBOUND,
     ON_OPT_OUT,
     ON_PROACTIVE_SENT,
+    ON_QUEUED,
     ON_TRANSFERRED,
     ThreadingSubscribers,
 )
@@ -35,7 +36,7 @@ async def run(settings: Settings) -> None:
         stack.push_async_callback(store.close)
         bus = await stack.enter_async_context(EventBus.connect(settings.common.nats_url, service="threading"))
         await bus.ensure_streams()
-        actions = ThreadingActions(store, bus, settings.policies)
+        actions = ThreadingActions(store, bus, settings.policies, settings.queue_notice_channels)
         server = await stack.enter_async_context(
             grpc_server(
                 host=settings.common.bind_host,
@@ -50,6 +51,7 @@ async def run(settings: Settings) -> None:
         await stack.enter_async_context(bus.consume(ON_PROACTIVE_SENT, subscribers.on_proactive_sent))
         await stack.enter_async_context(bus.consume(ON_OPT_OUT, subscribers.on_opt_out))
         await stack.enter_async_context(bus.consume(ON_TRANSFERRED, subscribers.on_transferred))
+        await stack.enter_async_context(bus.consume(ON_QUEUED, subscribers.on_queued))
         await stack.enter_async_context(every(settings.snooze_check_seconds, actions.wake_snoozed, "wake_snoozed"))
         await server.set_serving()
         log.info("threading_ready", grpc_port=server.port)

@@ -15,6 +15,8 @@ class Settings:
     db_path: Path
     policies: ThreadPolicies
     snooze_check_seconds: float
+    # Channels on which waiting customers are told their place in the queue.
+    queue_notice_channels: frozenset[int]
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -28,7 +30,17 @@ class Settings:
                 default, env_list("THREADING_INBOX_REOPEN_WINDOW_DAYS"), env_list("THREADING_INBOX_TEAMS")
             ),
             snooze_check_seconds=env("THREADING_SNOOZE_CHECK_SECONDS", float, 30.0),
+            queue_notice_channels=frozenset(
+                _channel(name) for name in env_list("THREADING_QUEUE_NOTICE_CHANNELS", ("chat", "sms"))
+            ),
         )
+
+
+def _channel(name: str) -> int:
+    channels = {"chat": 1, "email": 2, "sms": 3, "api": 5}
+    if name not in channels:
+        raise ConfigError(f"THREADING_QUEUE_NOTICE_CHANNELS: {name!r} is not one of {sorted(channels)}")
+    return channels[name]
 
 
 def _pairs(items: tuple[str, ...], key: str) -> dict[str, str]:

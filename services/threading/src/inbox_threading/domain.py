@@ -469,6 +469,19 @@ def merge_attributes(current: Mapping[str, str], changes: Mapping[str, str]) -> 
     return dict(sorted(merged.items()))
 
 
+SYSTEM_AGENT = "system"
+
+
+def queue_notice(position: int, estimated_wait_seconds: int) -> str:
+    """What a waiting customer is told, so nobody waits in silence."""
+    place = "You are next in line" if position == 1 else f"You are number {position} in line"
+    if estimated_wait_seconds <= 0:
+        return f"Thanks for waiting. {place}; an agent will be with you as soon as possible."
+    minutes = max(1, round(estimated_wait_seconds / 60))
+    unit = "minute" if minutes == 1 else "minutes"
+    return f"Thanks for waiting. {place}; an agent should be with you in about {minutes} {unit}."
+
+
 def validate_inbound(message: NewInboundMessage) -> None:
     if not message.message_id:
         raise InvalidInput("inbound message has no message_id")

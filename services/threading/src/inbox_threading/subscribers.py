@@ -39,6 +39,12 @@ ON_TRANSFERRED = ConsumerSpec(
     event_type=routing_events.ConversationTransferred,
 )
 
+ON_QUEUED = ConsumerSpec(
+    durable="threading-on-conversation-queued",
+    subjects=("routing.conversation_queued",),
+    event_type=routing_events.ConversationQueued,
+)
+
 
 class ThreadingSubscribers:
     def __init__(self, actions: ThreadingActions) -> None:
@@ -80,4 +86,10 @@ class ThreadingSubscribers:
             moved.to_team,
             moved.note,
             event.envelope.event_id,
+        )
+
+    async def on_queued(self, event: Event[routing_events.ConversationQueued]) -> None:
+        queued = event.payload
+        await self._actions.tell_queue_position(
+            queued.conversation_id, queued.position, queued.estimated_wait_seconds, event.envelope.event_id
         )

@@ -103,6 +103,11 @@ INSERT INTO agent_teams (team, agent_id) SELECT json_each.value, agents.agent_id
 CREATE INDEX agents_by_presence ON agents(presence);
 """
 
+# The queue position last told to the customer.
+MIGRATION_V5 = """
+ALTER TABLE assignments ADD COLUMN announced_position INTEGER NOT NULL DEFAULT 0;
+"""
+
 # An explanation keeps the chosen agent and the closest others; the rest are summed up.
 MAX_STORED_VERDICTS = 50
 
@@ -210,7 +215,7 @@ class SqliteRoutingStore:
     @classmethod
     async def open(cls, path: Path | str) -> SqliteRoutingStore:
         database = SqliteDatabase(path)
-        await database.open(SCHEMA, MIGRATION_V2, MIGRATION_V3, MIGRATION_V4)
+        await database.open(SCHEMA, MIGRATION_V2, MIGRATION_V3, MIGRATION_V4, MIGRATION_V5)
         return cls(database)
 
     async def close(self) -> None:
@@ -584,6 +589,26 @@ class SqliteRoutingStore:
             ]
 
         return await self._db.read(read)
+
+    async def queue_positions(self, limit: int) -> list[tuple[Assignment, str, int, int]]:
+        """The queue in order: (assignment, customer id, position, position last told to the customer)."""
+
+        def read(conn: sqlite3.Connection) -> list[tuple[Assignment, str, int, int]]:
+            rows = conn.execute(
+                "SELECT * FROM assignments WHERE state = ? ORDER BY priority DESC, queued_at_us, conversation_id "
+                "LIMIT ?",
+                (int(AssignmentState.QUEUED), limit),
+            ).fetchall()
+            return [(_assignment(r), r["customer_id"], i + 1, r["announced_position"]) for i, r in enumerate(rows)]
+
+        return await self._db.read(read)
+
+    async def mark_announced(self, conversation_id: str, position: int) -> None:
+        await self._db.write(
+            lambda conn: conn.execute(
+                "UPDATE assignments SET announced_position = ? WHERE conversation_id = ?", (position, conversation_id)
+            )
+        )
 
     async def queue_position(self, conversation_id: str) -> int:
         """1 for the next to be placed; 0 when not waiting."""
