@@ -68,11 +68,15 @@ async def test_two_replicas_keep_one_thread_per_customer_in_order(local_suite: L
         assert len(listed.conversations) == CUSTOMERS
         assert len({c.customer_id for c in listed.conversations}) == CUSTOMERS
         for conversation in listed.conversations:
-            timeline = await stub.GetTimeline(
-                pb.GetTimelineRequest(customer_id=conversation.customer_id, exclude_notes=True)
-            )
-            # The customer's own items (waiting customers are also told their place, outbound).
-            texts = [i.text for i in timeline.items if i.direction == message_pb2.DIRECTION_INBOUND]
+            for _ in range(100):
+                timeline = await stub.GetTimeline(
+                    pb.GetTimelineRequest(customer_id=conversation.customer_id, exclude_notes=True)
+                )
+                # The customer's own items (waiting customers are also told their place, outbound).
+                texts = [i.text for i in timeline.items if i.direction == message_pb2.DIRECTION_INBOUND]
+                if len(texts) >= 3:
+                    break
+                await asyncio.sleep(0.1)
             customer = int(texts[0].split()[1])
             assert texts == [f"customer {customer} item {n}" for n in (1, 2, 3)]
     logs = {name: (local_suite.log_dir / f"{name}.log").read_text() for name in ("threading", "threading-b")}
