@@ -7,6 +7,7 @@ import asyncio
 import json
 import time
 
+import grpc
 import pytest
 import websockets
 from inbox.conversations.v1 import conversation_service_pb2 as conv_pb
@@ -27,7 +28,12 @@ def suite_env() -> dict[str, str]:
 
 async def offered(stub: pb_grpc.RoutingServiceStub, conversation_id: str, not_to: set[str]) -> tuple[str, float]:
     for _ in range(200):
-        got = await stub.GetAssignment(pb.GetAssignmentRequest(conversation_id=conversation_id))
+        try:
+            got = await stub.GetAssignment(pb.GetAssignmentRequest(conversation_id=conversation_id))
+        except grpc.aio.AioRpcError as exc:  # not routed yet
+            assert exc.code() == grpc.StatusCode.NOT_FOUND
+            await asyncio.sleep(0.05)
+            continue
         if got.state == pb.ASSIGNMENT_STATE_OFFERED and got.agent_id not in not_to:
             return got.agent_id, time.monotonic()
         await asyncio.sleep(0.05)

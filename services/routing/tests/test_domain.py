@@ -200,3 +200,18 @@ def test_customers_hear_again_only_when_their_place_changed_a_lot() -> None:
     assert worth_announcing(30, 20) and not worth_announcing(30, 21)  # a third of the way
     assert worth_announcing(2, 5)  # pushed back (higher priority arrived)
     assert not worth_announcing(5, 0)  # no longer waiting
+
+
+def test_service_level_timers_and_handover_notes() -> None:
+    from inbox_routing.domain import FIRST_RESPONSE, NEXT_RESPONSE, handover_note, sla_after_message, sla_due
+
+    policy = RoutingPolicy(first_response_us=300, next_response_us=900)
+    assert sla_due(FIRST_RESPONSE, 1000, policy) == 1300 and sla_due(NEXT_RESPONSE, 1000, policy) == 1900
+    assert sla_after_message(FIRST_RESPONSE, inbound=True, by_agent=False) == FIRST_RESPONSE  # still unanswered
+    assert sla_after_message(None, inbound=True, by_agent=False) == NEXT_RESPONSE
+    assert sla_after_message(NEXT_RESPONSE, inbound=False, by_agent=True) is None
+    assert sla_after_message(None, inbound=False, by_agent=False) is None  # a system notice changes nothing
+    assert handover_note("VIP, be gentle", "user: hi\nbot: hello", "faq-bot") == (
+        "VIP, be gentle\n\nTranscript from faq-bot:\nuser: hi\nbot: hello"
+    )
+    assert handover_note("", "", "ada") == ""

@@ -30,6 +30,7 @@ _FIXED_SUBJECTS: dict[str, str] = {
     routing_events.ConversationQueued.DESCRIPTOR.full_name: "routing.conversation_queued",
     routing_events.ConversationOffered.DESCRIPTOR.full_name: "routing.conversation_offered",
     routing_events.ConversationTransferred.DESCRIPTOR.full_name: "routing.transferred",
+    routing_events.SlaBreached.DESCRIPTOR.full_name: "routing.sla_breached",
     routing_events.AgentPresenceChanged.DESCRIPTOR.full_name: "routing.presence_changed",
 }
 

@@ -11,6 +11,7 @@ from inbox_events import EventBus, Outgoing
 from inbox_runtime.timestamps import now_us, to_timestamp
 
 from inbox_routing.domain import (
+    FIRST_RESPONSE,
     Agent,
     Assignment,
     AssignmentState,
@@ -27,7 +28,10 @@ from inbox_routing.domain import (
     choose_rule,
     escalated,
     estimated_wait_seconds,
+    handover_note,
     parse_rules,
+    sla_after_message,
+    sla_due,
     validate_agent,
     worth_announcing,
 )
@@ -195,7 +199,9 @@ class RoutingActions:
             await self.decline_offer(conversation_id, agent_id, reason="offer lapsed")
         return len(lapsed)
 
-    async def transfer(self, conversation_id: str, by_agent: str, to_agent: str, to_team: str, note: str) -> Assignment:
+    async def transfer(
+        self, conversation_id: str, by_agent: str, to_agent: str, to_team: str, note: str, transcript: str = ""
+    ) -> Assignment:
         if not conversation_id or not by_agent or bool(to_agent) == bool(to_team):
             raise InvalidInput("conversation_id, agent_id and exactly one of to_agent_id or to_team are required")
         current = await self._store.get_assignment(conversation_id)
@@ -218,15 +224,60 @@ class RoutingActions:
             from_agent_id=current.agent_id or by_agent,
             to_agent_id=to_agent,
             to_team=to_team,
-            note=note[:2000],
+            note=handover_note(note, transcript, by_agent),
             transferred_at=to_timestamp(now),
         )
         await self._bus.publish(transferred, event_id=f"transferred:{conversation_id}:{now}")
         log.info("conversation_transferred", conversation_id=conversation_id, agent_id=by_agent, to_agent=to_agent)
         return assignment
 
+    # --- service levels ---------------------------------------------------------------------
+
+    async def conversation_opened(self, request: RouteRequest, opened_at_us: int, correlation_id: str) -> None:
+        """A new (or reopened) conversation: the first-response clock starts, then routing decides."""
+        await self._store.start_sla(
+            request.conversation_id, FIRST_RESPONSE, sla_due(FIRST_RESPONSE, opened_at_us, self._policy), replace=True
+        )
+        await self.route(request, correlation_id)
+
+    async def message_added(self, conversation_id: str, inbound: bool, by_agent: bool, at_us: int) -> None:
+        timer = await self._store.sla_timer(conversation_id)
+        current = timer[0] if timer and not timer[2] else None
+        running = sla_after_message(current, inbound, by_agent)
+        if running is None:
+            if timer is not None:
+                await self._store.stop_sla(conversation_id)
+        elif running != current or timer is None or timer[2]:
+            await self._store.start_sla(
+                conversation_id, running, sla_due(running, at_us, self._policy), replace=timer is not None and timer[2]
+            )
+
+    async def waiting_on_customer(self, conversation_id: str) -> None:
+        """Pending: the clock is the customer's, not ours, until they write again."""
+        await self._store.stop_sla(conversation_id)
+
+    async def check_slas(self) -> int:
+        """Raise a breach event for each overdue response (once) and move waiting ones up the queue."""
+        breached = await self._store.breach_due(now_us(), self._policy.breach_priority_boost)
+        for assignment, kind, due_us in breached:
+            event = routing_events.SlaBreached(
+                conversation_id=assignment.conversation_id,
+                kind=kind,
+                due_at=to_timestamp(due_us),
+                agent_id=assignment.agent_id if assignment.state != AssignmentState.QUEUED else "",
+                team=assignment.team,
+            )
+            await self._bus.publish(event, event_id=f"sla:{assignment.conversation_id}:{kind}:{due_us}")
+            log.warning(
+                "sla_breached", conversation_id=assignment.conversation_id, kind=kind, agent_id=assignment.agent_id
+            )
+        if any(a.state == AssignmentState.QUEUED for a, _, _ in breached):
+            await self.place_waiting()
+        return len(breached)
+
     async def end(self, conversation_id: str) -> None:
         """A conversation was resolved: its agent has room again, so waiting conversations move."""
+        await self._store.stop_sla(conversation_id)
         ended = await self._store.end(conversation_id, now_us())
         if ended is None:
             return

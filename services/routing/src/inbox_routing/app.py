@@ -19,6 +19,7 @@ from inbox_routing.config import Settings, read_rules_file
 from inbox_routing.store.sqlite import SqliteRoutingStore
 from inbox_routing.subscribers import (
     ON_CUSTOMER_ERASED,
+    ON_MESSAGE_ADDED,
     ON_OPENED,
     ON_REOPENED,
     ON_STATUS_CHANGED,
@@ -50,11 +51,13 @@ async def run(settings: Settings) -> None:
         await stack.enter_async_context(bus.consume(ON_REOPENED, subscribers.on_reopened))
         await stack.enter_async_context(bus.consume(ON_STATUS_CHANGED, subscribers.on_status_changed))
         await stack.enter_async_context(bus.consume(ON_CUSTOMER_ERASED, subscribers.on_customer_erased))
+        await stack.enter_async_context(bus.consume(ON_MESSAGE_ADDED, subscribers.on_message_added))
         # Offers lapse within a second of their deadline; silent agents become away; waiting conversations
         # are retried and escalated (a freed agent triggers this at once too).
         await stack.enter_async_context(every(0.25, actions.expire_offers, "expire_offers"))
         await stack.enter_async_context(every(10.0, actions.sweep_presence, "sweep_presence"))
         await stack.enter_async_context(every(5.0, actions.place_waiting, "place_waiting"))
+        await stack.enter_async_context(every(5.0, actions.check_slas, "check_slas"))
         await server.set_serving()
         log.info("routing_ready", grpc_port=server.port)
         await until_signalled()

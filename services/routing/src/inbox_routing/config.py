@@ -35,6 +35,9 @@ class Settings:
                 presence_grace_us=int(env("ROUTING_PRESENCE_GRACE_SECONDS", float, 90.0) * SECOND_US),
                 release_on_offline=env("ROUTING_RELEASE_ON_OFFLINE", bool, True),
                 average_handle_seconds=env("ROUTING_AVERAGE_HANDLE_SECONDS", int, 240),
+                first_response_us=int(env("ROUTING_FIRST_RESPONSE_SECONDS", float, 300.0) * SECOND_US),
+                next_response_us=int(env("ROUTING_NEXT_RESPONSE_SECONDS", float, 900.0) * SECOND_US),
+                breach_priority_boost=env("ROUTING_BREACH_PRIORITY_BOOST", int, 10),
             ),
             rules_file=rules_file,
         )

@@ -450,6 +450,11 @@ class RoutingPolicy:
     release_on_offline: bool = True
     # For wait estimates.
     average_handle_seconds: int = 240
+    # Service levels: the first answer, and every answer after a customer writes again.
+    first_response_us: int = 5 * 60 * SECOND_US
+    next_response_us: int = 15 * 60 * SECOND_US
+    # A conversation still waiting when its response is overdue jumps this much in the queue.
+    breach_priority_boost: int = 10
 
 
 @dataclass(frozen=True)
@@ -458,3 +463,32 @@ class QueueStats:
     per_team: dict[str, tuple[int, int]]
     # team -> available agents
     available_agents: dict[str, int]
+
+
+FIRST_RESPONSE, NEXT_RESPONSE = "first_response", "next_response"
+
+
+def sla_due(kind: str, started_at_us: int, policy: RoutingPolicy) -> int:
+    return started_at_us + (policy.first_response_us if kind == FIRST_RESPONSE else policy.next_response_us)
+
+
+def sla_after_message(current_kind: str | None, inbound: bool, by_agent: bool) -> str | None:
+    """The timer a message leaves running: an agent's answer stops it; a customer's message starts the
+    next-response timer when none runs (the first-response timer keeps running until the first answer)."""
+    if by_agent:
+        return None
+    if inbound:
+        return current_kind or NEXT_RESPONSE
+    return current_kind
+
+
+MAX_NOTE = 2000
+MAX_TRANSCRIPT = 20_000
+
+
+def handover_note(note: str, transcript: str, by: str) -> str:
+    """What the new owner reads: the note, then (from a bot or self-service flow) the transcript."""
+    parts = [note.strip()[:MAX_NOTE]] if note.strip() else []
+    if transcript.strip():
+        parts.append(f"Transcript from {by}:\n{transcript.strip()[:MAX_TRANSCRIPT]}")
+    return "\n\n".join(parts)

@@ -131,7 +131,12 @@ class RoutingApi(pb_grpc.RoutingServiceServicer):
         self, request: pb.TransferConversationRequest, context: Context
     ) -> pb.TransferConversationResponse:
         assignment = await self._actions.transfer(
-            request.conversation_id, request.agent_id, request.to_agent_id, request.to_team, request.note
+            request.conversation_id,
+            request.agent_id,
+            request.to_agent_id,
+            request.to_team,
+            request.note,
+            request.transcript,
         )
         _, position = await self._actions.get_assignment(request.conversation_id)
         return pb.TransferConversationResponse(assignment=_assignment_to_proto(assignment, position))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from inbox.conversations.v1 import conversation_pb2
 from inbox.conversations.v1 import events_pb2 as conversation_events
+from inbox.message.v1 import message_pb2
 from inbox_events import ConsumerSpec, Event, PermanentError
 from inbox_runtime.timestamps import from_timestamp
 
@@ -30,7 +31,19 @@ ON_CUSTOMER_ERASED = ConsumerSpec(
     subjects=("conv.customer_erased",),
     event_type=conversation_events.CustomerErased,
 )
+ON_MESSAGE_ADDED = ConsumerSpec(
+    durable="routing-on-message-added",
+    subjects=("conv.message_added",),
+    event_type=conversation_events.MessageAdded,
+)
 RESOLVED = conversation_pb2.CONVERSATION_STATUS_RESOLVED
+PENDING = conversation_pb2.CONVERSATION_STATUS_PENDING
+# What counts for service levels: messages between the customer and an agent, not notes or activity.
+CONVERSATION_KINDS = (
+    message_pb2.MESSAGE_KIND_TEXT,
+    message_pb2.MESSAGE_KIND_VOICEMAIL,
+    message_pb2.MESSAGE_KIND_UNSPECIFIED,
+)
 
 
 class RoutingSubscribers:
@@ -48,7 +61,7 @@ class RoutingSubscribers:
             opened.inbox_id,
             from_timestamp(opened.opened_at),
         )
-        await self._actions.route(request, correlation_id=event.envelope.correlation_id)
+        await self._actions.conversation_opened(request, request.generation, event.envelope.correlation_id)
 
     async def on_reopened(self, event: Event[conversation_events.ConversationReopened]) -> None:
         reopened = event.payload
@@ -65,12 +78,14 @@ class RoutingSubscribers:
             text=reopened.text,
             attributes=tuple(sorted(reopened.customer_attributes.items())),
         )
-        await self._actions.route(request, correlation_id=event.envelope.correlation_id)
+        await self._actions.conversation_opened(request, request.generation, event.envelope.correlation_id)
 
     async def on_status_changed(self, event: Event[conversation_events.ConversationStatusChanged]) -> None:
         changed = event.payload
         if changed.status == RESOLVED:
             await self._actions.end(changed.conversation_id)
+        elif changed.status == PENDING:
+            await self._actions.waiting_on_customer(changed.conversation_id)
         elif changed.previous_status == RESOLVED and changed.channel > 0:
             # An agent reopened it by hand: it needs an owner again.
             request = RouteRequest(
@@ -80,3 +95,13 @@ class RoutingSubscribers:
 
     async def on_customer_erased(self, event: Event[conversation_events.CustomerErased]) -> None:
         await self._actions.forget_customer(event.payload.customer_id)
+
+    async def on_message_added(self, event: Event[conversation_events.MessageAdded]) -> None:
+        message = event.payload.message
+        if message.kind not in CONVERSATION_KINDS:
+            return
+        inbound = message.direction == message_pb2.DIRECTION_INBOUND
+        by_agent = message.direction == message_pb2.DIRECTION_OUTBOUND and message.agent_id not in ("", "system")
+        await self._actions.message_added(
+            message.conversation_id, inbound=inbound, by_agent=by_agent, at_us=from_timestamp(message.received_at)
+        )

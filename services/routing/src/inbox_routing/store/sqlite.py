@@ -108,6 +108,18 @@ MIGRATION_V5 = """
 ALTER TABLE assignments ADD COLUMN announced_position INTEGER NOT NULL DEFAULT 0;
 """
 
+# Service-level timers.
+MIGRATION_V6 = """
+CREATE TABLE sla_timers (
+    conversation_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    due_us INTEGER NOT NULL,
+    breached INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX sla_timers_due ON sla_timers(due_us) WHERE breached = 0;
+ALTER TABLE assignments ADD COLUMN boost INTEGER NOT NULL DEFAULT 0;
+"""
+
 # An explanation keeps the chosen agent and the closest others; the rest are summed up.
 MAX_STORED_VERDICTS = 50
 
@@ -215,7 +227,7 @@ class SqliteRoutingStore:
     @classmethod
     async def open(cls, path: Path | str) -> SqliteRoutingStore:
         database = SqliteDatabase(path)
-        await database.open(SCHEMA, MIGRATION_V2, MIGRATION_V3, MIGRATION_V4, MIGRATION_V5)
+        await database.open(SCHEMA, MIGRATION_V2, MIGRATION_V3, MIGRATION_V4, MIGRATION_V5, MIGRATION_V6)
         return cls(database)
 
     async def close(self) -> None:
@@ -372,11 +384,11 @@ class SqliteRoutingStore:
                 queued_again = force and state == AssignmentState.QUEUED
                 if not queued_again and not is_current(request.generation, existing["generation"], state):
                     return RouteOutcome(_assignment(existing), changed=False)
-            excluded = (
-                frozenset(json.loads(existing["excluded"]))
-                if existing is not None and existing["generation"] == request.generation
-                else frozenset()
-            )
+            same_generation = existing is not None and existing["generation"] == request.generation
+            excluded = frozenset(json.loads(existing["excluded"])) if same_generation else frozenset()
+            # A breached service level keeps its place in the queue whatever the rules say.
+            boost = int(existing["boost"]) if same_generation else 0
+            priority = target.priority + boost
             known = self._known_agent(
                 conn, request.customer_id, request.conversation_id, now_us - policy.known_agent_window_us
             )
@@ -397,7 +409,7 @@ class SqliteRoutingStore:
                 existing is not None
                 and existing["state"] == AssignmentState.QUEUED
                 and state == AssignmentState.QUEUED
-                and existing["priority"] == target.priority
+                and existing["priority"] == priority
                 and existing["team"] == target.team
             )
             queued_at = (
@@ -408,13 +420,14 @@ class SqliteRoutingStore:
             conn.execute(
                 "INSERT INTO assignments (conversation_id, customer_id, channel, inbox_id, state, agent_id, since_us, "
                 "queued_at_us, reason, generation, priority, team, offer_expires_us, excluded, rule_id, "
-                "escalation_step, request, explanation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "escalation_step, request, explanation, boost) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (conversation_id) DO UPDATE SET state = excluded.state, agent_id = excluded.agent_id, "
                 "since_us = excluded.since_us, queued_at_us = excluded.queued_at_us, reason = excluded.reason, "
                 "generation = excluded.generation, priority = excluded.priority, team = excluded.team, "
                 "offer_expires_us = excluded.offer_expires_us, excluded = excluded.excluded, "
                 "rule_id = excluded.rule_id, escalation_step = excluded.escalation_step, "
-                "request = excluded.request, explanation = excluded.explanation",
+                "request = excluded.request, explanation = excluded.explanation, boost = excluded.boost",
                 (
                     request.conversation_id,
                     request.customer_id,
@@ -426,7 +439,7 @@ class SqliteRoutingStore:
                     queued_at,
                     decision.reason,
                     request.generation,
-                    target.priority,
+                    priority,
                     target.team,
                     expires,
                     json.dumps(sorted(excluded)),
@@ -442,6 +455,7 @@ class SqliteRoutingStore:
                         }
                     ),
                     json.dumps(_stored_verdicts(decision)),
+                    boost,
                 ),
             )
             if agent_id:
@@ -643,9 +657,16 @@ class SqliteRoutingStore:
 
     async def forget_customer(self, customer_id: str) -> int:
         """Erase the routing records of a customer; returns how many."""
-        return await self._db.write(
-            lambda conn: conn.execute("DELETE FROM assignments WHERE customer_id = ?", (customer_id,)).rowcount
-        )
+
+        def write(conn: sqlite3.Connection) -> int:
+            conn.execute(
+                "DELETE FROM sla_timers WHERE conversation_id IN "
+                "(SELECT conversation_id FROM assignments WHERE customer_id = ?)",
+                (customer_id,),
+            )
+            return int(conn.execute("DELETE FROM assignments WHERE customer_id = ?", (customer_id,)).rowcount)
+
+        return await self._db.write(write)
 
     async def get_assignment(self, conversation_id: str) -> Assignment | None:
         def read(conn: sqlite3.Connection) -> Assignment | None:
@@ -679,6 +700,55 @@ class SqliteRoutingStore:
             return QueueStats(per_team=per_team, available_agents=available)
 
         return await self._db.read(read)
+
+    # --- service levels ---------------------------------------------------------------------
+
+    async def sla_timer(self, conversation_id: str) -> tuple[str, int, bool] | None:
+        """The running timer of a conversation: (kind, due, breached)."""
+        row = await self._db.read(
+            lambda conn: conn.execute(
+                "SELECT kind, due_us, breached FROM sla_timers WHERE conversation_id = ?", (conversation_id,)
+            ).fetchone()
+        )
+        return (str(row[0]), int(row[1]), bool(row[2])) if row else None
+
+    async def start_sla(self, conversation_id: str, kind: str, due_us: int, *, replace: bool) -> None:
+        """Start a timer; an existing one is kept unless `replace` (a new first-response clock)."""
+        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
+        await self._db.write(
+            lambda conn: conn.execute(
+                f"{verb} INTO sla_timers (conversation_id, kind, due_us, breached) VALUES (?, ?, ?, 0)",
+                (conversation_id, kind, due_us),
+            )
+        )
+
+    async def stop_sla(self, conversation_id: str) -> None:
+        await self._db.write(
+            lambda conn: conn.execute("DELETE FROM sla_timers WHERE conversation_id = ?", (conversation_id,))
+        )
+
+    async def breach_due(self, now_us: int, boost: int) -> list[tuple[Assignment, str, int]]:
+        """Mark overdue timers breached (once each) and move their waiting conversations up the queue."""
+
+        def write(conn: sqlite3.Connection) -> list[tuple[Assignment, str, int]]:
+            due = conn.execute(
+                "UPDATE sla_timers SET breached = 1 WHERE breached = 0 AND due_us <= ? "
+                "RETURNING conversation_id, kind, due_us",
+                (now_us,),
+            ).fetchall()
+            breached = []
+            for conversation_id, kind, due_us in due:
+                conn.execute(
+                    "UPDATE assignments SET boost = boost + ?, priority = priority + ? WHERE conversation_id = ? "
+                    "AND state = ?",
+                    (boost, boost, conversation_id, int(AssignmentState.QUEUED)),
+                )
+                row = conn.execute("SELECT * FROM assignments WHERE conversation_id = ?", (conversation_id,)).fetchone()
+                if row is not None:
+                    breached.append((_assignment(row), str(kind), int(due_us)))
+            return breached
+
+        return await self._db.write(write)
 
     # --- rules ----------------------------------------------------------------------------
 
