@@ -6,10 +6,13 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
 import grpc
+import structlog
 from inbox.conversations.v1 import conversation_service_pb2_grpc
-from inbox.routing.v1 import routing_service_pb2_grpc
+from inbox.routing.v1 import routing_service_pb2, routing_service_pb2_grpc
 from inbox_runtime.grpc_client import authenticated_channel
 from inbox_runtime.healthcheck import is_serving
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -17,6 +20,13 @@ class Backends:
     conversations: conversation_service_pb2_grpc.ConversationServiceAsyncStub
     routing: routing_service_pb2_grpc.RoutingServiceAsyncStub
     targets: tuple[str, ...]
+
+    async def heartbeat(self, agent_id: str) -> None:
+        """The agent's session is alive (routing makes them away when these stop)."""
+        try:
+            await self.routing.Heartbeat(routing_service_pb2.HeartbeatRequest(agent_id=agent_id), timeout=2)
+        except grpc.aio.AioRpcError as exc:
+            log.warning("heartbeat_failed", agent_id=agent_id, code=exc.code().name)
 
     async def ready(self) -> bool:
         for target in self.targets:

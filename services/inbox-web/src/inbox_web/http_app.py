@@ -138,6 +138,7 @@ def build_http_app(
             if not request.session.get("agent_id"):
                 return RedirectResponse("/login", status_code=303)
             structlog.contextvars.bind_contextvars(agent_id=request.session["agent_id"])
+            await backends.heartbeat(request.session["agent_id"])
             return await handler(request)
 
         return wrapper
