@@ -1,0 +1,144 @@
+"""Translation rules, pure: what must come out as it went in, which provider serves a pair, when a
+detected language can be trusted."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from inbox_runtime.errors import FailedPrecondition, InvalidInput
+
+__all__ = ["FailedPrecondition", "InvalidInput"]  # re-exported: the errors this domain raises
+
+MAX_TEXT_LENGTH = 20_000
+
+# What is never translated, most specific first: code spans, URLs, email addresses, phone numbers,
+# order/ticket references (ORD-4411, #12345, INV2024-0012).
+_PROTECTED = re.compile(
+    r"`[^`\n]+`"
+    r"|\bhttps?://[^\s<>\"']+[^\s<>\"'.,;:!?)]"
+    r"|\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b"
+    r"|\+?\d[\d ().-]{6,}\d"
+    r"|#\d{3,}\b"
+    r"|\b[A-Z]{2,}[-_]?\d[\w-]*\b"
+)
+
+
+def _placeholder(index: int) -> str:
+    # Survives rule-based and neural engines alike: letters MT leaves alone, no punctuation to split on.
+    return f"XQX{index}XQX"
+
+
+@dataclass(frozen=True)
+class Masked:
+    text: str
+    originals: tuple[str, ...]
+
+
+def protect(text: str, glossary: Sequence[str] = ()) -> Masked:
+    """Replace protected spans and glossary terms by placeholders that machine translation keeps."""
+    spans: list[tuple[int, int]] = [m.span() for m in _PROTECTED.finditer(text)]
+    for term in sorted({t for t in glossary if t.strip()}, key=len, reverse=True):
+        for match in re.finditer(rf"(?<!\w){re.escape(term)}(?!\w)", text):
+            spans.append(match.span())
+    spans.sort()
+    kept: list[tuple[int, int]] = []
+    for start, end in spans:
+        if kept and start < kept[-1][1]:
+            continue  # overlaps an earlier span (a URL containing an order number, say)
+        kept.append((start, end))
+    pieces, originals, cursor = [], [], 0
+    for start, end in kept:
+        pieces.append(text[cursor:start])
+        pieces.append(_placeholder(len(originals)))
+        originals.append(text[start:end])
+        cursor = end
+    pieces.append(text[cursor:])
+    return Masked("".join(pieces), tuple(originals))
+
+
+def restore(translated: str, masked: Masked) -> str:
+    """Put the protected spans back; refuse a translation that lost or altered any of them."""
+    result = translated
+    for index, original in enumerate(masked.originals):
+        placeholder = _placeholder(index)
+        if result.count(placeholder) != 1:
+            raise FailedPrecondition("the engine did not keep protected text intact")
+        result = result.replace(placeholder, original)
+    return result
+
+
+Pair = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Route:
+    """How a pair is served: by one provider, or through English by two."""
+
+    steps: tuple[tuple[str, str, str], ...]  # (provider, source, target)
+
+    @property
+    def providers(self) -> tuple[str, ...]:
+        return tuple(step[0] for step in self.steps)
+
+
+def choose_route(
+    chain: Sequence[tuple[str, frozenset[Pair]]], source: str, target: str, pivot: str = ""
+) -> Route | None:
+    """The first provider in the chain offering the pair; else, with a pivot language, the first for
+    each half; else None."""
+    for name, pairs in chain:
+        if (source, target) in pairs:
+            return Route(((name, source, target),))
+    if pivot and pivot not in (source, target):
+        first = next((name for name, pairs in chain if (source, pivot) in pairs), None)
+        second = next((name for name, pairs in chain if (pivot, target) in pairs), None)
+        if first and second:
+            return Route(((first, source, pivot), (second, pivot, target)))
+    return None
+
+
+def cache_key(text: str, source: str, target: str) -> str:
+    return hashlib.sha256(f"{source}\x00{target}\x00{text}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Detection:
+    language: str  # ISO 639-1, "" when unsure
+    confidence: float
+    # Taken from the customer's known language because the text said too little.
+    fallback: bool = False
+
+
+def settle_language(
+    scores: Sequence[tuple[str, float]], text: str, known_language: str, min_confidence: float, min_margin: float
+) -> Detection:
+    """Trust the detector only when the text is long enough and the best language clearly leads;
+    otherwise keep the customer's known language (short or ambiguous text says little)."""
+    ranked = sorted(scores, key=lambda s: s[1], reverse=True)
+    words = len(re.findall(r"\w+", text))
+    if ranked and words >= 2:
+        best, confidence = ranked[0]
+        runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
+        if confidence >= min_confidence and confidence - runner_up >= min_margin:
+            return Detection(best, confidence)
+    return Detection(known_language, 0.0, fallback=True)
+
+
+# ISO 639-1 (ours) <-> ISO 639-3 (Apertium's pair names).
+ISO3 = {"en": "eng", "es": "spa", "fr": "fra", "de": "deu", "it": "ita", "pt": "por", "ca": "cat", "nl": "nld"}
+ISO1 = {three: one for one, three in ISO3.items()}
+
+
+def validate_request(text: str, target: str, supported: Mapping[str, object] | None = None) -> str:
+    if not text.strip():
+        raise InvalidInput("text is required")
+    if len(text) > MAX_TEXT_LENGTH:
+        raise InvalidInput(f"text is longer than {MAX_TEXT_LENGTH} characters")
+    if not re.fullmatch(r"[a-z]{2}", target or ""):
+        raise InvalidInput("target_language must be an ISO 639-1 code such as 'es'")
+    if supported is not None and target not in supported:
+        raise InvalidInput(f"target_language {target!r} is not one of {sorted(supported)}")
+    return text

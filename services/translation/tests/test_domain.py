@@ -1,0 +1,61 @@
+import pytest
+from inbox_runtime.errors import FailedPrecondition
+from inbox_translation.domain import (
+    Route,
+    cache_key,
+    choose_route,
+    protect,
+    restore,
+    settle_language,
+)
+
+
+def test_protected_text_comes_out_exactly_as_it_went_in() -> None:
+    text = (
+        "Order ORD-4411 (ticket #98765) is late. Write to ana.lopez@example.com, call +34 600 123 456, "
+        "see https://shop.example.com/track?id=ORD-4411. Run `reset --all`. Ask for Acme Prime."
+    )
+    masked = protect(text, glossary=["Acme Prime"])
+    assert "ORD-4411" not in masked.text and "example.com" not in masked.text and "Acme Prime" not in masked.text
+    assert masked.originals == (
+        "ORD-4411",
+        "#98765",
+        "ana.lopez@example.com",
+        "+34 600 123 456",
+        "https://shop.example.com/track?id=ORD-4411",
+        "`reset --all`",
+        "Acme Prime",
+    )
+    engine_output = masked.text.replace("is late", "llega tarde")  # what an engine would do around them
+    restored = restore(engine_output, masked)
+    assert restored.replace("llega tarde", "is late") == text
+
+
+def test_a_translation_that_lost_a_protected_span_is_refused() -> None:
+    masked = protect("Order ORD-1 and ORD-2")
+    with pytest.raises(FailedPrecondition):
+        restore(masked.text.replace("XQX1XQX", ""), masked)
+
+
+def test_the_first_provider_offering_a_pair_serves_it_else_a_pivot() -> None:
+    chain = [
+        ("apertium", frozenset({("es", "en"), ("en", "es")})),
+        ("deepl", frozenset({("de", "en"), ("en", "de"), ("es", "en")})),
+    ]
+    assert choose_route(chain, "es", "en") == Route((("apertium", "es", "en"),))
+    assert choose_route(chain, "de", "en").providers == ("deepl",)  # type: ignore[union-attr]
+    assert choose_route(chain, "de", "es") is None
+    assert choose_route(chain, "de", "es", pivot="en") == Route((("deepl", "de", "en"), ("apertium", "en", "es")))
+
+
+def test_cache_keys_depend_on_text_and_pair() -> None:
+    assert cache_key("hola", "es", "en") == cache_key("hola", "es", "en")
+    assert len({cache_key("hola", "es", "en"), cache_key("hola", "es", "fr"), cache_key("Hola", "es", "en")}) == 3
+
+
+def test_short_or_ambiguous_text_keeps_the_customers_known_language() -> None:
+    assert settle_language([("es", 0.99), ("fr", 0.0)], "Hola, mi pedido no llega", "", 0.5, 0.2).language == "es"
+    ok = settle_language([("en", 0.45), ("de", 0.42)], "ok", "es", 0.5, 0.2)
+    assert (ok.language, ok.fallback) == ("es", True)
+    close = settle_language([("en", 0.49), ("es", 0.4)], "Where is my parcel", "es", 0.5, 0.2)
+    assert close.fallback and close.language == "es"
