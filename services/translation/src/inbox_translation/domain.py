@@ -49,7 +49,9 @@ def protect(text: str, glossary: Sequence[str] = ()) -> Masked:
         if kept and start < kept[-1][1]:
             continue  # overlaps an earlier span (a URL containing an order number, say)
         kept.append((start, end))
-    pieces, originals, cursor = [], [], 0
+    pieces: list[str] = []
+    originals: list[str] = []
+    cursor = 0
     for start, end in kept:
         pieces.append(text[cursor:start])
         pieces.append(_placeholder(len(originals)))
