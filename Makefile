@@ -24,7 +24,7 @@ proto: $(STAMP) ## regenerate libs/contracts/src from proto/
 run: setup ## start nats-server and every service on SQLite; Ctrl-C stops them
 	$(PY) infra/scripts/run_local.py
 
-system-packages: ## install the Debian packages the tests drive (chromium, docker-compose)
+system-packages: ## install the Debian packages the suite drives (chromium, docker-compose, apertium-apy)
 	$(PYTHON) infra/scripts/system_packages.py
 
 test: setup system-packages ## run the whole suite (unit, integration, end-to-end, browser)

@@ -2,6 +2,7 @@
 
 - chromium: the real browser the browser tests drive through Playwright (`executable_path`).
 - docker-compose: validates docker-compose.yml (no container engine is needed for `config`).
+- apertium-apy, apertium-eng-spa: the local machine-translation server and its English-Spanish data.
 """
 
 from __future__ import annotations
@@ -10,7 +11,12 @@ import os
 import shutil
 import subprocess
 
-NEEDED = {"chromium": "/usr/bin/chromium", "docker-compose": "/usr/bin/docker-compose"}
+NEEDED = {
+    "chromium": "/usr/bin/chromium",
+    "docker-compose": "/usr/bin/docker-compose",
+    "apertium-apy": "/usr/bin/apertium-apy",
+    "apertium-eng-spa": "/usr/share/apertium/modes/spa-eng.mode",
+}
 
 
 def main() -> None:
@@ -23,7 +29,12 @@ def main() -> None:
     print(f"+ apt-get install {' '.join(missing)}", flush=True)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run([*sudo, "apt-get", "update", "-q"], check=True, env=env, stdout=subprocess.DEVNULL)
-    subprocess.run([*sudo, "apt-get", "install", "-y", "-q", *missing], check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [*sudo, "apt-get", "install", "-y", "-q", "--no-install-recommends", *missing],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from inbox_devstack.apertium import ApyServer
 from inbox_devstack.nats_server import NatsServer
 from inbox_devstack.suite import LocalSuite, SuitePorts
 
@@ -16,6 +17,13 @@ from inbox_devstack.suite import LocalSuite, SuitePorts
 def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
     """A fresh nats-server with JetStream in a temporary folder, on a free port."""
     with NatsServer(tmp_path / "nats", log_file=tmp_path / "nats.log") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def apy_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApyServer]:
+    """Apertium's APY server with Debian's English-Spanish data, once per test session (it starts slowly)."""
+    with ApyServer(log_file=tmp_path_factory.mktemp("apy") / "apy.log") as server:
         yield server
 
 

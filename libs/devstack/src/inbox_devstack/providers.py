@@ -74,3 +74,116 @@ class TwilioApi:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+
+# A tiny word list, enough for a local engine to show that text went through it.
+_WORDS = {
+    ("de", "en"): {"hallo": "hello", "bestellung": "order", "danke": "thanks"},
+    ("en", "de"): {"hello": "hallo", "order": "bestellung", "thanks": "danke"},
+}
+
+
+def _dictionary_translate(text: str, source: str, target: str) -> str:
+    words = _WORDS.get((source, target), {})
+    return " ".join(words.get(word.lower(), word) for word in text.split(" "))
+
+
+@dataclass
+class LibreTranslateApi:
+    """LibreTranslate's API (GET /languages, POST /translate with an api_key), translating de <-> en."""
+
+    api_key: str
+    port: int = 0
+    requests: int = 0
+
+    def app(self) -> Starlette:
+        async def languages(request: Request) -> JSONResponse:
+            return JSONResponse(
+                [
+                    {"code": "de", "name": "German", "targets": ["en"]},
+                    {"code": "en", "name": "English", "targets": ["de"]},
+                ]
+            )
+
+        async def translate(request: Request) -> JSONResponse:
+            self.requests += 1
+            body = await request.json()
+            if body.get("api_key") != self.api_key:
+                return JSONResponse({"error": "Invalid API key"}, status_code=403)
+            pair = (body.get("source"), body.get("target"))
+            if pair not in _WORDS:
+                return JSONResponse({"error": f"{pair} is not supported"}, status_code=400)
+            return JSONResponse({"translatedText": _dictionary_translate(str(body["q"]), *pair)})
+
+        return Starlette(
+            routes=[Route("/languages", languages, methods=["GET"]), Route("/translate", translate, methods=["POST"])]
+        )
+
+    @classmethod
+    @asynccontextmanager
+    async def serving(cls, api_key: str) -> AsyncIterator[LibreTranslateApi]:
+        api = cls(api_key)
+        async with http_server(api.app(), host="127.0.0.1", port=0) as port:
+            api.port = port
+            yield api
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@dataclass
+class DeepLApi:
+    """DeepL's API v2 (languages, translate, `DeepL-Auth-Key`), translating de <-> en."""
+
+    auth_key: str
+    port: int = 0
+    requests: int = 0
+    down: bool = False
+
+    def app(self) -> Starlette:
+        def authorised(request: Request) -> bool:
+            return request.headers.get("authorization") == f"DeepL-Auth-Key {self.auth_key}"
+
+        async def languages(request: Request) -> JSONResponse:
+            if not authorised(request):
+                return JSONResponse({"message": "Forbidden"}, status_code=403)
+            if request.query_params.get("type") == "target":
+                return JSONResponse([{"language": "DE", "name": "German"}, {"language": "EN-US", "name": "English"}])
+            return JSONResponse([{"language": "DE", "name": "German"}, {"language": "EN", "name": "English"}])
+
+        async def translate(request: Request) -> JSONResponse:
+            self.requests += 1
+            if self.down:
+                return JSONResponse({"message": "Service unavailable"}, status_code=503)
+            if not authorised(request):
+                return JSONResponse({"message": "Forbidden"}, status_code=403)
+            body = await request.json()
+            source, target = str(body["source_lang"]).lower(), str(body["target_lang"]).split("-")[0].lower()
+            return JSONResponse(
+                {
+                    "translations": [
+                        {"detected_source_language": source.upper(), "text": _dictionary_translate(t, source, target)}
+                        for t in body["text"]
+                    ]
+                }
+            )
+
+        return Starlette(
+            routes=[
+                Route("/v2/languages", languages, methods=["GET"]),
+                Route("/v2/translate", translate, methods=["POST"]),
+            ]
+        )
+
+    @classmethod
+    @asynccontextmanager
+    async def serving(cls, auth_key: str) -> AsyncIterator[DeepLApi]:
+        api = cls(auth_key)
+        async with http_server(api.app(), host="127.0.0.1", port=0) as port:
+            api.port = port
+            yield api
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"

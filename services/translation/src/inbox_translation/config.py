@@ -1,21 +1,68 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
-from inbox_runtime.config import CommonSettings, env, env_list
+from inbox_runtime.config import CommonSettings, ConfigError, env, env_list, secret
+
+from inbox_translation.providers import TranslationProvider
+from inbox_translation.providers.apertium import ApertiumProvider
+from inbox_translation.providers.deepl import DeepLProvider
+from inbox_translation.providers.libretranslate import LibreTranslateProvider
+
+KNOWN_PROVIDERS = ("apertium", "libretranslate", "deepl")
 
 
 @dataclass(frozen=True)
 class Settings:
     common: CommonSettings
     grpc_port: int
-    # Provider names in order of preference; none configured means translation is off.
+    db_path: Path
+    # Provider names in order of preference: the first offering a pair serves it.
     providers: tuple[str, ...]
+    pivot: str
+    languages: tuple[str, ...]
+    min_confidence: float
+    min_margin: float
+    glossary: tuple[str, ...]
 
     @classmethod
     def from_env(cls) -> Settings:
+        common = CommonSettings.from_env()
+        providers = env_list("TRANSLATION_PROVIDERS", ("apertium",))
+        unknown = sorted(set(providers) - set(KNOWN_PROVIDERS))
+        if unknown:
+            raise ConfigError(f"TRANSLATION_PROVIDERS: unknown {unknown}; known: {list(KNOWN_PROVIDERS)}")
         return cls(
-            common=CommonSettings.from_env(),
+            common=common,
             grpc_port=env("TRANSLATION_GRPC_PORT", int, 50053),
-            providers=env_list("TRANSLATION_PROVIDERS"),
+            db_path=env("TRANSLATION_DB_PATH", Path, common.data_dir / "translation.sqlite3"),
+            providers=providers,
+            pivot=env("TRANSLATION_PIVOT", str, "en"),
+            languages=env_list("TRANSLATION_LANGUAGES", ("en", "es", "fr", "de", "pt", "it")),
+            min_confidence=env("TRANSLATION_MIN_CONFIDENCE", float, 0.5),
+            min_margin=env("TRANSLATION_MIN_MARGIN", float, 0.2),
+            glossary=env_list("TRANSLATION_GLOSSARY"),
         )
+
+
+def build_providers(names: tuple[str, ...]) -> list[TranslationProvider]:
+    """The configured engines, each reading its own address and key."""
+    built: list[TranslationProvider] = []
+    for name in names:
+        if name == "apertium":
+            built.append(ApertiumProvider(env("TRANSLATION_APERTIUM_URL", str, "http://127.0.0.1:2737")))
+        elif name == "libretranslate":
+            built.append(
+                LibreTranslateProvider(
+                    env("TRANSLATION_LIBRETRANSLATE_URL"), env("TRANSLATION_LIBRETRANSLATE_KEY", str, "")
+                )
+            )
+        else:
+            built.append(
+                DeepLProvider(
+                    env("TRANSLATION_DEEPL_URL", str, "https://api-free.deepl.com"),
+                    secret("TRANSLATION_DEEPL_KEY", min_length=8),
+                )
+            )
+    return built

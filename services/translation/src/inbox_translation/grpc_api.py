@@ -1,8 +1,4 @@
-"""inbox.translation.v1.TranslationService.
-
-Until a provider is configured (TRANSLATION_PROVIDERS) the service lists no providers and answers
-FAILED_PRECONDITION to Translate and DetectLanguage, so callers can tell "off" from "broken".
-"""
+"""inbox.translation.v1.TranslationService: proto <-> domain, nothing more."""
 
 from __future__ import annotations
 
@@ -11,37 +7,54 @@ from typing import Any
 import grpc
 from inbox.translation.v1 import translation_service_pb2 as pb
 from inbox.translation.v1 import translation_service_pb2_grpc as pb_grpc
-from inbox_runtime.errors import FailedPrecondition, InvalidInput
+from inbox_runtime.errors import FailedPrecondition
 from inbox_runtime.grpc_server import ServiceRegistration, translate_errors
+
+from inbox_translation.actions import Translator
+from inbox_translation.providers import ProviderUnavailable
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class TranslationApi(pb_grpc.TranslationServiceServicer):
-    def __init__(self, providers: tuple[str, ...]) -> None:
-        if providers:
-            raise FailedPrecondition(f"translation providers {list(providers)} are not available in this build")
+    def __init__(self, translator: Translator) -> None:
+        self._translator = translator
 
     @translate_errors
     async def ListProviders(self, request: pb.ListProvidersRequest, context: Context) -> pb.ListProvidersResponse:
-        return pb.ListProvidersResponse(providers=[])
+        states = await self._translator.providers(refresh=True)
+        return pb.ListProvidersResponse(
+            providers=[
+                pb.Provider(
+                    name=s.name,
+                    healthy=s.healthy,
+                    pairs=[pb.LanguagePair(source=a, target=b) for a, b in sorted(s.pairs)],
+                )
+                for s in states
+            ]
+        )
 
     @translate_errors
     async def DetectLanguage(self, request: pb.DetectLanguageRequest, context: Context) -> pb.DetectLanguageResponse:
-        if not request.text.strip():
-            raise InvalidInput("text is required")
-        raise FailedPrecondition("no language detector is configured")
+        detection = self._translator.detect(request.text)
+        return pb.DetectLanguageResponse(language=detection.language, confidence=detection.confidence)
 
     @translate_errors
     async def Translate(self, request: pb.TranslateRequest, context: Context) -> pb.TranslateResponse:
-        if not request.text.strip() or not request.target_language:
-            raise InvalidInput("text and target_language are required")
-        raise FailedPrecondition("no translation provider is configured")
+        try:
+            done = await self._translator.translate(request.text, request.source_language, request.target_language)
+        except ProviderUnavailable as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"translation provider unavailable: {exc}")
+            raise  # pragma: no cover - abort raises
+        return pb.TranslateResponse(text=done.text, source_language=done.source, provider=done.provider)
 
 
-def registration(providers: tuple[str, ...]) -> ServiceRegistration:
+def registration(translator: Translator) -> ServiceRegistration:
     return ServiceRegistration(
         full_name=pb.DESCRIPTOR.services_by_name["TranslationService"].full_name,
-        servicer=TranslationApi(providers),
+        servicer=TranslationApi(translator),
         add_to_server=pb_grpc.add_TranslationServiceServicer_to_server,
     )
+
+
+__all__ = ["FailedPrecondition", "TranslationApi", "registration"]

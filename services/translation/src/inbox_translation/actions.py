@@ -1,0 +1,129 @@
+"""Use cases: detect, and translate through the provider chain with protection and the cache."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import structlog
+from inbox_runtime.timestamps import now_us
+
+from inbox_translation.detection import Detector
+from inbox_translation.domain import (
+    Detection,
+    FailedPrecondition,
+    InvalidInput,
+    Pair,
+    cache_key,
+    choose_route,
+    protect,
+    restore,
+    validate_request,
+)
+from inbox_translation.providers import ProviderRefused, ProviderUnavailable, TranslationProvider
+from inbox_translation.store import TranslationStore
+
+log = structlog.get_logger(__name__)
+
+PAIRS_REFRESH_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class Translation:
+    text: str
+    source: str
+    target: str
+    provider: str
+    cached: bool
+
+
+@dataclass(frozen=True)
+class ProviderState:
+    name: str
+    healthy: bool
+    pairs: frozenset[Pair]
+
+
+class Translator:
+    def __init__(
+        self,
+        providers: Sequence[TranslationProvider],
+        store: TranslationStore,
+        detector: Detector,
+        *,
+        pivot: str = "",
+        glossary: Sequence[str] = (),
+    ) -> None:
+        self._providers = list(providers)
+        self._store = store
+        self._detector = detector
+        self._pivot = pivot
+        self._glossary = tuple(glossary)
+        self._pairs: dict[str, frozenset[Pair]] = {}
+        self._healthy: dict[str, bool] = {}
+        self._refreshed_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def providers(self, refresh: bool = False) -> list[ProviderState]:
+        """Each provider, whether it answered, and its pairs (asked at most every few minutes)."""
+        async with self._lock:
+            if refresh or time.monotonic() - self._refreshed_at > PAIRS_REFRESH_SECONDS or not self._pairs:
+                for provider in self._providers:
+                    try:
+                        self._pairs[provider.name] = await provider.pairs()
+                        self._healthy[provider.name] = True
+                    except (ProviderUnavailable, ProviderRefused) as exc:
+                        log.warning("translation_provider_down", provider=provider.name, error=str(exc))
+                        self._healthy[provider.name] = False
+                        self._pairs.setdefault(provider.name, frozenset())
+                self._refreshed_at = time.monotonic()
+        return [ProviderState(p.name, self._healthy[p.name], self._pairs[p.name]) for p in self._providers]
+
+    def detect(self, text: str, known_language: str = "") -> Detection:
+        if not text.strip():
+            raise InvalidInput("text is required")
+        return self._detector.detect(text, known_language)
+
+    async def translate(self, text: str, source: str, target: str) -> Translation:
+        """Translate, keeping protected text intact; the same text for the same pair is translated once.
+
+        Raises ProviderUnavailable when the engine is down (callers retry), FailedPrecondition when no
+        provider serves the pair.
+        """
+        validate_request(text, target)
+        if not source:
+            source = self.detect(text).language
+            if not source:
+                raise InvalidInput("the source language could not be detected; give source_language")
+        if source == target:
+            return Translation(text, source, target, "", cached=False)
+        key = cache_key(text, source, target)
+        hit = await self._store.cached(key)
+        if hit is not None:
+            return Translation(hit[0], source, target, hit[1], cached=True)
+        chain = [(state.name, state.pairs) for state in await self.providers()]
+        route = choose_route(chain, source, target, self._pivot)
+        if route is None:
+            chain = [(state.name, state.pairs) for state in await self.providers(refresh=True)]
+            route = choose_route(chain, source, target, self._pivot)
+        if route is None:
+            raise FailedPrecondition(f"no translation provider offers {source} -> {target}")
+        by_name = {p.name: p for p in self._providers}
+        masked = protect(text, self._glossary)
+        current = masked.text
+        for provider_name, step_source, step_target in route.steps:
+            try:
+                current = await by_name[provider_name].translate(current, step_source, step_target)
+            except ProviderRefused as exc:
+                raise FailedPrecondition(str(exc)) from None
+        translated = restore(current, masked)
+        provider = "+".join(route.providers)
+        await self._store.remember(key, translated, provider, now_us())
+        log.info("translated", source=source, target=target, provider=provider, characters=len(text))
+        return Translation(translated, source, target, provider, cached=False)
+
+    async def close(self) -> None:
+        for provider in self._providers:
+            await provider.close()
