@@ -22,6 +22,7 @@ STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec("DELIVERY", ("delivery.>",), max_age_seconds=7 * DAY),
     StreamSpec("CONVERSATIONS", ("conv.>",), max_age_seconds=14 * DAY),
     StreamSpec("ROUTING", ("routing.>",), max_age_seconds=7 * DAY),
+    StreamSpec("TRANSLATION", ("translation.>",), max_age_seconds=7 * DAY),
     # Kept long: someone has to look at each of these.
     StreamSpec("DEADLETTER", ("deadletter.>",), max_age_seconds=90 * DAY),
 )

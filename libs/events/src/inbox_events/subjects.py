@@ -12,6 +12,7 @@ from inbox.conversations.v1 import events_pb2 as conversation_events
 from inbox.events.v1 import envelope_pb2
 from inbox.message.v1 import message_pb2
 from inbox.routing.v1 import events_pb2 as routing_events
+from inbox.translation.v1 import events_pb2 as translation_events
 
 # Events whose subject does not depend on their content.
 _FIXED_SUBJECTS: dict[str, str] = {
@@ -26,6 +27,12 @@ _FIXED_SUBJECTS: dict[str, str] = {
     conversation_events.TagsChanged.DESCRIPTOR.full_name: "conv.tags_changed",
     conversation_events.CustomerErased.DESCRIPTOR.full_name: "conv.customer_erased",
     conversation_events.CustomersMerged.DESCRIPTOR.full_name: "conv.customers_merged",
+    conversation_events.ReplyNeedsTranslation.DESCRIPTOR.full_name: "conv.reply_needs_translation",
+    conversation_events.MessageUpdated.DESCRIPTOR.full_name: "conv.message_updated",
+    translation_events.LanguageDetected.DESCRIPTOR.full_name: "translation.language_detected",
+    translation_events.MessageTranslated.DESCRIPTOR.full_name: "translation.message_translated",
+    translation_events.TranslationPending.DESCRIPTOR.full_name: "translation.pending",
+    translation_events.ReplyTranslated.DESCRIPTOR.full_name: "translation.reply_translated",
     routing_events.ConversationAssigned.DESCRIPTOR.full_name: "routing.conversation_assigned",
     routing_events.ConversationQueued.DESCRIPTOR.full_name: "routing.conversation_queued",
     routing_events.ConversationOffered.DESCRIPTOR.full_name: "routing.conversation_offered",

@@ -189,6 +189,33 @@ class ThreadingActions:
             log.info("queue_notice_not_sent", conversation_id=conversation_id, reason=str(exc))
             return None
 
+    async def record_language(self, message_id: str, language: str, fallback: bool) -> None:
+        item = await self._store.record_language(message_id, language, fallback)
+        if item is not None:
+            await self._bus.publish_all([self._updated(item, f"language:{message_id}:{language}")])
+
+    async def record_translation(self, message_id: str, language: str, text: str) -> None:
+        item = await self._store.record_translation(message_id, language, text)
+        if item is not None:
+            await self._bus.publish_all([self._updated(item, f"translated:{message_id}:{language}")])
+            log.info("translation_recorded", message_id=message_id, conversation_id=item.conversation_id)
+
+    async def mark_translation_pending(self, message_id: str) -> None:
+        item = await self._store.mark_translation_pending(message_id)
+        if item is not None and item.translation_status == "pending":
+            await self._bus.publish_all([self._updated(item, f"translation-pending:{message_id}")])
+
+    async def deliver_translated_reply(
+        self, outbound: channel_events.OutboundMessage, language: str, provider: str
+    ) -> None:
+        """The reply in the customer's language: kept beside the agent's original, then delivered."""
+        if provider:
+            await self.record_translation(outbound.message_id, language, outbound.text)
+        await self._bus.publish(
+            outbound, event_id=f"outbound:{outbound.message_id}", correlation_id=outbound.message_id
+        )
+        log.info("translated_reply_sent", message_id=outbound.message_id, conversation_id=outbound.conversation_id)
+
     async def record_opt_out(self, channel: int, contact: ContactPoint, opted_out: bool) -> None:
         await self._store.set_opt_out(channel, contact, opted_out)
         log.info("opt_out_recorded", channel=channel, opted_out=opted_out)
@@ -217,12 +244,17 @@ class ThreadingActions:
             created_at=to_timestamp(stored.sent_at_us),
             in_reply_to_message_id=route.in_reply_to_message_id,
         )
-        await self._bus.publish_all(
-            [
-                Outgoing(outbound, f"outbound:{stored.message_id}", correlation_id=stored.message_id),
-                self._added(stored, stored.message_id),
-            ]
-        )
+        conversation = await self._store.get_conversation(conversation_id)
+        customer_language = conversation.language if conversation else ""
+        if customer_language:
+            # Delivered once translated into the customer's language (translation.reply_translated).
+            waiting = conversation_events.ReplyNeedsTranslation(
+                outbound=outbound, customer_language=customer_language, agent_id=agent_id
+            )
+            delivery = Outgoing(waiting, f"reply-needs-translation:{stored.message_id}", stored.message_id)
+        else:
+            delivery = Outgoing(outbound, f"outbound:{stored.message_id}", correlation_id=stored.message_id)
+        await self._bus.publish_all([delivery, self._added(stored, stored.message_id)])
         log.info(
             "reply_sent",
             conversation_id=conversation_id,
@@ -451,6 +483,10 @@ class ThreadingActions:
         )
         merged.merged_at.GetCurrentTime()
         return Outgoing(merged, f"customers-merged:{receipt.merged_customer_id}")
+
+    @staticmethod
+    def _updated(item: StoredMessage, event_id: str) -> Outgoing:
+        return Outgoing(conversation_events.MessageUpdated(message=message_to_proto(item)), event_id, item.message_id)
 
     @staticmethod
     def _added(item: StoredMessage, correlation_id: str) -> Outgoing:

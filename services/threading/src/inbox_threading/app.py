@@ -20,10 +20,14 @@ from inbox_threading.store.sqlite import SqliteConversationStore
 from inbox_threading.subscribers import (
     ON_ASSIGNED,
     ON_INBOUND,
+    ON_LANGUAGE_DETECTED,
+    ON_MESSAGE_TRANSLATED,
     ON_OPT_OUT,
     ON_PROACTIVE_SENT,
     ON_QUEUED,
+    ON_REPLY_TRANSLATED,
     ON_TRANSFERRED,
+    ON_TRANSLATION_PENDING,
     ThreadingSubscribers,
 )
 
@@ -52,6 +56,10 @@ async def run(settings: Settings) -> None:
         await stack.enter_async_context(bus.consume(ON_OPT_OUT, subscribers.on_opt_out))
         await stack.enter_async_context(bus.consume(ON_TRANSFERRED, subscribers.on_transferred))
         await stack.enter_async_context(bus.consume(ON_QUEUED, subscribers.on_queued))
+        await stack.enter_async_context(bus.consume(ON_LANGUAGE_DETECTED, subscribers.on_language_detected))
+        await stack.enter_async_context(bus.consume(ON_MESSAGE_TRANSLATED, subscribers.on_message_translated))
+        await stack.enter_async_context(bus.consume(ON_TRANSLATION_PENDING, subscribers.on_translation_pending))
+        await stack.enter_async_context(bus.consume(ON_REPLY_TRANSLATED, subscribers.on_reply_translated))
         await stack.enter_async_context(every(settings.snooze_check_seconds, actions.wake_snoozed, "wake_snoozed"))
         await server.set_serving()
         log.info("threading_ready", grpc_port=server.port)

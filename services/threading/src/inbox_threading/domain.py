@@ -102,6 +102,9 @@ class StoredMessage:
     kind: int = ItemKind.TEXT
     metadata: tuple[tuple[str, str], ...] = ()
     attachments: tuple[AttachmentRef, ...] = ()
+    language: str = ""
+    translations: tuple[tuple[str, str], ...] = ()
+    translation_status: str = ""
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,9 @@ def message_to_proto(message: StoredMessage) -> conversation_pb2.Message:
         sequence=message.sequence,
         kind=message.kind,  # type: ignore[arg-type]
         metadata=dict(message.metadata),
+        language=message.language,
+        translations=dict(message.translations),
+        translation_status=message.translation_status,
         attachments=[
             message_pb2.Attachment(
                 attachment_id=a.attachment_id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from inbox.channels.v1 import events_pb2 as channel_events
 from inbox.routing.v1 import events_pb2 as routing_events
+from inbox.translation.v1 import events_pb2 as translation_events
 from inbox_events import ConsumerSpec, Event, PermanentError
 
 from inbox_threading.actions import ThreadingActions
@@ -43,6 +44,27 @@ ON_QUEUED = ConsumerSpec(
     durable="threading-on-conversation-queued",
     subjects=("routing.conversation_queued",),
     event_type=routing_events.ConversationQueued,
+)
+
+ON_LANGUAGE_DETECTED = ConsumerSpec(
+    durable="threading-on-language-detected",
+    subjects=("translation.language_detected",),
+    event_type=translation_events.LanguageDetected,
+)
+ON_MESSAGE_TRANSLATED = ConsumerSpec(
+    durable="threading-on-message-translated",
+    subjects=("translation.message_translated",),
+    event_type=translation_events.MessageTranslated,
+)
+ON_TRANSLATION_PENDING = ConsumerSpec(
+    durable="threading-on-translation-pending",
+    subjects=("translation.pending",),
+    event_type=translation_events.TranslationPending,
+)
+ON_REPLY_TRANSLATED = ConsumerSpec(
+    durable="threading-on-reply-translated",
+    subjects=("translation.reply_translated",),
+    event_type=translation_events.ReplyTranslated,
 )
 
 
@@ -93,3 +115,20 @@ class ThreadingSubscribers:
         await self._actions.tell_queue_position(
             queued.conversation_id, queued.position, queued.estimated_wait_seconds, event.envelope.event_id
         )
+
+    async def on_language_detected(self, event: Event[translation_events.LanguageDetected]) -> None:
+        detected = event.payload
+        await self._actions.record_language(detected.message_id, detected.language, detected.fallback)
+
+    async def on_message_translated(self, event: Event[translation_events.MessageTranslated]) -> None:
+        translated = event.payload
+        await self._actions.record_translation(translated.message_id, translated.language, translated.text)
+
+    async def on_translation_pending(self, event: Event[translation_events.TranslationPending]) -> None:
+        await self._actions.mark_translation_pending(event.payload.message_id)
+
+    async def on_reply_translated(self, event: Event[translation_events.ReplyTranslated]) -> None:
+        reply = event.payload
+        if not reply.outbound.message_id:
+            raise PermanentError("translated reply without a message id")
+        await self._actions.deliver_translated_reply(reply.outbound, reply.language, reply.provider)

@@ -207,9 +207,17 @@ MIGRATION_V5 = """
 ALTER TABLE customers ADD COLUMN attributes TEXT NOT NULL DEFAULT '{}';
 """
 
+# Languages and translations.
+MIGRATION_V6 = """
+ALTER TABLE messages ADD COLUMN language TEXT NOT NULL DEFAULT '';
+ALTER TABLE messages ADD COLUMN translations TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE messages ADD COLUMN translation_status TEXT NOT NULL DEFAULT '';
+ALTER TABLE customers ADD COLUMN language TEXT NOT NULL DEFAULT '';
+"""
+
 _MESSAGE_COLUMNS = (
     "message_id, conversation_id, customer_id, direction, channel, agent_id, text, sent_at_us, received_at_us, "
-    "sequence, kind, metadata, attachments"
+    "sequence, kind, metadata, attachments, language, translations, translation_status"
 )
 # Notes and activity are timeline items, not messages between customer and agent.
 _COUNTED_KINDS = (ItemKind.TEXT, ItemKind.CALL_EVENT, ItemKind.VOICEMAIL, ItemKind.MISSED_CALL)
@@ -230,6 +238,9 @@ def _message(row: sqlite3.Row) -> StoredMessage:
         kind=row["kind"],
         metadata=tuple(sorted(json.loads(row["metadata"]).items())),
         attachments=tuple(AttachmentRef(**a) for a in json.loads(row["attachments"])),
+        language=row["language"],
+        translations=tuple(sorted(json.loads(row["translations"]).items())),
+        translation_status=row["translation_status"],
     )
 
 
@@ -254,7 +265,7 @@ class SqliteConversationStore:
     @classmethod
     async def open(cls, path: Path | str) -> SqliteConversationStore:
         database = SqliteDatabase(path)
-        await database.open(SCHEMA_V1, MIGRATION_V2, MIGRATION_V3, MIGRATION_V4, MIGRATION_V5)
+        await database.open(SCHEMA_V1, MIGRATION_V2, MIGRATION_V3, MIGRATION_V4, MIGRATION_V5, MIGRATION_V6)
         return cls(database)
 
     async def close(self) -> None:
@@ -1218,6 +1229,52 @@ class SqliteConversationStore:
             last = page[-1]
             next_cursor = _encode_cursor(last.sent_at_us, last.received_at_us, last.conversation_id, last.sequence)
         return page, next_cursor
+
+    # --- languages and translations ------------------------------------------------------------
+
+    async def record_language(self, message_id: str, language: str, fallback: bool) -> StoredMessage | None:
+        """The message's language; a confident detection also becomes the conversation's and customer's."""
+
+        def write(conn: sqlite3.Connection) -> StoredMessage | None:
+            item = self._item(conn, message_id)
+            if item is None or not language:
+                return item
+            conn.execute("UPDATE messages SET language = ? WHERE message_id = ?", (language, message_id))
+            if not fallback:
+                conn.execute(
+                    "UPDATE conversations SET language = ? WHERE conversation_id = ?", (language, item.conversation_id)
+                )
+                conn.execute("UPDATE customers SET language = ? WHERE customer_id = ?", (language, item.customer_id))
+            return self._item(conn, message_id)
+
+        return await self._db.write(write)
+
+    async def record_translation(self, message_id: str, language: str, text: str) -> StoredMessage | None:
+        """Keep a translation beside the original."""
+
+        def write(conn: sqlite3.Connection) -> StoredMessage | None:
+            row = conn.execute("SELECT translations FROM messages WHERE message_id = ?", (message_id,)).fetchone()
+            if row is None:
+                return None
+            translations = {**json.loads(row[0]), language: text}
+            conn.execute(
+                "UPDATE messages SET translations = ?, translation_status = 'done' WHERE message_id = ?",
+                (json.dumps(translations, sort_keys=True), message_id),
+            )
+            return self._item(conn, message_id)
+
+        return await self._db.write(write)
+
+    async def mark_translation_pending(self, message_id: str) -> StoredMessage | None:
+        def write(conn: sqlite3.Connection) -> StoredMessage | None:
+            conn.execute(
+                "UPDATE messages SET translation_status = 'pending' "
+                "WHERE message_id = ? AND translation_status != 'done'",
+                (message_id,),
+            )
+            return self._item(conn, message_id)
+
+        return await self._db.write(write)
 
     async def wake_snoozed(self, now_us: int) -> list[tuple[Conversation, StoredMessage]]:
         """Open every conversation whose snooze has run out; each is woken once, whichever replica asks."""
