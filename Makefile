@@ -21,11 +21,12 @@ setup: $(STAMP) ## install what is missing: .venv, pinned packages, generated co
 proto: $(STAMP) ## regenerate libs/contracts/src from proto/
 	$(PY) libs/contracts/generate.py
 
-run: setup ## start nats-server and every service on SQLite; Ctrl-C stops them
+run: setup ## start nats-server, Apertium and every service on SQLite; Ctrl-C stops them
+	$(PYTHON) infra/scripts/system_packages.py run
 	$(PY) infra/scripts/run_local.py
 
-system-packages: ## install the Debian packages the suite drives (chromium, docker-compose, apertium-apy)
-	$(PYTHON) infra/scripts/system_packages.py
+system-packages: ## install the Debian packages the tests drive (apertium, chromium, docker-compose)
+	$(PYTHON) infra/scripts/system_packages.py test
 
 test: setup system-packages ## run the whole suite (unit, integration, end-to-end, browser)
 	$(PY) -m pytest

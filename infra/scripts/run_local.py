@@ -15,6 +15,7 @@ from pathlib import Path
 
 from inbox.routing.v1 import routing_service_pb2 as routing
 from inbox.routing.v1 import routing_service_pb2_grpc as routing_grpc
+from inbox_devstack.apertium import ApyServer
 from inbox_devstack.suite import LocalSuite, SuitePorts
 from inbox_runtime.grpc_client import authenticated_channel
 
@@ -67,8 +68,16 @@ def main() -> None:
         ports=ports_from_env(),
         extra_env={"LOG_JSON": os.environ.get("LOG_JSON", "false")},
     )
-    print("starting nats-server and the services (logs in var/log/) ...", flush=True)
-    suite.start()
+    print("starting nats-server, Apertium and the services (logs in var/log/) ...", flush=True)
+    apy = ApyServer(port=int(os.environ.get("APERTIUM_PORT", "2737")), log_file=VAR / "log" / "apertium.log")
+    (VAR / "log").mkdir(parents=True, exist_ok=True)
+    apy.start()
+    suite.extra_env.setdefault("TRANSLATION_APERTIUM_URL", apy.url)
+    try:
+        suite.start()
+    except BaseException:
+        apy.stop()
+        raise
     p = suite.ports
     try:
         asyncio.run(create_demo_agent(f"127.0.0.1:{p.routing_grpc}", token))
@@ -85,6 +94,7 @@ Omnichannel inbox is running.
   TranslationService (gRPC)      127.0.0.1:{p.translation_grpc}
   ChannelService (gRPC)          127.0.0.1:{p.channels_grpc}
   NATS (JetStream)               nats://127.0.0.1:{p.nats}
+  Apertium (translation engine)  {apy.url}
 Demo agent {DEMO_AGENT!r} is available. gRPC bearer token: var/secrets/inbox_api_token
 Be a customer: .venv/bin/python infra/scripts/chat.py   then answer in the web app.
 Ctrl-C stops everything.""",
@@ -102,6 +112,7 @@ Ctrl-C stops everything.""",
     finally:
         print("\nstopping ...", flush=True)
         codes = suite.stop()
+        apy.stop()
         bad = {name: code for name, code in codes.items() if code != 0}
         print("stopped." if not bad else f"stopped; unclean exits: {bad}", flush=True)
         if bad:

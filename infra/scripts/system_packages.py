@@ -1,4 +1,5 @@
-"""Install the Debian packages the test suite drives (with apt, only when missing).
+"""Install the Debian packages the suite drives (with apt, only when missing): `python
+system_packages.py run` for `make run`, `... test` for `make test`.
 
 - chromium: the real browser the browser tests drive through Playwright (`executable_path`).
 - docker-compose: validates docker-compose.yml (no container engine is needed for `config`).
@@ -10,17 +11,19 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 
-NEEDED = {
-    "chromium": "/usr/bin/chromium",
-    "docker-compose": "/usr/bin/docker-compose",
+# What `make run` needs, and what `make test` needs on top.
+FOR_RUN = {
     "apertium-apy": "/usr/bin/apertium-apy",
     "apertium-eng-spa": "/usr/share/apertium/modes/spa-eng.mode",
 }
+FOR_TEST = {**FOR_RUN, "chromium": "/usr/bin/chromium", "docker-compose": "/usr/bin/docker-compose"}
 
 
 def main() -> None:
-    missing = [package for package, path in NEEDED.items() if not os.path.exists(path)]
+    needed = FOR_TEST if sys.argv[1:] == ["test"] else FOR_RUN
+    missing = [package for package, path in needed.items() if not os.path.exists(path)]
     if not missing:
         return
     if shutil.which("apt-get") is None:

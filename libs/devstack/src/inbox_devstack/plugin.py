@@ -39,10 +39,13 @@ def suite_env() -> dict[str, str]:
 
 
 @pytest.fixture
-def local_suite(tmp_path: Path, api_token: str, suite_env: dict[str, str]) -> Iterator[LocalSuite]:
-    """Every service as its own process on free ports, against its own nats-server, on SQLite."""
+def local_suite(
+    tmp_path: Path, api_token: str, suite_env: dict[str, str], apy_server: ApyServer
+) -> Iterator[LocalSuite]:
+    """Every service as its own process on free ports, against its own nats-server, on SQLite, with
+    the session's Apertium server as the translation engine."""
     suite = LocalSuite(
-        extra_env=suite_env,
+        extra_env={"TRANSLATION_APERTIUM_URL": apy_server.url, **suite_env},
         base_dir=tmp_path / "suite",
         api_token=api_token,
         chat_secret=secrets.token_urlsafe(24),

@@ -1,11 +1,13 @@
-"""Composition root: store, providers, detector, bus (streams), gRPC, wait for SIGTERM."""
+"""Composition root: store, providers, detector, bus, the pipeline's consumers, gRPC, wait for SIGTERM."""
 
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
 
 import structlog
+from inbox.routing.v1 import routing_service_pb2_grpc
 from inbox_events import EventBus
+from inbox_runtime.grpc_client import authenticated_channel
 from inbox_runtime.grpc_server import grpc_server
 from inbox_runtime.lifecycle import until_signalled
 
@@ -13,7 +15,15 @@ from inbox_translation import grpc_api
 from inbox_translation.actions import Translator
 from inbox_translation.config import Settings, build_providers
 from inbox_translation.detection import Detector
+from inbox_translation.pipeline import AgentLanguages, TranslationPipeline
 from inbox_translation.store.sqlite import SqliteTranslationStore
+from inbox_translation.subscribers import (
+    ON_ASSIGNEE_CHANGED,
+    ON_CUSTOMER_ERASED,
+    ON_MESSAGE_ADDED,
+    ON_REPLY,
+    TranslationSubscribers,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -32,6 +42,11 @@ async def run(settings: Settings) -> None:
         stack.push_async_callback(translator.close)
         bus = await stack.enter_async_context(EventBus.connect(settings.common.nats_url, service="translation"))
         await bus.ensure_streams()
+        routing = authenticated_channel(settings.routing_target, settings.common.api_token)
+        stack.push_async_callback(routing.close, None)
+        pipeline = TranslationPipeline(
+            translator, store, bus, AgentLanguages(routing_service_pb2_grpc.RoutingServiceStub(routing))
+        )
         server = await stack.enter_async_context(
             grpc_server(
                 host=settings.common.bind_host,
@@ -40,6 +55,11 @@ async def run(settings: Settings) -> None:
                 services=[grpc_api.registration(translator)],
             )
         )
+        subscribers = TranslationSubscribers(pipeline)
+        await stack.enter_async_context(bus.consume(ON_MESSAGE_ADDED, subscribers.on_message_added))
+        await stack.enter_async_context(bus.consume(ON_ASSIGNEE_CHANGED, subscribers.on_assignee_changed))
+        await stack.enter_async_context(bus.consume(ON_REPLY, subscribers.on_reply))
+        await stack.enter_async_context(bus.consume(ON_CUSTOMER_ERASED, subscribers.on_customer_erased))
         await server.set_serving()
         log.info("translation_ready", grpc_port=server.port, providers=list(settings.providers))
         await until_signalled()

@@ -25,6 +25,8 @@ class Settings:
     min_confidence: float
     min_margin: float
     glossary: tuple[str, ...]
+    # Agents' languages come from routing.
+    routing_target: str
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -43,6 +45,7 @@ class Settings:
             min_confidence=env("TRANSLATION_MIN_CONFIDENCE", float, 0.5),
             min_margin=env("TRANSLATION_MIN_MARGIN", float, 0.2),
             glossary=env_list("TRANSLATION_GLOSSARY"),
+            routing_target=env("ROUTING_GRPC_TARGET", str, "127.0.0.1:50052"),
         )
 
 

@@ -144,3 +144,19 @@ def validate_request(text: str, target: str, supported: Mapping[str, object] | N
     if supported is not None and target not in supported:
         raise InvalidInput(f"target_language {target!r} is not one of {sorted(supported)}")
     return text
+
+
+@dataclass(frozen=True)
+class CustomerMessage:
+    """A customer's message the pipeline may still have to translate for their agent."""
+
+    message_id: str
+    conversation_id: str
+    customer_id: str
+    text: str
+    language: str
+
+
+def needs_translation(message_language: str, reader_language: str) -> bool:
+    """Translate only between two known, different languages."""
+    return bool(message_language) and bool(reader_language) and message_language != reader_language

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from inbox_runtime.sqlite import SqliteDatabase
+
+from inbox_translation.domain import CustomerMessage
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS translations (
@@ -13,6 +16,29 @@ CREATE TABLE IF NOT EXISTS translations (
 );
 """
 
+# What the pipeline remembers: customers' languages, who holds each conversation, customer messages
+# still to be translated for their agent.
+MIGRATION_V2 = """
+CREATE TABLE customer_languages (
+    customer_id TEXT PRIMARY KEY,
+    language TEXT NOT NULL
+);
+CREATE TABLE conversation_agents (
+    conversation_id TEXT PRIMARY KEY,
+    agent_id TEXT NOT NULL
+);
+CREATE TABLE customer_messages (
+    message_id TEXT PRIMARY KEY,
+    conversation_id TEXT NOT NULL,
+    customer_id TEXT NOT NULL,
+    text TEXT NOT NULL,
+    language TEXT NOT NULL,
+    translated_to TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX customer_messages_by_conversation ON customer_messages(conversation_id);
+CREATE INDEX customer_messages_by_customer ON customer_messages(customer_id);
+"""
+
 
 class SqliteTranslationStore:
     def __init__(self, database: SqliteDatabase) -> None:
@@ -21,7 +47,7 @@ class SqliteTranslationStore:
     @classmethod
     async def open(cls, path: Path | str) -> SqliteTranslationStore:
         database = SqliteDatabase(path)
-        await database.open(SCHEMA)
+        await database.open(SCHEMA, MIGRATION_V2)
         return cls(database)
 
     async def close(self) -> None:
@@ -38,3 +64,67 @@ class SqliteTranslationStore:
         await self._db.write(
             lambda conn: conn.execute("INSERT OR IGNORE INTO translations VALUES (?, ?, ?, ?)", values)
         )
+
+    async def customer_language(self, customer_id: str) -> str:
+        row = await self._db.read(
+            lambda conn: conn.execute(
+                "SELECT language FROM customer_languages WHERE customer_id = ?", (customer_id,)
+            ).fetchone()
+        )
+        return str(row[0]) if row else ""
+
+    async def remember_customer_language(self, customer_id: str, language: str) -> None:
+        await self._db.write(
+            lambda conn: conn.execute(
+                "INSERT OR REPLACE INTO customer_languages VALUES (?, ?)", (customer_id, language)
+            )
+        )
+
+    async def set_conversation_agent(self, conversation_id: str, agent_id: str) -> None:
+        await self._db.write(
+            lambda conn: conn.execute(
+                "INSERT OR REPLACE INTO conversation_agents VALUES (?, ?)", (conversation_id, agent_id)
+            )
+        )
+
+    async def conversation_agent(self, conversation_id: str) -> str:
+        row = await self._db.read(
+            lambda conn: conn.execute(
+                "SELECT agent_id FROM conversation_agents WHERE conversation_id = ?", (conversation_id,)
+            ).fetchone()
+        )
+        return str(row[0]) if row else ""
+
+    async def remember_message(self, message: CustomerMessage) -> None:
+        values = (message.message_id, message.conversation_id, message.customer_id, message.text, message.language)
+        await self._db.write(
+            lambda conn: conn.execute(
+                "INSERT OR IGNORE INTO customer_messages (message_id, conversation_id, customer_id, text, language) "
+                "VALUES (?, ?, ?, ?, ?)",
+                values,
+            )
+        )
+
+    async def untranslated(self, conversation_id: str, language: str) -> list[CustomerMessage]:
+        rows = await self._db.read(
+            lambda conn: conn.execute(
+                "SELECT message_id, conversation_id, customer_id, text, language FROM customer_messages "
+                "WHERE conversation_id = ? AND translated_to != ? ORDER BY rowid",
+                (conversation_id, language),
+            ).fetchall()
+        )
+        return [CustomerMessage(*row) for row in rows]
+
+    async def mark_translated(self, message_id: str, language: str) -> None:
+        await self._db.write(
+            lambda conn: conn.execute(
+                "UPDATE customer_messages SET translated_to = ? WHERE message_id = ?", (language, message_id)
+            )
+        )
+
+    async def forget_customer(self, customer_id: str) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM customer_messages WHERE customer_id = ?", (customer_id,))
+            conn.execute("DELETE FROM customer_languages WHERE customer_id = ?", (customer_id,))
+
+        await self._db.write(write)

@@ -1,0 +1,135 @@
+"""The translation pipeline: customers' messages detected and translated for their agent; agents'
+replies translated for the customer before delivery. Engine outages are retried by the bus."""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+import structlog
+from inbox.channels.v1 import events_pb2 as channel_events
+from inbox.routing.v1 import routing_service_pb2, routing_service_pb2_grpc
+from inbox.translation.v1 import events_pb2 as translation_events
+from inbox_events import EventBus, Outgoing
+
+from inbox_translation.actions import Translator
+from inbox_translation.domain import CustomerMessage, needs_translation
+from inbox_translation.providers import ProviderUnavailable
+from inbox_translation.store import TranslationStore
+
+log = structlog.get_logger(__name__)
+
+AGENT_CACHE_SECONDS = 60.0
+
+
+class AgentLanguages:
+    """An agent's working language (their first), asked of routing and kept for a minute."""
+
+    def __init__(self, routing: routing_service_pb2_grpc.RoutingServiceAsyncStub) -> None:
+        self._routing = routing
+        self._cache: dict[str, tuple[float, str]] = {}
+
+    async def of(self, agent_id: str) -> str:
+        if not agent_id or agent_id == "system":
+            return ""
+        cached = self._cache.get(agent_id)
+        if cached is not None and time.monotonic() - cached[0] < AGENT_CACHE_SECONDS:
+            return cached[1]
+        try:
+            reply = await self._routing.GetAgent(routing_service_pb2.GetAgentRequest(agent_id=agent_id), timeout=5)
+            language = reply.agent.languages[0] if reply.agent.languages else ""
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.NOT_FOUND:
+                raise ProviderUnavailable(f"routing: {exc.code().name}") from None
+            language = ""
+        self._cache[agent_id] = (time.monotonic(), language)
+        return language
+
+
+class TranslationPipeline:
+    def __init__(self, translator: Translator, store: TranslationStore, bus: EventBus, agents: AgentLanguages) -> None:
+        self._translator = translator
+        self._store = store
+        self._bus = bus
+        self._agents = agents
+
+    async def customer_message(
+        self, message_id: str, conversation_id: str, customer_id: str, text: str, first_delivery: bool
+    ) -> None:
+        """Detect the language (the customer's known one when the text says too little), then translate
+        for the conversation's agent if they read another language."""
+        known = await self._store.customer_language(customer_id)
+        detection = self._translator.detect(text, known)
+        if detection.language and not detection.fallback:
+            await self._store.remember_customer_language(customer_id, detection.language)
+        detected = translation_events.LanguageDetected(
+            message_id=message_id,
+            conversation_id=conversation_id,
+            customer_id=customer_id,
+            language=detection.language,
+            confidence=detection.confidence,
+            fallback=detection.fallback,
+        )
+        await self._bus.publish(detected, event_id=f"language:{message_id}")
+        await self._store.remember_message(
+            CustomerMessage(message_id, conversation_id, customer_id, text, detection.language)
+        )
+        await self.translate_for_agent(conversation_id, first_delivery)
+
+    async def agent_assigned(self, conversation_id: str, agent_id: str, first_delivery: bool) -> None:
+        await self._store.set_conversation_agent(conversation_id, agent_id)
+        await self.translate_for_agent(conversation_id, first_delivery)
+
+    async def translate_for_agent(self, conversation_id: str, first_delivery: bool) -> None:
+        agent_language = await self._agents.of(await self._store.conversation_agent(conversation_id))
+        if not agent_language:
+            return
+        for message in await self._store.untranslated(conversation_id, agent_language):
+            if not needs_translation(message.language, agent_language):
+                continue
+            try:
+                done = await self._translator.translate(message.text, message.language, agent_language)
+            except ProviderUnavailable as exc:
+                if first_delivery:
+                    await self._pending(message.message_id, conversation_id, str(exc))
+                raise
+            translated = translation_events.MessageTranslated(
+                message_id=message.message_id,
+                conversation_id=conversation_id,
+                language=agent_language,
+                text=done.text,
+                provider=done.provider,
+            )
+            await self._bus.publish(translated, event_id=f"translated:{message.message_id}:{agent_language}")
+            await self._store.mark_translated(message.message_id, agent_language)
+
+    async def reply(
+        self, outbound: channel_events.OutboundMessage, customer_language: str, agent_id: str, first_delivery: bool
+    ) -> None:
+        """An agent's reply, in the customer's language, released for delivery."""
+        source = await self._agents.of(agent_id) or self._translator.detect(outbound.text).language
+        original = outbound.text
+        provider = ""
+        if needs_translation(source, customer_language):
+            try:
+                done = await self._translator.translate(original, source, customer_language)
+            except ProviderUnavailable as exc:
+                if first_delivery:
+                    await self._pending(outbound.message_id, outbound.conversation_id, str(exc))
+                raise
+            outbound.text, provider = done.text, done.provider
+        ready = translation_events.ReplyTranslated(
+            outbound=outbound, original_text=original, language=customer_language, provider=provider
+        )
+        await self._bus.publish_all([Outgoing(ready, f"reply-translated:{outbound.message_id}", outbound.message_id)])
+        log.info("reply_translated", message_id=outbound.message_id, translated=bool(provider))
+
+    async def forget_customer(self, customer_id: str) -> None:
+        await self._store.forget_customer(customer_id)
+
+    async def _pending(self, message_id: str, conversation_id: str, reason: str) -> None:
+        pending = translation_events.TranslationPending(
+            message_id=message_id, conversation_id=conversation_id, reason=reason[:300]
+        )
+        await self._bus.publish(pending, event_id=f"translation-pending:{message_id}")
+        log.warning("translation_pending", message_id=message_id, conversation_id=conversation_id)

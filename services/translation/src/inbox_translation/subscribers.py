@@ -1,0 +1,68 @@
+"""Event handlers: decode, call the pipeline, let the bus ack (or retry with backoff)."""
+
+from __future__ import annotations
+
+from inbox.conversations.v1 import events_pb2 as conversation_events
+from inbox.message.v1 import message_pb2
+from inbox_events import ConsumerSpec, Event
+
+from inbox_translation.pipeline import TranslationPipeline
+
+# An engine outage can last: translations are retried for hours before they are dead-lettered.
+PATIENT_TRIES = 60
+PATIENT_DELAYS = (1.0, 5.0, 15.0, 60.0, 300.0)
+
+ON_MESSAGE_ADDED = ConsumerSpec(
+    durable="translation-on-message-added",
+    subjects=("conv.message_added",),
+    event_type=conversation_events.MessageAdded,
+    max_deliver=PATIENT_TRIES,
+    retry_delays_seconds=PATIENT_DELAYS,
+)
+ON_ASSIGNEE_CHANGED = ConsumerSpec(
+    durable="translation-on-assignee-changed",
+    subjects=("conv.assignee_changed",),
+    event_type=conversation_events.AssigneeChanged,
+    max_deliver=PATIENT_TRIES,
+    retry_delays_seconds=PATIENT_DELAYS,
+)
+ON_REPLY = ConsumerSpec(
+    durable="translation-on-reply",
+    subjects=("conv.reply_needs_translation",),
+    event_type=conversation_events.ReplyNeedsTranslation,
+    max_deliver=PATIENT_TRIES,
+    retry_delays_seconds=PATIENT_DELAYS,
+)
+ON_CUSTOMER_ERASED = ConsumerSpec(
+    durable="translation-on-customer-erased",
+    subjects=("conv.customer_erased",),
+    event_type=conversation_events.CustomerErased,
+)
+TRANSLATED_KINDS = (message_pb2.MESSAGE_KIND_TEXT, message_pb2.MESSAGE_KIND_VOICEMAIL)
+
+
+class TranslationSubscribers:
+    def __init__(self, pipeline: TranslationPipeline) -> None:
+        self._pipeline = pipeline
+
+    async def on_message_added(self, event: Event[conversation_events.MessageAdded]) -> None:
+        message = event.payload.message
+        if message.direction != message_pb2.DIRECTION_INBOUND or message.kind not in TRANSLATED_KINDS:
+            return
+        if not message.text.strip():
+            return
+        await self._pipeline.customer_message(
+            message.message_id, message.conversation_id, message.customer_id, message.text, event.deliveries == 1
+        )
+
+    async def on_assignee_changed(self, event: Event[conversation_events.AssigneeChanged]) -> None:
+        changed = event.payload
+        if changed.agent_id:
+            await self._pipeline.agent_assigned(changed.conversation_id, changed.agent_id, event.deliveries == 1)
+
+    async def on_reply(self, event: Event[conversation_events.ReplyNeedsTranslation]) -> None:
+        reply = event.payload
+        await self._pipeline.reply(reply.outbound, reply.customer_language, reply.agent_id, event.deliveries == 1)
+
+    async def on_customer_erased(self, event: Event[conversation_events.CustomerErased]) -> None:
+        await self._pipeline.forget_customer(event.payload.customer_id)
