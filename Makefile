@@ -42,8 +42,10 @@ fmt: setup ## format and autofix
 
 check: lint test ## what CI runs
 
-bench: setup ## benchmarks (not tests): routing decisions, inbox queries on a million messages
+bench: setup ## benchmarks (not tests): routing, translation, inbox queries on a million messages
+	$(PYTHON) infra/scripts/system_packages.py run
 	$(PY) bench/routing_decisions.py
+	$(PY) bench/translation.py
 	$(PY) bench/threading_store.py
 
 compose-config: ## validate docker-compose.yml (needs Debian's docker-compose)
