@@ -26,7 +26,16 @@ def test_compose_file_is_valid_and_requires_the_secrets() -> None:
     result = config({"INBOX_API_TOKEN": "t" * 24, "CHANNELS_CHAT_SECRET": "s" * 24, "WEB_SESSION_SECRET": "w" * 32})
     assert result.returncode == 0, result.stderr
     services = yaml_services(result.stdout)
-    assert services == {"nats", "mongo", "threading", "routing", "translation", "channels", "inbox-web"}
+    assert services == {
+        "nats",
+        "mongo",
+        "libretranslate",
+        "threading",
+        "routing",
+        "translation",
+        "channels",
+        "inbox-web",
+    }
     missing = config({})
     assert missing.returncode != 0
     assert "INBOX_API_TOKEN" in missing.stderr
