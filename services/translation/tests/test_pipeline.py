@@ -138,3 +138,17 @@ async def test_the_translation_service_api(parts: Parts) -> None:
         await parts.stub.Translate(pb.TranslateRequest(text="danke", source_language="de", target_language="en"))
     assert down.value.code() == grpc.StatusCode.UNAVAILABLE
     await asyncio.sleep(0)
+
+
+async def test_each_tenant_has_its_own_glossary(parts: Parts) -> None:
+    assert list((await parts.stub.GetGlossary(pb.GetGlossaryRequest(tenant_id="acme"))).terms) == []
+    saved = await parts.stub.SetGlossary(pb.SetGlossaryRequest(tenant_id="acme", terms=[" hallo ", "danke", "danke"]))
+    assert list(saved.terms) == ["danke", "hallo"]
+    kept = await parts.stub.Translate(
+        pb.TranslateRequest(text="hallo danke", source_language="de", target_language="en", tenant_id="acme")
+    )
+    assert kept.text == "hallo danke"  # the tenant's terms are never translated
+    other = await parts.stub.Translate(
+        pb.TranslateRequest(text="hallo danke", source_language="de", target_language="en")
+    )
+    assert other.text == "hello thanks"  # another tenant's glossary does not apply (nor its cache)

@@ -18,6 +18,7 @@ from inbox_translation.domain import (
     Pair,
     cache_key,
     choose_route,
+    normalise_glossary,
     protect,
     restore,
     validate_request,
@@ -28,6 +29,7 @@ from inbox_translation.store import TranslationStore
 log = structlog.get_logger(__name__)
 
 PAIRS_REFRESH_SECONDS = 300.0
+DEFAULT_TENANT = "default"
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,17 @@ class Translator:
             raise InvalidInput("text is required")
         return self._detector.detect(text, known_language)
 
-    async def translate(self, text: str, source: str, target: str) -> Translation:
+    async def glossary(self, tenant_id: str) -> tuple[str, ...]:
+        """The deployment's terms (TRANSLATION_GLOSSARY) and the tenant's own."""
+        return normalise_glossary((*self._glossary, *await self._store.glossary(tenant_id or DEFAULT_TENANT)))
+
+    async def set_glossary(self, tenant_id: str, terms: Sequence[str]) -> tuple[str, ...]:
+        cleaned = normalise_glossary(terms)
+        await self._store.set_glossary(tenant_id or DEFAULT_TENANT, cleaned)
+        log.info("glossary_set", tenant_id=tenant_id or DEFAULT_TENANT, terms=len(cleaned))
+        return cleaned
+
+    async def translate(self, text: str, source: str, target: str, tenant_id: str = "") -> Translation:
         """Translate, keeping protected text intact; the same text for the same pair is translated once.
 
         Raises ProviderUnavailable when the engine is down (callers retry), FailedPrecondition when no
@@ -99,7 +111,8 @@ class Translator:
                 raise InvalidInput("the source language could not be detected; give source_language")
         if source == target:
             return Translation(text, source, target, "", cached=False)
-        key = cache_key(text, source, target)
+        glossary = await self.glossary(tenant_id)
+        key = cache_key(text, source, target, glossary)
         hit = await self._store.cached(key)
         if hit is not None:
             return Translation(hit[0], source, target, hit[1], cached=True)
@@ -111,7 +124,7 @@ class Translator:
         if route is None:
             raise FailedPrecondition(f"no translation provider offers {source} -> {target}")
         by_name = {p.name: p for p in self._providers}
-        masked = protect(text, self._glossary)
+        masked = protect(text, glossary)
         current = masked.text
         for provider_name, step_source, step_target in route.steps:
             try:

@@ -102,8 +102,22 @@ def choose_route(
     return None
 
 
-def cache_key(text: str, source: str, target: str) -> str:
-    return hashlib.sha256(f"{source}\x00{target}\x00{text}".encode()).hexdigest()
+def cache_key(text: str, source: str, target: str, glossary: Sequence[str] = ()) -> str:
+    """Text, pair and glossary: a changed glossary must not serve translations made without it."""
+    terms = "\x01".join(sorted(set(glossary)))
+    return hashlib.sha256(f"{source}\x00{target}\x00{terms}\x00{text}".encode()).hexdigest()
+
+
+MAX_GLOSSARY_TERMS = 500
+
+
+def normalise_glossary(terms: Sequence[str]) -> tuple[str, ...]:
+    cleaned = tuple(sorted({t.strip() for t in terms if t.strip()}))
+    if len(cleaned) > MAX_GLOSSARY_TERMS:
+        raise InvalidInput(f"a glossary holds at most {MAX_GLOSSARY_TERMS} terms")
+    if any(len(t) > 100 for t in cleaned):
+        raise InvalidInput("glossary terms are at most 100 characters")
+    return cleaned
 
 
 @dataclass(frozen=True)

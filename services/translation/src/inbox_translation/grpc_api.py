@@ -42,11 +42,21 @@ class TranslationApi(pb_grpc.TranslationServiceServicer):
     @translate_errors
     async def Translate(self, request: pb.TranslateRequest, context: Context) -> pb.TranslateResponse:
         try:
-            done = await self._translator.translate(request.text, request.source_language, request.target_language)
+            done = await self._translator.translate(
+                request.text, request.source_language, request.target_language, request.tenant_id
+            )
         except ProviderUnavailable as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"translation provider unavailable: {exc}")
             raise  # pragma: no cover - abort raises
         return pb.TranslateResponse(text=done.text, source_language=done.source, provider=done.provider)
+
+    @translate_errors
+    async def GetGlossary(self, request: pb.GetGlossaryRequest, context: Context) -> pb.GetGlossaryResponse:
+        return pb.GetGlossaryResponse(terms=list(await self._translator.glossary(request.tenant_id)))
+
+    @translate_errors
+    async def SetGlossary(self, request: pb.SetGlossaryRequest, context: Context) -> pb.SetGlossaryResponse:
+        return pb.SetGlossaryResponse(terms=list(await self._translator.set_glossary(request.tenant_id, request.terms)))
 
 
 def registration(translator: Translator) -> ServiceRegistration:

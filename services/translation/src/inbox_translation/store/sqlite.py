@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -37,6 +38,10 @@ CREATE TABLE customer_messages (
 );
 CREATE INDEX customer_messages_by_conversation ON customer_messages(conversation_id);
 CREATE INDEX customer_messages_by_customer ON customer_messages(customer_id);
+CREATE TABLE glossaries (
+    tenant_id TEXT PRIMARY KEY,
+    terms TEXT NOT NULL
+);
 """
 
 
@@ -128,3 +133,13 @@ class SqliteTranslationStore:
             conn.execute("DELETE FROM customer_languages WHERE customer_id = ?", (customer_id,))
 
         await self._db.write(write)
+
+    async def glossary(self, tenant_id: str) -> tuple[str, ...]:
+        row = await self._db.read(
+            lambda conn: conn.execute("SELECT terms FROM glossaries WHERE tenant_id = ?", (tenant_id,)).fetchone()
+        )
+        return tuple(json.loads(row[0])) if row else ()
+
+    async def set_glossary(self, tenant_id: str, terms: tuple[str, ...]) -> None:
+        values = (tenant_id, json.dumps(list(terms)))
+        await self._db.write(lambda conn: conn.execute("INSERT OR REPLACE INTO glossaries VALUES (?, ?)", values))
