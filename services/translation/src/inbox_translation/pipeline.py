@@ -54,7 +54,13 @@ class TranslationPipeline:
         self._agents = agents
 
     async def customer_message(
-        self, message_id: str, conversation_id: str, customer_id: str, text: str, first_delivery: bool
+        self,
+        message_id: str,
+        conversation_id: str,
+        customer_id: str,
+        text: str,
+        first_delivery: bool,
+        tenant_id: str = "",
     ) -> None:
         """Detect the language (the customer's known one when the text says too little), then translate
         for the conversation's agent if they read another language."""
@@ -74,13 +80,15 @@ class TranslationPipeline:
         await self._store.remember_message(
             CustomerMessage(message_id, conversation_id, customer_id, text, detection.language)
         )
-        await self.translate_for_agent(conversation_id, first_delivery)
+        await self.translate_for_agent(conversation_id, first_delivery, tenant_id)
 
-    async def agent_assigned(self, conversation_id: str, agent_id: str, first_delivery: bool) -> None:
+    async def agent_assigned(
+        self, conversation_id: str, agent_id: str, first_delivery: bool, tenant_id: str = ""
+    ) -> None:
         await self._store.set_conversation_agent(conversation_id, agent_id)
-        await self.translate_for_agent(conversation_id, first_delivery)
+        await self.translate_for_agent(conversation_id, first_delivery, tenant_id)
 
-    async def translate_for_agent(self, conversation_id: str, first_delivery: bool) -> None:
+    async def translate_for_agent(self, conversation_id: str, first_delivery: bool, tenant_id: str = "") -> None:
         agent_language = await self._agents.of(await self._store.conversation_agent(conversation_id))
         if not agent_language:
             return
@@ -88,7 +96,7 @@ class TranslationPipeline:
             if not needs_translation(message.language, agent_language):
                 continue
             try:
-                done = await self._translator.translate(message.text, message.language, agent_language)
+                done = await self._translator.translate(message.text, message.language, agent_language, tenant_id)
             except ProviderUnavailable as exc:
                 if first_delivery:
                     await self._pending(message.message_id, conversation_id, str(exc))
@@ -104,7 +112,12 @@ class TranslationPipeline:
             await self._store.mark_translated(message.message_id, agent_language)
 
     async def reply(
-        self, outbound: channel_events.OutboundMessage, customer_language: str, agent_id: str, first_delivery: bool
+        self,
+        outbound: channel_events.OutboundMessage,
+        customer_language: str,
+        agent_id: str,
+        first_delivery: bool,
+        tenant_id: str = "",
     ) -> None:
         """An agent's reply, in the customer's language, released for delivery."""
         source = await self._agents.of(agent_id) or self._translator.detect(outbound.text).language
@@ -112,7 +125,7 @@ class TranslationPipeline:
         provider = ""
         if needs_translation(source, customer_language):
             try:
-                done = await self._translator.translate(original, source, customer_language)
+                done = await self._translator.translate(original, source, customer_language, tenant_id)
             except ProviderUnavailable as exc:
                 if first_delivery:
                     await self._pending(outbound.message_id, outbound.conversation_id, str(exc))

@@ -52,17 +52,26 @@ class TranslationSubscribers:
         if not message.text.strip():
             return
         await self._pipeline.customer_message(
-            message.message_id, message.conversation_id, message.customer_id, message.text, event.deliveries == 1
+            message.message_id,
+            message.conversation_id,
+            message.customer_id,
+            message.text,
+            event.deliveries == 1,
+            event.envelope.tenant_id,
         )
 
     async def on_assignee_changed(self, event: Event[conversation_events.AssigneeChanged]) -> None:
         changed = event.payload
         if changed.agent_id:
-            await self._pipeline.agent_assigned(changed.conversation_id, changed.agent_id, event.deliveries == 1)
+            await self._pipeline.agent_assigned(
+                changed.conversation_id, changed.agent_id, event.deliveries == 1, event.envelope.tenant_id
+            )
 
     async def on_reply(self, event: Event[conversation_events.ReplyNeedsTranslation]) -> None:
         reply = event.payload
-        await self._pipeline.reply(reply.outbound, reply.customer_language, reply.agent_id, event.deliveries == 1)
+        await self._pipeline.reply(
+            reply.outbound, reply.customer_language, reply.agent_id, event.deliveries == 1, event.envelope.tenant_id
+        )
 
     async def on_customer_erased(self, event: Event[conversation_events.CustomerErased]) -> None:
         await self._pipeline.forget_customer(event.payload.customer_id)
