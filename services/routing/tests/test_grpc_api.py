@@ -125,7 +125,7 @@ async def test_queue_stats_and_the_live_watch(api: tuple[pb_grpc.RoutingServiceA
     watch.cancel()
 
 
-@pytest.mark.parametrize("policy", [RoutingPolicy(offer_timeout_us=0, presence_grace_us=0)])
+@pytest.mark.parametrize("policy", [RoutingPolicy(offer_timeout_us=0, presence_grace_us=1)])
 async def test_silent_agents_become_away(api: tuple[pb_grpc.RoutingServiceAsyncStub, RoutingActions]) -> None:
     stub, actions = api
     await agent(stub, "ada", [])

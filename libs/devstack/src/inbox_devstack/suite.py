@@ -12,7 +12,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from inbox_runtime.healthcheck import wait_until_serving
+from inbox_runtime.healthcheck import is_serving
 
 from inbox_devstack.nats_server import NatsServer
 from inbox_devstack.ports import free_port
@@ -121,7 +121,14 @@ class LocalSuite:
         process = self._processes.get(service.name)
         if service.grpc_port_key:
             target = f"127.0.0.1:{merged[service.grpc_port_key]}"
-            asyncio.run(wait_until_serving(target, timeout=timeout))
+            deadline = time.monotonic() + timeout
+            while not asyncio.run(is_serving(target)):
+                if process is not None and process.poll() is not None:
+                    log_tail = (self.log_dir / f"{service.name}.log").read_text()[-3000:]
+                    raise RuntimeError(f"{service.name} exited with {process.returncode}:\n{log_tail}")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{service.name} did not become SERVING at {target}")
+                time.sleep(0.1)
         if service.http_port_key:
             url = f"http://127.0.0.1:{merged[service.http_port_key]}/healthz"
             deadline = time.monotonic() + timeout

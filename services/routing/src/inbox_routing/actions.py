@@ -323,7 +323,9 @@ class RoutingActions:
         await self._store.heartbeat(agent_id, now_us())
 
     async def sweep_presence(self) -> int:
-        """Agents whose session stopped sending heartbeats become away."""
+        """Agents whose session stopped sending heartbeats become away (when a grace period is set)."""
+        if self._policy.presence_grace_us <= 0:
+            return 0
         silent = await self._store.mark_silent_away(now_us() - self._policy.presence_grace_us)
         for agent in silent:
             log.info("agent_became_away", agent_id=agent.agent_id)

@@ -32,7 +32,8 @@ class Settings:
             policy=RoutingPolicy(
                 offer_timeout_us=int(env("ROUTING_OFFER_TIMEOUT_SECONDS", float, 30.0) * SECOND_US),
                 known_agent_window_us=int(env("ROUTING_KNOWN_AGENT_DAYS", float, 30.0) * 24 * 3600 * SECOND_US),
-                presence_grace_us=int(env("ROUTING_PRESENCE_GRACE_SECONDS", float, 90.0) * SECOND_US),
+                # 0: off. Set it when agents' clients send heartbeats continuously.
+                presence_grace_us=int(env("ROUTING_PRESENCE_GRACE_SECONDS", float, 0.0) * SECOND_US),
                 release_on_offline=env("ROUTING_RELEASE_ON_OFFLINE", bool, True),
                 average_handle_seconds=env("ROUTING_AVERAGE_HANDLE_SECONDS", int, 240),
                 first_response_us=int(env("ROUTING_FIRST_RESPONSE_SECONDS", float, 300.0) * SECOND_US),

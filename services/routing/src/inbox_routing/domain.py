@@ -444,8 +444,8 @@ class RoutingPolicy:
 
     offer_timeout_us: int = 30 * SECOND_US
     known_agent_window_us: int = 30 * 24 * 3600 * SECOND_US
-    # An agent whose session stops sending heartbeats becomes away after this.
-    presence_grace_us: int = 90 * SECOND_US
+    # An agent whose session stops sending heartbeats becomes away after this (0: never).
+    presence_grace_us: int = 0
     # Going offline hands their open conversations back to the queue, or leaves them with the agent.
     release_on_offline: bool = True
     # For wait estimates.
