@@ -54,7 +54,9 @@ def ports_from_env() -> SuitePorts:
 async def create_demo_agent(target: str, token: str) -> None:
     async with authenticated_channel(target, token) as channel:
         stub = routing_grpc.RoutingServiceStub(channel)
-        await stub.UpsertAgent(routing.UpsertAgentRequest(agent_id=DEMO_AGENT, display_name="Demo Agent"))
+        await stub.UpsertAgent(
+            routing.UpsertAgentRequest(agent_id=DEMO_AGENT, display_name="Demo Agent", languages=["en"])
+        )
         await stub.SetPresence(routing.SetPresenceRequest(agent_id=DEMO_AGENT, presence=routing.PRESENCE_AVAILABLE))
 
 

@@ -98,6 +98,9 @@ def _message_view(m: conversation_pb2.Message) -> dict[str, Any]:
         "channel": _label(message_pb2.Channel.Name(m.channel), "CHANNEL_"),
         "text": m.text,
         "sent_at": _iso(m.sent_at),
+        "language": m.language,
+        "translations": sorted(m.translations.items()),
+        "translation_pending": m.translation_status == "pending",
     }
 
 
