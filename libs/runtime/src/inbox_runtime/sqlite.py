@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import Self, TypeVar
 
 T = TypeVar("T")
 
@@ -121,3 +121,29 @@ def _split_statements(script: str) -> list[str]:
     if current.strip():
         statements.append(current.strip())
     return statements
+
+
+class SqliteStore:
+    """Base of a service's SQLite repository: `MIGRATIONS` applied at open, the database, close.
+
+    Subclasses list their schema versions in order and add their queries; they never touch another
+    service's tables.
+    """
+
+    MIGRATIONS: tuple[str, ...] = ()
+
+    def __init__(self, database: SqliteDatabase) -> None:
+        self._db = database
+
+    @classmethod
+    async def open(cls, path: Path | str) -> Self:
+        database = SqliteDatabase(path)
+        await database.open(*cls.MIGRATIONS)
+        return cls(database)
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    @property
+    def database(self) -> SqliteDatabase:
+        return self._db

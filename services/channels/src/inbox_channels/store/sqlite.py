@@ -1,9 +1,8 @@
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
 
-from inbox_runtime.sqlite import SqliteDatabase
+from inbox_runtime.sqlite import SqliteStore
 
 from inbox_channels.domain import Delivery, DeliveryStatus, status_advances
 
@@ -19,18 +18,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
 """
 
 
-class SqliteDeliveryStore:
-    def __init__(self, database: SqliteDatabase) -> None:
-        self._db = database
-
-    @classmethod
-    async def open(cls, path: Path | str) -> SqliteDeliveryStore:
-        database = SqliteDatabase(path)
-        await database.open(SCHEMA)
-        return cls(database)
-
-    async def close(self) -> None:
-        await self._db.close()
+class SqliteDeliveryStore(SqliteStore):
+    MIGRATIONS = (SCHEMA,)
 
     async def record(
         self, message_id: str, conversation_id: str, channel: int, status: DeliveryStatus, detail: str, now_us: int

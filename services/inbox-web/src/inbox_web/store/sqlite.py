@@ -1,9 +1,8 @@
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
 
-from inbox_runtime.sqlite import SqliteDatabase
+from inbox_runtime.sqlite import SqliteStore
 
 from inbox_web.domain import WebUser
 
@@ -16,18 +15,8 @@ CREATE TABLE IF NOT EXISTS web_users (
 """
 
 
-class SqliteUserStore:
-    def __init__(self, database: SqliteDatabase) -> None:
-        self._db = database
-
-    @classmethod
-    async def open(cls, path: Path | str) -> SqliteUserStore:
-        database = SqliteDatabase(path)
-        await database.open(SCHEMA)
-        return cls(database)
-
-    async def close(self) -> None:
-        await self._db.close()
+class SqliteUserStore(SqliteStore):
+    MIGRATIONS = (SCHEMA,)
 
     async def put(self, user: WebUser) -> None:
         await self._db.write(

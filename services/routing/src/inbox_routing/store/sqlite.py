@@ -9,10 +9,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
-from pathlib import Path
 from typing import Any
 
-from inbox_runtime.sqlite import SqliteDatabase
+from inbox_runtime.sqlite import SqliteDatabase, SqliteStore
 
 from inbox_routing.domain import (
     HOLDS_CAPACITY,
@@ -209,9 +208,11 @@ class Waiting:
     escalation_step: int = 0
 
 
-class SqliteRoutingStore:
+class SqliteRoutingStore(SqliteStore):
+    MIGRATIONS = (SCHEMA, MIGRATION_V2, MIGRATION_V3, MIGRATION_V4, MIGRATION_V5, MIGRATION_V6)
+
     def __init__(self, database: SqliteDatabase) -> None:
-        self._db = database
+        super().__init__(database)
         # Parsed agents by their raw row: a decision reads every candidate, and parsing dominated it.
         self._parsed: dict[str, tuple[tuple[object, ...], Agent]] = {}
 
@@ -223,19 +224,6 @@ class SqliteRoutingStore:
         agent = _agent(row)
         self._parsed[row["agent_id"]] = (raw, agent)
         return agent
-
-    @classmethod
-    async def open(cls, path: Path | str) -> SqliteRoutingStore:
-        database = SqliteDatabase(path)
-        await database.open(SCHEMA, MIGRATION_V2, MIGRATION_V3, MIGRATION_V4, MIGRATION_V5, MIGRATION_V6)
-        return cls(database)
-
-    async def close(self) -> None:
-        await self._db.close()
-
-    @property
-    def database(self) -> SqliteDatabase:
-        return self._db
 
     # --- agents ---------------------------------------------------------------------------
 

@@ -14,9 +14,8 @@ import dataclasses
 import json
 import sqlite3
 from collections.abc import Sequence
-from pathlib import Path
 
-from inbox_runtime.sqlite import SqliteDatabase
+from inbox_runtime.sqlite import SqliteStore
 
 from inbox_threading.domain import (
     CHANNEL_NAMES,
@@ -258,22 +257,8 @@ def decode_cursor(cursor: str, arity: int) -> list[object]:
     return parts
 
 
-class SqliteConversationStore:
-    def __init__(self, database: SqliteDatabase) -> None:
-        self._db = database
-
-    @classmethod
-    async def open(cls, path: Path | str) -> SqliteConversationStore:
-        database = SqliteDatabase(path)
-        await database.open(SCHEMA_V1, MIGRATION_V2, MIGRATION_V3, MIGRATION_V4, MIGRATION_V5, MIGRATION_V6)
-        return cls(database)
-
-    async def close(self) -> None:
-        await self._db.close()
-
-    @property
-    def database(self) -> SqliteDatabase:
-        return self._db
+class SqliteConversationStore(SqliteStore):
+    MIGRATIONS = (SCHEMA_V1, MIGRATION_V2, MIGRATION_V3, MIGRATION_V4, MIGRATION_V5, MIGRATION_V6)
 
     # --- reading helpers (inside a transaction) ---------------------------------------------
 

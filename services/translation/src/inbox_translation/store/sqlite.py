@@ -2,9 +2,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from pathlib import Path
 
-from inbox_runtime.sqlite import SqliteDatabase
+from inbox_runtime.sqlite import SqliteStore
 
 from inbox_translation.domain import CustomerMessage
 
@@ -45,18 +44,8 @@ CREATE TABLE glossaries (
 """
 
 
-class SqliteTranslationStore:
-    def __init__(self, database: SqliteDatabase) -> None:
-        self._db = database
-
-    @classmethod
-    async def open(cls, path: Path | str) -> SqliteTranslationStore:
-        database = SqliteDatabase(path)
-        await database.open(SCHEMA, MIGRATION_V2)
-        return cls(database)
-
-    async def close(self) -> None:
-        await self._db.close()
+class SqliteTranslationStore(SqliteStore):
+    MIGRATIONS = (SCHEMA, MIGRATION_V2)
 
     async def cached(self, key: str) -> tuple[str, str] | None:
         row = await self._db.read(
