@@ -7,50 +7,24 @@ from __future__ import annotations
 import asyncio
 import json
 import smtplib
-from collections.abc import AsyncIterator
 from email.message import EmailMessage
 
-import httpx
 import pytest
 import websockets
 from inbox.conversations.v1 import conversation_pb2, conversation_service_pb2, conversation_service_pb2_grpc
 from inbox.message.v1 import message_pb2
-from inbox_devstack.providers import TwilioApi
 from inbox_devstack.suite import LocalSuite
 from inbox_runtime.grpc_client import authenticated_channel
-from twilio.request_validator import RequestValidator
 
-ACCOUNT_SID = "AC" + "7" * 32
-AUTH_TOKEN = "end-to-end-twilio-auth-token"
-PUBLIC_BASE = "https://inbox.example.com"
-OUR_NUMBER = "+14155550100"
+from .conftest import OUR_NUMBER, twilio_post
+
 CUSTOMER_PHONE = "+14155550199"
 CUSTOMER_EMAIL = "grace@example.org"
 
 
 @pytest.fixture
-async def twilio_api() -> AsyncIterator[TwilioApi]:
-    async with TwilioApi.serving(ACCOUNT_SID, AUTH_TOKEN) as api:
-        yield api
-
-
-@pytest.fixture
-def suite_env(twilio_api: TwilioApi) -> dict[str, str]:
-    return {
-        "CHANNELS_TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-        "CHANNELS_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-        "CHANNELS_TWILIO_API_BASE_URL": twilio_api.base_url,
-        "CHANNELS_PUBLIC_BASE_URL": PUBLIC_BASE,
-        "CHANNELS_TWILIO_NUMBERS": f"{OUR_NUMBER}=support",
-        "CHANNELS_EMAIL_INBOXES": "support@inbox.example.com=support",
-    }
-
-
-async def twilio_post(suite: LocalSuite, path: str, params: dict[str, str]) -> None:
-    signature = RequestValidator(AUTH_TOKEN).compute_signature(PUBLIC_BASE + path, params)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{suite.ports.channels_http}") as http:
-        response = await http.post(path, data=params, headers={"X-Twilio-Signature": signature})
-    assert response.status_code == 200, response.text
+def suite_env(twilio_env: dict[str, str]) -> dict[str, str]:
+    return {**twilio_env, "CHANNELS_EMAIL_INBOXES": "support@inbox.example.com=support"}
 
 
 def send_mail(port: int) -> None:

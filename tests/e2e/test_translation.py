@@ -5,9 +5,7 @@ with Debian's English-Spanish data; Twilio's API replaced at the network boundar
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 from inbox.conversations.v1 import conversation_pb2
 from inbox.conversations.v1 import conversation_service_pb2 as conv_pb
@@ -18,33 +16,17 @@ from inbox.routing.v1 import routing_service_pb2_grpc as routing_grpc
 from inbox_devstack.providers import TwilioApi
 from inbox_devstack.suite import LocalSuite
 from inbox_runtime.grpc_client import authenticated_channel
-from twilio.request_validator import RequestValidator
 
-ACCOUNT_SID = "AC" + "5" * 32
-AUTH_TOKEN = "translation-test-auth-token"
-PUBLIC_BASE = "https://inbox.example.com"
-OUR_NUMBER = "+14155550100"
+from .conftest import OUR_NUMBER, twilio_post
+
 CUSTOMER = "+34600123456"
 SPANISH = "Hola, mi pedido ORD-4411 no ha llegado todavía. ¿Pueden ayudarme?"
 ENGLISH_REPLY = "Your order ORD-4411 has been sent today."
 
 
 @pytest.fixture
-async def twilio_api() -> AsyncIterator[TwilioApi]:
-    async with TwilioApi.serving(ACCOUNT_SID, AUTH_TOKEN) as api:
-        yield api
-
-
-@pytest.fixture
-def suite_env(twilio_api: TwilioApi) -> dict[str, str]:
-    return {
-        "CHANNELS_TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-        "CHANNELS_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-        "CHANNELS_TWILIO_API_BASE_URL": twilio_api.base_url,
-        "CHANNELS_PUBLIC_BASE_URL": PUBLIC_BASE,
-        "CHANNELS_TWILIO_NUMBERS": f"{OUR_NUMBER}=support",
-        "TRANSLATION_PROVIDERS": "apertium",
-    }
+def suite_env(twilio_env: dict[str, str]) -> dict[str, str]:
+    return {**twilio_env, "TRANSLATION_PROVIDERS": "apertium"}
 
 
 async def thread_items(stub: conv_grpc.ConversationServiceStub, conversation_id: str) -> list[conversation_pb2.Message]:
@@ -67,10 +49,7 @@ async def test_spanish_customer_and_english_agent(
         await routing.SetPresence(routing_pb.SetPresenceRequest(agent_id="ada", presence=routing_pb.PRESENCE_AVAILABLE))
 
         params = {"MessageSid": "SM" + "4" * 32, "From": CUSTOMER, "To": OUR_NUMBER, "Body": SPANISH}
-        signature = RequestValidator(AUTH_TOKEN).compute_signature(PUBLIC_BASE + "/webhooks/sms", params)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports.channels_http}") as http:
-            response = await http.post("/webhooks/sms", data=params, headers={"X-Twilio-Signature": signature})
-            assert response.status_code == 200
+        await twilio_post(local_suite, "/webhooks/sms", params)
 
         # The agent sees the original at once and the English translation beside it when ready.
         for _ in range(300):
