@@ -444,8 +444,10 @@ class SqliteConversationStore(SqliteStore):
         actor: str,
         at_us: int,
         data: dict[str, str],
+        kind: ItemKind = ItemKind.ACTIVITY,
     ) -> StoredMessage:
-        """A timeline line about the conversation itself ("Resolved by ada", "Continued by SMS")."""
+        """An internal timeline item, never sent to the customer: a line about the conversation itself
+        ("Resolved by ada", "Continued by SMS") or, with `kind=NOTE`, an agent's private note."""
         existing = self._item(conn, activity_id)
         if existing is not None:
             return existing
@@ -463,7 +465,7 @@ class SqliteConversationStore(SqliteStore):
             sent_at_us=at_us,
             received_at_us=at_us,
             now_us=at_us,
-            kind=ItemKind.ACTIVITY,
+            kind=kind,
             metadata=tuple(sorted(data.items())),
         )
         item = self._item(conn, activity_id)
@@ -964,25 +966,10 @@ class SqliteConversationStore(SqliteStore):
             existing = self._item(conn, note_id)
             if existing is not None:
                 return existing, True
-            self._append(
-                conn,
-                conversation_id,
-                message_id=note_id,
-                customer_id=conversation.customer_id,
-                direction=Direction.INTERNAL,
-                channel=conversation.channel,
-                inbox_id=conversation.inbox_id,
-                agent_id=agent_id,
-                contact=ContactPoint(0, ""),
-                text=text,
-                sent_at_us=now_us,
-                received_at_us=now_us,
-                now_us=now_us,
-                kind=ItemKind.NOTE,
+            note = self._activity(
+                conn, conversation, text, activity_id=note_id, actor=agent_id, at_us=now_us, data={}, kind=ItemKind.NOTE
             )
-            stored = self._item(conn, note_id)
-            assert stored is not None
-            return stored, False
+            return note, False
 
         return await self._db.write(write)
 
