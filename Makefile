@@ -7,7 +7,7 @@ PACKAGE_FILES := constraints.txt $(wildcard libs/*/pyproject.toml services/*/pyp
 TYPED_PACKAGES := $(notdir $(wildcard libs/*/src/inbox_* services/*/src/inbox_* services/channels/adapters/*/src/inbox_*))
 PROTO_FILES := $(shell find proto -name '*.proto')
 
-.PHONY: help setup proto run system-packages test lint fmt check bench compose-config clean
+.PHONY: help setup proto run system-packages ferretdb test lint fmt check bench compose-config clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -28,8 +28,12 @@ run: setup ## start nats-server, Apertium and every service on SQLite; Ctrl-C st
 system-packages: ## install the Debian packages the tests drive (apertium, chromium, docker-compose)
 	$(PYTHON) infra/scripts/system_packages.py test
 
-test: setup system-packages ## run the whole suite (unit, integration, end-to-end, browser)
-	$(PY) -m pytest
+ferretdb: ## build FerretDB (MongoDB wire protocol, for the MongoDB store tests) into .tools/, if Go >= 1.24 is here
+	$(PYTHON) infra/scripts/ferretdb.py
+
+# The MongoDB half of the store suites runs against MONGODB_URI when set, else against FerretDB.
+test: setup system-packages ## run the whole suite (unit, integration, end-to-end, browser), on SQLite and MongoDB
+	FERRETDB_BIN="$$($(PYTHON) infra/scripts/ferretdb.py)" $(PY) -m pytest
 
 lint: setup ## ruff (format + lint) and mypy --strict
 	$(PY) -m ruff format --check .

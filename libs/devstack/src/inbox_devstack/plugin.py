@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from inbox_runtime.mongo import MongoTarget, mongo_target
 
 from inbox_devstack.apertium import ApyServer
+from inbox_devstack.ferretdb import FerretDb, ferretdb_binary
 from inbox_devstack.nats_server import NatsServer
 from inbox_devstack.suite import LocalSuite, SuitePorts
 
@@ -18,6 +22,42 @@ def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
     """A fresh nats-server with JetStream in a temporary folder, on a free port."""
     with NatsServer(tmp_path / "nats", log_file=tmp_path / "nats.log") as server:
         yield server
+
+
+_MONGO_NOT_RUN: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def mongo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FerretDb | str]:
+    """A MongoDB-protocol server for the session: `MONGODB_URI` when set (a real MongoDB), else FerretDB
+    built by `make test` (FERRETDB_BIN). Skips, and says so at the end of the run, when neither is there."""
+    external = os.environ.get("MONGODB_URI", "")
+    if external:
+        yield external
+        return
+    binary = ferretdb_binary()
+    if binary is None:
+        reason = "MongoDB suite not run: no MONGODB_URI and no FerretDB (needs Go >= 1.24; `make test` builds it)"
+        if not _MONGO_NOT_RUN:
+            _MONGO_NOT_RUN.append(reason)
+        pytest.skip(reason)
+    folder = tmp_path_factory.mktemp("ferretdb")
+    with FerretDb(binary, folder / "data", log_file=folder / "ferretdb.log") as server:
+        yield server
+
+
+@pytest.fixture
+def mongo(mongo_server: FerretDb | str) -> MongoTarget:
+    """A fresh, empty database on the session's MongoDB-protocol server."""
+    database = f"test_{uuid.uuid4().hex[:12]}"
+    if isinstance(mongo_server, str):
+        return MongoTarget(mongo_target(mongo_server).uri, database)
+    return MongoTarget(mongo_server.uri(), database)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for line in _MONGO_NOT_RUN:
+        terminalreporter.write_line(line, yellow=True, bold=True)
 
 
 @pytest.fixture(scope="session")

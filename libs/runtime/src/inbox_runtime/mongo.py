@@ -1,0 +1,89 @@
+"""MongoDB, the production store: the setting, the client, and the few error facts every store needs.
+
+Stores use PyMongo's asyncio API (`AsyncMongoClient`). Invariants rest on unique indexes and
+single-document conditional writes, never on multi-document transactions, so they hold on a sharded
+cluster and on FerretDB (what the tests run against) alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from pymongo import AsyncMongoClient, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import ConfigurationError, DocumentTooLarge, InvalidURI, PyMongoError, WriteError
+from pymongo.uri_parser import parse_uri
+
+from inbox_runtime.config import ConfigError
+from inbox_runtime.errors import InvalidInput
+
+log = structlog.get_logger(__name__)
+
+Document = dict[str, Any]
+DEFAULT_DATABASE = "inbox"
+# Fail an operation within seconds when the server is gone, so a consumer naks and retries instead of
+# holding its batch past the broker's ack wait.
+SERVER_SELECTION_TIMEOUT_MS = 5000
+DUPLICATE_KEY = 11000
+_INVALID_DOCUMENT_CODES = {2, 121, 10334, 17419}  # BadValue, DocumentValidationFailure, BSONObjectTooLarge
+
+
+@dataclass(frozen=True)
+class MongoTarget:
+    """Where a store lives: the server (`uri`) and the database in it."""
+
+    uri: str
+    database: str
+
+
+def mongo_target(raw: str, key: str = "MONGODB_URI") -> MongoTarget:
+    """Check a MongoDB URI without connecting; a bad one fails start-up with a line naming the setting."""
+    try:
+        parsed = parse_uri(raw, validate=True, warn=False)
+    except (InvalidURI, ConfigurationError, ValueError) as exc:
+        raise ConfigError(f"environment variable {key} is not a usable MongoDB URI: {exc}") from None
+    return MongoTarget(uri=raw, database=parsed.get("database") or DEFAULT_DATABASE)
+
+
+async def open_database(target: MongoTarget, *, service: str, retry_seconds: float = 2.0) -> AsyncDatabase[Document]:
+    """A client for `target`, once the server answers a ping; until then retry, saying so in the log."""
+    client: AsyncMongoClient[Document] = AsyncMongoClient(
+        target.uri, serverSelectionTimeoutMS=SERVER_SELECTION_TIMEOUT_MS, tz_aware=False
+    )
+    attempt = 0
+    while True:
+        try:
+            await client.admin.command("ping")
+            break
+        except PyMongoError as exc:
+            attempt += 1
+            log.warning("store_unreachable", service=service, store="mongodb", attempt=attempt, error=str(exc)[:200])
+            await asyncio.sleep(retry_seconds)
+    log.info("store_connected", service=service, store="mongodb", database=target.database)
+    return client[target.database]
+
+
+async def ensure_indexes(database: AsyncDatabase[Document], indexes: Mapping[str, Sequence[IndexModel]]) -> None:
+    """Create every declared index; creating an existing one is a no-op, so every replica does it at start."""
+    for collection, models in indexes.items():
+        if models:
+            await database[collection].create_indexes(list(models))
+
+
+def is_duplicate_key(exc: PyMongoError) -> bool:
+    return isinstance(exc, WriteError) and exc.code == DUPLICATE_KEY
+
+
+def refuse_invalid_document(exc: PyMongoError) -> None:
+    """A document the server will never accept (too large, failing validation) is the caller's input,
+    not an outage: raise InvalidInput so an event carrying it is dead-lettered rather than retried."""
+    if isinstance(exc, DocumentTooLarge) or (isinstance(exc, WriteError) and exc.code in _INVALID_DOCUMENT_CODES):
+        raise InvalidInput(f"the store refused the document: {str(exc)[:200]}") from exc
+
+
+async def close_database(database: AsyncDatabase[Document]) -> None:
+    await database.client.close()
