@@ -102,15 +102,17 @@ def test_bad_replies_say_what_is_wrong(
         validate_reply(conversation_id, agent_id, text, client_reply_id)
 
 
-def test_search_queries_are_quoted_words_with_a_prefix_last() -> None:
-    from inbox_threading.domain import fts_query
+def test_search_words_are_folded_and_operators_are_plain_words() -> None:
+    from inbox_threading.domain import index_terms, search_terms
 
-    assert fts_query("parcel  late") == '"parcel" "late"*'
-    assert fts_query('x" OR body:secret NEAR(') == '"x""" "OR" "body:secret" "NEAR("*'
+    assert search_terms("Parcel  LATE") == ("parcel", "late")
+    assert search_terms('x" OR body:secret NEAR(') == ("x", "or", "body", "secret", "near")
+    assert search_terms("Café crème") == ("cafe", "creme")
+    assert index_terms("The parcel, the PARCEL!") == ("the", "parcel")
     with pytest.raises(InvalidInput):
-        fts_query("  ")
+        search_terms("  ")
     with pytest.raises(InvalidInput):
-        fts_query('" * ()')
+        search_terms('" * ()')
 
 
 def test_identity_rules() -> None:

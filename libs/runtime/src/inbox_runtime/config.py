@@ -6,7 +6,10 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar, overload
+from typing import TYPE_CHECKING, TypeVar, overload
+
+if TYPE_CHECKING:
+    from inbox_runtime.mongo import MongoTarget
 
 T = TypeVar("T")
 
@@ -75,9 +78,13 @@ class CommonSettings:
     data_dir: Path
     log_json: bool | None
     log_level: str
+    # The production store; unset means each service keeps its SQLite file under data_dir.
+    mongodb: MongoTarget | None = None
 
     @classmethod
     def from_env(cls) -> CommonSettings:
+        from inbox_runtime.mongo import mongo_target  # imports pymongo: only where settings are read
+
         return cls(
             nats_url=env("NATS_URL", str, "nats://127.0.0.1:4222"),
             api_token=secret("INBOX_API_TOKEN"),
@@ -86,4 +93,5 @@ class CommonSettings:
             # Unset: JSON when stderr is not a terminal.
             log_json=env("LOG_JSON", bool, None),
             log_level=env("LOG_LEVEL", str, "INFO"),
+            mongodb=mongo_target(raw_mongo) if (raw_mongo := env("MONGODB_URI", str, "")) else None,
         )

@@ -68,10 +68,13 @@ async def open_database(target: MongoTarget, *, service: str, retry_seconds: flo
 
 
 async def ensure_indexes(database: AsyncDatabase[Document], indexes: Mapping[str, Sequence[IndexModel]]) -> None:
-    """Create every declared index; creating an existing one is a no-op, so every replica does it at start."""
+    """Create the declared indexes that are missing; every replica does it at start. (Only the missing
+    ones: FerretDB 1.24 fails a createIndexes that names existing indexes, which MongoDB would accept.)"""
     for collection, models in indexes.items():
-        if models:
-            await database[collection].create_indexes(list(models))
+        existing = {index["name"] async for index in await database[collection].list_indexes()}
+        missing = [model for model in models if model.document["name"] not in existing]
+        if missing:
+            await database[collection].create_indexes(missing)
 
 
 def is_duplicate_key(exc: PyMongoError) -> bool:

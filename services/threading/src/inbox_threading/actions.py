@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import structlog
 from inbox.channels.v1 import events_pb2 as channel_events
@@ -11,7 +14,20 @@ from inbox.message.v1 import message_pb2
 from inbox_events import EventBus, Outgoing
 from inbox_runtime.timestamps import now_us, to_timestamp
 
+from inbox_threading.changes import (
+    ConversationPatch,
+    ConversationQuery,
+    CustomerGuard,
+    CustomerPatch,
+    CustomerRecord,
+    ItemPatch,
+    SearchQuery,
+    SuggestionDecision,
+    ThreadChange,
+    Tombstone,
+)
 from inbox_threading.domain import (
+    CONTACT_KIND_FOR_CHANNEL,
     MAX_TAGS,
     SYSTEM_AGENT,
     ContactPoint,
@@ -20,8 +36,10 @@ from inbox_threading.domain import (
     CustomerFacts,
     ErasureReceipt,
     FailedPrecondition,
+    IdentityAction,
     InboundOutcome,
     InvalidInput,
+    ItemKind,
     MergeReceipt,
     MergeSuggestion,
     NewInboundMessage,
@@ -30,17 +48,36 @@ from inbox_threading.domain import (
     StoredMessage,
     ThreadPolicies,
     Viewer,
+    decide_identity,
     derived_id,
     export_document,
-    fts_query,
+    identity_claim,
+    merge_attributes,
+    new_id,
     normalise_tags,
     queue_notice,
     reply_message_id,
+    search_terms,
     status_change,
     status_text,
+    surviving_customer,
     validate_inbound,
     validate_note,
     validate_reply,
+)
+from inbox_threading.plans import (
+    audit_entry,
+    internal_item,
+    plan_inbound,
+    plan_proactive,
+    plan_status,
+    provider_key,
+    reference_candidates,
+    refuse_opted_out,
+    reply_item,
+    reply_route,
+    stored_message,
+    tags_text,
 )
 from inbox_threading.protos import message_to_proto
 from inbox_threading.store import ConversationStore
@@ -48,6 +85,21 @@ from inbox_threading.store import ConversationStore
 log = structlog.get_logger(__name__)
 
 MAX_PAGE_SIZE = 200
+# A change whose guard failed is decided again on fresh data; this many times before the event is retried.
+MAX_ATTEMPTS = 20
+T = TypeVar("T")
+
+
+class WriteContention(RuntimeError):
+    """Other writers kept changing the customer; transient: the event is delivered again later."""
+
+
+async def until_applied(attempt: Callable[[], Awaitable[T | None]]) -> T:
+    for _ in range(MAX_ATTEMPTS):
+        result = await attempt()
+        if result is not None:
+            return result
+    raise WriteContention(f"gave up after {MAX_ATTEMPTS} conflicting writes")
 
 
 def _page_size(requested: int, default: int) -> int:
@@ -63,11 +115,16 @@ class ThreadingActions:
         bus: EventBus,
         policies: ThreadPolicies | None = None,
         queue_notice_channels: frozenset[int] = frozenset(),
+        clock: Callable[[], int] = now_us,
     ) -> None:
         self._store = store
+        # Microseconds since the epoch; injected so tests decide what time it is.
+        self._now = clock
         self._bus = bus
         self._policies = policies or ThreadPolicies()
         self._queue_notice_channels = queue_notice_channels
+
+    # --- inbound -------------------------------------------------------------------------------
 
     async def record_inbound(self, message: NewInboundMessage, correlation_id: str = "") -> InboundOutcome:
         """Store an inbound item in its customer's conversation and announce it.
@@ -76,7 +133,7 @@ class ThreadingActions:
         drops within its duplicate window and consumers treat as no-ops after it.
         """
         validate_inbound(message)
-        outcome = await self._store.record_inbound(message, now_us(), self._policies.for_inbox(message.inbox_id))
+        outcome = await until_applied(lambda: self._thread_inbound(message))
         conversation = outcome.conversation
         events: list[Outgoing] = []
         if outcome.opened:
@@ -98,7 +155,7 @@ class ThreadingActions:
                 customer_id=conversation.customer_id,
                 channel=message.channel,  # type: ignore[arg-type]
                 inbox_id=conversation.inbox_id,
-                reopened_at=to_timestamp(message.received_at_us or now_us()),
+                reopened_at=to_timestamp(message.received_at_us or self._now()),
                 previous_agent_id=outcome.previous_agent_id,
                 text=message.text[:2000],
                 tags=list(conversation.tags),
@@ -121,13 +178,180 @@ class ThreadingActions:
         )
         return outcome
 
+    async def _duplicate(self, message_id: str) -> InboundOutcome | None:
+        stored = await self._store.item(message_id)
+        if stored is None:
+            return None
+        conversation = await self._store.get_conversation(stored.conversation_id)
+        if conversation is None:
+            raise NotFound(f"conversation {stored.conversation_id} not found")
+        return InboundOutcome(conversation, stored, opened=stored.sequence == 1, duplicate=True)
+
+    async def _thread_inbound(self, message: NewInboundMessage) -> InboundOutcome | None:
+        """One attempt: read, decide, write under the customer's guard; None when the guard failed."""
+        now = self._now()
+        key = provider_key(message.channel, message.provider_message_id)
+        first_id = await self._store.message_id_for(key) if key else None
+        if first_id and first_id != message.message_id:
+            # The provider sent it again under another id: it is the item already known, or one whose
+            # write was interrupted, finished now under its first id.
+            message = replace(message, message_id=first_id)
+        duplicate = await self._duplicate(message.message_id)
+        if duplicate is not None:
+            return duplicate
+        customer = await self._store.customer_by_contact(message.sender) or CustomerRecord(
+            new_id(), message.sender_name, now, 0, ""
+        )
+        customer, extra, merges = await self._apply_identity(customer, message, now)
+        active = (
+            await self._store.get_conversation(customer.active_conversation_id)
+            if customer.active_conversation_id
+            else None
+        )
+        latest_resolved = await self._store.latest_resolved(customer.customer_id) if active is None else None
+        referenced = await self._store.conversation_for_refs(reference_candidates(message.references()))
+        if referenced is not None and referenced.customer_id != customer.customer_id:
+            referenced = None  # never thread into another customer's conversation on a header they control
+        plan = plan_inbound(
+            message,
+            customer=customer,
+            active=active,
+            latest_resolved=latest_resolved,
+            referenced=referenced,
+            policy=self._policies.for_inbox(message.inbox_id),
+            now_us=now,
+            extra=extra,
+        )
+        [committed] = await self._store.commit([plan.change])
+        if not committed.applied:
+            return None
+        conversation = await self._store.get_conversation(plan.conversation_id)
+        assert conversation is not None
+        stored = await self._store.item(message.message_id)
+        assert stored is not None
+        activities = tuple(
+            stored_message(a, committed.sequences[a.message_id])
+            for a in plan.activities
+            if a.message_id in committed.sequences
+        )
+        return InboundOutcome(
+            conversation,
+            stored,
+            # Two replicas may both finish an open they saw begin; the conversation's first item opened it.
+            opened=plan.opened and stored.sequence == 1,
+            duplicate=False,
+            reopened=plan.reopened,
+            activities=activities,
+            previous_agent_id=plan.previous_agent_id,
+            merges=tuple(merges),
+            customer_attributes=customer.attributes,
+        )
+
+    async def _apply_identity(
+        self, customer: CustomerRecord, message: NewInboundMessage, now: int
+    ) -> tuple[CustomerRecord, ThreadChange, list[MergeReceipt]]:
+        """Link, merge or suggest per the identity the customer gave (see `decide_identity`)."""
+        claim = identity_claim(message.metadata)
+        if claim is None:
+            return customer, ThreadChange(), []
+        links: list[tuple[ContactPoint, str, int]] = []
+        audit = []
+        suggestions = []
+        merges: list[MergeReceipt] = []
+        for contact in claim.contacts:
+            owner = await self._store.customer_by_contact(contact)
+            owner_id = owner.customer_id if owner is not None else None
+            action = decide_identity(customer.customer_id, owner_id, claim.verified)
+            if action is IdentityAction.LINK:
+                links.append((contact, customer.customer_id, now))
+                audit.append(
+                    audit_entry(
+                        "verified identity",
+                        "contact_linked",
+                        customer.customer_id,
+                        {"contact": contact.value},
+                        now,
+                        derived_id("linked", message.message_id, contact.value),
+                    )
+                )
+            elif action is IdentityAction.MERGE and owner is not None:
+                if customer.version == 0:
+                    # A first message from a new contact point of a known, verified person: their record
+                    # takes the contact point; the new record is never written.
+                    merges.append(MergeReceipt(owner.customer_id, customer.customer_id))
+                    links.append((message.sender, owner.customer_id, now))
+                    customer = owner
+                else:
+                    receipt = await self._merge(
+                        customer.customer_id, owner.customer_id, "verified identity", "signed identify", now
+                    )
+                    merges.append(receipt)
+                    survivor = await self._store.customer(receipt.surviving_customer_id)
+                    assert survivor is not None
+                    customer = survivor
+            elif action is IdentityAction.SUGGEST and owner_id is not None:
+                suggestion_id = derived_id(
+                    "suggestion", customer.customer_id, owner_id, str(contact.kind), contact.value
+                )
+                suggestions.append(
+                    MergeSuggestion(
+                        suggestion_id,
+                        customer.customer_id,
+                        owner_id,
+                        contact,
+                        "claimed without verification",
+                        "pending",
+                        now,
+                    )
+                )
+                audit.append(
+                    audit_entry(
+                        "customer",
+                        "merge_suggested",
+                        customer.customer_id,
+                        {"other_customer_id": owner_id},
+                        now,
+                        derived_id("suggested", suggestion_id),
+                    )
+                )
+        return (
+            customer,
+            ThreadChange(contact_links=tuple(links), audit=tuple(audit), suggestions=tuple(suggestions)),
+            merges,
+        )
+
     async def record_proactive(self, message: NewProactiveMessage, correlation_id: str = "") -> InboundOutcome:
         """Record a proactive message sent through ChannelService in the recipient's thread.
 
         A conversation it opens belongs to its sender from the start: the customer has not written, so
         there is nothing to route yet; their answer continues this conversation.
         """
-        outcome = await self._store.record_proactive(message, now_us())
+
+        async def attempt() -> InboundOutcome | None:
+            duplicate = await self._duplicate(message.message_id)
+            if duplicate is not None:
+                return duplicate
+            now = self._now()
+            customer = await self._store.customer_by_contact(message.recipient) or CustomerRecord(
+                new_id(), "", now, 0, ""
+            )
+            active = (
+                await self._store.get_conversation(customer.active_conversation_id)
+                if customer.active_conversation_id
+                else None
+            )
+            if active is not None and active.status == ConversationStatus.RESOLVED:
+                active = None
+            change, conversation_id, opened = plan_proactive(message, customer=customer, active=active, now_us=now)
+            [committed] = await self._store.commit([change])
+            if not committed.applied:
+                return None
+            conversation = await self._store.get_conversation(conversation_id)
+            stored = await self._store.item(message.message_id)
+            assert conversation is not None and stored is not None
+            return InboundOutcome(conversation, stored, opened=opened, duplicate=False)
+
+        outcome = await until_applied(attempt)
         await self._bus.publish_all([self._added(outcome.message, correlation_id)])
         log.info(
             "proactive_threaded",
@@ -140,10 +364,36 @@ class ThreadingActions:
         )
         return outcome
 
+    # --- assignment, queue, languages ----------------------------------------------------------------
+
+    async def _append_internal(self, change: ThreadChange, item_id: str) -> StoredMessage | None:
+        """Write a change carrying one internal item; the item, or None when it was already written."""
+        [committed] = await self._store.commit([change])
+        if not committed.applied or item_id not in committed.sequences:
+            return None
+        return await self._store.item(item_id)
+
     async def record_assignment(self, conversation_id: str, agent_id: str, source_event_id: str) -> None:
-        activity = await self._store.set_assignee(
-            conversation_id, agent_id, derived_id("assigned", source_event_id), now_us()
-        )
+        current = await self._store.get_conversation(conversation_id)
+        activity = None
+        if current is not None and current.assignee_agent_id != agent_id:
+            activity_id = derived_id("assigned", source_event_id)
+            activity = await self._append_internal(
+                ThreadChange(
+                    patches=(ConversationPatch(conversation_id, assignee_agent_id=agent_id),),
+                    items=(
+                        internal_item(
+                            current,
+                            f"Assigned to {agent_id}" if agent_id else "Back in the queue",
+                            item_id=activity_id,
+                            actor="routing",
+                            at_us=self._now(),
+                            data={"activity": "assigned", "agent_id": agent_id},
+                        ),
+                    ),
+                ),
+                activity_id,
+            )
         if activity is None:
             log.info("assignment_unchanged_or_unknown", conversation_id=conversation_id, agent_id=agent_id)
             return
@@ -190,18 +440,46 @@ class ThreadingActions:
             return None
 
     async def record_language(self, message_id: str, language: str, fallback: bool) -> None:
-        item = await self._store.record_language(message_id, language, fallback)
+        """The message's language; a confident detection also becomes the conversation's and customer's."""
+        item = await self._store.item(message_id)
+        if item is None:
+            return
+        if language:
+            trusted = not fallback
+            await self._store.commit(
+                [
+                    ThreadChange(
+                        item_patches=(ItemPatch(message_id, language=language),),
+                        patches=(ConversationPatch(item.conversation_id, language=language),) if trusted else (),
+                        customer_patches=(CustomerPatch(item.customer_id, language=language),) if trusted else (),
+                    )
+                ]
+            )
+            item = await self._store.item(message_id)
         if item is not None:
             await self._bus.publish_all([self._updated(item, f"language:{message_id}:{language}")])
 
     async def record_translation(self, message_id: str, language: str, text: str) -> None:
-        item = await self._store.record_translation(message_id, language, text)
+        """Keep a translation beside the original."""
+        if await self._store.item(message_id) is None:
+            return
+        await self._store.commit(
+            [
+                ThreadChange(
+                    item_patches=(ItemPatch(message_id, translation=(language, text), translation_status="done"),)
+                )
+            ]
+        )
+        item = await self._store.item(message_id)
         if item is not None:
             await self._bus.publish_all([self._updated(item, f"translated:{message_id}:{language}")])
             log.info("translation_recorded", message_id=message_id, conversation_id=item.conversation_id)
 
     async def mark_translation_pending(self, message_id: str) -> None:
-        item = await self._store.mark_translation_pending(message_id)
+        if await self._store.item(message_id) is None:
+            return
+        await self._store.commit([ThreadChange(item_patches=(ItemPatch(message_id, translation_status="pending"),))])
+        item = await self._store.item(message_id)
         if item is not None and item.translation_status == "pending":
             await self._bus.publish_all([self._updated(item, f"translation-pending:{message_id}")])
 
@@ -220,6 +498,14 @@ class ThreadingActions:
         await self._store.set_opt_out(channel, contact, opted_out)
         log.info("opt_out_recorded", channel=channel, opted_out=opted_out)
 
+    # --- agents' actions ---------------------------------------------------------------------------
+
+    async def _must(self, conversation_id: str) -> Conversation:
+        conversation = await self._store.get_conversation(conversation_id)
+        if conversation is None:
+            raise NotFound(f"conversation {conversation_id} not found")
+        return conversation
+
     async def send_reply(
         self, conversation_id: str, agent_id: str, text: str, client_reply_id: str, channel: int = 0
     ) -> StoredMessage:
@@ -228,9 +514,34 @@ class ThreadingActions:
         if channel == message_pb2.CHANNEL_VOICE:
             raise InvalidInput("the phone channel takes no text replies; start a call-back instead")
         message_id = reply_message_id(conversation_id, client_reply_id)
-        stored, route, duplicate = await self._store.record_reply(
-            conversation_id, agent_id, body, message_id, client_reply_id, now_us(), channel
-        )
+        conversation = await self._must(conversation_id)
+        stored = await self._store.item(message_id)
+        duplicate = stored is not None
+        if stored is not None:
+            # A retry goes where the stored reply went, whatever changed since.
+            route = await self._store.item_route(message_id)
+            assert route is not None
+        else:
+            source = await self._store.last_inbound(conversation_id, channel)
+            contact_value = (
+                await self._store.latest_contact(conversation.customer_id, CONTACT_KIND_FOR_CHANNEL.get(channel, 0))
+                if source is None and channel
+                else None
+            )
+            route = reply_route(conversation, channel, source, contact_value)
+            refuse_opted_out(route, await self._store.is_opted_out(route.channel, route.recipient))
+            item = reply_item(
+                conversation,
+                route,
+                message_id=message_id,
+                agent_id=agent_id,
+                text=body,
+                client_reply_id=client_reply_id,
+                now_us=self._now(),
+            )
+            await self._store.commit([ThreadChange(items=(item,), refs=((message_id, conversation_id),))])
+            stored = await self._store.item(message_id)
+            assert stored is not None
         outbound = channel_events.OutboundMessage(
             message_id=stored.message_id,
             conversation_id=conversation_id,
@@ -244,8 +555,7 @@ class ThreadingActions:
             created_at=to_timestamp(stored.sent_at_us),
             in_reply_to_message_id=route.in_reply_to_message_id,
         )
-        conversation = await self._store.get_conversation(conversation_id)
-        customer_language = conversation.language if conversation else ""
+        customer_language = conversation.language
         if customer_language:
             # Delivered once translated into the customer's language (translation.reply_translated).
             waiting = conversation_events.ReplyNeedsTranslation(
@@ -267,7 +577,16 @@ class ThreadingActions:
     async def add_note(self, conversation_id: str, agent_id: str, text: str, client_note_id: str) -> StoredMessage:
         body = validate_note(conversation_id, agent_id, text, client_note_id)
         note_id = derived_id("note", conversation_id, client_note_id)
-        note, duplicate = await self._store.add_note(conversation_id, agent_id, body, note_id, now_us())
+        conversation = await self._must(conversation_id)
+        note = await self._store.item(note_id)
+        duplicate = note is not None
+        if note is None:
+            item = internal_item(
+                conversation, body, item_id=note_id, actor=agent_id, at_us=self._now(), data={}, kind=ItemKind.NOTE
+            )
+            await self._store.commit([ThreadChange(items=(item,))])
+            note = await self._store.item(note_id)
+            assert note is not None
         await self._bus.publish_all([self._added(note, note_id)])
         log.info("note_added", conversation_id=conversation_id, agent_id=agent_id, duplicate=duplicate)
         return note
@@ -275,25 +594,69 @@ class ThreadingActions:
     async def set_status(self, conversation_id: str, status: int, snoozed_until_us: int, actor: str) -> Conversation:
         if not conversation_id or not actor:
             raise InvalidInput("conversation_id and agent_id are required")
-        current = await self._store.get_conversation(conversation_id)
-        if current is None:
-            raise NotFound(f"conversation {conversation_id} not found")
-        at = now_us()
-        new_status, until = status_change(current, status, snoozed_until_us, at)
-        until_text = datetime.fromtimestamp(until / 1e6, tz=UTC).strftime("%Y-%m-%d %H:%M UTC") if until else ""
-        conversation, previous, activity = await self._store.set_status(
-            conversation_id, new_status, until, actor, status_text(new_status, actor, until_text), at
-        )
+
+        async def attempt() -> tuple[Conversation, ConversationStatus, StoredMessage | None] | None:
+            current = await self._must(conversation_id)
+            customer = await self._store.customer(current.customer_id)
+            if customer is None:
+                raise NotFound(f"customer {current.customer_id} not found")
+            at = self._now()
+            new_status, until = status_change(current, status, snoozed_until_us, at)
+            until_text = datetime.fromtimestamp(until / 1e6, tz=UTC).strftime("%Y-%m-%d %H:%M UTC") if until else ""
+            activity_id = new_id()
+            change = plan_status(
+                current,
+                customer,
+                new_status,
+                until,
+                actor=actor,
+                text=status_text(new_status, actor, until_text),
+                activity_id=activity_id,
+                now_us=at,
+            )
+            if change is None:
+                return current, current.status, None
+            [committed] = await self._store.commit([change])
+            if not committed.applied:
+                return None
+            return await self._must(conversation_id), current.status, await self._store.item(activity_id)
+
+        conversation, previous, activity = await until_applied(attempt)
         if activity is not None:
             await self._announce_status(conversation, previous, actor, activity)
         return conversation
 
     async def wake_snoozed(self) -> int:
-        """Reopen snoozed conversations whose time has come; returns how many."""
-        woken = await self._store.wake_snoozed(now_us())
-        for conversation, activity in woken:
+        """Reopen snoozed conversations whose time has come; returns how many. Each is woken once,
+        whichever replica asks (the activity's id is derived from the snooze)."""
+        at = self._now()
+        woken = 0
+        for due in await self._store.due_snoozed(at, 500):
+            customer = await self._store.customer(due.customer_id)
+            if customer is None:
+                continue
+            activity_id = derived_id("snooze-ended", due.conversation_id, str(due.snoozed_until_us))
+            change = ThreadChange(
+                guard=CustomerGuard(customer.customer_id, customer.version),
+                patches=(ConversationPatch(due.conversation_id, status=ConversationStatus.OPEN, snoozed_until_us=0),),
+                items=(
+                    internal_item(
+                        due,
+                        "Snooze ended",
+                        item_id=activity_id,
+                        actor="system",
+                        at_us=at,
+                        data={"activity": "status_changed", "status": "open"},
+                    ),
+                ),
+            )
+            activity = await self._append_internal(change, activity_id)
+            if activity is None:
+                continue  # changed meanwhile, or woken by another replica; the next pass looks again
+            conversation = await self._must(due.conversation_id)
             await self._announce_status(conversation, ConversationStatus.SNOOZED, "system", activity)
-        return len(woken)
+            woken += 1
+        return woken
 
     async def _announce_status(
         self, conversation: Conversation, previous: ConversationStatus, actor: str, activity: StoredMessage
@@ -324,12 +687,31 @@ class ThreadingActions:
         if not conversation_id or not actor:
             raise InvalidInput("conversation_id and agent_id are required")
         to_add, to_remove = normalise_tags(add), normalise_tags(remove)
-        current = await self._store.get_conversation(conversation_id)
-        if current is None:
-            raise NotFound(f"conversation {conversation_id} not found")
+        current = await self._must(conversation_id)
         if len((set(current.tags) | set(to_add)) - set(to_remove)) > MAX_TAGS:
             raise InvalidInput(f"a conversation carries at most {MAX_TAGS} tags")
-        conversation, activity = await self._store.update_tags(conversation_id, to_add, to_remove, actor, now_us())
+        added = [t for t in to_add if t not in current.tags]
+        removed = [t for t in to_remove if t in current.tags]
+        if not added and not removed:
+            return current
+        activity_id = new_id()
+        activity = await self._append_internal(
+            ThreadChange(
+                patches=(ConversationPatch(conversation_id, add_tags=tuple(added), remove_tags=tuple(removed)),),
+                items=(
+                    internal_item(
+                        current,
+                        tags_text(added, removed, actor),
+                        item_id=activity_id,
+                        actor=actor,
+                        at_us=self._now(),
+                        data={"activity": "tags_changed", "added": ",".join(added), "removed": ",".join(removed)},
+                    ),
+                ),
+            ),
+            activity_id,
+        )
+        conversation = await self._must(conversation_id)
         if activity is not None:
             changed = conversation_events.TagsChanged(
                 conversation_id=conversation_id, tags=list(conversation.tags), actor=actor
@@ -343,37 +725,38 @@ class ThreadingActions:
     async def add_participant(self, conversation_id: str, participant: str, actor: str) -> Conversation:
         if not conversation_id or not participant or not actor:
             raise InvalidInput("conversation_id, participant_agent_id and agent_id are required")
-        conversation, activity = await self._store.add_participant(conversation_id, participant, actor, now_us())
+        current = await self._must(conversation_id)
+        if participant in current.participants:
+            return current
+        activity_id = new_id()
+        activity = await self._append_internal(
+            ThreadChange(
+                patches=(ConversationPatch(conversation_id, add_participants=(participant,)),),
+                items=(
+                    internal_item(
+                        current,
+                        f"{participant} joined, added by {actor}",
+                        item_id=activity_id,
+                        actor=actor,
+                        at_us=self._now(),
+                        data={"activity": "participant_added", "agent_id": participant},
+                    ),
+                ),
+            ),
+            activity_id,
+        )
         if activity is not None:
             await self._bus.publish_all([self._added(activity, activity.message_id)])
-        return conversation
+        return await self._must(conversation_id)
+
+    # --- reading -----------------------------------------------------------------------------------
 
     async def get_conversation(self, conversation_id: str) -> Conversation | None:
         return await self._store.get_conversation(conversation_id)
 
-    async def list_conversations(
-        self,
-        *,
-        assignee_agent_id: str = "",
-        statuses: tuple[ConversationStatus, ...] = (),
-        team: str = "",
-        channels: tuple[int, ...] = (),
-        language: str = "",
-        tag: str = "",
-        customer_id: str = "",
-        page_size: int = 0,
-        cursor: str = "",
-    ) -> tuple[list[Conversation], str]:
+    async def list_conversations(self, query: ConversationQuery, page_size: int = 0) -> tuple[list[Conversation], str]:
         return await self._store.list_conversations(
-            assignee_agent_id=assignee_agent_id,
-            statuses=statuses,
-            team=team,
-            channels=channels,
-            language=language,
-            tag=tag.strip().lower(),
-            customer_id=customer_id,
-            limit=_page_size(page_size, 50),
-            cursor=cursor,
+            replace(query, tag=query.tag.strip().lower(), limit=_page_size(page_size, 50))
         )
 
     async def list_messages(self, conversation_id: str, page_size: int, after_sequence: int) -> list[StoredMessage]:
@@ -397,14 +780,26 @@ class ThreadingActions:
     async def update_attributes(self, customer_id: str, changes: dict[str, str], actor: str) -> CustomerFacts:
         if not customer_id or not actor:
             raise InvalidInput("customer_id and agent_id are required")
-        await self._store.update_attributes(customer_id, changes, actor, now_us())
+        customer = await self._store.customer(customer_id)
+        if customer is None:
+            raise NotFound(f"customer {customer_id} not found")
+        merged = merge_attributes(dict(customer.attributes), changes)
+        at = self._now()
+        await self._store.commit(
+            [
+                ThreadChange(
+                    customer_patches=(CustomerPatch(customer_id, attributes=tuple(merged.items())),),
+                    audit=(audit_entry(actor, "attributes_changed", customer_id, {"changes": changes}, at, new_id()),),
+                )
+            ]
+        )
         log.info("customer_attributes_changed", customer_id=customer_id, agent_id=actor, keys=sorted(changes))
         return await self.profile(customer_id)
 
     async def search(
         self, text: str, viewer: Viewer, page_size: int, page_token: str
     ) -> tuple[list[StoredMessage], str]:
-        query = fts_query(text)
+        query = SearchQuery(search_terms(text))
         if page_token and not page_token.isdigit():
             raise InvalidInput("page_token is not one this service issued")
         offset = int(page_token or 0)
@@ -413,12 +808,14 @@ class ThreadingActions:
         next_token = str(offset + limit) if len(found) > limit else ""
         return found[:limit], next_token
 
+    # --- customers: export, erasure, merge, split ---------------------------------------------------
+
     async def export_customer(self, customer_id: str, actor: str) -> dict[str, object]:
         facts = await self.profile(customer_id)
         if not actor:
             raise InvalidInput("agent_id is required: exports are audited")
-        at = now_us()
-        await self._store.record_audit(actor, "exported", customer_id, {}, at)
+        at = self._now()
+        await self._store.commit([ThreadChange(audit=(audit_entry(actor, "exported", customer_id, {}, at, new_id()),))])
         conversations, items, audit = await self._store.export(customer_id)
         log.info("customer_exported", customer_id=customer_id, agent_id=actor)
         return export_document(facts, conversations, items, audit, at)
@@ -426,7 +823,9 @@ class ThreadingActions:
     async def erase_customer(self, customer_id: str, actor: str, reason: str) -> ErasureReceipt:
         if not customer_id or not actor or not reason.strip():
             raise InvalidInput("customer_id, agent_id and reason are required: erasures are audited")
-        receipt = await self._store.erase_customer(customer_id, actor, reason.strip()[:500], now_us())
+        if await self._store.customer(customer_id) is None:
+            raise NotFound(f"customer {customer_id} not found")
+        receipt = await self._store.erase_customer(Tombstone(customer_id, self._now(), actor, reason.strip()[:500]))
         erased = conversation_events.CustomerErased(
             customer_id=customer_id,
             contact_points=[message_pb2.ContactPoint(kind=c.kind, value=c.value) for c in receipt.contact_points],  # type: ignore[arg-type]
@@ -436,12 +835,87 @@ class ThreadingActions:
         log.info("customer_erased", customer_id=customer_id, agent_id=actor, items=receipt.items)
         return receipt
 
+    async def _merge(self, a: str, b: str, actor: str, reason: str, now: int) -> MergeReceipt:
+        """Two records of one person become one: the older keeps everything (see `surviving_customer`).
+        When both have an active conversation, the merged one's is resolved, pointing to the survivor's."""
+
+        async def attempt() -> MergeReceipt | None:
+            first, second = await self._store.customer(a), await self._store.customer(b)
+            if first is None or second is None or a == b:
+                raise NotFound("both customers must exist (and differ) to merge them")
+            records = {first.customer_id: first, second.customer_id: second}
+            surviving_id, merged_id = surviving_customer((a, first.created_at_us), (b, second.created_at_us))
+            surviving, merged = records[surviving_id], records[merged_id]
+            resolved = ""
+            if surviving.active_conversation_id and merged.active_conversation_id:
+                ending = await self._store.get_conversation(merged.active_conversation_id)
+                if ending is not None:
+                    [committed] = await self._store.commit(
+                        [
+                            ThreadChange(
+                                guard=CustomerGuard(merged_id, merged.version, ""),
+                                patches=(
+                                    ConversationPatch(
+                                        ending.conversation_id,
+                                        status=ConversationStatus.RESOLVED,
+                                        resolved_at_us=now,
+                                    ),
+                                ),
+                                items=(
+                                    internal_item(
+                                        ending,
+                                        "Customer records merged: continued in conversation "
+                                        f"{surviving.active_conversation_id}",
+                                        item_id=derived_id("merged", ending.conversation_id, surviving_id),
+                                        actor=actor,
+                                        at_us=now,
+                                        data={
+                                            "activity": "merged",
+                                            "conversation_id": surviving.active_conversation_id,
+                                        },
+                                    ),
+                                ),
+                            )
+                        ]
+                    )
+                    if not committed.applied:
+                        return None
+                    resolved = ending.conversation_id
+            active = surviving.active_conversation_id or ("" if resolved else merged.active_conversation_id)
+            settled = [
+                SuggestionDecision(s.suggestion_id, "merged", actor, now)
+                for s in await self._store.merge_suggestions(merged_id)
+                if s.status == "pending" and surviving_id in (s.customer_id, s.other_customer_id)
+            ]
+            await self._store.commit(
+                [
+                    ThreadChange(
+                        suggestion_decisions=tuple(settled),
+                        customer_patches=(CustomerPatch(surviving_id, display_name_if_empty=merged.display_name),),
+                        audit=(
+                            audit_entry(
+                                actor,
+                                "merged",
+                                surviving_id,
+                                {"merged_customer_id": merged_id, "reason": reason},
+                                now,
+                                new_id(),
+                            ),
+                        ),
+                    )
+                ]
+            )
+            await self._store.merge_customers(surviving_id, merged_id, active)
+            return MergeReceipt(surviving_id, merged_id, resolved)
+
+        return await until_applied(attempt)
+
     async def merge_customers(self, a: str, b: str, actor: str, reason: str) -> MergeReceipt:
         if not a or not b or a == b:
             raise InvalidInput("customer_id and other_customer_id must name two customers")
         if not actor or not reason.strip():
             raise InvalidInput("agent_id and reason are required: merges are audited")
-        receipt = await self._store.merge_customers(a, b, actor, reason.strip()[:500], now_us())
+        receipt = await self._merge(a, b, actor, reason.strip()[:500], self._now())
         await self._bus.publish_all([self._merged(receipt)])
         log.info(
             "customers_merged",
@@ -454,13 +928,56 @@ class ThreadingActions:
     async def split_customer(
         self, customer_id: str, contacts: tuple[ContactPoint, ...], actor: str, reason: str
     ) -> tuple[str, list[str]]:
+        """Move `contacts` to a new customer, with the conversations in which only they wrote."""
         if not customer_id or not actor or not reason.strip():
             raise InvalidInput("customer_id, agent_id and reason are required: splits are audited")
-        new_customer, moved = await self._store.split_customer(
-            customer_id, contacts, actor, reason.strip()[:500], now_us()
-        )
-        log.info("customer_split", customer_id=customer_id, new_customer_id=new_customer, agent_id=actor)
-        return new_customer, moved
+        reason = reason.strip()[:500]
+
+        async def attempt() -> tuple[str, list[str]] | None:
+            customer = await self._store.customer(customer_id)
+            owned = set(await self._store.contacts_of(customer_id))
+            if customer is None or not owned:
+                raise NotFound(f"customer {customer_id} not found")
+            moving = set(contacts)
+            if not moving or not moving <= owned:
+                raise InvalidInput("contact_points must be some of this customer's contact points")
+            if moving == owned:
+                raise InvalidInput("at least one contact point must stay with the customer")
+            writers = await self._store.inbound_writers(customer_id)
+            moved = [c for c, wrote in writers.items() if wrote and wrote <= moving]
+            active_moves = customer.active_conversation_id in moved
+            now = self._now()
+            new_customer = CustomerRecord(new_id(), "", now, 1, customer.active_conversation_id if active_moves else "")
+            details: dict[str, object] = {
+                "new_customer_id": new_customer.customer_id,
+                "contact_points": sorted(c.value for c in moving),
+                "conversations": moved,
+                "reason": reason,
+            }
+            [committed] = await self._store.commit(
+                [
+                    ThreadChange(
+                        guard=CustomerGuard(customer_id, customer.version, "" if active_moves else None),
+                        audit=(audit_entry(actor, "split", customer_id, details, now, new_id()),),
+                    )
+                ]
+            )
+            if not committed.applied:
+                return None
+            await self._store.move_to_customer(new_customer, sorted(moving, key=lambda c: (c.kind, c.value)), moved)
+            split_from = {"customer_id": customer_id, "reason": reason}
+            await self._store.commit(
+                [
+                    ThreadChange(
+                        audit=(audit_entry(actor, "split_from", new_customer.customer_id, split_from, now, new_id()),)
+                    )
+                ]
+            )
+            return new_customer.customer_id, moved
+
+        new_customer_id, moved = await until_applied(attempt)
+        log.info("customer_split", customer_id=customer_id, new_customer_id=new_customer_id, agent_id=actor)
+        return new_customer_id, moved
 
     async def merge_suggestions(self, customer_id: str) -> list[MergeSuggestion]:
         return await self._store.merge_suggestions(customer_id)
@@ -470,11 +987,42 @@ class ThreadingActions:
     ) -> tuple[MergeSuggestion, MergeReceipt | None]:
         if not suggestion_id or not actor:
             raise InvalidInput("suggestion_id and agent_id are required")
-        suggestion, receipt = await self._store.decide_suggestion(suggestion_id, accept, actor, now_us())
+        suggestion = await self._store.merge_suggestion(suggestion_id)
+        if suggestion is None:
+            raise NotFound(f"merge suggestion {suggestion_id} not found")
+        if suggestion.status != "pending":
+            raise FailedPrecondition(f"this suggestion is already {suggestion.status}")
+        now = self._now()
+        receipt = None
+        if accept:
+            receipt = await self._merge(
+                suggestion.customer_id, suggestion.other_customer_id, actor, "confirmed suggestion", now
+            )
+        audit = (
+            ()
+            if accept
+            else (
+                audit_entry(
+                    actor, "merge_rejected", suggestion.customer_id, {"suggestion_id": suggestion_id}, now, new_id()
+                ),
+            )
+        )
+        await self._store.commit(
+            [
+                ThreadChange(
+                    suggestion_decisions=(
+                        SuggestionDecision(suggestion_id, "accepted" if accept else "rejected", actor, now),
+                    ),
+                    audit=audit,
+                )
+            ]
+        )
+        decided = await self._store.merge_suggestion(suggestion_id)
+        assert decided is not None
         if receipt is not None:
             await self._bus.publish_all([self._merged(receipt)])
         log.info("merge_suggestion_decided", suggestion_id=suggestion_id, accepted=accept, agent_id=actor)
-        return suggestion, receipt
+        return decided, receipt
 
     @staticmethod
     def _merged(receipt: MergeReceipt) -> Outgoing:

@@ -16,6 +16,8 @@ from inbox_runtime.lifecycle import every, until_signalled
 from inbox_threading import grpc_api
 from inbox_threading.actions import ThreadingActions
 from inbox_threading.config import Settings
+from inbox_threading.store import ConversationStore
+from inbox_threading.store.mongo import MongoConversationStore
 from inbox_threading.store.sqlite import SqliteConversationStore
 from inbox_threading.subscribers import (
     ON_ASSIGNED,
@@ -34,9 +36,16 @@ from inbox_threading.subscribers import (
 log = structlog.get_logger(__name__)
 
 
+async def open_store(settings: Settings) -> ConversationStore:
+    """MongoDB when MONGODB_URI is set, else the SQLite file."""
+    if settings.common.mongodb is not None:
+        return await MongoConversationStore.open(settings.common.mongodb)
+    return await SqliteConversationStore.open(settings.db_path)
+
+
 async def run(settings: Settings) -> None:
     async with AsyncExitStack() as stack:
-        store = await SqliteConversationStore.open(settings.db_path)
+        store = await open_store(settings)
         stack.push_async_callback(store.close)
         bus = await stack.enter_async_context(EventBus.connect(settings.common.nats_url, service="threading"))
         await bus.ensure_streams()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -379,19 +380,27 @@ class Viewer:
 
 
 MAX_SEARCH_TERMS = 12
+_WORD = re.compile(r"\w+")
 
 
-def fts_query(text: str) -> str:
-    """A full-text query from what an agent typed: every word must match (the last one as a prefix).
+def words_of(text: str) -> list[str]:
+    """Lower-case words without diacritics ("Café" -> "cafe"): what search indexes and matches."""
+    folded = unicodedata.normalize("NFKD", text.lower())
+    plain = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    return _WORD.findall(plain)
 
-    Words are quoted, so FTS5 operators typed by the user (NEAR, OR, *, column filters) are plain text.
-    """
-    words = [w for w in re.split(r"\s+", text.strip()) if w][:MAX_SEARCH_TERMS]
-    if not words or not any(ch.isalnum() for w in words for ch in w):
+
+def search_terms(text: str) -> tuple[str, ...]:
+    """The words an agent typed: every one must match (the last one as a word's beginning)."""
+    words = words_of(text)[:MAX_SEARCH_TERMS]
+    if not words:
         raise InvalidInput("query must contain a word")
-    quoted = ['"' + w.replace('"', '""') + '"' for w in words]
-    quoted[-1] += "*"
-    return " ".join(quoted)
+    return tuple(words)
+
+
+def index_terms(text: str) -> tuple[str, ...]:
+    """The distinct words an item is found by."""
+    return tuple(dict.fromkeys(words_of(text)))
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from inbox_runtime.grpc_server import ServiceRegistration, translate_errors
 from inbox_runtime.timestamps import from_timestamp, now_us, to_timestamp
 
 from inbox_threading.actions import ThreadingActions
+from inbox_threading.changes import ConversationQuery
 from inbox_threading.domain import ContactPoint, ConversationStatus, Viewer
 from inbox_threading.protos import conversation_to_proto, message_to_proto, profile_to_proto, suggestion_to_proto
 
@@ -40,7 +41,7 @@ class ConversationApi(pb_grpc.ConversationServiceServicer):
             statuses = tuple(ConversationStatus(s) for s in request.statuses)
         except ValueError as exc:
             raise InvalidInput(f"unknown status: {exc}") from exc
-        conversations, next_token = await self._actions.list_conversations(
+        query = ConversationQuery(
             assignee_agent_id=request.assignee_agent_id,
             statuses=statuses,
             team=request.team,
@@ -48,9 +49,9 @@ class ConversationApi(pb_grpc.ConversationServiceServicer):
             language=request.language,
             tag=request.tag,
             customer_id=request.customer_id,
-            page_size=request.page_size,
             cursor=request.page_token,
         )
+        conversations, next_token = await self._actions.list_conversations(query, request.page_size)
         return pb.ListConversationsResponse(
             conversations=[conversation_to_proto(c) for c in conversations], next_page_token=next_token
         )

@@ -1,144 +1,134 @@
-"""The threading service's repository: one Protocol, one implementation per store."""
+"""The threading service's repository: data access only, in domain terms. The actions decide.
+
+Two implementations keep the same contract (`tests/test_store_contract.py` runs against both): SQLite,
+the embedded default, and MongoDB, the production store (selected by `MONGODB_URI`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
+from inbox_threading.changes import (
+    Committed,
+    ConversationQuery,
+    CustomerRecord,
+    ReplySource,
+    SearchQuery,
+    ThreadChange,
+    Tombstone,
+)
 from inbox_threading.domain import (
     ContactPoint,
     Conversation,
-    ConversationStatus,
     CustomerFacts,
     ErasureReceipt,
-    InboundOutcome,
-    MergeReceipt,
     MergeSuggestion,
-    NewInboundMessage,
-    NewProactiveMessage,
     ReplyRoute,
     StoredMessage,
-    ThreadPolicy,
     Viewer,
 )
 
 
 class ConversationStore(Protocol):
-    async def record_inbound(self, message: NewInboundMessage, now_us: int, policy: ThreadPolicy) -> InboundOutcome:
-        """Resolve the customer, pick, reopen or open the conversation, store the item: one atomic write.
+    # --- writes -------------------------------------------------------------------------------
 
-        An item already stored (same message_id, or same channel + provider id) changes nothing and
-        comes back with `duplicate=True`.
-        """
+    async def commit(self, changes: Sequence[ThreadChange]) -> list[Committed]:
+        """Write each change whole or not at all. A change whose guard fails (the customer moved on
+        since it was read) writes nothing and comes back `applied=False`; the others are unaffected.
+        Items, conversations, refs, suggestions and audit lines already stored are left as they are, so
+        writing a change twice is writing it once."""
         ...
 
-    async def record_proactive(self, message: NewProactiveMessage, now_us: int) -> InboundOutcome:
-        """Put a proactive message in the recipient's active conversation, or open one assigned to its sender."""
+    async def merge_customers(self, surviving: str, merged: str, active_conversation_id: str) -> None:
+        """Everything of `merged` becomes `surviving`'s; `merged` is deleted. The survivor's active
+        conversation becomes `active_conversation_id`. Safe to repeat after an interruption."""
         ...
 
-    async def record_reply(
-        self,
-        conversation_id: str,
-        agent_id: str,
-        text: str,
-        message_id: str,
-        client_reply_id: str,
-        now_us: int,
-        channel: int = 0,
-    ) -> tuple[StoredMessage, ReplyRoute, bool]:
-        """Store an agent's reply; returns it, where it goes, and whether it was already stored.
-        Refuses (FailedPrecondition) a channel the customer opted out of or has no contact on."""
+    async def move_to_customer(
+        self, new_customer: CustomerRecord, contacts: Sequence[ContactPoint], conversation_ids: Sequence[str]
+    ) -> None:
+        """Create `new_customer` and give it these contact points and conversations (with their items)."""
         ...
-
-    async def add_note(
-        self, conversation_id: str, agent_id: str, text: str, note_id: str, now_us: int
-    ) -> tuple[StoredMessage, bool]: ...
-
-    async def set_status(
-        self,
-        conversation_id: str,
-        status: ConversationStatus,
-        snoozed_until_us: int,
-        actor: str,
-        activity_text: str,
-        now_us: int,
-    ) -> tuple[Conversation, ConversationStatus, StoredMessage | None]: ...
-
-    async def update_tags(
-        self, conversation_id: str, add: tuple[str, ...], remove: tuple[str, ...], actor: str, now_us: int
-    ) -> tuple[Conversation, StoredMessage | None]: ...
-
-    async def add_participant(
-        self, conversation_id: str, participant: str, actor: str, now_us: int
-    ) -> tuple[Conversation, StoredMessage | None]: ...
-
-    async def set_assignee(
-        self, conversation_id: str, agent_id: str, activity_id: str, now_us: int
-    ) -> StoredMessage | None: ...
 
     async def set_opt_out(self, channel: int, contact: ContactPoint, opted_out: bool) -> None: ...
 
-    async def record_language(self, message_id: str, language: str, fallback: bool) -> StoredMessage | None: ...
+    async def erase_customer(self, tombstone: Tombstone) -> ErasureReceipt:
+        """Delete everything held about the customer; keep the tombstone (who, when, why, how much)."""
+        ...
 
-    async def record_translation(self, message_id: str, language: str, text: str) -> StoredMessage | None: ...
+    # --- reads for decisions ---------------------------------------------------------------------
 
-    async def mark_translation_pending(self, message_id: str) -> StoredMessage | None: ...
+    async def customer(self, customer_id: str) -> CustomerRecord | None: ...
 
-    async def wake_snoozed(self, now_us: int) -> list[tuple[Conversation, StoredMessage]]: ...
+    async def customer_by_contact(self, contact: ContactPoint) -> CustomerRecord | None:
+        """The owner of a contact point (version 0 when the owner's record is not written yet)."""
+        ...
+
+    async def contacts_of(self, customer_id: str) -> tuple[ContactPoint, ...]:
+        """Oldest first."""
+        ...
+
+    async def item(self, message_id: str) -> StoredMessage | None: ...
+
+    async def message_id_for(self, provider_key: str) -> str | None:
+        """The item stored under a provider's message id ("<channel>:<id>")."""
+        ...
+
+    async def item_route(self, message_id: str) -> ReplyRoute | None:
+        """Where a stored reply went."""
+        ...
 
     async def get_conversation(self, conversation_id: str) -> Conversation | None: ...
 
-    async def list_conversations(
-        self,
-        *,
-        assignee_agent_id: str = "",
-        statuses: tuple[ConversationStatus, ...] = (),
-        team: str = "",
-        channels: tuple[int, ...] = (),
-        language: str = "",
-        tag: str = "",
-        customer_id: str = "",
-        limit: int = 50,
-        cursor: str = "",
-    ) -> tuple[list[Conversation], str]: ...
+    async def latest_resolved(self, customer_id: str) -> Conversation | None: ...
+
+    async def conversation_for_refs(self, refs: Sequence[str]) -> Conversation | None:
+        """The conversation of the first of `refs` that is known."""
+        ...
+
+    async def last_inbound(self, conversation_id: str, channel: int) -> ReplySource | None:
+        """The customer's latest message in the conversation (on `channel` unless 0)."""
+        ...
+
+    async def latest_contact(self, customer_id: str, kind: int) -> str | None: ...
+
+    async def is_opted_out(self, channel: int, contact: ContactPoint) -> bool: ...
+
+    async def due_snoozed(self, now_us: int, limit: int) -> list[Conversation]: ...
+
+    async def inbound_writers(self, customer_id: str) -> dict[str, frozenset[ContactPoint]]:
+        """Per conversation of the customer, the contact points the customer wrote from."""
+        ...
+
+    async def merge_suggestion(self, suggestion_id: str) -> MergeSuggestion | None: ...
+
+    # --- queries ---------------------------------------------------------------------------------
+
+    async def list_conversations(self, query: ConversationQuery) -> tuple[list[Conversation], str]: ...
 
     async def list_messages(self, conversation_id: str, limit: int, after_sequence: int) -> list[StoredMessage]: ...
 
     async def timeline(
         self, customer_id: str, limit: int, cursor: str, exclude_notes: bool
-    ) -> tuple[list[StoredMessage], str]: ...
+    ) -> tuple[list[StoredMessage], str]:
+        """Every item of a customer, oldest first: provider time, then arrival, then position."""
+        ...
 
     async def profile(self, customer_id: str) -> CustomerFacts | None: ...
 
-    async def update_attributes(
-        self, customer_id: str, changes: dict[str, str], actor: str, now_us: int
-    ) -> tuple[tuple[str, str], ...]: ...
-
-    async def search(self, query: str, viewer: Viewer, limit: int, offset: int) -> list[StoredMessage]: ...
+    async def search(self, query: SearchQuery, viewer: Viewer, limit: int, offset: int) -> list[StoredMessage]:
+        """Messages and notes matching every term, newest first, in conversations the viewer sees."""
+        ...
 
     async def export(
         self, customer_id: str
     ) -> tuple[list[Conversation], list[StoredMessage], list[dict[str, object]]]: ...
 
-    async def record_audit(
-        self, actor: str, action: str, customer_id: str, details: dict[str, object], now_us: int
-    ) -> None: ...
-
-    async def erase_customer(self, customer_id: str, actor: str, reason: str, now_us: int) -> ErasureReceipt: ...
-
-    async def erasure(self, customer_id: str) -> dict[str, object] | None: ...
-
-    async def merge_customers(self, a: str, b: str, actor: str, reason: str, now_us: int) -> MergeReceipt:
-        """Two records of one person become one (the older keeps all); audited."""
+    async def merge_suggestions(self, customer_id: str) -> list[MergeSuggestion]:
+        """A customer's suggestions (either side), or every pending one when `customer_id` is empty."""
         ...
 
-    async def split_customer(
-        self, customer_id: str, contacts: tuple[ContactPoint, ...], actor: str, reason: str, now_us: int
-    ) -> tuple[str, list[str]]: ...
-
-    async def merge_suggestions(self, customer_id: str) -> list[MergeSuggestion]: ...
-
-    async def decide_suggestion(
-        self, suggestion_id: str, accept: bool, actor: str, now_us: int
-    ) -> tuple[MergeSuggestion, MergeReceipt | None]: ...
+    async def erasure(self, customer_id: str) -> dict[str, object] | None: ...
 
     async def close(self) -> None: ...

@@ -1,0 +1,416 @@
+"""From a decision to the change that records it, pure: which rows a use case writes, and the timeline
+texts it writes with them. No I/O; the actions load what these need and hand the result to the store."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from inbox_threading.changes import (
+    AuditEntry,
+    ConversationPatch,
+    CustomerGuard,
+    CustomerPatch,
+    CustomerRecord,
+    NewConversation,
+    NewItem,
+    ReplySource,
+    ThreadChange,
+)
+from inbox_threading.domain import (
+    CHANNEL_NAMES,
+    CONTACT_KIND_FOR_CHANNEL,
+    ContactPoint,
+    Conversation,
+    ConversationStatus,
+    Direction,
+    FailedPrecondition,
+    ItemKind,
+    NewInboundMessage,
+    NewProactiveMessage,
+    NotFound,
+    ReplyRoute,
+    StoredMessage,
+    ThreadAction,
+    ThreadPolicy,
+    continued_by,
+    decide_thread,
+    derived_id,
+)
+
+# Notes and activity are timeline items, not messages between customer and agent.
+COUNTED_KINDS = frozenset({ItemKind.TEXT, ItemKind.CALL_EVENT, ItemKind.VOICEMAIL, ItemKind.MISSED_CALL})
+NO_CONTACT = ContactPoint(0, "")
+
+
+def provider_key(channel: int, provider_message_id: str) -> str:
+    return f"{channel}:{provider_message_id}" if provider_message_id else ""
+
+
+def conversation_id_for(message_id: str) -> str:
+    """The id of the conversation a message opens: derived, so a retried open writes the same one."""
+    return derived_id("conversation", message_id)
+
+
+def internal_item(
+    conversation: Conversation,
+    text: str,
+    *,
+    item_id: str,
+    actor: str,
+    at_us: int,
+    data: dict[str, str],
+    kind: ItemKind = ItemKind.ACTIVITY,
+) -> NewItem:
+    """A timeline item never sent to the customer: a line about the conversation itself ("Resolved by
+    ada", "Continued by SMS") or, with `kind=NOTE`, an agent's private note."""
+    return NewItem(
+        message_id=item_id,
+        conversation_id=conversation.conversation_id,
+        customer_id=conversation.customer_id,
+        direction=Direction.INTERNAL,
+        channel=conversation.channel,
+        inbox_id=conversation.inbox_id,
+        agent_id=actor,
+        contact=NO_CONTACT,
+        text=text,
+        sent_at_us=at_us,
+        received_at_us=at_us,
+        at_us=at_us,
+        kind=kind,
+        metadata=tuple(sorted(data.items())),
+    )
+
+
+@dataclass(frozen=True)
+class InboundPlan:
+    change: ThreadChange
+    conversation_id: str
+    customer_id: str
+    opened: bool
+    reopened: bool
+    previous_agent_id: str
+    activities: tuple[NewItem, ...]
+    message: NewItem
+
+
+def plan_inbound(
+    message: NewInboundMessage,
+    *,
+    customer: CustomerRecord,
+    active: Conversation | None,
+    latest_resolved: Conversation | None,
+    referenced: Conversation | None,
+    policy: ThreadPolicy,
+    now_us: int,
+    extra: ThreadChange | None = None,
+) -> InboundPlan:
+    """Which conversation the item joins (see `decide_thread`) and everything written with it, guarded
+    by the customer's version so a concurrent writer makes this plan start over instead of opening a
+    second active conversation. `extra` carries identity links, suggestions and their audit lines."""
+    extra = extra or ThreadChange()
+    at = message.sent_at_us or now_us
+    interrupted_open = customer.active_conversation_id if active is None else ""
+    decision = decide_thread(
+        active=active, latest_resolved=latest_resolved, referenced=referenced, now_us=now_us, policy=policy
+    )
+    conversations: tuple[NewConversation, ...] = ()
+    patches: list[ConversationPatch] = []
+    activities: list[NewItem] = []
+    previous_agent = ""
+    new_active: str | None = None
+    if decision.action is ThreadAction.OPEN_NEW:
+        # An open interrupted before its conversation was written (a crash between two writes on a store
+        # without transactions) is finished under the id the customer already points to.
+        conversation_id = interrupted_open or conversation_id_for(message.message_id)
+        conversations = (
+            NewConversation(
+                conversation_id=conversation_id,
+                customer_id=customer.customer_id,
+                channel=message.channel,
+                inbox_id=message.inbox_id,
+                opened_at_us=now_us,
+                team=policy.team,
+                previous_conversation_id=decision.previous_conversation_id,
+            ),
+        )
+        new_active = conversation_id
+    else:
+        current = next(
+            c for c in (referenced, active, latest_resolved) if c and c.conversation_id == decision.conversation_id
+        )
+        conversation_id = current.conversation_id
+        if decision.action is ThreadAction.REOPEN:
+            previous_agent = current.assignee_agent_id
+            new_active = conversation_id
+            patches.append(
+                ConversationPatch(
+                    conversation_id,
+                    status=ConversationStatus.OPEN,
+                    resolved_at_us=0,
+                    snoozed_until_us=0,
+                    assignee_agent_id="",
+                )
+            )
+            activities.append(
+                internal_item(
+                    current,
+                    "Reopened: the customer wrote again",
+                    item_id=derived_id("reopened", message.message_id),
+                    actor="customer",
+                    at_us=at,
+                    data={"activity": "reopened", "previous_agent_id": previous_agent},
+                )
+            )
+        elif current.status in (ConversationStatus.PENDING, ConversationStatus.SNOOZED):
+            # The customer answered: it needs an agent again.
+            patches.append(ConversationPatch(conversation_id, status=ConversationStatus.OPEN, snoozed_until_us=0))
+        switched = continued_by(current.channel, message.channel)
+        if switched and message.kind in COUNTED_KINDS:
+            activities.append(
+                internal_item(
+                    current,
+                    switched,
+                    item_id=derived_id("continued", message.message_id),
+                    actor="customer",
+                    at_us=at,
+                    data={"activity": "channel_switched", "channel": CHANNEL_NAMES[message.channel]},
+                )
+            )
+    item = NewItem(
+        message_id=message.message_id,
+        conversation_id=conversation_id,
+        customer_id=customer.customer_id,
+        direction=Direction.INBOUND,
+        channel=message.channel,
+        inbox_id=message.inbox_id,
+        agent_id="",
+        contact=message.sender,
+        text=message.text,
+        sent_at_us=message.sent_at_us or message.received_at_us,
+        received_at_us=message.received_at_us,
+        at_us=now_us,
+        kind=message.kind,
+        provider_key=provider_key(message.channel, message.provider_message_id),
+        metadata=message.metadata,
+        attachments=message.attachments,
+    )
+    email_id = dict(message.metadata).get("email_message_id", "")
+    customer_patches = extra.customer_patches
+    if customer.version and message.sender_name and not customer.display_name:
+        customer_patches += (CustomerPatch(customer.customer_id, display_name_if_empty=message.sender_name),)
+    change = ThreadChange(
+        guard=CustomerGuard(
+            customer.customer_id,
+            customer.version,
+            new_active,
+            display_name=customer.display_name,
+            created_at_us=customer.created_at_us,
+            contact=None if customer.version else message.sender,
+        ),
+        contact_links=extra.contact_links,
+        conversations=conversations,
+        patches=tuple(patches),
+        items=(*activities, item),
+        customer_patches=customer_patches,
+        refs=((email_id, conversation_id),) if email_id else (),
+        audit=extra.audit,
+        suggestions=extra.suggestions,
+    )
+    return InboundPlan(
+        change=change,
+        conversation_id=conversation_id,
+        customer_id=customer.customer_id,
+        opened=decision.action is ThreadAction.OPEN_NEW,
+        reopened=decision.action is ThreadAction.REOPEN,
+        previous_agent_id=previous_agent,
+        activities=tuple(activities),
+        message=item,
+    )
+
+
+def plan_proactive(
+    message: NewProactiveMessage, *, customer: CustomerRecord, active: Conversation | None, now_us: int
+) -> tuple[ThreadChange, str, bool]:
+    """A proactive message joins the recipient's active conversation, or opens one that belongs to its
+    sender (the customer has not written, so there is nothing to route). Returns (change, conversation, opened)."""
+    opened = active is None
+    conversation_id = (
+        active.conversation_id
+        if active is not None
+        else customer.active_conversation_id or conversation_id_for(message.message_id)
+    )
+    item = NewItem(
+        message_id=message.message_id,
+        conversation_id=conversation_id,
+        customer_id=customer.customer_id,
+        direction=Direction.OUTBOUND,
+        channel=message.channel,
+        inbox_id=message.inbox_id,
+        agent_id=message.agent_id,
+        contact=message.recipient,
+        text=message.text,
+        sent_at_us=message.sent_at_us or now_us,
+        received_at_us=now_us,
+        at_us=now_us,
+    )
+    change = ThreadChange(
+        guard=CustomerGuard(
+            customer.customer_id,
+            customer.version,
+            conversation_id if opened else None,
+            created_at_us=customer.created_at_us,
+            contact=None if customer.version else message.recipient,
+        ),
+        conversations=(
+            NewConversation(
+                conversation_id,
+                customer.customer_id,
+                message.channel,
+                message.inbox_id,
+                now_us,
+                assignee_agent_id=message.agent_id,
+            ),
+        )
+        if opened
+        else (),
+        items=(item,),
+        refs=((message.message_id, conversation_id),),
+    )
+    return change, conversation_id, opened
+
+
+def reply_route(
+    conversation: Conversation, channel: int, source: ReplySource | None, contact_value: str | None
+) -> ReplyRoute:
+    """Where a reply goes: the customer's last message (on `channel`, when one is chosen), else their
+    contact point for the chosen channel."""
+    if source is not None and source.contact.kind > 0:
+        route = ReplyRoute(source.channel, source.inbox_id, source.contact, source.message_id)
+    elif channel:
+        if contact_value is None:
+            raise FailedPrecondition(f"the customer has no {CHANNEL_NAMES.get(channel, 'such')} contact")
+        route = ReplyRoute(
+            channel, conversation.inbox_id, ContactPoint(CONTACT_KIND_FOR_CHANNEL[channel], contact_value), ""
+        )
+    else:
+        raise NotFound(f"conversation {conversation.conversation_id} has no customer message to reply to")
+    return route
+
+
+def refuse_opted_out(route: ReplyRoute, opted_out: bool) -> None:
+    if opted_out:
+        raise FailedPrecondition(f"the customer opted out of {CHANNEL_NAMES.get(route.channel, 'this channel')}")
+
+
+def stored_message(item: NewItem, sequence: int) -> StoredMessage:
+    """The item as the timeline shows it once written."""
+    return StoredMessage(
+        message_id=item.message_id,
+        conversation_id=item.conversation_id,
+        customer_id=item.customer_id,
+        direction=item.direction,
+        channel=item.channel,
+        agent_id=item.agent_id,
+        text=item.text,
+        sent_at_us=item.sent_at_us,
+        received_at_us=item.received_at_us,
+        sequence=sequence,
+        kind=item.kind,
+        metadata=tuple(sorted(item.metadata)),
+        attachments=item.attachments,
+    )
+
+
+def reference_candidates(references: tuple[str, ...]) -> tuple[str, ...]:
+    """Ids an email may answer, in order: our replies go out as "<message id>@<domain>", customers'
+    mails are known by their full id."""
+    candidates: list[str] = []
+    for ref in references:
+        candidates.extend((ref, ref.rpartition("@")[0]))
+    return tuple(dict.fromkeys(c for c in candidates if c))
+
+
+def reply_item(
+    conversation: Conversation,
+    route: ReplyRoute,
+    *,
+    message_id: str,
+    agent_id: str,
+    text: str,
+    client_reply_id: str,
+    now_us: int,
+) -> NewItem:
+    return NewItem(
+        message_id=message_id,
+        conversation_id=conversation.conversation_id,
+        customer_id=conversation.customer_id,
+        direction=Direction.OUTBOUND,
+        channel=route.channel,
+        inbox_id=route.inbox_id,
+        agent_id=agent_id,
+        contact=route.recipient,
+        text=text,
+        sent_at_us=now_us,
+        received_at_us=now_us,
+        at_us=now_us,
+        client_reply_id=client_reply_id,
+    )
+
+
+def plan_status(
+    current: Conversation,
+    customer: CustomerRecord,
+    status: ConversationStatus,
+    snoozed_until_us: int,
+    *,
+    actor: str,
+    text: str,
+    activity_id: str,
+    now_us: int,
+) -> ThreadChange | None:
+    """A status change and its timeline line; None when nothing changes. Resolving frees the customer's
+    one active conversation; reopening takes it, which is refused while another conversation holds it."""
+    if current.status == status and current.snoozed_until_us == snoozed_until_us:
+        return None
+    new_active: str | None = None
+    if status == ConversationStatus.RESOLVED and current.status != ConversationStatus.RESOLVED:
+        new_active = "" if customer.active_conversation_id == current.conversation_id else None
+    elif current.status == ConversationStatus.RESOLVED and status != ConversationStatus.RESOLVED:
+        if customer.active_conversation_id and customer.active_conversation_id != current.conversation_id:
+            raise FailedPrecondition(
+                f"the customer already has an active conversation ({customer.active_conversation_id}); continue there"
+            )
+        new_active = current.conversation_id
+    return ThreadChange(
+        guard=CustomerGuard(customer.customer_id, customer.version, new_active),
+        patches=(
+            ConversationPatch(
+                current.conversation_id,
+                status=status,
+                snoozed_until_us=snoozed_until_us,
+                resolved_at_us=now_us if status == ConversationStatus.RESOLVED else 0,
+            ),
+        ),
+        items=(
+            internal_item(
+                current,
+                text,
+                item_id=activity_id,
+                actor=actor,
+                at_us=now_us,
+                data={"activity": "status_changed", "status": status.name.lower()},
+            ),
+        ),
+    )
+
+
+def tags_text(added: list[str], removed: list[str], actor: str) -> str:
+    parts = [f"added {', '.join(added)}" if added else "", f"removed {', '.join(removed)}" if removed else ""]
+    return f"Tags {' and '.join(p for p in parts if p)} by {actor}"
+
+
+def audit_entry(
+    actor: str, action: str, customer_id: str, details: Mapping[str, object], at_us: int, audit_id: str
+) -> AuditEntry:
+    return AuditEntry(audit_id, at_us, actor, action, customer_id, dict(details))
