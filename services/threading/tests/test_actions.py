@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 from inbox_runtime.errors import FailedPrecondition, InvalidInput, NotFound
 from inbox_threading.actions import ThreadingActions
-from inbox_threading.changes import ConversationQuery
+from inbox_threading.changes import ConversationQuery, CustomerGuard, ThreadChange
 from inbox_threading.domain import (
     DAY_US,
     ContactPoint,
@@ -22,6 +22,7 @@ from inbox_threading.domain import (
     StoredMessage,
     Viewer,
 )
+from inbox_threading.plans import conversation_id_for
 
 from .conftest import OpenStore, World
 
@@ -478,3 +479,16 @@ async def test_customer_attributes_are_kept_audited_and_travel_with_new_items(wo
     assert second.customer_attributes == (("tier", "vip"),)
     _, _, audit = await world.store.export(customer)
     assert [a["action"] for a in audit] == ["attributes_changed", "attributes_changed"]
+
+
+async def test_an_open_interrupted_after_its_first_write_is_finished_on_redelivery(world: World) -> None:
+    """A store without transactions can be left with the customer pointing at a conversation not yet
+    written (the process died between two writes); the redelivered message finishes it, under that id."""
+    message = inbound("m1", sender="+1555", channel=SMS)
+    interrupted = conversation_id_for(message.message_id)
+    guard_only = ThreadChange(guard=CustomerGuard("c-half", 0, interrupted, created_at_us=1, contact=message.sender))
+    [committed] = await world.store.commit([guard_only])
+    assert committed.applied and await world.store.get_conversation(interrupted) is None
+    outcome = await record(world, message)
+    assert outcome.opened and outcome.conversation.conversation_id == interrupted
+    assert outcome.conversation.customer_id == "c-half" and outcome.message.sequence == 1

@@ -1,0 +1,148 @@
+"""The planners, pure: what each decision writes, and the timeline texts it writes with it."""
+
+from __future__ import annotations
+
+import pytest
+from inbox_threading.changes import ConversationPatch, CustomerRecord, ReplySource
+from inbox_threading.domain import (
+    DAY_US,
+    ContactPoint,
+    Conversation,
+    ConversationStatus,
+    FailedPrecondition,
+    ItemKind,
+    NewInboundMessage,
+    NotFound,
+    ThreadPolicy,
+)
+from inbox_threading.plans import (
+    conversation_id_for,
+    plan_inbound,
+    plan_status,
+    reference_candidates,
+    refuse_opted_out,
+    reply_route,
+)
+
+SMS, VOICE, EMAIL = 3, 4, 2
+PHONE = ContactPoint(2, "+14155550100")
+
+
+def message(channel: int = SMS, kind: int = ItemKind.TEXT) -> NewInboundMessage:
+    return NewInboundMessage("m1", channel, "main", "SM1", PHONE, "Grace", "hi", 100, 101, kind=kind)
+
+
+def conversation(status: ConversationStatus, channel: int = SMS, resolved_at: int = 0) -> Conversation:
+    return Conversation(
+        "conv-1", "c1", status, channel, "main", "ada", 1, 50, 1, resolved_at_us=resolved_at, team="tier1"
+    )
+
+
+def customer(version: int = 3, active: str = "conv-1") -> CustomerRecord:
+    return CustomerRecord("c1", "", 1, version, active)
+
+
+def plan(**kw: object):  # type: ignore[no-untyped-def]
+    args: dict[str, object] = {
+        "customer": customer(),
+        "active": None,
+        "latest_resolved": None,
+        "referenced": None,
+        "policy": ThreadPolicy(reopen_window_us=DAY_US, team="tier2"),
+        "now_us": 1_000,
+        **kw,
+    }
+    return plan_inbound(message(), **args)  # type: ignore[arg-type]
+
+
+def test_a_first_message_opens_a_conversation_under_a_derived_id_and_claims_the_customer() -> None:
+    planned = plan(customer=CustomerRecord("new", "Grace", 1_000, 0, ""))
+    assert planned.opened and planned.conversation_id == conversation_id_for("m1")
+    guard = planned.change.guard
+    assert guard is not None and (guard.version, guard.active_conversation_id, guard.contact) == (
+        0,
+        planned.conversation_id,
+        PHONE,
+    )
+    [opened] = planned.change.conversations
+    assert (opened.team, opened.channel) == ("tier2", SMS)
+    assert planned.message.provider_key == "3:SM1"
+
+
+def test_an_interrupted_open_is_finished_under_the_id_the_customer_points_to() -> None:
+    planned = plan(customer=customer(active="half-written"))
+    assert planned.opened and planned.conversation_id == "half-written"
+
+
+def test_a_message_continuing_a_pending_conversation_opens_it_and_notes_a_channel_switch() -> None:
+    planned = plan(active=conversation(ConversationStatus.PENDING, channel=EMAIL))
+    assert not planned.opened and planned.conversation_id == "conv-1"
+    assert planned.change.patches == (ConversationPatch("conv-1", status=ConversationStatus.OPEN, snoozed_until_us=0),)
+    assert [a.text for a in planned.activities] == ["Continued by SMS"]
+    guard = planned.change.guard
+    assert guard is not None and (guard.version, guard.active_conversation_id) == (3, None)
+
+
+def test_a_resolved_conversation_reopens_within_the_window_then_a_new_one_links_back() -> None:
+    resolved = conversation(ConversationStatus.RESOLVED, resolved_at=500)
+    reopened = plan(customer=customer(active=""), latest_resolved=resolved)
+    assert reopened.reopened and reopened.previous_agent_id == "ada"
+    assert [a.text for a in reopened.activities] == ["Reopened: the customer wrote again"]
+    assert reopened.change.guard is not None and reopened.change.guard.active_conversation_id == "conv-1"
+    later = plan(customer=customer(active=""), latest_resolved=resolved, now_us=500 + 2 * DAY_US)
+    assert later.opened and later.change.conversations[0].previous_conversation_id == "conv-1"
+
+
+def test_status_changes_guard_the_one_active_conversation() -> None:
+    active = conversation(ConversationStatus.OPEN)
+    resolve = plan_status(
+        active,
+        customer(),
+        ConversationStatus.RESOLVED,
+        0,
+        actor="ada",
+        text="Resolved by ada",
+        activity_id="a",
+        now_us=9,
+    )
+    assert resolve is not None and resolve.guard is not None and resolve.guard.active_conversation_id == ""
+    assert resolve.patches[0].resolved_at_us == 9 and resolve.items[0].text == "Resolved by ada"
+    assert (
+        plan_status(active, customer(), ConversationStatus.OPEN, 0, actor="a", text="", activity_id="", now_us=9)
+        is None
+    )
+    with pytest.raises(FailedPrecondition, match="already has an active conversation"):
+        plan_status(
+            conversation(ConversationStatus.RESOLVED),
+            customer(active="conv-2"),
+            ConversationStatus.OPEN,
+            0,
+            actor="ada",
+            text="Opened",
+            activity_id="a",
+            now_us=9,
+        )
+
+
+def test_replies_go_where_the_customer_last_wrote_or_to_their_contact_for_a_chosen_channel() -> None:
+    active = conversation(ConversationStatus.OPEN)
+    source = ReplySource("m1", SMS, "support", PHONE)
+    route = reply_route(active, 0, source, None)
+    assert (route.channel, route.inbox_id, route.recipient, route.in_reply_to_message_id) == (
+        SMS,
+        "support",
+        PHONE,
+        "m1",
+    )
+    by_email = reply_route(active, EMAIL, None, "grace@example.org")
+    assert (by_email.channel, by_email.recipient) == (EMAIL, ContactPoint(1, "grace@example.org"))
+    with pytest.raises(FailedPrecondition, match="no email contact"):
+        reply_route(active, EMAIL, None, None)
+    with pytest.raises(NotFound):
+        reply_route(active, 0, None, None)
+    with pytest.raises(FailedPrecondition, match="opted out of SMS"):
+        refuse_opted_out(route, True)
+
+
+def test_email_references_try_the_full_id_then_ours_without_the_domain() -> None:
+    assert reference_candidates(("a@x", "b")) == ("a@x", "a", "b")
