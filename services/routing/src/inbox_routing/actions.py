@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import structlog
 from inbox.routing.v1 import events_pb2 as routing_events
 from inbox_events import EventBus, Outgoing
 from inbox_runtime.timestamps import now_us, to_timestamp
 
+from inbox_routing.changes import AssignmentRecord, Outcome, RoutingChange
 from inbox_routing.domain import (
     FIRST_RESPONSE,
     Agent,
     Assignment,
     AssignmentState,
     Decision,
+    FailedPrecondition,
     InvalidInput,
     NotFound,
     Presence,
@@ -26,14 +29,26 @@ from inbox_routing.domain import (
     RuleSet,
     Target,
     choose_rule,
+    decide,
     escalated,
     estimated_wait_seconds,
     handover_note,
+    is_current,
     parse_rules,
     sla_after_message,
     sla_due,
     validate_agent,
     worth_announcing,
+)
+from inbox_routing.plans import (
+    carried_over,
+    plan_accept,
+    plan_boost,
+    plan_end,
+    plan_release,
+    plan_route,
+    plan_transfer,
+    plan_withdraw,
 )
 from inbox_routing.store import RoutingStore
 
@@ -41,14 +56,38 @@ log = structlog.get_logger(__name__)
 
 # How many waiting conversations one pass tries to place.
 QUEUE_PASS = 500
+# A change refused because the conversation or the agent changed meanwhile is decided again on fresh
+# data; this many times before the event is retried.
+MAX_ATTEMPTS = 20
+T = TypeVar("T")
+
+
+class WriteContention(RuntimeError):
+    """Other writers kept changing the conversation; transient: the event is delivered again later."""
+
+
+async def until_applied(attempt: Callable[[], Awaitable[T | None]]) -> T:
+    for _ in range(MAX_ATTEMPTS):
+        result = await attempt()
+        if result is not None:
+            return result
+    raise WriteContention(f"gave up after {MAX_ATTEMPTS} conflicting writes")
 
 
 class RoutingActions:
-    def __init__(self, store: RoutingStore, bus: EventBus, policy: RoutingPolicy | None = None) -> None:
+    def __init__(
+        self,
+        store: RoutingStore,
+        bus: EventBus,
+        policy: RoutingPolicy | None = None,
+        clock: Callable[[], int] = now_us,
+    ) -> None:
         self._store = store
         self._bus = bus
         self._policy = policy or RoutingPolicy()
         self._rules: tuple[int, RuleSet] = (-1, RuleSet())
+        # Microseconds since the epoch; injected so tests decide what time it is.
+        self._now = clock
 
     @property
     def policy(self) -> RoutingPolicy:
@@ -75,9 +114,7 @@ class RoutingActions:
         self, request: RouteRequest, correlation_id: str = "", *, queued_at_us: int = 0, force: bool = False
     ) -> RouteOutcome:
         """Offer, assign or queue a conversation; a repeat (redelivery) republishes the same fact."""
-        now = now_us()
-        rule_id, target, step = await self._target(request, queued_at_us, now)
-        outcome = await self._store.route(request, target, rule_id, step, self._policy, now, force=force)
+        outcome, rule_id, step = await until_applied(lambda: self._route_once(request, queued_at_us, force))
         if outcome.changed or not force:
             await self._announce(outcome.assignment, request.customer_id, correlation_id)
         log.info(
@@ -91,6 +128,56 @@ class RoutingActions:
             changed=outcome.changed,
         )
         return outcome
+
+    async def _route_once(
+        self, request: RouteRequest, queued_at_us: int, force: bool
+    ) -> tuple[RouteOutcome, str, int] | None:
+        """One attempt: read, decide, write if nobody changed the conversation or filled the agent meanwhile.
+        `force` re-decides a queued conversation whatever its generation (a freed agent, a declined
+        offer, an escalation)."""
+        now = self._now()
+        existing = await self._store.record(request.conversation_id)
+        rule_id, target, step = await self._target(request, queued_at_us, now)
+        if existing is not None:
+            queued_again = force and existing.state == AssignmentState.QUEUED
+            if not queued_again and not is_current(request.generation, existing.request.generation, existing.state):
+                return RouteOutcome(existing.assignment(), changed=False), rule_id, step
+        excluded, _ = carried_over(existing, request)
+        known = await self._store.known_agent(
+            request.customer_id, request.conversation_id, now - self._policy.known_agent_window_us
+        )
+        candidates = await self._store.candidates(request.channel, target.team)
+        decision = decide(request, target, candidates, known_agent_id=known, excluded=excluded)
+        record, changed = plan_route(
+            existing, request, target, decision, rule_id=rule_id, escalation_step=step, policy=self._policy, now_us=now
+        )
+        if existing is not None and dataclasses.replace(record, version=existing.version) == existing:
+            return RouteOutcome(existing.assignment(), changed=False, decision=decision), rule_id, step
+        capacity = next(
+            (c.agent.capacity_for(request.channel) for c in candidates if c.agent.agent_id == record.holder), 0
+        )
+        assigned = (record.agent_id, now) if record.agent_id else None
+        [outcome] = await self._store.commit([RoutingChange(record, capacity, assigned)])
+        if outcome is not Outcome.APPLIED:
+            return None
+        return RouteOutcome(record.assignment(), changed=changed, decision=decision), rule_id, step
+
+    async def _write(
+        self, change: Callable[[AssignmentRecord | None], RoutingChange | None], conversation_id: str
+    ) -> AssignmentRecord | None:
+        """Read the conversation's record, let `change` decide, write; again on a conflict. Returns the
+        record written, or None when `change` found nothing to do."""
+
+        async def attempt() -> tuple[AssignmentRecord | None] | None:
+            planned = change(await self._store.record(conversation_id))
+            if planned is None:
+                return (None,)
+            [outcome] = await self._store.commit([planned])
+            if outcome is Outcome.FULL:
+                raise FailedPrecondition(f"{planned.record.agent_id} is at capacity on this channel")
+            return (planned.record,) if outcome is Outcome.APPLIED else None
+
+        return (await until_applied(attempt))[0]
 
     async def _announce(self, assignment: Assignment, customer_id: str, correlation_id: str) -> None:
         conversation_id, since = assignment.conversation_id, assignment.since_us
@@ -124,7 +211,7 @@ class RoutingActions:
     async def _queued_event(
         self, assignment: Assignment, customer_id: str, position: int
     ) -> tuple[routing_events.ConversationQueued, str]:
-        stats = await self._store.queue_stats(now_us())
+        stats = await self._store.queue_stats(self._now())
         event = routing_events.ConversationQueued(
             conversation_id=assignment.conversation_id,
             channel=assignment.channel,  # type: ignore[arg-type]
@@ -141,11 +228,13 @@ class RoutingActions:
     async def announce_positions(self) -> int:
         """Tell waiting customers their new place when it changed a lot; returns how many were told."""
         told = 0
-        for assignment, customer_id, position, announced in await self._store.queue_positions(QUEUE_PASS):
-            if worth_announcing(announced, position):
-                event, event_id = await self._queued_event(assignment, customer_id, position)
+        waiting = await self._store.queued(QUEUE_PASS)
+        announced = await self._store.announced_positions([w.conversation_id for w in waiting])
+        for position, record in enumerate(waiting, start=1):
+            if worth_announcing(announced.get(record.conversation_id, 0), position):
+                event, event_id = await self._queued_event(record.assignment(), record.request.customer_id, position)
                 await self._bus.publish(event, event_id=event_id)
-                await self._store.mark_announced(assignment.conversation_id, position)
+                await self._store.mark_announced(record.conversation_id, position)
                 told += 1
         return told
 
@@ -158,7 +247,7 @@ class RoutingActions:
         nobody_for: set[tuple[object, ...]] = set()
         for waiting in await self._store.queued(QUEUE_PASS):
             request = waiting.request
-            _, target, step = await self._target(request, waiting.queued_at_us, now_us())
+            _, target, step = await self._target(request, waiting.queued_at_us, self._now())
             kind = (request.channel, request.language, target.team, target.required_skills)
             if kind in nobody_for and not waiting.excluded and step == waiting.escalation_step:
                 continue
@@ -174,7 +263,16 @@ class RoutingActions:
     async def accept_offer(self, conversation_id: str, agent_id: str) -> Assignment:
         if not conversation_id or not agent_id:
             raise InvalidInput("conversation_id and agent_id are required")
-        assignment = await self._store.accept_offer(conversation_id, agent_id, now_us())
+        now = self._now()
+
+        def accept(existing: AssignmentRecord | None) -> RoutingChange | None:
+            accepted = plan_accept(existing, agent_id, now)
+            return RoutingChange(accepted) if accepted is not None else None
+
+        written = await self._write(accept, conversation_id)
+        record = written or await self._store.record(conversation_id)
+        assert record is not None
+        assignment = record.assignment()
         await self._announce(assignment, "", conversation_id)
         log.info("offer_accepted", conversation_id=conversation_id, agent_id=agent_id)
         return assignment
@@ -183,18 +281,24 @@ class RoutingActions:
         """The offer goes to the next eligible agent at once (never back to this one)."""
         if not conversation_id or not agent_id:
             raise InvalidInput("conversation_id and agent_id are required")
-        waiting = await self._store.withdraw_offer(conversation_id, agent_id, f"{reason} by {agent_id}", now_us())
+        now = self._now()
+
+        def withdraw(existing: AssignmentRecord | None) -> RoutingChange | None:
+            withdrawn = plan_withdraw(existing, agent_id, f"{reason} by {agent_id}", now)
+            return RoutingChange(withdrawn) if withdrawn is not None else None
+
+        waiting = await self._write(withdraw, conversation_id)
         if waiting is None:
-            current = await self._store.get_assignment(conversation_id)
+            current = await self._store.record(conversation_id)
             if current is None:
                 raise NotFound(f"no routing record for conversation {conversation_id}")
-            return current
+            return current.assignment()
         log.info("offer_withdrawn", conversation_id=conversation_id, agent_id=agent_id, reason=reason)
         outcome = await self.route(waiting.request, queued_at_us=waiting.queued_at_us, force=True)
         return outcome.assignment
 
     async def expire_offers(self) -> int:
-        lapsed = await self._store.lapsed_offers(now_us())
+        lapsed = await self._store.lapsed_offers(self._now())
         for conversation_id, agent_id in lapsed:
             await self.decline_offer(conversation_id, agent_id, reason="offer lapsed")
         return len(lapsed)
@@ -204,15 +308,32 @@ class RoutingActions:
     ) -> Assignment:
         if not conversation_id or not by_agent or bool(to_agent) == bool(to_team):
             raise InvalidInput("conversation_id, agent_id and exactly one of to_agent_id or to_team are required")
-        current = await self._store.get_assignment(conversation_id)
+        current = await self._store.record(conversation_id)
         if current is None or current.state == AssignmentState.ENDED:
             raise NotFound(f"no open routing record for conversation {conversation_id}")
-        now = now_us()
+        now = self._now()
         if to_agent:
-            assignment = await self._store.transfer(conversation_id, to_agent, self._policy, now)
+            agent = await self._store.get_agent(to_agent)
+            if agent is None:
+                raise NotFound(f"agent {to_agent} not found")
+
+            def give(existing: AssignmentRecord | None) -> RoutingChange:
+                if existing is None or existing.state == AssignmentState.ENDED:
+                    raise NotFound(f"no open routing record for conversation {conversation_id}")
+                moved = plan_transfer(existing, to_agent, self._policy, now)
+                return RoutingChange(moved, agent.capacity_for(existing.request.channel))
+
+            given = await self._write(give, conversation_id)
+            assert given is not None
+            assignment = given.assignment()
             await self._announce(assignment, "", conversation_id)
         else:
-            released = await self._store.release_agent_conversation(conversation_id, now)
+
+            def back_to_queue(existing: AssignmentRecord | None) -> RoutingChange | None:
+                released = plan_release(existing, now, forget_excluded=True)
+                return RoutingChange(released) if released is not None else None
+
+            released = await self._write(back_to_queue, conversation_id)
             if released is None:
                 raise NotFound(f"no open routing record for conversation {conversation_id}")
             outcome = await self.route(
@@ -258,8 +379,19 @@ class RoutingActions:
 
     async def check_slas(self) -> int:
         """Raise a breach event for each overdue response (once) and move waiting ones up the queue."""
-        breached = await self._store.breach_due(now_us(), self._policy.breach_priority_boost)
-        for assignment, kind, due_us in breached:
+        breached = []
+        for conversation_id, kind, due_us in await self._store.breach_due(self._now()):
+
+            def boost(existing: AssignmentRecord | None) -> RoutingChange | None:
+                boosted = plan_boost(existing, self._policy.breach_priority_boost)
+                return RoutingChange(boosted) if boosted is not None else None
+
+            await self._write(boost, conversation_id)
+            record = await self._store.record(conversation_id)
+            if record is None:
+                continue
+            assignment = record.assignment()
+            breached.append((assignment, kind, due_us))
             event = routing_events.SlaBreached(
                 conversation_id=assignment.conversation_id,
                 kind=kind,
@@ -278,7 +410,13 @@ class RoutingActions:
     async def end(self, conversation_id: str) -> None:
         """A conversation was resolved: its agent has room again, so waiting conversations move."""
         await self._store.stop_sla(conversation_id)
-        ended = await self._store.end(conversation_id, now_us())
+        now = self._now()
+
+        def finish(existing: AssignmentRecord | None) -> RoutingChange | None:
+            ended = plan_end(existing, now)
+            return RoutingChange(ended) if ended is not None else None
+
+        ended = await self._write(finish, conversation_id)
         if ended is None:
             return
         log.info("assignment_ended", conversation_id=conversation_id, agent_id=ended.agent_id)
@@ -306,34 +444,50 @@ class RoutingActions:
         return agent
 
     async def set_presence(self, agent_id: str, presence: Presence) -> Agent:
-        agent = await self._store.set_presence(agent_id, presence, now_us())
+        agent = await self._store.set_presence(agent_id, presence, self._now())
         await self._announce_presence(agent)
         if presence == Presence.AVAILABLE:
             await self.place_waiting()
         elif presence == Presence.OFFLINE and self._policy.release_on_offline:
-            released = await self._store.release_agent(agent_id, now_us())
+            released = await self.release_agent(agent_id)
             if released:
                 log.info("conversations_released", agent_id=agent_id, count=len(released))
                 await self.place_waiting()
         return agent
 
+    async def release_agent(self, agent_id: str) -> list[str]:
+        """Hand an agent's conversations back to the queue (they went offline); returns which."""
+        now = self._now()
+        released = []
+        for conversation_id in await self._store.held_by(agent_id):
+
+            def release(existing: AssignmentRecord | None) -> RoutingChange | None:
+                if existing is None or existing.holder != agent_id:
+                    return None  # moved on meanwhile
+                back = plan_release(existing, now, reason=f"released: {agent_id} went offline")
+                return RoutingChange(back) if back is not None else None
+
+            if await self._write(release, conversation_id) is not None:
+                released.append(conversation_id)
+        return released
+
     async def heartbeat(self, agent_id: str) -> None:
         if not agent_id:
             raise InvalidInput("agent_id is required")
-        await self._store.heartbeat(agent_id, now_us())
+        await self._store.heartbeat(agent_id, self._now())
 
     async def sweep_presence(self) -> int:
         """Agents whose session stopped sending heartbeats become away (when a grace period is set)."""
         if self._policy.presence_grace_us <= 0:
             return 0
-        silent = await self._store.mark_silent_away(now_us() - self._policy.presence_grace_us)
+        silent = await self._store.mark_silent_away(self._now() - self._policy.presence_grace_us)
         for agent in silent:
             log.info("agent_became_away", agent_id=agent.agent_id)
             await self._announce_presence(agent)
         return len(silent)
 
     async def _announce_presence(self, agent: Agent) -> None:
-        changed_at = now_us()
+        changed_at = self._now()
         event = routing_events.AgentPresenceChanged(
             agent_id=agent.agent_id, presence=agent.presence.name.lower(), changed_at=to_timestamp(changed_at)
         )
@@ -349,19 +503,18 @@ class RoutingActions:
     # --- queries and rules ------------------------------------------------------------------
 
     async def get_assignment(self, conversation_id: str) -> tuple[Assignment | None, int]:
-        assignment = await self._store.get_assignment(conversation_id)
-        position = await self._store.queue_position(conversation_id) if assignment else 0
-        return assignment, position
+        record = await self._store.record(conversation_id)
+        position = await self._store.queue_position(conversation_id) if record else 0
+        return (record.assignment() if record else None), position
 
     async def explain(self, conversation_id: str) -> tuple[Assignment, Decision, int]:
-        found = await self._store.explanation(conversation_id)
-        if found is None:
+        record = await self._store.record(conversation_id)
+        if record is None:
             raise NotFound(f"no routing record for conversation {conversation_id}")
-        assignment, decision = found
-        return assignment, decision, await self._store.queue_position(conversation_id)
+        return record.assignment(), record.decision(), await self._store.queue_position(conversation_id)
 
     async def queue_stats(self) -> QueueStats:
-        return await self._store.queue_stats(now_us())
+        return await self._store.queue_stats(self._now())
 
     async def rules_document(self) -> tuple[dict[str, Any], int]:
         return await self._store.rules()
@@ -370,6 +523,6 @@ class RoutingActions:
         if not agent_id:
             raise InvalidInput("agent_id is required: rule changes are attributed")
         parse_rules(document)  # refuse a bad document before it replaces the good one
-        version = await self._store.put_rules(document, agent_id, now_us())
+        version = await self._store.put_rules(document, agent_id, self._now())
         log.info("rules_updated", agent_id=agent_id, version=version)
         return version

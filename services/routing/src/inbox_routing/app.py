@@ -16,6 +16,8 @@ from inbox_runtime.lifecycle import every, until_signalled
 from inbox_routing import grpc_api
 from inbox_routing.actions import RoutingActions
 from inbox_routing.config import Settings, read_rules_file
+from inbox_routing.store import RoutingStore
+from inbox_routing.store.mongo import MongoRoutingStore
 from inbox_routing.store.sqlite import SqliteRoutingStore
 from inbox_routing.subscribers import (
     ON_CUSTOMER_ERASED,
@@ -29,9 +31,16 @@ from inbox_routing.subscribers import (
 log = structlog.get_logger(__name__)
 
 
+async def open_store(settings: Settings) -> RoutingStore:
+    """MongoDB when MONGODB_URI is set, else the SQLite file."""
+    if settings.common.mongodb is not None:
+        return await MongoRoutingStore.open(settings.common.mongodb)
+    return await SqliteRoutingStore.open(settings.db_path)
+
+
 async def run(settings: Settings) -> None:
     async with AsyncExitStack() as stack:
-        store = await SqliteRoutingStore.open(settings.db_path)
+        store = await open_store(settings)
         stack.push_async_callback(store.close)
         bus = await stack.enter_async_context(EventBus.connect(settings.common.nats_url, service="routing"))
         await bus.ensure_streams()

@@ -1,26 +1,65 @@
-"""The routing service's repository: one Protocol, one implementation per store."""
+"""The routing service's repository: data access only, in domain terms. The actions decide.
+
+Two implementations keep the same contract (`tests/test_store_contract.py` runs against both): SQLite,
+the embedded default, and MongoDB, the production store (selected by `MONGODB_URI`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
-from inbox_routing.domain import (
-    Agent,
-    Assignment,
-    Decision,
-    Presence,
-    QueueStats,
-    RouteOutcome,
-    RouteRequest,
-    RoutingPolicy,
-    Target,
-)
-from inbox_routing.store.sqlite import Waiting
-
-__all__ = ["RoutingStore", "Waiting"]
+from inbox_routing.changes import AssignmentRecord, Outcome, RoutingChange
+from inbox_routing.domain import Agent, Candidate, Presence, QueueStats
 
 
 class RoutingStore(Protocol):
+    # --- the conversations' routing ------------------------------------------------------------
+
+    async def commit(self, changes: Sequence[RoutingChange]) -> list[Outcome]:
+        """Write each change if its conversation is still at the version it was read at (else STALE)
+        and, when it gives an agent the conversation, the agent holds fewer than `capacity` others on
+        the channel (else FULL). Whatever the number of replicas, no agent ever exceeds capacity."""
+        ...
+
+    async def record(self, conversation_id: str) -> AssignmentRecord | None: ...
+
+    async def candidates(self, channel: int, team: str) -> list[Candidate]:
+        """Available agents (of the team, when there is one) with the conversations each holds on the channel."""
+        ...
+
+    async def known_agent(self, customer_id: str, conversation_id: str, since_us: int) -> str:
+        """The agent who last had another (or this ended) conversation of the customer since `since_us`."""
+        ...
+
+    async def held_by(self, agent_id: str) -> list[str]:
+        """Conversations the agent holds (assigned or offered)."""
+        ...
+
+    async def queued(self, limit: int) -> list[AssignmentRecord]:
+        """Waiting conversations: highest priority first, then longest waiting."""
+        ...
+
+    async def queue_position(self, conversation_id: str) -> int:
+        """1 for the next to be placed; 0 when not waiting."""
+        ...
+
+    async def lapsed_offers(self, now_us: int) -> list[tuple[str, str]]: ...
+
+    async def queue_stats(self, now_us: int) -> QueueStats: ...
+
+    async def announced_positions(self, conversation_ids: Sequence[str]) -> dict[str, int]:
+        """The queue position each waiting customer was last told (absent: never told)."""
+        ...
+
+    async def mark_announced(self, conversation_id: str, position: int) -> None: ...
+
+    async def forget_customer(self, customer_id: str) -> int:
+        """Erase the routing records of a customer; returns how many."""
+        ...
+
+    # --- agents --------------------------------------------------------------------------------
+
     async def upsert_agent(
         self,
         agent_id: str,
@@ -45,50 +84,7 @@ class RoutingStore(Protocol):
 
     async def mark_silent_away(self, seen_before_us: int) -> list[Agent]: ...
 
-    async def route(
-        self,
-        request: RouteRequest,
-        target: Target,
-        rule_id: str,
-        escalation_step: int,
-        policy: RoutingPolicy,
-        now_us: int,
-        *,
-        force: bool = False,
-    ) -> RouteOutcome:
-        """Offer, assign or queue with `domain.decide` in one conditional write: capacity is counted in
-        the same transaction, so no interleaving of replicas puts an agent over capacity."""
-        ...
-
-    async def accept_offer(self, conversation_id: str, agent_id: str, now_us: int) -> Assignment: ...
-
-    async def withdraw_offer(self, conversation_id: str, agent_id: str, reason: str, now_us: int) -> Waiting | None: ...
-
-    async def lapsed_offers(self, now_us: int) -> list[tuple[str, str]]: ...
-
-    async def release_agent(self, agent_id: str, now_us: int) -> list[str]: ...
-
-    async def release_agent_conversation(self, conversation_id: str, now_us: int) -> Waiting | None: ...
-
-    async def transfer(self, conversation_id: str, to_agent: str, policy: RoutingPolicy, now_us: int) -> Assignment: ...
-
-    async def queued(self, limit: int) -> list[Waiting]: ...
-
-    async def queue_position(self, conversation_id: str) -> int: ...
-
-    async def queue_positions(self, limit: int) -> list[tuple[Assignment, str, int, int]]: ...
-
-    async def mark_announced(self, conversation_id: str, position: int) -> None: ...
-
-    async def end(self, conversation_id: str, now_us: int) -> Assignment | None: ...
-
-    async def forget_customer(self, customer_id: str) -> int: ...
-
-    async def get_assignment(self, conversation_id: str) -> Assignment | None: ...
-
-    async def explanation(self, conversation_id: str) -> tuple[Assignment, Decision] | None: ...
-
-    async def queue_stats(self, now_us: int) -> QueueStats: ...
+    # --- service levels and rules ----------------------------------------------------------------
 
     async def sla_timer(self, conversation_id: str) -> tuple[str, int, bool] | None: ...
 
@@ -96,7 +92,9 @@ class RoutingStore(Protocol):
 
     async def stop_sla(self, conversation_id: str) -> None: ...
 
-    async def breach_due(self, now_us: int, boost: int) -> list[tuple[Assignment, str, int]]: ...
+    async def breach_due(self, now_us: int) -> list[tuple[str, str, int]]:
+        """Mark overdue timers breached (each once): (conversation, kind, due)."""
+        ...
 
     async def rules(self) -> tuple[dict[str, Any], int]: ...
 

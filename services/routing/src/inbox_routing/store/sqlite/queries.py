@@ -1,0 +1,124 @@
+"""Reading: the records decisions start from, candidates with their loads, the queue, the agents."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+
+from inbox_routing.changes import AssignmentRecord
+from inbox_routing.domain import HOLDS_CAPACITY, AssignmentState, Candidate, Presence, QueueStats
+from inbox_routing.store.sqlite import rows
+
+HOLDING = f"({', '.join(str(int(s)) for s in HOLDS_CAPACITY)})"
+QUEUED = int(AssignmentState.QUEUED)
+
+
+def record(conn: sqlite3.Connection, conversation_id: str) -> AssignmentRecord | None:
+    row = conn.execute("SELECT * FROM assignments WHERE conversation_id = ?", (conversation_id,)).fetchone()
+    return rows.record(row) if row else None
+
+
+def load(conn: sqlite3.Connection, agent_id: str, channel: int, other_than: str) -> int:
+    return int(
+        conn.execute(
+            f"SELECT COUNT(*) FROM assignments WHERE agent_id = ? AND channel = ? AND state IN {HOLDING} "
+            "AND conversation_id != ?",
+            (agent_id, channel, other_than),
+        ).fetchone()[0]
+    )
+
+
+def load_of(conn: sqlite3.Connection, agent_id: str) -> dict[int, int]:
+    found = conn.execute(
+        f"SELECT channel, COUNT(*) AS n FROM assignments WHERE state IN {HOLDING} AND agent_id = ? GROUP BY channel",
+        (agent_id,),
+    ).fetchall()
+    return {int(r["channel"]): int(r["n"]) for r in found}
+
+
+def candidates(conn: sqlite3.Connection, channel: int, team: str, parse: rows.AgentParser) -> list[Candidate]:
+    loads = dict(
+        conn.execute(
+            f"SELECT agent_id, COUNT(*) FROM assignments WHERE channel = ? AND state IN {HOLDING} GROUP BY agent_id",
+            (channel,),
+        ).fetchall()
+    )
+    if team:
+        found = conn.execute(
+            "SELECT agents.* FROM agent_teams JOIN agents USING (agent_id) WHERE agent_teams.team = ? "
+            "AND agents.presence = ?",
+            (team, int(Presence.AVAILABLE)),
+        ).fetchall()
+    else:
+        found = conn.execute("SELECT * FROM agents WHERE presence = ?", (int(Presence.AVAILABLE),)).fetchall()
+    return [Candidate(parse(row), int(loads.get(row["agent_id"], 0))) for row in found]
+
+
+def known_agent(conn: sqlite3.Connection, customer_id: str, conversation_id: str, since_us: int) -> str:
+    row = conn.execute(
+        "SELECT agent_id FROM assignments WHERE customer_id = ? AND agent_id != '' AND since_us >= ? "
+        "AND (conversation_id != ? OR state = ?) ORDER BY since_us DESC LIMIT 1",
+        (customer_id, since_us, conversation_id, int(AssignmentState.ENDED)),
+    ).fetchone()
+    return str(row[0]) if row else ""
+
+
+def held_by(conn: sqlite3.Connection, agent_id: str) -> list[str]:
+    found = conn.execute(
+        f"SELECT conversation_id FROM assignments WHERE agent_id = ? AND state IN {HOLDING} ORDER BY since_us",
+        (agent_id,),
+    )
+    return [r[0] for r in found]
+
+
+def queued(conn: sqlite3.Connection, limit: int) -> list[AssignmentRecord]:
+    found = conn.execute(
+        "SELECT * FROM assignments WHERE state = ? ORDER BY priority DESC, queued_at_us, conversation_id LIMIT ?",
+        (QUEUED, limit),
+    )
+    return [rows.record(r) for r in found.fetchall()]
+
+
+def queue_position(conn: sqlite3.Connection, conversation_id: str) -> int:
+    row = conn.execute(
+        "SELECT priority, queued_at_us, state FROM assignments WHERE conversation_id = ?", (conversation_id,)
+    ).fetchone()
+    if row is None or row["state"] != QUEUED:
+        return 0
+    ahead = conn.execute(
+        "SELECT COUNT(*) FROM assignments WHERE state = ? AND (priority > ? OR (priority = ? AND "
+        "(queued_at_us, conversation_id) < (?, ?)))",
+        (QUEUED, row["priority"], row["priority"], row["queued_at_us"], conversation_id),
+    ).fetchone()[0]
+    return int(ahead) + 1
+
+
+def lapsed_offers(conn: sqlite3.Connection, now_us: int) -> list[tuple[str, str]]:
+    found = conn.execute(
+        "SELECT conversation_id, agent_id FROM assignments WHERE state = ? AND offer_expires_us <= ? "
+        "ORDER BY offer_expires_us LIMIT 500",
+        (int(AssignmentState.OFFERED), now_us),
+    )
+    return [(r[0], r[1]) for r in found.fetchall()]
+
+
+def queue_stats(conn: sqlite3.Connection, now_us: int) -> QueueStats:
+    waiting = conn.execute(
+        "SELECT team, COUNT(*), MIN(queued_at_us) FROM assignments WHERE state = ? GROUP BY team", (QUEUED,)
+    ).fetchall()
+    available: dict[str, int] = {}
+    for row in conn.execute("SELECT teams FROM agents WHERE presence = ?", (int(Presence.AVAILABLE),)):
+        for team in json.loads(row[0]) or [""]:
+            available[team] = available.get(team, 0) + 1
+    per_team = {str(team): (int(count), now_us - int(oldest)) for team, count, oldest in waiting}
+    return QueueStats(per_team=per_team, available_agents=available)
+
+
+def announced_positions(conn: sqlite3.Connection, conversation_ids: Sequence[str]) -> dict[str, int]:
+    found = conn.execute(
+        f"SELECT conversation_id, announced_position FROM assignments WHERE announced_position > 0 "
+        f"AND conversation_id IN ({', '.join('?' for _ in conversation_ids)})",
+        list(conversation_ids),
+    )
+    return {str(r[0]): int(r[1]) for r in found}

@@ -1,0 +1,96 @@
+"""The SQLite schema, as migrations applied in order at open (append; never edit a released one)."""
+
+from __future__ import annotations
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS agents (
+    agent_id TEXT PRIMARY KEY,
+    display_name TEXT NOT NULL,
+    presence INTEGER NOT NULL,
+    capacities TEXT NOT NULL,
+    languages TEXT NOT NULL,
+    last_assigned_at_us INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS assignments (
+    conversation_id TEXT PRIMARY KEY,
+    customer_id TEXT NOT NULL,
+    channel INTEGER NOT NULL,
+    inbox_id TEXT NOT NULL,
+    state INTEGER NOT NULL,
+    agent_id TEXT NOT NULL DEFAULT '',
+    since_us INTEGER NOT NULL,
+    queued_at_us INTEGER NOT NULL,
+    reason TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS assignments_load ON assignments(agent_id, channel) WHERE state = 2;
+CREATE INDEX IF NOT EXISTS assignments_queue ON assignments(queued_at_us, conversation_id) WHERE state = 1;
+"""
+
+# Generations (see RouteRequest) and a customer index for erasure.
+MIGRATION_V2 = """
+ALTER TABLE assignments ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX assignments_by_customer ON assignments(customer_id);
+"""
+
+# Teams, skills, heartbeats; offers, priorities, rules and explanations.
+MIGRATION_V3 = """
+ALTER TABLE agents ADD COLUMN teams TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE agents ADD COLUMN skills TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE agents ADD COLUMN last_seen_at_us INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE assignments ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE assignments ADD COLUMN team TEXT NOT NULL DEFAULT '';
+ALTER TABLE assignments ADD COLUMN offer_expires_us INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE assignments ADD COLUMN excluded TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE assignments ADD COLUMN rule_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE assignments ADD COLUMN escalation_step INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE assignments ADD COLUMN request TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE assignments ADD COLUMN explanation TEXT NOT NULL DEFAULT '[]';
+DROP INDEX assignments_load;
+CREATE INDEX assignments_load ON assignments(agent_id, channel) WHERE state IN (2, 4);
+DROP INDEX assignments_queue;
+CREATE INDEX assignments_queue ON assignments(priority DESC, queued_at_us, conversation_id) WHERE state = 1;
+CREATE INDEX assignments_offers ON assignments(offer_expires_us) WHERE state = 4;
+CREATE INDEX assignments_known_agent ON assignments(customer_id, since_us DESC) WHERE agent_id != '';
+CREATE TABLE routing_rules (
+    singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+    document TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    updated_by TEXT NOT NULL,
+    updated_at_us INTEGER NOT NULL
+);
+"""
+
+# Agents by team, so a decision for a team looks at that team's agents only.
+MIGRATION_V4 = """
+CREATE TABLE agent_teams (
+    team TEXT NOT NULL,
+    agent_id TEXT NOT NULL REFERENCES agents(agent_id),
+    PRIMARY KEY (team, agent_id)
+);
+INSERT INTO agent_teams (team, agent_id) SELECT json_each.value, agents.agent_id FROM agents, json_each(agents.teams);
+CREATE INDEX agents_by_presence ON agents(presence);
+"""
+
+# The queue position last told to the customer.
+MIGRATION_V5 = """
+ALTER TABLE assignments ADD COLUMN announced_position INTEGER NOT NULL DEFAULT 0;
+"""
+
+# Service-level timers.
+MIGRATION_V6 = """
+CREATE TABLE sla_timers (
+    conversation_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    due_us INTEGER NOT NULL,
+    breached INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX sla_timers_due ON sla_timers(due_us) WHERE breached = 0;
+ALTER TABLE assignments ADD COLUMN boost INTEGER NOT NULL DEFAULT 0;
+"""
+
+# The record's version: a change names the version it read (see changes.RoutingChange).
+MIGRATION_V7 = """
+ALTER TABLE assignments ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+"""
+
+MIGRATIONS = (SCHEMA, MIGRATION_V2, MIGRATION_V3, MIGRATION_V4, MIGRATION_V5, MIGRATION_V6, MIGRATION_V7)

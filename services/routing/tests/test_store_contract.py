@@ -1,0 +1,125 @@
+"""RoutingStore contract: the same tests against every implementation (SQLite and MongoDB).
+
+What a store promises the actions: a change is written only at the version it was read (else STALE)
+and only within the agent's capacity (else FULL), whatever the number of instances writing; records
+read back as written; agents, service-level timers and rules keep what they are given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from inbox_routing.changes import AssignmentRecord, Outcome, RoutingChange
+from inbox_routing.domain import CHAT, AssignmentState, Presence, RouteRequest, Verdict
+from inbox_routing.store import RoutingStore
+
+from .conftest import OpenStore
+
+
+def waiting(i: int, version: int = 1, **fields: object) -> AssignmentRecord:
+    request = RouteRequest(f"conv-{i}", f"cust-{i}", CHAT, "main", generation=5, tags=("vip",), text="où est-il?")
+    values: dict[str, object] = {
+        "request": request,
+        "state": AssignmentState.QUEUED,
+        "agent_id": "",
+        "since_us": 10 + i,
+        "queued_at_us": 10 + i,
+        "reason": "nobody available",
+        "version": version,
+        **fields,
+    }
+    return AssignmentRecord(**values)  # type: ignore[arg-type]
+
+
+def given(record: AssignmentRecord, agent: str) -> AssignmentRecord:
+    return record.next(state=AssignmentState.ASSIGNED, agent_id=agent, reason="least busy")
+
+
+async def test_records_read_back_as_written(store: RoutingStore) -> None:
+    record = waiting(1, excluded=frozenset({"bob"}), explanation=(Verdict("ada", False, "busy"),), boost=3)
+    assert await store.commit([RoutingChange(record)]) == [Outcome.APPLIED]
+    assert await store.record("conv-1") == record
+    assert await store.record("conv-unknown") is None
+
+
+async def test_a_change_from_a_stale_read_is_refused(store: RoutingStore) -> None:
+    first = waiting(1)
+    await store.commit([RoutingChange(first)])
+    assert await store.commit([RoutingChange(waiting(1))]) == [Outcome.STALE]  # written as if new
+    assert await store.commit([RoutingChange(first.next(priority=4))]) == [Outcome.APPLIED]
+    assert await store.commit([RoutingChange(first.next(priority=9))]) == [Outcome.STALE]  # read before that
+    stored = await store.record("conv-1")
+    assert stored is not None and (stored.version, stored.priority) == (2, 4)
+
+
+async def test_capacity_is_never_exceeded_and_comes_back_when_released(store: RoutingStore) -> None:
+    await store.upsert_agent("ada", "Ada", {CHAT: 2}, ())
+    records = [waiting(i) for i in range(3)]
+    await store.commit([RoutingChange(r) for r in records])
+    outcomes = await store.commit([RoutingChange(given(r, "ada"), capacity=2) for r in records])
+    assert outcomes == [Outcome.APPLIED, Outcome.APPLIED, Outcome.FULL]
+    assert await store.load_of("ada") == {CHAT: 2}
+    assert sorted(await store.held_by("ada")) == ["conv-0", "conv-1"]
+    held = await store.record("conv-0")
+    assert held is not None
+    ended = held.next(state=AssignmentState.ENDED)
+    assert await store.commit([RoutingChange(ended)]) == [Outcome.APPLIED]
+    assert await store.load_of("ada") == {CHAT: 1}
+    assert await store.commit([RoutingChange(given(records[2], "ada"), capacity=2)]) == [Outcome.APPLIED]
+
+
+async def test_instances_racing_for_one_agent_never_exceed_capacity(open_store: OpenStore) -> None:
+    stores = [await open_store() for _ in range(3)]
+    await stores[0].upsert_agent("ada", "Ada", {CHAT: 3}, ())
+    records = [waiting(i) for i in range(12)]
+    await stores[0].commit([RoutingChange(r) for r in records])
+    outcomes = await asyncio.gather(
+        *(stores[i % 3].commit([RoutingChange(given(r, "ada"), capacity=3)]) for i, r in enumerate(records))
+    )
+    assert [o for [o] in outcomes].count(Outcome.APPLIED) == 3
+    assert await stores[1].load_of("ada") == {CHAT: 3}
+
+
+async def test_instances_racing_on_one_conversation_let_one_write(open_store: OpenStore) -> None:
+    stores = [await open_store() for _ in range(2)]
+    for name in ("ada", "bob", "cy", "di"):
+        await stores[0].upsert_agent(name, name, {CHAT: 5}, ())
+    record = waiting(1)
+    await stores[0].commit([RoutingChange(record)])
+    racers = [given(record, name) for name in ("ada", "bob", "cy", "di")]
+    outcomes = await asyncio.gather(
+        *(stores[i % 2].commit([RoutingChange(r, capacity=5)]) for i, r in enumerate(racers))
+    )
+    assert [o for [o] in outcomes].count(Outcome.APPLIED) == 1
+    winner = await stores[0].record("conv-1")
+    assert winner is not None
+    loads = {name: await stores[1].load_of(name) for name in ("ada", "bob", "cy", "di")}
+    assert loads == {name: ({CHAT: 1} if name == winner.agent_id else {}) for name in loads}
+
+
+async def test_the_queue_is_by_priority_then_waiting_time(store: RoutingStore) -> None:
+    await store.commit([RoutingChange(waiting(1)), RoutingChange(waiting(2, priority=5)), RoutingChange(waiting(3))])
+    assert [r.conversation_id for r in await store.queued(10)] == ["conv-2", "conv-1", "conv-3"]
+    assert [await store.queue_position(f"conv-{i}") for i in (1, 2, 3)] == [2, 1, 3]
+    await store.mark_announced("conv-1", 2)
+    assert await store.announced_positions(["conv-1", "conv-3"]) == {"conv-1": 2}
+    assert (await store.queue_stats(20)).per_team == {"": (3, 9)}
+    assert await store.forget_customer("cust-1") == 1
+    assert await store.record("conv-1") is None and await store.queue_position("conv-1") == 0
+
+
+async def test_agents_timers_and_rules_keep_what_they_are_given(store: RoutingStore) -> None:
+    agent = await store.upsert_agent("ada", "Ada", {CHAT: 4}, ("en", "es"), ("tier1",), {"refunds.eu": 3})
+    assert agent.skills == (("refunds.eu", 3),) and agent.capacity_for(CHAT) == 4
+    await store.set_presence("ada", Presence.AVAILABLE, 5)
+    [candidate] = await store.candidates(CHAT, "tier1")
+    assert (candidate.agent.agent_id, candidate.load) == ("ada", 0)
+    assert await store.candidates(CHAT, "tier2") == []
+    await store.start_sla("conv-1", "first_response", 100, replace=False)
+    await store.start_sla("conv-1", "next_response", 200, replace=False)  # kept: not a replace
+    assert await store.breach_due(99) == []
+    assert await store.breach_due(100) == [("conv-1", "first_response", 100)]
+    assert await store.breach_due(100) == []
+    assert await store.sla_timer("conv-1") == ("first_response", 100, True)
+    assert await store.put_rules({"default": {"team": "a"}}, "ada", 1) == 1
+    assert await store.rules() == ({"default": {"team": "a"}}, 1)
