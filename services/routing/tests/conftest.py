@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from inbox_devstack.clock import Clock
 from inbox_devstack.nats_server import NatsServer
 from inbox_events import EventBus
 from inbox_routing.actions import RoutingActions
@@ -42,14 +43,6 @@ async def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
 @pytest.fixture
 async def store(open_store: OpenStore) -> RoutingStore:
     return await open_store()
-
-
-@dataclass
-class Clock:
-    now: int = 1_000_000
-
-    def __call__(self) -> int:
-        return self.now
 
 
 @dataclass

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 import structlog
 from pymongo import AsyncMongoClient, IndexModel
@@ -90,3 +90,38 @@ def refuse_invalid_document(exc: PyMongoError) -> None:
 
 async def close_database(database: AsyncDatabase[Document]) -> None:
     await database.client.close()
+
+
+class MongoStore:
+    """Base of a service's MongoDB repository: its indexes created at open, the database, close, and
+    the one write the invariants rest on: an insert that a unique key lets only one writer make.
+
+    Subclasses name their `SERVICE` and `INDEXES` and add their queries; they never touch another
+    service's collections (all of a service's collections carry its name as a prefix).
+    """
+
+    SERVICE = ""
+    INDEXES: Mapping[str, Sequence[IndexModel]] = {}
+
+    def __init__(self, database: AsyncDatabase[Document]) -> None:
+        self._db = database
+
+    @classmethod
+    async def open(cls, target: MongoTarget) -> Self:
+        database = await open_database(target, service=cls.SERVICE)
+        await ensure_indexes(database, cls.INDEXES)
+        return cls(database)
+
+    async def close(self) -> None:
+        await close_database(self._db)
+
+    async def _insert_if_absent(self, collection: str, document: Document) -> bool:
+        """Insert; False when a document with the same unique key is there already."""
+        try:
+            await self._db[collection].insert_one(document)
+        except PyMongoError as exc:
+            if is_duplicate_key(exc):
+                return False
+            refuse_invalid_document(exc)
+            raise
+        return True

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
 import structlog
 from inbox.routing.v1 import events_pb2 as routing_events
 from inbox_events import EventBus, Outgoing
+from inbox_runtime.optimistic import until_applied
 from inbox_runtime.timestamps import now_us, to_timestamp
 
 from inbox_routing.changes import AssignmentRecord, Outcome, RoutingChange
@@ -56,22 +57,6 @@ log = structlog.get_logger(__name__)
 
 # How many waiting conversations one pass tries to place.
 QUEUE_PASS = 500
-# A change refused because the conversation or the agent changed meanwhile is decided again on fresh
-# data; this many times before the event is retried.
-MAX_ATTEMPTS = 20
-T = TypeVar("T")
-
-
-class WriteContention(RuntimeError):
-    """Other writers kept changing the conversation; transient: the event is delivered again later."""
-
-
-async def until_applied(attempt: Callable[[], Awaitable[T | None]]) -> T:
-    for _ in range(MAX_ATTEMPTS):
-        result = await attempt()
-        if result is not None:
-            return result
-    raise WriteContention(f"gave up after {MAX_ATTEMPTS} conflicting writes")
 
 
 class RoutingActions:

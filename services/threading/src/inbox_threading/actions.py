@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TypeVar
 
 import structlog
 from inbox.channels.v1 import events_pb2 as channel_events
 from inbox.conversations.v1 import events_pb2 as conversation_events
 from inbox.message.v1 import message_pb2
 from inbox_events import EventBus, Outgoing
+from inbox_runtime.optimistic import until_applied
 from inbox_runtime.timestamps import now_us, to_timestamp
 
 from inbox_threading.changes import (
@@ -85,21 +85,6 @@ from inbox_threading.store import ConversationStore
 log = structlog.get_logger(__name__)
 
 MAX_PAGE_SIZE = 200
-# A change whose guard failed is decided again on fresh data; this many times before the event is retried.
-MAX_ATTEMPTS = 20
-T = TypeVar("T")
-
-
-class WriteContention(RuntimeError):
-    """Other writers kept changing the customer; transient: the event is delivered again later."""
-
-
-async def until_applied(attempt: Callable[[], Awaitable[T | None]]) -> T:
-    for _ in range(MAX_ATTEMPTS):
-        result = await attempt()
-        if result is not None:
-            return result
-    raise WriteContention(f"gave up after {MAX_ATTEMPTS} conflicting writes")
 
 
 def _page_size(requested: int, default: int) -> int:

@@ -21,12 +21,8 @@ from typing import Any
 
 from inbox_runtime.mongo import (
     Document,
-    MongoTarget,
-    close_database,
-    ensure_indexes,
+    MongoStore,
     is_duplicate_key,
-    open_database,
-    refuse_invalid_document,
 )
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
@@ -59,28 +55,9 @@ QUEUED = int(AssignmentState.QUEUED)
 ORPHAN_SLOT_US = 60_000_000
 
 
-class MongoRoutingStore:
-    def __init__(self, database: AsyncDatabase[Document]) -> None:
-        self._db = database
-
-    @classmethod
-    async def open(cls, target: MongoTarget) -> MongoRoutingStore:
-        database = await open_database(target, service="routing")
-        await ensure_indexes(database, INDEXES)
-        return cls(database)
-
-    async def close(self) -> None:
-        await close_database(self._db)
-
-    async def _insert_if_absent(self, collection: str, document: Document) -> bool:
-        try:
-            await self._db[collection].insert_one(document)
-        except PyMongoError as exc:
-            if is_duplicate_key(exc):
-                return False
-            refuse_invalid_document(exc)
-            raise
-        return True
+class MongoRoutingStore(MongoStore):
+    SERVICE = "routing"
+    INDEXES = INDEXES
 
     # --- the conversations' routing ------------------------------------------------------------
 

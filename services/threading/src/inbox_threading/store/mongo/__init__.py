@@ -24,11 +24,8 @@ from typing import Any
 
 from inbox_runtime.mongo import (
     Document,
-    MongoTarget,
-    close_database,
-    ensure_indexes,
+    MongoStore,
     is_duplicate_key,
-    open_database,
     refuse_invalid_document,
 )
 from pymongo import ASCENDING, DESCENDING
@@ -99,18 +96,9 @@ def after(fields: Sequence[str], values: Sequence[object], *, descending: bool =
     return {"$or": branches}
 
 
-class MongoConversationStore:
-    def __init__(self, database: AsyncDatabase[Document]) -> None:
-        self._db = database
-
-    @classmethod
-    async def open(cls, target: MongoTarget) -> MongoConversationStore:
-        database = await open_database(target, service="threading")
-        await ensure_indexes(database, INDEXES)
-        return cls(database)
-
-    async def close(self) -> None:
-        await close_database(self._db)
+class MongoConversationStore(MongoStore):
+    SERVICE = "threading"
+    INDEXES = INDEXES
 
     # --- writes -------------------------------------------------------------------------------
 
@@ -183,15 +171,6 @@ class MongoConversationStore:
                 },
             )
         return sequences
-
-    async def _insert_if_absent(self, collection: str, document: Document) -> bool:
-        try:
-            await self._db[collection].insert_one(document)
-        except PyMongoError as exc:
-            if is_duplicate_key(exc):
-                return False
-            raise
-        return True
 
     async def _guard(self, guard: CustomerGuard) -> None:
         if guard.version == 0 and guard.contact is not None:
