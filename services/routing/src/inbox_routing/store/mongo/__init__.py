@@ -25,7 +25,6 @@ from inbox_runtime.mongo import (
     is_duplicate_key,
 )
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
-from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from inbox_routing.changes import AssignmentRecord, Outcome, RoutingChange

@@ -25,11 +25,9 @@ from typing import Any
 from inbox_runtime.mongo import (
     Document,
     MongoStore,
-    is_duplicate_key,
     refuse_invalid_document,
 )
 from pymongo import ASCENDING, DESCENDING
-from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from inbox_threading.changes import (
