@@ -9,6 +9,7 @@ from typing import Protocol, runtime_checkable
 from inbox.channels.v1 import events_pb2
 from inbox.message.v1 import message_pb2
 from inbox_runtime.config import ConfigError
+from inbox_runtime.mongo import MongoTarget
 from starlette.routing import BaseRoute
 
 ENTRY_POINT_GROUP = "inbox.channel_adapters"
@@ -41,6 +42,12 @@ class AdapterHost(Protocol):
     @property
     def data_dir(self) -> Path:
         """A folder the adapter may keep its own files in (outbox, attachments)."""
+        ...
+
+    @property
+    def mongodb(self) -> MongoTarget | None:
+        """Where the adapter keeps its records in production (MongoDB, `MONGODB_URI`); None means a
+        SQLite file in `data_dir`. Collections carry the adapter's name as a prefix."""
         ...
 
     async def publish_inbound(self, message: events_pb2.InboundMessage) -> None:

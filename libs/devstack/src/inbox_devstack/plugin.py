@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 import secrets
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import pytest
 from inbox_runtime.mongo import MongoTarget, mongo_target
@@ -53,6 +56,44 @@ def mongo(mongo_server: FerretDb | str) -> MongoTarget:
     if isinstance(mongo_server, str):
         return MongoTarget(mongo_target(mongo_server).uri, database)
     return MongoTarget(mongo_server.uri(), database)
+
+
+class Closable(Protocol):
+    async def close(self) -> None: ...
+
+
+S = TypeVar("S", bound=Closable)
+
+
+@dataclass(frozen=True)
+class StoreBackend:
+    """Where a store under test lives: a MongoDB database (`mongo` set) or a SQLite file in `folder`."""
+
+    mongo: MongoTarget | None
+    folder: Path
+
+    @asynccontextmanager
+    async def opened(
+        self,
+        mongo: Callable[[MongoTarget], Awaitable[S]],
+        sqlite: Callable[[Path], Awaitable[S]],
+        filename: str,
+    ) -> AsyncIterator[S]:
+        """The store on this backend (opened by `mongo` or by `sqlite` on `filename`), closed after."""
+        store = await (mongo(self.mongo) if self.mongo is not None else sqlite(self.folder / filename))
+        try:
+            yield store
+        finally:
+            await store.close()
+
+
+@pytest.fixture(params=["sqlite", "mongo"])
+def store_backend(request: pytest.FixtureRequest, tmp_path: Path) -> StoreBackend:
+    """Run a store contract once per implementation: the embedded SQLite, and MongoDB (FerretDB or
+    MONGODB_URI; skipped, and said so, when neither is there)."""
+    if request.param == "mongo":
+        return StoreBackend(request.getfixturevalue("mongo"), tmp_path)
+    return StoreBackend(None, tmp_path)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

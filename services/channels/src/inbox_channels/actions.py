@@ -21,24 +21,30 @@ from inbox_channel_sdk import (
 from inbox_events import EventBus, PermanentError
 from inbox_events.subjects import channel_token
 from inbox_runtime.errors import FailedPrecondition, InvalidInput
+from inbox_runtime.mongo import MongoTarget
 from inbox_runtime.timestamps import now_us, to_timestamp
 
-from inbox_channels.domain import Delivery, DeliveryStatus, check_proactive
+from inbox_channels.domain import Delivery, DeliveryStatus, check_proactive, status_advances
 from inbox_channels.store import DeliveryStore
 
 log = structlog.get_logger(__name__)
 
 
 class ChannelActions:
-    def __init__(self, store: DeliveryStore, bus: EventBus, data_dir: Path) -> None:
+    def __init__(self, store: DeliveryStore, bus: EventBus, data_dir: Path, mongodb: MongoTarget | None = None) -> None:
         self._store = store
         self._bus = bus
         self._data_dir = data_dir
+        self._mongodb = mongodb
         self._adapters: dict[int, ChannelAdapter] = {}
 
     @property
     def data_dir(self) -> Path:
         return self._data_dir
+
+    @property
+    def mongodb(self) -> MongoTarget | None:
+        return self._mongodb
 
     def register(self, adapter: ChannelAdapter) -> AdapterHost:
         """Host `adapter`; returns the host view it is started with."""
@@ -75,8 +81,12 @@ class ChannelActions:
         self, channel: int, message_id: str, conversation_id: str, status: DeliveryStatus, detail: str = ""
     ) -> None:
         changed_at = now_us()
-        if not await self._store.record(message_id, conversation_id, channel, status, detail, changed_at):
+        current = await self._store.get(message_id)
+        if not status_advances(current.status if current else None, status):
             return
+        delivery = Delivery(message_id, conversation_id, channel, status, detail, changed_at)
+        if not await self._store.record(delivery):
+            return  # recorded meanwhile by another replica
         event = events_pb2.DeliveryStatusChanged(
             message_id=message_id,
             conversation_id=conversation_id,
@@ -203,6 +213,10 @@ class _BoundHost:
     @property
     def data_dir(self) -> Path:
         return self._actions.data_dir
+
+    @property
+    def mongodb(self) -> MongoTarget | None:
+        return self._actions.mongodb
 
     async def publish_inbound(self, message: events_pb2.InboundMessage) -> None:
         await self._actions.publish_inbound(message)

@@ -17,6 +17,8 @@ from inbox_channels import grpc_api
 from inbox_channels.actions import ChannelActions, signal_subject
 from inbox_channels.config import Settings
 from inbox_channels.http_app import build_http_app
+from inbox_channels.store import DeliveryStore
+from inbox_channels.store.mongo import MongoDeliveryStore
 from inbox_channels.store.sqlite import SqliteDeliveryStore
 from inbox_channels.subscribers import ChannelSubscribers, erasure_consumer, outbound_consumer
 
@@ -32,15 +34,22 @@ class RunningChannels:
     nats_url: str
 
 
+async def open_store(settings: Settings) -> DeliveryStore:
+    """MongoDB when MONGODB_URI is set, else the SQLite file."""
+    if settings.common.mongodb is not None:
+        return await MongoDeliveryStore.open(settings.common.mongodb)
+    return await SqliteDeliveryStore.open(settings.db_path)
+
+
 @asynccontextmanager
 async def channels_runtime(settings: Settings, adapters: Sequence[ChannelAdapter]) -> AsyncIterator[RunningChannels]:
     """The whole channels runtime, ready and SERVING; unwinds in order on exit (also used by the tests)."""
     async with AsyncExitStack() as stack:
-        store = await SqliteDeliveryStore.open(settings.db_path)
+        store = await open_store(settings)
         stack.push_async_callback(store.close)
         bus = await stack.enter_async_context(EventBus.connect(settings.common.nats_url, service="channels"))
         await bus.ensure_streams()
-        actions = ChannelActions(store, bus, settings.common.data_dir / "channels")
+        actions = ChannelActions(store, bus, settings.common.data_dir / "channels", settings.common.mongodb)
         for adapter in adapters:
             await adapter.start(actions.register(adapter))
             stack.push_async_callback(adapter.stop)

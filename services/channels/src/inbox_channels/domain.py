@@ -23,6 +23,11 @@ _RANK: dict[int, int] = {
 }
 
 
+def delivery_rank(status: DeliveryStatus) -> int:
+    """How far a status is: a message's status is its furthest one, and a failure outranks all."""
+    return 100 if status == events_pb2.DELIVERY_STATUS_FAILED else _RANK[status]
+
+
 def status_advances(current: DeliveryStatus | None, new: DeliveryStatus) -> bool:
     if current is None:
         return True

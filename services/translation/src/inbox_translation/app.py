@@ -16,6 +16,8 @@ from inbox_translation.actions import Translator
 from inbox_translation.config import Settings, build_providers
 from inbox_translation.detection import Detector
 from inbox_translation.pipeline import AgentLanguages, TranslationPipeline
+from inbox_translation.store import TranslationStore
+from inbox_translation.store.mongo import MongoTranslationStore
 from inbox_translation.store.sqlite import SqliteTranslationStore
 from inbox_translation.subscribers import (
     ON_ASSIGNEE_CHANGED,
@@ -28,9 +30,16 @@ from inbox_translation.subscribers import (
 log = structlog.get_logger(__name__)
 
 
+async def open_store(settings: Settings) -> TranslationStore:
+    """MongoDB when MONGODB_URI is set, else the SQLite file."""
+    if settings.common.mongodb is not None:
+        return await MongoTranslationStore.open(settings.common.mongodb)
+    return await SqliteTranslationStore.open(settings.db_path)
+
+
 async def run(settings: Settings) -> None:
     async with AsyncExitStack() as stack:
-        store = await SqliteTranslationStore.open(settings.db_path)
+        store = await open_store(settings)
         stack.push_async_callback(store.close)
         translator = Translator(
             build_providers(settings.providers),

@@ -179,15 +179,15 @@ async def test_an_erased_customer_leaves_nothing_in_the_chat_adapter(
     [adapter] = channels.actions.adapters
     assert isinstance(adapter, ChatAdapter)
     store = adapter._store  # the adapter's own records, read directly to prove they are gone
-    assert store is not None and await store.identity(visitor.visitor_id) is not None
+    assert store is not None and await store.records.identity(visitor.visitor_id) is not None
 
     contact = message_pb2.ContactPoint(kind=message_pb2.CONTACT_POINT_KIND_CHAT_VISITOR, value=visitor.visitor_id)
     await channels.bus.publish(
         conversation_events.CustomerErased(customer_id="cust-1", contact_points=[contact]), event_id="erased-1"
     )
     for _ in range(100):
-        if await store.identity(visitor.visitor_id) is None:
+        if await store.records.identity(visitor.visitor_id) is None:
             break
         await asyncio.sleep(0.05)
-    assert await store.identity(visitor.visitor_id) is None
+    assert await store.records.identity(visitor.visitor_id) is None
     assert await store.upload(attachment_id) is None

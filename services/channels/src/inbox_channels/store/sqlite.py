@@ -1,10 +1,12 @@
+"""SQLite implementation of DeliveryStore: the embedded default."""
+
 from __future__ import annotations
 
 import sqlite3
 
 from inbox_runtime.sqlite import SqliteStore
 
-from inbox_channels.domain import Delivery, DeliveryStatus, status_advances
+from inbox_channels.domain import Delivery, delivery_rank
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -17,30 +19,51 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 """
 
+# Each status a message reached, once; the furthest is its status.
+MIGRATION_V2 = """
+CREATE TABLE delivery_statuses (
+    message_id TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    rank INTEGER NOT NULL,
+    conversation_id TEXT NOT NULL,
+    channel INTEGER NOT NULL,
+    detail TEXT NOT NULL,
+    updated_at_us INTEGER NOT NULL,
+    PRIMARY KEY (message_id, status)
+);
+INSERT INTO delivery_statuses
+    SELECT message_id, status, CASE status WHEN 5 THEN 100 ELSE status END, conversation_id, channel, detail,
+           updated_at_us
+    FROM deliveries;
+DROP TABLE deliveries;
+"""
+
 
 class SqliteDeliveryStore(SqliteStore):
-    MIGRATIONS = (SCHEMA,)
+    MIGRATIONS = (SCHEMA, MIGRATION_V2)
 
-    async def record(
-        self, message_id: str, conversation_id: str, channel: int, status: DeliveryStatus, detail: str, now_us: int
-    ) -> bool:
-        def write(conn: sqlite3.Connection) -> bool:
-            row = conn.execute("SELECT status FROM deliveries WHERE message_id = ?", (message_id,)).fetchone()
-            if not status_advances(row["status"] if row else None, status):
-                return False
-            conn.execute(
-                "INSERT INTO deliveries (message_id, conversation_id, channel, status, detail, updated_at_us) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO UPDATE SET status = excluded.status, "
-                "detail = excluded.detail, updated_at_us = excluded.updated_at_us",
-                (message_id, conversation_id, channel, int(status), detail, now_us),
+    async def record(self, delivery: Delivery) -> bool:
+        values = (
+            delivery.message_id,
+            int(delivery.status),
+            delivery_rank(delivery.status),
+            delivery.conversation_id,
+            delivery.channel,
+            delivery.detail,
+            delivery.updated_at_us,
+        )
+        return await self._db.write(
+            lambda conn: (
+                conn.execute("INSERT OR IGNORE INTO delivery_statuses VALUES (?, ?, ?, ?, ?, ?, ?)", values).rowcount
+                > 0
             )
-            return True
-
-        return await self._db.write(write)
+        )
 
     async def get(self, message_id: str) -> Delivery | None:
         def read(conn: sqlite3.Connection) -> Delivery | None:
-            row = conn.execute("SELECT * FROM deliveries WHERE message_id = ?", (message_id,)).fetchone()
+            row = conn.execute(
+                "SELECT * FROM delivery_statuses WHERE message_id = ? ORDER BY rank DESC LIMIT 1", (message_id,)
+            ).fetchone()
             if row is None:
                 return None
             return Delivery(

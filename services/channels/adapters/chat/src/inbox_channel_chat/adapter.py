@@ -82,7 +82,7 @@ class ChatAdapter:
 
     async def start(self, host: AdapterHost) -> None:
         self._host = host
-        self._store = await ChatStore.open(host.data_dir)
+        self._store = await ChatStore.open(host)
 
     async def stop(self) -> None:
         for sockets in list(self._sockets.values()):
@@ -108,7 +108,7 @@ class ChatAdapter:
             return DeliveryResult(events_pb2.DELIVERY_STATUS_FAILED, "recipient is not a chat visitor")
         assert self._store is not None and self._host is not None
         visitor_id = message.recipient.value
-        await self._store.hold(message.message_id, message.conversation_id, visitor_id, message.text, now_us())
+        await self._store.records.hold(message.message_id, message.conversation_id, visitor_id, message.text, now_us())
         await self._flush(visitor_id)
         await self._host.signal("flush", visitor_id.encode())
         return DeliveryResult(events_pb2.DELIVERY_STATUS_SENT, "held for the visitor's session")
@@ -132,7 +132,7 @@ class ChatAdapter:
         async with self._flush_locks[visitor_id]:
             if not self._sockets.get(visitor_id):
                 return
-            for reply in await self._store.pending(visitor_id):
+            for reply in await self._store.records.pending(visitor_id):
                 frame = {
                     "type": "message",
                     "message_id": reply.message_id,
@@ -142,7 +142,7 @@ class ChatAdapter:
                 }
                 if not await self._send_to_visitor(visitor_id, frame):
                     return
-                if await self._store.mark_delivered(reply.message_id, now_us()):
+                if await self._store.records.mark_delivered(reply.message_id, now_us()):
                     await self._host.report_delivery(
                         self.channel, reply.message_id, reply.conversation_id, events_pb2.DELIVERY_STATUS_DELIVERED
                     )
@@ -208,7 +208,7 @@ class ChatAdapter:
             verified = identity_verified(self._identity_secret, frame)
             if frame.signature and not verified:
                 log.warning("chat_identity_signature_rejected", visitor_id=visitor_id)
-            await self._store.set_identity(
+            await self._store.records.set_identity(
                 visitor_id, VisitorIdentity(frame.user_id, frame.email, frame.name, verified)
             )
             await websocket.send_json({"type": "identified", "verified": verified})
@@ -216,7 +216,7 @@ class ChatAdapter:
             payload = {"visitor_id": visitor_id, "active": frame.active}
             await self._host.signal("visitor_typing", json.dumps(payload).encode())
         elif isinstance(frame, Read):
-            conversation_id = await self._store.conversation_of(frame.message_id, visitor_id)
+            conversation_id = await self._store.records.conversation_of(frame.message_id, visitor_id)
             if conversation_id is None:
                 raise InvalidInput("no such message for this visitor")
             await self._host.report_delivery(
@@ -228,7 +228,7 @@ class ChatAdapter:
     async def _accept(self, websocket: WebSocket, visitor_id: str, name: str, frame: ChatText) -> None:
         assert self._host is not None and self._store is not None
         message_id = inbound_message_id(visitor_id, frame.client_message_id)
-        identity = await self._store.identity(visitor_id)
+        identity = await self._store.records.identity(visitor_id)
         inbound = events_pb2.InboundMessage(
             message_id=message_id,
             channel=message_pb2.CHANNEL_CHAT,

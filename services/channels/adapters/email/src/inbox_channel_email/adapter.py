@@ -13,6 +13,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from inbox.channels.v1 import events_pb2
 from inbox.message.v1 import message_pb2
 from inbox_channel_sdk import AdapterHost, Capabilities, DeliveryResult, HealthReport
+from inbox_channel_sdk.files import FileStore
 from inbox_runtime.auth import bearer_matches
 from inbox_runtime.errors import InvalidInput
 from inbox_runtime.timestamps import now_us
@@ -23,7 +24,7 @@ from starlette.routing import BaseRoute, Route
 from inbox_channel_email.compose import build_reply, message_id_from_ours
 from inbox_channel_email.parse import ParsedEmail, is_valid_address, parse_email
 from inbox_channel_email.settings import EmailSettings
-from inbox_channel_email.store import EmailStore
+from inbox_channel_email.store import EmailRecords, open_email_records
 
 log = structlog.get_logger(__name__)
 
@@ -42,7 +43,8 @@ class EmailAdapter:
     def __init__(self) -> None:
         self._settings = EmailSettings.from_env()
         self._host: AdapterHost | None = None
-        self._store: EmailStore | None = None
+        self._store: EmailRecords | None = None
+        self._files: FileStore | None = None
         self._server: asyncio.base_events.Server | None = None
 
     @property
@@ -55,7 +57,9 @@ class EmailAdapter:
 
     async def start(self, host: AdapterHost) -> None:
         self._host = host
-        self._store = await EmailStore.open(host.data_dir)
+        self._store = await open_email_records(host)
+        # Attachments and original mails.
+        self._files = FileStore(host.data_dir / "email-attachments")
         settings = self._settings
         handler = _SmtpHandler(self)
         self._server = await asyncio.get_running_loop().create_server(
@@ -95,7 +99,7 @@ class EmailAdapter:
 
     async def receive(self, recipients: list[str], raw: bytes) -> str:
         """Handle one accepted mail; returns the SMTP reply. Fails temporarily (4xx) if it cannot be stored."""
-        assert self._host is not None and self._store is not None
+        assert self._host is not None and self._store is not None and self._files is not None
         parsed = parse_email(raw, self._settings.domain)
         if parsed.automatic:
             await self._handle_automatic(parsed)
@@ -132,14 +136,15 @@ class EmailAdapter:
             },
         )
         item.received_at.GetCurrentTime()
+        assert self._files is not None
         # The full original (quoted history, signature, headers) stays available to agents.
-        item.metadata["original_url"] = ATTACHMENT_PATH + self._store.files.save(raw)
+        item.metadata["original_url"] = ATTACHMENT_PATH + self._files.save(raw)
         skipped = []
         for attachment in parsed.attachments:
             if len(attachment.data) > self._settings.max_attachment_bytes:
                 skipped.append(attachment.filename)
                 continue
-            digest = self._store.files.save(attachment.data)
+            digest = self._files.save(attachment.data)
             item.attachments.add(
                 attachment_id=digest,
                 filename=attachment.filename,
@@ -165,10 +170,10 @@ class EmailAdapter:
                 )
 
     async def _attachment(self, request: Request) -> Response:
-        assert self._store is not None
+        assert self._files is not None
         if not bearer_matches(request.headers.get("authorization"), self._settings.api_token):
             return PlainTextResponse("missing or invalid bearer token", status_code=401)
-        path = self._store.files.path(request.path_params["digest"])
+        path = self._files.path(request.path_params["digest"])
         if path is None:
             return PlainTextResponse("no such attachment", status_code=404)
         # Served as a download, never rendered: an attachment is customer content.

@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 
 from inbox_channel_twilio.rest import ProviderError, TwilioRest
 from inbox_channel_twilio.settings import TwilioSettings
-from inbox_channel_twilio.store import ProviderItem, TwilioStore
+from inbox_channel_twilio.store import ProviderItem, TwilioRecords, open_twilio_records
 from inbox_channel_twilio.texts import Keyword, keyword_of, segments, to_e164
 from inbox_channel_twilio.webhook_auth import twiml, verified_fields
 
@@ -59,7 +59,7 @@ class SmsAdapter:
             "CHANNELS_SMS_HELP_TEXT", str, "Reply with your question and an agent will answer. Reply STOP to opt out."
         )
         self._host: AdapterHost | None = None
-        self._store: TwilioStore | None = None
+        self._store: TwilioRecords | None = None
         self._rest: TwilioRest | None = None
 
     def routes(self) -> Sequence[BaseRoute]:
@@ -70,7 +70,7 @@ class SmsAdapter:
 
     async def start(self, host: AdapterHost) -> None:
         self._host = host
-        self._store = await TwilioStore.open(host.data_dir / "sms.sqlite3")
+        self._store = await open_twilio_records(host, "sms")
         self._rest = TwilioRest(self._settings)
 
     async def stop(self) -> None:

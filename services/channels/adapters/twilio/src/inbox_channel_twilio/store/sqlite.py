@@ -1,12 +1,12 @@
-"""The Twilio adapters' own records: opt-outs, and which provider sid is which of our messages."""
+"""SQLite implementation of TwilioRecords: the embedded default."""
 
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
-from pathlib import Path
 
-from inbox_runtime.sqlite import SqliteDatabase
+from inbox_runtime.sqlite import SqliteStore
+
+from inbox_channel_twilio.store import ProviderItem
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS opt_outs (
@@ -24,25 +24,8 @@ CREATE TABLE IF NOT EXISTS provider_items (
 """
 
 
-@dataclass(frozen=True)
-class ProviderItem:
-    message_id: str
-    provider_sid: str
-    conversation_id: str
-
-
-class TwilioStore:
-    def __init__(self, database: SqliteDatabase) -> None:
-        self._db = database
-
-    @classmethod
-    async def open(cls, path: Path) -> TwilioStore:
-        database = SqliteDatabase(path)
-        await database.open(SCHEMA)
-        return cls(database)
-
-    async def close(self) -> None:
-        await self._db.close()
+class SqliteTwilioRecords(SqliteStore):
+    MIGRATIONS = (SCHEMA,)
 
     async def set_opt_out(self, number: str, keyword: str, now_us: int) -> None:
         await self._db.write(

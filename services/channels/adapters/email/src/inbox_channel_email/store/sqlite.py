@@ -1,16 +1,13 @@
-"""The email adapter's records: mails received (for threading replies) and sent (send once), and
-attachment files on disk, content-addressed."""
+"""SQLite implementation of EmailRecords: the embedded default."""
 
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
-from pathlib import Path
 
-from inbox_channel_sdk.files import FileStore
-from inbox_runtime.sqlite import SqliteDatabase
+from inbox_runtime.sqlite import SqliteStore
 
 from inbox_channel_email.compose import ReplyContext
+from inbox_channel_email.store import SentMail
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS received_mail (
@@ -30,26 +27,8 @@ CREATE TABLE IF NOT EXISTS sent_mail (
 """
 
 
-@dataclass(frozen=True)
-class SentMail:
-    message_id: str
-    conversation_id: str
-
-
-class EmailStore:
-    def __init__(self, database: SqliteDatabase, files: FileStore) -> None:
-        self._db = database
-        # Attachments and original mails.
-        self.files = files
-
-    @classmethod
-    async def open(cls, data_dir: Path) -> EmailStore:
-        database = SqliteDatabase(data_dir / "email.sqlite3")
-        await database.open(SCHEMA)
-        return cls(database, FileStore(data_dir / "email-attachments"))
-
-    async def close(self) -> None:
-        await self._db.close()
+class SqliteEmailRecords(SqliteStore):
+    MIGRATIONS = (SCHEMA,)
 
     async def remember_received(
         self, message_id: str, email_message_id: str, references: tuple[str, ...], subject: str, inbox_address: str

@@ -1,13 +1,13 @@
-"""The chat adapter's records: the outbox of replies per visitor, identities, and uploads."""
+"""SQLite implementation of ChatRecords: the embedded default."""
 
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Sequence
 
-from inbox_channel_sdk.files import FileStore
-from inbox_runtime.sqlite import SqliteDatabase
+from inbox_runtime.sqlite import SqliteStore
+
+from inbox_channel_chat.store import PendingReply, Upload, VisitorIdentity
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS chat_outbox (
@@ -38,46 +38,10 @@ CREATE TABLE IF NOT EXISTS chat_uploads (
 """
 
 
-@dataclass(frozen=True)
-class PendingReply:
-    message_id: str
-    conversation_id: str
-    text: str
-    created_at_us: int
-
-
-@dataclass(frozen=True)
-class VisitorIdentity:
-    user_id: str
-    email: str
-    name: str
-    verified: bool
-
-
-@dataclass(frozen=True)
-class Upload:
-    attachment_id: str
-    filename: str
-    content_type: str
-    size_bytes: int
-
-
-class ChatStore:
-    def __init__(self, database: SqliteDatabase, files: FileStore) -> None:
-        self._db = database
-        self._files = files
-
-    @classmethod
-    async def open(cls, data_dir: Path) -> ChatStore:
-        database = SqliteDatabase(data_dir / "chat.sqlite3")
-        await database.open(SCHEMA)
-        return cls(database, FileStore(data_dir / "chat-uploads"))
-
-    async def close(self) -> None:
-        await self._db.close()
+class SqliteChatRecords(SqliteStore):
+    MIGRATIONS = (SCHEMA,)
 
     async def hold(self, message_id: str, conversation_id: str, visitor_id: str, text: str, now_us: int) -> None:
-        """Keep a reply until the visitor has it; a second hold of the same message changes nothing."""
         values = (message_id, conversation_id, visitor_id, text, now_us)
         await self._db.write(
             lambda conn: conn.execute(
@@ -89,17 +53,16 @@ class ChatStore:
 
     async def pending(self, visitor_id: str) -> list[PendingReply]:
         def read(conn: sqlite3.Connection) -> list[PendingReply]:
-            rows = conn.execute(
+            found = conn.execute(
                 "SELECT message_id, conversation_id, text, created_at_us FROM chat_outbox "
                 "WHERE visitor_id = ? AND delivered_at_us IS NULL ORDER BY seq",
                 (visitor_id,),
             ).fetchall()
-            return [PendingReply(*row) for row in rows]
+            return [PendingReply(*row) for row in found]
 
         return await self._db.read(read)
 
     async def mark_delivered(self, message_id: str, now_us: int) -> bool:
-        """True for the first caller only: a reply counts as delivered once."""
         values = (now_us, message_id)
         return await self._db.write(
             lambda conn: (
@@ -112,7 +75,6 @@ class ChatStore:
         )
 
     async def conversation_of(self, message_id: str, visitor_id: str) -> str | None:
-        """The conversation of a reply sent to this visitor (None if it was not theirs)."""
         row = await self._db.read(
             lambda conn: conn.execute(
                 "SELECT conversation_id FROM chat_outbox WHERE message_id = ? AND visitor_id = ?",
@@ -140,17 +102,27 @@ class ChatStore:
         )
         return VisitorIdentity(row[0], row[1], row[2], bool(row[3])) if row else None
 
-    async def save_upload(self, visitor_id: str, filename: str, content_type: str, data: bytes) -> Upload:
-        upload = Upload(self._files.save(data), filename, content_type, len(data))
+    async def add_upload(self, visitor_id: str, upload: Upload) -> None:
         values = (upload.attachment_id, visitor_id, upload.filename, upload.content_type, upload.size_bytes)
         await self._db.write(
             lambda conn: conn.execute("INSERT OR IGNORE INTO chat_uploads VALUES (?, ?, ?, ?, ?)", values)
         )
-        return upload
 
-    async def erase_visitors(self, visitor_ids: list[str]) -> int:
-        """Delete the outbox, identity and uploads of these visitors (files nobody else uploaded too)."""
+    async def upload(self, attachment_id: str, visitor_id: str | None) -> Upload | None:
+        def read(conn: sqlite3.Connection) -> Upload | None:
+            query = "SELECT * FROM chat_uploads WHERE attachment_id = ?"
+            params: tuple[str, ...] = (attachment_id,)
+            if visitor_id is not None:
+                query += " AND visitor_id = ?"
+                params = (attachment_id, visitor_id)
+            row = conn.execute(query, params).fetchone()
+            if row is None:
+                return None
+            return Upload(row["attachment_id"], row["filename"], row["content_type"], row["size_bytes"])
 
+        return await self._db.read(read)
+
+    async def erase_visitors(self, visitor_ids: Sequence[str]) -> tuple[int, list[str]]:
         def write(conn: sqlite3.Connection) -> tuple[int, list[str]]:
             removed = 0
             orphans: list[str] = []
@@ -168,27 +140,4 @@ class ChatStore:
                 )
             return removed, orphans
 
-        removed, orphans = await self._db.write(write)
-        for digest in orphans:
-            self._files.delete(digest)
-        return removed
-
-    async def upload(self, attachment_id: str, visitor_id: str | None = None) -> tuple[Upload, Path] | None:
-        """An upload (of this visitor, when given) and its file."""
-
-        def read(conn: sqlite3.Connection) -> sqlite3.Row | None:
-            query = "SELECT * FROM chat_uploads WHERE attachment_id = ?"
-            params: tuple[str, ...] = (attachment_id,)
-            if visitor_id is not None:
-                query += " AND visitor_id = ?"
-                params = (attachment_id, visitor_id)
-            result: sqlite3.Row | None = conn.execute(query, params).fetchone()
-            return result
-
-        row = await self._db.read(read)
-        if row is None:
-            return None
-        path = self._files.path(attachment_id)
-        if path is None:
-            return None
-        return Upload(row["attachment_id"], row["filename"], row["content_type"], row["size_bytes"]), path
+        return await self._db.write(write)
