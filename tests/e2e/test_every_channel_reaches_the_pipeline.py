@@ -18,6 +18,9 @@ from inbox_runtime.grpc_client import authenticated_channel
 
 from .conftest import OUR_NUMBER, twilio_post
 
+# Every service on SQLite files, then every service on MongoDB (FerretDB in the tests).
+pytestmark = pytest.mark.parametrize("suite_store", ["sqlite", "mongo"], indirect=True)
+
 CUSTOMER_PHONE = "+14155550199"
 CUSTOMER_EMAIL = "grace@example.org"
 

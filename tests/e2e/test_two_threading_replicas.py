@@ -16,6 +16,9 @@ from inbox_devstack.suite import SERVICES, LocalSuite
 from inbox_events import EventBus, Outgoing
 from inbox_runtime.grpc_client import authenticated_channel
 
+# Every service on SQLite files, then every service on MongoDB (FerretDB in the tests).
+pytestmark = pytest.mark.parametrize("suite_store", ["sqlite", "mongo"], indirect=True)
+
 CUSTOMERS = 25
 THREADING = next(s for s in SERVICES if s.name == "threading")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 import pytest
-from inbox_runtime.mongo import MongoTarget, mongo_target
+from inbox_runtime.mongo import MongoTarget, mongo_target, with_database
 
 from inbox_devstack.apertium import ApyServer
 from inbox_devstack.ferretdb import FerretDb, ferretdb_binary
@@ -51,11 +51,21 @@ def mongo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FerretDb 
 
 @pytest.fixture
 def mongo(mongo_server: FerretDb | str) -> MongoTarget:
-    """A fresh, empty database on the session's MongoDB-protocol server."""
+    """A fresh, empty database on the session's MongoDB-protocol server (its URI names it too)."""
     database = f"test_{uuid.uuid4().hex[:12]}"
     if isinstance(mongo_server, str):
-        return MongoTarget(mongo_target(mongo_server).uri, database)
-    return MongoTarget(mongo_server.uri(), database)
+        return MongoTarget(with_database(mongo_target(mongo_server).uri, database), database)
+    return MongoTarget(mongo_server.uri(database), database)
+
+
+@pytest.fixture
+def suite_store(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The store every service of `local_suite` runs on: SQLite files unless a test module asks for
+    both (`@pytest.mark.parametrize("suite_store", ["sqlite", "mongo"], indirect=True)`)."""
+    if getattr(request, "param", "sqlite") == "mongo":
+        target: MongoTarget = request.getfixturevalue("mongo")
+        return {"MONGODB_URI": target.uri}
+    return {}
 
 
 class Closable(Protocol):
@@ -121,12 +131,12 @@ def suite_env() -> dict[str, str]:
 
 @pytest.fixture
 def local_suite(
-    tmp_path: Path, api_token: str, suite_env: dict[str, str], apy_server: ApyServer
+    tmp_path: Path, api_token: str, suite_env: dict[str, str], suite_store: dict[str, str], apy_server: ApyServer
 ) -> Iterator[LocalSuite]:
-    """Every service as its own process on free ports, against its own nats-server, on SQLite, with
-    the session's Apertium server as the translation engine."""
+    """Every service as its own process on free ports, against its own nats-server, on `suite_store`,
+    with the session's Apertium server as the translation engine."""
     suite = LocalSuite(
-        extra_env={"TRANSLATION_APERTIUM_URL": apy_server.url, **suite_env},
+        extra_env={"TRANSLATION_APERTIUM_URL": apy_server.url, **suite_store, **suite_env},
         base_dir=tmp_path / "suite",
         api_token=api_token,
         chat_secret=secrets.token_urlsafe(24),

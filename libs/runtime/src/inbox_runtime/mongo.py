@@ -49,6 +49,14 @@ def mongo_target(raw: str, key: str = "MONGODB_URI") -> MongoTarget:
     return MongoTarget(uri=raw, database=parsed.get("database") or DEFAULT_DATABASE)
 
 
+def with_database(uri: str, database: str) -> str:
+    """The same server and options, naming another database."""
+    scheme, _, rest = uri.partition("://")
+    head, _, options = rest.partition("?")
+    hosts = head.split("/", 1)[0]
+    return f"{scheme}://{hosts}/{database}" + (f"?{options}" if options else "")
+
+
 async def open_database(target: MongoTarget, *, service: str, retry_seconds: float = 2.0) -> AsyncDatabase[Document]:
     """A client for `target`, once the server answers a ping; until then retry, saying so in the log."""
     client: AsyncMongoClient[Document] = AsyncMongoClient(
