@@ -57,22 +57,33 @@ def with_database(uri: str, database: str) -> str:
     return f"{scheme}://{hosts}/{database}" + (f"?{options}" if options else "")
 
 
-async def open_database(target: MongoTarget, *, service: str, retry_seconds: float = 2.0) -> AsyncDatabase[Document]:
-    """A client for `target`, once the server answers a ping; until then retry, saying so in the log."""
+def connect_database(target: MongoTarget) -> AsyncDatabase[Document]:
+    """A client for `target`; it connects on first use (and again after an outage, by itself)."""
     client: AsyncMongoClient[Document] = AsyncMongoClient(
         target.uri, serverSelectionTimeoutMS=SERVER_SELECTION_TIMEOUT_MS, tz_aware=False
     )
+    return client[target.database]
+
+
+async def wait_for_server(database: AsyncDatabase[Document], *, service: str, retry_seconds: float = 2.0) -> None:
+    """Return once the server answers a ping; until then retry, saying so in the log."""
     attempt = 0
     while True:
         try:
-            await client.admin.command("ping")
+            await database.client.admin.command("ping")
             break
         except PyMongoError as exc:
             attempt += 1
             log.warning("store_unreachable", service=service, store="mongodb", attempt=attempt, error=str(exc)[:200])
             await asyncio.sleep(retry_seconds)
-    log.info("store_connected", service=service, store="mongodb", database=target.database)
-    return client[target.database]
+    log.info("store_connected", service=service, store="mongodb", database=database.name)
+
+
+async def open_database(target: MongoTarget, *, service: str, retry_seconds: float = 2.0) -> AsyncDatabase[Document]:
+    """A client for `target`, once the server answers."""
+    database = connect_database(target)
+    await wait_for_server(database, service=service, retry_seconds=retry_seconds)
+    return database
 
 
 async def ensure_indexes(database: AsyncDatabase[Document], indexes: Mapping[str, Sequence[IndexModel]]) -> None:
@@ -115,10 +126,21 @@ class MongoStore:
         self._db = database
 
     @classmethod
+    def connect(cls, target: MongoTarget) -> Self:
+        """The store, not yet talking to the server (see `wait_ready`)."""
+        return cls(connect_database(target))
+
+    @classmethod
     async def open(cls, target: MongoTarget) -> Self:
-        database = await open_database(target, service=cls.SERVICE)
-        await ensure_indexes(database, cls.INDEXES)
-        return cls(database)
+        store = cls.connect(target)
+        await store.wait_ready()
+        return store
+
+    async def wait_ready(self, retry_seconds: float = 2.0) -> None:
+        """Return once the server answers and the indexes exist; until then retry, saying so in the log
+        (a service stays NOT_SERVING meanwhile)."""
+        await wait_for_server(self._db, service=self.SERVICE, retry_seconds=retry_seconds)
+        await ensure_indexes(self._db, self.INDEXES)
 
     async def close(self) -> None:
         await close_database(self._db)

@@ -141,6 +141,9 @@ class SqliteStore:
         await database.open(*cls.MIGRATIONS)
         return cls(database)
 
+    async def wait_ready(self) -> None:
+        """A SQLite file is ready once open (the same call as a MongoDB store's, which may have to wait)."""
+
     async def close(self) -> None:
         await self._db.close()
 

@@ -37,7 +37,7 @@ class RunningChannels:
 async def open_store(settings: Settings) -> DeliveryStore:
     """MongoDB when MONGODB_URI is set, else the SQLite file."""
     if settings.common.mongodb is not None:
-        return await MongoDeliveryStore.open(settings.common.mongodb)
+        return MongoDeliveryStore.connect(settings.common.mongodb)  # waited for once gRPC answers health checks
     return await SqliteDeliveryStore.open(settings.db_path)
 
 
@@ -50,11 +50,6 @@ async def channels_runtime(settings: Settings, adapters: Sequence[ChannelAdapter
         bus = await stack.enter_async_context(EventBus.connect(settings.common.nats_url, service="channels"))
         await bus.ensure_streams()
         actions = ChannelActions(store, bus, settings.common.data_dir / "channels", settings.common.mongodb)
-        for adapter in adapters:
-            await adapter.start(actions.register(adapter))
-            stack.push_async_callback(adapter.stop)
-            if isinstance(adapter, SignalAware):
-                await stack.enter_async_context(bus.on_signal(signal_subject(adapter, "*"), _topic_handler(adapter)))
         server = await stack.enter_async_context(
             grpc_server(
                 host=settings.common.bind_host,
@@ -63,6 +58,13 @@ async def channels_runtime(settings: Settings, adapters: Sequence[ChannelAdapter
                 services=[grpc_api.registration(actions)],
             )
         )
+        # Health answers NOT_SERVING until the store does (MongoDB may still be starting).
+        await store.wait_ready()
+        for adapter in adapters:
+            await adapter.start(actions.register(adapter))
+            stack.push_async_callback(adapter.stop)
+            if isinstance(adapter, SignalAware):
+                await stack.enter_async_context(bus.on_signal(signal_subject(adapter, "*"), _topic_handler(adapter)))
         http_port = await stack.enter_async_context(
             http_server(
                 build_http_app(actions, is_ready=lambda: bus.is_connected),

@@ -12,14 +12,14 @@ from inbox_web.accounts import Accounts
 from inbox_web.backends import open_backends
 from inbox_web.config import Settings
 from inbox_web.http_app import build_http_app
-from inbox_web.store.sqlite import SqliteUserStore
+from inbox_web.store import open_user_store
 
 log = structlog.get_logger(__name__)
 
 
 async def run(settings: Settings) -> None:
     async with AsyncExitStack() as stack:
-        users = await SqliteUserStore.open(settings.db_path)
+        users = await open_user_store(settings.common.mongodb, settings.db_path)
         stack.push_async_callback(users.close)
         backends = await open_backends(
             stack, settings.conversations_target, settings.routing_target, settings.common.api_token

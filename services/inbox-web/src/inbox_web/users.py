@@ -11,16 +11,18 @@ import sys
 
 from inbox_runtime.config import ConfigError, env
 from inbox_runtime.errors import InvalidInput
+from inbox_runtime.mongo import mongo_target
 
 from inbox_web.accounts import Accounts
-from inbox_web.store.sqlite import SqliteUserStore
+from inbox_web.store import open_user_store
 
 
 async def set_login(username: str, agent_id: str, password: str) -> None:
     from pathlib import Path
 
+    raw_mongodb = env("MONGODB_URI", str, "")
     db_path = env("WEB_DB_PATH", Path, env("DATA_DIR", Path, Path("var/data")) / "web.sqlite3")
-    store = await SqliteUserStore.open(db_path)
+    store = await open_user_store(mongo_target(raw_mongodb) if raw_mongodb else None, db_path)
     try:
         await Accounts(store).set_login(username, agent_id, password)
     finally:

@@ -34,7 +34,7 @@ log = structlog.get_logger(__name__)
 async def open_store(settings: Settings) -> RoutingStore:
     """MongoDB when MONGODB_URI is set, else the SQLite file."""
     if settings.common.mongodb is not None:
-        return await MongoRoutingStore.open(settings.common.mongodb)
+        return MongoRoutingStore.connect(settings.common.mongodb)  # waited for once gRPC answers health checks
     return await SqliteRoutingStore.open(settings.db_path)
 
 
@@ -45,8 +45,6 @@ async def run(settings: Settings) -> None:
         bus = await stack.enter_async_context(EventBus.connect(settings.common.nats_url, service="routing"))
         await bus.ensure_streams()
         actions = RoutingActions(store, bus, settings.policy)
-        if settings.rules_file is not None:
-            await actions.update_rules(read_rules_file(settings.rules_file), f"file:{settings.rules_file.name}")
         server = await stack.enter_async_context(
             grpc_server(
                 host=settings.common.bind_host,
@@ -55,6 +53,10 @@ async def run(settings: Settings) -> None:
                 services=[grpc_api.registration(actions)],
             )
         )
+        # Health answers NOT_SERVING until the store does (MongoDB may still be starting).
+        await store.wait_ready()
+        if settings.rules_file is not None:
+            await actions.update_rules(read_rules_file(settings.rules_file), f"file:{settings.rules_file.name}")
         subscribers = RoutingSubscribers(actions)
         await stack.enter_async_context(bus.consume(ON_OPENED, subscribers.on_opened))
         await stack.enter_async_context(bus.consume(ON_REOPENED, subscribers.on_reopened))

@@ -39,7 +39,7 @@ log = structlog.get_logger(__name__)
 async def open_store(settings: Settings) -> ConversationStore:
     """MongoDB when MONGODB_URI is set, else the SQLite file."""
     if settings.common.mongodb is not None:
-        return await MongoConversationStore.open(settings.common.mongodb)
+        return MongoConversationStore.connect(settings.common.mongodb)  # waited for once gRPC answers health checks
     return await SqliteConversationStore.open(settings.db_path)
 
 
@@ -58,6 +58,8 @@ async def run(settings: Settings) -> None:
                 services=[grpc_api.registration(actions)],
             )
         )
+        # Health answers NOT_SERVING until the store does (MongoDB may still be starting).
+        await store.wait_ready()
         subscribers = ThreadingSubscribers(actions)
         await stack.enter_async_context(bus.consume(ON_INBOUND, subscribers.on_inbound))
         await stack.enter_async_context(bus.consume(ON_ASSIGNED, subscribers.on_assigned))

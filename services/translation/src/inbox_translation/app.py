@@ -33,7 +33,7 @@ log = structlog.get_logger(__name__)
 async def open_store(settings: Settings) -> TranslationStore:
     """MongoDB when MONGODB_URI is set, else the SQLite file."""
     if settings.common.mongodb is not None:
-        return await MongoTranslationStore.open(settings.common.mongodb)
+        return MongoTranslationStore.connect(settings.common.mongodb)  # waited for once gRPC answers health checks
     return await SqliteTranslationStore.open(settings.db_path)
 
 
@@ -64,6 +64,8 @@ async def run(settings: Settings) -> None:
                 services=[grpc_api.registration(translator)],
             )
         )
+        # Health answers NOT_SERVING until the store does (MongoDB may still be starting).
+        await store.wait_ready()
         subscribers = TranslationSubscribers(pipeline)
         await stack.enter_async_context(bus.consume(ON_MESSAGE_ADDED, subscribers.on_message_added))
         await stack.enter_async_context(bus.consume(ON_ASSIGNEE_CHANGED, subscribers.on_assignee_changed))
