@@ -5,9 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any, Protocol, TypeVar
 
 import structlog
+
+from inbox_runtime.config import CommonSettings, ConfigError
+from inbox_runtime.logging import configure
 
 log = structlog.get_logger(__name__)
 
@@ -49,3 +53,22 @@ async def every(seconds: float, job: Callable[[], Awaitable[object]], name: str)
     finally:
         stopping.set()
         await task
+
+
+class _HasCommon(Protocol):
+    @property
+    def common(self) -> CommonSettings: ...
+
+
+S = TypeVar("S", bound=_HasCommon)
+
+
+def serve(service: str, read_settings: Callable[[], S], run: Callable[[S], Coroutine[Any, Any, None]]) -> None:
+    """A service's entry point: read its settings (a bad one stops it with one line naming the
+    variable, not a traceback), configure logging, run until signalled."""
+    try:
+        settings = read_settings()
+    except ConfigError as exc:
+        raise SystemExit(f"{service}: {exc}") from None
+    configure(service, json=settings.common.log_json, level=settings.common.log_level)
+    asyncio.run(run(settings))

@@ -8,14 +8,16 @@ cluster and on FerretDB (what the tests run against) alike.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Self
 
 import structlog
+from bson.errors import BSONError
 from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import ConfigurationError, DocumentTooLarge, InvalidURI, PyMongoError, WriteError
+from pymongo.errors import ConfigurationError, InvalidURI, PyMongoError, WriteError
 from pymongo.uri_parser import parse_uri
 
 from inbox_runtime.config import ConfigError
@@ -100,11 +102,19 @@ def is_duplicate_key(exc: PyMongoError) -> bool:
     return isinstance(exc, WriteError) and exc.code == DUPLICATE_KEY
 
 
-def refuse_invalid_document(exc: PyMongoError) -> None:
-    """A document the server will never accept (too large, failing validation) is the caller's input,
-    not an outage: raise InvalidInput so an event carrying it is dead-lettered rather than retried."""
-    if isinstance(exc, DocumentTooLarge) or (isinstance(exc, WriteError) and exc.code in _INVALID_DOCUMENT_CODES):
+@contextmanager
+def invalid_documents_refused() -> Iterator[None]:
+    """A document the server will never accept (too large, a forbidden key, failing validation) is the
+    caller's input, not an outage: InvalidInput, so an event carrying it is dead-lettered with the
+    reason instead of retried."""
+    try:
+        yield
+    except BSONError as exc:
         raise InvalidInput(f"the store refused the document: {str(exc)[:200]}") from exc
+    except WriteError as exc:
+        if exc.code in _INVALID_DOCUMENT_CODES:
+            raise InvalidInput(f"the store refused the document: {str(exc)[:200]}") from exc
+        raise
 
 
 async def close_database(database: AsyncDatabase[Document]) -> None:
@@ -145,13 +155,34 @@ class MongoStore:
     async def close(self) -> None:
         await close_database(self._db)
 
+    async def _put(self, collection: str, document_id: str, fields: Document) -> None:
+        """Write document `document_id` whole, creating or replacing it (the last writer's fields stay).
+        Two writers creating it at once can meet a duplicate key on some servers: the loser replaces."""
+        for attempt in range(2):
+            try:
+                with invalid_documents_refused():
+                    await self._db[collection].replace_one({"_id": document_id}, fields, upsert=True)
+                return
+            except PyMongoError as exc:
+                if attempt or not is_duplicate_key(exc):
+                    raise
+
+    async def _create(self, collection: str, document_id: str, fields: Document) -> None:
+        """Create document `document_id` unless it exists (then it stays as it is)."""
+        try:
+            with invalid_documents_refused():
+                await self._db[collection].update_one({"_id": document_id}, {"$setOnInsert": fields}, upsert=True)
+        except PyMongoError as exc:
+            if not is_duplicate_key(exc):  # created meanwhile by another writer
+                raise
+
     async def _insert_if_absent(self, collection: str, document: Document) -> bool:
         """Insert; False when a document with the same unique key is there already."""
         try:
-            await self._db[collection].insert_one(document)
+            with invalid_documents_refused():
+                await self._db[collection].insert_one(document)
         except PyMongoError as exc:
             if is_duplicate_key(exc):
                 return False
-            refuse_invalid_document(exc)
             raise
         return True

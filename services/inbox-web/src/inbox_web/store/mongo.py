@@ -13,9 +13,7 @@ class MongoUserStore(MongoStore):
     SERVICE = "inbox-web"
 
     async def put(self, user: WebUser) -> None:
-        await self._db[USERS].replace_one(
-            {"_id": user.username}, {"agent_id": user.agent_id, "password_hash": user.password_hash}, upsert=True
-        )
+        await self._put(USERS, user.username, {"agent_id": user.agent_id, "password_hash": user.password_hash})
 
     async def get(self, username: str) -> WebUser | None:
         found = await self._db[USERS].find_one({"_id": username})

@@ -42,10 +42,10 @@ class MongoTranslationStore(MongoStore):
         return str(found["language"]) if found else ""
 
     async def remember_customer_language(self, customer_id: str, language: str) -> None:
-        await self._db[CUSTOMER_LANGUAGES].replace_one({"_id": customer_id}, {"language": language}, upsert=True)
+        await self._put(CUSTOMER_LANGUAGES, customer_id, {"language": language})
 
     async def set_conversation_agent(self, conversation_id: str, agent_id: str) -> None:
-        await self._db[CONVERSATION_AGENTS].replace_one({"_id": conversation_id}, {"agent_id": agent_id}, upsert=True)
+        await self._put(CONVERSATION_AGENTS, conversation_id, {"agent_id": agent_id})
 
     async def conversation_agent(self, conversation_id: str) -> str:
         found = await self._db[CONVERSATION_AGENTS].find_one({"_id": conversation_id})
@@ -89,4 +89,4 @@ class MongoTranslationStore(MongoStore):
         return tuple(found["terms"]) if found else ()
 
     async def set_glossary(self, tenant_id: str, terms: tuple[str, ...]) -> None:
-        await self._db[GLOSSARIES].replace_one({"_id": tenant_id}, {"terms": list(terms)}, upsert=True)
+        await self._put(GLOSSARIES, tenant_id, {"terms": list(terms)})

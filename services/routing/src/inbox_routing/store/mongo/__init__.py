@@ -22,6 +22,7 @@ from typing import Any
 from inbox_runtime.mongo import (
     Document,
     MongoStore,
+    invalid_documents_refused,
     is_duplicate_key,
 )
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
@@ -61,7 +62,8 @@ class MongoRoutingStore(MongoStore):
     # --- the conversations' routing ------------------------------------------------------------
 
     async def commit(self, changes: Sequence[RoutingChange]) -> list[Outcome]:
-        return [await self._apply(change) for change in changes]
+        with invalid_documents_refused():
+            return [await self._apply(change) for change in changes]
 
     async def _apply(self, change: RoutingChange) -> Outcome:
         record = change.record
@@ -222,7 +224,7 @@ class MongoRoutingStore(MongoStore):
         return {d["_id"]: int(d["position"]) async for d in found}
 
     async def mark_announced(self, conversation_id: str, position: int) -> None:
-        await self._db[ANNOUNCED].replace_one({"_id": conversation_id}, {"position": position}, upsert=True)
+        await self._put(ANNOUNCED, conversation_id, {"position": position})
 
     async def forget_customer(self, customer_id: str) -> int:
         ids = [d["_id"] async for d in self._db[ASSIGNMENTS].find({"customer_id": customer_id}, {"_id": 1})]
@@ -255,23 +257,19 @@ class MongoRoutingStore(MongoStore):
         teams: tuple[str, ...] = (),
         skills: dict[str, int] | None = None,
     ) -> Agent:
-        found = await self._db[AGENTS].find_one_and_update(
-            {"_id": agent_id},
-            {
-                "$set": {
-                    "display_name": display_name,
-                    "capacities": docs.pairs(capacities),
-                    "languages": list(languages),
-                    "teams": sorted(set(teams)),
-                    "skills": docs.pairs(skills or {}),
-                },
-                "$setOnInsert": {"presence": int(Presence.OFFLINE), "last_assigned_at_us": 0, "last_seen_at_us": 0},
-            },
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
+        await self._create(
+            AGENTS, agent_id, {"presence": int(Presence.OFFLINE), "last_assigned_at_us": 0, "last_seen_at_us": 0}
         )
-        assert found is not None  # upserted
-        return docs.agent(found)
+        return await self._update_agent(
+            agent_id,
+            {
+                "display_name": display_name,
+                "capacities": docs.pairs(capacities),
+                "languages": list(languages),
+                "teams": sorted(set(teams)),
+                "skills": docs.pairs(skills or {}),
+            },
+        )
 
     async def get_agent(self, agent_id: str) -> Agent | None:
         found = await self._db[AGENTS].find_one({"_id": agent_id})
@@ -318,7 +316,7 @@ class MongoRoutingStore(MongoStore):
     async def start_sla(self, conversation_id: str, kind: str, due_us: int, *, replace: bool) -> None:
         timer = {"kind": kind, "due_us": due_us, "breached": False}
         if replace:
-            await self._db[SLA_TIMERS].replace_one({"_id": conversation_id}, timer, upsert=True)
+            await self._put(SLA_TIMERS, conversation_id, timer)
         else:
             await self._insert_if_absent(SLA_TIMERS, {"_id": conversation_id, **timer})
 
@@ -338,9 +336,10 @@ class MongoRoutingStore(MongoStore):
 
     async def rules(self) -> tuple[dict[str, Any], int]:
         found = await self._db[RULES].find_one({"_id": "rules"})
-        return (json.loads(found["document"]), int(found["version"])) if found else ({}, 0)
+        return (json.loads(found["document"]), int(found["version"])) if found and "document" in found else ({}, 0)
 
     async def put_rules(self, document: dict[str, Any], updated_by: str, now_us: int) -> int:
+        await self._create(RULES, "rules", {"version": 0})
         found = await self._db[RULES].find_one_and_update(
             {"_id": "rules"},
             {
@@ -352,8 +351,7 @@ class MongoRoutingStore(MongoStore):
                 },
                 "$inc": {"version": 1},
             },
-            upsert=True,
             return_document=ReturnDocument.AFTER,
         )
-        assert found is not None  # upserted
+        assert found is not None  # created above
         return int(found["version"])

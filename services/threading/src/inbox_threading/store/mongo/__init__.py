@@ -25,10 +25,9 @@ from typing import Any
 from inbox_runtime.mongo import (
     Document,
     MongoStore,
-    refuse_invalid_document,
+    invalid_documents_refused,
 )
 from pymongo import ASCENDING, DESCENDING
-from pymongo.errors import PyMongoError
 
 from inbox_threading.changes import (
     Committed,
@@ -104,12 +103,10 @@ class MongoConversationStore(MongoStore):
         results = []
         for change in changes:
             try:
-                results.append(Committed(applied=True, sequences=await self._apply(change)))
+                with invalid_documents_refused():
+                    results.append(Committed(applied=True, sequences=await self._apply(change)))
             except _GuardFailed:
                 results.append(Committed(applied=False))
-            except PyMongoError as exc:
-                refuse_invalid_document(exc)
-                raise
         return results
 
     async def _apply(self, change: ThreadChange) -> dict[str, int]:
@@ -127,9 +124,7 @@ class MongoConversationStore(MongoStore):
                 },
             )
         for new in change.conversations:
-            await self._db[CONVERSATIONS].update_one(
-                {"_id": new.conversation_id}, {"$setOnInsert": docs.new_conversation(new)}, upsert=True
-            )
+            await self._create(CONVERSATIONS, new.conversation_id, docs.new_conversation(new))
         for patch in change.patches:
             await self._patch_conversation(patch)
         sequences = {}
@@ -190,17 +185,15 @@ class MongoConversationStore(MongoStore):
             active = claimed["active_conversation_id"] if claimed else ""
         if not await self._claim(guard.customer_id, guard.version + 1, active):
             raise _GuardFailed
-        await self._db[CUSTOMERS].update_one(
-            {"_id": guard.customer_id},
+        await self._create(
+            CUSTOMERS,
+            guard.customer_id,
             {
-                "$setOnInsert": {
-                    "display_name": guard.display_name,
-                    "created_at_us": guard.created_at_us,
-                    "attributes": {},
-                    "language": "",
-                }
+                "display_name": guard.display_name,
+                "created_at_us": guard.created_at_us,
+                "attributes": {},
+                "language": "",
             },
-            upsert=True,
         )
 
     async def _claim(self, customer_id: str, version: int, active_conversation_id: str) -> bool:
@@ -331,17 +324,15 @@ class MongoConversationStore(MongoStore):
     async def move_to_customer(
         self, new_customer: CustomerRecord, contacts: Sequence[ContactPoint], conversation_ids: Sequence[str]
     ) -> None:
-        await self._db[CUSTOMERS].update_one(
-            {"_id": new_customer.customer_id},
+        await self._create(
+            CUSTOMERS,
+            new_customer.customer_id,
             {
-                "$setOnInsert": {
-                    "display_name": new_customer.display_name,
-                    "created_at_us": new_customer.created_at_us,
-                    "attributes": dict(new_customer.attributes),
-                    "language": new_customer.language,
-                }
+                "display_name": new_customer.display_name,
+                "created_at_us": new_customer.created_at_us,
+                "attributes": dict(new_customer.attributes),
+                "language": new_customer.language,
             },
-            upsert=True,
         )
         await self._set_active(new_customer.customer_id, new_customer.active_conversation_id)
         rekey = {"$set": {"customer_id": new_customer.customer_id}}
@@ -378,15 +369,15 @@ class MongoConversationStore(MongoStore):
         await self._db[CONTACT_POINTS].delete_many({"customer_id": customer_id})
         await self._db[AUDIT_LOG].delete_many({"customer_id": customer_id})
         counts = {"conversations": len(conversation_ids), "items": items, "contact_points": len(contacts)}
-        await self._db[ERASURES].replace_one(
-            {"_id": customer_id},
+        await self._put(
+            ERASURES,
+            customer_id,
             {
                 "erased_at_us": tombstone.erased_at_us,
                 "erased_by": tombstone.erased_by,
                 "reason": tombstone.reason,
                 "counts": counts,
             },
-            upsert=True,
         )
         await self._db[CUSTOMERS].delete_one({"_id": customer_id})
         await self._db[CLAIMS].delete_many({"customer_id": customer_id})

@@ -70,15 +70,15 @@ class MongoChatRecords(MongoStore):
         return str(found["conversation_id"]) if found else None
 
     async def set_identity(self, visitor_id: str, identity: VisitorIdentity) -> None:
-        await self._db[IDENTITIES].replace_one(
-            {"_id": visitor_id},
+        await self._put(
+            IDENTITIES,
+            visitor_id,
             {
                 "user_id": identity.user_id,
                 "email": identity.email,
                 "name": identity.name,
                 "verified": identity.verified,
             },
-            upsert=True,
         )
 
     async def identity(self, visitor_id: str) -> VisitorIdentity | None:

@@ -26,9 +26,7 @@ class MongoTwilioRecords(MongoStore):
         return records
 
     async def set_opt_out(self, number: str, keyword: str, now_us: int) -> None:
-        await self._db[self._opt_outs].replace_one(
-            {"_id": number}, {"keyword": keyword, "opted_out_at_us": now_us}, upsert=True
-        )
+        await self._put(self._opt_outs, number, {"keyword": keyword, "opted_out_at_us": now_us})
 
     async def clear_opt_out(self, number: str) -> None:
         await self._db[self._opt_outs].delete_one({"_id": number})
