@@ -36,6 +36,8 @@ def test_compose_file_is_valid_and_requires_the_secrets() -> None:
         "channels",
         "inbox-web",
     }
+    # Every service of ours runs on MongoDB (the replica set), none on a SQLite file.
+    assert result.stdout.count("MONGODB_URI: mongodb://mongo:27017/inbox?replicaSet=rs0") == 5
     missing = config({})
     assert missing.returncode != 0
     assert "INBOX_API_TOKEN" in missing.stderr

@@ -37,6 +37,15 @@ def stored_secret(name: str, length: int = 32) -> str:
     return path.read_text().strip()
 
 
+def store_in_use() -> str:
+    """SQLite files by default; MongoDB when MONGODB_URI is set (shown without its credentials)."""
+    uri = os.environ.get("MONGODB_URI", "")
+    if not uri:
+        return f"SQLite files in {VAR / 'data'} (set MONGODB_URI to use MongoDB)"
+    scheme, _, rest = uri.partition("://")
+    return f"MongoDB {scheme}://{rest.rpartition('@')[2]}"
+
+
 def ports_from_env() -> SuitePorts:
     defaults = SuitePorts()
     return SuitePorts(
@@ -97,6 +106,7 @@ Omnichannel inbox is running.
   ChannelService (gRPC)          127.0.0.1:{p.channels_grpc}
   NATS (JetStream)               nats://127.0.0.1:{p.nats}
   Apertium (translation engine)  {apy.url}
+  Store                          {store_in_use()}
 Demo agent {DEMO_AGENT!r} is available. gRPC bearer token: var/secrets/inbox_api_token
 Be a customer: .venv/bin/python infra/scripts/chat.py   then answer in the web app.
 Ctrl-C stops everything.""",
