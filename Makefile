@@ -46,11 +46,11 @@ fmt: setup ## format and autofix
 
 check: lint test ## what CI runs
 
-bench: setup ## benchmarks (not tests): routing, translation, inbox queries on a million messages
+bench: setup ## benchmarks (not tests): routing, translation, inbox queries on a million messages (SQLite) and side by side with MongoDB
 	$(PYTHON) infra/scripts/system_packages.py run
 	$(PY) bench/routing_decisions.py
 	$(PY) bench/translation.py
-	$(PY) bench/threading_store.py
+	FERRETDB_BIN="$$($(PYTHON) infra/scripts/ferretdb.py)" $(PY) bench/threading_store.py
 
 compose-config: ## validate docker-compose.yml (needs Debian's docker-compose)
 	docker-compose -f docker-compose.yml config --quiet

@@ -1,7 +1,8 @@
 """Routing decisions with 1,000 agents and 10,000 waiting conversations: `make bench`.
 
-Times the pure decision (`domain.decide` over every candidate) and the store's conditional write that
-counts load and records the decision, on the routing service's own SQLite store. Prints figures only.
+Times the pure decision (`domain.decide` over every candidate), and the routing use case end to end
+(read the record and the candidates, decide, write under the version and capacity check, publish) on the
+routing service's own SQLite store and a real nats-server. Prints figures only.
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from inbox_devstack.clock import Clock
+from inbox_devstack.nats_server import NatsServer
+from inbox_events import EventBus
+from inbox_routing.actions import RoutingActions
 from inbox_routing.domain import (
     CHAT,
     Agent,
@@ -25,6 +30,7 @@ from inbox_routing.domain import (
     decide,
 )
 from inbox_routing.store.sqlite import SqliteRoutingStore
+from inbox_runtime.logging import configure
 
 TEAMS = [f"team-{i}" for i in range(20)]
 SKILLS = ["refunds", "billing", "technical", "spanish", "german", "vip"]
@@ -69,42 +75,54 @@ def pure(agent_count: int, runs: int) -> None:
 
 
 async def with_store(agent_count: int, waiting: int) -> None:
+    """The use case end to end on the SQLite store and a real nats-server: read the record and the
+    candidates, decide, write under the version and capacity check, publish the outcome."""
     rng = random.Random(5)
     policy = RoutingPolicy(offer_timeout_us=0)
-    with tempfile.TemporaryDirectory() as folder:
+    clock = Clock(0)
+    with tempfile.TemporaryDirectory() as folder, NatsServer(Path(folder) / "nats") as nats:
         store = await SqliteRoutingStore.open(Path(folder) / "routing.sqlite3")
-        for agent in agents(agent_count, rng):
-            await store.upsert_agent(
-                agent.agent_id, agent.display_name, {CHAT: 3}, agent.languages, agent.teams, dict(agent.skills)
+        async with EventBus.connect(nats.url, service="bench") as bus:
+            await bus.ensure_streams()
+            actions = RoutingActions(store, bus, policy, clock=clock)
+            for agent in agents(agent_count, rng):
+                await store.upsert_agent(
+                    agent.agent_id, agent.display_name, {CHAT: 3}, agent.languages, agent.teams, dict(agent.skills)
+                )
+            # Everyone offline while the queue fills: 10,000 conversations waiting.
+            started = time.perf_counter()
+            for i in range(waiting):
+                clock.now = i
+                await actions.route(RouteRequest(f"w{i}", f"wc{i}", CHAT, "chat", generation=1))
+            print(
+                f"routing store: {agent_count:,} agents, {waiting:,} waiting conversations queued in "
+                f"{time.perf_counter() - started:.1f} s"
             )
-        # Everyone offline while the queue fills: 10,000 conversations waiting.
-        started = time.perf_counter()
-        for i in range(waiting):
-            await store.route(RouteRequest(f"w{i}", f"wc{i}", CHAT, "chat", generation=1), Target(), "", 0, policy, i)
-        print(
-            f"routing store: {agent_count:,} agents, {waiting:,} waiting conversations queued in "
-            f"{time.perf_counter() - started:.1f} s"
-        )
-        for agent in agents(agent_count, random.Random(5)):
-            await store.set_presence(agent.agent_id, Presence.AVAILABLE, 0)
-        samples = []
-        for i in range(500):
-            request = RouteRequest(f"n{i}", f"nc{i}", CHAT, "chat", generation=1)
-            target = Target(team=rng.choice(TEAMS))
-            start = time.perf_counter()
-            await store.route(request, target, "", 0, policy, waiting + i)
-            samples.append((time.perf_counter() - start) * 1000)
-        report("route a new conversation (count load, decide, write)", samples)
-        samples = []
-        for waiting_one in (await store.queued(500))[:500]:
-            start = time.perf_counter()
-            await store.route(waiting_one.request, Target(), "", 0, policy, 10**9, force=True)
-            samples.append((time.perf_counter() - start) * 1000)
-        report("place a waiting conversation (queue pass)", samples)
+            for agent in agents(agent_count, random.Random(5)):
+                await store.set_presence(agent.agent_id, Presence.AVAILABLE, 0)
+            await actions.update_rules(
+                {"rules": [{"id": f"r{t}", "match": {"inboxes": [t]}, "target": {"team": t}} for t in TEAMS]}, "bench"
+            )
+            samples = []
+            for i in range(500):
+                clock.now = waiting + i
+                request = RouteRequest(f"n{i}", f"nc{i}", CHAT, rng.choice(TEAMS), generation=1)
+                start = time.perf_counter()
+                await actions.route(request)
+                samples.append((time.perf_counter() - start) * 1000)
+            report("route a new conversation to a team (read, decide, write)", samples)
+            samples = []
+            clock.now = 10**9
+            for waiting_one in await store.queued(500):
+                start = time.perf_counter()
+                await actions.route(waiting_one.request, queued_at_us=waiting_one.queued_at_us, force=True)
+                samples.append((time.perf_counter() - start) * 1000)
+            report("place a waiting conversation, no team (queue pass)", samples)
         await store.close()
 
 
 if __name__ == "__main__":
+    configure("bench", json=False, level="WARNING")
     agent_count = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     waiting = int(sys.argv[2]) if len(sys.argv) > 2 else 10_000
     print(f"routing decisions, {agent_count:,} agents:")
