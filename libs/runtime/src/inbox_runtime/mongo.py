@@ -62,7 +62,13 @@ def with_database(uri: str, database: str) -> str:
 def connect_database(target: MongoTarget) -> AsyncDatabase[Document]:
     """A client for `target`; it connects on first use (and again after an outage, by itself)."""
     client: AsyncMongoClient[Document] = AsyncMongoClient(
-        target.uri, serverSelectionTimeoutMS=SERVER_SELECTION_TIMEOUT_MS, tz_aware=False
+        target.uri,
+        serverSelectionTimeoutMS=SERVER_SELECTION_TIMEOUT_MS,
+        tz_aware=False,
+        # Acknowledged only once journaled on a majority: an event is acked after its write, so the write
+        # must survive a crash and a failover.
+        w="majority",
+        journal=True,
     )
     return client[target.database]
 
