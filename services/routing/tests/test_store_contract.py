@@ -95,6 +95,8 @@ async def test_instances_racing_on_one_conversation_let_one_write(open_store: Op
     assert winner is not None
     loads = {name: await stores[1].load_of(name) for name in ("ada", "bob", "cy", "di")}
     assert loads == {name: ({CHAT: 1} if name == winner.agent_id else {}) for name in loads}
+    # The queue's view agrees with the record: no longer waiting.
+    assert await stores[1].queued(10) == [] and await stores[1].queue_position("conv-1") == 0
 
 
 async def test_the_queue_is_by_priority_then_waiting_time(store: RoutingStore) -> None:

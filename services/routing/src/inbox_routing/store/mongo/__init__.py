@@ -129,15 +129,23 @@ class MongoRoutingStore(MongoStore):
         return reclaimed
 
     async def _project(self, record: AssignmentRecord) -> None:
-        """Keep the latest version in the queryable projection; an older write never replaces a newer one."""
-        document = docs.record_document(record)
-        try:
-            await self._db[ASSIGNMENTS].replace_one(
-                {"_id": record.conversation_id, "version": {"$lt": record.version}}, document, upsert=True
-            )
-        except PyMongoError as exc:
-            if not is_duplicate_key(exc):  # a newer version is projected already
-                raise
+        """Keep the latest version in the queryable projection. An older write never replaces a newer one
+        on MongoDB; on a server that applies the filter and the write apart (FerretDB) it could, so each
+        writer checks afterwards and writes the latest version again until the projection has it."""
+        while True:
+            document = docs.record_document(record)
+            try:
+                await self._db[ASSIGNMENTS].replace_one(
+                    {"_id": record.conversation_id, "version": {"$lt": record.version}}, document, upsert=True
+                )
+            except PyMongoError as exc:
+                if not is_duplicate_key(exc):  # a newer version is projected already
+                    raise
+            projected = await self._db[ASSIGNMENTS].find_one({"_id": record.conversation_id}, {"version": 1})
+            latest = await self.record(record.conversation_id)
+            if latest is None or (projected is not None and projected["version"] >= latest.version):
+                return
+            record = latest
 
     async def record(self, conversation_id: str) -> AssignmentRecord | None:
         found = await self._db[VERSIONS].find_one({"conversation_id": conversation_id}, sort=[("version", DESCENDING)])
