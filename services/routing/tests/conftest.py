@@ -5,39 +5,26 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from inbox_devstack.clock import Clock
 from inbox_devstack.nats_server import NatsServer
+from inbox_devstack.plugin import StoreBackend
 from inbox_events import EventBus
 from inbox_routing.actions import RoutingActions
 from inbox_routing.domain import RoutingPolicy
 from inbox_routing.store import RoutingStore
 from inbox_routing.store.mongo import MongoRoutingStore
 from inbox_routing.store.sqlite import SqliteRoutingStore
-from inbox_runtime.mongo import MongoTarget
 
 OpenStore = Callable[[], Awaitable[RoutingStore]]
 
 
-@pytest.fixture(params=["sqlite", "mongo"])
-async def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[OpenStore]:
+@pytest.fixture
+async def open_store(store_backend: StoreBackend) -> AsyncIterator[OpenStore]:
     """Opens another instance of the store on the same database (as another replica would)."""
-    opened: list[RoutingStore] = []
-
-    async def open_one() -> RoutingStore:
-        if request.param == "mongo":
-            target: MongoTarget = request.getfixturevalue("mongo")
-            store: RoutingStore = await MongoRoutingStore.open(target)
-        else:
-            store = await SqliteRoutingStore.open(tmp_path / "routing.sqlite3")
-        opened.append(store)
-        return store
-
-    yield open_one
-    for store in opened:
-        await store.close()
+    async with store_backend.instances(MongoRoutingStore.open, SqliteRoutingStore.open, "routing.sqlite3") as open_one:
+        yield open_one
 
 
 @pytest.fixture

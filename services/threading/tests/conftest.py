@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 from inbox_devstack.clock import Clock
 from inbox_devstack.nats_server import NatsServer
+from inbox_devstack.plugin import StoreBackend
 from inbox_events import EventBus
-from inbox_runtime.mongo import MongoTarget
 from inbox_threading.actions import ThreadingActions
 from inbox_threading.domain import DAY_US, ThreadPolicies, ThreadPolicy
 from inbox_threading.store import ConversationStore
@@ -21,27 +20,13 @@ from inbox_threading.store.sqlite import SqliteConversationStore
 OpenStore = Callable[[], Awaitable[ConversationStore]]
 
 
-@pytest.fixture(params=["sqlite", "mongo"])
-async def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[OpenStore]:
+@pytest.fixture
+async def open_store(store_backend: StoreBackend) -> AsyncIterator[OpenStore]:
     """Opens another instance of the store on the same database (as another replica would)."""
-    opened: list[ConversationStore] = []
-    if request.param == "mongo":
-        target: MongoTarget = request.getfixturevalue("mongo")
-
-        async def open_one() -> ConversationStore:
-            store = await MongoConversationStore.open(target)
-            opened.append(store)
-            return store
-    else:
-
-        async def open_one() -> ConversationStore:
-            store = await SqliteConversationStore.open(tmp_path / "threading.sqlite3")
-            opened.append(store)
-            return store
-
-    yield open_one
-    for store in opened:
-        await store.close()
+    async with store_backend.instances(
+        MongoConversationStore.open, SqliteConversationStore.open, "threading.sqlite3"
+    ) as open_one:
+        yield open_one
 
 
 @pytest.fixture

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
-from inbox_devstack.ports import free_port, wait_for_port
+from inbox_devstack.ports import free_port
+from inbox_devstack.server_process import ServerProcess
 
 CONFIG_TEMPLATE = """\
 host: "127.0.0.1"
@@ -30,45 +30,15 @@ def nats_server_binary() -> str:
     return found
 
 
-class NatsServer:
+class NatsServer(ServerProcess):
     def __init__(self, data_dir: Path, port: int | None = None, log_file: Path | None = None) -> None:
-        self.data_dir = data_dir
-        self.port = port or free_port()
-        self._log_file = log_file
-        self._process: subprocess.Popen[bytes] | None = None
+        super().__init__(data_dir, port or free_port(), log_file)
 
     @property
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
 
-    def start(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+    def command(self) -> list[str]:
         config = self.data_dir / "nats.conf"
         config.write_text(CONFIG_TEMPLATE.format(port=self.port, store_dir=self.data_dir / "jetstream"))
-        output = open(self._log_file, "ab") if self._log_file else subprocess.DEVNULL  # noqa: SIM115
-        self._process = subprocess.Popen(
-            [nats_server_binary(), "-c", str(config)], stdout=output, stderr=subprocess.STDOUT
-        )
-        wait_for_port(self.port)
-
-    def stop(self) -> None:
-        if self._process is None:
-            return
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-        self._process = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def __enter__(self) -> NatsServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return [nats_server_binary(), "-c", str(config)]

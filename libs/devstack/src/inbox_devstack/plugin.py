@@ -83,6 +83,27 @@ class StoreBackend:
     folder: Path
 
     @asynccontextmanager
+    async def instances(
+        self,
+        mongo: Callable[[MongoTarget], Awaitable[S]],
+        sqlite: Callable[[Path], Awaitable[S]],
+        filename: str,
+    ) -> AsyncIterator[Callable[[], Awaitable[S]]]:
+        """Opens instances of the store on this one backend (as replicas would), all closed after."""
+        opened: list[S] = []
+
+        async def open_one() -> S:
+            store = await (mongo(self.mongo) if self.mongo is not None else sqlite(self.folder / filename))
+            opened.append(store)
+            return store
+
+        try:
+            yield open_one
+        finally:
+            for store in opened:
+                await store.close()
+
+    @asynccontextmanager
     async def opened(
         self,
         mongo: Callable[[MongoTarget], Awaitable[S]],
@@ -90,11 +111,8 @@ class StoreBackend:
         filename: str,
     ) -> AsyncIterator[S]:
         """The store on this backend (opened by `mongo` or by `sqlite` on `filename`), closed after."""
-        store = await (mongo(self.mongo) if self.mongo is not None else sqlite(self.folder / filename))
-        try:
-            yield store
-        finally:
-            await store.close()
+        async with self.instances(mongo, sqlite, filename) as open_one:
+            yield await open_one()
 
 
 @pytest.fixture(params=["sqlite", "mongo"])

@@ -1,0 +1,51 @@
+"""A server the tests run as a child process on a fixed port: started, stopped, restarted in place."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Self
+
+from inbox_devstack.ports import wait_for_port
+
+
+class ServerProcess:
+    """Subclasses say how to start (`command`); the port and data folder stay across restarts, so a test
+    can take the server away from a running service and give it back."""
+
+    def __init__(self, data_dir: Path, port: int, log_file: Path | None = None) -> None:
+        self.data_dir = data_dir
+        self.port = port
+        self._log_file = log_file
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        output = open(self._log_file, "ab") if self._log_file else subprocess.DEVNULL  # noqa: SIM115
+        self._process = subprocess.Popen(self.command(), stdout=output, stderr=subprocess.STDOUT)
+        wait_for_port(self.port)
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
