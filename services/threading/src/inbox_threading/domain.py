@@ -398,9 +398,14 @@ def search_terms(text: str) -> tuple[str, ...]:
     return tuple(words)
 
 
+# A message's first distinct words, enough for any real message, so that a huge one (a long mail) stays
+# well within a document's size limit beside its text.
+MAX_INDEX_TERMS = 2000
+
+
 def index_terms(text: str) -> tuple[str, ...]:
-    """The distinct words an item is found by."""
-    return tuple(dict.fromkeys(words_of(text)))
+    """The distinct words an item is found by (its first `MAX_INDEX_TERMS`)."""
+    return tuple(dict.fromkeys(words_of(text)))[:MAX_INDEX_TERMS]
 
 
 @dataclass(frozen=True)
