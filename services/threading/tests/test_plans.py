@@ -10,6 +10,7 @@ from inbox_threading.domain import (
     Conversation,
     ConversationStatus,
     FailedPrecondition,
+    InvalidInput,
     ItemKind,
     NewInboundMessage,
     NotFound,
@@ -146,3 +147,56 @@ def test_replies_go_where_the_customer_last_wrote_or_to_their_contact_for_a_chos
 
 def test_email_references_try_the_full_id_then_ours_without_the_domain() -> None:
     assert reference_candidates(("a@x", "b")) == ("a@x", "a", "b")
+
+
+def test_identity_claims_link_adopt_merge_or_suggest() -> None:
+    from inbox_threading.plans import plan_identity
+
+    email = ContactPoint(1, "grace@example.org")
+    new, known = CustomerRecord("new", "", 1, 0, ""), CustomerRecord("old", "Grace", 0, 4, "conv-9")
+    me = CustomerRecord("me", "", 1, 2, "conv-1")
+    linked = plan_identity(me, email, None, verified=True, sender=PHONE, message_id="m1", now_us=5)
+    assert linked.change.contact_links == ((email, "me", 5),) and [a.action for a in linked.change.audit] == [
+        "contact_linked"
+    ]
+    assert plan_identity(me, email, None, verified=False, sender=PHONE, message_id="m1", now_us=5).change == (
+        plan_identity(me, email, me, verified=True, sender=PHONE, message_id="m1", now_us=5).change
+    )  # an unverified claim of nobody's contact, or one's own: nothing
+    adopted = plan_identity(new, email, known, verified=True, sender=PHONE, message_id="m1", now_us=5)
+    assert adopted.adopt_owner and adopted.change.contact_links == ((PHONE, "old", 5),)
+    assert plan_identity(me, email, known, verified=True, sender=PHONE, message_id="m1", now_us=5).merge_with_owner
+    suggested = plan_identity(me, email, known, verified=False, sender=PHONE, message_id="m1", now_us=5)
+    [suggestion] = suggested.change.suggestions
+    assert (suggestion.customer_id, suggestion.other_customer_id, suggestion.status) == ("me", "old", "pending")
+    assert not suggested.change.contact_links  # a claim never hands over the contact point
+
+
+def test_tags_participants_and_assignments_write_a_line_only_when_something_changes() -> None:
+    from inbox_threading.plans import plan_assignment, plan_participant, plan_tags
+
+    current = conversation(ConversationStatus.OPEN)
+    tagged = plan_tags(current, ("vip", "billing"), (), actor="ada", activity_id="a", now_us=1)
+    assert tagged is not None and tagged.items[0].text == "Tags added vip, billing by ada"
+    assert plan_tags(current, (), ("vip",), actor="ada", activity_id="a", now_us=1) is None
+    with pytest.raises(InvalidInput, match="at most 20 tags"):
+        plan_tags(current, tuple(f"t{i}" for i in range(21)), (), actor="ada", activity_id="a", now_us=1)
+    joined = plan_participant(current, "bob", actor="ada", activity_id="a", now_us=1)
+    assert joined is not None and joined.items[0].text == "bob joined, added by ada"
+    assert plan_assignment(current, "ada", activity_id="a", now_us=1) is None  # already hers
+    back = plan_assignment(current, "", activity_id="a", now_us=1)
+    assert back is not None and back.items[0].text == "Back in the queue"
+
+
+def test_a_snooze_ends_once_and_a_confident_language_travels_to_the_conversation() -> None:
+    from inbox_threading.domain import Direction, StoredMessage
+    from inbox_threading.plans import plan_language, plan_wake
+
+    snoozed = Conversation("conv-1", "c1", ConversationStatus.SNOOZED, 3, "main", "", 1, 2, 1, snoozed_until_us=50)
+    first, first_id = plan_wake(snoozed, customer(), now_us=60)
+    _, again_id = plan_wake(snoozed, customer(), now_us=61)
+    assert first_id == again_id and first.items[0].text == "Snooze ended"
+    item = StoredMessage("m1", "conv-1", "c1", Direction.INBOUND, 3, "", "hola", 1, 1, 1)
+    confident = plan_language(item, "es", fallback=False)
+    assert confident.patches[0].language == "es" and confident.customer_patches[0].language == "es"
+    guessed = plan_language(item, "es", fallback=True)
+    assert guessed.item_patches[0].language == "es" and not guessed.patches and not guessed.customer_patches

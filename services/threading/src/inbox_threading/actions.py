@@ -15,7 +15,6 @@ from inbox_runtime.optimistic import until_applied
 from inbox_runtime.timestamps import now_us, to_timestamp
 
 from inbox_threading.changes import (
-    ConversationPatch,
     ConversationQuery,
     CustomerGuard,
     CustomerPatch,
@@ -28,7 +27,6 @@ from inbox_threading.changes import (
 )
 from inbox_threading.domain import (
     CONTACT_KIND_FOR_CHANNEL,
-    MAX_TAGS,
     SYSTEM_AGENT,
     ContactPoint,
     Conversation,
@@ -36,7 +34,6 @@ from inbox_threading.domain import (
     CustomerFacts,
     ErasureReceipt,
     FailedPrecondition,
-    IdentityAction,
     InboundOutcome,
     InvalidInput,
     ItemKind,
@@ -48,7 +45,6 @@ from inbox_threading.domain import (
     StoredMessage,
     ThreadPolicies,
     Viewer,
-    decide_identity,
     derived_id,
     export_document,
     identity_claim,
@@ -67,17 +63,24 @@ from inbox_threading.domain import (
 )
 from inbox_threading.plans import (
     audit_entry,
+    combined,
     internal_item,
+    plan_assignment,
+    plan_identity,
     plan_inbound,
+    plan_language,
+    plan_merged_away,
+    plan_participant,
     plan_proactive,
     plan_status,
+    plan_tags,
+    plan_wake,
     provider_key,
     reference_candidates,
     refuse_opted_out,
     reply_item,
     reply_route,
     stored_message,
-    tags_text,
 )
 from inbox_threading.protos import message_to_proto
 from inbox_threading.store import ConversationStore
@@ -235,75 +238,36 @@ class ThreadingActions:
     async def _apply_identity(
         self, customer: CustomerRecord, message: NewInboundMessage, now: int
     ) -> tuple[CustomerRecord, ThreadChange, list[MergeReceipt]]:
-        """Link, merge or suggest per the identity the customer gave (see `decide_identity`)."""
+        """Link, merge or suggest per the identity the customer gave (see `plan_identity`)."""
         claim = identity_claim(message.metadata)
         if claim is None:
             return customer, ThreadChange(), []
-        links: list[tuple[ContactPoint, str, int]] = []
-        audit = []
-        suggestions = []
+        steps: list[ThreadChange] = []
         merges: list[MergeReceipt] = []
         for contact in claim.contacts:
             owner = await self._store.customer_by_contact(contact)
-            owner_id = owner.customer_id if owner is not None else None
-            action = decide_identity(customer.customer_id, owner_id, claim.verified)
-            if action is IdentityAction.LINK:
-                links.append((contact, customer.customer_id, now))
-                audit.append(
-                    audit_entry(
-                        "verified identity",
-                        "contact_linked",
-                        customer.customer_id,
-                        {"contact": contact.value},
-                        now,
-                        derived_id("linked", message.message_id, contact.value),
-                    )
+            step = plan_identity(
+                customer,
+                contact,
+                owner,
+                verified=claim.verified,
+                sender=message.sender,
+                message_id=message.message_id,
+                now_us=now,
+            )
+            steps.append(step.change)
+            if owner is not None and step.adopt_owner:
+                merges.append(MergeReceipt(owner.customer_id, customer.customer_id))
+                customer = owner
+            elif owner is not None and step.merge_with_owner:
+                receipt = await self._merge(
+                    customer.customer_id, owner.customer_id, "verified identity", "signed identify", now
                 )
-            elif action is IdentityAction.MERGE and owner is not None:
-                if customer.version == 0:
-                    # A first message from a new contact point of a known, verified person: their record
-                    # takes the contact point; the new record is never written.
-                    merges.append(MergeReceipt(owner.customer_id, customer.customer_id))
-                    links.append((message.sender, owner.customer_id, now))
-                    customer = owner
-                else:
-                    receipt = await self._merge(
-                        customer.customer_id, owner.customer_id, "verified identity", "signed identify", now
-                    )
-                    merges.append(receipt)
-                    survivor = await self._store.customer(receipt.surviving_customer_id)
-                    assert survivor is not None
-                    customer = survivor
-            elif action is IdentityAction.SUGGEST and owner_id is not None:
-                suggestion_id = derived_id(
-                    "suggestion", customer.customer_id, owner_id, str(contact.kind), contact.value
-                )
-                suggestions.append(
-                    MergeSuggestion(
-                        suggestion_id,
-                        customer.customer_id,
-                        owner_id,
-                        contact,
-                        "claimed without verification",
-                        "pending",
-                        now,
-                    )
-                )
-                audit.append(
-                    audit_entry(
-                        "customer",
-                        "merge_suggested",
-                        customer.customer_id,
-                        {"other_customer_id": owner_id},
-                        now,
-                        derived_id("suggested", suggestion_id),
-                    )
-                )
-        return (
-            customer,
-            ThreadChange(contact_links=tuple(links), audit=tuple(audit), suggestions=tuple(suggestions)),
-            merges,
-        )
+                merges.append(receipt)
+                survivor = await self._store.customer(receipt.surviving_customer_id)
+                assert survivor is not None
+                customer = survivor
+        return customer, combined(steps), merges
 
     async def record_proactive(self, message: NewProactiveMessage, correlation_id: str = "") -> InboundOutcome:
         """Record a proactive message sent through ChannelService in the recipient's thread.
@@ -360,25 +324,9 @@ class ThreadingActions:
 
     async def record_assignment(self, conversation_id: str, agent_id: str, source_event_id: str) -> None:
         current = await self._store.get_conversation(conversation_id)
-        activity = None
-        if current is not None and current.assignee_agent_id != agent_id:
-            activity_id = derived_id("assigned", source_event_id)
-            activity = await self._append_internal(
-                ThreadChange(
-                    patches=(ConversationPatch(conversation_id, assignee_agent_id=agent_id),),
-                    items=(
-                        internal_item(
-                            current,
-                            f"Assigned to {agent_id}" if agent_id else "Back in the queue",
-                            item_id=activity_id,
-                            actor="routing",
-                            at_us=self._now(),
-                            data={"activity": "assigned", "agent_id": agent_id},
-                        ),
-                    ),
-                ),
-                activity_id,
-            )
+        activity_id = derived_id("assigned", source_event_id)
+        change = plan_assignment(current, agent_id, activity_id=activity_id, now_us=self._now()) if current else None
+        activity = await self._append_internal(change, activity_id) if change else None
         if activity is None:
             log.info("assignment_unchanged_or_unknown", conversation_id=conversation_id, agent_id=agent_id)
             return
@@ -425,21 +373,11 @@ class ThreadingActions:
             return None
 
     async def record_language(self, message_id: str, language: str, fallback: bool) -> None:
-        """The message's language; a confident detection also becomes the conversation's and customer's."""
         item = await self._store.item(message_id)
         if item is None:
             return
         if language:
-            trusted = not fallback
-            await self._store.commit(
-                [
-                    ThreadChange(
-                        item_patches=(ItemPatch(message_id, language=language),),
-                        patches=(ConversationPatch(item.conversation_id, language=language),) if trusted else (),
-                        customer_patches=(CustomerPatch(item.customer_id, language=language),) if trusted else (),
-                    )
-                ]
-            )
+            await self._store.commit([plan_language(item, language, fallback=fallback)])
             item = await self._store.item(message_id)
         if item is not None:
             await self._bus.publish_all([self._updated(item, f"language:{message_id}:{language}")])
@@ -620,21 +558,7 @@ class ThreadingActions:
             customer = await self._store.customer(due.customer_id)
             if customer is None:
                 continue
-            activity_id = derived_id("snooze-ended", due.conversation_id, str(due.snoozed_until_us))
-            change = ThreadChange(
-                guard=CustomerGuard(customer.customer_id, customer.version),
-                patches=(ConversationPatch(due.conversation_id, status=ConversationStatus.OPEN, snoozed_until_us=0),),
-                items=(
-                    internal_item(
-                        due,
-                        "Snooze ended",
-                        item_id=activity_id,
-                        actor="system",
-                        at_us=at,
-                        data={"activity": "status_changed", "status": "open"},
-                    ),
-                ),
-            )
+            change, activity_id = plan_wake(due, customer, now_us=at)
             activity = await self._append_internal(change, activity_id)
             if activity is None:
                 continue  # changed meanwhile, or woken by another replica; the next pass looks again
@@ -673,29 +597,11 @@ class ThreadingActions:
             raise InvalidInput("conversation_id and agent_id are required")
         to_add, to_remove = normalise_tags(add), normalise_tags(remove)
         current = await self._must(conversation_id)
-        if len((set(current.tags) | set(to_add)) - set(to_remove)) > MAX_TAGS:
-            raise InvalidInput(f"a conversation carries at most {MAX_TAGS} tags")
-        added = [t for t in to_add if t not in current.tags]
-        removed = [t for t in to_remove if t in current.tags]
-        if not added and not removed:
-            return current
         activity_id = new_id()
-        activity = await self._append_internal(
-            ThreadChange(
-                patches=(ConversationPatch(conversation_id, add_tags=tuple(added), remove_tags=tuple(removed)),),
-                items=(
-                    internal_item(
-                        current,
-                        tags_text(added, removed, actor),
-                        item_id=activity_id,
-                        actor=actor,
-                        at_us=self._now(),
-                        data={"activity": "tags_changed", "added": ",".join(added), "removed": ",".join(removed)},
-                    ),
-                ),
-            ),
-            activity_id,
-        )
+        change = plan_tags(current, to_add, to_remove, actor=actor, activity_id=activity_id, now_us=self._now())
+        if change is None:
+            return current
+        activity = await self._append_internal(change, activity_id)
         conversation = await self._must(conversation_id)
         if activity is not None:
             changed = conversation_events.TagsChanged(
@@ -711,25 +617,11 @@ class ThreadingActions:
         if not conversation_id or not participant or not actor:
             raise InvalidInput("conversation_id, participant_agent_id and agent_id are required")
         current = await self._must(conversation_id)
-        if participant in current.participants:
-            return current
         activity_id = new_id()
-        activity = await self._append_internal(
-            ThreadChange(
-                patches=(ConversationPatch(conversation_id, add_participants=(participant,)),),
-                items=(
-                    internal_item(
-                        current,
-                        f"{participant} joined, added by {actor}",
-                        item_id=activity_id,
-                        actor=actor,
-                        at_us=self._now(),
-                        data={"activity": "participant_added", "agent_id": participant},
-                    ),
-                ),
-            ),
-            activity_id,
-        )
+        change = plan_participant(current, participant, actor=actor, activity_id=activity_id, now_us=self._now())
+        if change is None:
+            return current
+        activity = await self._append_internal(change, activity_id)
         if activity is not None:
             await self._bus.publish_all([self._added(activity, activity.message_id)])
         return await self._must(conversation_id)
@@ -835,34 +727,8 @@ class ThreadingActions:
             if surviving.active_conversation_id and merged.active_conversation_id:
                 ending = await self._store.get_conversation(merged.active_conversation_id)
                 if ending is not None:
-                    [committed] = await self._store.commit(
-                        [
-                            ThreadChange(
-                                guard=CustomerGuard(merged_id, merged.version, ""),
-                                patches=(
-                                    ConversationPatch(
-                                        ending.conversation_id,
-                                        status=ConversationStatus.RESOLVED,
-                                        resolved_at_us=now,
-                                    ),
-                                ),
-                                items=(
-                                    internal_item(
-                                        ending,
-                                        "Customer records merged: continued in conversation "
-                                        f"{surviving.active_conversation_id}",
-                                        item_id=derived_id("merged", ending.conversation_id, surviving_id),
-                                        actor=actor,
-                                        at_us=now,
-                                        data={
-                                            "activity": "merged",
-                                            "conversation_id": surviving.active_conversation_id,
-                                        },
-                                    ),
-                                ),
-                            )
-                        ]
-                    )
+                    ended = plan_merged_away(ending, merged, surviving.active_conversation_id, actor=actor, now_us=now)
+                    [committed] = await self._store.commit([ended])
                     if not committed.applied:
                         return None
                     resolved = ending.conversation_id

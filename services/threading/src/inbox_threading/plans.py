@@ -3,8 +3,8 @@ texts it writes with them. No I/O; the actions load what these need and hand the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from inbox_threading.changes import (
     AuditEntry,
@@ -12,6 +12,7 @@ from inbox_threading.changes import (
     CustomerGuard,
     CustomerPatch,
     CustomerRecord,
+    ItemPatch,
     NewConversation,
     NewItem,
     ReplySource,
@@ -20,12 +21,16 @@ from inbox_threading.changes import (
 from inbox_threading.domain import (
     CHANNEL_NAMES,
     CONTACT_KIND_FOR_CHANNEL,
+    MAX_TAGS,
     ContactPoint,
     Conversation,
     ConversationStatus,
     Direction,
     FailedPrecondition,
+    IdentityAction,
+    InvalidInput,
     ItemKind,
+    MergeSuggestion,
     NewInboundMessage,
     NewProactiveMessage,
     NotFound,
@@ -34,6 +39,7 @@ from inbox_threading.domain import (
     ThreadAction,
     ThreadPolicy,
     continued_by,
+    decide_identity,
     decide_thread,
     derived_id,
 )
@@ -408,6 +414,191 @@ def plan_status(
 def tags_text(added: list[str], removed: list[str], actor: str) -> str:
     parts = [f"added {', '.join(added)}" if added else "", f"removed {', '.join(removed)}" if removed else ""]
     return f"Tags {' and '.join(p for p in parts if p)} by {actor}"
+
+
+@dataclass(frozen=True)
+class IdentityStep:
+    """What one claimed contact point does (see `decide_identity`): lines for the inbound change, and
+    whether the message's customer becomes the contact's owner, or must first be merged with them."""
+
+    change: ThreadChange = field(default_factory=ThreadChange)
+    adopt_owner: bool = False
+    merge_with_owner: bool = False
+
+
+def plan_identity(
+    customer: CustomerRecord,
+    contact: ContactPoint,
+    owner: CustomerRecord | None,
+    *,
+    verified: bool,
+    sender: ContactPoint,
+    message_id: str,
+    now_us: int,
+) -> IdentityStep:
+    action = decide_identity(customer.customer_id, owner.customer_id if owner else None, verified)
+    if action is IdentityAction.LINK:
+        linked = audit_entry(
+            "verified identity",
+            "contact_linked",
+            customer.customer_id,
+            {"contact": contact.value},
+            now_us,
+            derived_id("linked", message_id, contact.value),
+        )
+        return IdentityStep(ThreadChange(contact_links=((contact, customer.customer_id, now_us),), audit=(linked,)))
+    if owner is None or action is IdentityAction.NOTHING:
+        return IdentityStep()
+    if action is IdentityAction.MERGE:
+        if customer.version == 0:
+            # A first message from a new contact point of a known, verified person: their record takes
+            # the contact point; the new record is never written.
+            return IdentityStep(ThreadChange(contact_links=((sender, owner.customer_id, now_us),)), adopt_owner=True)
+        return IdentityStep(merge_with_owner=True)
+    suggestion_id = derived_id("suggestion", customer.customer_id, owner.customer_id, str(contact.kind), contact.value)
+    suggestion = MergeSuggestion(
+        suggestion_id,
+        customer.customer_id,
+        owner.customer_id,
+        contact,
+        "claimed without verification",
+        "pending",
+        now_us,
+    )
+    suggested = audit_entry(
+        "customer",
+        "merge_suggested",
+        customer.customer_id,
+        {"other_customer_id": owner.customer_id},
+        now_us,
+        derived_id("suggested", suggestion_id),
+    )
+    return IdentityStep(ThreadChange(audit=(suggested,), suggestions=(suggestion,)))
+
+
+def combined(changes: Sequence[ThreadChange]) -> ThreadChange:
+    """The lines of several changes (without guards) as one."""
+    return ThreadChange(
+        contact_links=tuple(link for c in changes for link in c.contact_links),
+        audit=tuple(entry for c in changes for entry in c.audit),
+        suggestions=tuple(s for c in changes for s in c.suggestions),
+    )
+
+
+def plan_tags(
+    current: Conversation, add: tuple[str, ...], remove: tuple[str, ...], *, actor: str, activity_id: str, now_us: int
+) -> ThreadChange | None:
+    """Tags added and removed, with their timeline line; None when nothing changes."""
+    if len((set(current.tags) | set(add)) - set(remove)) > MAX_TAGS:
+        raise InvalidInput(f"a conversation carries at most {MAX_TAGS} tags")
+    added = [t for t in add if t not in current.tags]
+    removed = [t for t in remove if t in current.tags]
+    if not added and not removed:
+        return None
+    return ThreadChange(
+        patches=(ConversationPatch(current.conversation_id, add_tags=tuple(added), remove_tags=tuple(removed)),),
+        items=(
+            internal_item(
+                current,
+                tags_text(added, removed, actor),
+                item_id=activity_id,
+                actor=actor,
+                at_us=now_us,
+                data={"activity": "tags_changed", "added": ",".join(added), "removed": ",".join(removed)},
+            ),
+        ),
+    )
+
+
+def plan_participant(
+    current: Conversation, participant: str, *, actor: str, activity_id: str, now_us: int
+) -> ThreadChange | None:
+    if participant in current.participants:
+        return None
+    return ThreadChange(
+        patches=(ConversationPatch(current.conversation_id, add_participants=(participant,)),),
+        items=(
+            internal_item(
+                current,
+                f"{participant} joined, added by {actor}",
+                item_id=activity_id,
+                actor=actor,
+                at_us=now_us,
+                data={"activity": "participant_added", "agent_id": participant},
+            ),
+        ),
+    )
+
+
+def plan_assignment(current: Conversation, agent_id: str, *, activity_id: str, now_us: int) -> ThreadChange | None:
+    """Routing's decision recorded, with its timeline line; None when it changes nothing."""
+    if current.assignee_agent_id == agent_id:
+        return None
+    return ThreadChange(
+        patches=(ConversationPatch(current.conversation_id, assignee_agent_id=agent_id),),
+        items=(
+            internal_item(
+                current,
+                f"Assigned to {agent_id}" if agent_id else "Back in the queue",
+                item_id=activity_id,
+                actor="routing",
+                at_us=now_us,
+                data={"activity": "assigned", "agent_id": agent_id},
+            ),
+        ),
+    )
+
+
+def plan_wake(due: Conversation, customer: CustomerRecord, *, now_us: int) -> tuple[ThreadChange, str]:
+    """A snooze that ran out opens the conversation again; the line's id comes from the snooze, so
+    replicas waking it at once write it once. Returns the change and that id."""
+    activity_id = derived_id("snooze-ended", due.conversation_id, str(due.snoozed_until_us))
+    change = ThreadChange(
+        guard=CustomerGuard(customer.customer_id, customer.version),
+        patches=(ConversationPatch(due.conversation_id, status=ConversationStatus.OPEN, snoozed_until_us=0),),
+        items=(
+            internal_item(
+                due,
+                "Snooze ended",
+                item_id=activity_id,
+                actor="system",
+                at_us=now_us,
+                data={"activity": "status_changed", "status": "open"},
+            ),
+        ),
+    )
+    return change, activity_id
+
+
+def plan_language(item: StoredMessage, language: str, *, fallback: bool) -> ThreadChange:
+    """The message's language; a confident detection (not a fallback) also becomes the conversation's
+    and the customer's."""
+    return ThreadChange(
+        item_patches=(ItemPatch(item.message_id, language=language),),
+        patches=() if fallback else (ConversationPatch(item.conversation_id, language=language),),
+        customer_patches=() if fallback else (CustomerPatch(item.customer_id, language=language),),
+    )
+
+
+def plan_merged_away(
+    ending: Conversation, merged: CustomerRecord, surviving_active_id: str, *, actor: str, now_us: int
+) -> ThreadChange:
+    """Two records merge and both have an active conversation: the merged one's is resolved, pointing to
+    the survivor's (one active conversation per customer), under the merged record's guard."""
+    return ThreadChange(
+        guard=CustomerGuard(merged.customer_id, merged.version, ""),
+        patches=(ConversationPatch(ending.conversation_id, status=ConversationStatus.RESOLVED, resolved_at_us=now_us),),
+        items=(
+            internal_item(
+                ending,
+                f"Customer records merged: continued in conversation {surviving_active_id}",
+                item_id=derived_id("merged", ending.conversation_id, surviving_active_id),
+                actor=actor,
+                at_us=now_us,
+                data={"activity": "merged", "conversation_id": surviving_active_id},
+            ),
+        ),
+    )
 
 
 def audit_entry(
