@@ -80,7 +80,9 @@ async def test_agent_reads_inert_customer_text_and_replies(
         assert page.status_code == 200
         assert "<script>alert" not in page.text and "<img src=x" not in page.text
         assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page.text
-        assert "script-src" not in page.headers["content-security-policy"]  # default-src 'none' covers scripts
+        policy = page.headers["content-security-policy"]
+        # Scripts only from our own origin: never inline, never an event handler attribute, never eval.
+        assert "script-src 'self';" in policy and "unsafe" not in policy
         assert page.headers["content-security-policy"].startswith("default-src 'none'")
 
         reply_url = link.group(1) + "/reply"

@@ -200,6 +200,39 @@ class EventBus:
                 await subscription.unsubscribe()
 
     @contextlib.asynccontextmanager
+    async def watch(
+        self, subjects: Sequence[str], handler: Callable[[envelope_pb2.EventEnvelope], Awaitable[None]]
+    ) -> AsyncIterator[None]:
+        """Every event stored from now on under `subjects`, in order, for this process alone (an ordered,
+        ephemeral consumer per subject: each replica of a live view sees everything, nothing is shared or
+        acked). For live views only: what a process must not miss goes through `consume`."""
+
+        async def deliver(msg: Msg) -> None:
+            envelope = envelope_pb2.EventEnvelope()
+            try:
+                envelope.ParseFromString(msg.data)
+                await handler(envelope)
+            except Exception as exc:
+                log.warning("watch_handler_failed", subject=msg.subject, error=repr(exc))
+
+        subscriptions = [
+            await self._js.subscribe(
+                subject,
+                stream=stream_for_subject(subject).name,
+                cb=deliver,
+                ordered_consumer=True,
+                deliver_policy=DeliverPolicy.NEW,
+            )
+            for subject in subjects
+        ]
+        try:
+            yield
+        finally:
+            for subscription in subscriptions:
+                with contextlib.suppress(Exception):
+                    await subscription.unsubscribe()
+
+    @contextlib.asynccontextmanager
     async def consume(self, spec: ConsumerSpec[M], handler: Handler[M]) -> AsyncIterator[None]:
         """Run a durable pull consumer until the context exits; then finish the current batch."""
         consumer = _Consumer(self, spec, handler)

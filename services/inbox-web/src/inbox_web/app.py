@@ -1,10 +1,11 @@
-"""Composition root: user store, gRPC clients, the HTTP app, wait for SIGTERM."""
+"""Composition root: user store, gRPC clients, the live feed from NATS, the HTTP app, wait for SIGTERM."""
 
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
 
 import structlog
+from inbox_events import EventBus
 from inbox_runtime.http_server import http_server
 from inbox_runtime.lifecycle import until_signalled
 
@@ -12,6 +13,7 @@ from inbox_web.accounts import Accounts
 from inbox_web.backends import open_backends
 from inbox_web.config import Settings
 from inbox_web.http_app import build_http_app
+from inbox_web.live import SUBJECTS, LiveFeed
 from inbox_web.store import open_user_store
 
 log = structlog.get_logger(__name__)
@@ -24,9 +26,14 @@ async def run(settings: Settings) -> None:
         backends = await open_backends(
             stack, settings.conversations_target, settings.routing_target, settings.common.api_token
         )
+        bus = await stack.enter_async_context(EventBus.connect(settings.common.nats_url, service="inbox-web"))
+        await bus.ensure_streams()
+        feed = LiveFeed(backends)
+        await stack.enter_async_context(bus.watch(SUBJECTS, feed.on_event))
         app = build_http_app(
             backends,
             Accounts(users),
+            feed,
             session_secret=settings.session_secret,
             secure_cookies=settings.secure_cookies,
             session_hours=settings.session_hours,
@@ -36,3 +43,4 @@ async def run(settings: Settings) -> None:
         )
         log.info("inbox_web_ready", http_port=port)
         await until_signalled()
+        feed.close()  # open pages' streams end, so the HTTP server can stop; they reconnect elsewhere

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+from inbox.conversations.v1 import events_pb2 as conversation_events
+from inbox.events.v1 import envelope_pb2
 from inbox_runtime.errors import InvalidInput
 
 __all__ = ["InvalidInput"]
@@ -35,3 +39,72 @@ def validate_password(password: str) -> None:
 def may_view(agent_id: str, assignee_agent_id: str) -> bool:
     """An agent sees the conversations assigned to them (team visibility comes with teams)."""
     return bool(agent_id) and agent_id == assignee_agent_id
+
+
+@dataclass(frozen=True)
+class Notice:
+    """What an open page needs to hear about an event: which conversation changed and how. The page then
+    fetches what it shows through the usual, authorised routes; no content travels in a notice."""
+
+    conversation_id: str
+    kind: str
+    # The assignee the event says the conversation now has; None when the event does not say.
+    assignee: str | None = None
+
+
+def notice_of(envelope: envelope_pb2.EventEnvelope) -> Notice | None:
+    """The notice for a conversation or routing event an agent's page shows; None for the others."""
+    spec = _NOTICES.get(envelope.type)
+    if spec is None:
+        return None
+    event_type, kind, read = spec
+    event = event_type()
+    if not envelope.payload.Unpack(event):
+        return None
+    conversation_id, assignee = read(event)
+    return Notice(conversation_id, kind, assignee) if conversation_id else None
+
+
+def notified_agents(assignee_before: str, notice: Notice) -> frozenset[str]:
+    """Whose open pages change: the agent who has the conversation now, and the one who had it."""
+    after = assignee_before if notice.assignee is None else notice.assignee
+    return frozenset(a for a in (assignee_before, after) if a)
+
+
+_NOTICES: dict[str, tuple[type[Any], str, Callable[[Any], tuple[str, str | None]]]] = {
+    "inbox.conversations.v1.ConversationOpened": (
+        conversation_events.ConversationOpened,
+        "opened",
+        lambda e: (e.conversation_id, ""),
+    ),
+    "inbox.conversations.v1.ConversationReopened": (
+        conversation_events.ConversationReopened,
+        "reopened",
+        lambda e: (e.conversation_id, ""),
+    ),
+    "inbox.conversations.v1.MessageAdded": (
+        conversation_events.MessageAdded,
+        "message",
+        lambda e: (e.message.conversation_id, None),
+    ),
+    "inbox.conversations.v1.MessageUpdated": (
+        conversation_events.MessageUpdated,
+        "message_updated",
+        lambda e: (e.message.conversation_id, None),
+    ),
+    "inbox.conversations.v1.AssigneeChanged": (
+        conversation_events.AssigneeChanged,
+        "assignment",
+        lambda e: (e.conversation_id, e.agent_id),
+    ),
+    "inbox.conversations.v1.ConversationStatusChanged": (
+        conversation_events.ConversationStatusChanged,
+        "status",
+        lambda e: (e.conversation_id, e.assignee_agent_id),
+    ),
+    "inbox.conversations.v1.TagsChanged": (
+        conversation_events.TagsChanged,
+        "tags",
+        lambda e: (e.conversation_id, None),
+    ),
+}

@@ -1,4 +1,4 @@
-"""Routes of the agents' web app: login, my conversations, one conversation, reply.
+"""Routes of the agents' web app: login, my conversations, one conversation, reply, live notices.
 
 Every page but login and the probes needs a session. Customer text is rendered only through Jinja2's
 autoescaping and the Content-Security-Policy forbids inline and foreign scripts, so nothing a customer
@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -35,6 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from inbox_web.accounts import Accounts
 from inbox_web.backends import Backends
 from inbox_web.domain import may_view
+from inbox_web.live import LiveFeed
 
 log = structlog.get_logger(__name__)
 
@@ -43,7 +44,8 @@ MAX_FORM_BYTES = 64 * 1024
 
 SECURITY_HEADERS = {
     "content-security-policy": (
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+        "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; "
+        "form-action 'self'; "
         "frame-ancestors 'none'; base-uri 'none'"
     ),
     "x-content-type-options": "nosniff",
@@ -108,7 +110,13 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 def build_http_app(
-    backends: Backends, accounts: Accounts, *, session_secret: str, secure_cookies: bool, session_hours: int
+    backends: Backends,
+    accounts: Accounts,
+    feed: LiveFeed,
+    *,
+    session_secret: str,
+    secure_cookies: bool,
+    session_hours: int,
 ) -> Starlette:
     # Autoescaping on for every template, whatever its file name.
     templates = Jinja2Templates(
@@ -172,12 +180,30 @@ def build_http_app(
         request.session.clear()
         return RedirectResponse("/login", status_code=303)
 
-    @login_required
-    async def inbox(request: Request) -> Response:
+    async def my_conversations(request: Request) -> list[dict[str, Any]]:
         listed = await backends.conversations.ListConversations(
             conversation_service_pb2.ListConversationsRequest(assignee_agent_id=request.session["agent_id"])
         )
-        return page(request, "inbox.html", conversations=[_conversation_view(c) for c in listed.conversations])
+        return [_conversation_view(c) for c in listed.conversations]
+
+    @login_required
+    async def inbox(request: Request) -> Response:
+        return page(request, "inbox.html", conversations=await my_conversations(request))
+
+    @login_required
+    async def inbox_list(request: Request) -> Response:
+        """The list alone, for a live page to swap in when a notice says it changed."""
+        return page(request, "_conversation_list.html", conversations=await my_conversations(request))
+
+    @login_required
+    async def events(request: Request) -> Response:
+        """The agent's live notices (Server-Sent Events); the browser reconnects by itself."""
+        stream = feed.stream(request.session["agent_id"], request.headers.get("last-event-id", ""))
+        return StreamingResponse(
+            stream,
+            media_type="text/event-stream",
+            headers={"cache-control": "no-store", "x-accel-buffering": "no"},
+        )
 
     async def visible_conversation(request: Request) -> conversation_pb2.Conversation:
         conversation_id = request.path_params["conversation_id"]
@@ -195,20 +221,31 @@ def build_http_app(
             raise HTTPException(404, "no such conversation")
         return got.conversation
 
-    async def render_conversation(
-        request: Request, conversation: conversation_pb2.Conversation, error: str = ""
-    ) -> Response:
+    async def messages_of(conversation: conversation_pb2.Conversation) -> list[dict[str, Any]]:
         listed = await backends.conversations.ListMessages(
             conversation_service_pb2.ListMessagesRequest(conversation_id=conversation.conversation_id, page_size=200)
         )
+        return [_message_view(m) for m in listed.messages]
+
+    async def render_conversation(
+        request: Request, conversation: conversation_pb2.Conversation, error: str = ""
+    ) -> Response:
         return page(
             request,
             "conversation.html",
             400 if error else 200,
             conversation=_conversation_view(conversation),
-            messages=[_message_view(m) for m in listed.messages],
+            messages=await messages_of(conversation),
             client_reply_id=uuid.uuid4().hex,
             error=error,
+        )
+
+    @login_required
+    async def timeline(request: Request) -> Response:
+        """The conversation's timeline alone, for a live page to swap in."""
+        found = await visible_conversation(request)
+        return page(
+            request, "_timeline.html", conversation=_conversation_view(found), messages=await messages_of(found)
         )
 
     @login_required
@@ -246,7 +283,10 @@ def build_http_app(
             Route("/login", login, methods=["POST"]),
             Route("/logout", logout, methods=["POST"]),
             Route("/", inbox),
+            Route("/partials/conversations", inbox_list),
+            Route("/events", events),
             Route("/conversations/{conversation_id}", conversation, methods=["GET"]),
+            Route("/conversations/{conversation_id}/partials/timeline", timeline),
             Route("/conversations/{conversation_id}/reply", reply, methods=["POST"]),
             Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
         ],

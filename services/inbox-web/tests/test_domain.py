@@ -1,0 +1,33 @@
+"""inbox-web's pure rules: which event a page hears of, and whose pages."""
+
+from __future__ import annotations
+
+from google.protobuf.message import Message
+from inbox.conversations.v1 import conversation_pb2
+from inbox.conversations.v1 import events_pb2 as conversation_events
+from inbox.routing.v1 import events_pb2 as routing_events
+from inbox_events.codec import encode
+from inbox_web.domain import Notice, notice_of, notified_agents
+
+
+def envelope(event: Message):  # type: ignore[no-untyped-def]
+    return encode(event, event_id="e1")
+
+
+def test_conversation_events_become_notices_without_their_content() -> None:
+    added = conversation_events.MessageAdded(
+        message=conversation_pb2.Message(message_id="m1", conversation_id="c1", text="my card number is 4111")
+    )
+    assert notice_of(envelope(added)) == Notice("c1", "message", None)
+    assigned = conversation_events.AssigneeChanged(conversation_id="c1", agent_id="ada")
+    assert notice_of(envelope(assigned)) == Notice("c1", "assignment", "ada")
+    opened = conversation_events.ConversationOpened(conversation_id="c2", text="hello")
+    assert notice_of(envelope(opened)) == Notice("c2", "opened", "")
+    assert notice_of(envelope(routing_events.ConversationQueued(conversation_id="c1"))) is None
+    assert notice_of(envelope(conversation_events.MessageAdded())) is None  # no conversation: nothing to tell
+
+
+def test_the_agent_who_has_it_and_the_one_who_had_it_are_told() -> None:
+    assert notified_agents("ada", Notice("c1", "message", None)) == {"ada"}
+    assert notified_agents("ada", Notice("c1", "assignment", "bob")) == {"ada", "bob"}
+    assert notified_agents("", Notice("c1", "assignment", "")) == frozenset()

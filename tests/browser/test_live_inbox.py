@@ -1,0 +1,57 @@
+"""An agent's inbox in a real Chromium updates by itself: a customer writes on chat and the conversation
+shows up in the agent's list, then each new message in the open conversation, without any reload."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from inbox_devstack.suite import LocalSuite
+from playwright.async_api import Browser, Page, expect
+
+from .test_widget_and_inbox import PASSWORD, agent_ready
+
+
+async def customer_says(customer: Page, text: str) -> None:
+    box = customer.get_by_label("Message")
+    await box.fill(text)
+    await box.press("Enter")
+    await expect(customer.locator("li.inbox-chat-visitor").last).to_have_text(text)
+
+
+async def test_new_conversations_and_messages_show_up_without_a_reload(
+    local_suite: LocalSuite,
+    api_token: str,
+    browser: Browser,
+    tmp_path: Path,
+) -> None:
+    await agent_ready(local_suite, api_token)
+    agent = await browser.new_page()
+    await agent.goto(f"http://127.0.0.1:{local_suite.ports.web_http}/")
+    await agent.get_by_label("Username").fill("ada")
+    await agent.get_by_label("Password").fill(PASSWORD)
+    await agent.get_by_role("button", name="Log in").click()
+    await expect(agent.get_by_text("Nothing assigned to you right now.")).to_be_visible()
+    await expect(agent.locator("body")).to_have_attribute("data-live", "on")
+    loads: list[str] = []
+    agent.on("load", lambda page: loads.append(page.url))
+
+    customer = await browser.new_page()
+    await customer.goto(f"http://127.0.0.1:{local_suite.ports.channels_http}/chat/demo")
+    await customer.get_by_role("button", name="Chat with us").click()
+    await customer_says(customer, "Hello, is anyone there?")
+
+    # Routed to Ada: her open list shows it by itself.
+    row = agent.locator("table.conversations a")
+    await expect(row).to_have_count(1, timeout=10_000)
+    assert loads == []
+    await row.click()
+    await expect(agent.locator(".message.inbound .text")).to_have_text(["Hello, is anyone there?"])
+    await expect(agent.locator("body")).to_have_attribute("data-live", "on")
+    loads.clear()
+
+    await customer_says(customer, "My parcel ORD-4411 never came")
+    await expect(agent.locator(".message.inbound .text")).to_have_text(
+        ["Hello, is anyone there?", "My parcel ORD-4411 never came"], timeout=10_000
+    )
+    assert loads == []
+    await agent.screenshot(path=str(tmp_path / "agent-live.png"), full_page=True)
