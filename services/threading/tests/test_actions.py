@@ -492,3 +492,28 @@ async def test_an_open_interrupted_after_its_first_write_is_finished_on_redelive
     outcome = await record(world, message)
     assert outcome.opened and outcome.conversation.conversation_id == interrupted
     assert outcome.conversation.customer_id == "c-half" and outcome.message.sequence == 1
+
+
+async def test_lists_show_who_wrote_the_latest_message_and_since_when_the_customer_waits(world: World) -> None:
+    first = await record(world, inbound("m1", sender="+14155550100", channel=SMS, sent_at=50), now=60)
+    conversation = first.conversation
+    assert (conversation.customer_label, conversation.preview, conversation.waiting_since_us) == (
+        "Grace",
+        "text of m1",
+        50,
+    )
+    later = await record(world, inbound("m2", sender="+14155550100", channel=SMS, sent_at=70), now=80)
+    assert later.conversation.waiting_since_us == 50  # still waiting since the first unanswered message
+    await world.at(90).send_reply(conversation.conversation_id, "system", "You are number 2 in line", "q1")
+    noticed = await world.store.get_conversation(conversation.conversation_id)
+    assert noticed is not None and noticed.waiting_since_us == 50  # an automatic notice is no answer
+    await world.at(100).send_reply(conversation.conversation_id, "ada", "Looking  into\nit now", "r1")
+    answered = await world.store.get_conversation(conversation.conversation_id)
+    assert answered is not None
+    assert (answered.preview, answered.preview_direction, answered.waiting_since_us) == (
+        "Looking into it now",
+        Direction.OUTBOUND,
+        0,
+    )
+    unnamed = NewInboundMessage("m3", SMS, "main", "m3", ContactPoint(PHONE, "+1555"), "", "hi", 5, 5)
+    assert (await record(world, unnamed, now=110)).conversation.customer_label == "+1555"  # no name: the number

@@ -9,6 +9,7 @@ from inbox_threading.domain import (
     ContactPoint,
     Conversation,
     ConversationStatus,
+    Direction,
     FailedPrecondition,
     InvalidInput,
     ItemKind,
@@ -78,7 +79,11 @@ def test_an_interrupted_open_is_finished_under_the_id_the_customer_points_to() -
 def test_a_message_continuing_a_pending_conversation_opens_it_and_notes_a_channel_switch() -> None:
     planned = plan(active=conversation(ConversationStatus.PENDING, channel=EMAIL))
     assert not planned.opened and planned.conversation_id == "conv-1"
-    assert planned.change.patches == (ConversationPatch("conv-1", status=ConversationStatus.OPEN, snoozed_until_us=0),)
+    assert planned.change.patches == (
+        ConversationPatch("conv-1", status=ConversationStatus.OPEN, snoozed_until_us=0),
+        # The list shows the new message; the customer waits from it (nobody answered the last one).
+        ConversationPatch("conv-1", preview="hi", preview_direction=Direction.INBOUND, waiting_since_us=100),
+    )
     assert [a.text for a in planned.activities] == ["Continued by SMS"]
     guard = planned.change.guard
     assert guard is not None and (guard.version, guard.active_conversation_id) == (3, None)

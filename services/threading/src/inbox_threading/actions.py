@@ -72,13 +72,13 @@ from inbox_threading.plans import (
     plan_merged_away,
     plan_participant,
     plan_proactive,
+    plan_reply,
     plan_status,
     plan_tags,
     plan_wake,
     provider_key,
     reference_candidates,
     refuse_opted_out,
-    reply_item,
     reply_route,
     stored_message,
 )
@@ -453,7 +453,7 @@ class ThreadingActions:
             )
             route = reply_route(conversation, channel, source, contact_value)
             refuse_opted_out(route, await self._store.is_opted_out(route.channel, route.recipient))
-            item = reply_item(
+            change = plan_reply(
                 conversation,
                 route,
                 message_id=message_id,
@@ -461,8 +461,9 @@ class ThreadingActions:
                 text=body,
                 client_reply_id=client_reply_id,
                 now_us=self._now(),
+                by_agent=agent_id != SYSTEM_AGENT,
             )
-            await self._store.commit([ThreadChange(items=(item,), refs=((message_id, conversation_id),))])
+            await self._store.commit([change])
             stored = await self._store.item(message_id)
             assert stored is not None
         outbound = channel_events.OutboundMessage(

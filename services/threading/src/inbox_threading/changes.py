@@ -73,6 +73,10 @@ class ConversationPatch:
     add_tags: tuple[str, ...] = ()
     remove_tags: tuple[str, ...] = ()
     add_participants: tuple[str, ...] = ()
+    # The latest message either way, for lists; and since when the customer waits (0: answered).
+    preview: str | None = None
+    preview_direction: int | None = None
+    waiting_since_us: int | None = None
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,22 @@ class Conversation:
     snoozed_until_us: int = 0
     resolved_at_us: int = 0
     participants: tuple[str, ...] = ()
+    preview: str = ""
+    preview_direction: int = 0
+    waiting_since_us: int = 0
+    customer_label: str = ""
+
+
+PREVIEW_LENGTH = 120
+_KIND_PREVIEWS = {2: "Call", 3: "Voicemail", 4: "Missed call"}
+
+
+def preview_of(text: str, kind: int = 1) -> str:
+    """One line of a message for lists: whitespace folded, cut at PREVIEW_LENGTH characters."""
+    line = " ".join(text.split())
+    if not line:
+        return _KIND_PREVIEWS.get(kind, "")
+    return line if len(line) <= PREVIEW_LENGTH else line[: PREVIEW_LENGTH - 1].rstrip() + "…"
 
 
 @dataclass(frozen=True)

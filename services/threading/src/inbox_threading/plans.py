@@ -42,6 +42,7 @@ from inbox_threading.domain import (
     decide_identity,
     decide_thread,
     derived_id,
+    preview_of,
 )
 
 # Notes and activity are timeline items, not messages between customer and agent.
@@ -125,6 +126,7 @@ def plan_inbound(
     activities: list[NewItem] = []
     previous_agent = ""
     new_active: str | None = None
+    waiting_since = at  # a new or reopened conversation: the customer waits from this message
     if decision.action is ThreadAction.OPEN_NEW:
         # An open interrupted before its conversation was written (a crash between two writes on a store
         # without transactions) is finished under the id the customer already points to.
@@ -171,6 +173,8 @@ def plan_inbound(
         elif current.status in (ConversationStatus.PENDING, ConversationStatus.SNOOZED):
             # The customer answered: it needs an agent again.
             patches.append(ConversationPatch(conversation_id, status=ConversationStatus.OPEN, snoozed_until_us=0))
+        if decision.action is ThreadAction.CONTINUE and current.waiting_since_us:
+            waiting_since = current.waiting_since_us  # still waiting since their first unanswered message
         switched = continued_by(current.channel, message.channel)
         if switched and message.kind in COUNTED_KINDS:
             activities.append(
@@ -201,6 +205,15 @@ def plan_inbound(
         metadata=message.metadata,
         attachments=message.attachments,
     )
+    if message.kind in COUNTED_KINDS:
+        patches.append(
+            ConversationPatch(
+                conversation_id,
+                preview=preview_of(message.text, message.kind),
+                preview_direction=Direction.INBOUND,
+                waiting_since_us=waiting_since,
+            )
+        )
     email_id = dict(message.metadata).get("email_message_id", "")
     customer_patches = extra.customer_patches
     if customer.version and message.sender_name and not customer.display_name:
@@ -280,6 +293,7 @@ def plan_proactive(
         )
         if opened
         else (),
+        patches=(answered(conversation_id, message.text),),
         items=(item,),
         refs=((message.message_id, conversation_id),),
     )
@@ -335,6 +349,44 @@ def reference_candidates(references: tuple[str, ...]) -> tuple[str, ...]:
     for ref in references:
         candidates.extend((ref, ref.rpartition("@")[0]))
     return tuple(dict.fromkeys(c for c in candidates if c))
+
+
+def answered(conversation_id: str, text: str) -> ConversationPatch:
+    """An agent's message: the list shows it, and the customer no longer waits."""
+    return ConversationPatch(
+        conversation_id, preview=preview_of(text), preview_direction=Direction.OUTBOUND, waiting_since_us=0
+    )
+
+
+def plan_reply(
+    conversation: Conversation,
+    route: ReplyRoute,
+    *,
+    message_id: str,
+    agent_id: str,
+    text: str,
+    client_reply_id: str,
+    now_us: int,
+    by_agent: bool,
+) -> ThreadChange:
+    """A reply stored with where it goes; an agent's (not an automatic notice) answers the customer."""
+    item = reply_item(
+        conversation,
+        route,
+        message_id=message_id,
+        agent_id=agent_id,
+        text=text,
+        client_reply_id=client_reply_id,
+        now_us=now_us,
+    )
+    patch = (
+        answered(conversation.conversation_id, text)
+        if by_agent
+        else ConversationPatch(
+            conversation.conversation_id, preview=preview_of(text), preview_direction=Direction.OUTBOUND
+        )
+    )
+    return ThreadChange(items=(item,), patches=(patch,), refs=((message_id, conversation.conversation_id),))
 
 
 def reply_item(

@@ -97,7 +97,12 @@ def conversation_to_proto(conversation: Conversation) -> conversation_pb2.Conver
         language=conversation.language,
         previous_conversation_id=conversation.previous_conversation_id,
         participant_agent_ids=list(conversation.participants),
+        last_message_preview=conversation.preview,
+        last_message_direction=conversation.preview_direction,  # type: ignore[arg-type]
+        customer_label=conversation.customer_label,
     )
+    if conversation.waiting_since_us:
+        converted.waiting_since.CopyFrom(to_timestamp(conversation.waiting_since_us))
     if conversation.snoozed_until_us:
         converted.snoozed_until.CopyFrom(to_timestamp(conversation.snoozed_until_us))
     if conversation.resolved_at_us:

@@ -67,10 +67,13 @@ def new_conversation(new: NewConversation) -> Document:
         "previous_conversation_id": new.previous_conversation_id,
         "snoozed_until_us": 0,
         "resolved_at_us": 0,
+        "preview": "",
+        "preview_direction": 0,
+        "waiting_since_us": 0,
     }
 
 
-def conversation(doc: Document) -> Conversation:
+def conversation(doc: Document, customer_label: str = "") -> Conversation:
     return Conversation(
         conversation_id=doc["_id"],
         customer_id=doc["customer_id"],
@@ -88,6 +91,10 @@ def conversation(doc: Document) -> Conversation:
         snoozed_until_us=doc.get("snoozed_until_us", 0),
         resolved_at_us=doc.get("resolved_at_us", 0),
         participants=tuple(sorted(doc.get("participants") or ())),
+        preview=doc.get("preview", ""),
+        preview_direction=doc.get("preview_direction", 0),
+        waiting_since_us=doc.get("waiting_since_us", 0),
+        customer_label=customer_label,
     )
 
 

@@ -106,11 +106,27 @@ class ThreadQueries(MongoStore):
 
     async def get_conversation(self, conversation_id: str) -> Conversation | None:
         found = await self._db[CONVERSATIONS].find_one({"_id": conversation_id})
-        return docs.conversation(found) if found else None
+        return (await self._labelled([found]))[0] if found else None
 
     async def _conversations(self, query: Document, sort: list[tuple[str, int]], limit: int) -> list[Conversation]:
         found = self._db[CONVERSATIONS].find(query).sort(sort).limit(limit)
-        return [docs.conversation(d) async for d in found]
+        return await self._labelled([d async for d in found])
+
+    async def _labelled(self, found: list[Document]) -> list[Conversation]:
+        """Conversations with their customer's name, else first contact point (two queries a page)."""
+        customer_ids = list({d["customer_id"] for d in found})
+        labels = {
+            c["_id"]: c.get("display_name", "")
+            async for c in self._db[CUSTOMERS].find({"_id": {"$in": customer_ids}}, {"display_name": 1})
+        }
+        nameless = [c for c in customer_ids if not labels.get(c)]
+        if nameless:
+            contacts = (
+                self._db[CONTACT_POINTS].find({"customer_id": {"$in": nameless}}).sort([("created_at_us", DESCENDING)])
+            )
+            async for contact in contacts:  # oldest last, so the first contact point wins
+                labels[contact["customer_id"]] = contact["value"]
+        return [docs.conversation(d, labels.get(d["customer_id"], "")) for d in found]
 
     async def latest_resolved(self, customer_id: str) -> Conversation | None:
         found = await self._conversations(

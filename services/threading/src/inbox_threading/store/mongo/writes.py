@@ -179,6 +179,9 @@ class ThreadWrites(ThreadQueries):
             "resolved_at_us": patch.resolved_at_us,
             "assignee_agent_id": patch.assignee_agent_id,
             "language": patch.language,
+            "preview": patch.preview,
+            "preview_direction": patch.preview_direction,
+            "waiting_since_us": patch.waiting_since_us,
         }
         update: Document = {}
         changed = {k: v for k, v in fields.items() if v is not None}

@@ -37,7 +37,19 @@ def conversation(conn: sqlite3.Connection, conversation_id: str) -> Conversation
         "SELECT agent_id FROM conversation_participants WHERE conversation_id = ? ORDER BY agent_id",
         (conversation_id,),
     ).fetchall()
-    return rows.conversation(row, [t[0] for t in tags], [p[0] for p in participants])
+    return rows.conversation(
+        row, [t[0] for t in tags], [p[0] for p in participants], customer_label(conn, row["customer_id"])
+    )
+
+
+def customer_label(conn: sqlite3.Connection, customer_id: str) -> str:
+    """The customer's name, else their first contact point."""
+    row = conn.execute(
+        "SELECT display_name, (SELECT value FROM contact_points p WHERE p.customer_id = c.customer_id "
+        "ORDER BY created_at_us LIMIT 1) FROM customers c WHERE customer_id = ?",
+        (customer_id,),
+    ).fetchone()
+    return str(row[0] or row[1] or "") if row else ""
 
 
 def conversations(conn: sqlite3.Connection, ids: Sequence[str]) -> list[Conversation]:

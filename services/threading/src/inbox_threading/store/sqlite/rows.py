@@ -43,7 +43,7 @@ def message(row: sqlite3.Row) -> StoredMessage:
     )
 
 
-def conversation(row: sqlite3.Row, tags: list[str], participants: list[str]) -> Conversation:
+def conversation(row: sqlite3.Row, tags: list[str], participants: list[str], customer_label: str) -> Conversation:
     return Conversation(
         conversation_id=row["conversation_id"],
         customer_id=row["customer_id"],
@@ -61,6 +61,10 @@ def conversation(row: sqlite3.Row, tags: list[str], participants: list[str]) -> 
         snoozed_until_us=row["snoozed_until_us"],
         resolved_at_us=row["resolved_at_us"],
         participants=tuple(participants),
+        preview=row["preview"],
+        preview_direction=row["preview_direction"],
+        waiting_since_us=row["waiting_since_us"],
+        customer_label=customer_label,
     )
 
 

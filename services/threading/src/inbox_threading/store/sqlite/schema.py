@@ -183,4 +183,20 @@ CREATE UNIQUE INDEX messages_by_provider_key ON messages(provider_key) WHERE pro
 CREATE INDEX conversations_snoozed ON conversations(status, snoozed_until_us);
 """
 
-MIGRATIONS = (SCHEMA_V1, MIGRATION_V2, MIGRATION_V3, MIGRATION_V4, MIGRATION_V5, MIGRATION_V6, MIGRATION_V7)
+# What lists show of a conversation: its latest message either way, and since when the customer waits.
+MIGRATION_V8 = """
+ALTER TABLE conversations ADD COLUMN preview TEXT NOT NULL DEFAULT '';
+ALTER TABLE conversations ADD COLUMN preview_direction INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE conversations ADD COLUMN waiting_since_us INTEGER NOT NULL DEFAULT 0;
+"""
+
+MIGRATIONS = (
+    SCHEMA_V1,
+    MIGRATION_V2,
+    MIGRATION_V3,
+    MIGRATION_V4,
+    MIGRATION_V5,
+    MIGRATION_V6,
+    MIGRATION_V7,
+    MIGRATION_V8,
+)

@@ -147,6 +147,9 @@ def _patch_conversation(conn: sqlite3.Connection, patch: ConversationPatch) -> N
         "resolved_at_us": patch.resolved_at_us,
         "assignee_agent_id": patch.assignee_agent_id,
         "language": patch.language,
+        "preview": patch.preview,
+        "preview_direction": patch.preview_direction,
+        "waiting_since_us": patch.waiting_since_us,
     }
     changed = {k: v for k, v in fields.items() if v is not None}
     if changed:
