@@ -41,8 +41,13 @@ async def test_new_conversations_and_messages_show_up_without_a_reload(
     await customer_says(customer, "Hello, is anyone there?")
 
     # Routed to Ada: her open list shows it by itself.
-    row = agent.locator("table.conversations a")
+    row = agent.locator(".conversation-list a")
     await expect(row).to_have_count(1, timeout=10_000)
+    # The row says who, what and for how long they have waited, without opening it.
+    await expect(row.locator(".customer")).to_contain_text("Visitor ")
+    await expect(row.locator(".preview")).to_have_text("Hello, is anyone there?")
+    await expect(row.locator(".wait")).to_have_text("waiting just now")
+    await agent.screenshot(path=str(tmp_path / "agent-list.png"))
     assert loads == []
     await row.click()
     await expect(agent.locator(".message.inbound .text")).to_have_text(["Hello, is anyone there?"])

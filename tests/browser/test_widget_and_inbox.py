@@ -56,8 +56,8 @@ async def test_customer_and_agent_talk_and_no_markup_ever_runs(
     await agent.get_by_role("button", name="Log in").click()
     await expect(agent.get_by_role("heading", name="My conversations")).to_be_visible()
     # Routing assigns within moments; the open inbox shows it by itself (live notices).
-    await expect(agent.locator("table.conversations a")).to_have_count(1, timeout=10_000)
-    await agent.locator("table.conversations a").first.click()
+    await expect(agent.locator(".conversation-list a")).to_have_count(1, timeout=10_000)
+    await agent.locator(".conversation-list a").first.click()
     await expect(agent.locator(".message.inbound .text")).to_have_text(HOSTILE_CUSTOMER)
     await agent.get_by_label("Reply").fill(HOSTILE_AGENT)
     await agent.get_by_role("button", name="Send").click()

@@ -157,3 +157,12 @@ def test_queue_notices() -> None:
         == "Thanks for waiting. You are number 4 in line; an agent should be with you in about 1 minute."
     )
     assert queue_notice(9, 600).endswith("in about 10 minutes.")
+
+
+def test_a_customer_is_called_by_name_else_by_their_first_contact_point() -> None:
+    from inbox_threading.domain import ContactPoint, customer_label
+
+    assert customer_label("Grace", ContactPoint(2, "+1555")) == "Grace"
+    assert customer_label("", ContactPoint(2, "+1555")) == "+1555"
+    assert customer_label("", ContactPoint(3, "a1b2c3d4e5f6")) == "Visitor a1b2c3"
+    assert customer_label("", None) == ""

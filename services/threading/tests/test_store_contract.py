@@ -179,3 +179,20 @@ async def test_erasure_leaves_nothing_but_the_tombstone(store: ConversationStore
     # The same phone writing again is a new customer from version 0.
     [again] = await store.commit([opening("conv-9", "m9")])
     assert again.applied
+
+
+async def test_a_conversation_is_listed_with_its_customer_s_name_else_first_contact(store: ConversationStore) -> None:
+    await store.commit([opening()])
+    named = await store.get_conversation("conv-1")
+    assert named is not None and named.customer_label == "Grace"
+    visitor = ContactPoint(3, "v9x8y7w6")
+    await store.commit(
+        [
+            ThreadChange(
+                guard=CustomerGuard("c2", 0, "conv-2", created_at_us=6, contact=visitor),
+                conversations=(NewConversation("conv-2", "c2", 1, "main", 6),),
+            )
+        ]
+    )
+    [listed] = [c for c in (await store.list_conversations(ConversationQuery()))[0] if c.conversation_id == "conv-2"]
+    assert listed.customer_label == "Visitor v9x8y7"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -73,6 +74,17 @@ class SecurityHeaders:
         await self._app(scope, receive, send_with_headers)
 
 
+def waited(seconds: float) -> str:
+    """How long a customer has waited, as a list shows it: "just now", "4 min", "2 h", "3 d"."""
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)} h"
+    return f"{int(seconds // 86400)} d"
+
+
 def _iso(stamp: Timestamp) -> str:
     return datetime.fromtimestamp(stamp.seconds, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
@@ -81,14 +93,19 @@ def _label(enum_name: str, prefix: str) -> str:
     return enum_name.removeprefix(prefix).lower().replace("_", " ")
 
 
-def _conversation_view(c: conversation_pb2.Conversation) -> dict[str, Any]:
+def _conversation_view(c: conversation_pb2.Conversation, now_s: float | None = None) -> dict[str, Any]:
+    now_s = time.time() if now_s is None else now_s
     return {
         "conversation_id": c.conversation_id,
         "customer_id": c.customer_id,
+        "customer": c.customer_label or f"Customer {c.customer_id[:8]}",
         "channel": _label(message_pb2.Channel.Name(c.channel), "CHANNEL_"),
         "status": _label(conversation_pb2.ConversationStatus.Name(c.status), "CONVERSATION_STATUS_"),
         "message_count": c.message_count,
         "last_activity": _iso(c.last_activity_at),
+        "preview": c.last_message_preview,
+        "preview_from_us": c.last_message_direction == message_pb2.DIRECTION_OUTBOUND,
+        "waiting": waited(now_s - c.waiting_since.seconds) if c.HasField("waiting_since") else "",
     }
 
 

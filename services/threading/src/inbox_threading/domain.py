@@ -90,6 +90,21 @@ class Conversation:
     customer_label: str = ""
 
 
+CHAT_VISITOR = 3
+
+
+def customer_label(display_name: str, first_contact: ContactPoint | None) -> str:
+    """What a list calls a customer: their name, else their first contact point (an anonymous chat
+    visitor's id is opaque, so "Visitor" and its first characters)."""
+    if display_name:
+        return display_name
+    if first_contact is None:
+        return ""
+    if first_contact.kind == CHAT_VISITOR:
+        return f"Visitor {first_contact.value[:6]}"
+    return first_contact.value
+
+
 PREVIEW_LENGTH = 120
 _KIND_PREVIEWS = {2: "Call", 3: "Voicemail", 4: "Missed call"}
 

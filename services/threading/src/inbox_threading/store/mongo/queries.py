@@ -29,6 +29,7 @@ from inbox_threading.domain import (
     ReplyRoute,
     StoredMessage,
     Viewer,
+    customer_label,
 )
 from inbox_threading.store.cursors import decode_cursor, encode_cursor
 from inbox_threading.store.mongo import documents as docs
@@ -115,18 +116,22 @@ class ThreadQueries(MongoStore):
     async def _labelled(self, found: list[Document]) -> list[Conversation]:
         """Conversations with their customer's name, else first contact point (two queries a page)."""
         customer_ids = list({d["customer_id"] for d in found})
-        labels = {
+        names = {
             c["_id"]: c.get("display_name", "")
             async for c in self._db[CUSTOMERS].find({"_id": {"$in": customer_ids}}, {"display_name": 1})
         }
-        nameless = [c for c in customer_ids if not labels.get(c)]
+        first_contacts: dict[str, ContactPoint] = {}
+        nameless = [c for c in customer_ids if not names.get(c)]
         if nameless:
             contacts = (
                 self._db[CONTACT_POINTS].find({"customer_id": {"$in": nameless}}).sort([("created_at_us", DESCENDING)])
             )
             async for contact in contacts:  # oldest last, so the first contact point wins
-                labels[contact["customer_id"]] = contact["value"]
-        return [docs.conversation(d, labels.get(d["customer_id"], "")) for d in found]
+                first_contacts[contact["customer_id"]] = docs.contact(contact)
+        return [
+            docs.conversation(d, customer_label(names.get(d["customer_id"], ""), first_contacts.get(d["customer_id"])))
+            for d in found
+        ]
 
     async def latest_resolved(self, customer_id: str) -> Conversation | None:
         found = await self._conversations(

@@ -19,6 +19,9 @@ from inbox_threading.domain import (
     StoredMessage,
     Viewer,
 )
+from inbox_threading.domain import (
+    customer_label as label_for,
+)
 from inbox_threading.store.cursors import decode_cursor, encode_cursor
 from inbox_threading.store.sqlite import rows
 from inbox_threading.store.sqlite.rows import MESSAGE_COLUMNS
@@ -43,13 +46,15 @@ def conversation(conn: sqlite3.Connection, conversation_id: str) -> Conversation
 
 
 def customer_label(conn: sqlite3.Connection, customer_id: str) -> str:
-    """The customer's name, else their first contact point."""
     row = conn.execute(
-        "SELECT display_name, (SELECT value FROM contact_points p WHERE p.customer_id = c.customer_id "
+        "SELECT display_name, (SELECT kind FROM contact_points p WHERE p.customer_id = c.customer_id "
+        "ORDER BY created_at_us LIMIT 1), (SELECT value FROM contact_points p WHERE p.customer_id = c.customer_id "
         "ORDER BY created_at_us LIMIT 1) FROM customers c WHERE customer_id = ?",
         (customer_id,),
     ).fetchone()
-    return str(row[0] or row[1] or "") if row else ""
+    if row is None:
+        return ""
+    return label_for(row[0], ContactPoint(row[1], row[2]) if row[1] is not None else None)
 
 
 def conversations(conn: sqlite3.Connection, ids: Sequence[str]) -> list[Conversation]:
