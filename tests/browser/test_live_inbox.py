@@ -60,3 +60,33 @@ async def test_new_conversations_and_messages_show_up_without_a_reload(
     )
     assert loads == []
     await agent.screenshot(path=str(tmp_path / "agent-live.png"), full_page=True)
+
+
+async def test_an_agent_notes_tags_and_resolves_from_the_conversation_page(
+    local_suite: LocalSuite, api_token: str, browser: Browser, tmp_path: Path
+) -> None:
+    await agent_ready(local_suite, api_token)
+    customer = await browser.new_page()
+    await customer.goto(f"http://127.0.0.1:{local_suite.ports.channels_http}/chat/demo")
+    await customer.get_by_role("button", name="Chat with us").click()
+    await customer_says(customer, "The parcel arrived broken")
+    agent = await browser.new_page(viewport={"width": 390, "height": 844})
+    await agent.goto(f"http://127.0.0.1:{local_suite.ports.web_http}/")
+    await agent.get_by_label("Username").fill("ada")
+    await agent.get_by_label("Password").fill(PASSWORD)
+    await agent.get_by_role("button", name="Log in").click()
+    await agent.locator(".conversation-list a").first.click(timeout=10_000)
+
+    await agent.get_by_label("Private note").fill("Offer a refund, not a replacement")
+    await agent.get_by_role("button", name="Add note").click()
+    await expect(agent.locator(".message.note .text")).to_have_text("Offer a refund, not a replacement")
+    await agent.get_by_label("Add tags").fill("damaged, refund")
+    await agent.get_by_role("button", name="Add", exact=True).click()
+    await expect(agent.locator(".contact-panel ul.tags .tag")).to_have_text(["#damaged", "#refund"])
+    await agent.get_by_role("button", name="Remove tag refund").click()
+    await expect(agent.locator(".contact-panel ul.tags .tag")).to_have_text(["#damaged"])
+    await agent.get_by_role("button", name="Resolve").click()
+    await expect(agent.locator(".meta .status-badge")).to_have_text("resolved")
+    await expect(agent.locator(".activity .text").last).to_have_text("Resolved by ada")
+    await expect(agent.get_by_role("button", name="Reopen")).to_be_visible()
+    await agent.screenshot(path=str(tmp_path / "agent-narrow.png"), full_page=True)

@@ -31,3 +31,19 @@ def test_the_agent_who_has_it_and_the_one_who_had_it_are_told() -> None:
     assert notified_agents("ada", Notice("c1", "message", None)) == {"ada"}
     assert notified_agents("ada", Notice("c1", "assignment", "bob")) == {"ada", "bob"}
     assert notified_agents("", Notice("c1", "assignment", "")) == frozenset()
+
+
+def test_a_status_chosen_on_the_page_and_how_long_a_snooze_lasts() -> None:
+    import pytest
+    from inbox.conversations.v1 import conversation_pb2
+    from inbox_web.domain import InvalidInput, status_request
+
+    assert status_request("resolved", "", 1000.0) == (conversation_pb2.CONVERSATION_STATUS_RESOLVED, 0)
+    assert status_request("snoozed", "1.5", 1000.0) == (conversation_pb2.CONVERSATION_STATUS_SNOOZED, 6400)
+    for status, hours, complaint in (
+        ("gone", "", "choose"),
+        ("snoozed", "soon", "how many"),
+        ("snoozed", "0", "between"),
+    ):
+        with pytest.raises(InvalidInput, match=complaint):
+            status_request(status, hours, 1000.0)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from inbox.conversations.v1 import conversation_pb2
 from inbox.conversations.v1 import events_pb2 as conversation_events
 from inbox.events.v1 import envelope_pb2
 from inbox_runtime.errors import InvalidInput
@@ -39,6 +40,31 @@ def validate_password(password: str) -> None:
 def may_view(agent_id: str, assignee_agent_id: str) -> bool:
     """An agent sees the conversations assigned to them (team visibility comes with teams)."""
     return bool(agent_id) and agent_id == assignee_agent_id
+
+
+STATUSES = {
+    "open": conversation_pb2.CONVERSATION_STATUS_OPEN,
+    "pending": conversation_pb2.CONVERSATION_STATUS_PENDING,
+    "snoozed": conversation_pb2.CONVERSATION_STATUS_SNOOZED,
+    "resolved": conversation_pb2.CONVERSATION_STATUS_RESOLVED,
+}
+
+
+def status_request(
+    status: str, snooze_hours: str, now_s: float
+) -> tuple[conversation_pb2.ConversationStatus.ValueType, int]:
+    """The status an agent chose, and until when it sleeps (snoozed only); InvalidInput says what is wrong."""
+    if status not in STATUSES:
+        raise InvalidInput("choose open, pending, snoozed or resolved")
+    if status != "snoozed":
+        return STATUSES[status], 0
+    try:
+        hours = float(snooze_hours)
+    except ValueError:
+        raise InvalidInput("snooze for how many hours?") from None
+    if not 0 < hours <= 24 * 30:
+        raise InvalidInput("snooze for between a few minutes and 30 days")
+    return STATUSES[status], int(now_s + hours * 3600)
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from inbox_web.accounts import Accounts
 from inbox_web.backends import Backends
-from inbox_web.domain import may_view
+from inbox_web.domain import InvalidInput, may_view, status_request
 from inbox_web.live import LiveFeed
 
 log = structlog.get_logger(__name__)
@@ -120,6 +120,23 @@ def _message_view(m: conversation_pb2.Message) -> dict[str, Any]:
         "language": m.language,
         "translations": sorted(m.translations.items()),
         "translation_pending": m.translation_status == "pending",
+    }
+
+
+def _profile_view(
+    profile: conversation_pb2.CustomerProfile,
+    current: conversation_pb2.Conversation,
+    conversations: list[conversation_pb2.Conversation],
+) -> dict[str, Any]:
+    kinds = {1: "email", 2: "phone", 3: "chat visitor", 4: "account"}
+    return {
+        "label": current.customer_label or profile.display_name or "Customer",
+        "contacts": [(kinds.get(c.kind, "contact"), c.value) for c in profile.contact_points],
+        "attributes": sorted(profile.attributes.items()),
+        "first_contact": _iso(profile.first_contact_at),
+        "tenure_days": profile.tenure_days,
+        "channels": [_label(message_pb2.Channel.Name(c), "CHANNEL_") for c in profile.channels_used],
+        "earlier": [_conversation_view(c) for c in conversations if c.conversation_id != current.conversation_id],
     }
 
 
@@ -244,6 +261,16 @@ def build_http_app(
         )
         return [_message_view(m) for m in listed.messages]
 
+    async def contact_panel(conversation: conversation_pb2.Conversation) -> dict[str, Any]:
+        """Who the customer is and what came before, beside the conversation."""
+        profile = await backends.conversations.GetCustomerProfile(
+            conversation_service_pb2.GetCustomerProfileRequest(customer_id=conversation.customer_id)
+        )
+        earlier = await backends.conversations.ListConversations(
+            conversation_service_pb2.ListConversationsRequest(customer_id=conversation.customer_id, page_size=20)
+        )
+        return _profile_view(profile.profile, conversation, list(earlier.conversations))
+
     async def render_conversation(
         request: Request, conversation: conversation_pb2.Conversation, error: str = ""
     ) -> Response:
@@ -252,10 +279,70 @@ def build_http_app(
             "conversation.html",
             400 if error else 200,
             conversation=_conversation_view(conversation),
+            tags=list(conversation.tags),
             messages=await messages_of(conversation),
+            customer=await contact_panel(conversation),
             client_reply_id=uuid.uuid4().hex,
+            client_note_id=uuid.uuid4().hex,
             error=error,
         )
+
+    async def act(
+        request: Request, call: Callable[[conversation_pb2.Conversation, dict[str, str]], Awaitable[object]]
+    ) -> Response:
+        """A change an agent makes from the conversation page: done, or the page again with the reason."""
+        form = await form_with_csrf(request)
+        found = await visible_conversation(request)
+        try:
+            await call(found, form)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() not in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION):
+                raise
+            return await render_conversation(request, found, error=exc.details() or "that was refused")
+        except InvalidInput as exc:
+            return await render_conversation(request, found, error=str(exc))
+        return RedirectResponse(f"/conversations/{found.conversation_id}", status_code=303)
+
+    @login_required
+    async def add_note(request: Request) -> Response:
+        async def call(found: conversation_pb2.Conversation, form: dict[str, str]) -> object:
+            return await backends.conversations.AddNote(
+                conversation_service_pb2.AddNoteRequest(
+                    conversation_id=found.conversation_id,
+                    agent_id=request.session["agent_id"],
+                    text=form.get("text", ""),
+                    client_note_id=form.get("client_note_id", ""),
+                )
+            )
+
+        return await act(request, call)
+
+    @login_required
+    async def update_tags(request: Request) -> Response:
+        async def call(found: conversation_pb2.Conversation, form: dict[str, str]) -> object:
+            return await backends.conversations.UpdateTags(
+                conversation_service_pb2.UpdateTagsRequest(
+                    conversation_id=found.conversation_id,
+                    agent_id=request.session["agent_id"],
+                    add=[t for t in form.get("add", "").replace(",", " ").split() if t],
+                    remove=[t for t in form.get("remove", "").split() if t],
+                )
+            )
+
+        return await act(request, call)
+
+    @login_required
+    async def set_status(request: Request) -> Response:
+        async def call(found: conversation_pb2.Conversation, form: dict[str, str]) -> object:
+            status, snoozed_until = status_request(form.get("status", ""), form.get("snooze_hours", ""), time.time())
+            set_request = conversation_service_pb2.SetStatusRequest(
+                conversation_id=found.conversation_id, agent_id=request.session["agent_id"], status=status
+            )
+            if snoozed_until:
+                set_request.snoozed_until.FromSeconds(snoozed_until)
+            return await backends.conversations.SetStatus(set_request)
+
+        return await act(request, call)
 
     @login_required
     async def timeline(request: Request) -> Response:
@@ -305,6 +392,9 @@ def build_http_app(
             Route("/conversations/{conversation_id}", conversation, methods=["GET"]),
             Route("/conversations/{conversation_id}/partials/timeline", timeline),
             Route("/conversations/{conversation_id}/reply", reply, methods=["POST"]),
+            Route("/conversations/{conversation_id}/note", add_note, methods=["POST"]),
+            Route("/conversations/{conversation_id}/tags", update_tags, methods=["POST"]),
+            Route("/conversations/{conversation_id}/status", set_status, methods=["POST"]),
             Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
         ],
         middleware=[
