@@ -90,3 +90,10 @@ async def test_an_agent_notes_tags_and_resolves_from_the_conversation_page(
     await expect(agent.locator(".activity .text").last).to_have_text("Resolved by ada")
     await expect(agent.get_by_role("button", name="Reopen")).to_be_visible()
     await agent.screenshot(path=str(tmp_path / "agent-narrow.png"), full_page=True)
+    # Search finds words in the agent's conversations, notes included, accents and case folded.
+    await agent.get_by_label("Search messages").fill("REFUND")
+    await agent.get_by_label("Search messages").press("Enter")
+    await expect(agent.locator(".search-results .preview")).to_have_text(["Offer a refund, not a replacement"])
+    await agent.get_by_label("Search messages").fill("nothing-like-this")
+    await agent.get_by_label("Search messages").press("Enter")
+    await expect(agent.locator(".empty")).to_contain_text("Nothing found")

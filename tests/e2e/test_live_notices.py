@@ -89,6 +89,9 @@ async def test_notices_reach_only_the_assignee_carry_no_content_and_survive_reco
                 bobs = json.loads((await next_event(bob_stream))["data"])
             assert bobs["conversation_id"] != conversation_id
             assert (await bob.get(f"/conversations/{bobs['conversation_id']}/partials/timeline")).status_code == 200
+            # Search shows each of them their own conversations only.
+            assert "secret words" in (await ada.get("/search", params={"q": "secret"})).text
+            assert "Nothing found" in (await bob.get("/search", params={"q": "secret"})).text
         seen_id = notice["id"]
         # Ada's page is gone; Grace writes again (another page of Ada's witnesses the notice); Ada's page
         # comes back with the last id it saw and gets what it missed.

@@ -230,6 +230,28 @@ def build_http_app(
         return page(request, "_conversation_list.html", conversations=await my_conversations(request))
 
     @login_required
+    async def search(request: Request) -> Response:
+        """Full-text search over messages and notes, only in the conversations the agent may see."""
+        query = request.query_params.get("q", "").strip()[:200]
+        results: list[dict[str, Any]] = []
+        error = ""
+        if query:
+            try:
+                found = await backends.conversations.SearchMessages(
+                    conversation_service_pb2.SearchMessagesRequest(
+                        query=query,
+                        viewer=conversation_service_pb2.Viewer(agent_id=request.session["agent_id"]),
+                        page_size=25,
+                    )
+                )
+                results = [{**_message_view(m), "conversation_id": m.conversation_id} for m in found.messages]
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() != grpc.StatusCode.INVALID_ARGUMENT:
+                    raise
+                error = exc.details() or "that search cannot be run"
+        return page(request, "search.html", query=query, results=results, error=error)
+
+    @login_required
     async def events(request: Request) -> Response:
         """The agent's live notices (Server-Sent Events); the browser reconnects by itself."""
         stream = feed.stream(request.session["agent_id"], request.headers.get("last-event-id", ""))
@@ -389,6 +411,7 @@ def build_http_app(
             Route("/", inbox),
             Route("/partials/conversations", inbox_list),
             Route("/events", events),
+            Route("/search", search),
             Route("/conversations/{conversation_id}", conversation, methods=["GET"]),
             Route("/conversations/{conversation_id}/partials/timeline", timeline),
             Route("/conversations/{conversation_id}/reply", reply, methods=["POST"]),
