@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from inbox.routing.v1 import routing_service_pb2, routing_service_pb2_grpc
 from inbox_devstack.suite import LocalSuite
+from inbox_runtime.grpc_client import authenticated_channel
 from playwright.async_api import Browser, Page, expect
 
 from .test_widget_and_inbox import PASSWORD, agent_ready
@@ -76,6 +78,7 @@ async def test_an_agent_notes_tags_and_resolves_from_the_conversation_page(
     await agent.get_by_label("Password").fill(PASSWORD)
     await agent.get_by_role("button", name="Log in").click()
     await agent.locator(".conversation-list a").first.click(timeout=10_000)
+    await expect(agent.locator(".why")).to_contain_text("Why you:")  # routing's own explanation
 
     await agent.get_by_label("Private note").fill("Offer a refund, not a replacement")
     await agent.get_by_role("button", name="Add note").click()
@@ -97,3 +100,12 @@ async def test_an_agent_notes_tags_and_resolves_from_the_conversation_page(
     await agent.get_by_label("Search messages").fill("nothing-like-this")
     await agent.get_by_label("Search messages").press("Enter")
     await expect(agent.locator(".empty")).to_contain_text("Nothing found")
+    # Presence from the header: routing sees it at once.
+    await agent.get_by_label("Status").select_option("away")
+    await agent.get_by_role("button", name="Set").click()
+    await expect(agent.get_by_label("Status")).to_have_value("away")
+    async with authenticated_channel(f"127.0.0.1:{local_suite.ports.routing_grpc}", api_token) as channel:
+        got = await routing_service_pb2_grpc.RoutingServiceStub(channel).GetAgent(
+            routing_service_pb2.GetAgentRequest(agent_id="ada")
+        )
+    assert got.agent.presence == routing_service_pb2.PRESENCE_AWAY

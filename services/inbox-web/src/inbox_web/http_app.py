@@ -22,6 +22,7 @@ import structlog
 from google.protobuf.timestamp_pb2 import Timestamp
 from inbox.conversations.v1 import conversation_pb2, conversation_service_pb2
 from inbox.message.v1 import message_pb2
+from inbox.routing.v1 import routing_service_pb2
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -140,6 +141,13 @@ def _profile_view(
     }
 
 
+PRESENCES = {
+    "available": routing_service_pb2.PRESENCE_AVAILABLE,
+    "away": routing_service_pb2.PRESENCE_AWAY,
+    "offline": routing_service_pb2.PRESENCE_OFFLINE,
+}
+PRESENCE_CHOICES = tuple(PRESENCES)
+
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -175,7 +183,12 @@ def build_http_app(
         return values
 
     def page(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
-        context.update(agent_id=request.session.get("agent_id", ""), csrf=csrf_token(request))
+        context.update(
+            agent_id=request.session.get("agent_id", ""),
+            csrf=csrf_token(request),
+            presence=request.session.get("presence", ""),
+            presences=PRESENCE_CHOICES,
+        )
         return templates.TemplateResponse(request, name, context, status_code=status_code)
 
     def login_required(handler: Handler) -> Handler:
@@ -283,6 +296,35 @@ def build_http_app(
         )
         return [_message_view(m) for m in listed.messages]
 
+    @login_required
+    async def set_presence(request: Request) -> Response:
+        """Available, away or offline, from the header; routing offers conversations to the available."""
+        form = await form_with_csrf(request)
+        chosen = form.get("presence", "")
+        if chosen not in PRESENCES:
+            raise HTTPException(400, "choose available, away or offline")
+        await backends.routing.SetPresence(
+            routing_service_pb2.SetPresenceRequest(agent_id=request.session["agent_id"], presence=PRESENCES[chosen])
+        )
+        request.session["presence"] = chosen
+        back = form.get("back", "/")
+        return RedirectResponse(back if back.startswith("/") and not back.startswith("//") else "/", status_code=303)
+
+    async def assignment_reason(conversation_id: str, agent_id: str) -> str:
+        """Why routing gave this conversation to this agent, in routing's own words."""
+        try:
+            explained = await backends.routing.ExplainAssignment(
+                routing_service_pb2.ExplainAssignmentRequest(conversation_id=conversation_id)
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+            return ""
+        mine = next((c for c in explained.candidates if c.agent_id == agent_id and c.chosen), None)
+        reason = mine.reason if mine else explained.assignment.reason
+        rule = f" (rule {explained.rule_id})" if explained.rule_id else ""
+        return f"{reason}{rule}" if reason else ""
+
     async def contact_panel(conversation: conversation_pb2.Conversation) -> dict[str, Any]:
         """Who the customer is and what came before, beside the conversation."""
         profile = await backends.conversations.GetCustomerProfile(
@@ -304,6 +346,7 @@ def build_http_app(
             tags=list(conversation.tags),
             messages=await messages_of(conversation),
             customer=await contact_panel(conversation),
+            why_mine=await assignment_reason(conversation.conversation_id, request.session["agent_id"]),
             client_reply_id=uuid.uuid4().hex,
             client_note_id=uuid.uuid4().hex,
             error=error,
@@ -412,6 +455,7 @@ def build_http_app(
             Route("/partials/conversations", inbox_list),
             Route("/events", events),
             Route("/search", search),
+            Route("/presence", set_presence, methods=["POST"]),
             Route("/conversations/{conversation_id}", conversation, methods=["GET"]),
             Route("/conversations/{conversation_id}/partials/timeline", timeline),
             Route("/conversations/{conversation_id}/reply", reply, methods=["POST"]),
