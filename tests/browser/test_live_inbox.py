@@ -3,6 +3,9 @@ shows up in the agent's list, then each new message in the open conversation, wi
 
 from __future__ import annotations
 
+import asyncio
+import smtplib
+from email.message import EmailMessage
 from pathlib import Path
 
 from inbox.routing.v1 import routing_service_pb2, routing_service_pb2_grpc
@@ -109,3 +112,36 @@ async def test_an_agent_notes_tags_and_resolves_from_the_conversation_page(
             routing_service_pb2.GetAgentRequest(agent_id="ada")
         )
     assert got.agent.presence == routing_service_pb2.PRESENCE_AWAY
+
+
+def send_mail(port: int) -> None:
+    mail = EmailMessage()
+    mail["From"], mail["To"], mail["Subject"] = "Grace <grace@example.org>", "support@inbox.localhost", "Order 4411"
+    mail["Message-ID"] = "<order-4411@mail.example.org>"
+    mail.set_content("Where is my parcel?")
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+        client.send_message(mail)
+
+
+async def test_a_reply_that_could_not_be_delivered_shows_as_failed_with_why_and_can_be_retried(
+    local_suite: LocalSuite, api_token: str, browser: Browser, tmp_path: Path
+) -> None:
+    """The suite's email channel has no outbound relay configured: every email reply fails, and says so."""
+    await agent_ready(local_suite, api_token)
+    await asyncio.to_thread(send_mail, local_suite.ports.smtp)
+    agent = await browser.new_page()
+    await agent.goto(f"http://127.0.0.1:{local_suite.ports.web_http}/")
+    await agent.get_by_label("Username").fill("ada")
+    await agent.get_by_label("Password").fill(PASSWORD)
+    await agent.get_by_role("button", name="Log in").click()
+    await agent.locator(".conversation-list a").first.click(timeout=10_000)
+    await agent.get_by_label("Reply").fill("It left our warehouse today.")
+    await agent.get_by_role("button", name="Send").click()
+    failed = agent.locator(".message.outbound .delivery-failed")
+    await expect(failed).to_contain_text("failed: no outbound relay configured", timeout=10_000)
+    await agent.screenshot(path=str(tmp_path / "agent-failed.png"), full_page=True)
+    await failed.get_by_role("button", name="Retry").click()
+    await expect(agent.locator(".message.outbound .text")).to_have_text(
+        ["It left our warehouse today.", "It left our warehouse today."]
+    )
+    await expect(agent.locator(".message.outbound .delivery-failed")).to_have_count(2, timeout=10_000)

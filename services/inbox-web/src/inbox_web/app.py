@@ -24,7 +24,11 @@ async def run(settings: Settings) -> None:
         users = await open_user_store(settings.common.mongodb, settings.db_path)
         stack.push_async_callback(users.close)
         backends = await open_backends(
-            stack, settings.conversations_target, settings.routing_target, settings.common.api_token
+            stack,
+            settings.conversations_target,
+            settings.routing_target,
+            settings.channels_target,
+            settings.common.api_token,
         )
         bus = await stack.enter_async_context(EventBus.connect(settings.common.nats_url, service="inbox-web"))
         await bus.ensure_streams()

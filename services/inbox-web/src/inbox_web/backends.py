@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import grpc
 import structlog
+from inbox.channels.v1 import channel_service_pb2_grpc
 from inbox.conversations.v1 import conversation_service_pb2_grpc
 from inbox.routing.v1 import routing_service_pb2, routing_service_pb2_grpc
 from inbox_runtime.grpc_client import authenticated_channel
@@ -19,6 +20,7 @@ log = structlog.get_logger(__name__)
 class Backends:
     conversations: conversation_service_pb2_grpc.ConversationServiceAsyncStub
     routing: routing_service_pb2_grpc.RoutingServiceAsyncStub
+    channels: channel_service_pb2_grpc.ChannelServiceAsyncStub
     targets: tuple[str, ...]
 
     async def heartbeat(self, agent_id: str) -> None:
@@ -35,14 +37,17 @@ class Backends:
         return True
 
 
-async def open_backends(stack: AsyncExitStack, conversations_target: str, routing_target: str, token: str) -> Backends:
+async def open_backends(
+    stack: AsyncExitStack, conversations_target: str, routing_target: str, channels_target: str, token: str
+) -> Backends:
     channels: list[grpc.aio.Channel] = []
-    for target in (conversations_target, routing_target):
+    for target in (conversations_target, routing_target, channels_target):
         channel = authenticated_channel(target, token)
         stack.push_async_callback(channel.close, None)
         channels.append(channel)
     return Backends(
         conversations=conversation_service_pb2_grpc.ConversationServiceStub(channels[0]),
         routing=routing_service_pb2_grpc.RoutingServiceStub(channels[1]),
-        targets=(conversations_target, routing_target),
+        channels=channel_service_pb2_grpc.ChannelServiceStub(channels[2]),
+        targets=(conversations_target, routing_target, channels_target),
     )

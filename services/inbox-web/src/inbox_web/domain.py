@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from inbox.channels.v1 import events_pb2 as channel_events
 from inbox.conversations.v1 import conversation_pb2
 from inbox.conversations.v1 import events_pb2 as conversation_events
 from inbox.events.v1 import envelope_pb2
@@ -127,6 +128,11 @@ _NOTICES: dict[str, tuple[type[Any], str, Callable[[Any], tuple[str, str | None]
         conversation_events.ConversationStatusChanged,
         "status",
         lambda e: (e.conversation_id, e.assignee_agent_id),
+    ),
+    "inbox.channels.v1.DeliveryStatusChanged": (
+        channel_events.DeliveryStatusChanged,
+        "delivery",
+        lambda e: (e.conversation_id, None),
     ),
     "inbox.conversations.v1.TagsChanged": (
         conversation_events.TagsChanged,

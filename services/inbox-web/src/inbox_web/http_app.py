@@ -7,6 +7,7 @@ writes can run in an agent's browser. Every form carries the session's CSRF toke
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import secrets
 import time
@@ -20,6 +21,8 @@ import grpc
 import jinja2
 import structlog
 from google.protobuf.timestamp_pb2 import Timestamp
+from inbox.channels.v1 import channel_service_pb2
+from inbox.channels.v1 import events_pb2 as channel_events
 from inbox.conversations.v1 import conversation_pb2, conversation_service_pb2
 from inbox.message.v1 import message_pb2
 from inbox.routing.v1 import routing_service_pb2
@@ -112,6 +115,8 @@ def _conversation_view(c: conversation_pb2.Conversation, now_s: float | None = N
 
 def _message_view(m: conversation_pb2.Message) -> dict[str, Any]:
     return {
+        "message_id": m.message_id,
+        "conversation_id": m.conversation_id,
         "kind": _label(message_pb2.MessageKind.Name(m.kind), "MESSAGE_KIND_"),
         "agent_id": m.agent_id,
         "direction": _label(message_pb2.Direction.Name(m.direction), "DIRECTION_"),
@@ -257,7 +262,7 @@ def build_http_app(
                         page_size=25,
                     )
                 )
-                results = [{**_message_view(m), "conversation_id": m.conversation_id} for m in found.messages]
+                results = [_message_view(m) for m in found.messages]
             except grpc.aio.AioRpcError as exc:
                 if exc.code() != grpc.StatusCode.INVALID_ARGUMENT:
                     raise
@@ -290,11 +295,50 @@ def build_http_app(
             raise HTTPException(404, "no such conversation")
         return got.conversation
 
+    async def delivery_of(message_id: str) -> tuple[str, str]:
+        """How far a reply got (sent, delivered, read, failed) and why, as the channels service knows it."""
+        try:
+            got = await backends.channels.GetDeliveryStatus(
+                channel_service_pb2.GetDeliveryStatusRequest(message_id=message_id), timeout=2
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                return "sending", ""
+            return "unknown", ""
+        return _label(channel_events.DeliveryStatus.Name(got.status), "DELIVERY_STATUS_"), got.detail
+
     async def messages_of(conversation: conversation_pb2.Conversation) -> list[dict[str, Any]]:
         listed = await backends.conversations.ListMessages(
             conversation_service_pb2.ListMessagesRequest(conversation_id=conversation.conversation_id, page_size=200)
         )
-        return [_message_view(m) for m in listed.messages]
+        views = [_message_view(m) for m in listed.messages]
+        replies = [v for v in views if v["direction"] == "outbound" and v["kind"] == "text"]
+        statuses = await asyncio.gather(*(delivery_of(v["message_id"]) for v in replies))
+        for view, (status, detail) in zip(replies, statuses, strict=True):
+            view.update(delivery=status, delivery_detail=detail)
+        return views
+
+    @login_required
+    async def retry(request: Request) -> Response:
+        """Send a failed reply again: a new reply with the same text (its own delivery, its own status)."""
+
+        async def call(found: conversation_pb2.Conversation, form: dict[str, str]) -> object:
+            listed = await backends.conversations.ListMessages(
+                conversation_service_pb2.ListMessagesRequest(conversation_id=found.conversation_id, page_size=200)
+            )
+            failed = next((m for m in listed.messages if m.message_id == form.get("message_id")), None)
+            if failed is None or failed.direction != message_pb2.DIRECTION_OUTBOUND:
+                raise InvalidInput("that reply is not in this conversation")
+            return await backends.conversations.SendReply(
+                conversation_service_pb2.SendReplyRequest(
+                    conversation_id=found.conversation_id,
+                    agent_id=request.session["agent_id"],
+                    text=failed.text,
+                    client_reply_id=form.get("client_reply_id", ""),
+                )
+            )
+
+        return await act(request, call)
 
     @login_required
     async def set_presence(request: Request) -> Response:
@@ -460,6 +504,7 @@ def build_http_app(
             Route("/conversations/{conversation_id}/partials/timeline", timeline),
             Route("/conversations/{conversation_id}/reply", reply, methods=["POST"]),
             Route("/conversations/{conversation_id}/note", add_note, methods=["POST"]),
+            Route("/conversations/{conversation_id}/retry", retry, methods=["POST"]),
             Route("/conversations/{conversation_id}/tags", update_tags, methods=["POST"]),
             Route("/conversations/{conversation_id}/status", set_status, methods=["POST"]),
             Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),

@@ -32,7 +32,7 @@ KNOWN_CONVERSATIONS = 50_000
 QUEUE_PER_PAGE = 500
 KEEPALIVE_SECONDS = 15.0
 # Watched subjects: what changes a conversation an agent may have open.
-SUBJECTS = ("conv.>",)
+SUBJECTS = ("conv.>", "delivery.>")
 
 
 @dataclass(frozen=True)
