@@ -23,6 +23,23 @@ async def customer_says(customer: Page, text: str) -> None:
     await expect(customer.locator("li.inbox-chat-visitor").last).to_have_text(text)
 
 
+async def open_chat(browser: Browser, suite: LocalSuite) -> Page:
+    """A customer on the demo page with the chat widget open."""
+    customer = await browser.new_page()
+    await customer.goto(f"http://127.0.0.1:{suite.ports.channels_http}/chat/demo")
+    await customer.get_by_role("button", name="Chat with us").click()
+    return customer
+
+
+async def log_in(browser: Browser, suite: LocalSuite, username: str, width: int = 1280) -> Page:
+    page = await browser.new_page(viewport={"width": width, "height": 844})
+    await page.goto(f"http://127.0.0.1:{suite.ports.web_http}/")
+    await page.get_by_label("Username").fill(username)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Log in").click()
+    return page
+
+
 async def test_new_conversations_and_messages_show_up_without_a_reload(
     local_suite: LocalSuite,
     api_token: str,
@@ -30,19 +47,13 @@ async def test_new_conversations_and_messages_show_up_without_a_reload(
     tmp_path: Path,
 ) -> None:
     await agent_ready(local_suite, api_token)
-    agent = await browser.new_page()
-    await agent.goto(f"http://127.0.0.1:{local_suite.ports.web_http}/")
-    await agent.get_by_label("Username").fill("ada")
-    await agent.get_by_label("Password").fill(PASSWORD)
-    await agent.get_by_role("button", name="Log in").click()
+    agent = await log_in(browser, local_suite, "ada")
     await expect(agent.get_by_text("Nothing assigned to you right now.")).to_be_visible()
     await expect(agent.locator("body")).to_have_attribute("data-live", "on")
     loads: list[str] = []
     agent.on("load", lambda page: loads.append(page.url))
 
-    customer = await browser.new_page()
-    await customer.goto(f"http://127.0.0.1:{local_suite.ports.channels_http}/chat/demo")
-    await customer.get_by_role("button", name="Chat with us").click()
+    customer = await open_chat(browser, local_suite)
     await customer_says(customer, "Hello, is anyone there?")
 
     # Routed to Ada: her open list shows it by itself.
@@ -71,15 +82,8 @@ async def test_an_agent_notes_tags_and_resolves_from_the_conversation_page(
     local_suite: LocalSuite, api_token: str, browser: Browser, tmp_path: Path
 ) -> None:
     await agent_ready(local_suite, api_token)
-    customer = await browser.new_page()
-    await customer.goto(f"http://127.0.0.1:{local_suite.ports.channels_http}/chat/demo")
-    await customer.get_by_role("button", name="Chat with us").click()
-    await customer_says(customer, "The parcel arrived broken")
-    agent = await browser.new_page(viewport={"width": 390, "height": 844})
-    await agent.goto(f"http://127.0.0.1:{local_suite.ports.web_http}/")
-    await agent.get_by_label("Username").fill("ada")
-    await agent.get_by_label("Password").fill(PASSWORD)
-    await agent.get_by_role("button", name="Log in").click()
+    await customer_says(await open_chat(browser, local_suite), "The parcel arrived broken")
+    agent = await log_in(browser, local_suite, "ada", width=390)
     await agent.locator(".conversation-list a").first.click(timeout=10_000)
     await expect(agent.locator(".why")).to_contain_text("Why you:")  # routing's own explanation
 
@@ -129,11 +133,7 @@ async def test_a_reply_that_could_not_be_delivered_shows_as_failed_with_why_and_
     """The suite's email channel has no outbound relay configured: every email reply fails, and says so."""
     await agent_ready(local_suite, api_token)
     await asyncio.to_thread(send_mail, local_suite.ports.smtp)
-    agent = await browser.new_page()
-    await agent.goto(f"http://127.0.0.1:{local_suite.ports.web_http}/")
-    await agent.get_by_label("Username").fill("ada")
-    await agent.get_by_label("Password").fill(PASSWORD)
-    await agent.get_by_role("button", name="Log in").click()
+    agent = await log_in(browser, local_suite, "ada")
     await agent.locator(".conversation-list a").first.click(timeout=10_000)
     await agent.get_by_label("Reply").fill("It left our warehouse today.")
     await agent.get_by_role("button", name="Send").click()
@@ -145,3 +145,37 @@ async def test_a_reply_that_could_not_be_delivered_shows_as_failed_with_why_and_
         ["It left our warehouse today.", "It left our warehouse today."]
     )
     await expect(agent.locator(".message.outbound .delivery-failed")).to_have_count(2, timeout=10_000)
+
+
+async def test_a_transfer_moves_the_conversation_with_a_note_to_the_other_agent_live(
+    local_suite: LocalSuite, api_token: str, browser: Browser
+) -> None:
+    await agent_ready(local_suite, api_token)
+    await customer_says(await open_chat(browser, local_suite), "I want to cancel my contract")
+    ada = await log_in(browser, local_suite, "ada")
+    await ada.locator(".conversation-list a").first.click(timeout=10_000)
+
+    async with authenticated_channel(f"127.0.0.1:{local_suite.ports.routing_grpc}", api_token) as channel:
+        routing = routing_service_pb2_grpc.RoutingServiceStub(channel)
+        await routing.UpsertAgent(
+            routing_service_pb2.UpsertAgentRequest(agent_id="bob", display_name="Bob", teams=["retention"])
+        )
+        await routing.SetPresence(
+            routing_service_pb2.SetPresenceRequest(agent_id="bob", presence=routing_service_pb2.PRESENCE_AVAILABLE)
+        )
+    await asyncio.to_thread(local_suite.set_web_login, "bob", "bob", PASSWORD)
+    bob = await log_in(browser, local_suite, "bob")
+    await expect(bob.get_by_text("Nothing assigned to you right now.")).to_be_visible()
+    await expect(bob.locator("body")).to_have_attribute("data-live", "on")
+
+    await ada.reload()  # Bob exists now: he is in the transfer list
+    await ada.get_by_label("To", exact=True).select_option("agent:bob")
+    await ada.get_by_label("Note for them").fill("Wants to cancel; offer the loyalty discount first")
+    await ada.get_by_role("button", name="Transfer").click()
+    await expect(ada.get_by_text("Nothing assigned to you right now.")).to_be_visible()
+
+    await expect(bob.locator(".conversation-list a")).to_have_count(1, timeout=10_000)  # live, no reload
+    await bob.locator(".conversation-list a").first.click()
+    await expect(bob.locator(".message.note .text")).to_have_text(
+        ["Transferred by ada to bob: Wants to cancel; offer the loyalty discount first"]
+    )

@@ -369,6 +369,44 @@ def build_http_app(
         rule = f" (rule {explained.rule_id})" if explained.rule_id else ""
         return f"{reason}{rule}" if reason else ""
 
+    async def transfer_targets(me: str) -> dict[str, list[str]]:
+        """Who a conversation can go to: the other agents, and every team."""
+        listed = await backends.routing.ListAgents(routing_service_pb2.ListAgentsRequest())
+        return {
+            "agents": sorted(a.agent_id for a in listed.agents if a.agent_id != me),
+            "teams": sorted({t for a in listed.agents for t in a.teams}),
+        }
+
+    @login_required
+    async def transfer(request: Request) -> Response:
+        """To another agent, or back to a team's queue, with a note for whoever takes it next."""
+        form = await form_with_csrf(request)
+        found = await visible_conversation(request)
+        target = form.get("to", "")
+        kind, _, name = target.partition(":")
+        if kind not in ("agent", "team") or not name:
+            return await render_conversation(request, found, error="choose an agent or a team")
+        try:
+            await backends.routing.TransferConversation(
+                routing_service_pb2.TransferConversationRequest(
+                    conversation_id=found.conversation_id,
+                    agent_id=request.session["agent_id"],
+                    to_agent_id=name if kind == "agent" else "",
+                    to_team=name if kind == "team" else "",
+                    note=form.get("note", "")[:2000],
+                )
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() not in (
+                grpc.StatusCode.INVALID_ARGUMENT,
+                grpc.StatusCode.FAILED_PRECONDITION,
+                grpc.StatusCode.NOT_FOUND,
+            ):
+                raise
+            return await render_conversation(request, found, error=exc.details() or "the transfer was refused")
+        # It is someone else's now: back to the list.
+        return RedirectResponse("/", status_code=303)
+
     async def contact_panel(conversation: conversation_pb2.Conversation) -> dict[str, Any]:
         """Who the customer is and what came before, beside the conversation."""
         profile = await backends.conversations.GetCustomerProfile(
@@ -391,6 +429,7 @@ def build_http_app(
             messages=await messages_of(conversation),
             customer=await contact_panel(conversation),
             why_mine=await assignment_reason(conversation.conversation_id, request.session["agent_id"]),
+            targets=await transfer_targets(request.session["agent_id"]),
             client_reply_id=uuid.uuid4().hex,
             client_note_id=uuid.uuid4().hex,
             error=error,
@@ -505,6 +544,7 @@ def build_http_app(
             Route("/conversations/{conversation_id}/reply", reply, methods=["POST"]),
             Route("/conversations/{conversation_id}/note", add_note, methods=["POST"]),
             Route("/conversations/{conversation_id}/retry", retry, methods=["POST"]),
+            Route("/conversations/{conversation_id}/transfer", transfer, methods=["POST"]),
             Route("/conversations/{conversation_id}/tags", update_tags, methods=["POST"]),
             Route("/conversations/{conversation_id}/status", set_status, methods=["POST"]),
             Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
