@@ -179,3 +179,27 @@ async def test_a_transfer_moves_the_conversation_with_a_note_to_the_other_agent_
     await expect(bob.locator(".message.note .text")).to_have_text(
         ["Transferred by ada to bob: Wants to cancel; offer the loyalty discount first"]
     )
+
+
+async def test_the_common_moves_work_from_the_keyboard(
+    local_suite: LocalSuite, api_token: str, browser: Browser
+) -> None:
+    await agent_ready(local_suite, api_token)
+    await customer_says(await open_chat(browser, local_suite), "Do you ship to Norway?")
+    agent = await log_in(browser, local_suite, "ada")
+    await expect(agent.locator(".conversation-list a")).to_have_count(1, timeout=10_000)
+    await agent.keyboard.press("?")
+    await expect(agent.get_by_role("dialog", name="Keyboard shortcuts")).to_be_visible()
+    await agent.keyboard.press("Escape")
+    await expect(agent.get_by_role("dialog", name="Keyboard shortcuts")).to_be_hidden()
+    await agent.keyboard.press("j")
+    await expect(agent.locator(".conversation-list a").first).to_be_focused()
+    await agent.keyboard.press("Enter")
+    await expect(agent.locator(".message.inbound .text")).to_have_text(["Do you ship to Norway?"])
+    await agent.keyboard.press("r")
+    await expect(agent.get_by_label("Reply")).to_be_focused()
+    await agent.keyboard.type("Yes, in three days.")
+    await agent.keyboard.press("Control+Enter")
+    await expect(agent.locator(".message.outbound .text")).to_have_text(["Yes, in three days."])
+    await agent.keyboard.press("/")
+    await expect(agent.get_by_label("Search messages")).to_be_focused()
