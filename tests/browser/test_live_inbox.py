@@ -116,6 +116,11 @@ async def test_an_agent_notes_tags_and_resolves_from_the_conversation_page(
             routing_service_pb2.GetAgentRequest(agent_id="ada")
         )
     assert got.agent.presence == routing_service_pb2.PRESENCE_AWAY
+    # Resolved conversations leave the open view and wait under "resolved".
+    await agent.get_by_role("link", name="Inbox", exact=True).click()
+    await expect(agent.get_by_text("Nothing assigned to you right now.")).to_be_visible()
+    await agent.get_by_role("link", name="resolved").click()
+    await expect(agent.locator(".conversation-list .status-badge")).to_have_text(["resolved"])
 
 
 def send_mail(port: int) -> None:

@@ -47,3 +47,10 @@ def test_a_status_chosen_on_the_page_and_how_long_a_snooze_lasts() -> None:
     ):
         with pytest.raises(InvalidInput, match=complaint):
             status_request(status, hours, 1000.0)
+
+
+def test_the_list_s_views_default_to_what_is_open() -> None:
+    from inbox_web.domain import VIEWS, list_view
+
+    assert list_view("pending") == "pending" and list_view("") == "open" and list_view("<script>") == "open"
+    assert VIEWS["all"] == ()

@@ -68,6 +68,20 @@ def status_request(
     return STATUSES[status], int(now_s + hours * 3600)
 
 
+# The list's views: what an agent is working on, what waits on the customer, what is done.
+VIEWS: dict[str, tuple[conversation_pb2.ConversationStatus.ValueType, ...]] = {
+    "open": (conversation_pb2.CONVERSATION_STATUS_OPEN,),
+    "pending": (conversation_pb2.CONVERSATION_STATUS_PENDING, conversation_pb2.CONVERSATION_STATUS_SNOOZED),
+    "resolved": (conversation_pb2.CONVERSATION_STATUS_RESOLVED,),
+    "all": (),
+}
+
+
+def list_view(name: str) -> str:
+    """The view asked for, "open" unless it is one of VIEWS."""
+    return name if name in VIEWS else "open"
+
+
 @dataclass(frozen=True)
 class Notice:
     """What an open page needs to hear about an event: which conversation changed and how. The page then

@@ -39,7 +39,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from inbox_web.accounts import Accounts
 from inbox_web.backends import Backends
-from inbox_web.domain import InvalidInput, may_view, status_request
+from inbox_web.domain import VIEWS, InvalidInput, list_view, may_view, status_request
 from inbox_web.live import LiveFeed
 
 log = structlog.get_logger(__name__)
@@ -232,20 +232,24 @@ def build_http_app(
         request.session.clear()
         return RedirectResponse("/login", status_code=303)
 
-    async def my_conversations(request: Request) -> list[dict[str, Any]]:
+    async def my_conversations(view: str, agent_id: str) -> list[dict[str, Any]]:
         listed = await backends.conversations.ListConversations(
-            conversation_service_pb2.ListConversationsRequest(assignee_agent_id=request.session["agent_id"])
+            conversation_service_pb2.ListConversationsRequest(assignee_agent_id=agent_id, statuses=VIEWS[view])
         )
         return [_conversation_view(c) for c in listed.conversations]
 
     @login_required
     async def inbox(request: Request) -> Response:
-        return page(request, "inbox.html", conversations=await my_conversations(request))
+        view = list_view(request.query_params.get("view", ""))
+        conversations = await my_conversations(view, request.session["agent_id"])
+        return page(request, "inbox.html", conversations=conversations, view=view, views=tuple(VIEWS))
 
     @login_required
     async def inbox_list(request: Request) -> Response:
         """The list alone, for a live page to swap in when a notice says it changed."""
-        return page(request, "_conversation_list.html", conversations=await my_conversations(request))
+        view = list_view(request.query_params.get("view", ""))
+        conversations = await my_conversations(view, request.session["agent_id"])
+        return page(request, "_conversation_list.html", conversations=conversations, view=view)
 
     @login_required
     async def search(request: Request) -> Response:
