@@ -27,10 +27,23 @@ def test_conversation_events_become_notices_without_their_content() -> None:
     assert notice_of(envelope(conversation_events.MessageAdded())) is None  # no conversation: nothing to tell
 
 
-def test_the_agent_who_has_it_and_the_one_who_had_it_are_told() -> None:
+def test_the_agent_who_has_it_the_one_who_had_it_and_its_team_are_told() -> None:
     assert notified_agents("ada", Notice("c1", "message", None)) == {"ada"}
     assert notified_agents("ada", Notice("c1", "assignment", "bob")) == {"ada", "bob"}
     assert notified_agents("", Notice("c1", "assignment", "")) == frozenset()
+    connected = {"cy": ("tier1",), "di": ("tier2",), "ada": ("tier1",)}
+    assert notified_agents("", Notice("c1", "opened", ""), "tier1", connected) == {"cy", "ada"}
+
+
+def test_an_agent_sees_their_own_what_is_shared_with_them_and_their_teams() -> None:
+    from inbox_web.domain import may_view
+
+    assert may_view("ada", (), "ada", "")
+    assert may_view("ada", ("tier1",), "", "tier1")
+    assert may_view("ada", (), "bob", "tier2", ("ada",))
+    assert not may_view("ada", ("tier1",), "bob", "tier2")
+    assert not may_view("ada", ("tier1",), "", "")  # no team: the assignee only
+    assert not may_view("", ("tier1",), "", "tier1")
 
 
 def test_a_status_chosen_on_the_page_and_how_long_a_snooze_lasts() -> None:

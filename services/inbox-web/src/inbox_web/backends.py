@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 import structlog
@@ -15,6 +16,8 @@ from inbox_runtime.healthcheck import is_serving
 
 log = structlog.get_logger(__name__)
 
+TEAMS_TTL_SECONDS = 10.0
+
 
 @dataclass
 class Backends:
@@ -22,6 +25,7 @@ class Backends:
     routing: routing_service_pb2_grpc.RoutingServiceAsyncStub
     channels: channel_service_pb2_grpc.ChannelServiceAsyncStub
     targets: tuple[str, ...]
+    _teams: dict[str, tuple[float, tuple[str, ...]]] = field(default_factory=dict)
 
     async def heartbeat(self, agent_id: str) -> None:
         """The agent's session is alive (routing makes them away when these stop)."""
@@ -29,6 +33,22 @@ class Backends:
             await self.routing.Heartbeat(routing_service_pb2.HeartbeatRequest(agent_id=agent_id), timeout=2)
         except grpc.aio.AioRpcError as exc:
             log.warning("heartbeat_failed", agent_id=agent_id, code=exc.code().name)
+
+    async def teams_of(self, agent_id: str) -> tuple[str, ...]:
+        """The agent's teams, as routing knows them (briefly cached: asked on every page)."""
+        cached = self._teams.get(agent_id)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < TEAMS_TTL_SECONDS:
+            return cached[1]
+        try:
+            got = await self.routing.GetAgent(routing_service_pb2.GetAgentRequest(agent_id=agent_id), timeout=2)
+            teams = tuple(got.agent.teams)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+            teams = ()
+        self._teams[agent_id] = (now, teams)
+        return teams
 
     async def ready(self) -> bool:
         for target in self.targets:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,9 +38,14 @@ def validate_password(password: str) -> None:
         raise InvalidInput(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
 
 
-def may_view(agent_id: str, assignee_agent_id: str) -> bool:
-    """An agent sees the conversations assigned to them (team visibility comes with teams)."""
-    return bool(agent_id) and agent_id == assignee_agent_id
+def may_view(
+    agent_id: str, teams: tuple[str, ...], assignee_agent_id: str, team: str, participants: tuple[str, ...] = ()
+) -> bool:
+    """As threading's viewer rule: an agent sees the conversations assigned to them, shared with them,
+    and those of their teams."""
+    if not agent_id:
+        return False
+    return agent_id == assignee_agent_id or agent_id in participants or (bool(team) and team in teams)
 
 
 STATUSES = {
@@ -71,6 +76,8 @@ def status_request(
 # The list's views: what an agent is working on, what waits on the customer, what is done.
 VIEWS: dict[str, tuple[conversation_pb2.ConversationStatus.ValueType, ...]] = {
     "open": (conversation_pb2.CONVERSATION_STATUS_OPEN,),
+    # My teams' conversations nobody has yet.
+    "queue": (conversation_pb2.CONVERSATION_STATUS_OPEN,),
     "pending": (conversation_pb2.CONVERSATION_STATUS_PENDING, conversation_pb2.CONVERSATION_STATUS_SNOOZED),
     "resolved": (conversation_pb2.CONVERSATION_STATUS_RESOLVED,),
     "all": (),
@@ -106,10 +113,14 @@ def notice_of(envelope: envelope_pb2.EventEnvelope) -> Notice | None:
     return Notice(conversation_id, kind, assignee) if conversation_id else None
 
 
-def notified_agents(assignee_before: str, notice: Notice) -> frozenset[str]:
-    """Whose open pages change: the agent who has the conversation now, and the one who had it."""
+def notified_agents(
+    assignee_before: str, notice: Notice, team: str = "", teams_of: Mapping[str, tuple[str, ...]] | None = None
+) -> frozenset[str]:
+    """Whose open pages change: the agent who has the conversation now, the one who had it, and the
+    connected agents of its team (`teams_of`: connected agents and their teams)."""
     after = assignee_before if notice.assignee is None else notice.assignee
-    return frozenset(a for a in (assignee_before, after) if a)
+    members = {agent for agent, teams in (teams_of or {}).items() if team and team in teams}
+    return frozenset({a for a in (assignee_before, after) if a} | members)
 
 
 _NOTICES: dict[str, tuple[type[Any], str, Callable[[Any], tuple[str, str | None]]]] = {

@@ -233,10 +233,20 @@ def build_http_app(
         return RedirectResponse("/login", status_code=303)
 
     async def my_conversations(view: str, agent_id: str) -> list[dict[str, Any]]:
-        listed = await backends.conversations.ListConversations(
-            conversation_service_pb2.ListConversationsRequest(assignee_agent_id=agent_id, statuses=VIEWS[view])
-        )
-        return [_conversation_view(c) for c in listed.conversations]
+        if view != "queue":
+            listed = await backends.conversations.ListConversations(
+                conversation_service_pb2.ListConversationsRequest(assignee_agent_id=agent_id, statuses=VIEWS[view])
+            )
+            return [_conversation_view(c) for c in listed.conversations]
+        # My teams' conversations that nobody has yet, newest activity first.
+        waiting: list[conversation_pb2.Conversation] = []
+        for team in await backends.teams_of(agent_id):
+            listed = await backends.conversations.ListConversations(
+                conversation_service_pb2.ListConversationsRequest(team=team, statuses=VIEWS[view], page_size=100)
+            )
+            waiting.extend(c for c in listed.conversations if not c.assignee_agent_id)
+        waiting.sort(key=lambda c: (c.last_activity_at.seconds, c.last_activity_at.nanos), reverse=True)
+        return [_conversation_view(c) for c in waiting[:100]]
 
     @login_required
     async def inbox(request: Request) -> Response:
@@ -262,7 +272,10 @@ def build_http_app(
                 found = await backends.conversations.SearchMessages(
                     conversation_service_pb2.SearchMessagesRequest(
                         query=query,
-                        viewer=conversation_service_pb2.Viewer(agent_id=request.session["agent_id"]),
+                        viewer=conversation_service_pb2.Viewer(
+                            agent_id=request.session["agent_id"],
+                            teams=await backends.teams_of(request.session["agent_id"]),
+                        ),
                         page_size=25,
                     )
                 )
@@ -276,7 +289,8 @@ def build_http_app(
     @login_required
     async def events(request: Request) -> Response:
         """The agent's live notices (Server-Sent Events); the browser reconnects by itself."""
-        stream = feed.stream(request.session["agent_id"], request.headers.get("last-event-id", ""))
+        agent_id = request.session["agent_id"]
+        stream = feed.stream(agent_id, await backends.teams_of(agent_id), request.headers.get("last-event-id", ""))
         return StreamingResponse(
             stream,
             media_type="text/event-stream",
@@ -295,7 +309,10 @@ def build_http_app(
                 raise
             raise HTTPException(404, "no such conversation") from None
         # Someone else's conversation looks exactly like a missing one.
-        if not may_view(request.session["agent_id"], got.conversation.assignee_agent_id):
+        agent_id = request.session["agent_id"]
+        found = got.conversation
+        teams = await backends.teams_of(agent_id)
+        if not may_view(agent_id, teams, found.assignee_agent_id, found.team, tuple(found.participant_agent_ids)):
             raise HTTPException(404, "no such conversation")
         return got.conversation
 

@@ -1,11 +1,11 @@
 """Live pages: the services' events, watched on NATS, become notices for the agents whose pages they change.
 
 One watch per inbox-web process sees every conversation event (`EventBus.watch`). Each notice goes only to
-the agents who may see the conversation (its assignee now and before), through their open Server-Sent
-Events streams; the page then fetches what changed through the usual authorised routes, so no content
-ever travels in a notice. Each notice has an id ("<process epoch>-<n>"): a reconnecting page sends the
-last one it saw and gets what it missed from a bounded backlog, or a `reload` when it missed too much or
-was connected to another process.
+the agents who may see the conversation (its assignee now and before, the connected agents of its team),
+through their open Server-Sent Events streams; the page then fetches what changed through the usual
+authorised routes, so no content ever travels in a notice. Each notice has an id ("<process epoch>-<n>"):
+a reconnecting page sends the last one it saw and gets what it missed from a bounded backlog, or a
+`reload` when it missed too much or was connected to another process.
 """
 
 from __future__ import annotations
@@ -39,10 +39,11 @@ SUBJECTS = ("conv.>", "delivery.>")
 class Sent:
     number: int
     agents: frozenset[str]
+    team: str
     data: str
 
 
-_CLOSED = Sent(0, frozenset(), "")
+_CLOSED = Sent(0, frozenset(), "", "")
 
 
 class LiveFeed:
@@ -51,20 +52,23 @@ class LiveFeed:
         self._epoch = uuid.uuid4().hex[:8]
         self._number = 0
         self._backlog: deque[Sent] = deque(maxlen=BACKLOG)
-        # Who has each conversation, as the events tell (asked once of threading when unknown).
-        self._assignees: OrderedDict[str, str] = OrderedDict()
+        # Who has each conversation and its team, as the events tell (asked of threading when unknown).
+        self._owners: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self._pages: dict[str, set[asyncio.Queue[Sent]]] = {}
+        # The teams of the agents with a page open.
+        self._teams: dict[str, tuple[str, ...]] = {}
 
     async def on_event(self, envelope: envelope_pb2.EventEnvelope) -> None:
         notice = notice_of(envelope)
         if notice is None:
             return
-        before = await self._assignee(notice.conversation_id)
-        agents = notified_agents(before, notice)
+        before, team = await self._owner(notice.conversation_id)
+        agents = notified_agents(before, notice, team, self._teams)
         if notice.assignee is not None:
-            self._remember(notice.conversation_id, notice.assignee)
+            self._remember(notice.conversation_id, (notice.assignee, team))
         self._number += 1
-        sent = Sent(self._number, agents, json.dumps({"conversation_id": notice.conversation_id, "kind": notice.kind}))
+        data = json.dumps({"conversation_id": notice.conversation_id, "kind": notice.kind})
+        sent = Sent(self._number, agents, team, data)
         self._backlog.append(sent)
         for agent_id in agents:
             for page in self._pages.get(agent_id, ()):
@@ -72,29 +76,30 @@ class LiveFeed:
                     continue  # a page that stopped reading catches up with a reload when it reconnects
                 page.put_nowait(sent)
 
-    async def _assignee(self, conversation_id: str) -> str:
-        if conversation_id in self._assignees:
-            self._assignees.move_to_end(conversation_id)
-            return self._assignees[conversation_id]
+    async def _owner(self, conversation_id: str) -> tuple[str, str]:
+        """(assignee, team) of a conversation."""
+        if conversation_id in self._owners:
+            self._owners.move_to_end(conversation_id)
+            return self._owners[conversation_id]
         try:
             got = await self._backends.conversations.GetConversation(
                 conversation_service_pb2.GetConversationRequest(conversation_id=conversation_id), timeout=5
             )
-            assignee = got.conversation.assignee_agent_id
+            owner = (got.conversation.assignee_agent_id, got.conversation.team)
         except grpc.aio.AioRpcError as exc:
             if exc.code() != grpc.StatusCode.NOT_FOUND:
                 log.warning("live_lookup_failed", conversation_id=conversation_id, code=exc.code().name)
-            assignee = ""
-        self._remember(conversation_id, assignee)
-        return assignee
+            owner = ("", "")
+        self._remember(conversation_id, owner)
+        return owner
 
-    def _remember(self, conversation_id: str, assignee: str) -> None:
-        self._assignees[conversation_id] = assignee
-        self._assignees.move_to_end(conversation_id)
-        while len(self._assignees) > KNOWN_CONVERSATIONS:
-            self._assignees.popitem(last=False)
+    def _remember(self, conversation_id: str, owner: tuple[str, str]) -> None:
+        self._owners[conversation_id] = owner
+        self._owners.move_to_end(conversation_id)
+        while len(self._owners) > KNOWN_CONVERSATIONS:
+            self._owners.popitem(last=False)
 
-    def _missed(self, agent_id: str, last_event_id: str) -> list[Sent] | None:
+    def _missed(self, agent_id: str, teams: tuple[str, ...], last_event_id: str) -> list[Sent] | None:
         """What a reconnecting page missed; None when the backlog cannot say (too old, other process)."""
         epoch, _, number = last_event_id.partition("-")
         if epoch != self._epoch or not number.isdigit():
@@ -102,16 +107,17 @@ class LiveFeed:
         seen = int(number)
         if self._backlog and seen < self._backlog[0].number - 1:
             return None
-        return [s for s in self._backlog if s.number > seen and agent_id in s.agents]
+        return [s for s in self._backlog if s.number > seen and (agent_id in s.agents or (s.team and s.team in teams))]
 
-    async def stream(self, agent_id: str, last_event_id: str) -> AsyncIterator[str]:
+    async def stream(self, agent_id: str, teams: tuple[str, ...], last_event_id: str) -> AsyncIterator[str]:
         """The agent's notices as Server-Sent Events, until the page goes or the feed closes."""
         page: asyncio.Queue[Sent] = asyncio.Queue(maxsize=QUEUE_PER_PAGE)
         self._pages.setdefault(agent_id, set()).add(page)
+        self._teams[agent_id] = teams
         try:
             yield "retry: 1000\n\n"
             if last_event_id:
-                missed = self._missed(agent_id, last_event_id)
+                missed = self._missed(agent_id, teams, last_event_id)
                 if missed is None:
                     yield f"id: {self._epoch}-{self._number}\nevent: reload\ndata: {{}}\n\n"
                 else:
@@ -130,6 +136,7 @@ class LiveFeed:
             self._pages[agent_id].discard(page)
             if not self._pages[agent_id]:
                 del self._pages[agent_id]
+                self._teams.pop(agent_id, None)
 
     def _frame(self, sent: Sent) -> str:
         return f"id: {self._epoch}-{sent.number}\nevent: conversation\ndata: {sent.data}\n\n"
