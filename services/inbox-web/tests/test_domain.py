@@ -67,3 +67,9 @@ def test_the_list_s_views_default_to_what_is_open() -> None:
 
     assert list_view("pending") == "pending" and list_view("") == "open" and list_view("<script>") == "open"
     assert VIEWS["all"] == ()
+
+
+def test_a_reply_goes_where_the_agent_picks_else_where_the_customer_last_wrote() -> None:
+    from inbox_web.domain import reply_channel
+
+    assert reply_channel("email") == 2 and reply_channel("") == 0 and reply_channel("fax") == 0

@@ -89,6 +89,15 @@ def list_view(name: str) -> str:
     return name if name in VIEWS else "open"
 
 
+# The channels a reply can go out on, as the picker names them.
+REPLY_CHANNELS: dict[str, int] = {"chat": 1, "email": 2, "sms": 3}
+
+
+def reply_channel(choice: str) -> int:
+    """The channel picked for a reply; 0 (the customer's latest) when none or an unknown one is picked."""
+    return REPLY_CHANNELS.get(choice, 0)
+
+
 @dataclass(frozen=True)
 class Notice:
     """What an open page needs to hear about an event: which conversation changed and how. The page then

@@ -39,7 +39,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from inbox_web.accounts import Accounts
 from inbox_web.backends import Backends
-from inbox_web.domain import VIEWS, InvalidInput, list_view, may_view, status_request
+from inbox_web.domain import (
+    REPLY_CHANNELS,
+    VIEWS,
+    InvalidInput,
+    list_view,
+    may_view,
+    reply_channel,
+    status_request,
+)
 from inbox_web.live import LiveFeed
 
 log = structlog.get_logger(__name__)
@@ -451,6 +459,7 @@ def build_http_app(
             customer=await contact_panel(conversation),
             why_mine=await assignment_reason(conversation.conversation_id, request.session["agent_id"]),
             targets=await transfer_targets(request.session["agent_id"]),
+            reply_channels=tuple(REPLY_CHANNELS),
             client_reply_id=uuid.uuid4().hex,
             client_note_id=uuid.uuid4().hex,
             error=error,
@@ -536,11 +545,17 @@ def build_http_app(
                     agent_id=request.session["agent_id"],
                     text=form.get("text", ""),
                     client_reply_id=form.get("client_reply_id", ""),
+                    channel=reply_channel(form.get("channel", "")),  # type: ignore[arg-type]
                 )
             )
         except grpc.aio.AioRpcError as exc:
-            if exc.code() not in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION):
+            if exc.code() not in (
+                grpc.StatusCode.INVALID_ARGUMENT,
+                grpc.StatusCode.FAILED_PRECONDITION,
+                grpc.StatusCode.NOT_FOUND,
+            ):
                 raise
+            # Opted out of that channel, or no contact point on it: the reason, as threading gives it.
             return await render_conversation(request, found, error=exc.details() or "the reply was refused")
         return RedirectResponse(f"/conversations/{found.conversation_id}", status_code=303)
 
