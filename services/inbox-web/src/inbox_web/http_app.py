@@ -409,14 +409,12 @@ def build_http_app(
     @login_required
     async def transfer(request: Request) -> Response:
         """To another agent, or back to a team's queue, with a note for whoever takes it next."""
-        form = await form_with_csrf(request)
-        found = await visible_conversation(request)
-        target = form.get("to", "")
-        kind, _, name = target.partition(":")
-        if kind not in ("agent", "team") or not name:
-            return await render_conversation(request, found, error="choose an agent or a team")
-        try:
-            await backends.routing.TransferConversation(
+
+        async def call(found: conversation_pb2.Conversation, form: dict[str, str]) -> object:
+            kind, _, name = form.get("to", "").partition(":")
+            if kind not in ("agent", "team") or not name:
+                raise InvalidInput("choose an agent or a team")
+            return await backends.routing.TransferConversation(
                 routing_service_pb2.TransferConversationRequest(
                     conversation_id=found.conversation_id,
                     agent_id=request.session["agent_id"],
@@ -425,16 +423,9 @@ def build_http_app(
                     note=form.get("note", "")[:2000],
                 )
             )
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() not in (
-                grpc.StatusCode.INVALID_ARGUMENT,
-                grpc.StatusCode.FAILED_PRECONDITION,
-                grpc.StatusCode.NOT_FOUND,
-            ):
-                raise
-            return await render_conversation(request, found, error=exc.details() or "the transfer was refused")
+
         # It is someone else's now: back to the list.
-        return RedirectResponse("/", status_code=303)
+        return await act(request, call, done="/")
 
     async def contact_panel(conversation: conversation_pb2.Conversation) -> dict[str, Any]:
         """Who the customer is and what came before, beside the conversation."""
@@ -466,20 +457,24 @@ def build_http_app(
         )
 
     async def act(
-        request: Request, call: Callable[[conversation_pb2.Conversation, dict[str, str]], Awaitable[object]]
+        request: Request,
+        call: Callable[[conversation_pb2.Conversation, dict[str, str]], Awaitable[object]],
+        done: str = "",
     ) -> Response:
-        """A change an agent makes from the conversation page: done, or the page again with the reason."""
+        """A change an agent makes from the conversation page: done (back to the page, or to `done`), or
+        the page again with the reason the service gave (opted out, no such contact, at capacity...)."""
         form = await form_with_csrf(request)
         found = await visible_conversation(request)
         try:
             await call(found, form)
         except grpc.aio.AioRpcError as exc:
-            if exc.code() not in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION):
+            refused = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND)
+            if exc.code() not in refused:
                 raise
             return await render_conversation(request, found, error=exc.details() or "that was refused")
         except InvalidInput as exc:
             return await render_conversation(request, found, error=str(exc))
-        return RedirectResponse(f"/conversations/{found.conversation_id}", status_code=303)
+        return RedirectResponse(done or f"/conversations/{found.conversation_id}", status_code=303)
 
     @login_required
     async def add_note(request: Request) -> Response:
@@ -536,10 +531,8 @@ def build_http_app(
 
     @login_required
     async def reply(request: Request) -> Response:
-        form = await form_with_csrf(request)
-        found = await visible_conversation(request)
-        try:
-            await backends.conversations.SendReply(
+        async def call(found: conversation_pb2.Conversation, form: dict[str, str]) -> object:
+            return await backends.conversations.SendReply(
                 conversation_service_pb2.SendReplyRequest(
                     conversation_id=found.conversation_id,
                     agent_id=request.session["agent_id"],
@@ -548,16 +541,8 @@ def build_http_app(
                     channel=reply_channel(form.get("channel", "")),  # type: ignore[arg-type]
                 )
             )
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() not in (
-                grpc.StatusCode.INVALID_ARGUMENT,
-                grpc.StatusCode.FAILED_PRECONDITION,
-                grpc.StatusCode.NOT_FOUND,
-            ):
-                raise
-            # Opted out of that channel, or no contact point on it: the reason, as threading gives it.
-            return await render_conversation(request, found, error=exc.details() or "the reply was refused")
-        return RedirectResponse(f"/conversations/{found.conversation_id}", status_code=303)
+
+        return await act(request, call)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
