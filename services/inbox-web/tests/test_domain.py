@@ -73,3 +73,24 @@ def test_a_reply_goes_where_the_agent_picks_else_where_the_customer_last_wrote()
     from inbox_web.domain import reply_channel
 
     assert reply_channel("email") == 2 and reply_channel("") == 0 and reply_channel("fax") == 0
+
+
+def test_canned_responses_are_checked_and_filled_for_the_customer() -> None:
+    import pytest
+    from inbox_web.domain import InvalidInput, filled, first_name_of, validate_canned
+
+    assert validate_canned(" Refund ", " Hi {first_name}, {agent_name} here. ", "", ()) == (
+        "Refund",
+        "Hi {first_name}, {agent_name} here.",
+    )
+    for title, text, team, complaint in (
+        ("", "x", "", "title"),
+        ("t", "", "", "text"),
+        ("t", "Hi {surname}", "", "unknown placeholder"),
+        ("t", "x", "tier2", "one of your teams"),
+    ):
+        with pytest.raises(InvalidInput, match=complaint):
+            validate_canned(title, text, team, ("tier1",))
+    assert first_name_of("Grace Hopper") == "Grace"
+    assert first_name_of("+14155550100") == first_name_of("Visitor a1b2c3") == first_name_of("g@example.org") == ""
+    assert filled("Hi {first_name}, {agent_name} here. {odd}", "", "ada") == "Hi there, ada here. {odd}"

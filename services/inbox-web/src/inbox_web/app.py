@@ -37,6 +37,7 @@ async def run(settings: Settings) -> None:
         app = build_http_app(
             backends,
             Accounts(users),
+            users,
             feed,
             session_secret=settings.session_secret,
             secure_cookies=settings.secure_cookies,

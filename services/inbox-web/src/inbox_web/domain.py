@@ -89,6 +89,51 @@ def list_view(name: str) -> str:
     return name if name in VIEWS else "open"
 
 
+@dataclass(frozen=True)
+class CannedResponse:
+    """A reply a team keeps ready; `{first_name}` and `{agent_name}` are filled in when it is used.
+    An empty team shares it with everyone."""
+
+    response_id: str
+    team: str
+    title: str
+    text: str
+    created_by: str
+
+
+PLACEHOLDERS = ("first_name", "agent_name")
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+
+
+def validate_canned(title: str, text: str, team: str, teams: tuple[str, ...]) -> tuple[str, str]:
+    """The title and text to keep, or InvalidInput naming what is wrong."""
+    title, text = title.strip(), text.strip()
+    if not 1 <= len(title) <= 80:
+        raise InvalidInput("a title of 1 to 80 characters")
+    if not 1 <= len(text) <= 2000:
+        raise InvalidInput("a text of 1 to 2,000 characters")
+    unknown = sorted(set(_PLACEHOLDER.findall(text)) - set(PLACEHOLDERS))
+    if unknown:
+        raise InvalidInput(f"unknown placeholder {{{unknown[0]}}}: use {{first_name}} or {{agent_name}}")
+    if team and team not in teams:
+        raise InvalidInput("share it with one of your teams, or with everyone")
+    return title, text
+
+
+def first_name_of(customer_label: str) -> str:
+    """A first name to greet with, when the label is a name (not a number, an address or a visitor id)."""
+    first = customer_label.split()[0] if customer_label.split() else ""
+    if not first or customer_label.startswith("Visitor ") or any(c.isdigit() or c == "@" for c in first):
+        return ""
+    return first
+
+
+def filled(text: str, first_name: str, agent_name: str) -> str:
+    """A canned text with its placeholders filled ("there" for a customer whose name we do not know)."""
+    values = {"first_name": first_name or "there", "agent_name": agent_name}
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
+
+
 # The channels a reply can go out on, as the picker names them.
 REPLY_CHANNELS: dict[str, int] = {"chat": 1, "email": 2, "sms": 3}
 

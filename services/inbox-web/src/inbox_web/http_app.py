@@ -42,13 +42,18 @@ from inbox_web.backends import Backends
 from inbox_web.domain import (
     REPLY_CHANNELS,
     VIEWS,
+    CannedResponse,
     InvalidInput,
+    filled,
+    first_name_of,
     list_view,
     may_view,
     reply_channel,
     status_request,
+    validate_canned,
 )
 from inbox_web.live import LiveFeed
+from inbox_web.store import CannedStore
 
 log = structlog.get_logger(__name__)
 
@@ -167,6 +172,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 def build_http_app(
     backends: Backends,
     accounts: Accounts,
+    canned: CannedStore,
     feed: LiveFeed,
     *,
     session_secret: str,
@@ -427,6 +433,14 @@ def build_http_app(
         # It is someone else's now: back to the list.
         return await act(request, call, done="/")
 
+    async def draft_from(request: Request, conversation: conversation_pb2.Conversation) -> str:
+        """The reply box's text: a canned response the agent chose (`?canned=`), filled in for this customer."""
+        chosen = request.query_params.get("canned", "")
+        found = await canned.canned(chosen) if chosen else None
+        if found is None or (found.team and found.team not in await backends.teams_of(request.session["agent_id"])):
+            return ""
+        return filled(found.text, first_name_of(conversation.customer_label), request.session["agent_id"])
+
     async def contact_panel(conversation: conversation_pb2.Conversation) -> dict[str, Any]:
         """Who the customer is and what came before, beside the conversation."""
         profile = await backends.conversations.GetCustomerProfile(
@@ -436,6 +450,39 @@ def build_http_app(
             conversation_service_pb2.ListConversationsRequest(customer_id=conversation.customer_id, page_size=20)
         )
         return _profile_view(profile.profile, conversation, list(earlier.conversations))
+
+    async def render_canned(request: Request, error: str = "") -> Response:
+        """The canned responses the agent's teams share, and a form for a new one."""
+        teams = await backends.teams_of(request.session["agent_id"])
+        responses = await canned.canned_for(teams)
+        return page(request, "canned.html", 400 if error else 200, responses=responses, teams=teams, error=error)
+
+    @login_required
+    async def canned_page(request: Request) -> Response:
+        return await render_canned(request)
+
+    @login_required
+    async def add_canned(request: Request) -> Response:
+        form = await form_with_csrf(request)
+        agent_id = request.session["agent_id"]
+        teams = await backends.teams_of(agent_id)
+        team = form.get("team", "")
+        try:
+            title, text = validate_canned(form.get("title", ""), form.get("text", ""), team, teams)
+        except InvalidInput as exc:
+            return await render_canned(request, error=str(exc))
+        await canned.add_canned(CannedResponse(uuid.uuid4().hex, team, title, text, agent_id), int(time.time() * 1e6))
+        return RedirectResponse("/canned", status_code=303)
+
+    @login_required
+    async def delete_canned(request: Request) -> Response:
+        await form_with_csrf(request)
+        found = await canned.canned(request.path_params["response_id"])
+        teams = await backends.teams_of(request.session["agent_id"])
+        if found is None or (found.team and found.team not in teams):
+            raise HTTPException(404, "no such canned response")
+        await canned.delete_canned(found.response_id)
+        return RedirectResponse("/canned", status_code=303)
 
     async def render_conversation(
         request: Request, conversation: conversation_pb2.Conversation, error: str = ""
@@ -451,6 +498,8 @@ def build_http_app(
             why_mine=await assignment_reason(conversation.conversation_id, request.session["agent_id"]),
             targets=await transfer_targets(request.session["agent_id"]),
             reply_channels=tuple(REPLY_CHANNELS),
+            canned=await canned.canned_for(await backends.teams_of(request.session["agent_id"])),
+            draft=await draft_from(request, conversation),
             client_reply_id=uuid.uuid4().hex,
             client_note_id=uuid.uuid4().hex,
             error=error,
@@ -560,6 +609,9 @@ def build_http_app(
             Route("/events", events),
             Route("/search", search),
             Route("/presence", set_presence, methods=["POST"]),
+            Route("/canned", canned_page, methods=["GET"]),
+            Route("/canned", add_canned, methods=["POST"]),
+            Route("/canned/{response_id}/delete", delete_canned, methods=["POST"]),
             Route("/conversations/{conversation_id}", conversation, methods=["GET"]),
             Route("/conversations/{conversation_id}/partials/timeline", timeline),
             Route("/conversations/{conversation_id}/reply", reply, methods=["POST"]),

@@ -1,5 +1,5 @@
-"""inbox-web's repository: its users (login names, password hashes, the agent each one is), in a
-SQLite file or, when `MONGODB_URI` is set, in MongoDB."""
+"""inbox-web's repository: its users (login names, password hashes, the agent each one is) and the teams'
+canned responses, in a SQLite file or, when `MONGODB_URI` is set, in MongoDB."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Protocol
 
 from inbox_runtime.mongo import MongoTarget
 
-from inbox_web.domain import WebUser
+from inbox_web.domain import CannedResponse, WebUser
 
 
 class UserStore(Protocol):
@@ -19,7 +19,23 @@ class UserStore(Protocol):
     async def close(self) -> None: ...
 
 
-async def open_user_store(mongodb: MongoTarget | None, db_path: Path) -> UserStore:
+class CannedStore(Protocol):
+    async def add_canned(self, response: CannedResponse, now_us: int) -> None: ...
+
+    async def canned_for(self, teams: tuple[str, ...]) -> list[CannedResponse]:
+        """The responses shared with everyone or with one of `teams`, by title."""
+        ...
+
+    async def canned(self, response_id: str) -> CannedResponse | None: ...
+
+    async def delete_canned(self, response_id: str) -> None: ...
+
+
+class WebStore(UserStore, CannedStore, Protocol):
+    """Everything inbox-web keeps, in one database."""
+
+
+async def open_user_store(mongodb: MongoTarget | None, db_path: Path) -> WebStore:
     if mongodb is not None:
         from inbox_web.store.mongo import MongoUserStore
 

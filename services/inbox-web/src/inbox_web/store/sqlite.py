@@ -4,7 +4,7 @@ import sqlite3
 
 from inbox_runtime.sqlite import SqliteStore
 
-from inbox_web.domain import WebUser
+from inbox_web.domain import CannedResponse, WebUser
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS web_users (
@@ -15,8 +15,22 @@ CREATE TABLE IF NOT EXISTS web_users (
 """
 
 
+# Canned responses, shared per team ("" for everyone).
+MIGRATION_V2 = """
+CREATE TABLE canned_responses (
+    response_id TEXT PRIMARY KEY,
+    team TEXT NOT NULL,
+    title TEXT NOT NULL,
+    text TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at_us INTEGER NOT NULL
+);
+CREATE INDEX canned_responses_by_team ON canned_responses(team, title);
+"""
+
+
 class SqliteUserStore(SqliteStore):
-    MIGRATIONS = (SCHEMA,)
+    MIGRATIONS = (SCHEMA, MIGRATION_V2)
 
     async def put(self, user: WebUser) -> None:
         await self._db.write(
@@ -34,3 +48,32 @@ class SqliteUserStore(SqliteStore):
             return WebUser(row["username"], row["agent_id"], row["password_hash"]) if row else None
 
         return await self._db.read(read)
+
+    async def add_canned(self, response: CannedResponse, now_us: int) -> None:
+        values = (response.response_id, response.team, response.title, response.text, response.created_by, now_us)
+        await self._db.write(
+            lambda conn: conn.execute("INSERT OR IGNORE INTO canned_responses VALUES (?, ?, ?, ?, ?, ?)", values)
+        )
+
+    async def canned_for(self, teams: tuple[str, ...]) -> list[CannedResponse]:
+        shared = ("", *teams)
+        query = (
+            "SELECT response_id, team, title, text, created_by FROM canned_responses "
+            f"WHERE team IN ({', '.join('?' for _ in shared)}) ORDER BY title, response_id"
+        )
+        found = await self._db.read(lambda conn: conn.execute(query, shared).fetchall())
+        return [CannedResponse(*row) for row in found]
+
+    async def canned(self, response_id: str) -> CannedResponse | None:
+        row = await self._db.read(
+            lambda conn: conn.execute(
+                "SELECT response_id, team, title, text, created_by FROM canned_responses WHERE response_id = ?",
+                (response_id,),
+            ).fetchone()
+        )
+        return CannedResponse(*row) if row else None
+
+    async def delete_canned(self, response_id: str) -> None:
+        await self._db.write(
+            lambda conn: conn.execute("DELETE FROM canned_responses WHERE response_id = ?", (response_id,))
+        )

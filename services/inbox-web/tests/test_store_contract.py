@@ -1,0 +1,37 @@
+"""inbox-web's store contract, against SQLite and MongoDB alike: logins and canned responses."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from inbox_devstack.plugin import StoreBackend
+from inbox_web.domain import CannedResponse, WebUser
+from inbox_web.store import WebStore
+from inbox_web.store.mongo import MongoUserStore
+from inbox_web.store.sqlite import SqliteUserStore
+
+
+@pytest.fixture
+async def store(store_backend: StoreBackend) -> AsyncIterator[WebStore]:
+    async with store_backend.opened(MongoUserStore.open, SqliteUserStore.open, "web.sqlite3") as opened:
+        yield opened
+
+
+async def test_a_login_is_replaced_whole(store: WebStore) -> None:
+    await store.put(WebUser("ada", "ada", "hash-1"))
+    await store.put(WebUser("ada", "ada-2", "hash-2"))
+    assert await store.get("ada") == WebUser("ada", "ada-2", "hash-2") and await store.get("bob") is None
+
+
+async def test_canned_responses_are_shared_per_team_or_with_everyone(store: WebStore) -> None:
+    everyone = CannedResponse("c1", "", "Welcome", "Hi {first_name}!", "ada")
+    tier1 = CannedResponse("c2", "tier1", "Refund", "Refund sent.", "ada")
+    tier2 = CannedResponse("c3", "tier2", "Billing", "See your invoice.", "bob")
+    for response in (tier1, everyone, tier2):
+        await store.add_canned(response, 1)
+    assert await store.canned_for(("tier1",)) == [tier1, everyone]  # by title
+    assert await store.canned_for(()) == [everyone]
+    assert await store.canned("c3") == tier2
+    await store.delete_canned("c2")
+    assert await store.canned("c2") is None and await store.canned_for(("tier1",)) == [everyone]
