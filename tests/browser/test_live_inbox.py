@@ -213,3 +213,30 @@ async def test_the_common_moves_work_from_the_keyboard(
     await expect(agent.locator(".message.outbound .text")).to_have_text(["Yes, in three days."])
     await agent.keyboard.press("/")
     await expect(agent.get_by_label("Search messages")).to_be_focused()
+
+
+async def test_an_agent_saves_a_canned_response_and_puts_it_in_the_reply_box(
+    local_suite: LocalSuite, api_token: str, browser: Browser, tmp_path: Path
+) -> None:
+    await agent_ready(local_suite, api_token)
+    await customer_says(await open_chat(browser, local_suite), "Where is my order?")
+    agent = await log_in(browser, local_suite, "ada")
+    await agent.get_by_role("link", name="Canned").click()
+    await expect(agent.get_by_text("No canned responses yet.")).to_be_visible()
+    await agent.get_by_label("Title").fill("Checking")
+    await agent.get_by_label("Text").fill("Hi {first_name}, {agent_name} here. Let me check that for you.")
+    await agent.get_by_role("button", name="Save").click()
+    await expect(agent.locator(".canned-list strong")).to_have_text(["Checking"])
+    await agent.screenshot(path=str(tmp_path / "agent-canned.png"), full_page=True)
+
+    await agent.get_by_role("link", name="Inbox", exact=True).click()
+    await agent.locator(".conversation-list a").first.click(timeout=10_000)
+    await agent.get_by_label("Canned response").select_option(label="Checking")
+    await agent.get_by_role("button", name="Use").click()
+    # An anonymous chat visitor has no name to greet: "there" stands in; the agent is who is logged in.
+    await expect(agent.get_by_label("Reply")).to_have_value("Hi there, ada here. Let me check that for you.")
+    await agent.screenshot(path=str(tmp_path / "agent-canned-used.png"), full_page=True)
+    await agent.get_by_role("button", name="Send").click()
+    await expect(agent.locator(".message.outbound .text").last).to_have_text(
+        "Hi there, ada here. Let me check that for you."
+    )

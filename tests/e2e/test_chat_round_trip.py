@@ -18,6 +18,7 @@ from inbox.conversations.v1 import conversation_pb2, conversation_service_pb2, c
 from inbox.message.v1 import message_pb2
 from inbox.routing.v1 import routing_service_pb2, routing_service_pb2_grpc
 from inbox_devstack.suite import LocalSuite
+from inbox_devstack.waiting import eventually
 from inbox_events import EventBus
 from inbox_runtime.grpc_client import authenticated_channel
 
@@ -54,17 +55,6 @@ async def clients(local_suite: LocalSuite, api_token: str) -> AsyncIterator[Clie
     )
     yield c
     await c.close()
-
-
-async def eventually(check, timeout: float = 15.0):  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.1)
 
 
 async def hello(ws: websockets.ClientConnection, token: str = "") -> dict[str, str]:

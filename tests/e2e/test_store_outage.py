@@ -19,6 +19,7 @@ from inbox.conversations.v1 import conversation_service_pb2_grpc as pb_grpc
 from inbox.message.v1 import message_pb2
 from inbox_devstack.ferretdb import FerretDb, ferretdb_binary
 from inbox_devstack.suite import SERVICES, LocalSuite, SuitePorts
+from inbox_devstack.waiting import eventually
 from inbox_events import EventBus
 from inbox_runtime.grpc_client import authenticated_channel
 
@@ -58,10 +59,11 @@ async def health(target: str) -> int:
 async def log_shows(suite: LocalSuite, text: str, timeout: float = 30.0) -> None:
     """Wait for a line in the service's log: the sentinel that it got there."""
     path = suite.log_dir / "threading.log"
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not (path.exists() and text in path.read_text()):
-        assert asyncio.get_running_loop().time() < deadline, f"no {text!r} in the log"
-        await asyncio.sleep(0.05)
+
+    async def logged() -> bool:
+        return path.exists() and text in path.read_text()
+
+    await eventually(logged, timeout, what=f"{text!r} in the log")
 
 
 def inbound(n: int) -> events_pb2.InboundMessage:
@@ -106,10 +108,10 @@ async def test_a_missing_store_keeps_the_service_not_serving_then_an_outage_lose
             return [m.text for m in items.messages if m.kind == message_pb2.MESSAGE_KIND_TEXT]
 
         async def stored(expected: list[str], timeout: float) -> None:
-            deadline = asyncio.get_running_loop().time() + timeout
-            while (texts := await stored_texts()) != expected:
-                assert asyncio.get_running_loop().time() < deadline, texts
-                await asyncio.sleep(0.05)
+            async def all_there() -> bool:
+                return await stored_texts() == expected
+
+            await eventually(all_there, timeout, what=f"stored {expected}")
 
         await bus.publish(inbound(1), event_id="outage-1")
         await stored(["message 1"], 30)

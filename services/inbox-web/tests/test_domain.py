@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import pytest
 from google.protobuf.message import Message
 from inbox.conversations.v1 import conversation_pb2
 from inbox.conversations.v1 import events_pb2 as conversation_events
 from inbox.routing.v1 import events_pb2 as routing_events
 from inbox_events.codec import encode
-from inbox_web.domain import Notice, notice_of, notified_agents
+from inbox_web.domain import (
+    VIEWS,
+    CannedResponse,
+    InvalidInput,
+    Notice,
+    filled,
+    first_name_of,
+    list_view,
+    may_use_canned,
+    may_view,
+    notice_of,
+    notified_agents,
+    reply_channel,
+    status_request,
+    tags_in,
+    validate_canned,
+)
 
 
 def envelope(event: Message):  # type: ignore[no-untyped-def]
@@ -36,7 +53,6 @@ def test_the_agent_who_has_it_the_one_who_had_it_and_its_team_are_told() -> None
 
 
 def test_an_agent_sees_their_own_what_is_shared_with_them_and_their_teams() -> None:
-    from inbox_web.domain import may_view
 
     assert may_view("ada", (), "ada", "")
     assert may_view("ada", ("tier1",), "", "tier1")
@@ -47,9 +63,6 @@ def test_an_agent_sees_their_own_what_is_shared_with_them_and_their_teams() -> N
 
 
 def test_a_status_chosen_on_the_page_and_how_long_a_snooze_lasts() -> None:
-    import pytest
-    from inbox.conversations.v1 import conversation_pb2
-    from inbox_web.domain import InvalidInput, status_request
 
     assert status_request("resolved", "", 1000.0) == (conversation_pb2.CONVERSATION_STATUS_RESOLVED, 0)
     assert status_request("snoozed", "1.5", 1000.0) == (conversation_pb2.CONVERSATION_STATUS_SNOOZED, 6400)
@@ -63,21 +76,17 @@ def test_a_status_chosen_on_the_page_and_how_long_a_snooze_lasts() -> None:
 
 
 def test_the_list_s_views_default_to_what_is_open() -> None:
-    from inbox_web.domain import VIEWS, list_view
 
     assert list_view("pending") == "pending" and list_view("") == "open" and list_view("<script>") == "open"
     assert VIEWS["all"] == ()
 
 
 def test_a_reply_goes_where_the_agent_picks_else_where_the_customer_last_wrote() -> None:
-    from inbox_web.domain import reply_channel
 
     assert reply_channel("email") == 2 and reply_channel("") == 0 and reply_channel("fax") == 0
 
 
 def test_canned_responses_are_checked_and_filled_for_the_customer() -> None:
-    import pytest
-    from inbox_web.domain import InvalidInput, filled, first_name_of, validate_canned
 
     assert validate_canned(" Refund ", " Hi {first_name}, {agent_name} here. ", "", ()) == (
         "Refund",
@@ -94,3 +103,16 @@ def test_canned_responses_are_checked_and_filled_for_the_customer() -> None:
     assert first_name_of("Grace Hopper") == "Grace"
     assert first_name_of("+14155550100") == first_name_of("Visitor a1b2c3") == first_name_of("g@example.org") == ""
     assert filled("Hi {first_name}, {agent_name} here. {odd}", "", "ada") == "Hi there, ada here. {odd}"
+
+
+def test_a_canned_response_is_usable_by_everyone_or_by_its_team_only() -> None:
+    shared = CannedResponse("r1", "", "Hello", "Hi", "ada")
+    billing = CannedResponse("r2", "billing", "Refund", "Refunded", "ada")
+    assert may_use_canned(shared, ())
+    assert may_use_canned(billing, ("support", "billing"))
+    assert not may_use_canned(billing, ("support",))
+
+
+def test_tags_are_separated_by_spaces_or_commas() -> None:
+    assert tags_in("damaged, refund  vip,") == ["damaged", "refund", "vip"]
+    assert tags_in(" , ") == []

@@ -105,6 +105,16 @@ PLACEHOLDERS = ("first_name", "agent_name")
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 
 
+def may_use_canned(response: CannedResponse, teams: tuple[str, ...]) -> bool:
+    """Shared with everyone, or with one of the agent's teams."""
+    return not response.team or response.team in teams
+
+
+def tags_in(text: str) -> list[str]:
+    """The tags an agent typed, separated by spaces or commas."""
+    return text.replace(",", " ").split()
+
+
 def validate_canned(title: str, text: str, team: str, teams: tuple[str, ...]) -> tuple[str, str]:
     """The title and text to keep, or InvalidInput naming what is wrong."""
     title, text = title.strip(), text.strip()

@@ -47,9 +47,11 @@ from inbox_web.domain import (
     filled,
     first_name_of,
     list_view,
+    may_use_canned,
     may_view,
     reply_channel,
     status_request,
+    tags_in,
     validate_canned,
 )
 from inbox_web.live import LiveFeed
@@ -433,11 +435,11 @@ def build_http_app(
         # It is someone else's now: back to the list.
         return await act(request, call, done="/")
 
-    async def draft_from(request: Request, conversation: conversation_pb2.Conversation) -> str:
+    async def draft_from(request: Request, conversation: conversation_pb2.Conversation, teams: tuple[str, ...]) -> str:
         """The reply box's text: a canned response the agent chose (`?canned=`), filled in for this customer."""
         chosen = request.query_params.get("canned", "")
         found = await canned.canned(chosen) if chosen else None
-        if found is None or (found.team and found.team not in await backends.teams_of(request.session["agent_id"])):
+        if found is None or not may_use_canned(found, teams):
             return ""
         return filled(found.text, first_name_of(conversation.customer_label), request.session["agent_id"])
 
@@ -479,7 +481,7 @@ def build_http_app(
         await form_with_csrf(request)
         found = await canned.canned(request.path_params["response_id"])
         teams = await backends.teams_of(request.session["agent_id"])
-        if found is None or (found.team and found.team not in teams):
+        if found is None or not may_use_canned(found, teams):
             raise HTTPException(404, "no such canned response")
         await canned.delete_canned(found.response_id)
         return RedirectResponse("/canned", status_code=303)
@@ -487,6 +489,7 @@ def build_http_app(
     async def render_conversation(
         request: Request, conversation: conversation_pb2.Conversation, error: str = ""
     ) -> Response:
+        teams = await backends.teams_of(request.session["agent_id"])
         return page(
             request,
             "conversation.html",
@@ -498,8 +501,8 @@ def build_http_app(
             why_mine=await assignment_reason(conversation.conversation_id, request.session["agent_id"]),
             targets=await transfer_targets(request.session["agent_id"]),
             reply_channels=tuple(REPLY_CHANNELS),
-            canned=await canned.canned_for(await backends.teams_of(request.session["agent_id"])),
-            draft=await draft_from(request, conversation),
+            canned=await canned.canned_for(teams),
+            draft=await draft_from(request, conversation, teams),
             client_reply_id=uuid.uuid4().hex,
             client_note_id=uuid.uuid4().hex,
             error=error,
@@ -546,8 +549,8 @@ def build_http_app(
                 conversation_service_pb2.UpdateTagsRequest(
                     conversation_id=found.conversation_id,
                     agent_id=request.session["agent_id"],
-                    add=[t for t in form.get("add", "").replace(",", " ").split() if t],
-                    remove=[t for t in form.get("remove", "").split() if t],
+                    add=tags_in(form.get("add", "")),
+                    remove=tags_in(form.get("remove", "")),
                 )
             )
 
