@@ -13,8 +13,10 @@ from inbox.conversations.v1 import conversation_service_pb2_grpc as pb_grpc
 from inbox.message.v1 import message_pb2
 from inbox_devstack.ports import free_port
 from inbox_devstack.suite import SERVICES, LocalSuite
+from inbox_devstack.waiting import eventually
 from inbox_events import EventBus, Outgoing
 from inbox_runtime.grpc_client import authenticated_channel
+from inbox_threading.subscribers import ON_INBOUND
 
 # Every service on SQLite files, then every service on MongoDB (FerretDB in the tests).
 pytestmark = pytest.mark.parametrize("suite_store", ["sqlite", "mongo"], indirect=True)
@@ -57,16 +59,11 @@ async def test_two_replicas_keep_one_thread_per_customer_in_order(local_suite: L
         await bus.publish_all([Outgoing(m, f"test:{m.message_id}") for m in reversed(batch)])
         # A redelivery of every item, after the duplicate window as far as JetStream can tell.
         await bus.publish_all([Outgoing(m, f"again:{m.message_id}") for m in batch])
+        # Every item and its redelivery handled and acked (acks follow the durable write): nothing lands later.
+        await eventually(lambda: bus.settled(ON_INBOUND), 60, what="inbound consumer settled")
 
     async with authenticated_channel(f"127.0.0.1:{local_suite.ports.conversations_grpc}", api_token) as channel:
         stub = pb_grpc.ConversationServiceStub(channel)
-        for _ in range(300):
-            listed = await stub.ListConversations(pb.ListConversationsRequest(page_size=200))
-            counts = [c.message_count for c in listed.conversations]
-            if len(counts) >= CUSTOMERS and sum(counts) >= 3 * CUSTOMERS:
-                break
-            await asyncio.sleep(0.1)
-        await asyncio.sleep(1.0)  # let any straggling duplicate land, were there one
         listed = await stub.ListConversations(pb.ListConversationsRequest(page_size=200))
         assert len(listed.conversations) == CUSTOMERS
         assert len({c.customer_id for c in listed.conversations}) == CUSTOMERS

@@ -243,6 +243,12 @@ class EventBus:
         finally:
             await consumer.stop(task)
 
+    async def settled(self, spec: ConsumerSpec[M]) -> bool:
+        """Whether the durable consumer has handled and acked everything published so far: a pending count
+        to wait on instead of a pause (acks follow the handler's durable write)."""
+        info = await self._js.consumer_info(spec.stream_name(), spec.durable)
+        return bool(info.num_pending == 0 and info.num_ack_pending == 0)
+
     async def _dead_letter(self, spec: ConsumerSpec[M], msg: Msg, reason: str) -> None:
         metadata = msg.metadata
         dead = envelope_pb2.DeadLetter(
