@@ -9,6 +9,48 @@
   if (!live.length || !window.EventSource) return;
 
   const pending = new Map();
+  const held = new Map(); // fresh HTML that arrived while the agent was pressing on the page
+
+  // While a pointer is down, swapping the element under it would eat the click (press and release would
+  // land on different nodes), so fresh parts wait for the release and the click it makes.
+  let pressed = false;
+  document.addEventListener("pointerdown", () => { pressed = true; }, true);
+  function released() {
+    pressed = false;
+    setTimeout(() => { for (const [element, fragment] of held) swap(element, fragment); held.clear(); }, 0);
+  }
+  document.addEventListener("pointerup", released, true);
+  document.addEventListener("pointercancel", released, true);
+
+  // Keep every node that did not change (rows and messages match by data-key), so focus, selection and a
+  // click in progress survive an update, and only what changed is touched.
+  function morph(target, source) {
+    const keyed = new Map();
+    for (const child of target.children) if (child.dataset.key) keyed.set(child.dataset.key, child);
+    const old = Array.from(target.childNodes);
+    const wanted = Array.from(source.childNodes).map((fresh, index) => {
+      const previous = fresh.dataset && fresh.dataset.key ? keyed.get(fresh.dataset.key) : old[index];
+      if (!previous) return fresh;
+      if (previous.isEqualNode(fresh)) return previous;
+      if (previous.nodeType === Node.ELEMENT_NODE && !previous.dataset.key && previous.tagName === fresh.tagName
+          && previous.className === fresh.className) {
+        morph(previous, fresh);
+        return previous;
+      }
+      return fresh;
+    });
+    let cursor = target.firstChild;
+    for (const node of wanted) {
+      if (node === cursor) { cursor = cursor.nextSibling; continue; }
+      target.insertBefore(node, cursor);
+    }
+    while (cursor) { const next = cursor.nextSibling; cursor.remove(); cursor = next; }
+  }
+
+  function swap(element, fragment) {
+    morph(element, fragment);
+    element.dispatchEvent(new CustomEvent("live:updated", { bubbles: true }));
+  }
 
   function refresh(element) {
     if (pending.has(element)) return; // one fetch at a time per part; the latest state wins anyway
@@ -21,8 +63,7 @@
         if (html === null) return;
         const template = document.createElement("template");
         template.innerHTML = html; // our own server's escaped HTML; template content never runs scripts
-        element.replaceChildren(template.content);
-        element.dispatchEvent(new CustomEvent("live:updated", { bubbles: true }));
+        if (pressed) held.set(element, template.content); else swap(element, template.content);
       })
       .catch(() => {})
       .finally(() => pending.delete(element));
