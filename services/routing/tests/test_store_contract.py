@@ -125,3 +125,17 @@ async def test_agents_timers_and_rules_keep_what_they_are_given(store: RoutingSt
     assert await store.sla_timer("conv-1") == ("first_response", 100, True)
     assert await store.put_rules({"default": {"team": "a"}}, "ada", 1) == 1
     assert await store.rules() == ({"default": {"team": "a"}}, 1)
+
+
+async def test_queue_stats_count_overdue_conversations_until_answered_or_ended(store: RoutingStore) -> None:
+    await store.commit([RoutingChange(waiting(1)), RoutingChange(waiting(2))])
+    for i in (1, 2):
+        await store.start_sla(f"conv-{i}", "first_response", 100, replace=False)
+    assert (await store.queue_stats(50)).sla_breaches == {}
+    assert len(await store.breach_due(100)) == 2
+    assert (await store.queue_stats(150)).sla_breaches == {"": 2}
+    await store.stop_sla("conv-1")  # answered
+    record = await store.record("conv-2")
+    assert record is not None
+    await store.commit([RoutingChange(record.next(state=AssignmentState.ENDED))])
+    assert (await store.queue_stats(200)).sla_breaches == {}

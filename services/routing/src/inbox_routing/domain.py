@@ -463,6 +463,8 @@ class QueueStats:
     per_team: dict[str, tuple[int, int]]
     # team -> available agents
     available_agents: dict[str, int]
+    # team -> open conversations whose response is overdue
+    sla_breaches: dict[str, int] = field(default_factory=dict)
 
 
 FIRST_RESPONSE, NEXT_RESPONSE = "first_response", "next_response"

@@ -54,13 +54,14 @@ def _assignment_to_proto(assignment: Assignment, position: int) -> pb.GetAssignm
 
 
 def _stats_to_proto(stats: QueueStats) -> pb.GetQueueStatsResponse:
-    teams = sorted(set(stats.per_team) | set(stats.available_agents))
+    teams = sorted(set(stats.per_team) | set(stats.available_agents) | set(stats.sla_breaches))
     per_team = [
         pb.TeamQueue(
             team=team,
             waiting=stats.per_team.get(team, (0, 0))[0],
             longest_wait_seconds=stats.per_team.get(team, (0, 0))[1] // 1_000_000,
             agents_available=stats.available_agents.get(team, 0),
+            sla_breaches=stats.sla_breaches.get(team, 0),
         )
         for team in teams
     ]
@@ -68,6 +69,7 @@ def _stats_to_proto(stats: QueueStats) -> pb.GetQueueStatsResponse:
         teams=per_team,
         waiting=sum(t.waiting for t in per_team),
         longest_wait_seconds=max((t.longest_wait_seconds for t in per_team), default=0),
+        sla_breaches=sum(t.sla_breaches for t in per_team),
     )
 
 

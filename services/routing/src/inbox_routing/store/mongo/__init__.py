@@ -223,7 +223,12 @@ class MongoRoutingStore(MongoStore):
             for team in d.get("teams") or [""]:
                 available[team] = available.get(team, 0) + 1
         per_team = {team: (count, now_us - oldest) for team, (count, oldest) in waiting.items()}
-        return QueueStats(per_team=per_team, available_agents=available)
+        overdue = [d["_id"] async for d in self._db[SLA_TIMERS].find({"breached": True}, {"_id": 1})]
+        breaches: dict[str, int] = {}
+        open_ones = {"_id": {"$in": overdue}, "state": {"$ne": int(AssignmentState.ENDED)}}
+        async for d in self._db[ASSIGNMENTS].find(open_ones, {"team": 1}):
+            breaches[d["team"]] = breaches.get(d["team"], 0) + 1
+        return QueueStats(per_team=per_team, available_agents=available, sla_breaches=breaches)
 
     async def announced_positions(self, conversation_ids: Sequence[str]) -> dict[str, int]:
         if not conversation_ids:

@@ -112,7 +112,13 @@ def queue_stats(conn: sqlite3.Connection, now_us: int) -> QueueStats:
         for team in json.loads(row[0]) or [""]:
             available[team] = available.get(team, 0) + 1
     per_team = {str(team): (int(count), now_us - int(oldest)) for team, count, oldest in waiting}
-    return QueueStats(per_team=per_team, available_agents=available)
+    overdue = conn.execute(
+        "SELECT a.team, COUNT(*) FROM sla_timers s JOIN assignments a ON a.conversation_id = s.conversation_id "
+        "WHERE s.breached = 1 AND a.state != ? GROUP BY a.team",
+        (int(AssignmentState.ENDED),),
+    ).fetchall()
+    breaches = {str(team): int(count) for team, count in overdue}
+    return QueueStats(per_team=per_team, available_agents=available, sla_breaches=breaches)
 
 
 def announced_positions(conn: sqlite3.Connection, conversation_ids: Sequence[str]) -> dict[str, int]:
