@@ -123,6 +123,11 @@ async def test_queue_stats_and_the_live_watch(api: tuple[pb_grpc.RoutingServiceA
         changed = await asyncio.wait_for(watch.read(), 5)
     assert [(a.agent_id, [load.capacity for load in a.load]) for a in changed.agents] == [("ada", [1])]
     watch.cancel()
+    # What ada can take on each channel: chat as she was set up, the others at their defaults.
+    [ada] = (await stub.ListAgents(pb.ListAgentsRequest())).agents
+    in_force = {c.channel: c.capacity for c in ada.effective_capacities}
+    assert in_force[message_pb2.CHANNEL_CHAT] == 1 and in_force[message_pb2.CHANNEL_EMAIL] == 10
+    assert [c.channel for c in ada.capacities] == [message_pb2.CHANNEL_CHAT]
 
 
 @pytest.mark.parametrize("policy", [RoutingPolicy(offer_timeout_us=0, presence_grace_us=1)])

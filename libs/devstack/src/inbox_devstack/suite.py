@@ -178,10 +178,10 @@ class LocalSuite:
     def returncodes(self) -> dict[str, int | None]:
         return {key: process.poll() for key, process in self._processes.items()}
 
-    def set_web_login(self, username: str, agent_id: str, password: str) -> None:
+    def set_web_login(self, username: str, agent_id: str, password: str, *, supervisor: bool = False) -> None:
         """Create or reset an agent's inbox-web login through inbox-web's own command."""
         subprocess.run(
-            [sys.executable, "-m", "inbox_web.users", username, agent_id],
+            [sys.executable, "-m", "inbox_web.users", username, agent_id, *(["--supervisor"] if supervisor else [])],
             env={**self.env(), "WEB_USER_PASSWORD": password},
             check=True,
             stdout=subprocess.DEVNULL,

@@ -8,7 +8,7 @@ import structlog
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from inbox_web.domain import WebUser, normalise_username, validate_password
+from inbox_web.domain import AGENT, WebUser, normalise_username, validate_password, validate_role
 from inbox_web.store import UserStore
 
 log = structlog.get_logger(__name__)
@@ -22,12 +22,12 @@ class Accounts:
     def __init__(self, store: UserStore) -> None:
         self._store = store
 
-    async def set_login(self, username: str, agent_id: str, password: str) -> WebUser:
+    async def set_login(self, username: str, agent_id: str, password: str, role: str = AGENT) -> WebUser:
         name = normalise_username(username)
         validate_password(password)
-        user = WebUser(name, agent_id, await asyncio.to_thread(_hasher.hash, password))
+        user = WebUser(name, agent_id, await asyncio.to_thread(_hasher.hash, password), validate_role(role))
         await self._store.put(user)
-        log.info("web_login_set", agent_id=agent_id)
+        log.info("web_login_set", agent_id=agent_id, role=role)
         return user
 
     async def authenticate(self, username: str, password: str) -> WebUser | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlencode
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,11 +20,23 @@ _USERNAME = re.compile(r"^[a-z0-9._@-]{2,64}$")
 MIN_PASSWORD_LENGTH = 10
 
 
+AGENT, SUPERVISOR = "agent", "supervisor"
+ROLES = (AGENT, SUPERVISOR)
+
+
 @dataclass(frozen=True)
 class WebUser:
     username: str
     agent_id: str
     password_hash: str
+    # A supervisor sees every conversation and the supervisor view; an agent, their own and their teams'.
+    role: str = AGENT
+
+
+def validate_role(role: str) -> str:
+    if role not in ROLES:
+        raise InvalidInput(f"role must be {' or '.join(ROLES)}")
+    return role
 
 
 def normalise_username(raw: str) -> str:
@@ -80,6 +93,7 @@ VIEWS: dict[str, tuple[conversation_pb2.ConversationStatus.ValueType, ...]] = {
     "queue": (conversation_pb2.CONVERSATION_STATUS_OPEN,),
     "pending": (conversation_pb2.CONVERSATION_STATUS_PENDING, conversation_pb2.CONVERSATION_STATUS_SNOOZED),
     "resolved": (conversation_pb2.CONVERSATION_STATUS_RESOLVED,),
+    # Everything I may see: mine and my teams', any status (a supervisor: every conversation).
     "all": (),
 }
 
@@ -87,6 +101,58 @@ VIEWS: dict[str, tuple[conversation_pb2.ConversationStatus.ValueType, ...]] = {
 def list_view(name: str) -> str:
     """The view asked for, "open" unless it is one of VIEWS."""
     return name if name in VIEWS else "open"
+
+
+LIST_LENGTH = 100
+
+
+def merged_list(
+    batches: list[list[conversation_pb2.Conversation]], unassigned_only: bool = False
+) -> list[conversation_pb2.Conversation]:
+    """One list from several queries (mine, each of my teams'): each conversation once, newest activity
+    first, at most LIST_LENGTH; `unassigned_only` keeps those nobody has yet (a queue)."""
+    seen: dict[str, conversation_pb2.Conversation] = {}
+    for batch in batches:
+        for c in batch:
+            if not (unassigned_only and c.assignee_agent_id):
+                seen.setdefault(c.conversation_id, c)
+    ordered = sorted(seen.values(), key=lambda c: (c.last_activity_at.seconds, c.last_activity_at.nanos), reverse=True)
+    return ordered[:LIST_LENGTH]
+
+
+# The channels a list can be narrowed to, as the filter names them.
+LIST_CHANNELS: dict[str, int] = {"chat": 1, "email": 2, "sms": 3, "voice": 4, "api": 5}
+_LANGUAGE = re.compile(r"^[a-z]{2,3}$")
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    """Narrows a list view to one channel, one tag, one language (each optional)."""
+
+    channel: str = ""
+    tag: str = ""
+    language: str = ""
+
+    def query(self) -> str:
+        """The filter as URL query parameters ("" when it narrows nothing)."""
+        return urlencode({k: v for k, v in (("channel", self.channel), ("tag", self.tag), ("language", self.language)) if v})
+
+    def channels(self) -> list[int]:
+        return [LIST_CHANNELS[self.channel]] if self.channel else []
+
+
+def list_filter(params: Mapping[str, str]) -> ListFilter:
+    """The filter an agent chose in the list's filter bar; InvalidInput names a value that cannot be one."""
+    channel = params.get("channel", "").strip().lower()
+    if channel and channel not in LIST_CHANNELS:
+        raise InvalidInput(f"no channel called {channel[:20]!r}: choose {', '.join(LIST_CHANNELS)}")
+    tags = tags_in(params.get("tag", "")[:100])
+    if len(tags) > 1:
+        raise InvalidInput("filter by one tag at a time")
+    language = params.get("language", "").strip().lower()
+    if language and not _LANGUAGE.match(language):
+        raise InvalidInput("a language is a two- or three-letter code, like en or es")
+    return ListFilter(channel, tags[0].lower() if tags else "", language)
 
 
 @dataclass(frozen=True)

@@ -40,13 +40,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from inbox_web.accounts import Accounts
 from inbox_web.backends import Backends
 from inbox_web.domain import (
+    LIST_CHANNELS,
+    LIST_LENGTH,
     REPLY_CHANNELS,
+    SUPERVISOR,
     VIEWS,
     CannedResponse,
     InvalidInput,
+    ListFilter,
     filled,
     first_name_of,
+    list_filter,
     list_view,
+    merged_list,
     may_use_canned,
     may_view,
     reply_channel,
@@ -203,12 +209,16 @@ def build_http_app(
             raise HTTPException(403, "the form has expired; reload the page and try again")
         return values
 
+    def is_supervisor(request: Request) -> bool:
+        return request.session.get("role") == SUPERVISOR
+
     def page(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
         context.update(
             agent_id=request.session.get("agent_id", ""),
             csrf=csrf_token(request),
             presence=request.session.get("presence", ""),
             presences=PRESENCE_CHOICES,
+            supervisor=is_supervisor(request),
         )
         return templates.TemplateResponse(request, name, context, status_code=status_code)
 
@@ -240,7 +250,9 @@ def build_http_app(
                 request, "login.html", 401, username=form.get("username", ""), error="Wrong username or password."
             )
         request.session.clear()  # a new session id for the new identity
-        request.session.update(agent_id=user.agent_id, username=user.username, csrf=secrets.token_urlsafe(32))
+        request.session.update(
+            agent_id=user.agent_id, username=user.username, role=user.role, csrf=secrets.token_urlsafe(32)
+        )
         return RedirectResponse("/", status_code=303)
 
     async def logout(request: Request) -> Response:
@@ -248,34 +260,60 @@ def build_http_app(
         request.session.clear()
         return RedirectResponse("/login", status_code=303)
 
-    async def my_conversations(view: str, agent_id: str) -> list[dict[str, Any]]:
-        if view != "queue":
-            listed = await backends.conversations.ListConversations(
-                conversation_service_pb2.ListConversationsRequest(assignee_agent_id=agent_id, statuses=VIEWS[view])
+    async def my_conversations(request: Request, view: str, chosen: ListFilter) -> list[dict[str, Any]]:
+        agent_id = request.session["agent_id"]
+
+        def query(**scope: str) -> conversation_service_pb2.ListConversationsRequest:
+            return conversation_service_pb2.ListConversationsRequest(
+                statuses=VIEWS[view],
+                channels=chosen.channels(),  # type: ignore[arg-type]
+                tag=chosen.tag,
+                language=chosen.language,
+                page_size=LIST_LENGTH,
+                **scope,
             )
-            return [_conversation_view(c) for c in listed.conversations]
-        # My teams' conversations that nobody has yet, newest activity first.
-        waiting: list[conversation_pb2.Conversation] = []
-        for team in await backends.teams_of(agent_id):
-            listed = await backends.conversations.ListConversations(
-                conversation_service_pb2.ListConversationsRequest(team=team, statuses=VIEWS[view], page_size=100)
-            )
-            waiting.extend(c for c in listed.conversations if not c.assignee_agent_id)
-        waiting.sort(key=lambda c: (c.last_activity_at.seconds, c.last_activity_at.nanos), reverse=True)
-        return [_conversation_view(c) for c in waiting[:100]]
+
+        if view not in ("queue", "all"):
+            queries = [query(assignee_agent_id=agent_id)]
+        elif view == "all" and is_supervisor(request):
+            queries = [query()]
+        else:
+            teams = await backends.teams_of(agent_id)
+            queries = [query(team=team) for team in teams]
+            if view == "all":
+                queries.append(query(assignee_agent_id=agent_id))
+        listed = await asyncio.gather(*(backends.conversations.ListConversations(q) for q in queries))
+        batches = [list(found.conversations) for found in listed]
+        return [_conversation_view(c) for c in merged_list(batches, unassigned_only=view == "queue")]
+
+    async def render_inbox(request: Request, name: str) -> Response:
+        view = list_view(request.query_params.get("view", ""))
+        try:
+            chosen = list_filter(request.query_params)
+        except InvalidInput as exc:
+            chosen, error = ListFilter(), str(exc)
+        else:
+            error = ""
+        return page(
+            request,
+            name,
+            400 if error else 200,
+            conversations=await my_conversations(request, view, chosen),
+            view=view,
+            views=tuple(VIEWS),
+            chosen=chosen,
+            channels=tuple(LIST_CHANNELS),
+            error=error,
+        )
 
     @login_required
     async def inbox(request: Request) -> Response:
-        view = list_view(request.query_params.get("view", ""))
-        conversations = await my_conversations(view, request.session["agent_id"])
-        return page(request, "inbox.html", conversations=conversations, view=view, views=tuple(VIEWS))
+        return await render_inbox(request, "inbox.html")
 
     @login_required
     async def inbox_list(request: Request) -> Response:
         """The list alone, for a live page to swap in when a notice says it changed."""
-        view = list_view(request.query_params.get("view", ""))
-        conversations = await my_conversations(view, request.session["agent_id"])
-        return page(request, "_conversation_list.html", conversations=conversations, view=view)
+        return await render_inbox(request, "_conversation_list.html")
 
     @login_required
     async def search(request: Request) -> Response:
@@ -288,7 +326,10 @@ def build_http_app(
                 found = await backends.conversations.SearchMessages(
                     conversation_service_pb2.SearchMessagesRequest(
                         query=query,
-                        viewer=conversation_service_pb2.Viewer(
+                        # A supervisor's search is an integrator's: every conversation.
+                        viewer=None
+                        if is_supervisor(request)
+                        else conversation_service_pb2.Viewer(
                             agent_id=request.session["agent_id"],
                             teams=await backends.teams_of(request.session["agent_id"]),
                         ),
@@ -328,7 +369,8 @@ def build_http_app(
         agent_id = request.session["agent_id"]
         found = got.conversation
         teams = await backends.teams_of(agent_id)
-        if not may_view(agent_id, teams, found.assignee_agent_id, found.team, tuple(found.participant_agent_ids)):
+        participants = tuple(found.participant_agent_ids)
+        if not is_supervisor(request) and not may_view(agent_id, teams, found.assignee_agent_id, found.team, participants):
             raise HTTPException(404, "no such conversation")
         return got.conversation
 

@@ -15,7 +15,7 @@ from inbox_runtime.grpc_server import ServiceRegistration, translate_errors
 from inbox_runtime.timestamps import now_us, to_timestamp
 
 from inbox_routing.actions import RoutingActions
-from inbox_routing.domain import Agent, Assignment, Presence, QueueStats
+from inbox_routing.domain import DEFAULT_CAPACITY, Agent, Assignment, Presence, QueueStats
 
 Context = grpc.aio.ServicerContext[Any, Any]
 WATCH_INTERVAL_SECONDS = 1.0
@@ -33,6 +33,10 @@ def _agent_to_proto(agent: Agent, load: dict[int, int]) -> pb.Agent:
         teams=list(agent.teams),
         skills=[pb.Skill(name=name, level=level) for name, level in agent.skills],
         last_seen_at=to_timestamp(agent.last_seen_at_us),
+        effective_capacities=[
+            pb.ChannelCapacity(channel=c, capacity=agent.capacity_for(c))  # type: ignore[arg-type]
+            for c in sorted(DEFAULT_CAPACITY)
+        ],
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from inbox_runtime.mongo import MongoStore
 from pymongo import ASCENDING, IndexModel
 
-from inbox_web.domain import CannedResponse, WebUser
+from inbox_web.domain import AGENT, CannedResponse, WebUser
 
 USERS = "web_users"
 CANNED = "web_canned_responses"
@@ -17,11 +17,13 @@ class MongoUserStore(MongoStore):
     INDEXES = INDEXES
 
     async def put(self, user: WebUser) -> None:
-        await self._put(USERS, user.username, {"agent_id": user.agent_id, "password_hash": user.password_hash})
+        await self._put(
+            USERS, user.username, {"agent_id": user.agent_id, "password_hash": user.password_hash, "role": user.role}
+        )
 
     async def get(self, username: str) -> WebUser | None:
         found = await self._db[USERS].find_one({"_id": username})
-        return WebUser(found["_id"], found["agent_id"], found["password_hash"]) if found else None
+        return WebUser(found["_id"], found["agent_id"], found["password_hash"], found.get("role", AGENT)) if found else None
 
     async def add_canned(self, response: CannedResponse, now_us: int) -> None:
         await self._insert_if_absent(

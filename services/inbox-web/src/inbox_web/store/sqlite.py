@@ -29,23 +29,29 @@ CREATE INDEX canned_responses_by_team ON canned_responses(team, title);
 """
 
 
+# Supervisors see every conversation and the supervisor view.
+MIGRATION_V3 = """
+ALTER TABLE web_users ADD COLUMN role TEXT NOT NULL DEFAULT 'agent';
+"""
+
+
 class SqliteUserStore(SqliteStore):
-    MIGRATIONS = (SCHEMA, MIGRATION_V2)
+    MIGRATIONS = (SCHEMA, MIGRATION_V2, MIGRATION_V3)
 
     async def put(self, user: WebUser) -> None:
         await self._db.write(
             lambda conn: conn.execute(
-                "INSERT INTO web_users (username, agent_id, password_hash) VALUES (?, ?, ?) "
+                "INSERT INTO web_users (username, agent_id, password_hash, role) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (username) DO UPDATE SET agent_id = excluded.agent_id, "
-                "password_hash = excluded.password_hash",
-                (user.username, user.agent_id, user.password_hash),
+                "password_hash = excluded.password_hash, role = excluded.role",
+                (user.username, user.agent_id, user.password_hash, user.role),
             )
         )
 
     async def get(self, username: str) -> WebUser | None:
         def read(conn: sqlite3.Connection) -> WebUser | None:
             row = conn.execute("SELECT * FROM web_users WHERE username = ?", (username,)).fetchone()
-            return WebUser(row["username"], row["agent_id"], row["password_hash"]) if row else None
+            return WebUser(row["username"], row["agent_id"], row["password_hash"], row["role"]) if row else None
 
         return await self._db.read(read)
 
