@@ -22,6 +22,7 @@ from inbox_runtime.grpc_client import authenticated_channel
 REPO = Path(__file__).resolve().parents[2]
 VAR = REPO / "var"
 DEMO_AGENT = "demo"
+DEMO_SUPERVISOR = "lead"
 
 
 def stored_secret(name: str, length: int = 32) -> str:
@@ -94,10 +95,12 @@ def main() -> None:
         asyncio.run(create_demo_agent(f"127.0.0.1:{p.routing_grpc}", token))
         demo_password = stored_secret("demo_password", length=9)
         suite.set_web_login(DEMO_AGENT, DEMO_AGENT, demo_password)
+        suite.set_web_login(DEMO_SUPERVISOR, DEMO_SUPERVISOR, demo_password, supervisor=True)
         print(
             f"""
 Omnichannel inbox is running.
   Agents' web app (inbox-web)    http://127.0.0.1:{p.web_http}/   log in as {DEMO_AGENT!r}, password {demo_password}
+                                 (or as {DEMO_SUPERVISOR!r}, same password: the supervisor view)
   Chat WebSocket (customers)     ws://127.0.0.1:{p.channels_http}/chat/ws
   Email in (SMTP)                127.0.0.1:{p.smtp}   to support@inbox.localhost
   ConversationService (gRPC)     127.0.0.1:{p.conversations_grpc}

@@ -9,15 +9,22 @@ from inbox.conversations.v1 import events_pb2 as conversation_events
 from inbox.routing.v1 import events_pb2 as routing_events
 from inbox_events.codec import encode
 from inbox_web.domain import (
+    LIST_LENGTH,
     VIEWS,
     CannedResponse,
     InvalidInput,
+    ListFilter,
     Notice,
     filled,
     first_name_of,
+    floor_order,
+    list_filter,
     list_view,
+    load_summary,
+    local_path,
     may_use_canned,
     may_view,
+    merged_list,
     notice_of,
     notified_agents,
     reply_channel,
@@ -40,7 +47,7 @@ def test_conversation_events_become_notices_without_their_content() -> None:
     assert notice_of(envelope(assigned)) == Notice("c1", "assignment", "ada")
     opened = conversation_events.ConversationOpened(conversation_id="c2", text="hello")
     assert notice_of(envelope(opened)) == Notice("c2", "opened", "")
-    assert notice_of(envelope(routing_events.ConversationQueued(conversation_id="c1"))) is None
+    assert notice_of(envelope(conversation_events.ConversationOpened())) is None
     assert notice_of(envelope(conversation_events.MessageAdded())) is None  # no conversation: nothing to tell
 
 
@@ -50,6 +57,22 @@ def test_the_agent_who_has_it_the_one_who_had_it_and_its_team_are_told() -> None
     assert notified_agents("", Notice("c1", "assignment", "")) == frozenset()
     connected = {"cy": ("tier1",), "di": ("tier2",), "ada": ("tier1",)}
     assert notified_agents("", Notice("c1", "opened", ""), "tier1", connected) == {"cy", "ada"}
+    # Supervisors hear of every conversation, and alone of the floor (presence).
+    sam = frozenset({"sam"})
+    assert notified_agents("ada", Notice("c1", "message", None), supervisors=sam) == {"ada", "sam"}
+    assert notified_agents("ada", Notice("", "presence", None), "tier1", connected, sam) == {"sam"}
+
+
+def test_queue_and_floor_changes_become_notices_and_an_offer_tells_its_agent() -> None:
+    queued = routing_events.ConversationQueued(conversation_id="c1", customer_id="cust-1")
+    assert notice_of(envelope(queued)) == Notice("c1", "queued", None)
+    offered = routing_events.ConversationOffered(conversation_id="c1", agent_id="bob")
+    assert notice_of(envelope(offered)) == Notice("c1", "offered", None, also="bob")
+    assert notified_agents("", Notice("c1", "offered", None, also="bob")) == {"bob"}
+    breached = routing_events.SlaBreached(conversation_id="c1", kind="first_response")
+    assert notice_of(envelope(breached)) == Notice("c1", "sla", None)
+    presence = routing_events.AgentPresenceChanged(agent_id="ada", presence="away")
+    assert notice_of(envelope(presence)) == Notice("", "presence", None)
 
 
 def test_an_agent_sees_their_own_what_is_shared_with_them_and_their_teams() -> None:
@@ -116,3 +139,59 @@ def test_a_canned_response_is_usable_by_everyone_or_by_its_team_only() -> None:
 def test_tags_are_separated_by_spaces_or_commas() -> None:
     assert tags_in("damaged, refund  vip,") == ["damaged", "refund", "vip"]
     assert tags_in(" , ") == []
+
+
+def test_a_list_filter_takes_one_channel_tag_and_language_and_says_what_is_wrong() -> None:
+    chosen = list_filter({"channel": "Email", "tag": " VIP ", "language": "ES"})
+    assert chosen == ListFilter("email", "vip", "es") and chosen.channels() == [2]
+    assert chosen.query() == "channel=email&tag=vip&language=es"
+    assert list_filter({}) == ListFilter() and ListFilter().query() == "" and ListFilter().channels() == []
+    for bad, says in (
+        ({"channel": "fax"}, "no channel"),
+        ({"tag": "a b"}, "one tag"),
+        ({"language": "english"}, "two- or three-letter"),
+    ):
+        with pytest.raises(InvalidInput, match=says):
+            list_filter(bad)
+
+
+def conversation(cid: str, active: int, assignee: str = "", waiting: int = 0) -> conversation_pb2.Conversation:
+    c = conversation_pb2.Conversation(conversation_id=cid, assignee_agent_id=assignee)
+    c.last_activity_at.FromSeconds(active)
+    if waiting:
+        c.waiting_since.FromSeconds(waiting)
+    return c
+
+
+def test_lists_from_several_queries_merge_once_each_newest_first() -> None:
+    mine = [conversation("c1", 10, "ada"), conversation("c2", 30, "ada")]
+    team = [conversation("c2", 30, "ada"), conversation("c3", 20), conversation("c4", 5)]
+    assert [c.conversation_id for c in merged_list([mine, team])] == ["c2", "c3", "c1", "c4"]
+    assert [c.conversation_id for c in merged_list([team], unassigned_only=True)] == ["c3", "c4"]
+    many = [conversation(f"c{i}", i) for i in range(LIST_LENGTH + 5)]
+    assert len(merged_list([many])) == LIST_LENGTH
+
+
+def test_the_supervisor_sees_the_queue_first_then_who_waits_longest() -> None:
+    floor = [
+        conversation("answered", 50, "ada"),
+        conversation("waits-short", 40, "bob", waiting=35),
+        conversation("queued-late", 30, waiting=30),
+        conversation("waits-long", 20, "ada", waiting=10),
+        conversation("queued-early", 15, waiting=12),
+    ]
+    order = [c.conversation_id for c in floor_order(floor)]
+    assert order == ["queued-early", "queued-late", "waits-long", "waits-short", "answered"]
+
+
+def test_an_agent_s_load_shows_the_channels_they_work_or_are_set_up_for() -> None:
+    in_force = {"chat": 3, "email": 10, "sms": 5, "voice": 1}
+    assert load_summary({"chat": 2}, in_force, {}) == [("chat", 2, 3)]
+    assert load_summary({"email": 1}, in_force, {"chat": 4}) == [("chat", 0, 3), ("email", 1, 10)]
+    assert load_summary({}, in_force, {}) == []
+
+
+def test_a_form_sends_the_agent_back_only_to_a_page_of_this_site() -> None:
+    assert local_path("/supervisor") == "/supervisor"
+    for foreign in ("//evil.example", "https://evil.example", "/\\evil.example", ""):
+        assert local_path(foreign) == "/"

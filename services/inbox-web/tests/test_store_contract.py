@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from inbox_devstack.plugin import StoreBackend
-from inbox_web.domain import CannedResponse, WebUser
+from inbox_web.domain import SUPERVISOR, CannedResponse, WebUser
 from inbox_web.store import WebStore
 from inbox_web.store.mongo import MongoUserStore
 from inbox_web.store.sqlite import SqliteUserStore
@@ -22,6 +22,8 @@ async def test_a_login_is_replaced_whole(store: WebStore) -> None:
     await store.put(WebUser("ada", "ada", "hash-1"))
     await store.put(WebUser("ada", "ada-2", "hash-2"))
     assert await store.get("ada") == WebUser("ada", "ada-2", "hash-2") and await store.get("bob") is None
+    await store.put(WebUser("ada", "ada-2", "hash-2", SUPERVISOR))
+    assert (await store.get("ada")) == WebUser("ada", "ada-2", "hash-2", SUPERVISOR)
 
 
 async def test_canned_responses_are_shared_per_team_or_with_everyone(store: WebStore) -> None:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import urlencode
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from inbox.channels.v1 import events_pb2 as channel_events
 from inbox.conversations.v1 import conversation_pb2
 from inbox.conversations.v1 import events_pb2 as conversation_events
 from inbox.events.v1 import envelope_pb2
+from inbox.routing.v1 import events_pb2 as routing_events
 from inbox_runtime.errors import InvalidInput
 
 __all__ = ["InvalidInput"]
@@ -120,6 +121,35 @@ def merged_list(
     return ordered[:LIST_LENGTH]
 
 
+def floor_order(conversations: list[conversation_pb2.Conversation]) -> list[conversation_pb2.Conversation]:
+    """The supervisor's order: nobody's yet first, longest waiting first; then the rest, the customers
+    waiting longest for an answer first, then the most recently active."""
+
+    def key(c: conversation_pb2.Conversation) -> tuple[bool, bool, float, float]:
+        waits = c.HasField("waiting_since")
+        return (
+            bool(c.assignee_agent_id),
+            not waits,
+            c.waiting_since.seconds if waits else 0,
+            -c.last_activity_at.seconds,
+        )
+
+    return sorted(conversations, key=key)
+
+
+def load_summary(
+    load: Mapping[str, int], in_force: Mapping[str, int], configured: Mapping[str, int]
+) -> list[tuple[str, int, int]]:
+    """(channel, conversations held, capacity) for the channels an agent is busy on or set up for."""
+    shown = sorted(set(load) | set(configured))
+    return [(channel, load.get(channel, 0), in_force.get(channel, configured.get(channel, 0))) for channel in shown]
+
+
+def local_path(back: str, default: str = "/") -> str:
+    """Where to go after a form: a path on this site, never another site (`//evil`, `https://...`)."""
+    return back if back.startswith("/") and not back.startswith("//") and "\\" not in back else default
+
+
 # The channels a list can be narrowed to, as the filter names them.
 LIST_CHANNELS: dict[str, int] = {"chat": 1, "email": 2, "sms": 3, "voice": 4, "api": 5}
 _LANGUAGE = re.compile(r"^[a-z]{2,3}$")
@@ -135,7 +165,9 @@ class ListFilter:
 
     def query(self) -> str:
         """The filter as URL query parameters ("" when it narrows nothing)."""
-        return urlencode({k: v for k, v in (("channel", self.channel), ("tag", self.tag), ("language", self.language)) if v})
+        return urlencode(
+            {k: v for k, v in (("channel", self.channel), ("tag", self.tag), ("language", self.language)) if v}
+        )
 
     def channels(self) -> list[int]:
         return [LIST_CHANNELS[self.channel]] if self.channel else []
@@ -224,10 +256,13 @@ class Notice:
     """What an open page needs to hear about an event: which conversation changed and how. The page then
     fetches what it shows through the usual, authorised routes; no content travels in a notice."""
 
+    # "" for a notice about the floor rather than one conversation (an agent's presence): supervisors only.
     conversation_id: str
     kind: str
     # The assignee the event says the conversation now has; None when the event does not say.
     assignee: str | None = None
+    # Someone else whose page changes: the agent a conversation is offered to.
+    also: str = ""
 
 
 def notice_of(envelope: envelope_pb2.EventEnvelope) -> Notice | None:
@@ -240,17 +275,31 @@ def notice_of(envelope: envelope_pb2.EventEnvelope) -> Notice | None:
     if not envelope.payload.Unpack(event):
         return None
     conversation_id, assignee = read(event)
-    return Notice(conversation_id, kind, assignee) if conversation_id else None
+    if not conversation_id and kind not in FLOOR_NOTICES:
+        return None
+    also = event.agent_id if kind == "offered" else ""
+    return Notice(conversation_id, kind, assignee, also)
 
 
 def notified_agents(
-    assignee_before: str, notice: Notice, team: str = "", teams_of: Mapping[str, tuple[str, ...]] | None = None
+    assignee_before: str,
+    notice: Notice,
+    team: str = "",
+    teams_of: Mapping[str, tuple[str, ...]] | None = None,
+    supervisors: frozenset[str] = frozenset(),
 ) -> frozenset[str]:
-    """Whose open pages change: the agent who has the conversation now, the one who had it, and the
-    connected agents of its team (`teams_of`: connected agents and their teams)."""
+    """Whose open pages change: the agent who has the conversation now, the one who had it, an agent it
+    is offered to, the connected agents of its team (`teams_of`: connected agents and their teams), and
+    the connected supervisors, who see everything."""
+    if not notice.conversation_id:
+        return supervisors
     after = assignee_before if notice.assignee is None else notice.assignee
     members = {agent for agent, teams in (teams_of or {}).items() if team and team in teams}
-    return frozenset({a for a in (assignee_before, after) if a} | members)
+    return frozenset({a for a in (assignee_before, after, notice.also) if a} | members | supervisors)
+
+
+# Notices about the floor, not one conversation.
+FLOOR_NOTICES = ("presence",)
 
 
 _NOTICES: dict[str, tuple[type[Any], str, Callable[[Any], tuple[str, str | None]]]] = {
@@ -293,5 +342,26 @@ _NOTICES: dict[str, tuple[type[Any], str, Callable[[Any], tuple[str, str | None]
         conversation_events.TagsChanged,
         "tags",
         lambda e: (e.conversation_id, None),
+    ),
+    # Routing: the queues and the floor change.
+    "inbox.routing.v1.ConversationQueued": (
+        routing_events.ConversationQueued,
+        "queued",
+        lambda e: (e.conversation_id, None),
+    ),
+    "inbox.routing.v1.ConversationOffered": (
+        routing_events.ConversationOffered,
+        "offered",
+        lambda e: (e.conversation_id, None),
+    ),
+    "inbox.routing.v1.SlaBreached": (
+        routing_events.SlaBreached,
+        "sla",
+        lambda e: (e.conversation_id, None),
+    ),
+    "inbox.routing.v1.AgentPresenceChanged": (
+        routing_events.AgentPresenceChanged,
+        "presence",
+        lambda e: ("", None),
     ),
 }

@@ -12,7 +12,7 @@ import hmac
 import secrets
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -50,11 +50,14 @@ from inbox_web.domain import (
     ListFilter,
     filled,
     first_name_of,
+    floor_order,
     list_filter,
     list_view,
-    merged_list,
+    load_summary,
+    local_path,
     may_use_canned,
     may_view,
+    merged_list,
     reply_channel,
     status_request,
     tags_in,
@@ -131,6 +134,37 @@ def _conversation_view(c: conversation_pb2.Conversation, now_s: float | None = N
         "preview": c.last_message_preview,
         "preview_from_us": c.last_message_direction == message_pb2.DIRECTION_OUTBOUND,
         "waiting": waited(now_s - c.waiting_since.seconds) if c.HasField("waiting_since") else "",
+        "assignee": c.assignee_agent_id,
+        "team": c.team,
+    }
+
+
+def _channel_name(channel: int) -> str:
+    return _label(message_pb2.Channel.Name(channel), "CHANNEL_")  # type: ignore[arg-type]
+
+
+def _agent_view(a: routing_service_pb2.Agent, now_s: float) -> dict[str, Any]:
+    def per_channel(entries: Iterable[routing_service_pb2.ChannelCapacity]) -> dict[str, int]:
+        return {_channel_name(e.channel): e.capacity for e in entries}
+
+    seen = a.last_seen_at.seconds
+    return {
+        "agent_id": a.agent_id,
+        "name": a.display_name or a.agent_id,
+        "presence": _label(routing_service_pb2.Presence.Name(a.presence), "PRESENCE_"),
+        "teams": list(a.teams),
+        "loads": load_summary(per_channel(a.load), per_channel(a.effective_capacities), per_channel(a.capacities)),
+        "last_seen": waited(now_s - seen) if seen else "never",
+    }
+
+
+def _queue_view(q: routing_service_pb2.TeamQueue) -> dict[str, Any]:
+    return {
+        "team": q.team or "(no team)",
+        "waiting": q.waiting,
+        "longest": waited(q.longest_wait_seconds) if q.waiting else "",
+        "available": q.agents_available,
+        "breaches": q.sla_breaches,
     }
 
 
@@ -347,7 +381,12 @@ def build_http_app(
     async def events(request: Request) -> Response:
         """The agent's live notices (Server-Sent Events); the browser reconnects by itself."""
         agent_id = request.session["agent_id"]
-        stream = feed.stream(agent_id, await backends.teams_of(agent_id), request.headers.get("last-event-id", ""))
+        stream = feed.stream(
+            agent_id,
+            await backends.teams_of(agent_id),
+            request.headers.get("last-event-id", ""),
+            everything=is_supervisor(request),
+        )
         return StreamingResponse(
             stream,
             media_type="text/event-stream",
@@ -370,7 +409,9 @@ def build_http_app(
         found = got.conversation
         teams = await backends.teams_of(agent_id)
         participants = tuple(found.participant_agent_ids)
-        if not is_supervisor(request) and not may_view(agent_id, teams, found.assignee_agent_id, found.team, participants):
+        if not is_supervisor(request) and not may_view(
+            agent_id, teams, found.assignee_agent_id, found.team, participants
+        ):
             raise HTTPException(404, "no such conversation")
         return got.conversation
 
@@ -430,8 +471,7 @@ def build_http_app(
             routing_service_pb2.SetPresenceRequest(agent_id=request.session["agent_id"], presence=PRESENCES[chosen])
         )
         request.session["presence"] = chosen
-        back = form.get("back", "/")
-        return RedirectResponse(back if back.startswith("/") and not back.startswith("//") else "/", status_code=303)
+        return RedirectResponse(local_path(form.get("back", "/")), status_code=303)
 
     async def assignment_reason(conversation_id: str, agent_id: str) -> str:
         """Why routing gave this conversation to this agent, in routing's own words."""
@@ -474,7 +514,7 @@ def build_http_app(
                 )
             )
 
-        # It is someone else's now: back to the list.
+        # It is someone else's now: back to the list (or to the supervisor view it was moved from).
         return await act(request, call, done="/")
 
     async def draft_from(request: Request, conversation: conversation_pb2.Conversation, teams: tuple[str, ...]) -> str:
@@ -555,8 +595,8 @@ def build_http_app(
         call: Callable[[conversation_pb2.Conversation, dict[str, str]], Awaitable[object]],
         done: str = "",
     ) -> Response:
-        """A change an agent makes from the conversation page: done (back to the page, or to `done`), or
-        the page again with the reason the service gave (opted out, no such contact, at capacity...)."""
+        """A change an agent makes from the conversation page: done (back to the form's `back`, to `done`,
+        or to the page), or the page again with the reason the service gave (opted out, at capacity...)."""
         form = await form_with_csrf(request)
         found = await visible_conversation(request)
         try:
@@ -568,6 +608,7 @@ def build_http_app(
             return await render_conversation(request, found, error=exc.details() or "that was refused")
         except InvalidInput as exc:
             return await render_conversation(request, found, error=str(exc))
+        done = local_path(form["back"]) if form.get("back") else done
         return RedirectResponse(done or f"/conversations/{found.conversation_id}", status_code=303)
 
     @login_required
@@ -638,6 +679,56 @@ def build_http_app(
 
         return await act(request, call)
 
+    def supervisors_only(handler: Handler) -> Handler:
+        """A page for supervisors; to anyone else it does not exist."""
+
+        @login_required
+        async def wrapper(request: Request) -> Response:
+            if not is_supervisor(request):
+                raise HTTPException(404, "not found")
+            return await handler(request)
+
+        return wrapper
+
+    async def render_floor(request: Request, name: str) -> Response:
+        """The queues, every agent's presence and load, and the open conversations with who has them."""
+        stats, agents, listed = await asyncio.gather(
+            backends.routing.GetQueueStats(routing_service_pb2.GetQueueStatsRequest()),
+            backends.routing.ListAgents(routing_service_pb2.ListAgentsRequest()),
+            backends.conversations.ListConversations(
+                conversation_service_pb2.ListConversationsRequest(
+                    statuses=[conversation_pb2.CONVERSATION_STATUS_OPEN], page_size=LIST_LENGTH
+                )
+            ),
+        )
+        now_s = time.time()
+        return page(
+            request,
+            name,
+            queues=[_queue_view(q) for q in stats.teams],
+            totals=_queue_view(
+                routing_service_pb2.TeamQueue(
+                    team="all",
+                    waiting=stats.waiting,
+                    longest_wait_seconds=stats.longest_wait_seconds,
+                    agents_available=sum(a.presence == routing_service_pb2.PRESENCE_AVAILABLE for a in agents.agents),
+                    sla_breaches=stats.sla_breaches,
+                )
+            ),
+            agents=sorted((_agent_view(a, now_s) for a in agents.agents), key=lambda a: a["agent_id"]),
+            conversations=[_conversation_view(c, now_s) for c in floor_order(list(listed.conversations))],
+            targets=await transfer_targets(""),
+        )
+
+    @supervisors_only
+    async def floor(request: Request) -> Response:
+        return await render_floor(request, "supervisor.html")
+
+    @supervisors_only
+    async def floor_board(request: Request) -> Response:
+        """The supervisor view's board alone, for the live page to swap in."""
+        return await render_floor(request, "_floor.html")
+
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         return Response(exc.detail, status_code=exc.status_code, media_type="text/plain; charset=utf-8")
@@ -654,6 +745,8 @@ def build_http_app(
             Route("/events", events),
             Route("/search", search),
             Route("/presence", set_presence, methods=["POST"]),
+            Route("/supervisor", floor),
+            Route("/supervisor/partials/board", floor_board),
             Route("/canned", canned_page, methods=["GET"]),
             Route("/canned", add_canned, methods=["POST"]),
             Route("/canned/{response_id}/delete", delete_canned, methods=["POST"]),

@@ -32,7 +32,7 @@ KNOWN_CONVERSATIONS = 50_000
 QUEUE_PER_PAGE = 500
 KEEPALIVE_SECONDS = 15.0
 # Watched subjects: what changes a conversation an agent may have open.
-SUBJECTS = ("conv.>", "delivery.>")
+SUBJECTS = ("conv.>", "delivery.>", "routing.>")
 
 
 @dataclass(frozen=True)
@@ -57,13 +57,15 @@ class LiveFeed:
         self._pages: dict[str, set[asyncio.Queue[Sent]]] = {}
         # The teams of the agents with a page open.
         self._teams: dict[str, tuple[str, ...]] = {}
+        # The supervisors with a page open: they hear of every conversation and of the floor.
+        self._supervisors: set[str] = set()
 
     async def on_event(self, envelope: envelope_pb2.EventEnvelope) -> None:
         notice = notice_of(envelope)
         if notice is None:
             return
-        before, team = await self._owner(notice.conversation_id)
-        agents = notified_agents(before, notice, team, self._teams)
+        before, team = await self._owner(notice.conversation_id) if notice.conversation_id else ("", "")
+        agents = notified_agents(before, notice, team, self._teams, frozenset(self._supervisors))
         if notice.assignee is not None:
             self._remember(notice.conversation_id, (notice.assignee, team))
         self._number += 1
@@ -99,7 +101,7 @@ class LiveFeed:
         while len(self._owners) > KNOWN_CONVERSATIONS:
             self._owners.popitem(last=False)
 
-    def _missed(self, agent_id: str, teams: tuple[str, ...], last_event_id: str) -> list[Sent] | None:
+    def _missed(self, agent_id: str, teams: tuple[str, ...], last_event_id: str, everything: bool) -> list[Sent] | None:
         """What a reconnecting page missed; None when the backlog cannot say (too old, other process)."""
         epoch, _, number = last_event_id.partition("-")
         if epoch != self._epoch or not number.isdigit():
@@ -107,17 +109,26 @@ class LiveFeed:
         seen = int(number)
         if self._backlog and seen < self._backlog[0].number - 1:
             return None
-        return [s for s in self._backlog if s.number > seen and (agent_id in s.agents or (s.team and s.team in teams))]
+        return [
+            s
+            for s in self._backlog
+            if s.number > seen and (everything or agent_id in s.agents or (s.team and s.team in teams))
+        ]
 
-    async def stream(self, agent_id: str, teams: tuple[str, ...], last_event_id: str) -> AsyncIterator[str]:
-        """The agent's notices as Server-Sent Events, until the page goes or the feed closes."""
+    async def stream(
+        self, agent_id: str, teams: tuple[str, ...], last_event_id: str, everything: bool = False
+    ) -> AsyncIterator[str]:
+        """The agent's notices as Server-Sent Events, until the page goes or the feed closes; `everything`
+        for a supervisor."""
         page: asyncio.Queue[Sent] = asyncio.Queue(maxsize=QUEUE_PER_PAGE)
         self._pages.setdefault(agent_id, set()).add(page)
         self._teams[agent_id] = teams
+        if everything:
+            self._supervisors.add(agent_id)
         try:
             yield "retry: 1000\n\n"
             if last_event_id:
-                missed = self._missed(agent_id, teams, last_event_id)
+                missed = self._missed(agent_id, teams, last_event_id, everything)
                 if missed is None:
                     yield f"id: {self._epoch}-{self._number}\nevent: reload\ndata: {{}}\n\n"
                 else:
@@ -137,6 +148,7 @@ class LiveFeed:
             if not self._pages[agent_id]:
                 del self._pages[agent_id]
                 self._teams.pop(agent_id, None)
+                self._supervisors.discard(agent_id)
 
     def _frame(self, sent: Sent) -> str:
         return f"id: {self._epoch}-{sent.number}\nevent: conversation\ndata: {sent.data}\n\n"

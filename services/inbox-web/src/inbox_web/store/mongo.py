@@ -23,7 +23,11 @@ class MongoUserStore(MongoStore):
 
     async def get(self, username: str) -> WebUser | None:
         found = await self._db[USERS].find_one({"_id": username})
-        return WebUser(found["_id"], found["agent_id"], found["password_hash"], found.get("role", AGENT)) if found else None
+        return (
+            WebUser(found["_id"], found["agent_id"], found["password_hash"], found.get("role", AGENT))
+            if found
+            else None
+        )
 
     async def add_canned(self, response: CannedResponse, now_us: int) -> None:
         await self._insert_if_absent(
