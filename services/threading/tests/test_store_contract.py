@@ -131,7 +131,11 @@ async def test_inbox_pages_are_newest_first_and_filtered(store: ConversationStor
             ThreadChange(
                 guard=CustomerGuard(f"c{i}", 0, f"conv-{i}", created_at_us=i, contact=contact),
                 conversations=(NewConversation(f"conv-{i}", f"c{i}", SMS, "main", 100 + i),),
-                patches=(ConversationPatch(f"conv-{i}", add_tags=("vip",) if i % 2 else ()),),
+                patches=(
+                    ConversationPatch(
+                        f"conv-{i}", add_tags=("vip",) if i % 2 else (), add_participants=("cy",) if i < 2 else ()
+                    ),
+                ),
             )
         )
     await store.commit(changes)
@@ -140,6 +144,8 @@ async def test_inbox_pages_are_newest_first_and_filtered(store: ConversationStor
     assert [c.conversation_id for c in [*page, *rest]] == [f"conv-{i}" for i in (4, 3, 2, 1, 0)]
     tagged, _ = await store.list_conversations(ConversationQuery(tag="vip"))
     assert [c.conversation_id for c in tagged] == ["conv-3", "conv-1"]
+    shared, _ = await store.list_conversations(ConversationQuery(participant_agent_id="cy"))
+    assert [c.conversation_id for c in shared] == ["conv-1", "conv-0"]
     with pytest.raises(InvalidInput):
         await store.list_conversations(ConversationQuery(cursor="not-ours"))
 

@@ -175,6 +175,8 @@ class ConversationQuery:
     language: str = ""
     tag: str = ""
     customer_id: str = ""
+    # Only conversations shared with this agent (a participant, not the assignee).
+    participant_agent_id: str = ""
     limit: int = 50
     cursor: str = ""
 

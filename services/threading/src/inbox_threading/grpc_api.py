@@ -49,6 +49,7 @@ class ConversationApi(pb_grpc.ConversationServiceServicer):
             language=request.language,
             tag=request.tag,
             customer_id=request.customer_id,
+            participant_agent_id=request.participant_agent_id,
             cursor=request.page_token,
         )
         conversations, next_token = await self._actions.list_conversations(query, request.page_size)

@@ -201,6 +201,7 @@ class ThreadQueries(MongoStore):
             ("language", query.language),
             ("customer_id", query.customer_id),
             ("tags", query.tag),
+            ("participants", query.participant_agent_id),
         ):
             if value:
                 conditions.append({field: value})

@@ -213,6 +213,9 @@ def list_conversations(conn: sqlite3.Connection, query: ConversationQuery) -> tu
     if query.tag:
         clauses.append("conversation_id IN (SELECT conversation_id FROM conversation_tags WHERE tag = ?)")
         params.append(query.tag)
+    if query.participant_agent_id:
+        clauses.append("conversation_id IN (SELECT conversation_id FROM conversation_participants WHERE agent_id = ?)")
+        params.append(query.participant_agent_id)
     if query.cursor:
         activity, conversation_id = decode_cursor(query.cursor, 2)
         clauses.append("(last_activity_at_us, conversation_id) < (?, ?)")

@@ -190,6 +190,11 @@ ALTER TABLE conversations ADD COLUMN preview_direction INTEGER NOT NULL DEFAULT 
 ALTER TABLE conversations ADD COLUMN waiting_since_us INTEGER NOT NULL DEFAULT 0;
 """
 
+# An agent's conversations shared with them (mentioned in a note, added to help).
+MIGRATION_V9 = """
+CREATE INDEX conversation_participants_by_agent ON conversation_participants(agent_id, conversation_id);
+"""
+
 MIGRATIONS = (
     SCHEMA_V1,
     MIGRATION_V2,
@@ -199,4 +204,5 @@ MIGRATIONS = (
     MIGRATION_V6,
     MIGRATION_V7,
     MIGRATION_V8,
+    MIGRATION_V9,
 )
