@@ -31,6 +31,22 @@ async def open_chat(browser: Browser, suite: LocalSuite) -> Page:
     return customer
 
 
+async def add_agent(suite: LocalSuite, token: str, agent_id: str, team: str, *, available: bool = False) -> None:
+    """Another agent in routing (of `team`, available or not) with a web login."""
+    async with authenticated_channel(f"127.0.0.1:{suite.ports.routing_grpc}", token) as channel:
+        routing = routing_service_pb2_grpc.RoutingServiceStub(channel)
+        await routing.UpsertAgent(
+            routing_service_pb2.UpsertAgentRequest(agent_id=agent_id, display_name=agent_id.title(), teams=[team])
+        )
+        if available:
+            await routing.SetPresence(
+                routing_service_pb2.SetPresenceRequest(
+                    agent_id=agent_id, presence=routing_service_pb2.PRESENCE_AVAILABLE
+                )
+            )
+    await asyncio.to_thread(suite.set_web_login, agent_id, agent_id, PASSWORD)
+
+
 async def log_in(browser: Browser, suite: LocalSuite, username: str, width: int = 1280) -> Page:
     page = await browser.new_page(viewport={"width": width, "height": 844})
     await page.goto(f"http://127.0.0.1:{suite.ports.web_http}/")
@@ -165,15 +181,7 @@ async def test_a_transfer_moves_the_conversation_with_a_note_to_the_other_agent_
     ada = await log_in(browser, local_suite, "ada")
     await ada.locator(".conversation-list a").first.click(timeout=10_000)
 
-    async with authenticated_channel(f"127.0.0.1:{local_suite.ports.routing_grpc}", api_token) as channel:
-        routing = routing_service_pb2_grpc.RoutingServiceStub(channel)
-        await routing.UpsertAgent(
-            routing_service_pb2.UpsertAgentRequest(agent_id="bob", display_name="Bob", teams=["retention"])
-        )
-        await routing.SetPresence(
-            routing_service_pb2.SetPresenceRequest(agent_id="bob", presence=routing_service_pb2.PRESENCE_AVAILABLE)
-        )
-    await asyncio.to_thread(local_suite.set_web_login, "bob", "bob", PASSWORD)
+    await add_agent(local_suite, api_token, "bob", "retention", available=True)
     bob = await log_in(browser, local_suite, "bob")
     await expect(bob.get_by_text("Nothing assigned to you right now.")).to_be_visible()
     await expect(bob.locator("body")).to_have_attribute("data-live", "on")

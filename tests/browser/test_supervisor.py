@@ -6,12 +6,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from inbox.routing.v1 import routing_service_pb2, routing_service_pb2_grpc
 from inbox_devstack.suite import LocalSuite
-from inbox_runtime.grpc_client import authenticated_channel
 from playwright.async_api import Browser, expect
 
-from .test_live_inbox import customer_says, log_in, open_chat
+from .test_live_inbox import add_agent, customer_says, log_in, open_chat
 from .test_widget_and_inbox import PASSWORD, agent_ready
 
 
@@ -19,11 +17,7 @@ async def test_a_supervisor_watches_the_floor_live_and_reassigns_from_it(
     local_suite: LocalSuite, api_token: str, browser: Browser, tmp_path: Path
 ) -> None:
     await agent_ready(local_suite, api_token)
-    async with authenticated_channel(f"127.0.0.1:{local_suite.ports.routing_grpc}", api_token) as channel:
-        routing = routing_service_pb2_grpc.RoutingServiceStub(channel)
-        await routing.UpsertAgent(
-            routing_service_pb2.UpsertAgentRequest(agent_id="bob", display_name="Bob", teams=["retention"])
-        )
+    await add_agent(local_suite, api_token, "bob", "retention")
     await asyncio.to_thread(local_suite.set_web_login, "sam", "sam", PASSWORD, supervisor=True)
     await customer_says(await open_chat(browser, local_suite), "My invoice is wrong")
 

@@ -6,6 +6,7 @@ import pytest
 from google.protobuf.message import Message
 from inbox.conversations.v1 import conversation_pb2
 from inbox.conversations.v1 import events_pb2 as conversation_events
+from inbox.message.v1 import message_pb2
 from inbox.routing.v1 import events_pb2 as routing_events
 from inbox_events.codec import encode
 from inbox_web.domain import (
@@ -24,6 +25,7 @@ from inbox_web.domain import (
     local_path,
     may_use_canned,
     may_view,
+    mentions_in,
     merged_list,
     notice_of,
     notified_agents,
@@ -73,6 +75,26 @@ def test_queue_and_floor_changes_become_notices_and_an_offer_tells_its_agent() -
     assert notice_of(envelope(breached)) == Notice("c1", "sla", None)
     presence = routing_events.AgentPresenceChanged(agent_id="ada", presence="away")
     assert notice_of(envelope(presence)) == Notice("", "presence", None)
+
+
+def test_an_activity_may_change_who_shares_a_conversation_and_those_who_share_it_are_told() -> None:
+    joined = conversation_events.MessageAdded(
+        message=conversation_pb2.Message(conversation_id="c1", kind=message_pb2.MESSAGE_KIND_ACTIVITY)
+    )
+    assert notice_of(envelope(joined)) == Notice("c1", "message", None, shares_changed=True)
+    note = conversation_events.MessageAdded(
+        message=conversation_pb2.Message(conversation_id="c1", kind=message_pb2.MESSAGE_KIND_NOTE)
+    )
+    assert notice_of(envelope(note)) == Notice("c1", "message", None)
+    assert notified_agents("ada", Notice("c1", "message", None), participants=("bob",)) == {"ada", "bob"}
+
+
+def test_a_note_mentions_known_agents_once_each_whatever_the_case() -> None:
+    agents = ["ada", "bob", "cy.lee"]
+    text = "@Bob and @cy.lee, see this. Also @bob again, @nobody, mail@bob.example and @ada."
+    assert mentions_in(text, agents, author="ada") == ["bob", "cy.lee"]
+    assert mentions_in("@cy.lee.", agents, author="ada") == ["cy.lee"]
+    assert mentions_in("no mentions here", agents, author="ada") == []
 
 
 def test_an_agent_sees_their_own_what_is_shared_with_them_and_their_teams() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -12,6 +12,7 @@ from inbox.channels.v1 import events_pb2 as channel_events
 from inbox.conversations.v1 import conversation_pb2
 from inbox.conversations.v1 import events_pb2 as conversation_events
 from inbox.events.v1 import envelope_pb2
+from inbox.message.v1 import message_pb2
 from inbox.routing.v1 import events_pb2 as routing_events
 from inbox_runtime.errors import InvalidInput
 
@@ -94,6 +95,8 @@ VIEWS: dict[str, tuple[conversation_pb2.ConversationStatus.ValueType, ...]] = {
     "queue": (conversation_pb2.CONVERSATION_STATUS_OPEN,),
     "pending": (conversation_pb2.CONVERSATION_STATUS_PENDING, conversation_pb2.CONVERSATION_STATUS_SNOOZED),
     "resolved": (conversation_pb2.CONVERSATION_STATUS_RESOLVED,),
+    # Conversations shared with me: mentioned in a note, added to help.
+    "mentions": (),
     # Everything I may see: mine and my teams', any status (a supervisor: every conversation).
     "all": (),
 }
@@ -263,6 +266,8 @@ class Notice:
     assignee: str | None = None
     # Someone else whose page changes: the agent a conversation is offered to.
     also: str = ""
+    # Who shares the conversation may have changed (an activity: someone joined, was assigned...).
+    shares_changed: bool = False
 
 
 def notice_of(envelope: envelope_pb2.EventEnvelope) -> Notice | None:
@@ -278,7 +283,8 @@ def notice_of(envelope: envelope_pb2.EventEnvelope) -> Notice | None:
     if not conversation_id and kind not in FLOOR_NOTICES:
         return None
     also = event.agent_id if kind == "offered" else ""
-    return Notice(conversation_id, kind, assignee, also)
+    activity = kind == "message" and event.message.kind == message_pb2.MESSAGE_KIND_ACTIVITY
+    return Notice(conversation_id, kind, assignee, also, shares_changed=activity)
 
 
 def notified_agents(
@@ -287,15 +293,32 @@ def notified_agents(
     team: str = "",
     teams_of: Mapping[str, tuple[str, ...]] | None = None,
     supervisors: frozenset[str] = frozenset(),
+    participants: tuple[str, ...] = (),
 ) -> frozenset[str]:
     """Whose open pages change: the agent who has the conversation now, the one who had it, an agent it
-    is offered to, the connected agents of its team (`teams_of`: connected agents and their teams), and
-    the connected supervisors, who see everything."""
+    is offered to, the agents it is shared with, the connected agents of its team (`teams_of`: connected
+    agents and their teams), and the connected supervisors, who see everything."""
     if not notice.conversation_id:
         return supervisors
     after = assignee_before if notice.assignee is None else notice.assignee
     members = {agent for agent, teams in (teams_of or {}).items() if team and team in teams}
-    return frozenset({a for a in (assignee_before, after, notice.also) if a} | members | supervisors)
+    named = {a for a in (assignee_before, after, notice.also, *participants) if a}
+    return frozenset(named | members | supervisors)
+
+
+_MENTION = re.compile(r"(?<![\w@.])@([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def mentions_in(text: str, agents: Iterable[str], author: str) -> list[str]:
+    """The agents a note mentions (`@ada`), each once, in the order written; unknown names and the
+    author are left out. Names match whatever their case; a trailing full stop is punctuation."""
+    known = {agent.lower(): agent for agent in agents}
+    mentioned: list[str] = []
+    for raw in _MENTION.findall(text):
+        agent = known.get(raw.lower()) or known.get(raw.rstrip(".").lower())
+        if agent and agent != author and agent not in mentioned:
+            mentioned.append(agent)
+    return mentioned
 
 
 # Notices about the floor, not one conversation.

@@ -57,6 +57,7 @@ from inbox_web.domain import (
     local_path,
     may_use_canned,
     may_view,
+    mentions_in,
     merged_list,
     reply_channel,
     status_request,
@@ -136,6 +137,7 @@ def _conversation_view(c: conversation_pb2.Conversation, now_s: float | None = N
         "waiting": waited(now_s - c.waiting_since.seconds) if c.HasField("waiting_since") else "",
         "assignee": c.assignee_agent_id,
         "team": c.team,
+        "shared_with": list(c.participant_agent_ids),
     }
 
 
@@ -307,7 +309,9 @@ def build_http_app(
                 **scope,
             )
 
-        if view not in ("queue", "all"):
+        if view == "mentions":
+            queries = [query(participant_agent_id=agent_id)]
+        elif view not in ("queue", "all"):
             queries = [query(assignee_agent_id=agent_id)]
         elif view == "all" and is_supervisor(request):
             queries = [query()]
@@ -613,15 +617,29 @@ def build_http_app(
 
     @login_required
     async def add_note(request: Request) -> Response:
+        """A private note; the agents it mentions (`@bob`) get the conversation shared with them."""
+
         async def call(found: conversation_pb2.Conversation, form: dict[str, str]) -> object:
-            return await backends.conversations.AddNote(
+            me, text = request.session["agent_id"], form.get("text", "")
+            noted = await backends.conversations.AddNote(
                 conversation_service_pb2.AddNoteRequest(
                     conversation_id=found.conversation_id,
-                    agent_id=request.session["agent_id"],
-                    text=form.get("text", ""),
+                    agent_id=me,
+                    text=text,
                     client_note_id=form.get("client_note_id", ""),
                 )
             )
+            if "@" in text:
+                agents = await backends.routing.ListAgents(routing_service_pb2.ListAgentsRequest())
+                sharing = {found.assignee_agent_id, *found.participant_agent_ids}
+                for mentioned in mentions_in(text, (a.agent_id for a in agents.agents), me):
+                    if mentioned not in sharing:
+                        await backends.conversations.AddParticipant(
+                            conversation_service_pb2.AddParticipantRequest(
+                                conversation_id=found.conversation_id, participant_agent_id=mentioned, agent_id=me
+                            )
+                        )
+            return noted
 
         return await act(request, call)
 

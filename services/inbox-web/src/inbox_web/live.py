@@ -44,6 +44,9 @@ class Sent:
 
 
 _CLOSED = Sent(0, frozenset(), "", "")
+# (assignee, team, the agents it is shared with)
+Owner = tuple[str, str, tuple[str, ...]]
+_NOBODY: Owner = ("", "", ())
 
 
 class LiveFeed:
@@ -52,8 +55,9 @@ class LiveFeed:
         self._epoch = uuid.uuid4().hex[:8]
         self._number = 0
         self._backlog: deque[Sent] = deque(maxlen=BACKLOG)
-        # Who has each conversation and its team, as the events tell (asked of threading when unknown).
-        self._owners: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        # Who has each conversation, its team and who shares it, as the events tell (asked of threading
+        # when unknown, and again when an activity may have changed who shares it).
+        self._owners: OrderedDict[str, Owner] = OrderedDict()
         self._pages: dict[str, set[asyncio.Queue[Sent]]] = {}
         # The teams of the agents with a page open.
         self._teams: dict[str, tuple[str, ...]] = {}
@@ -64,10 +68,12 @@ class LiveFeed:
         notice = notice_of(envelope)
         if notice is None:
             return
-        before, team = await self._owner(notice.conversation_id) if notice.conversation_id else ("", "")
-        agents = notified_agents(before, notice, team, self._teams, frozenset(self._supervisors))
+        if notice.shares_changed:
+            self._owners.pop(notice.conversation_id, None)  # ask threading again who shares it
+        before, team, shared = await self._owner(notice.conversation_id) if notice.conversation_id else _NOBODY
+        agents = notified_agents(before, notice, team, self._teams, frozenset(self._supervisors), shared)
         if notice.assignee is not None:
-            self._remember(notice.conversation_id, (notice.assignee, team))
+            self._remember(notice.conversation_id, (notice.assignee, team, shared))
         self._number += 1
         data = json.dumps({"conversation_id": notice.conversation_id, "kind": notice.kind})
         sent = Sent(self._number, agents, team, data)
@@ -78,8 +84,8 @@ class LiveFeed:
                     continue  # a page that stopped reading catches up with a reload when it reconnects
                 page.put_nowait(sent)
 
-    async def _owner(self, conversation_id: str) -> tuple[str, str]:
-        """(assignee, team) of a conversation."""
+    async def _owner(self, conversation_id: str) -> Owner:
+        """(assignee, team, the agents it is shared with) of a conversation."""
         if conversation_id in self._owners:
             self._owners.move_to_end(conversation_id)
             return self._owners[conversation_id]
@@ -87,15 +93,16 @@ class LiveFeed:
             got = await self._backends.conversations.GetConversation(
                 conversation_service_pb2.GetConversationRequest(conversation_id=conversation_id), timeout=5
             )
-            owner = (got.conversation.assignee_agent_id, got.conversation.team)
+            found = got.conversation
+            owner: Owner = (found.assignee_agent_id, found.team, tuple(found.participant_agent_ids))
         except grpc.aio.AioRpcError as exc:
             if exc.code() != grpc.StatusCode.NOT_FOUND:
                 log.warning("live_lookup_failed", conversation_id=conversation_id, code=exc.code().name)
-            owner = ("", "")
+            owner = _NOBODY
         self._remember(conversation_id, owner)
         return owner
 
-    def _remember(self, conversation_id: str, owner: tuple[str, str]) -> None:
+    def _remember(self, conversation_id: str, owner: Owner) -> None:
         self._owners[conversation_id] = owner
         self._owners.move_to_end(conversation_id)
         while len(self._owners) > KNOWN_CONVERSATIONS:
