@@ -62,6 +62,7 @@ async def test_offers_hold_capacity_until_accepted_declined_or_lapsed(routing: R
     assert offered.assignment.state == AssignmentState.OFFERED and offered.assignment.offer_expires_us == 30_000_100
     first_agent = offered.assignment.agent_id
     assert await routing.store.load_of(first_agent) == {CHAT: 1}
+    assert [o.conversation_id for o in await actions.offers_to(first_agent)] == ["conv-1"]
     with pytest.raises(FailedPrecondition):
         await actions.accept_offer("conv-1", "someone-else")
     routing.clock.now = 120
@@ -69,6 +70,8 @@ async def test_offers_hold_capacity_until_accepted_declined_or_lapsed(routing: R
     other = {"ada", "bob"} - {first_agent}
     assert second.agent_id in other and second.state == AssignmentState.OFFERED
     assert await routing.store.load_of(first_agent) == {}
+    assert await actions.offers_to(first_agent) == []
+    assert await actions.offers_to(second.agent_id) == [second]
     assert await routing.store.lapsed_offers(30_000_119) == []
     assert await routing.store.lapsed_offers(30_000_120) == [("conv-1", second.agent_id)]
     routing.clock.now = 30_000_121
@@ -80,6 +83,7 @@ async def test_offers_hold_capacity_until_accepted_declined_or_lapsed(routing: R
     assigned = await actions.accept_offer("conv-2", elsewhere.assignment.agent_id)
     assert assigned.state == AssignmentState.ASSIGNED
     assert await actions.accept_offer("conv-2", assigned.agent_id) == assigned  # a retried accept
+    assert await actions.offers_to(assigned.agent_id) == []
 
 
 async def test_the_queue_is_ordered_by_priority_then_waiting_time(routing: Routing) -> None:

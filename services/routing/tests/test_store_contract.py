@@ -139,3 +139,26 @@ async def test_queue_stats_count_overdue_conversations_until_answered_or_ended(s
     assert record is not None
     await store.commit([RoutingChange(record.next(state=AssignmentState.ENDED))])
     assert (await store.queue_stats(200)).sla_breaches == {}
+
+
+async def test_offers_to_an_agent_come_soonest_to_lapse_first(store: RoutingStore) -> None:
+    records = [waiting(i) for i in range(1, 5)]
+    await store.commit([RoutingChange(r) for r in records])
+
+    def offered(record: AssignmentRecord, expires: int, agent: str = "ada") -> RoutingChange:
+        return RoutingChange(
+            record.next(state=AssignmentState.OFFERED, agent_id=agent, offer_expires_us=expires), capacity=5
+        )
+
+    outcomes = await store.commit(
+        [
+            offered(records[0], 500),
+            offered(records[1], 300),
+            offered(records[2], 400, "bob"),
+            RoutingChange(given(records[3], "ada"), capacity=5),
+        ]
+    )
+    assert outcomes == [Outcome.APPLIED] * 4
+    assert [r.conversation_id for r in await store.offers_to("ada")] == ["conv-2", "conv-1"]
+    assert [r.conversation_id for r in await store.offers_to("bob")] == ["conv-3"]
+    assert await store.offers_to("cy") == []

@@ -245,6 +245,11 @@ class RoutingActions:
         await self.announce_positions()
         return placed
 
+    async def offers_to(self, agent_id: str) -> list[Assignment]:
+        if not agent_id:
+            raise InvalidInput("agent_id is required")
+        return [record.assignment() for record in await self._store.offers_to(agent_id)]
+
     async def accept_offer(self, conversation_id: str, agent_id: str) -> Assignment:
         if not conversation_id or not agent_id:
             raise InvalidInput("conversation_id and agent_id are required")

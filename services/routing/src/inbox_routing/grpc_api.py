@@ -127,6 +127,11 @@ class RoutingApi(pb_grpc.RoutingServiceServicer):
         return pb.AcceptOfferResponse(assignment=_assignment_to_proto(assignment, 0))
 
     @translate_errors
+    async def ListOffers(self, request: pb.ListOffersRequest, context: Context) -> pb.ListOffersResponse:
+        offers = await self._actions.offers_to(request.agent_id)
+        return pb.ListOffersResponse(offers=[_assignment_to_proto(offer, 0) for offer in offers])
+
+    @translate_errors
     async def DeclineOffer(self, request: pb.DeclineOfferRequest, context: Context) -> pb.DeclineOfferResponse:
         assignment = await self._actions.decline_offer(request.conversation_id, request.agent_id)
         _, position = await self._actions.get_assignment(request.conversation_id)

@@ -46,6 +46,10 @@ class RoutingStore(Protocol):
 
     async def lapsed_offers(self, now_us: int) -> list[tuple[str, str]]: ...
 
+    async def offers_to(self, agent_id: str) -> list[AssignmentRecord]:
+        """What is offered to the agent and not yet answered, the soonest to lapse first."""
+        ...
+
     async def queue_stats(self, now_us: int) -> QueueStats: ...
 
     async def announced_positions(self, conversation_ids: Sequence[str]) -> dict[str, int]:

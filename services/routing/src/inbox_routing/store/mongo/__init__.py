@@ -178,6 +178,14 @@ class MongoRoutingStore(MongoStore):
         found = self._db[SLOTS].find({"agent_id": agent_id}, {"conversation_id": 1}).sort([("taken_at_us", ASCENDING)])
         return list(dict.fromkeys([s["conversation_id"] async for s in found]))
 
+    async def offers_to(self, agent_id: str) -> list[AssignmentRecord]:
+        found = (
+            self._db[ASSIGNMENTS]
+            .find({"agent_id": agent_id, "state": int(AssignmentState.OFFERED)})
+            .sort([("offer_expires_us", ASCENDING), ("_id", ASCENDING)])
+        )
+        return [docs.record(d) async for d in found]
+
     async def queued(self, limit: int) -> list[AssignmentRecord]:
         found = (
             self._db[ASSIGNMENTS]

@@ -72,6 +72,9 @@ class SqliteRoutingStore(SqliteStore):
     async def held_by(self, agent_id: str) -> list[str]:
         return await self._db.read(lambda conn: queries.held_by(conn, agent_id))
 
+    async def offers_to(self, agent_id: str) -> list[AssignmentRecord]:
+        return await self._db.read(lambda conn: queries.offers_to(conn, agent_id))
+
     async def queued(self, limit: int) -> list[AssignmentRecord]:
         return await self._db.read(lambda conn: queries.queued(conn, limit))
 

@@ -72,6 +72,14 @@ def held_by(conn: sqlite3.Connection, agent_id: str) -> list[str]:
     return [r[0] for r in found]
 
 
+def offers_to(conn: sqlite3.Connection, agent_id: str) -> list[AssignmentRecord]:
+    found = conn.execute(
+        "SELECT * FROM assignments WHERE agent_id = ? AND state = ? ORDER BY offer_expires_us, conversation_id",
+        (agent_id, int(AssignmentState.OFFERED)),
+    )
+    return [rows.record(r) for r in found.fetchall()]
+
+
 def queued(conn: sqlite3.Connection, limit: int) -> list[AssignmentRecord]:
     found = conn.execute(
         "SELECT * FROM assignments WHERE state = ? ORDER BY priority DESC, queued_at_us, conversation_id LIMIT ?",
