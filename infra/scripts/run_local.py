@@ -78,7 +78,11 @@ def main() -> None:
         chat_secret=stored_secret("channels_chat_secret"),
         web_session_secret=stored_secret("web_session_secret"),
         ports=ports_from_env(),
-        extra_env={"LOG_JSON": os.environ.get("LOG_JSON", "false")},
+        extra_env={
+            "LOG_JSON": os.environ.get("LOG_JSON", "false"),
+            # Agents accept (or decline) each conversation in the web inbox, as in production.
+            "ROUTING_OFFER_TIMEOUT_SECONDS": os.environ.get("ROUTING_OFFER_TIMEOUT_SECONDS", "30"),
+        },
     )
     print("starting nats-server, Apertium and the services (logs in var/log/) ...", flush=True)
     apy = ApyServer(port=int(os.environ.get("APERTIUM_PORT", "2737")), log_file=VAR / "log" / "apertium.log")

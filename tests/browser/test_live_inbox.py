@@ -206,6 +206,8 @@ async def test_the_common_moves_work_from_the_keyboard(
     await customer_says(await open_chat(browser, local_suite), "Do you ship to Norway?")
     agent = await log_in(browser, local_suite, "ada")
     await expect(agent.locator(".conversation-list a")).to_have_count(1, timeout=10_000)
+    # The page's scripts have run (the list may have been there before they did).
+    await expect(agent.locator("body")).to_have_attribute("data-live", "on")
     await agent.keyboard.press("?")
     await expect(agent.get_by_role("dialog", name="Keyboard shortcuts")).to_be_visible()
     await agent.keyboard.press("Escape")

@@ -86,7 +86,7 @@ class LocalSuite:
             "CHANNELS_HTTP_PORT": str(ports.channels_http),
             "WEB_HTTP_PORT": str(ports.web_http),
             "CHANNELS_SMTP_PORT": str(ports.smtp),
-            # Assign at once (no accept step) until the web inbox shows offers.
+            # Tests assign at once unless they set offers on; `make run` and production offer first.
             "ROUTING_OFFER_TIMEOUT_SECONDS": "0",
             # Local demo mailbox; production sets its real support addresses.
             "CHANNELS_EMAIL_INBOXES": "support@inbox.localhost=support",

@@ -324,24 +324,47 @@ def build_http_app(
         batches = [list(found.conversations) for found in listed]
         return [_conversation_view(c) for c in merged_list(batches, unassigned_only=view == "queue")]
 
+    async def offers_for(agent_id: str) -> list[dict[str, Any]]:
+        """The conversations offered to the agent, with who and what, and how long is left to answer."""
+        listed = await backends.routing.ListOffers(routing_service_pb2.ListOffersRequest(agent_id=agent_id))
+
+        async def shown(offer: routing_service_pb2.GetAssignmentResponse) -> dict[str, Any] | None:
+            try:
+                got = await backends.conversations.GetConversation(
+                    conversation_service_pb2.GetConversationRequest(conversation_id=offer.conversation_id)
+                )
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() != grpc.StatusCode.NOT_FOUND:
+                    raise
+                return None
+            left = max(0, offer.offer_expires_at.seconds - int(time.time()))
+            return {**_conversation_view(got.conversation), "seconds_left": left, "reason": offer.reason}
+
+        views = await asyncio.gather(*(shown(offer) for offer in listed.offers))
+        return [v for v in views if v is not None]
+
     async def render_inbox(request: Request, name: str) -> Response:
         view = list_view(request.query_params.get("view", ""))
         try:
-            chosen = list_filter(request.query_params)
+            chosen, refused = list_filter(request.query_params), ""
         except InvalidInput as exc:
-            chosen, error = ListFilter(), str(exc)
-        else:
-            error = ""
+            chosen, refused = ListFilter(), str(exc)
+        # What an answered offer left to say (lapsed, taken), shown once.
+        said = str(request.session.pop("flash", "")) if name == "inbox.html" else ""
+        conversations, offers = await asyncio.gather(
+            my_conversations(request, view, chosen), offers_for(request.session["agent_id"])
+        )
         return page(
             request,
             name,
-            400 if error else 200,
-            conversations=await my_conversations(request, view, chosen),
+            400 if refused else 200,
+            conversations=conversations,
+            offers=offers,
             view=view,
             views=tuple(VIEWS),
             chosen=chosen,
             channels=tuple(LIST_CHANNELS),
-            error=error,
+            error=refused or said,
         )
 
     @login_required
@@ -616,6 +639,35 @@ def build_http_app(
         return RedirectResponse(done or f"/conversations/{found.conversation_id}", status_code=303)
 
     @login_required
+    async def answer_offer(request: Request) -> Response:
+        """Accept (then open it) or decline a conversation routing offered to the agent."""
+        form = await form_with_csrf(request)
+        conversation_id, answer = request.path_params["conversation_id"], form.get("answer", "")
+        try:
+            uuid.UUID(conversation_id)
+        except ValueError:
+            raise HTTPException(404, "no such conversation") from None
+        if answer not in ("accept", "decline"):
+            raise HTTPException(400, "answer accept or decline")
+        me = request.session["agent_id"]
+        try:
+            if answer == "accept":
+                await backends.routing.AcceptOffer(
+                    routing_service_pb2.AcceptOfferRequest(conversation_id=conversation_id, agent_id=me)
+                )
+            else:
+                await backends.routing.DeclineOffer(
+                    routing_service_pb2.DeclineOfferRequest(conversation_id=conversation_id, agent_id=me)
+                )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() not in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND):
+                raise
+            request.session["flash"] = f"That offer is no longer yours: {exc.details() or 'it lapsed'}"
+            return RedirectResponse("/", status_code=303)
+        log.info("offer_answered", conversation_id=conversation_id, answer=answer)
+        return RedirectResponse(f"/conversations/{conversation_id}" if answer == "accept" else "/", status_code=303)
+
+    @login_required
     async def add_note(request: Request) -> Response:
         """A private note; the agents it mentions (`@bob`) get the conversation shared with them."""
 
@@ -772,6 +824,7 @@ def build_http_app(
             Route("/conversations/{conversation_id}/partials/timeline", timeline),
             Route("/conversations/{conversation_id}/reply", reply, methods=["POST"]),
             Route("/conversations/{conversation_id}/note", add_note, methods=["POST"]),
+            Route("/conversations/{conversation_id}/offer", answer_offer, methods=["POST"]),
             Route("/conversations/{conversation_id}/retry", retry, methods=["POST"]),
             Route("/conversations/{conversation_id}/transfer", transfer, methods=["POST"]),
             Route("/conversations/{conversation_id}/tags", update_tags, methods=["POST"]),

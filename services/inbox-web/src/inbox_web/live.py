@@ -72,8 +72,10 @@ class LiveFeed:
             self._owners.pop(notice.conversation_id, None)  # ask threading again who shares it
         before, team, shared = await self._owner(notice.conversation_id) if notice.conversation_id else _NOBODY
         agents = notified_agents(before, notice, team, self._teams, frozenset(self._supervisors), shared)
-        if notice.assignee is not None:
-            self._remember(notice.conversation_id, (notice.assignee, team, shared))
+        # The agent it is offered to holds it for now: they hear when it moves on (lapsed, taken back).
+        holder = notice.assignee if notice.assignee is not None else (notice.also or None)
+        if holder is not None:
+            self._remember(notice.conversation_id, (holder, team, shared))
         self._number += 1
         data = json.dumps({"conversation_id": notice.conversation_id, "kind": notice.kind})
         sent = Sent(self._number, agents, team, data)
