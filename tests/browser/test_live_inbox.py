@@ -4,6 +4,7 @@ shows up in the agent's list, then each new message in the open conversation, wi
 from __future__ import annotations
 
 import asyncio
+import re
 import smtplib
 from email.message import EmailMessage
 from pathlib import Path
@@ -250,3 +251,46 @@ async def test_an_agent_saves_a_canned_response_and_puts_it_in_the_reply_box(
     await expect(agent.locator(".message.outbound .text").last).to_have_text(
         "Hi there, ada here. Let me check that for you."
     )
+
+
+# Records each desktop notification the page shows, then lets the browser's own Notification show it.
+RECORD_NOTIFICATIONS = """
+window.__notified = [];
+const RealNotification = window.Notification;
+window.Notification = new Proxy(RealNotification, {
+  construct(target, args) { window.__notified.push(args[0]); return new target(...args); },
+});
+"""
+
+
+async def test_unread_conversations_are_marked_and_counted_and_a_new_assignment_notifies(
+    local_suite: LocalSuite, api_token: str, browser: Browser
+) -> None:
+    await agent_ready(local_suite, api_token)
+    base = f"http://127.0.0.1:{local_suite.ports.web_http}"
+    context = await browser.new_context()
+    await context.grant_permissions(["notifications"], origin=base)
+    await context.add_init_script(RECORD_NOTIFICATIONS)
+    agent = await context.new_page()
+    await agent.goto(base + "/")
+    await agent.get_by_label("Username").fill("ada")
+    await agent.get_by_label("Password").fill(PASSWORD)
+    await agent.get_by_role("button", name="Log in").click()
+    await expect(agent.locator("body")).to_have_attribute("data-live", "on")
+    await expect(agent.get_by_role("button", name="Notify me")).to_be_hidden()  # already allowed
+
+    customer = await open_chat(browser, local_suite)
+    await customer_says(customer, "Hi, my discount code fails")
+    row = agent.locator(".conversation-row")
+    await expect(row).to_have_class(re.compile(r"\bunread\b"), timeout=10_000)
+    await expect(agent).to_have_title("(1) My conversations · Inbox")
+    assert await agent.evaluate("window.__notified") == ["A conversation was assigned to you"]
+
+    await row.locator("a").click()
+    await expect(agent.locator(".message.inbound .text")).to_have_text(["Hi, my discount code fails"])
+    await agent.go_back()
+    await expect(row).not_to_have_class(re.compile(r"\bunread\b"))
+    await expect(agent).to_have_title("My conversations · Inbox")
+    # A new message while the agent is elsewhere makes it unread again, live.
+    await customer_says(customer, "It says EXPIRED")
+    await expect(row).to_have_class(re.compile(r"\bunread\b"), timeout=10_000)

@@ -37,3 +37,14 @@ async def test_canned_responses_are_shared_per_team_or_with_everyone(store: WebS
     assert await store.canned("c3") == tier2
     await store.delete_canned("c2")
     assert await store.canned("c2") is None and await store.canned_for(("tier1",)) == [everyone]
+
+
+async def test_how_far_an_agent_has_read_only_moves_forward(store: WebStore) -> None:
+    assert await store.read_counts("ada", ["conv-1"]) == {}
+    await store.mark_read("ada", "conv-1", 3)
+    await store.mark_read("ada", "conv-1", 2)  # an older page reporting late
+    await store.mark_read("bob", "conv-1", 1)
+    await store.mark_read("ada", "conv-2", 5)
+    assert await store.read_counts("ada", ["conv-1", "conv-2", "conv-3"]) == {"conv-1": 3, "conv-2": 5}
+    assert await store.read_counts("bob", ["conv-1", "conv-2"]) == {"conv-1": 1}
+    assert await store.read_counts("ada", []) == {}

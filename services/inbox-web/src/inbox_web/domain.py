@@ -110,6 +110,12 @@ def list_view(name: str) -> str:
 LIST_LENGTH = 100
 
 
+def is_unread(message_count: int, seen: int | None) -> bool:
+    """A conversation has something the agent has not seen: messages since they last had it open (any
+    at all when they never opened it)."""
+    return message_count > (seen or 0)
+
+
 def merged_list(
     batches: list[list[conversation_pb2.Conversation]], unassigned_only: bool = False
 ) -> list[conversation_pb2.Conversation]:

@@ -51,6 +51,7 @@ from inbox_web.domain import (
     filled,
     first_name_of,
     floor_order,
+    is_unread,
     list_filter,
     list_view,
     load_summary,
@@ -65,7 +66,7 @@ from inbox_web.domain import (
     validate_canned,
 )
 from inbox_web.live import LiveFeed
-from inbox_web.store import CannedStore
+from inbox_web.store import WebStore
 
 log = structlog.get_logger(__name__)
 
@@ -216,7 +217,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 def build_http_app(
     backends: Backends,
     accounts: Accounts,
-    canned: CannedStore,
+    store: WebStore,
     feed: LiveFeed,
     *,
     session_secret: str,
@@ -322,7 +323,11 @@ def build_http_app(
                 queries.append(query(assignee_agent_id=agent_id))
         listed = await asyncio.gather(*(backends.conversations.ListConversations(q) for q in queries))
         batches = [list(found.conversations) for found in listed]
-        return [_conversation_view(c) for c in merged_list(batches, unassigned_only=view == "queue")]
+        shown = merged_list(batches, unassigned_only=view == "queue")
+        seen = await store.read_counts(agent_id, [c.conversation_id for c in shown])
+        return [
+            {**_conversation_view(c), "unread": is_unread(c.message_count, seen.get(c.conversation_id))} for c in shown
+        ]
 
     async def offers_for(agent_id: str) -> list[dict[str, Any]]:
         """The conversations offered to the agent, with who and what, and how long is left to answer."""
@@ -359,6 +364,7 @@ def build_http_app(
             name,
             400 if refused else 200,
             conversations=conversations,
+            unread=sum(c["unread"] for c in conversations),
             offers=offers,
             view=view,
             views=tuple(VIEWS),
@@ -547,7 +553,7 @@ def build_http_app(
     async def draft_from(request: Request, conversation: conversation_pb2.Conversation, teams: tuple[str, ...]) -> str:
         """The reply box's text: a canned response the agent chose (`?canned=`), filled in for this customer."""
         chosen = request.query_params.get("canned", "")
-        found = await canned.canned(chosen) if chosen else None
+        found = await store.canned(chosen) if chosen else None
         if found is None or not may_use_canned(found, teams):
             return ""
         return filled(found.text, first_name_of(conversation.customer_label), request.session["agent_id"])
@@ -565,7 +571,7 @@ def build_http_app(
     async def render_canned(request: Request, error: str = "") -> Response:
         """The canned responses the agent's teams share, and a form for a new one."""
         teams = await backends.teams_of(request.session["agent_id"])
-        responses = await canned.canned_for(teams)
+        responses = await store.canned_for(teams)
         return page(request, "canned.html", 400 if error else 200, responses=responses, teams=teams, error=error)
 
     @login_required
@@ -582,23 +588,24 @@ def build_http_app(
             title, text = validate_canned(form.get("title", ""), form.get("text", ""), team, teams)
         except InvalidInput as exc:
             return await render_canned(request, error=str(exc))
-        await canned.add_canned(CannedResponse(uuid.uuid4().hex, team, title, text, agent_id), int(time.time() * 1e6))
+        await store.add_canned(CannedResponse(uuid.uuid4().hex, team, title, text, agent_id), int(time.time() * 1e6))
         return RedirectResponse("/canned", status_code=303)
 
     @login_required
     async def delete_canned(request: Request) -> Response:
         await form_with_csrf(request)
-        found = await canned.canned(request.path_params["response_id"])
+        found = await store.canned(request.path_params["response_id"])
         teams = await backends.teams_of(request.session["agent_id"])
         if found is None or not may_use_canned(found, teams):
             raise HTTPException(404, "no such canned response")
-        await canned.delete_canned(found.response_id)
+        await store.delete_canned(found.response_id)
         return RedirectResponse("/canned", status_code=303)
 
     async def render_conversation(
         request: Request, conversation: conversation_pb2.Conversation, error: str = ""
     ) -> Response:
         teams = await backends.teams_of(request.session["agent_id"])
+        await store.mark_read(request.session["agent_id"], conversation.conversation_id, conversation.message_count)
         return page(
             request,
             "conversation.html",
@@ -610,7 +617,7 @@ def build_http_app(
             why_mine=await assignment_reason(conversation.conversation_id, request.session["agent_id"]),
             targets=await transfer_targets(request.session["agent_id"]),
             reply_channels=tuple(REPLY_CHANNELS),
-            canned=await canned.canned_for(teams),
+            canned=await store.canned_for(teams),
             draft=await draft_from(request, conversation, teams),
             client_reply_id=uuid.uuid4().hex,
             client_note_id=uuid.uuid4().hex,
@@ -724,8 +731,9 @@ def build_http_app(
 
     @login_required
     async def timeline(request: Request) -> Response:
-        """The conversation's timeline alone, for a live page to swap in."""
+        """The conversation's timeline alone, for a live page to swap in (the agent has it open: read)."""
         found = await visible_conversation(request)
+        await store.mark_read(request.session["agent_id"], found.conversation_id, found.message_count)
         return page(
             request, "_timeline.html", conversation=_conversation_view(found), messages=await messages_of(found)
         )

@@ -77,7 +77,9 @@ class LiveFeed:
         if holder is not None:
             self._remember(notice.conversation_id, (holder, team, shared))
         self._number += 1
-        data = json.dumps({"conversation_id": notice.conversation_id, "kind": notice.kind})
+        # Whom it is now assigned or offered to (an agent id, for that agent's optional desktop notification).
+        to = notice.assignee or notice.also
+        data = json.dumps({"conversation_id": notice.conversation_id, "kind": notice.kind, "agent": to})
         sent = Sent(self._number, agents, team, data)
         self._backlog.append(sent)
         for agent_id in agents:

@@ -47,9 +47,44 @@
     while (cursor) { const next = cursor.nextSibling; cursor.remove(); cursor = next; }
   }
 
+  // The inbox's title counts its unread conversations, so a background tab shows them too.
+  function retitle(element) {
+    if (element.id !== "conversation-list") return;
+    const list = element.querySelector("[data-unread]");
+    const count = list ? Number(list.dataset.unread) : 0;
+    const base = document.title.replace(/^\(\d+\) /, "");
+    document.title = count > 0 ? `(${count}) ${base}` : base;
+  }
+
   function swap(element, fragment) {
     morph(element, fragment);
+    retitle(element);
     element.dispatchEvent(new CustomEvent("live:updated", { bubbles: true }));
+  }
+
+  // An optional desktop notification (the agent turns it on with "Notify me") when a conversation is
+  // assigned or offered to them, so it reaches them in another tab or window too; it names no customer
+  // and carries nothing they wrote.
+  const me = document.body.dataset.agent;
+  const notifyButton = document.getElementById("notify");
+  const canNotify = "Notification" in window;
+  if (notifyButton && canNotify && Notification.permission === "default") {
+    notifyButton.hidden = false;
+    notifyButton.addEventListener("click", () => {
+      Notification.requestPermission().then(() => { notifyButton.hidden = true; });
+    });
+  }
+  function tell(notice) {
+    if (!canNotify || Notification.permission !== "granted" || !me || notice.agent !== me) return;
+    if (notice.kind !== "assignment" && notice.kind !== "offered") return;
+    const offered = notice.kind === "offered";
+    const shown = new Notification(offered ? "A conversation is offered to you" : "A conversation was assigned to you", {
+      tag: `${notice.kind}-${notice.conversation_id}`,
+    });
+    shown.addEventListener("click", () => {
+      window.focus();
+      window.location.assign(offered ? "/" : `/conversations/${encodeURIComponent(notice.conversation_id)}`);
+    });
   }
 
   function refresh(element) {
@@ -74,6 +109,7 @@
   source.addEventListener("conversation", (event) => {
     let notice;
     try { notice = JSON.parse(event.data); } catch (error) { return; }
+    tell(notice);
     for (const element of live) {
       const shows = element.dataset.conversationId;
       if (!shows || shows === notice.conversation_id) refresh(element);

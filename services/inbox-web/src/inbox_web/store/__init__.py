@@ -1,5 +1,6 @@
-"""inbox-web's repository: its users (login names, password hashes, the agent each one is) and the teams'
-canned responses, in a SQLite file or, when `MONGODB_URI` is set, in MongoDB."""
+"""inbox-web's repository: its users (login names, password hashes, the agent each one is), the teams'
+canned responses and how far each agent has read each conversation, in a SQLite file or, when
+`MONGODB_URI` is set, in MongoDB."""
 
 from __future__ import annotations
 
@@ -31,7 +32,17 @@ class CannedStore(Protocol):
     async def delete_canned(self, response_id: str) -> None: ...
 
 
-class WebStore(UserStore, CannedStore, Protocol):
+class ReadStore(Protocol):
+    async def mark_read(self, agent_id: str, conversation_id: str, message_count: int) -> None:
+        """The agent has seen the conversation up to its `message_count`th message."""
+        ...
+
+    async def read_counts(self, agent_id: str, conversation_ids: list[str]) -> dict[str, int]:
+        """How many messages of each conversation the agent has seen (absent: never opened)."""
+        ...
+
+
+class WebStore(UserStore, CannedStore, ReadStore, Protocol):
     """Everything inbox-web keeps, in one database."""
 
 

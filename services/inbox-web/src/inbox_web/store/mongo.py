@@ -9,7 +9,11 @@ from inbox_web.domain import AGENT, CannedResponse, WebUser
 
 USERS = "web_users"
 CANNED = "web_canned_responses"
-INDEXES = {CANNED: [IndexModel([("team", ASCENDING), ("title", ASCENDING)])]}
+READS = "web_conversation_reads"
+INDEXES = {
+    CANNED: [IndexModel([("team", ASCENDING), ("title", ASCENDING)])],
+    READS: [IndexModel([("agent_id", ASCENDING), ("conversation_id", ASCENDING)])],
+}
 
 
 class MongoUserStore(MongoStore):
@@ -52,3 +56,18 @@ class MongoUserStore(MongoStore):
 
     async def delete_canned(self, response_id: str) -> None:
         await self._db[CANNED].delete_one({"_id": response_id})
+
+    async def mark_read(self, agent_id: str, conversation_id: str, message_count: int) -> None:
+        # $max keeps the furthest point read when two pages of the agent report at once.
+        await self._db[READS].update_one(
+            {"_id": f"{agent_id}/{conversation_id}"},
+            {
+                "$set": {"agent_id": agent_id, "conversation_id": conversation_id},
+                "$max": {"message_count": message_count},
+            },
+            upsert=True,
+        )
+
+    async def read_counts(self, agent_id: str, conversation_ids: list[str]) -> dict[str, int]:
+        found = self._db[READS].find({"_id": {"$in": [f"{agent_id}/{c}" for c in conversation_ids]}})
+        return {d["conversation_id"]: int(d["message_count"]) async for d in found}

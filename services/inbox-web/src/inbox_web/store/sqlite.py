@@ -35,8 +35,19 @@ ALTER TABLE web_users ADD COLUMN role TEXT NOT NULL DEFAULT 'agent';
 """
 
 
+# How far each agent has read each conversation (its unread state in their lists).
+MIGRATION_V4 = """
+CREATE TABLE conversation_reads (
+    agent_id TEXT NOT NULL,
+    conversation_id TEXT NOT NULL,
+    message_count INTEGER NOT NULL,
+    PRIMARY KEY (agent_id, conversation_id)
+);
+"""
+
+
 class SqliteUserStore(SqliteStore):
-    MIGRATIONS = (SCHEMA, MIGRATION_V2, MIGRATION_V3)
+    MIGRATIONS = (SCHEMA, MIGRATION_V2, MIGRATION_V3, MIGRATION_V4)
 
     async def put(self, user: WebUser) -> None:
         await self._db.write(
@@ -83,3 +94,22 @@ class SqliteUserStore(SqliteStore):
         await self._db.write(
             lambda conn: conn.execute("DELETE FROM canned_responses WHERE response_id = ?", (response_id,))
         )
+
+    async def mark_read(self, agent_id: str, conversation_id: str, message_count: int) -> None:
+        await self._db.write(
+            lambda conn: conn.execute(
+                "INSERT INTO conversation_reads VALUES (?, ?, ?) ON CONFLICT (agent_id, conversation_id) "
+                "DO UPDATE SET message_count = MAX(message_count, excluded.message_count)",
+                (agent_id, conversation_id, message_count),
+            )
+        )
+
+    async def read_counts(self, agent_id: str, conversation_ids: list[str]) -> dict[str, int]:
+        if not conversation_ids:
+            return {}
+        query = (
+            "SELECT conversation_id, message_count FROM conversation_reads WHERE agent_id = ? "
+            f"AND conversation_id IN ({', '.join('?' for _ in conversation_ids)})"
+        )
+        found = await self._db.read(lambda conn: conn.execute(query, (agent_id, *conversation_ids)).fetchall())
+        return {str(row[0]): int(row[1]) for row in found}
