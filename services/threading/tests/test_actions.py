@@ -273,6 +273,12 @@ async def test_the_profile_sums_up_the_customer(world: World) -> None:
     assert facts.open_conversation_id == first.conversation.conversation_id
     assert facts.tenure_days(11 * DAY_US) == 10
     assert await world.store.profile("nobody") is None
+    # Found by a contact point as well (what a channel knows of the customer); one way or the other.
+    assert await world.actions.profile("", ContactPoint(PHONE, "+1555")) == facts
+    with pytest.raises(NotFound):
+        await world.actions.profile("", ContactPoint(PHONE, "+1999"))
+    with pytest.raises(InvalidInput):
+        await world.actions.profile(first.conversation.customer_id, ContactPoint(PHONE, "+1555"))
 
 
 async def test_inbox_queries_filter_and_page_newest_first(world: World) -> None:

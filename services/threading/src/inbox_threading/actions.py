@@ -647,9 +647,14 @@ class ThreadingActions:
             raise InvalidInput("customer_id is required")
         return await self._store.timeline(customer_id, _page_size(page_size, 100), cursor, exclude_notes)
 
-    async def profile(self, customer_id: str) -> CustomerFacts:
-        if not customer_id:
-            raise InvalidInput("customer_id is required")
+    async def profile(self, customer_id: str, contact: ContactPoint | None = None) -> CustomerFacts:
+        if bool(customer_id) == bool(contact and contact.value):
+            raise InvalidInput("either customer_id or a contact point is required")
+        if contact is not None and contact.value:
+            found = await self._store.customer_by_contact(contact)
+            if found is None:
+                raise NotFound("no customer with that contact point")
+            customer_id = found.customer_id
         facts = await self._store.profile(customer_id)
         if facts is None:
             raise NotFound(f"customer {customer_id} not found")

@@ -116,7 +116,8 @@ class ConversationApi(pb_grpc.ConversationServiceServicer):
     async def GetCustomerProfile(
         self, request: pb.GetCustomerProfileRequest, context: Context
     ) -> pb.GetCustomerProfileResponse:
-        facts = await self._actions.profile(request.customer_id)
+        contact = ContactPoint(request.contact.kind, request.contact.value) if request.HasField("contact") else None
+        facts = await self._actions.profile(request.customer_id, contact)
         return pb.GetCustomerProfileResponse(profile=profile_to_proto(facts, now_us()))
 
     @translate_errors
