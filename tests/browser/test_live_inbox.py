@@ -294,3 +294,20 @@ async def test_unread_conversations_are_marked_and_counted_and_a_new_assignment_
     # A new message while the agent is elsewhere makes it unread again, live.
     await customer_says(customer, "It says EXPIRED")
     await expect(row).to_have_class(re.compile(r"\bunread\b"), timeout=10_000)
+
+
+async def test_the_agent_sees_the_customer_typing(local_suite: LocalSuite, api_token: str, browser: Browser) -> None:
+    await agent_ready(local_suite, api_token)
+    customer = await open_chat(browser, local_suite)
+    await customer_says(customer, "I have a question about sizes")
+    agent = await log_in(browser, local_suite, "ada")
+    await agent.locator(".conversation-list a").first.click(timeout=10_000)
+    await expect(agent.locator("body")).to_have_attribute("data-live", "on")
+    typing = agent.get_by_role("status").filter(has_text="Customer is typing")
+    await expect(typing).to_be_hidden()
+
+    await customer.get_by_label("Message").press_sequentially("Is a medium")
+    await expect(typing).to_be_visible(timeout=10_000)
+    await customer.get_by_label("Message").press("Enter")
+    await expect(agent.locator(".message.inbound .text").last).to_have_text("Is a medium", timeout=10_000)
+    await expect(typing).to_be_hidden()

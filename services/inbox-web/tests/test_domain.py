@@ -32,6 +32,7 @@ from inbox_web.domain import (
     reply_channel,
     status_request,
     tags_in,
+    typing_of,
     validate_canned,
 )
 
@@ -217,3 +218,10 @@ def test_a_form_sends_the_agent_back_only_to_a_page_of_this_site() -> None:
     assert local_path("/supervisor") == "/supervisor"
     for foreign in ("//evil.example", "https://evil.example", "/\\evil.example", ""):
         assert local_path(foreign) == "/"
+
+
+def test_a_typing_signal_names_a_visitor_and_whether_they_type() -> None:
+    assert typing_of(b'{"visitor_id": "v-1", "active": true}') == ("v-1", True)
+    assert typing_of(b'{"visitor_id": "v-1", "active": false}') == ("v-1", False)
+    for bad in (b"not json", b"[]", b'{"visitor_id": "", "active": true}', b'{"visitor_id": "v", "active": "yes"}'):
+        assert typing_of(bad) is None

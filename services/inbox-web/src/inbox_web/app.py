@@ -13,7 +13,7 @@ from inbox_web.accounts import Accounts
 from inbox_web.backends import open_backends
 from inbox_web.config import Settings
 from inbox_web.http_app import build_http_app
-from inbox_web.live import SUBJECTS, LiveFeed
+from inbox_web.live import SUBJECTS, VISITOR_TYPING, LiveFeed
 from inbox_web.store import open_user_store
 
 log = structlog.get_logger(__name__)
@@ -34,6 +34,7 @@ async def run(settings: Settings) -> None:
         await bus.ensure_streams()
         feed = LiveFeed(backends)
         await stack.enter_async_context(bus.watch(SUBJECTS, feed.on_event))
+        await stack.enter_async_context(bus.on_signal(VISITOR_TYPING, feed.on_typing))
         app = build_http_app(
             backends,
             Accounts(users),

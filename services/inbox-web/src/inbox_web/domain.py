@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -325,6 +326,20 @@ def mentions_in(text: str, agents: Iterable[str], author: str) -> list[str]:
         if agent and agent != author and agent not in mentioned:
             mentioned.append(agent)
     return mentioned
+
+
+def typing_of(data: bytes) -> tuple[str, bool] | None:
+    """(visitor id, typing or stopped) from the chat adapter's typing signal; None when it is not one."""
+    try:
+        signal = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(signal, dict):
+        return None
+    visitor_id, active = signal.get("visitor_id"), signal.get("active")
+    if not isinstance(visitor_id, str) or not 0 < len(visitor_id) <= 200 or not isinstance(active, bool):
+        return None
+    return visitor_id, active
 
 
 # Notices about the floor, not one conversation.

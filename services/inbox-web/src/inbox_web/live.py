@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
@@ -21,9 +22,10 @@ import grpc
 import structlog
 from inbox.conversations.v1 import conversation_service_pb2
 from inbox.events.v1 import envelope_pb2
+from inbox.message.v1 import message_pb2
 
 from inbox_web.backends import Backends
-from inbox_web.domain import Notice, notice_of, notified_agents
+from inbox_web.domain import Notice, notice_of, notified_agents, typing_of
 
 log = structlog.get_logger(__name__)
 
@@ -31,6 +33,9 @@ BACKLOG = 5000
 KNOWN_CONVERSATIONS = 50_000
 QUEUE_PER_PAGE = 500
 KEEPALIVE_SECONDS = 15.0
+VISITOR_TTL_SECONDS = 30.0
+# The chat adapter's signal (core NATS) when a visitor types.
+VISITOR_TYPING = "channels.chat.visitor_typing"
 # Watched subjects: what changes a conversation an agent may have open.
 SUBJECTS = ("conv.>", "delivery.>", "routing.>")
 
@@ -63,6 +68,8 @@ class LiveFeed:
         self._teams: dict[str, tuple[str, ...]] = {}
         # The supervisors with a page open: they hear of every conversation and of the floor.
         self._supervisors: set[str] = set()
+        # Chat visitor -> (their open conversation, when asked).
+        self._visitors: OrderedDict[str, tuple[str, float]] = OrderedDict()
 
     async def on_event(self, envelope: envelope_pb2.EventEnvelope) -> None:
         notice = notice_of(envelope)
@@ -82,7 +89,51 @@ class LiveFeed:
         data = json.dumps({"conversation_id": notice.conversation_id, "kind": notice.kind, "agent": to})
         sent = Sent(self._number, agents, team, data)
         self._backlog.append(sent)
-        for agent_id in agents:
+        self._send(sent)
+
+    async def on_typing(self, subject: str, data: bytes) -> None:
+        """A chat visitor is typing (or stopped): a core NATS signal from the chat adapter. The pages that
+        show the visitor's open conversation say so for a moment. Never kept for a replay: stale at once."""
+        typing = typing_of(data)
+        if typing is None:
+            return
+        visitor_id, active = typing
+        conversation_id = await self._visitor_conversation(visitor_id)
+        if not conversation_id:
+            return
+        before, team, shared = await self._owner(conversation_id)
+        notice = Notice(conversation_id, "typing")
+        agents = notified_agents(before, notice, team, self._teams, frozenset(self._supervisors), shared)
+        payload = {"conversation_id": conversation_id, "kind": "typing", "active": active}
+        self._send(Sent(0, agents, team, json.dumps(payload)))
+
+    async def _visitor_conversation(self, visitor_id: str) -> str:
+        """The open conversation of the customer a chat visitor is, as threading knows it (found ones
+        briefly cached: a typing visitor signals every few seconds)."""
+        cached = self._visitors.get(visitor_id)
+        now = time.monotonic()
+        if cached is not None and now - cached[1] < VISITOR_TTL_SECONDS:
+            return cached[0]
+        contact = message_pb2.ContactPoint(kind=message_pb2.CONTACT_POINT_KIND_CHAT_VISITOR, value=visitor_id)
+        try:
+            got = await self._backends.conversations.GetCustomerProfile(
+                conversation_service_pb2.GetCustomerProfileRequest(contact=contact), timeout=2
+            )
+            conversation_id = got.profile.open_conversation_id
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.NOT_FOUND:
+                log.warning("live_visitor_lookup_failed", code=exc.code().name)
+            conversation_id = ""
+        if not conversation_id:
+            return ""  # not a customer yet (typing their first message): asked again next time
+        self._visitors[visitor_id] = (conversation_id, now)
+        self._visitors.move_to_end(visitor_id)
+        while len(self._visitors) > KNOWN_CONVERSATIONS:
+            self._visitors.popitem(last=False)
+        return conversation_id
+
+    def _send(self, sent: Sent) -> None:
+        for agent_id in sent.agents:
             for page in self._pages.get(agent_id, ()):
                 if page.full():
                     continue  # a page that stopped reading catches up with a reload when it reconnects
@@ -162,6 +213,8 @@ class LiveFeed:
                 self._supervisors.discard(agent_id)
 
     def _frame(self, sent: Sent) -> str:
+        if not sent.number:  # not kept for a replay: no id, so the page's last id stays the last kept one
+            return f"event: conversation\ndata: {sent.data}\n\n"
         return f"id: {self._epoch}-{sent.number}\nevent: conversation\ndata: {sent.data}\n\n"
 
     def close(self) -> None:

@@ -105,11 +105,24 @@
     pending.set(element, request);
   }
 
+  // "Customer is typing…" on the page of their conversation; it goes when they stop, send, or fall silent.
+  const typingTimers = new Map();
+  function showTyping(conversationId, active) {
+    for (const element of document.querySelectorAll("[data-typing-for]")) {
+      if (element.dataset.typingFor !== conversationId) continue;
+      element.hidden = !active;
+      clearTimeout(typingTimers.get(element));
+      if (active) typingTimers.set(element, setTimeout(() => { element.hidden = true; }, 8000));
+    }
+  }
+
   const source = new EventSource("/events");
   source.addEventListener("conversation", (event) => {
     let notice;
     try { notice = JSON.parse(event.data); } catch (error) { return; }
     tell(notice);
+    if (notice.kind === "typing") { showTyping(notice.conversation_id, notice.active === true); return; }
+    if (notice.kind === "message") showTyping(notice.conversation_id, false);
     for (const element of live) {
       const shows = element.dataset.conversationId;
       if (!shows || shows === notice.conversation_id) refresh(element);
