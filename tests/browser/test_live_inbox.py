@@ -140,11 +140,18 @@ async def test_an_agent_notes_tags_and_resolves_from_the_conversation_page(
     await expect(agent.locator(".conversation-list .status-badge")).to_have_text(["resolved"])
 
 
-def send_mail(port: int) -> None:
+def send_mail(
+    port: int,
+    sender: str = "Grace <grace@example.org>",
+    subject: str = "Order 4411",
+    body: str = "Where is my parcel?",
+    message_id: str = "<order-4411@mail.example.org>",
+) -> None:
+    """A customer's email, over real SMTP to the suite's inbound server."""
     mail = EmailMessage()
-    mail["From"], mail["To"], mail["Subject"] = "Grace <grace@example.org>", "support@inbox.localhost", "Order 4411"
-    mail["Message-ID"] = "<order-4411@mail.example.org>"
-    mail.set_content("Where is my parcel?")
+    mail["From"], mail["To"], mail["Subject"] = sender, "support@inbox.localhost", subject
+    mail["Message-ID"] = message_id
+    mail.set_content(body)
     with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
         client.send_message(mail)
 

@@ -739,6 +739,19 @@ def build_http_app(
         )
 
     @login_required
+    async def customer_facts(request: Request) -> Response:
+        """Who the customer is, who has the conversation and why, and what came before: the contact
+        panel's facts alone, for a live page to swap in (a new channel, a transfer, a mention)."""
+        found = await visible_conversation(request)
+        return page(
+            request,
+            "_customer.html",
+            conversation=_conversation_view(found),
+            customer=await contact_panel(found),
+            why_mine=await assignment_reason(found.conversation_id, request.session["agent_id"]),
+        )
+
+    @login_required
     async def conversation(request: Request) -> Response:
         return await render_conversation(request, await visible_conversation(request))
 
@@ -830,6 +843,7 @@ def build_http_app(
             Route("/canned/{response_id}/delete", delete_canned, methods=["POST"]),
             Route("/conversations/{conversation_id}", conversation, methods=["GET"]),
             Route("/conversations/{conversation_id}/partials/timeline", timeline),
+            Route("/conversations/{conversation_id}/partials/customer", customer_facts),
             Route("/conversations/{conversation_id}/reply", reply, methods=["POST"]),
             Route("/conversations/{conversation_id}/note", add_note, methods=["POST"]),
             Route("/conversations/{conversation_id}/offer", answer_offer, methods=["POST"]),

@@ -1,0 +1,62 @@
+"""One customer, two channels, one conversation: a signed-in visitor writes on chat, then emails from the
+address the site vouched for; the agent sees both in one timeline, each marked with its channel, and the
+contact panel knows both ways to reach them."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from inbox_channel_chat.protocol import identity_signature
+from inbox_devstack.suite import LocalSuite
+from playwright.async_api import Browser, expect
+
+from .test_live_inbox import customer_says, log_in, open_chat, send_mail
+from .test_widget_and_inbox import agent_ready
+
+SITE_SECRET = "the host site's identity secret"
+
+
+@pytest.fixture
+def suite_env() -> dict[str, str]:
+    return {"CHANNELS_CHAT_IDENTITY_SECRET": SITE_SECRET}
+
+
+async def test_chat_and_email_of_one_customer_show_in_one_timeline(
+    local_suite: LocalSuite, api_token: str, browser: Browser, tmp_path: Path
+) -> None:
+    await agent_ready(local_suite, api_token)
+    customer = await open_chat(browser, local_suite)
+    identity = {
+        "user_id": "u-42",
+        "email": "grace@example.org",
+        "name": "Grace Hopper",
+        "signature": identity_signature(SITE_SECRET, "u-42", "grace@example.org"),
+    }
+    await customer.evaluate("identity => window.InboxChat.identify(identity)", identity)
+    await customer_says(customer, "My lamp arrived broken")
+
+    agent = await log_in(browser, local_suite, "ada")
+    await agent.locator(".conversation-list a").first.click(timeout=10_000)
+    await expect(agent.locator(".message.inbound .text")).to_have_text(["My lamp arrived broken"])
+    await asyncio.to_thread(
+        send_mail,
+        local_suite.ports.smtp,
+        sender="Grace Hopper <grace@example.org>",
+        subject="Photos",
+        body="Here are the photos of the broken lamp.",
+        message_id="<photos-1@mail.example.org>",
+    )
+
+    # The email lands in the same conversation, live, marked as email.
+    inbound = agent.locator(".message.inbound")
+    await expect(inbound.locator(".text")).to_have_text(
+        ["My lamp arrived broken", "Here are the photos of the broken lamp."], timeout=15_000
+    )
+    await expect(inbound.nth(0).locator(".who")).to_contain_text("chat")
+    await expect(inbound.nth(1).locator(".who")).to_contain_text("email")
+    panel = agent.get_by_role("complementary", name="Customer")
+    await expect(panel).to_contain_text("grace@example.org")
+    await expect(panel).to_contain_text("chat, email")
+    await agent.screenshot(path=str(tmp_path / "one-timeline.png"), full_page=True)
