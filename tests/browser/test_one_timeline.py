@@ -60,3 +60,12 @@ async def test_chat_and_email_of_one_customer_show_in_one_timeline(
     await expect(panel).to_contain_text("grace@example.org")
     await expect(panel).to_contain_text("chat, email")
     await agent.screenshot(path=str(tmp_path / "one-timeline.png"), full_page=True)
+
+    # The full history: every message of the customer on every channel, oldest first.
+    await panel.get_by_role("link", name="Full history across channels").click()
+    await expect(agent.get_by_role("heading", level=1)).to_have_text("Grace Hopper: every channel, every conversation")
+    await expect(agent.locator(".history .message .text")).to_have_text(
+        ["My lamp arrived broken", "Here are the photos of the broken lamp."]
+    )
+    await expect(agent.locator(".history .message .channel")).to_have_text(["chat", "email"])
+    await agent.screenshot(path=str(tmp_path / "history.png"), full_page=True)

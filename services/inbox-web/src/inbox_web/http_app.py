@@ -752,6 +752,31 @@ def build_http_app(
         )
 
     @login_required
+    async def history(request: Request) -> Response:
+        """Everything the customer and the agents said to each other, on every channel and in every
+        conversation, oldest first (private notes stay in their own conversation)."""
+        found = await visible_conversation(request)
+        token = request.query_params.get("page", "")[:200]
+        try:
+            got = await backends.conversations.GetTimeline(
+                conversation_service_pb2.GetTimelineRequest(
+                    customer_id=found.customer_id, page_size=100, page_token=token, exclude_notes=True
+                )
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.INVALID_ARGUMENT:
+                raise
+            raise HTTPException(400, "that page of the history does not exist") from None
+        return page(
+            request,
+            "history.html",
+            conversation=_conversation_view(found),
+            customer=await contact_panel(found),
+            items=[_message_view(m) for m in got.items],
+            next_page=got.next_page_token,
+        )
+
+    @login_required
     async def conversation(request: Request) -> Response:
         return await render_conversation(request, await visible_conversation(request))
 
@@ -844,6 +869,7 @@ def build_http_app(
             Route("/conversations/{conversation_id}", conversation, methods=["GET"]),
             Route("/conversations/{conversation_id}/partials/timeline", timeline),
             Route("/conversations/{conversation_id}/partials/customer", customer_facts),
+            Route("/conversations/{conversation_id}/history", history),
             Route("/conversations/{conversation_id}/reply", reply, methods=["POST"]),
             Route("/conversations/{conversation_id}/note", add_note, methods=["POST"]),
             Route("/conversations/{conversation_id}/offer", answer_offer, methods=["POST"]),
