@@ -58,6 +58,13 @@ async def test_a_supervisor_watches_the_floor_live_and_reassigns_from_it(
     waiting_row = sam.locator(f'.floor-row:has(a[href="{link}"])')
     await expect(waiting_row.locator(".wait")).to_be_visible()
     await sam.screenshot(path=str(tmp_path / "supervisor.png"), full_page=True)
+    await sam.set_viewport_size({"width": 390, "height": 844})
+    await sam.screenshot(path=str(tmp_path / "supervisor-390.png"), full_page=True)
+    await ada.set_viewport_size({"width": 390, "height": 844})
+    await ada.screenshot(path=str(tmp_path / "inbox-390.png"), full_page=True)
+    for narrow in (sam, ada):  # nothing sticks out sideways on a phone
+        assert await narrow.evaluate("document.documentElement.scrollWidth") <= 390
+    await sam.set_viewport_size({"width": 1280, "height": 844})
 
     # The supervisor hands the waiting customer to Bob from the board.
     await waiting_row.get_by_label("Reassign").select_option("agent:bob")
