@@ -366,6 +366,8 @@ def build_http_app(
             conversations=conversations,
             unread=sum(c["unread"] for c in conversations),
             offers=offers,
+            # The conversation open beside the list (the conversation page's side list).
+            current=request.query_params.get("current", "")[:64],
             view=view,
             views=tuple(VIEWS),
             chosen=chosen,
@@ -606,6 +608,7 @@ def build_http_app(
     ) -> Response:
         teams = await backends.teams_of(request.session["agent_id"])
         await store.mark_read(request.session["agent_id"], conversation.conversation_id, conversation.message_count)
+        mine = await my_conversations(request, "open", ListFilter())
         return page(
             request,
             "conversation.html",
@@ -622,6 +625,12 @@ def build_http_app(
             client_reply_id=uuid.uuid4().hex,
             client_note_id=uuid.uuid4().hex,
             error=error,
+            # The agent's open conversations beside this one.
+            conversations=mine,
+            unread=sum(c["unread"] for c in mine),
+            offers=[],
+            view="open",
+            current=conversation.conversation_id,
         )
 
     async def act(
