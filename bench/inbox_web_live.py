@@ -46,17 +46,22 @@ async def log_in(base: str, username: str) -> httpx.AsyncClient:
     return client
 
 
+def bench_suite(folder: str, **settings: str) -> LocalSuite:
+    """The suite as processes in a throwaway folder, on free ports, with fresh secrets, logging warnings only."""
+    return LocalSuite(
+        base_dir=Path(folder),
+        api_token=secrets.token_urlsafe(24),
+        chat_secret=secrets.token_urlsafe(24),
+        web_session_secret=secrets.token_urlsafe(32),
+        ports=SuitePorts.free(),
+        extra_env={"LOG_LEVEL": "WARNING", **settings},
+    )
+
+
 async def main(agents: int, events: int) -> None:
     configure("bench", json=False, level="WARNING")
     with tempfile.TemporaryDirectory() as folder:
-        suite = LocalSuite(
-            base_dir=Path(folder),
-            api_token=secrets.token_urlsafe(24),
-            chat_secret=secrets.token_urlsafe(24),
-            web_session_secret=secrets.token_urlsafe(32),
-            ports=SuitePorts.free(),
-            extra_env={"LOG_LEVEL": "WARNING"},
-        )
+        suite = bench_suite(folder)
         await asyncio.to_thread(suite.start)
         try:
             for i in range(agents):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import secrets
 import sqlite3
 import statistics
 import sys
@@ -22,11 +21,10 @@ from pathlib import Path
 
 import httpx
 from inbox.routing.v1 import routing_service_pb2, routing_service_pb2_grpc
-from inbox_devstack.suite import LocalSuite, SuitePorts
 from inbox_runtime.grpc_client import authenticated_channel
 from inbox_runtime.logging import configure
 from inbox_threading.store.sqlite import SqliteConversationStore
-from inbox_web_live import PASSWORD, log_in
+from inbox_web_live import PASSWORD, bench_suite, log_in
 from threading_store import dataset, seed_sqlite
 
 AGENT, TEAM = "agent-0", "team-0"
@@ -68,14 +66,7 @@ async def timed(client: httpx.AsyncClient, paths: Callable[[], str], count: int)
 async def main(conversations: int) -> None:
     configure("bench", json=False, level="WARNING")
     with tempfile.TemporaryDirectory() as folder:
-        suite = LocalSuite(
-            base_dir=Path(folder),
-            api_token=secrets.token_urlsafe(24),
-            chat_secret=secrets.token_urlsafe(24),
-            web_session_secret=secrets.token_urlsafe(32),
-            ports=SuitePorts.free(),
-            extra_env={"LOG_LEVEL": "WARNING"},
-        )
+        suite = bench_suite(folder)
         ids = await seed(Path(folder) / "data" / "threading.sqlite3", conversations)
         await asyncio.to_thread(suite.start)
         try:

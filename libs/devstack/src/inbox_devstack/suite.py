@@ -175,6 +175,13 @@ class LocalSuite:
             self.nats.stop()
         return codes
 
+    def pids(self) -> dict[str, int]:
+        """Each running process of the suite (nats-server included), for measuring what it costs."""
+        running = {key: process.pid for key, process in self._processes.items() if process.poll() is None}
+        if self.nats is not None and self.nats.pid is not None:
+            running["nats-server"] = self.nats.pid
+        return running
+
     def returncodes(self) -> dict[str, int | None]:
         return {key: process.poll() for key, process in self._processes.items()}
 

@@ -2,6 +2,8 @@
 
 Writes run inside `BEGIN IMMEDIATE`, which serialises writers across processes, so a
 read-then-write in one `write()` call is atomic even with several replicas on one file.
+Reads have their own connection and thread: under WAL they never wait for a write's fsync, and
+they see every write that has returned.
 """
 
 from __future__ import annotations
@@ -21,13 +23,28 @@ class SqliteDatabase:
         self._path = str(path)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         self._connection: sqlite3.Connection | None = None
+        # An in-memory database is one connection: reads share the writer's.
+        self._shared = self._path == ":memory:"
+        self._reader_executor = (
+            self._executor if self._shared else ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-read")
+        )
+        self._reader: sqlite3.Connection | None = None
 
-    def _connect(self, migrations: Sequence[str]) -> None:
-        if self._path != ":memory:":
-            Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+    def _open_connection(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA busy_timeout = 30000")
+        return conn
+
+    def _open_reader(self) -> None:
+        reader = self._open_connection()
+        reader.execute("PRAGMA foreign_keys = ON")
+        self._reader = reader
+
+    def _connect(self, migrations: Sequence[str]) -> None:
+        if not self._shared:
+            Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+        conn = self._open_connection()
         conn.execute("PRAGMA journal_mode = WAL")
         # FULL: a committed write survives power loss, so acking the event after it is safe.
         conn.execute("PRAGMA synchronous = FULL")
@@ -50,16 +67,26 @@ class SqliteDatabase:
     async def open(self, *migrations: str) -> None:
         """Connect and bring the schema up to date: each migration runs once, in order, in one transaction
         (the file's `user_version` records how many ran). Append migrations; never edit a released one."""
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._connect, migrations)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._connect, migrations)
+        if not self._shared:
+            await loop.run_in_executor(self._reader_executor, self._open_reader)
 
     def _conn(self) -> sqlite3.Connection:
         if self._connection is None:
             raise RuntimeError("database is not open")
         return self._connection
 
+    def _read_conn(self) -> sqlite3.Connection:
+        if self._shared:
+            return self._conn()
+        if self._reader is None:
+            raise RuntimeError("database is not open")
+        return self._reader
+
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        conn = self._conn()
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, conn)
+        conn = self._read_conn()
+        return await asyncio.get_running_loop().run_in_executor(self._reader_executor, fn, conn)
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn` in one immediate transaction; commit when it returns, roll back if it raises."""
@@ -79,11 +106,13 @@ class SqliteDatabase:
 
     async def query_plans(self, run: Callable[[], Awaitable[object]]) -> list[str]:
         """The query plan of every statement `run` executes here (for tests that guard against scans)."""
-        conn = self._conn()
+        conn = self._read_conn()
         executed: list[str] = []
 
         def trace(statement: str) -> None:
-            if statement.lstrip().upper().startswith("SELECT"):
+            # Our statements only: a virtual table module's own (FTS5 reading its config on a connection's
+            # first use: `... FROM 'main'.'x_config'`) are not ours to plan.
+            if statement.lstrip().upper().startswith("SELECT") and "'main'." not in statement:
                 executed.append(statement)
 
         conn.set_trace_callback(trace)
@@ -101,11 +130,17 @@ class SqliteDatabase:
         return await self.read(explain)
 
     async def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._reader is not None:
+            reader = self._reader
+            self._reader = None
+            await loop.run_in_executor(self._reader_executor, reader.close)
         if self._connection is not None:
             conn = self._connection
             self._connection = None
-            await asyncio.get_running_loop().run_in_executor(self._executor, conn.close)
+            await loop.run_in_executor(self._executor, conn.close)
         self._executor.shutdown(wait=True)
+        self._reader_executor.shutdown(wait=True)
 
 
 def _split_statements(script: str) -> list[str]:

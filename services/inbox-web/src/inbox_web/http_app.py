@@ -603,25 +603,55 @@ def build_http_app(
         await store.delete_canned(found.response_id)
         return RedirectResponse("/canned", status_code=303)
 
+    read_writes: set[asyncio.Task[None]] = set()
+
+    def mark_read(agent_id: str, conversation: conversation_pb2.Conversation) -> None:
+        """The agent has seen the conversation as it is now. Written beside the response, not before it:
+        the write waits for the disk, and a read marker lost in a crash costs a bold row, nothing more."""
+
+        async def write() -> None:
+            try:
+                seen = await store.read_counts(agent_id, [conversation.conversation_id])
+                if seen.get(conversation.conversation_id, -1) < conversation.message_count:
+                    await store.mark_read(agent_id, conversation.conversation_id, conversation.message_count)
+            except Exception as exc:  # a UI marker: logged, never the page's failure
+                log.warning("read_marker_failed", conversation_id=conversation.conversation_id, error=repr(exc))
+
+        task = asyncio.create_task(write())
+        read_writes.add(task)
+        task.add_done_callback(read_writes.discard)
+
     async def render_conversation(
         request: Request, conversation: conversation_pb2.Conversation, error: str = ""
     ) -> Response:
-        teams = await backends.teams_of(request.session["agent_id"])
-        await store.mark_read(request.session["agent_id"], conversation.conversation_id, conversation.message_count)
-        mine = await my_conversations(request, "open", ListFilter())
+        me = request.session["agent_id"]
+        mark_read(me, conversation)
+        teams = await backends.teams_of(me)
+        # Independent reads, side by side.
+        mine, messages, customer, why_mine = await asyncio.gather(
+            my_conversations(request, "open", ListFilter()),
+            messages_of(conversation),
+            contact_panel(conversation),
+            assignment_reason(conversation.conversation_id, me),
+        )
+        targets, canned, draft = await asyncio.gather(
+            transfer_targets(me), store.canned_for(teams), draft_from(request, conversation, teams)
+        )
+        for row in mine:  # the one open here is read, whether or not its marker is on disk yet
+            row["unread"] = row["unread"] and row["conversation_id"] != conversation.conversation_id
         return page(
             request,
             "conversation.html",
             400 if error else 200,
             conversation=_conversation_view(conversation),
             tags=list(conversation.tags),
-            messages=await messages_of(conversation),
-            customer=await contact_panel(conversation),
-            why_mine=await assignment_reason(conversation.conversation_id, request.session["agent_id"]),
-            targets=await transfer_targets(request.session["agent_id"]),
+            messages=messages,
+            customer=customer,
+            why_mine=why_mine,
+            targets=targets,
             reply_channels=tuple(REPLY_CHANNELS),
-            canned=await store.canned_for(teams),
-            draft=await draft_from(request, conversation, teams),
+            canned=canned,
+            draft=draft,
             client_reply_id=uuid.uuid4().hex,
             client_note_id=uuid.uuid4().hex,
             error=error,
@@ -742,7 +772,7 @@ def build_http_app(
     async def timeline(request: Request) -> Response:
         """The conversation's timeline alone, for a live page to swap in (the agent has it open: read)."""
         found = await visible_conversation(request)
-        await store.mark_read(request.session["agent_id"], found.conversation_id, found.message_count)
+        mark_read(request.session["agent_id"], found)
         return page(
             request, "_timeline.html", conversation=_conversation_view(found), messages=await messages_of(found)
         )

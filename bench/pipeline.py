@@ -1,0 +1,311 @@
+"""The pipeline end to end, black-box: `make bench` (or `python bench/pipeline.py [sustained messages]`).
+
+Starts the suite as processes on SQLite with the API channel on and 100 available agents, then sends signed
+`POST /webhooks/api/messages`, each from a new customer (so each opens a conversation that routing places),
+and taps what the services publish on NATS: the time each message is first seen on `conv.message_added`
+(stored) and its conversation on `routing.conversation_*` (routed), and the first notice for it in
+inbox-web's live feed (a supervisor's `/events`, visible). In the same run and on the same nats-server
+(`sync_interval: always`) it measures R, the durable publish ceiling (pipelined `publish_async` into a fresh
+stream), and counts k, the messages stored in the streams per inbound message. Prints:
+
+- R, k and the sustained webhook -> routed rate (as fast as the pipeline takes them) against R/k;
+- latency percentiles (webhook ack, stored, routed, visible) at 30, 100 and 300 msg/s offered;
+- CPU milliseconds per inbound message for each service and nats-server, over the sustained run.
+
+Figures only, nothing asserted (the README keeps the table). Targets are in the pipeline issue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import nats
+from inbox.conversations.v1 import events_pb2 as conversation_events
+from inbox.events.v1 import envelope_pb2
+from inbox.message.v1 import message_pb2
+from inbox.routing.v1 import events_pb2 as routing_events
+from inbox.routing.v1 import routing_service_pb2, routing_service_pb2_grpc
+from inbox_channel_api.adapter import api_message_id
+from inbox_channel_api.signing import sign
+from inbox_runtime.grpc_client import authenticated_channel
+from inbox_runtime.logging import configure
+from inbox_web_live import PASSWORD, bench_suite, log_in
+
+AGENTS = 100
+PHASES = ((30, 300), (100, 1000), (300, 1500))  # (offered msg/s, messages)
+SETTLE_SECONDS = 60.0
+ROUTED_TYPES = {
+    "inbox.routing.v1.ConversationAssigned": routing_events.ConversationAssigned,
+    "inbox.routing.v1.ConversationQueued": routing_events.ConversationQueued,
+    "inbox.routing.v1.ConversationOffered": routing_events.ConversationOffered,
+}
+
+
+@dataclass
+class Taps:
+    """First sightings, in `time.perf_counter()` seconds."""
+
+    stored: dict[str, float] = field(default_factory=dict)  # message id
+    conversation_of: dict[str, str] = field(default_factory=dict)  # message id -> conversation id
+    routed: dict[str, float] = field(default_factory=dict)  # conversation id
+    visible: dict[str, float] = field(default_factory=dict)  # conversation id
+
+
+@dataclass
+class Sent:
+    message_id: str
+    started: float
+    acked: float
+
+
+async def tap(nc: nats.NATS, taps: Taps) -> None:
+    async def on_added(msg: nats.aio.msg.Msg) -> None:
+        seen = time.perf_counter()
+        envelope = envelope_pb2.EventEnvelope.FromString(msg.data)
+        added = conversation_events.MessageAdded()
+        if envelope.payload.Unpack(added) and added.message.direction == message_pb2.DIRECTION_INBOUND:
+            taps.stored.setdefault(added.message.message_id, seen)
+            taps.conversation_of[added.message.message_id] = added.message.conversation_id
+
+    async def on_routed(msg: nats.aio.msg.Msg) -> None:
+        seen = time.perf_counter()
+        envelope = envelope_pb2.EventEnvelope.FromString(msg.data)
+        event_type = ROUTED_TYPES.get(envelope.type)
+        if event_type is not None:
+            event = event_type()
+            envelope.payload.Unpack(event)
+            taps.routed.setdefault(event.conversation_id, seen)
+
+    # JetStream stores what is published on these subjects; a plain subscriber sees each as it is published.
+    await nc.subscribe("conv.message_added", cb=on_added)
+    await nc.subscribe("routing.>", cb=on_routed)
+
+
+async def watch_live_feed(client: httpx.AsyncClient, taps: Taps, ready: asyncio.Event) -> None:
+    async with client.stream("GET", "/events") as events:
+        ready.set()
+        async for line in events.aiter_lines():
+            found = re.search(r'"conversation_id": "([^"]+)"', line) if line.startswith("data: ") else None
+            if found:
+                taps.visible.setdefault(found.group(1), time.perf_counter())
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def percentile(samples: list[float], p: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, max(0, int(len(ordered) * p) - 1))]
+
+
+class Webhook:
+    def __init__(self, client: httpx.AsyncClient, secret: str, run: str) -> None:
+        self._client, self._secret, self._run = client, secret, run
+        self._n = 0
+
+    async def send(self) -> Sent:
+        """One message from a new customer, signed as the integrator's system would."""
+        self._n += 1
+        external_id = f"bench-{self._run}-{self._n}"
+        body = json.dumps(
+            {
+                "id": external_id,
+                "from": f"customer-{self._run}-{self._n}",
+                "name": "Bench",
+                "text": "Where is my parcel?",
+            }
+        ).encode()
+        stamp = int(time.time())
+        headers = {
+            "content-type": "application/json",
+            "x-inbox-timestamp": str(stamp),
+            "x-inbox-signature": sign(self._secret, stamp, body),
+        }
+        started = time.perf_counter()
+        response = await self._client.post("/webhooks/api/messages", content=body, headers=headers)
+        acked = time.perf_counter()
+        response.raise_for_status()
+        return Sent(api_message_id(external_id), started, acked)
+
+
+async def until(check: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+async def durable_ceiling(js: nats.js.JetStreamContext, messages: int = 20_000) -> float:
+    """R: pipelined durable publishes per second into a fresh file stream of the same server."""
+    await js.add_stream(name="BENCH_CEILING", subjects=["bench.ceiling"])
+    payload = b"x" * 300
+    try:
+        started = time.perf_counter()
+        for _ in range(messages):
+            await js.publish_async("bench.ceiling", payload)
+        await js.publish_async_completed()
+        return messages / (time.perf_counter() - started)
+    finally:
+        await js.delete_stream("BENCH_CEILING")
+
+
+async def stored_messages(js: nats.js.JetStreamContext) -> int:
+    return sum(info.state.messages for info in await js.streams_info() if info.config.name != "BENCH_CEILING")
+
+
+async def settled_count(js: nats.js.JetStreamContext) -> int:
+    """The streams' message count once the pipeline has stopped adding to it."""
+    previous = -1
+    while True:
+        current = await stored_messages(js)
+        if current == previous:
+            return current
+        previous = current
+        await asyncio.sleep(1.0)
+
+
+async def offered(webhook: Webhook, rate: int, count: int) -> list[Sent]:
+    """`count` messages at `rate` a second, each sent on time whatever the previous ones are doing."""
+    started = time.perf_counter()
+    tasks = []
+    for i in range(count):
+        delay = started + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(webhook.send()))
+    return list(await asyncio.gather(*tasks))
+
+
+async def flat_out(webhook: Webhook, count: int, in_flight: int = 64) -> list[Sent]:
+    slots = asyncio.Semaphore(in_flight)
+
+    async def one() -> Sent:
+        async with slots:
+            return await webhook.send()
+
+    return list(await asyncio.gather(*(one() for _ in range(count))))
+
+
+def latencies(sent: list[Sent], taps: Taps) -> dict[str, list[float]]:
+    found: dict[str, list[float]] = {"webhook ack": [], "stored": [], "routed": [], "visible": []}
+    for s in sent:
+        found["webhook ack"].append((s.acked - s.started) * 1000)
+        if s.message_id in taps.stored:
+            found["stored"].append((taps.stored[s.message_id] - s.started) * 1000)
+        conversation = taps.conversation_of.get(s.message_id, "")
+        if conversation in taps.routed:
+            found["routed"].append((taps.routed[conversation] - s.started) * 1000)
+        if conversation in taps.visible:
+            found["visible"].append((taps.visible[conversation] - s.started) * 1000)
+    return found
+
+
+def all_routed(sent: list[Sent], taps: Taps) -> Callable[[], bool]:
+    return lambda: all(taps.conversation_of.get(s.message_id, "") in taps.routed for s in sent)
+
+
+async def main(sustained: int) -> None:
+    configure("bench", json=False, level="WARNING")
+    secret = secrets.token_urlsafe(32)
+    with tempfile.TemporaryDirectory() as folder:
+        # Replies would go to the callback URL; the bench sends none.
+        suite = bench_suite(folder, CHANNELS_API_SECRET=secret, CHANNELS_API_CALLBACK_URL="http://127.0.0.1:9/unused")
+        await asyncio.to_thread(suite.start)
+        stack = contextlib.AsyncExitStack()
+        try:
+            async with authenticated_channel(f"127.0.0.1:{suite.ports.routing_grpc}", suite.api_token) as channel:
+                routing = routing_service_pb2_grpc.RoutingServiceStub(channel)
+                for i in range(AGENTS):
+                    # Room for every conversation the bench opens, so nothing waits in a queue.
+                    capacity = routing_service_pb2.ChannelCapacity(channel=message_pb2.CHANNEL_API, capacity=100)
+                    await routing.UpsertAgent(
+                        routing_service_pb2.UpsertAgentRequest(
+                            agent_id=f"agent-{i}", display_name=f"Agent {i}", capacities=[capacity]
+                        )
+                    )
+                    await routing.SetPresence(
+                        routing_service_pb2.SetPresenceRequest(
+                            agent_id=f"agent-{i}", presence=routing_service_pb2.PRESENCE_AVAILABLE
+                        )
+                    )
+            await asyncio.to_thread(suite.set_web_login, "lead", "lead", PASSWORD, supervisor=True)
+            supervisor = await log_in(f"http://127.0.0.1:{suite.ports.web_http}", "lead")
+            stack.push_async_callback(supervisor.aclose)
+            taps = Taps()
+            ready = asyncio.Event()
+            feed = asyncio.create_task(watch_live_feed(supervisor, taps, ready))
+            await ready.wait()
+            nc = await nats.connect(f"nats://127.0.0.1:{suite.ports.nats}")
+            stack.push_async_callback(nc.close)
+            await tap(nc, taps)
+            js = nc.jetstream()
+            ceiling = await durable_ceiling(js)
+            client = httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{suite.ports.channels_http}",
+                limits=httpx.Limits(max_connections=128),
+                timeout=30,
+            )
+            stack.push_async_callback(client.aclose)
+            webhook = Webhook(client, secret, secrets.token_hex(4))
+            await until(all_routed(await offered(webhook, 10, 20), taps), SETTLE_SECONDS)  # warm up
+
+            print(f"pipeline, webhook in -> routed, SQLite, {AGENTS} available agents, each message a new customer:")
+            print(f"  R, durable publish ceiling of this nats-server (sync_interval: always)  {ceiling:8.0f} msg/s")
+            before = await settled_count(js)
+            pids = suite.pids()
+            cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            started = time.perf_counter()
+            sent = await flat_out(webhook, sustained)
+            complete = await until(all_routed(sent, taps), SETTLE_SECONDS * 5)
+            last = max(
+                taps.routed[taps.conversation_of[s.message_id]] for s in sent if s.message_id in taps.conversation_of
+            )
+            rate = len(sent) / (last - started)
+            after = await settled_count(js)
+            cpu = {name: (cpu_seconds(pid) - cpu_before[name]) * 1000 / sustained for name, pid in pids.items()}
+            k = (after - before) / sustained
+            print(f"  k, messages stored in the streams per inbound message (counted)          {k:8.2f}")
+            print(
+                f"  sustained webhook -> routed, {sustained} messages flat out{'' if complete else ' (not all routed)'}"
+                f"            {rate:8.0f} msg/s = {rate / (ceiling / k):.2f} of R/k"
+            )
+            print("  CPU per inbound message: " + ", ".join(f"{n} {ms:.1f} ms" for n, ms in sorted(cpu.items())))
+            print(f"  total CPU per inbound message {sum(cpu.values()):47.1f} ms")
+
+            for rate_offered, count in PHASES:
+                sent = await offered(webhook, rate_offered, count)
+                await until(all_routed(sent, taps), SETTLE_SECONDS)
+                await until(
+                    lambda s=sent: all(taps.conversation_of.get(x.message_id, "") in taps.visible for x in s), 5
+                )
+                print(f"  at {rate_offered} msg/s offered ({count} messages):")
+                for stage, samples in latencies(sent, taps).items():
+                    if samples:
+                        p50, p99 = statistics.median(samples), percentile(samples, 0.99)
+                        print(f"    {stage:<12} p50 {p50:7.1f} ms   p99 {p99:7.1f} ms   ({len(samples)} of {count})")
+            feed.cancel()
+        finally:
+            await stack.aclose()
+            await asyncio.to_thread(suite.stop)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 3000))
