@@ -49,7 +49,9 @@ def test_conversation_events_become_notices_without_their_content() -> None:
     assigned = conversation_events.AssigneeChanged(conversation_id="c1", agent_id="ada")
     assert notice_of(envelope(assigned)) == Notice("c1", "assignment", "ada")
     opened = conversation_events.ConversationOpened(conversation_id="c2", text="hello")
-    assert notice_of(envelope(opened)) == Notice("c2", "opened", "")
+    assert notice_of(envelope(opened)) == Notice("c2", "opened", "", opened_in="")
+    opened_in_team = conversation_events.ConversationOpened(conversation_id="c3", team="tier1")
+    assert notice_of(envelope(opened_in_team)) == Notice("c3", "opened", "", opened_in="tier1")
     assert notice_of(envelope(conversation_events.ConversationOpened())) is None
     assert notice_of(envelope(conversation_events.MessageAdded())) is None  # no conversation: nothing to tell
 

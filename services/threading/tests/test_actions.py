@@ -7,6 +7,12 @@ import asyncio
 from dataclasses import replace
 
 import pytest
+from inbox.conversations.v1 import events_pb2 as conversation_events
+from inbox.events.v1 import envelope_pb2
+from inbox_devstack.clock import Clock
+from inbox_devstack.nats_server import NatsServer
+from inbox_devstack.waiting import eventually
+from inbox_events import EventBus
 from inbox_runtime.errors import FailedPrecondition, InvalidInput, NotFound
 from inbox_threading.actions import ThreadingActions
 from inbox_threading.changes import ConversationQuery, CustomerGuard, ThreadChange
@@ -20,9 +26,12 @@ from inbox_threading.domain import (
     NewInboundMessage,
     NewProactiveMessage,
     StoredMessage,
+    ThreadPolicies,
+    ThreadPolicy,
     Viewer,
 )
 from inbox_threading.plans import conversation_id_for
+from inbox_threading.store import ConversationStore
 
 from .conftest import OpenStore, World
 
@@ -523,3 +532,26 @@ async def test_lists_show_who_wrote_the_latest_message_and_since_when_the_custom
     )
     unnamed = NewInboundMessage("m3", SMS, "main", "m3", ContactPoint(PHONE, "+1555"), "", "hi", 5, 5)
     assert (await record(world, unnamed, now=110)).conversation.customer_label == "+1555"  # no name: the number
+
+
+async def test_a_new_conversation_is_announced_with_the_team_that_sees_it(
+    store: ConversationStore, nats_server: NatsServer
+) -> None:
+    opened: list[conversation_events.ConversationOpened] = []
+
+    async def on_opened(envelope: envelope_pb2.EventEnvelope) -> None:
+        event = conversation_events.ConversationOpened()
+        envelope.payload.Unpack(event)
+        opened.append(event)
+
+    async with EventBus.connect(nats_server.url, service="test") as bus:
+        await bus.ensure_streams()
+        async with bus.watch(["conv.opened"], on_opened):
+            policies = ThreadPolicies(default=ThreadPolicy(team="tier1"))
+            outcome = await ThreadingActions(store, bus, policies, clock=Clock()).record_inbound(inbound("m1"))
+
+            async def announced() -> bool:
+                return len(opened) == 1
+
+            await eventually(announced, what="the conversation's opening on conv.opened")
+    assert (opened[0].conversation_id, opened[0].team) == (outcome.conversation.conversation_id, "tier1")

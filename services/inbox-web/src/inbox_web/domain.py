@@ -275,6 +275,8 @@ class Notice:
     also: str = ""
     # Who shares the conversation may have changed (an activity: someone joined, was assigned...).
     shares_changed: bool = False
+    # A conversation just opened: nobody has it, nobody shares it, and this is its team.
+    opened_in: str | None = None
 
 
 def notice_of(envelope: envelope_pb2.EventEnvelope) -> Notice | None:
@@ -291,7 +293,8 @@ def notice_of(envelope: envelope_pb2.EventEnvelope) -> Notice | None:
         return None
     also = event.agent_id if kind == "offered" else ""
     activity = kind == "message" and event.message.kind == message_pb2.MESSAGE_KIND_ACTIVITY
-    return Notice(conversation_id, kind, assignee, also, shares_changed=activity)
+    opened_in = event.team if kind == "opened" else None
+    return Notice(conversation_id, kind, assignee, also, shares_changed=activity, opened_in=opened_in)
 
 
 def notified_agents(

@@ -77,6 +77,8 @@ class LiveFeed:
             return
         if notice.shares_changed:
             self._owners.pop(notice.conversation_id, None)  # ask threading again who shares it
+        if notice.opened_in is not None:
+            self._remember(notice.conversation_id, ("", notice.opened_in, ()))  # all known: nothing to ask
         before, team, shared = await self._owner(notice.conversation_id) if notice.conversation_id else _NOBODY
         agents = notified_agents(before, notice, team, self._teams, frozenset(self._supervisors), shared)
         # The agent it is offered to holds it for now: they hear when it moves on (lapsed, taken back).

@@ -135,6 +135,7 @@ class ThreadingActions:
                 text=message.text[:2000],
                 tags=list(conversation.tags),
                 customer_attributes=dict(outcome.customer_attributes),
+                team=conversation.team,
             )
             events.append(Outgoing(opened, f"conv-opened:{conversation.conversation_id}", correlation_id))
         if outcome.reopened:
