@@ -15,8 +15,11 @@ from inbox.routing.v1 import routing_service_pb2_grpc as pb_grpc
 from inbox_devstack.events import stored_events
 from inbox_devstack.ports import free_port
 from inbox_devstack.suite import SERVICES, LocalSuite
+from inbox_devstack.waiting import eventually
 from inbox_events import EventBus, Outgoing
+from inbox_routing.subscribers import ON_MESSAGE_ADDED, ON_OPENED
 from inbox_runtime.grpc_client import authenticated_channel
+from inbox_threading.subscribers import ON_INBOUND
 
 # Every service on SQLite files, then every service on MongoDB (FerretDB in the tests).
 pytestmark = pytest.mark.parametrize("suite_store", ["sqlite", "mongo"], indirect=True)
@@ -71,14 +74,17 @@ async def test_two_replicas_never_exceed_capacity_under_a_burst(local_suite: Loc
                     for i in range(AGENTS)
                 ),
             )
-        for _ in range(300):
-            stats = await stubs[0].GetQueueStats(pb.GetQueueStatsRequest())
-            agents = (await stubs[1].ListAgents(pb.ListAgentsRequest())).agents
-            held = sum(load.capacity for a in agents for load in a.load)
-            if held == AGENTS * CAPACITY and stats.waiting == BURST - AGENTS * CAPACITY:
-                break
-            await asyncio.sleep(0.1)
-        await asyncio.sleep(1.0)
+            for _ in range(300):
+                stats = await stubs[0].GetQueueStats(pb.GetQueueStatsRequest())
+                agents = (await stubs[1].ListAgents(pb.ListAgentsRequest())).agents
+                held = sum(load.capacity for a in agents for load in a.load)
+                if held == AGENTS * CAPACITY and stats.waiting == BURST - AGENTS * CAPACITY:
+                    break
+                await asyncio.sleep(0.1)
+            # Nothing is still on its way: threading has handled every inbound message (so every opening
+            # is published) and the replicas have handled and acked every opening and message.
+            for spec in (ON_INBOUND, ON_OPENED, ON_MESSAGE_ADDED):
+                await eventually(lambda spec=spec: bus.settled(spec), 60, what=f"{spec.durable} settled")
         agents = (await stubs[0].ListAgents(pb.ListAgentsRequest())).agents
         stats = await stubs[1].GetQueueStats(pb.GetQueueStatsRequest())
 
