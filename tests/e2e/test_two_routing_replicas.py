@@ -74,13 +74,14 @@ async def test_two_replicas_never_exceed_capacity_under_a_burst(local_suite: Loc
                     for i in range(AGENTS)
                 ),
             )
-            for _ in range(300):
+
+            async def every_agent_full_and_the_rest_queued() -> bool:
                 stats = await stubs[0].GetQueueStats(pb.GetQueueStatsRequest())
                 agents = (await stubs[1].ListAgents(pb.ListAgentsRequest())).agents
                 held = sum(load.capacity for a in agents for load in a.load)
-                if held == AGENTS * CAPACITY and stats.waiting == BURST - AGENTS * CAPACITY:
-                    break
-                await asyncio.sleep(0.1)
+                return held == AGENTS * CAPACITY and stats.waiting == BURST - AGENTS * CAPACITY
+
+            await eventually(every_agent_full_and_the_rest_queued, 30, what="every agent full, the rest queued")
             # Nothing is still on its way: threading has handled every inbound message (so every opening
             # is published) and the replicas have handled and acked every opening and message.
             for spec in (ON_INBOUND, ON_OPENED, ON_MESSAGE_ADDED):
