@@ -98,6 +98,7 @@ def test_a_note_mentions_known_agents_once_each_whatever_the_case() -> None:
     assert mentions_in(text, agents, author="ada") == ["bob", "cy.lee"]
     assert mentions_in("@cy.lee.", agents, author="ada") == ["cy.lee"]
     assert mentions_in("no mentions here", agents, author="ada") == []
+    assert mentions_in(text, agents, author="ada", sharing=("bob",)) == ["cy.lee"]  # bob has it already
 
 
 def test_an_agent_sees_their_own_what_is_shared_with_them_and_their_teams() -> None:

@@ -319,14 +319,16 @@ def notified_agents(
 _MENTION = re.compile(r"(?<![\w@.])@([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
-def mentions_in(text: str, agents: Iterable[str], author: str) -> list[str]:
-    """The agents a note mentions (`@ada`), each once, in the order written; unknown names and the
-    author are left out. Names match whatever their case; a trailing full stop is punctuation."""
+def mentions_in(text: str, agents: Iterable[str], author: str, sharing: Iterable[str] = ()) -> list[str]:
+    """The agents a note mentions (`@ada`) who do not have the conversation yet (`sharing`: its assignee
+    and participants), each once, in the order written; unknown names and the author are left out. Names
+    match whatever their case; a trailing full stop is punctuation."""
     known = {agent.lower(): agent for agent in agents}
+    has_it = set(sharing)
     mentioned: list[str] = []
     for raw in _MENTION.findall(text):
         agent = known.get(raw.lower()) or known.get(raw.rstrip(".").lower())
-        if agent and agent != author and agent not in mentioned:
+        if agent and agent != author and agent not in has_it and agent not in mentioned:
             mentioned.append(agent)
     return mentioned
 

@@ -161,6 +161,15 @@ def _agent_view(a: routing_service_pb2.Agent, now_s: float) -> dict[str, Any]:
     }
 
 
+def _targets(agents: Iterable[routing_service_pb2.Agent], me: str) -> dict[str, list[str]]:
+    """Who a conversation can go to: the agents but `me`, and every team."""
+    listed = list(agents)
+    return {
+        "agents": sorted(a.agent_id for a in listed if a.agent_id != me),
+        "teams": sorted({t for a in listed for t in a.teams}),
+    }
+
+
 def _queue_view(q: routing_service_pb2.TeamQueue) -> dict[str, Any]:
     return {
         "team": q.team or "(no team)",
@@ -526,10 +535,7 @@ def build_http_app(
     async def transfer_targets(me: str) -> dict[str, list[str]]:
         """Who a conversation can go to: the other agents, and every team."""
         listed = await backends.routing.ListAgents(routing_service_pb2.ListAgentsRequest())
-        return {
-            "agents": sorted(a.agent_id for a in listed.agents if a.agent_id != me),
-            "teams": sorted({t for a in listed.agents for t in a.teams}),
-        }
+        return _targets(listed.agents, me)
 
     @login_required
     async def transfer(request: Request) -> Response:
@@ -627,16 +633,15 @@ def build_http_app(
         me = request.session["agent_id"]
         mark_read(me, conversation)
         teams = await backends.teams_of(me)
-        # Independent reads, side by side.
+        # Independent reads, all side by side.
+        rest = asyncio.gather(transfer_targets(me), store.canned_for(teams), draft_from(request, conversation, teams))
         mine, messages, customer, why_mine = await asyncio.gather(
             my_conversations(request, "open", ListFilter()),
             messages_of(conversation),
             contact_panel(conversation),
             assignment_reason(conversation.conversation_id, me),
         )
-        targets, canned, draft = await asyncio.gather(
-            transfer_targets(me), store.canned_for(teams), draft_from(request, conversation, teams)
-        )
+        targets, canned, draft = await rest
         for row in mine:  # the one open here is read, whether or not its marker is on disk yet
             row["unread"] = row["unread"] and row["conversation_id"] != conversation.conversation_id
         return page(
@@ -729,14 +734,13 @@ def build_http_app(
             )
             if "@" in text:
                 agents = await backends.routing.ListAgents(routing_service_pb2.ListAgentsRequest())
-                sharing = {found.assignee_agent_id, *found.participant_agent_ids}
-                for mentioned in mentions_in(text, (a.agent_id for a in agents.agents), me):
-                    if mentioned not in sharing:
-                        await backends.conversations.AddParticipant(
-                            conversation_service_pb2.AddParticipantRequest(
-                                conversation_id=found.conversation_id, participant_agent_id=mentioned, agent_id=me
-                            )
+                sharing = (found.assignee_agent_id, *found.participant_agent_ids)
+                for mentioned in mentions_in(text, (a.agent_id for a in agents.agents), me, sharing):
+                    await backends.conversations.AddParticipant(
+                        conversation_service_pb2.AddParticipantRequest(
+                            conversation_id=found.conversation_id, participant_agent_id=mentioned, agent_id=me
                         )
+                    )
             return noted
 
         return await act(request, call)
@@ -872,7 +876,7 @@ def build_http_app(
             ),
             agents=sorted((_agent_view(a, now_s) for a in agents.agents), key=lambda a: a["agent_id"]),
             conversations=[_conversation_view(c, now_s) for c in floor_order(list(listed.conversations))],
-            targets=await transfer_targets(""),
+            targets=_targets(agents.agents, ""),  # the agents listed above: one call, not two
         )
 
     @supervisors_only
