@@ -265,6 +265,7 @@ def build_http_app(
             presence=request.session.get("presence", ""),
             presences=PRESENCE_CHOICES,
             supervisor=is_supervisor(request),
+            live_after=getattr(request.state, "live_after", ""),
         )
         return templates.TemplateResponse(request, name, context, status_code=status_code)
 
@@ -273,6 +274,9 @@ def build_http_app(
             if not request.session.get("agent_id"):
                 return RedirectResponse("/login", status_code=303)
             structlog.contextvars.bind_contextvars(agent_id=request.session["agent_id"])
+            # Where the live feed stood before this page read anything: its stream replays from there, so
+            # a change between the render and the stream's connection is not lost.
+            request.state.live_after = feed.position()
             await backends.heartbeat(request.session["agent_id"])
             return await handler(request)
 
@@ -428,7 +432,8 @@ def build_http_app(
         stream = feed.stream(
             agent_id,
             await backends.teams_of(agent_id),
-            request.headers.get("last-event-id", ""),
+            # A reconnecting stream says what it saw last; a new one, where its page was rendered.
+            request.headers.get("last-event-id") or request.query_params.get("after", "")[:40],
             everything=is_supervisor(request),
         )
         return StreamingResponse(

@@ -71,6 +71,10 @@ class LiveFeed:
         # Chat visitor -> (their open conversation, when asked).
         self._visitors: OrderedDict[str, tuple[str, float]] = OrderedDict()
 
+    def position(self) -> str:
+        """The id of the latest notice: a page rendered now asks for what comes after it."""
+        return f"{self._epoch}-{self._number}"
+
     async def on_event(self, envelope: envelope_pb2.EventEnvelope) -> None:
         notice = notice_of(envelope)
         if notice is None:

@@ -116,7 +116,9 @@
     }
   }
 
-  const source = new EventSource("/events");
+  // From where the page was rendered, so nothing between the render and this connection is missed.
+  const after = document.body.dataset.liveAfter || "";
+  const source = new EventSource(after ? `/events?after=${encodeURIComponent(after)}` : "/events");
   source.addEventListener("conversation", (event) => {
     let notice;
     try { notice = JSON.parse(event.data); } catch (error) { return; }
