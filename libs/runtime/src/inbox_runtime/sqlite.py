@@ -4,6 +4,10 @@ Writes run inside `BEGIN IMMEDIATE`, which serialises writers across processes, 
 read-then-write in one `write()` call is atomic even with several replicas on one file.
 Reads have their own connection and thread: under WAL they never wait for a write's fsync, and
 they see every write that has returned.
+
+Group commit: the writes that arrive while a transaction is committing share the next one, each in
+its own savepoint. One fsync carries all of them (durability is unchanged: `write()` returns only
+after the commit that holds it), and a write that fails rolls back to its savepoint alone.
 """
 
 from __future__ import annotations
@@ -12,10 +16,19 @@ import asyncio
 import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar
 
 T = TypeVar("T")
+
+
+@dataclass
+class _Write:
+    fn: Callable[[sqlite3.Connection], Any]
+    future: asyncio.Future[Any]
+    result: Any = None
+    error: BaseException | None = None
 
 
 class SqliteDatabase:
@@ -29,6 +42,8 @@ class SqliteDatabase:
             self._executor if self._shared else ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-read")
         )
         self._reader: sqlite3.Connection | None = None
+        self._queued: list[_Write] = []
+        self._committer: asyncio.Task[None] | None = None
 
     def _open_connection(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
@@ -89,20 +104,52 @@ class SqliteDatabase:
         return await asyncio.get_running_loop().run_in_executor(self._reader_executor, fn, conn)
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `fn` in one immediate transaction; commit when it returns, roll back if it raises."""
-        conn = self._conn()
+        """Run `fn` in an immediate transaction and return once it is committed; if `fn` raises, nothing
+        of it is written. Writes queued meanwhile share one transaction (see the module's note)."""
+        self._conn()
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queued.append(_Write(fn, future))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_queued(), name="sqlite-group-commit")
+        return await future
 
-        def in_transaction() -> T:
-            conn.execute("BEGIN IMMEDIATE")
+    async def _commit_queued(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._queued:
+            group, self._queued = self._queued, []
             try:
-                result = fn(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return result
+                await loop.run_in_executor(self._executor, self._run_group, self._conn(), group)
+            except BaseException as exc:  # the commit itself failed: none of the group is written
+                for write in group:
+                    write.error, write.result = exc, None
+            for write in group:
+                if write.future.done():
+                    continue
+                if write.error is not None:
+                    write.future.set_exception(write.error)
+                else:
+                    write.future.set_result(write.result)
 
-        return await asyncio.get_running_loop().run_in_executor(self._executor, in_transaction)
+    @staticmethod
+    def _run_group(conn: sqlite3.Connection, group: list[_Write]) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if len(group) == 1:
+                group[0].result = group[0].fn(conn)
+            else:
+                for write in group:
+                    conn.execute("SAVEPOINT write")
+                    try:
+                        write.result = write.fn(conn)
+                    except Exception as exc:
+                        conn.execute("ROLLBACK TO write")
+                        write.error = exc
+                    conn.execute("RELEASE write")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
     async def query_plans(self, run: Callable[[], Awaitable[object]]) -> list[str]:
         """The query plan of every statement `run` executes here (for tests that guard against scans)."""
@@ -131,6 +178,8 @@ class SqliteDatabase:
 
     async def close(self) -> None:
         loop = asyncio.get_running_loop()
+        if self._committer is not None:
+            await asyncio.gather(self._committer, return_exceptions=True)
         if self._reader is not None:
             reader = self._reader
             self._reader = None
