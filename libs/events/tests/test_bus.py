@@ -13,9 +13,9 @@ from inbox_devstack.nats_server import NatsServer
 from inbox_events import ConsumerSpec, Event, EventBus, PermanentError
 
 OPENED = ConsumerSpec(
-    durable="test-on-opened",
-    subjects=("conv.opened",),
-    event_type=conv.ConversationOpened,
+    durable="test-on-reopened",
+    subjects=("conv.reopened",),
+    event_type=conv.ConversationReopened,
     max_deliver=3,
     retry_delays_seconds=(0.1,),
 )
@@ -29,17 +29,17 @@ async def bus(nats_server: NatsServer) -> AsyncIterator[EventBus]:
         yield connected
 
 
-def opened(conversation_id: str) -> conv.ConversationOpened:
-    return conv.ConversationOpened(conversation_id=conversation_id, customer_id="cust", channel=1)
+def opened(conversation_id: str) -> conv.ConversationReopened:
+    return conv.ConversationReopened(conversation_id=conversation_id, customer_id="cust", channel=1)
 
 
 class Recorder:
     def __init__(self) -> None:
-        self.events: list[Event[conv.ConversationOpened]] = []
+        self.events: list[Event[conv.ConversationReopened]] = []
         self.dead: list[envelope_pb2.DeadLetter] = []
         self.changed = asyncio.Event()
 
-    async def on_opened(self, event: Event[conv.ConversationOpened]) -> None:
+    async def on_opened(self, event: Event[conv.ConversationReopened]) -> None:
         self.events.append(event)
         self.changed.set()
 
@@ -62,7 +62,7 @@ async def test_events_round_trip_in_their_envelope(bus: EventBus) -> None:
     event = recorder.events[0]
     assert event.payload.conversation_id == "c1"
     assert event.envelope.event_id == "e1"
-    assert event.envelope.type == "inbox.conversations.v1.ConversationOpened"
+    assert event.envelope.type == "inbox.conversations.v1.ConversationReopened"
     assert event.envelope.correlation_id == "corr-1"
     assert event.envelope.tenant_id == "default"
     assert event.envelope.occurred_at.seconds > 0
@@ -83,7 +83,7 @@ async def test_a_failing_handler_is_retried_then_dead_lettered(bus: EventBus) ->
     recorder = Recorder()
     attempts: list[int] = []
 
-    async def always_fails(event: Event[conv.ConversationOpened]) -> None:
+    async def always_fails(event: Event[conv.ConversationReopened]) -> None:
         attempts.append(event.deliveries)
         if event.payload.conversation_id == "poison":
             raise RuntimeError("store unavailable")
@@ -95,10 +95,10 @@ async def test_a_failing_handler_is_retried_then_dead_lettered(bus: EventBus) ->
         await recorder.until(lambda: len(recorder.dead) == 1 and len(recorder.events) == 1)
     assert attempts.count(1) == 2 and max(attempts) == 3
     dead = recorder.dead[0]
-    assert dead.consumer == "test-on-opened"
+    assert dead.consumer == "test-on-reopened"
     assert dead.deliveries == 3
     assert "store unavailable" in dead.reason
-    assert dead.original_subject == "conv.opened"
+    assert dead.original_subject == "conv.reopened"
 
 
 async def test_a_permanent_error_or_malformed_payload_is_dead_lettered_at_once(
@@ -106,11 +106,11 @@ async def test_a_permanent_error_or_malformed_payload_is_dead_lettered_at_once(
 ) -> None:
     recorder = Recorder()
 
-    async def rejects(event: Event[conv.ConversationOpened]) -> None:
+    async def rejects(event: Event[conv.ConversationReopened]) -> None:
         raise PermanentError("conversation id is not ours")
 
     nc = await nats.connect(nats_server.url)
-    await nc.jetstream().publish("conv.opened", b"\x00garbage", headers={"Nats-Msg-Id": "g"})
+    await nc.jetstream().publish("conv.reopened", b"\x00garbage", headers={"Nats-Msg-Id": "g"})
     await nc.close()
     await bus.publish(opened("rejected"), event_id="r")
     async with bus.consume(OPENED, rejects), bus.consume(DEAD, recorder.on_dead):
@@ -136,3 +136,66 @@ async def test_consumers_carry_on_after_the_broker_restarts(bus: EventBus, nats_
                     await asyncio.sleep(0.2)
         await recorder.until(lambda: len(recorder.events) == 2, timeout=30)
     assert [e.payload.conversation_id for e in recorder.events] == ["before", "after"]
+
+
+BY_CUSTOMER = ConsumerSpec(
+    durable="test-by-customer",
+    subjects=("conv.reopened",),
+    event_type=conv.ConversationReopened,
+    max_deliver=3,
+    retry_delays_seconds=(0.1,),
+    lane=lambda event: event.customer_id,
+)
+
+
+async def _publish_for(bus: EventBus, *pairs: tuple[str, str]) -> None:
+    for customer_id, conversation_id in pairs:
+        event = conv.ConversationReopened(conversation_id=conversation_id, customer_id=customer_id, channel=1)
+        await bus.publish(event, event_id=conversation_id)
+
+
+async def test_lanes_of_a_batch_are_handled_side_by_side_each_in_order(bus: EventBus) -> None:
+    await _publish_for(bus, ("a", "a1"), ("a", "a2"), ("b", "b1"), ("a", "a3"), ("b", "b2"))
+    handled: list[str] = []
+    b1_handled = asyncio.Event()
+    done = asyncio.Event()
+
+    async def handle(event: Event[conv.ConversationReopened]) -> None:
+        conversation_id = event.payload.conversation_id
+        if conversation_id == "a1":
+            # Handled one at a time, a1 would wait for ever: b's lane runs beside a's.
+            await b1_handled.wait()
+        handled.append(conversation_id)
+        if conversation_id == "b1":
+            b1_handled.set()
+        if len(handled) == 5:
+            done.set()
+
+    async with bus.consume(BY_CUSTOMER, handle):
+        async with asyncio.timeout(10):
+            await done.wait()
+    assert [c for c in handled if c.startswith("a")] == ["a1", "a2", "a3"]
+    assert [c for c in handled if c.startswith("b")] == ["b1", "b2"]
+
+
+async def test_a_retried_event_holds_back_the_rest_of_its_lane_only(bus: EventBus) -> None:
+    await _publish_for(bus, ("a", "a1"), ("a", "a2"), ("b", "b1"), ("a", "a3"))
+    handled: list[str] = []
+    failed_once: set[str] = set()
+    done = asyncio.Event()
+
+    async def handle(event: Event[conv.ConversationReopened]) -> None:
+        conversation_id = event.payload.conversation_id
+        if conversation_id == "a1" and conversation_id not in failed_once:
+            failed_once.add(conversation_id)
+            raise RuntimeError("store unavailable")
+        handled.append(conversation_id)
+        if len(handled) == 4:
+            done.set()
+
+    async with bus.consume(BY_CUSTOMER, handle):
+        async with asyncio.timeout(10):
+            await done.wait()
+    assert handled[0] == "b1"  # the other lane did not wait for a1's retry
+    assert handled[1:] == ["a1", "a2", "a3"]
+    assert await bus.settled(BY_CUSTOMER)

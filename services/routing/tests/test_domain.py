@@ -16,6 +16,7 @@ from inbox_routing.domain import (
     estimated_wait_seconds,
     parse_rules,
     validate_agent,
+    with_pending_load,
 )
 from inbox_runtime.errors import InvalidInput
 
@@ -37,6 +38,18 @@ def agent(
 
 def test_least_loaded_relative_to_capacity_wins() -> None:
     assert decide(REQUEST, Target(), [Candidate(agent("a"), 2), Candidate(agent("b"), 1)]).agent_id == "b"
+
+
+def test_conversations_being_given_to_an_agent_count_in_their_load_on_that_channel() -> None:
+    candidates = [Candidate(agent("a", chat=2), 0), Candidate(agent("b", chat=2), 1)]
+    pending = {("a", CHAT): 2, ("b", EMAIL): 5}
+
+    counted = with_pending_load(candidates, CHAT, pending)
+
+    assert [(c.agent.agent_id, c.load) for c in counted] == [("a", 2), ("b", 1)]
+    # a is full once its picks land: the next decision goes to b, not to a's store-side free seats.
+    assert decide(REQUEST, Target(), counted).agent_id == "b"
+    assert with_pending_load(candidates, CHAT, {}) == candidates
 
 
 def test_ties_go_to_the_longest_idle_then_to_the_agent_id() -> None:

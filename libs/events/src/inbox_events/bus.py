@@ -6,6 +6,12 @@ Delivery rules (see the architecture's NATS settings):
   can never succeed (`PermanentError`, a malformed envelope), the message goes to `deadletter.<durable>`
   with the reason and is terminated, so one poison event never blocks a consumer;
 - the client reconnects forever, and a pull subscription lost with a server restart is re-created.
+
+Batches: a consumer whose spec names a `lane` handles a fetched batch's lanes side by side and each lane's
+events one after another, in stream order; when an event of a lane fails, the lane's later events are
+put back with it, so a retry never lets a later event of the same customer overtake an earlier one.
+Side by side is what lets a batch share its costs: the store commits the writes that arrive together in
+one transaction, and the events they publish are in flight together.
 """
 
 from __future__ import annotations
@@ -77,6 +83,9 @@ class ConsumerSpec(Generic[M]):
     retry_delays_seconds: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0, 300.0)
     max_ack_pending: int = 1000
     stream: str = field(default="")
+    # What must stay in order (a customer, a conversation): events with different lanes are handled side
+    # by side. None: one at a time, in stream order.
+    lane: Callable[[M], str] | None = None
 
     def stream_name(self) -> str:
         return self.stream or stream_for_subject(self.subjects[0]).name
@@ -338,11 +347,7 @@ class _Consumer(Generic[M]):
                 log.warning("consumer_fetch_failed", consumer=self._spec.durable, error=repr(exc))
                 await self._resubscribe()
                 continue
-            for msg in messages:
-                try:
-                    await self._handle(msg)
-                except Exception as exc:  # e.g. the broker went away mid-ack; redelivered after ack_wait
-                    log.warning("event_settle_failed", consumer=self._spec.durable, error=repr(exc))
+            await self._handle_batch(messages)
 
     async def _resubscribe(self) -> None:
         while not self._stopping.is_set():
@@ -360,35 +365,72 @@ class _Consumer(Generic[M]):
             except Exception as exc:
                 log.warning("consumer_resubscribe_failed", consumer=self._spec.durable, error=repr(exc))
 
-    async def _handle(self, msg: Msg) -> None:
-        spec = self._spec
+    async def _handle_batch(self, messages: list[Msg]) -> None:
+        lane_of = self._spec.lane
+        lanes: dict[str, list[tuple[Msg, Event[M]]]] = {}
+        for msg in messages:
+            event = await self._settled_or_decoded(msg)
+            if event is None:
+                continue
+            if lane_of is None:  # one at a time; a retried event does not hold back the others
+                await self._handle_lane([(msg, event)])
+            else:
+                lanes.setdefault(lane_of(event.payload), []).append((msg, event))
+        await asyncio.gather(*(self._handle_lane(lane) for lane in lanes.values()))
+
+    async def _handle_lane(self, lane: list[tuple[Msg, Event[M]]]) -> None:
+        for index, (msg, event) in enumerate(lane):
+            try:
+                retry_in = await self._handle(msg, event)
+            except Exception as exc:  # e.g. the broker went away mid-ack; redelivered after ack_wait
+                log.warning("event_settle_failed", consumer=self._spec.durable, error=repr(exc))
+                continue
+            if retry_in is not None:
+                # Put the lane's later events back too, so none overtakes the one that failed.
+                for later, _ in lane[index + 1 :]:
+                    with contextlib.suppress(Exception):
+                        await later.nak(delay=retry_in)
+                return
+
+    async def _settled_or_decoded(self, msg: Msg) -> Event[M] | None:
+        """The event, or None when it was malformed and is dead-lettered."""
+        try:
+            envelope, payload = decode(msg.data, self._spec.event_type)
+        except MalformedEvent as exc:
+            with structlog.contextvars.bound_contextvars(consumer=self._spec.durable, subject=msg.subject):
+                try:
+                    await self._bus._dead_letter(self._spec, msg, f"malformed: {exc}")
+                except Exception as error:
+                    log.warning("event_settle_failed", consumer=self._spec.durable, error=repr(error))
+            return None
         deliveries = msg.metadata.num_delivered or 1
+        return Event(envelope=envelope, payload=payload, subject=msg.subject, deliveries=deliveries)
+
+    async def _handle(self, msg: Msg, event: Event[M]) -> float | None:
+        """Handle, then ack, dead-letter or nak; the delay before a retry when it was nak'ed."""
+        spec = self._spec
+        deliveries = event.deliveries
         with structlog.contextvars.bound_contextvars(
             consumer=spec.durable, subject=msg.subject, correlation_id=(msg.headers or {}).get(HEADER_CORRELATION, "")
         ):
             try:
-                envelope, payload = decode(msg.data, spec.event_type)
-            except MalformedEvent as exc:
-                await self._bus._dead_letter(spec, msg, f"malformed: {exc}")
-                return
-            event = Event(envelope=envelope, payload=payload, subject=msg.subject, deliveries=deliveries)
-            try:
                 await self._handler(event)
             except PermanentError as exc:
                 await self._bus._dead_letter(spec, msg, f"rejected: {exc}")
-                return
+                return None
             except Exception as exc:
                 if deliveries >= spec.max_deliver:
                     await self._bus._dead_letter(spec, msg, f"failed {deliveries} times: {exc!r}")
-                    return
+                    return None
                 delay = spec.retry_delay(deliveries)
                 log.warning(
                     "event_handler_failed",
-                    event_id=envelope.event_id,
+                    event_id=event.envelope.event_id,
                     deliveries=deliveries,
                     retry_in_seconds=delay,
                     error=repr(exc),
                 )
                 await msg.nak(delay=delay)
-                return
+                return delay
             await msg.ack()
+            return None

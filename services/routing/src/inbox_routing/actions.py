@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -39,6 +40,7 @@ from inbox_routing.domain import (
     sla_after_message,
     sla_due,
     validate_agent,
+    with_pending_load,
     worth_announcing,
 )
 from inbox_routing.plans import (
@@ -73,6 +75,10 @@ class RoutingActions:
         self._rules: tuple[int, RuleSet] = (-1, RuleSet())
         # Microseconds since the epoch; injected so tests decide what time it is.
         self._now = clock
+        # Conversations this process has given an agent and is still writing, per (agent, channel): the
+        # decisions handled side by side see each other's picks before the store does, so a burst spreads
+        # over the floor as it would one at a time. The store's capacity check stays the guarantee.
+        self._being_written: Counter[tuple[str, int]] = Counter()
 
     @property
     def policy(self) -> RoutingPolicy:
@@ -131,7 +137,9 @@ class RoutingActions:
         known = await self._store.known_agent(
             request.customer_id, request.conversation_id, now - self._policy.known_agent_window_us
         )
-        candidates = await self._store.candidates(request.channel, target.team)
+        candidates = with_pending_load(
+            await self._store.candidates(request.channel, target.team), request.channel, self._being_written
+        )
         decision = decide(request, target, candidates, known_agent_id=known, excluded=excluded)
         record, changed = plan_route(
             existing, request, target, decision, rule_id=rule_id, escalation_step=step, policy=self._policy, now_us=now
@@ -142,7 +150,16 @@ class RoutingActions:
             (c.agent.capacity_for(request.channel) for c in candidates if c.agent.agent_id == record.holder), 0
         )
         assigned = (record.agent_id, now) if record.agent_id else None
-        [outcome] = await self._store.commit([RoutingChange(record, capacity, assigned)])
+        reservation = (record.holder, request.channel)
+        if record.holder:
+            self._being_written[reservation] += 1
+        try:
+            [outcome] = await self._store.commit([RoutingChange(record, capacity, assigned)])
+        finally:
+            if record.holder:
+                self._being_written[reservation] -= 1
+                if not self._being_written[reservation]:
+                    del self._being_written[reservation]
         if outcome is not Outcome.APPLIED:
             return None
         return RouteOutcome(record.assignment(), changed=changed, decision=decision), rule_id, step

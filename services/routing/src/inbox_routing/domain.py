@@ -319,6 +319,19 @@ def _ineligibility(candidate: Candidate, request: RouteRequest, target: Target, 
     return None
 
 
+def with_pending_load(
+    candidates: Sequence[Candidate], channel: int, pending: Mapping[tuple[str, int], int]
+) -> list[Candidate]:
+    """Candidates with the conversations being given to them right now (decided, not yet stored) counted
+    in their load."""
+    if not pending:
+        return list(candidates)
+    return [
+        replace(c, load=c.load + extra) if (extra := pending.get((c.agent.agent_id, channel), 0)) else c
+        for c in candidates
+    ]
+
+
 def decide(
     request: RouteRequest,
     target: Target,

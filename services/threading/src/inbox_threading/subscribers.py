@@ -11,15 +11,23 @@ from inbox_threading.actions import ThreadingActions
 from inbox_threading.domain import ContactPoint, InvalidInput
 from inbox_threading.protos import inbound_from_event, proactive_from_event
 
+
+def _sender(event: channel_events.InboundMessage) -> str:
+    return f"{event.sender.kind}:{event.sender.value.lower()}"
+
+
 ON_INBOUND = ConsumerSpec(
     durable="threading-on-inbound",
     subjects=("inbound.>",),
     event_type=channel_events.InboundMessage,
+    # One sender's messages in order; different senders' side by side, sharing the store's commits.
+    lane=_sender,
 )
 ON_ASSIGNED = ConsumerSpec(
     durable="threading-on-conversation-assigned",
     subjects=("routing.conversation_assigned",),
     event_type=routing_events.ConversationAssigned,
+    lane=lambda e: e.conversation_id,
 )
 
 ON_PROACTIVE_SENT = ConsumerSpec(
@@ -38,28 +46,33 @@ ON_TRANSFERRED = ConsumerSpec(
     durable="threading-on-transferred",
     subjects=("routing.transferred",),
     event_type=routing_events.ConversationTransferred,
+    lane=lambda e: e.conversation_id,
 )
 
 ON_QUEUED = ConsumerSpec(
     durable="threading-on-conversation-queued",
     subjects=("routing.conversation_queued",),
     event_type=routing_events.ConversationQueued,
+    lane=lambda e: e.conversation_id,
 )
 
 ON_LANGUAGE_DETECTED = ConsumerSpec(
     durable="threading-on-language-detected",
     subjects=("translation.language_detected",),
     event_type=translation_events.LanguageDetected,
+    lane=lambda e: e.message_id,
 )
 ON_MESSAGE_TRANSLATED = ConsumerSpec(
     durable="threading-on-message-translated",
     subjects=("translation.message_translated",),
     event_type=translation_events.MessageTranslated,
+    lane=lambda e: e.message_id,
 )
 ON_TRANSLATION_PENDING = ConsumerSpec(
     durable="threading-on-translation-pending",
     subjects=("translation.pending",),
     event_type=translation_events.TranslationPending,
+    lane=lambda e: e.message_id,
 )
 ON_REPLY_TRANSLATED = ConsumerSpec(
     durable="threading-on-reply-translated",

@@ -12,12 +12,14 @@ from inbox_translation.pipeline import TranslationPipeline
 PATIENT_TRIES = 60
 PATIENT_DELAYS = (1.0, 5.0, 15.0, 60.0, 300.0)
 
+# Each conversation's events in order; different conversations' side by side (see `EventBus.consume`).
 ON_MESSAGE_ADDED = ConsumerSpec(
     durable="translation-on-message-added",
     subjects=("conv.message_added",),
     event_type=conversation_events.MessageAdded,
     max_deliver=PATIENT_TRIES,
     retry_delays_seconds=PATIENT_DELAYS,
+    lane=lambda e: e.message.conversation_id,
 )
 ON_ASSIGNEE_CHANGED = ConsumerSpec(
     durable="translation-on-assignee-changed",
@@ -25,6 +27,7 @@ ON_ASSIGNEE_CHANGED = ConsumerSpec(
     event_type=conversation_events.AssigneeChanged,
     max_deliver=PATIENT_TRIES,
     retry_delays_seconds=PATIENT_DELAYS,
+    lane=lambda e: e.conversation_id,
 )
 ON_REPLY = ConsumerSpec(
     durable="translation-on-reply",
@@ -32,6 +35,7 @@ ON_REPLY = ConsumerSpec(
     event_type=conversation_events.ReplyNeedsTranslation,
     max_deliver=PATIENT_TRIES,
     retry_delays_seconds=PATIENT_DELAYS,
+    lane=lambda e: e.outbound.conversation_id,
 )
 ON_CUSTOMER_ERASED = ConsumerSpec(
     durable="translation-on-customer-erased",
