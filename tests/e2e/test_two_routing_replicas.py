@@ -17,7 +17,7 @@ from inbox_devstack.ports import free_port
 from inbox_devstack.suite import SERVICES, LocalSuite
 from inbox_devstack.waiting import eventually
 from inbox_events import EventBus, Outgoing
-from inbox_routing.subscribers import ON_MESSAGE_ADDED, ON_OPENED
+from inbox_routing.subscribers import ON_MESSAGE_ADDED
 from inbox_runtime.grpc_client import authenticated_channel
 from inbox_threading.subscribers import ON_INBOUND
 
@@ -82,9 +82,9 @@ async def test_two_replicas_never_exceed_capacity_under_a_burst(local_suite: Loc
                 return held == AGENTS * CAPACITY and stats.waiting == BURST - AGENTS * CAPACITY
 
             await eventually(every_agent_full_and_the_rest_queued, 30, what="every agent full, the rest queued")
-            # Nothing is still on its way: threading has handled every inbound message (so every opening
-            # is published) and the replicas have handled and acked every opening and message.
-            for spec in (ON_INBOUND, ON_OPENED, ON_MESSAGE_ADDED):
+            # Nothing is still on its way: threading has handled every inbound message (so every first message
+            # is published with its opening) and the replicas have handled and acked every one.
+            for spec in (ON_INBOUND, ON_MESSAGE_ADDED):
                 await eventually(lambda spec=spec: bus.settled(spec), 60, what=f"{spec.durable} settled")
         agents = (await stubs[0].ListAgents(pb.ListAgentsRequest())).agents
         stats = await stubs[1].GetQueueStats(pb.GetQueueStatsRequest())

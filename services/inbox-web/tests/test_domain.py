@@ -48,11 +48,12 @@ def test_conversation_events_become_notices_without_their_content() -> None:
     assert notice_of(envelope(added)) == Notice("c1", "message", None)
     assigned = conversation_events.AssigneeChanged(conversation_id="c1", agent_id="ada")
     assert notice_of(envelope(assigned)) == Notice("c1", "assignment", "ada")
-    opened = conversation_events.ConversationOpened(conversation_id="c2", text="hello")
+    first = conversation_pb2.Message(message_id="m2", conversation_id="c2", text="hello")
+    opened = conversation_events.MessageAdded(message=first, opened=conversation_events.ConversationOpened())
     assert notice_of(envelope(opened)) == Notice("c2", "opened", "", opened_in="")
-    opened_in_team = conversation_events.ConversationOpened(conversation_id="c3", team="tier1")
-    assert notice_of(envelope(opened_in_team)) == Notice("c3", "opened", "", opened_in="tier1")
-    assert notice_of(envelope(conversation_events.ConversationOpened())) is None
+    in_team = conversation_events.ConversationOpened(conversation_id="c2", team="tier1")
+    opened_in_team = conversation_events.MessageAdded(message=first, opened=in_team)
+    assert notice_of(envelope(opened_in_team)) == Notice("c2", "opened", "", opened_in="tier1")
     assert notice_of(envelope(conversation_events.MessageAdded())) is None  # no conversation: nothing to tell
 
 

@@ -540,18 +540,19 @@ async def test_a_new_conversation_is_announced_with_the_team_that_sees_it(
     opened: list[conversation_events.ConversationOpened] = []
 
     async def on_opened(envelope: envelope_pb2.EventEnvelope) -> None:
-        event = conversation_events.ConversationOpened()
+        event = conversation_events.MessageAdded()
         envelope.payload.Unpack(event)
-        opened.append(event)
+        if event.HasField("opened"):
+            opened.append(event.opened)
 
     async with EventBus.connect(nats_server.url, service="test") as bus:
         await bus.ensure_streams()
-        async with bus.watch(["conv.opened"], on_opened):
+        async with bus.watch(["conv.message_added"], on_opened):
             policies = ThreadPolicies(default=ThreadPolicy(team="tier1"))
             outcome = await ThreadingActions(store, bus, policies, clock=Clock()).record_inbound(inbound("m1"))
 
             async def announced() -> bool:
                 return len(opened) == 1
 
-            await eventually(announced, what="the conversation's opening on conv.opened")
+            await eventually(announced, what="the conversation's opening with its first message")
     assert (opened[0].conversation_id, opened[0].team) == (outcome.conversation.conversation_id, "tier1")

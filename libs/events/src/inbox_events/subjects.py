@@ -19,7 +19,6 @@ _FIXED_SUBJECTS: dict[str, str] = {
     channel_events.DeliveryStatusChanged.DESCRIPTOR.full_name: "delivery.status_changed",
     channel_events.OptOutChanged.DESCRIPTOR.full_name: "delivery.opt_out_changed",
     channel_events.ProactiveMessageSent.DESCRIPTOR.full_name: "delivery.proactive_sent",
-    conversation_events.ConversationOpened.DESCRIPTOR.full_name: "conv.opened",
     conversation_events.MessageAdded.DESCRIPTOR.full_name: "conv.message_added",
     conversation_events.AssigneeChanged.DESCRIPTOR.full_name: "conv.assignee_changed",
     conversation_events.ConversationReopened.DESCRIPTOR.full_name: "conv.reopened",

@@ -292,9 +292,11 @@ def notice_of(envelope: envelope_pb2.EventEnvelope) -> Notice | None:
     if not conversation_id and kind not in FLOOR_NOTICES:
         return None
     also = event.agent_id if kind == "offered" else ""
+    if kind == "message" and event.HasField("opened"):
+        # The first message of a new conversation: nobody has it yet; its team sees it.
+        return Notice(conversation_id, "opened", "", opened_in=event.opened.team)
     activity = kind == "message" and event.message.kind == message_pb2.MESSAGE_KIND_ACTIVITY
-    opened_in = event.team if kind == "opened" else None
-    return Notice(conversation_id, kind, assignee, also, shares_changed=activity, opened_in=opened_in)
+    return Notice(conversation_id, kind, assignee, also, shares_changed=activity)
 
 
 def notified_agents(
@@ -352,11 +354,6 @@ FLOOR_NOTICES = ("presence",)
 
 
 _NOTICES: dict[str, tuple[type[Any], str, Callable[[Any], tuple[str, str | None]]]] = {
-    "inbox.conversations.v1.ConversationOpened": (
-        conversation_events.ConversationOpened,
-        "opened",
-        lambda e: (e.conversation_id, ""),
-    ),
     "inbox.conversations.v1.ConversationReopened": (
         conversation_events.ConversationReopened,
         "reopened",

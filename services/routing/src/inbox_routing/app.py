@@ -22,7 +22,6 @@ from inbox_routing.store.sqlite import SqliteRoutingStore
 from inbox_routing.subscribers import (
     ON_CUSTOMER_ERASED,
     ON_MESSAGE_ADDED,
-    ON_OPENED,
     ON_REOPENED,
     ON_STATUS_CHANGED,
     RoutingSubscribers,
@@ -58,7 +57,6 @@ async def run(settings: Settings) -> None:
         if settings.rules_file is not None:
             await actions.update_rules(read_rules_file(settings.rules_file), f"file:{settings.rules_file.name}")
         subscribers = RoutingSubscribers(actions)
-        await stack.enter_async_context(bus.consume(ON_OPENED, subscribers.on_opened))
         await stack.enter_async_context(bus.consume(ON_REOPENED, subscribers.on_reopened))
         await stack.enter_async_context(bus.consume(ON_STATUS_CHANGED, subscribers.on_status_changed))
         await stack.enter_async_context(bus.consume(ON_CUSTOMER_ERASED, subscribers.on_customer_erased))

@@ -11,30 +11,30 @@ from inbox_runtime.timestamps import from_timestamp
 from inbox_routing.actions import RoutingActions
 from inbox_routing.domain import RouteRequest
 
-ON_OPENED = ConsumerSpec(
-    durable="routing-on-conversation-opened",
-    subjects=("conv.opened",),
-    event_type=conversation_events.ConversationOpened,
-)
+# Each conversation's events in order; different conversations' side by side (see `EventBus.consume`).
 ON_REOPENED = ConsumerSpec(
     durable="routing-on-conversation-reopened",
     subjects=("conv.reopened",),
     event_type=conversation_events.ConversationReopened,
+    lane=lambda e: e.conversation_id,
 )
 ON_STATUS_CHANGED = ConsumerSpec(
     durable="routing-on-status-changed",
     subjects=("conv.status_changed",),
     event_type=conversation_events.ConversationStatusChanged,
+    lane=lambda e: e.conversation_id,
 )
 ON_CUSTOMER_ERASED = ConsumerSpec(
     durable="routing-on-customer-erased",
     subjects=("conv.customer_erased",),
     event_type=conversation_events.CustomerErased,
 )
+# A new conversation's opening travels in its first message's event.
 ON_MESSAGE_ADDED = ConsumerSpec(
     durable="routing-on-message-added",
     subjects=("conv.message_added",),
     event_type=conversation_events.MessageAdded,
+    lane=lambda e: e.message.conversation_id,
 )
 RESOLVED = conversation_pb2.CONVERSATION_STATUS_RESOLVED
 PENDING = conversation_pb2.CONVERSATION_STATUS_PENDING
@@ -50,8 +50,7 @@ class RoutingSubscribers:
     def __init__(self, actions: RoutingActions) -> None:
         self._actions = actions
 
-    async def on_opened(self, event: Event[conversation_events.ConversationOpened]) -> None:
-        opened = event.payload
+    async def _on_opened(self, opened: conversation_events.ConversationOpened, correlation_id: str) -> None:
         if not opened.conversation_id or opened.channel <= 0:
             raise PermanentError("conversation_opened without conversation_id or channel")
         request = RouteRequest(
@@ -61,7 +60,7 @@ class RoutingSubscribers:
             opened.inbox_id,
             from_timestamp(opened.opened_at),
         )
-        await self._actions.conversation_opened(request, request.generation, event.envelope.correlation_id)
+        await self._actions.conversation_opened(request, request.generation, correlation_id)
 
     async def on_reopened(self, event: Event[conversation_events.ConversationReopened]) -> None:
         reopened = event.payload
@@ -97,6 +96,8 @@ class RoutingSubscribers:
         await self._actions.forget_customer(event.payload.customer_id)
 
     async def on_message_added(self, event: Event[conversation_events.MessageAdded]) -> None:
+        if event.payload.HasField("opened"):
+            await self._on_opened(event.payload.opened, event.envelope.correlation_id)
         message = event.payload.message
         if message.kind not in CONVERSATION_KINDS:
             return

@@ -124,6 +124,7 @@ class ThreadingActions:
         outcome = await until_applied(lambda: self._thread_inbound(message))
         conversation = outcome.conversation
         events: list[Outgoing] = []
+        opened: conversation_events.ConversationOpened | None = None
         if outcome.opened:
             opened = conversation_events.ConversationOpened(
                 conversation_id=conversation.conversation_id,
@@ -137,7 +138,6 @@ class ThreadingActions:
                 customer_attributes=dict(outcome.customer_attributes),
                 team=conversation.team,
             )
-            events.append(Outgoing(opened, f"conv-opened:{conversation.conversation_id}", correlation_id))
         if outcome.reopened:
             reopened = conversation_events.ConversationReopened(
                 conversation_id=conversation.conversation_id,
@@ -154,7 +154,7 @@ class ThreadingActions:
             events.append(Outgoing(reopened, f"conv-reopened:{message.message_id}", correlation_id))
         events.extend(self._merged(receipt) for receipt in outcome.merges)
         events.extend(self._added(item, correlation_id) for item in outcome.activities)
-        events.append(self._added(outcome.message, correlation_id))
+        events.append(self._added(outcome.message, correlation_id, opened=opened))
         await self._bus.publish_all(events)
         log.info(
             "inbound_threaded",
@@ -331,11 +331,11 @@ class ThreadingActions:
         if activity is None:
             log.info("assignment_unchanged_or_unknown", conversation_id=conversation_id, agent_id=agent_id)
             return
-        changed = conversation_events.AssigneeChanged(conversation_id=conversation_id, agent_id=agent_id)
-        changed.changed_at.GetCurrentTime()
-        await self._bus.publish_all(
-            [Outgoing(changed, f"assignee-changed:{source_event_id}"), self._added(activity, source_event_id)]
+        changed = conversation_events.AssigneeChanged(
+            conversation_id=conversation_id, agent_id=agent_id, activity=message_to_proto(activity)
         )
+        changed.changed_at.GetCurrentTime()
+        await self._bus.publish_all([Outgoing(changed, f"assignee-changed:{source_event_id}", source_event_id)])
         log.info("assignee_recorded", conversation_id=conversation_id, agent_id=agent_id)
 
     async def record_transfer(
@@ -895,6 +895,8 @@ class ThreadingActions:
         return Outgoing(conversation_events.MessageUpdated(message=message_to_proto(item)), event_id, item.message_id)
 
     @staticmethod
-    def _added(item: StoredMessage, correlation_id: str) -> Outgoing:
-        event = conversation_events.MessageAdded(message=message_to_proto(item))
+    def _added(
+        item: StoredMessage, correlation_id: str, opened: conversation_events.ConversationOpened | None = None
+    ) -> Outgoing:
+        event = conversation_events.MessageAdded(message=message_to_proto(item), opened=opened)
         return Outgoing(event, f"message-added:{item.message_id}", correlation_id)
