@@ -7,10 +7,12 @@ from collections.abc import AsyncIterator
 
 import nats
 import pytest
+from inbox.conversations.v1 import conversation_pb2
 from inbox.conversations.v1 import events_pb2 as conv
 from inbox.events.v1 import envelope_pb2
 from inbox_devstack.nats_server import NatsServer
-from inbox_events import ConsumerSpec, Event, EventBus, PermanentError
+from inbox_events import ConsumerSpec, Event, EventBus, Outgoing, PermanentError
+from inbox_events.streams import stream_for_subject
 
 OPENED = ConsumerSpec(
     durable="test-on-reopened",
@@ -199,3 +201,22 @@ async def test_a_retried_event_holds_back_the_rest_of_its_lane_only(bus: EventBu
     assert handled[0] == "b1"  # the other lane did not wait for a1's retry
     assert handled[1:] == ["a1", "a2", "a3"]
     assert await bus.settled(BY_CUSTOMER)
+
+
+async def test_live_only_events_reach_watchers_and_are_never_stored(bus: EventBus) -> None:
+    seen: list[str] = []
+    arrived = asyncio.Event()
+
+    async def on_event(envelope: envelope_pb2.EventEnvelope) -> None:
+        seen.append(envelope.event_id)
+        arrived.set()
+
+    updated = conv.MessageUpdated(message=conversation_pb2.Message(message_id="m1", conversation_id="c1"))
+    async with bus.watch(["conv.message_updated"], on_event):
+        await bus.publish_live([Outgoing(updated, "language:m1:de")])
+        async with asyncio.timeout(10):
+            await arrived.wait()
+    assert seen == ["language:m1:de"]
+    stream = stream_for_subject("conv.message_updated").name
+    info = await bus._js.stream_info(stream, subjects_filter="conv.message_updated")
+    assert not info.state.subjects  # nothing of it in the stream

@@ -31,6 +31,7 @@ from google.protobuf.message import Message
 from inbox.events.v1 import envelope_pb2
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 
@@ -44,8 +45,9 @@ M = TypeVar("M", bound=Message)
 
 HEADER_EVENT_TYPE = "Inbox-Event-Type"
 HEADER_CORRELATION = "Inbox-Correlation-Id"
-# Core NATS subjects for signals; no stream captures them.
+# Core NATS subjects for signals and live-only events; no stream captures them.
 SIGNAL_PREFIX = "signal"
+LIVE_PREFIX = "live"
 
 
 class PermanentError(Exception):
@@ -185,6 +187,14 @@ class EventBus:
         for future in futures:
             await asyncio.wait_for(future, timeout=10)
 
+    async def publish_live(self, items: Sequence[Outgoing]) -> None:
+        """Live-only events, on core NATS (`live.<subject>`): not stored, not replayed, no consumer acks them.
+        For facts the sender's store already holds whose only readers are live views (`watch`), where a
+        lost one costs a view a refresh, never data: they take no durable hop on the pipeline."""
+        for item in items:
+            subject, data, headers = self._message(item)
+            await self._nc.publish(f"{LIVE_PREFIX}.{subject}", data, headers=headers)
+
     async def signal(self, subject: str, data: bytes) -> None:
         """Fire-and-forget on core NATS (no stream): for live, replaceable facts such as typing, or a
         nudge to whichever replica holds a customer's socket. Never for anything that must not be lost."""
@@ -214,7 +224,8 @@ class EventBus:
     ) -> AsyncIterator[None]:
         """Every event stored from now on under `subjects`, in order, for this process alone (an ordered,
         ephemeral consumer per subject: each replica of a live view sees everything, nothing is shared or
-        acked). For live views only: what a process must not miss goes through `consume`."""
+        acked), and the live-only ones (`publish_live`) as they come. For live views only: what a process
+        must not miss goes through `consume`."""
 
         async def deliver(msg: Msg) -> None:
             envelope = envelope_pb2.EventEnvelope()
@@ -224,7 +235,7 @@ class EventBus:
             except Exception as exc:
                 log.warning("watch_handler_failed", subject=msg.subject, error=repr(exc))
 
-        subscriptions = [
+        subscriptions: list[Subscription] = [
             await self._js.subscribe(
                 subject,
                 stream=stream_for_subject(subject).name,
@@ -234,6 +245,8 @@ class EventBus:
             )
             for subject in subjects
         ]
+        for subject in subjects:
+            subscriptions.append(await self._nc.subscribe(f"{LIVE_PREFIX}.{subject}", cb=deliver))
         try:
             yield
         finally:

@@ -381,7 +381,7 @@ class ThreadingActions:
             await self._store.commit([plan_language(item, language, fallback=fallback)])
             item = await self._store.item(message_id)
         if item is not None:
-            await self._bus.publish_all([self._updated(item, f"language:{message_id}:{language}")])
+            await self._bus.publish_live([self._updated(item, f"language:{message_id}:{language}")])
 
     async def record_translation(self, message_id: str, language: str, text: str) -> None:
         """Keep a translation beside the original."""
@@ -396,7 +396,7 @@ class ThreadingActions:
         )
         item = await self._store.item(message_id)
         if item is not None:
-            await self._bus.publish_all([self._updated(item, f"translated:{message_id}:{language}")])
+            await self._bus.publish_live([self._updated(item, f"translated:{message_id}:{language}")])
             log.info("translation_recorded", message_id=message_id, conversation_id=item.conversation_id)
 
     async def mark_translation_pending(self, message_id: str) -> None:
@@ -405,7 +405,7 @@ class ThreadingActions:
         await self._store.commit([ThreadChange(item_patches=(ItemPatch(message_id, translation_status="pending"),))])
         item = await self._store.item(message_id)
         if item is not None and item.translation_status == "pending":
-            await self._bus.publish_all([self._updated(item, f"translation-pending:{message_id}")])
+            await self._bus.publish_live([self._updated(item, f"translation-pending:{message_id}")])
 
     async def deliver_translated_reply(
         self, outbound: channel_events.OutboundMessage, language: str, provider: str
@@ -892,6 +892,7 @@ class ThreadingActions:
 
     @staticmethod
     def _updated(item: StoredMessage, event_id: str) -> Outgoing:
+        """A stored message changed: for live views only (published live, not stored)."""
         return Outgoing(conversation_events.MessageUpdated(message=message_to_proto(item)), event_id, item.message_id)
 
     @staticmethod
