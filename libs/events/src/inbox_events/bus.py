@@ -2,6 +2,9 @@
 
 Delivery rules (see the architecture's NATS settings):
 - a message is acked only after its handler returned, i.e. after the handler's durable write;
+- `ack_wait` is short (a batch takes well under a second), so what a killed process had fetched comes
+  back within seconds; while a batch is being handled its unsettled messages are marked in progress
+  every half `ack_wait`, so slow work (a translation engine) is never redelivered behind its handler;
 - a handler error naks with a growing delay; after `max_deliver` tries, or at once for a payload that
   can never succeed (`PermanentError`, a malformed envelope), the message goes to `deadletter.<durable>`
   with the reason and is terminated, so one poison event never blocks a consumer;
@@ -80,7 +83,7 @@ class ConsumerSpec(Generic[M]):
     event_type: type[M]
     batch: int = 64
     max_deliver: int = 6
-    ack_wait_seconds: float = 30.0
+    ack_wait_seconds: float = 5.0
     # Delay before the n-th redelivery after a handler error; the last value repeats.
     retry_delays_seconds: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0, 300.0)
     max_ack_pending: int = 1000
@@ -320,10 +323,15 @@ class _Consumer(Generic[M]):
         js = self._bus._js
         stream = self._spec.stream_name()
         try:
-            await js.consumer_info(stream, self._spec.durable)
+            info = await js.consumer_info(stream, self._spec.durable)
         except nats.js.errors.NotFoundError:
             with contextlib.suppress(nats.js.errors.BadRequestError):
                 await js.add_consumer(stream, config=self._config())
+        else:
+            if info.config.ack_wait != self._spec.ack_wait_seconds or info.config.max_deliver != self._spec.max_deliver:
+                # A consumer made by an earlier release: creating it again with new settings updates it.
+                await js.add_consumer(stream, config=self._config())
+                log.info("consumer_updated", consumer=self._spec.durable, ack_wait_seconds=self._spec.ack_wait_seconds)
         self._subscription = await js.pull_subscribe_bind(
             durable=self._spec.durable, stream=stream, pending_msgs_limit=self._spec.batch * 4
         )
@@ -379,28 +387,50 @@ class _Consumer(Generic[M]):
                 log.warning("consumer_resubscribe_failed", consumer=self._spec.durable, error=repr(exc))
 
     async def _handle_batch(self, messages: list[Msg]) -> None:
+        unsettled = {id(msg): msg for msg in messages}
+        heartbeat = asyncio.create_task(self._keep_in_progress(unsettled))
+        try:
+            await self._handle_fetched(messages, unsettled)
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+
+    async def _keep_in_progress(self, unsettled: dict[int, Msg]) -> None:
+        """Tell the server, every half ack_wait, that the batch's unsettled messages are still being worked on."""
+        while True:
+            await asyncio.sleep(self._spec.ack_wait_seconds / 2)
+            for msg in list(unsettled.values()):
+                with contextlib.suppress(Exception):
+                    await msg.in_progress()
+
+    async def _handle_fetched(self, messages: list[Msg], unsettled: dict[int, Msg]) -> None:
         lane_of = self._spec.lane
         lanes: dict[str, list[tuple[Msg, Event[M]]]] = {}
         for msg in messages:
             event = await self._settled_or_decoded(msg)
             if event is None:
+                unsettled.pop(id(msg), None)
                 continue
             if lane_of is None:  # one at a time; a retried event does not hold back the others
-                await self._handle_lane([(msg, event)])
+                await self._handle_lane([(msg, event)], unsettled)
             else:
                 lanes.setdefault(lane_of(event.payload), []).append((msg, event))
-        await asyncio.gather(*(self._handle_lane(lane) for lane in lanes.values()))
+        await asyncio.gather(*(self._handle_lane(lane, unsettled) for lane in lanes.values()))
 
-    async def _handle_lane(self, lane: list[tuple[Msg, Event[M]]]) -> None:
+    async def _handle_lane(self, lane: list[tuple[Msg, Event[M]]], unsettled: dict[int, Msg]) -> None:
         for index, (msg, event) in enumerate(lane):
             try:
                 retry_in = await self._handle(msg, event)
             except Exception as exc:  # e.g. the broker went away mid-ack; redelivered after ack_wait
                 log.warning("event_settle_failed", consumer=self._spec.durable, error=repr(exc))
                 continue
+            finally:
+                unsettled.pop(id(msg), None)
             if retry_in is not None:
                 # Put the lane's later events back too, so none overtakes the one that failed.
                 for later, _ in lane[index + 1 :]:
+                    unsettled.pop(id(later), None)
                     with contextlib.suppress(Exception):
                         await later.nak(delay=retry_in)
                 return
