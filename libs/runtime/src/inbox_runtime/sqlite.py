@@ -2,8 +2,10 @@
 
 Writes run inside `BEGIN IMMEDIATE`, which serialises writers across processes, so a
 read-then-write in one `write()` call is atomic even with several replicas on one file.
-Reads have their own connection and thread: under WAL they never wait for a write's fsync, and
-they see every write that has returned.
+Reads never wait for a write's fsync (WAL) and see every write that has returned. Two kinds:
+`lookup` (by key, a few rows through an index) runs at once on the caller's thread on a connection of its
+own, which costs microseconds where a hop to another thread costs more than the read; `read` (a query
+that may scan: lists, search, export) runs on the reader thread, so the event loop never waits on it.
 
 Group commit: the writes that arrive while a transaction is committing share the next one, each in
 its own savepoint. One fsync carries all of them (durability is unchanged: `write()` returns only
@@ -36,12 +38,9 @@ class SqliteDatabase:
         self._path = str(path)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         self._connection: sqlite3.Connection | None = None
-        # An in-memory database is one connection: reads share the writer's.
-        self._shared = self._path == ":memory:"
-        self._reader_executor = (
-            self._executor if self._shared else ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-read")
-        )
+        self._reader_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-read")
         self._reader: sqlite3.Connection | None = None
+        self._looker: sqlite3.Connection | None = None
         self._queued: list[_Write] = []
         self._committer: asyncio.Task[None] | None = None
 
@@ -51,14 +50,13 @@ class SqliteDatabase:
         conn.execute("PRAGMA busy_timeout = 30000")
         return conn
 
-    def _open_reader(self) -> None:
+    def _open_reader(self) -> sqlite3.Connection:
         reader = self._open_connection()
         reader.execute("PRAGMA foreign_keys = ON")
-        self._reader = reader
+        return reader
 
     def _connect(self, migrations: Sequence[str]) -> None:
-        if not self._shared:
-            Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+        Path(self._path).parent.mkdir(parents=True, exist_ok=True)
         conn = self._open_connection()
         conn.execute("PRAGMA journal_mode = WAL")
         # FULL: a committed write survives power loss, so acking the event after it is safe.
@@ -84,8 +82,8 @@ class SqliteDatabase:
         (the file's `user_version` records how many ran). Append migrations; never edit a released one."""
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self._connect, migrations)
-        if not self._shared:
-            await loop.run_in_executor(self._reader_executor, self._open_reader)
+        self._reader = await loop.run_in_executor(self._reader_executor, self._open_reader)
+        self._looker = self._open_reader()
 
     def _conn(self) -> sqlite3.Connection:
         if self._connection is None:
@@ -93,15 +91,20 @@ class SqliteDatabase:
         return self._connection
 
     def _read_conn(self) -> sqlite3.Connection:
-        if self._shared:
-            return self._conn()
         if self._reader is None:
             raise RuntimeError("database is not open")
         return self._reader
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """A query that may scan, on the reader thread."""
         conn = self._read_conn()
         return await asyncio.get_running_loop().run_in_executor(self._reader_executor, fn, conn)
+
+    def lookup(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """A read by key (a few rows through an index), here and now: no thread hop."""
+        if self._looker is None:
+            raise RuntimeError("database is not open")
+        return fn(self._looker)
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn` in an immediate transaction and return once it is committed; if `fn` raises, nothing
@@ -153,7 +156,7 @@ class SqliteDatabase:
 
     async def query_plans(self, run: Callable[[], Awaitable[object]]) -> list[str]:
         """The query plan of every statement `run` executes here (for tests that guard against scans)."""
-        conn = self._read_conn()
+        connections = [self._read_conn(), self._looker]
         executed: list[str] = []
 
         def trace(statement: str) -> None:
@@ -162,11 +165,15 @@ class SqliteDatabase:
             if statement.lstrip().upper().startswith("SELECT") and "'main'." not in statement:
                 executed.append(statement)
 
-        conn.set_trace_callback(trace)
+        for conn in connections:
+            if conn is not None:
+                conn.set_trace_callback(trace)
         try:
             await run()
         finally:
-            conn.set_trace_callback(None)
+            for conn in connections:
+                if conn is not None:
+                    conn.set_trace_callback(None)
 
         def explain(connection: sqlite3.Connection) -> list[str]:
             return [
@@ -180,6 +187,9 @@ class SqliteDatabase:
         loop = asyncio.get_running_loop()
         if self._committer is not None:
             await asyncio.gather(self._committer, return_exceptions=True)
+        if self._looker is not None:
+            self._looker.close()
+            self._looker = None
         if self._reader is not None:
             reader = self._reader
             self._reader = None

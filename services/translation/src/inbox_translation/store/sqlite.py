@@ -48,7 +48,7 @@ class SqliteTranslationStore(SqliteStore):
     MIGRATIONS = (SCHEMA, MIGRATION_V2)
 
     async def cached(self, key: str) -> tuple[str, str] | None:
-        row = await self._db.read(
+        row = self._db.lookup(
             lambda conn: conn.execute("SELECT text, provider FROM translations WHERE cache_key = ?", (key,)).fetchone()
         )
         return (str(row[0]), str(row[1])) if row else None
@@ -60,7 +60,7 @@ class SqliteTranslationStore(SqliteStore):
         )
 
     async def customer_language(self, customer_id: str) -> str:
-        row = await self._db.read(
+        row = self._db.lookup(
             lambda conn: conn.execute(
                 "SELECT language FROM customer_languages WHERE customer_id = ?", (customer_id,)
             ).fetchone()
@@ -82,7 +82,7 @@ class SqliteTranslationStore(SqliteStore):
         )
 
     async def conversation_agent(self, conversation_id: str) -> str:
-        row = await self._db.read(
+        row = self._db.lookup(
             lambda conn: conn.execute(
                 "SELECT agent_id FROM conversation_agents WHERE conversation_id = ?", (conversation_id,)
             ).fetchone()
@@ -124,7 +124,7 @@ class SqliteTranslationStore(SqliteStore):
         await self._db.write(write)
 
     async def glossary(self, tenant_id: str) -> tuple[str, ...]:
-        row = await self._db.read(
+        row = self._db.lookup(
             lambda conn: conn.execute("SELECT terms FROM glossaries WHERE tenant_id = ?", (tenant_id,)).fetchone()
         )
         return tuple(json.loads(row[0])) if row else ()

@@ -61,16 +61,16 @@ class SqliteRoutingStore(SqliteStore):
         return await self._db.write(lambda conn: [_apply(conn, change) for change in changes])
 
     async def record(self, conversation_id: str) -> AssignmentRecord | None:
-        return await self._db.read(lambda conn: queries.record(conn, conversation_id))
+        return self._db.lookup(lambda conn: queries.record(conn, conversation_id))
 
     async def candidates(self, channel: int, team: str) -> list[Candidate]:
         return await self._db.read(lambda conn: queries.candidates(conn, channel, team, self._agent_of))
 
     async def known_agent(self, customer_id: str, conversation_id: str, since_us: int) -> str:
-        return await self._db.read(lambda conn: queries.known_agent(conn, customer_id, conversation_id, since_us))
+        return self._db.lookup(lambda conn: queries.known_agent(conn, customer_id, conversation_id, since_us))
 
     async def held_by(self, agent_id: str) -> list[str]:
-        return await self._db.read(lambda conn: queries.held_by(conn, agent_id))
+        return self._db.lookup(lambda conn: queries.held_by(conn, agent_id))
 
     async def offers_to(self, agent_id: str) -> list[AssignmentRecord]:
         return await self._db.read(lambda conn: queries.offers_to(conn, agent_id))
@@ -111,7 +111,7 @@ class SqliteRoutingStore(SqliteStore):
         return await self._db.write(write)
 
     async def load_of(self, agent_id: str) -> dict[int, int]:
-        return await self._db.read(lambda conn: queries.load_of(conn, agent_id))
+        return self._db.lookup(lambda conn: queries.load_of(conn, agent_id))
 
     # --- agents --------------------------------------------------------------------------------
 
@@ -153,7 +153,7 @@ class SqliteRoutingStore(SqliteStore):
             row = conn.execute("SELECT * FROM agents WHERE agent_id = ?", (agent_id,)).fetchone()
             return rows.agent(row) if row else None
 
-        return await self._db.read(read)
+        return self._db.lookup(read)
 
     async def list_agents(self) -> list[Agent]:
         def read(conn: sqlite3.Connection) -> list[Agent]:
@@ -200,7 +200,7 @@ class SqliteRoutingStore(SqliteStore):
 
     async def sla_timer(self, conversation_id: str) -> tuple[str, int, bool] | None:
         """The running timer of a conversation: (kind, due, breached)."""
-        row = await self._db.read(
+        row = self._db.lookup(
             lambda conn: conn.execute(
                 "SELECT kind, due_us, breached FROM sla_timers WHERE conversation_id = ?", (conversation_id,)
             ).fetchone()
@@ -240,7 +240,7 @@ class SqliteRoutingStore(SqliteStore):
             row = conn.execute("SELECT document, version FROM routing_rules").fetchone()
             return (json.loads(row[0]), int(row[1])) if row else ({}, 0)
 
-        return await self._db.read(read)
+        return self._db.lookup(read)
 
     async def put_rules(self, document: dict[str, Any], updated_by: str, now_us: int) -> int:
         def write(conn: sqlite3.Connection) -> int:

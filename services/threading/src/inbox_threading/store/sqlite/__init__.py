@@ -55,45 +55,45 @@ class SqliteConversationStore(SqliteStore):
     async def erase_customer(self, tombstone: Tombstone) -> ErasureReceipt:
         return await self._db.write(lambda conn: writes.erase_customer(conn, tombstone))
 
-    # --- reads for decisions ---------------------------------------------------------------------
+    # --- reads for decisions (lookups by key: no thread hop) ----------------------------------------
 
     async def customer(self, customer_id: str) -> CustomerRecord | None:
-        return await self._db.read(lambda conn: queries.customer(conn, customer_id))
+        return self._db.lookup(lambda conn: queries.customer(conn, customer_id))
 
     async def customer_by_contact(self, contact: ContactPoint) -> CustomerRecord | None:
-        return await self._db.read(lambda conn: queries.customer_by_contact(conn, contact))
+        return self._db.lookup(lambda conn: queries.customer_by_contact(conn, contact))
 
     async def contacts_of(self, customer_id: str) -> tuple[ContactPoint, ...]:
-        return await self._db.read(lambda conn: queries.contacts_of(conn, customer_id))
+        return self._db.lookup(lambda conn: queries.contacts_of(conn, customer_id))
 
     async def item(self, message_id: str) -> StoredMessage | None:
-        return await self._db.read(lambda conn: queries.item(conn, message_id))
+        return self._db.lookup(lambda conn: queries.item(conn, message_id))
 
     async def message_id_for(self, provider_key: str) -> str | None:
-        return await self._db.read(lambda conn: queries.message_id_for(conn, provider_key))
+        return self._db.lookup(lambda conn: queries.message_id_for(conn, provider_key))
 
     async def item_route(self, message_id: str) -> ReplyRoute | None:
-        return await self._db.read(lambda conn: queries.item_route(conn, message_id))
+        return self._db.lookup(lambda conn: queries.item_route(conn, message_id))
 
     async def get_conversation(self, conversation_id: str) -> Conversation | None:
-        return await self._db.read(lambda conn: queries.conversation(conn, conversation_id))
+        return self._db.lookup(lambda conn: queries.conversation(conn, conversation_id))
 
     async def latest_resolved(self, customer_id: str) -> Conversation | None:
-        return await self._db.read(lambda conn: queries.latest_resolved(conn, customer_id))
+        return self._db.lookup(lambda conn: queries.latest_resolved(conn, customer_id))
 
     async def conversation_for_refs(self, refs: Sequence[str]) -> Conversation | None:
         if not refs:
             return None
-        return await self._db.read(lambda conn: queries.conversation_for_refs(conn, refs))
+        return self._db.lookup(lambda conn: queries.conversation_for_refs(conn, refs))
 
     async def last_inbound(self, conversation_id: str, channel: int) -> ReplySource | None:
-        return await self._db.read(lambda conn: queries.last_inbound(conn, conversation_id, channel))
+        return self._db.lookup(lambda conn: queries.last_inbound(conn, conversation_id, channel))
 
     async def latest_contact(self, customer_id: str, kind: int) -> str | None:
-        return await self._db.read(lambda conn: queries.latest_contact(conn, customer_id, kind))
+        return self._db.lookup(lambda conn: queries.latest_contact(conn, customer_id, kind))
 
     async def is_opted_out(self, channel: int, contact: ContactPoint) -> bool:
-        return await self._db.read(lambda conn: queries.is_opted_out(conn, channel, contact))
+        return self._db.lookup(lambda conn: queries.is_opted_out(conn, channel, contact))
 
     async def due_snoozed(self, now_us: int, limit: int) -> list[Conversation]:
         return await self._db.read(lambda conn: queries.due_snoozed(conn, now_us, limit))
@@ -102,7 +102,7 @@ class SqliteConversationStore(SqliteStore):
         return await self._db.read(lambda conn: queries.inbound_writers(conn, customer_id))
 
     async def merge_suggestion(self, suggestion_id: str) -> MergeSuggestion | None:
-        return await self._db.read(lambda conn: queries.merge_suggestion(conn, suggestion_id))
+        return self._db.lookup(lambda conn: queries.merge_suggestion(conn, suggestion_id))
 
     # --- queries ---------------------------------------------------------------------------------
 
