@@ -44,15 +44,16 @@ class SqliteRoutingStore(SqliteStore):
     def __init__(self, database: SqliteDatabase) -> None:
         super().__init__(database)
         # Parsed agents by their raw row: a decision reads every candidate, and parsing dominated it.
-        self._parsed: dict[str, tuple[tuple[object, ...], Agent]] = {}
+        # Keyed by the whole row (`tuple(row)` is built in C): an unchanged row is never parsed again.
+        self._parsed: dict[tuple[object, ...], Agent] = {}
 
     def _agent_of(self, row: sqlite3.Row) -> Agent:
-        raw = tuple(row[key] for key in rows.AGENT_COLUMNS)
-        cached = self._parsed.get(row["agent_id"])
-        if cached is not None and cached[0] == raw:
-            return cached[1]
-        agent = rows.agent(row)
-        self._parsed[row["agent_id"]] = (raw, agent)
+        raw = tuple(row)
+        agent = self._parsed.get(raw)
+        if agent is None:
+            if len(self._parsed) > 10_000:  # rows of agents long changed
+                self._parsed.clear()
+            agent = self._parsed[raw] = rows.agent(row)
         return agent
 
     # --- the conversations' routing ------------------------------------------------------------

@@ -11,18 +11,6 @@ from typing import Any
 from inbox_routing.changes import AssignmentRecord
 from inbox_routing.domain import Agent, AssignmentState, Presence, RouteRequest, Verdict
 
-AGENT_COLUMNS = (
-    "display_name",
-    "presence",
-    "capacities",
-    "languages",
-    "last_assigned_at_us",
-    "teams",
-    "skills",
-    "last_seen_at_us",
-)
-
-
 AgentParser = Callable[[sqlite3.Row], Agent]
 
 
