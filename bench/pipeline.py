@@ -1,4 +1,4 @@
-"""The pipeline end to end, black-box: `make bench` (or `python bench/pipeline.py [sustained messages]`).
+"""The pipeline end to end, black-box: `make bench` (or `python bench/pipeline.py [sustained messages] [backlog]`).
 
 Starts the suite as processes on SQLite with the API channel on and 100 available agents, then sends signed
 `POST /webhooks/api/messages`, each from a new customer (so each opens a conversation that routing places),
@@ -10,7 +10,10 @@ stream), and counts k, the messages stored in the streams per inbound message. P
 
 - R, k and the sustained webhook -> routed rate (as fast as the pipeline takes them) against R/k;
 - latency percentiles (webhook ack, stored, routed, visible) at 30, 100 and 300 msg/s offered;
-- CPU milliseconds per inbound message for each service and nats-server, over the sustained run.
+- CPU milliseconds per inbound message for each service and nats-server, over the sustained run;
+- each process's memory (RSS) idle, after the warm-up, and at its peak, after every phase;
+- how long a backlog of inbound messages (30,000 unless told; put on `inbound.api` at the broker's pace)
+  takes to drain, every one of them routed.
 
 Figures only, nothing asserted (the README keeps the table). Targets are in the pipeline issue.
 """
@@ -33,6 +36,7 @@ from pathlib import Path
 
 import httpx
 import nats
+from inbox.channels.v1 import events_pb2 as channel_events
 from inbox.conversations.v1 import events_pb2 as conversation_events
 from inbox.events.v1 import envelope_pb2
 from inbox.message.v1 import message_pb2
@@ -40,6 +44,7 @@ from inbox.routing.v1 import events_pb2 as routing_events
 from inbox.routing.v1 import routing_service_pb2, routing_service_pb2_grpc
 from inbox_channel_api.adapter import api_message_id
 from inbox_channel_api.signing import sign
+from inbox_events import EventBus, Outgoing
 from inbox_runtime.grpc_client import authenticated_channel
 from inbox_runtime.logging import configure
 from inbox_web_live import PASSWORD, bench_suite, log_in
@@ -109,6 +114,40 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def memory_mb(pid: int, field_name: str) -> float:
+    """A process's resident memory (`VmRSS`) or its peak so far (`VmHWM`), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field_name}:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def put_backlog(nats_url: str, count: int, run: str) -> list[str]:
+    """`count` inbound messages, each from a new customer, published pipelined straight onto `inbound.api`
+    (as the API adapter would after `count` webhooks); their message ids."""
+    items = []
+    for n in range(count):
+        external_id = f"backlog-{run}-{n}"
+        item = channel_events.InboundMessage(
+            message_id=api_message_id(external_id),
+            channel=message_pb2.CHANNEL_API,
+            inbox_id="api",
+            provider_message_id=external_id,
+            sender=message_pb2.ContactPoint(
+                kind=message_pb2.CONTACT_POINT_KIND_EXTERNAL_USER, value=f"backlog-{run}-{n}"
+            ),
+            sender_name="Bench",
+            text="Where is my parcel?",
+            kind=message_pb2.MESSAGE_KIND_TEXT,
+        )
+        item.received_at.GetCurrentTime()
+        items.append(Outgoing(item, item.message_id))
+    async with EventBus.connect(nats_url, service="bench") as bus:
+        for start in range(0, count, 1000):
+            await bus.publish_all(items[start : start + 1000])
+    return [item.event_id for item in items]
+
+
 def percentile(samples: list[float], p: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, max(0, int(len(ordered) * p) - 1))]
@@ -116,17 +155,17 @@ def percentile(samples: list[float], p: float) -> float:
 
 class Webhook:
     def __init__(self, client: httpx.AsyncClient, secret: str, run: str) -> None:
-        self._client, self._secret, self._run = client, secret, run
+        self._client, self._secret, self.run = client, secret, run
         self._n = 0
 
     async def send(self) -> Sent:
         """One message from a new customer, signed as the integrator's system would."""
         self._n += 1
-        external_id = f"bench-{self._run}-{self._n}"
+        external_id = f"bench-{self.run}-{self._n}"
         body = json.dumps(
             {
                 "id": external_id,
-                "from": f"customer-{self._run}-{self._n}",
+                "from": f"customer-{self.run}-{self._n}",
                 "name": "Bench",
                 "text": "Where is my parcel?",
             }
@@ -222,7 +261,7 @@ def all_routed(sent: list[Sent], taps: Taps) -> Callable[[], bool]:
     return lambda: all(taps.conversation_of.get(s.message_id, "") in taps.routed for s in sent)
 
 
-async def main(sustained: int) -> None:
+async def main(sustained: int, backlog: int) -> None:
     configure("bench", json=False, level="WARNING")
     secret = secrets.token_urlsafe(32)
     with tempfile.TemporaryDirectory() as folder:
@@ -271,6 +310,7 @@ async def main(sustained: int) -> None:
             print(f"  R, durable publish ceiling of this nats-server (sync_interval: always)  {ceiling:8.0f} msg/s")
             before = await settled_count(js)
             pids = suite.pids()
+            idle_mb = {name: memory_mb(pid, "VmRSS") for name, pid in pids.items()}
             cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
             started = time.perf_counter()
             sent = await flat_out(webhook, sustained)
@@ -301,6 +341,26 @@ async def main(sustained: int) -> None:
                     if samples:
                         p50, p99 = statistics.median(samples), percentile(samples, 0.99)
                         print(f"    {stage:<12} p50 {p50:7.1f} ms   p99 {p99:7.1f} ms   ({len(samples)} of {count})")
+
+            started = time.perf_counter()
+            backlog_ids = await put_backlog(f"nats://127.0.0.1:{suite.ports.nats}", backlog, webhook.run)
+            put_in = time.perf_counter() - started
+
+            def backlog_routed() -> bool:
+                return all(taps.conversation_of.get(m, "") in taps.routed for m in backlog_ids)
+
+            drained = await until(backlog_routed, SETTLE_SECONDS + backlog / 20)
+            drained_in = time.perf_counter() - started
+            print(
+                f"  a backlog of {backlog} inbound messages (put on inbound.api in {put_in:.1f} s) "
+                f"{'drained' if drained else 'NOT drained'} in {drained_in:.1f} s = {backlog / drained_in:.0f} msg/s"
+            )
+            print(
+                "  memory (RSS) idle / peak: "
+                + ", ".join(
+                    f"{n} {idle_mb[n]:.0f} / {memory_mb(pid, 'VmHWM'):.0f} MB" for n, pid in sorted(pids.items())
+                )
+            )
             feed.cancel()
         finally:
             await stack.aclose()
@@ -308,4 +368,6 @@ async def main(sustained: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 3000))
+    asyncio.run(
+        main(int(sys.argv[1]) if len(sys.argv) > 1 else 3000, int(sys.argv[2]) if len(sys.argv) > 2 else 30_000)
+    )
