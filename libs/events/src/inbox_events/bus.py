@@ -453,27 +453,29 @@ class _Consumer(Generic[M]):
         """Handle, then ack, dead-letter or nak; the delay before a retry when it was nak'ed."""
         spec = self._spec
         deliveries = event.deliveries
-        with structlog.contextvars.bound_contextvars(
+        # Bound in this lane's task for the handler's log lines (the lanes of a batch are tasks of their own);
+        # the next event rebinds them. Cheaper than a scoped binding, which showed in the consumers' profiles.
+        structlog.contextvars.bind_contextvars(
             consumer=spec.durable, subject=msg.subject, correlation_id=(msg.headers or {}).get(HEADER_CORRELATION, "")
-        ):
-            try:
-                await self._handler(event)
-            except PermanentError as exc:
-                await self._bus._dead_letter(spec, msg, f"rejected: {exc}")
-                return None
-            except Exception as exc:
-                if deliveries >= spec.max_deliver:
-                    await self._bus._dead_letter(spec, msg, f"failed {deliveries} times: {exc!r}")
-                    return None
-                delay = spec.retry_delay(deliveries)
-                log.warning(
-                    "event_handler_failed",
-                    event_id=event.envelope.event_id,
-                    deliveries=deliveries,
-                    retry_in_seconds=delay,
-                    error=repr(exc),
-                )
-                await msg.nak(delay=delay)
-                return delay
-            await msg.ack()
+        )
+        try:
+            await self._handler(event)
+        except PermanentError as exc:
+            await self._bus._dead_letter(spec, msg, f"rejected: {exc}")
             return None
+        except Exception as exc:
+            if deliveries >= spec.max_deliver:
+                await self._bus._dead_letter(spec, msg, f"failed {deliveries} times: {exc!r}")
+                return None
+            delay = spec.retry_delay(deliveries)
+            log.warning(
+                "event_handler_failed",
+                event_id=event.envelope.event_id,
+                deliveries=deliveries,
+                retry_in_seconds=delay,
+                error=repr(exc),
+            )
+            await msg.nak(delay=delay)
+            return delay
+        await msg.ack()
+        return None
