@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, Protocol, TypeVar
 
 import structlog
+import uvloop
 
 from inbox_runtime.config import CommonSettings, ConfigError
 from inbox_runtime.logging import configure
@@ -16,16 +17,30 @@ from inbox_runtime.logging import configure
 log = structlog.get_logger(__name__)
 
 
-async def until_signalled() -> None:
-    """Return when the process is asked to stop (SIGTERM, SIGINT)."""
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_stop_requested: asyncio.Event | None = None
+
+
+def _catch_stop_signals() -> asyncio.Event:
+    """From now on SIGTERM/SIGINT set the returned event instead of ending the process: a stop asked for
+    while the service is still starting is kept, and honoured in order once it has started."""
+    global _stop_requested
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in _STOP_SIGNALS:
         loop.add_signal_handler(sig, stop.set)
+    _stop_requested = stop
+    return stop
+
+
+async def until_signalled() -> None:
+    """Return when the process is asked to stop (SIGTERM, SIGINT); a second signal then ends it at once."""
+    stop = _stop_requested if _stop_requested is not None else _catch_stop_signals()
     try:
         await stop.wait()
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        loop = asyncio.get_running_loop()
+        for sig in _STOP_SIGNALS:
             loop.remove_signal_handler(sig)
     log.info("shutdown_requested")
 
@@ -71,4 +86,12 @@ def serve(service: str, read_settings: Callable[[], S], run: Callable[[S], Corou
     except ConfigError as exc:
         raise SystemExit(f"{service}: {exc}") from None
     configure(service, json=settings.common.log_json, level=settings.common.log_level)
-    asyncio.run(run(settings))
+
+    # uvloop: the same asyncio, with its loop, transports and timers in C (the event loop's own work was
+    # a fifth of the consumers' profiles).
+    async def main() -> None:
+        _catch_stop_signals()
+        await run(settings)
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main())

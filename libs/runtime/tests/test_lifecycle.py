@@ -1,0 +1,40 @@
+"""A service's entry point keeps a stop asked for while it is still starting."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+
+SERVICE = textwrap.dedent(
+    """
+    import sys
+    from types import SimpleNamespace
+
+    from inbox_runtime.lifecycle import serve, until_signalled
+
+
+    async def run(settings: object) -> None:
+        print("starting", flush=True)
+        sys.stdin.readline()  # still starting (blocking, as a slow start-up step would) when SIGTERM comes
+        await until_signalled()
+        print("stopped in order", flush=True)
+
+
+    serve("probe", lambda: SimpleNamespace(common=SimpleNamespace(log_json=True, log_level="WARNING")), run)
+    """
+)
+
+
+def test_a_sigterm_during_start_up_stops_the_service_in_order() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-c", SERVICE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdin is not None and process.stdout is not None
+    assert process.stdout.readline().strip() == "starting"
+    process.send_signal(signal.SIGTERM)
+    process.stdin.write("\n")
+    process.stdin.close()
+    assert process.stdout.readline().strip() == "stopped in order"
+    assert process.wait(timeout=30) == 0
