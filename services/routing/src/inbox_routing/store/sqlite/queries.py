@@ -38,12 +38,7 @@ def load_of(conn: sqlite3.Connection, agent_id: str) -> dict[int, int]:
 
 
 def candidates(conn: sqlite3.Connection, channel: int, team: str, parse: rows.AgentParser) -> list[Candidate]:
-    loads = dict(
-        conn.execute(
-            f"SELECT agent_id, COUNT(*) FROM assignments WHERE channel = ? AND state IN {HOLDING} GROUP BY agent_id",
-            (channel,),
-        ).fetchall()
-    )
+    loads = dict(conn.execute("SELECT agent_id, held FROM agent_loads WHERE channel = ?", (channel,)).fetchall())
     if team:
         found = conn.execute(
             "SELECT agents.* FROM agent_teams JOIN agents USING (agent_id) WHERE agent_teams.team = ? "

@@ -93,4 +93,45 @@ MIGRATION_V7 = """
 ALTER TABLE assignments ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
 """
 
-MIGRATIONS = (SCHEMA, MIGRATION_V2, MIGRATION_V3, MIGRATION_V4, MIGRATION_V5, MIGRATION_V6, MIGRATION_V7)
+# What each agent holds per channel, kept by triggers in the transaction that changes an assignment: a
+# decision reads its candidates' loads by agent, not by counting every conversation held on the channel.
+MIGRATION_V8 = """
+CREATE TABLE agent_loads (
+    agent_id TEXT NOT NULL,
+    channel INTEGER NOT NULL,
+    held INTEGER NOT NULL,
+    PRIMARY KEY (agent_id, channel)
+);
+INSERT INTO agent_loads (agent_id, channel, held)
+    SELECT agent_id, channel, COUNT(*) FROM assignments WHERE state IN (2, 4) AND agent_id != ''
+    GROUP BY agent_id, channel;
+CREATE TRIGGER agent_loads_on_insert AFTER INSERT ON assignments
+WHEN new.state IN (2, 4) AND new.agent_id != '' BEGIN
+    INSERT INTO agent_loads (agent_id, channel, held) VALUES (new.agent_id, new.channel, 1)
+    ON CONFLICT (agent_id, channel) DO UPDATE SET held = held + 1;
+END;
+CREATE TRIGGER agent_loads_on_delete AFTER DELETE ON assignments
+WHEN old.state IN (2, 4) AND old.agent_id != '' BEGIN
+    UPDATE agent_loads SET held = held - 1 WHERE agent_id = old.agent_id AND channel = old.channel;
+END;
+CREATE TRIGGER agent_loads_on_update_release AFTER UPDATE OF state, agent_id, channel ON assignments
+WHEN old.state IN (2, 4) AND old.agent_id != '' BEGIN
+    UPDATE agent_loads SET held = held - 1 WHERE agent_id = old.agent_id AND channel = old.channel;
+END;
+CREATE TRIGGER agent_loads_on_update_take AFTER UPDATE OF state, agent_id, channel ON assignments
+WHEN new.state IN (2, 4) AND new.agent_id != '' BEGIN
+    INSERT INTO agent_loads (agent_id, channel, held) VALUES (new.agent_id, new.channel, 1)
+    ON CONFLICT (agent_id, channel) DO UPDATE SET held = held + 1;
+END;
+"""
+
+MIGRATIONS = (
+    SCHEMA,
+    MIGRATION_V2,
+    MIGRATION_V3,
+    MIGRATION_V4,
+    MIGRATION_V5,
+    MIGRATION_V6,
+    MIGRATION_V7,
+    MIGRATION_V8,
+)

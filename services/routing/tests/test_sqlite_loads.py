@@ -1,0 +1,68 @@
+"""SQLite only: the agents' loads kept by triggers always equal the conversations they hold, through
+every way a conversation is taken and given back."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from inbox_devstack.clock import Clock
+from inbox_devstack.nats_server import NatsServer
+from inbox_events import EventBus
+from inbox_routing.actions import RoutingActions
+from inbox_routing.domain import CHAT, Presence, RouteRequest, RoutingPolicy
+from inbox_routing.store.sqlite import SqliteRoutingStore
+
+OFFERS = RoutingPolicy(offer_timeout_us=30_000_000)
+
+
+@pytest.fixture
+async def routed(tmp_path: Path, nats_server: NatsServer) -> AsyncIterator[tuple[RoutingActions, SqliteRoutingStore]]:
+    store = await SqliteRoutingStore.open(tmp_path / "routing.sqlite3")
+    async with EventBus.connect(nats_server.url, service="test") as bus:
+        await bus.ensure_streams()
+        yield RoutingActions(store, bus, OFFERS, clock=Clock(1_000)), store
+    await store.close()
+
+
+def _kept_and_counted(conn: sqlite3.Connection) -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], int]]:
+    kept = conn.execute("SELECT agent_id, channel, held FROM agent_loads WHERE held != 0").fetchall()
+    counted = conn.execute(
+        "SELECT agent_id, channel, COUNT(*) FROM assignments WHERE state IN (2, 4) AND agent_id != '' "
+        "GROUP BY agent_id, channel"
+    ).fetchall()
+    return {(a, c): n for a, c, n in kept}, {(a, c): n for a, c, n in counted}
+
+
+async def test_kept_loads_equal_the_held_conversations_after_every_change(
+    routed: tuple[RoutingActions, SqliteRoutingStore],
+) -> None:
+    actions, store = routed
+
+    async def loads_agree() -> dict[tuple[str, int], int]:
+        kept, counted = await store.database.read(_kept_and_counted)
+        assert kept == counted
+        return kept
+
+    for name in ("ada", "bob"):
+        await actions.upsert_agent(name, name.title(), {CHAT: 3}, ())
+        await actions.set_presence(name, Presence.AVAILABLE)
+    for i in range(4):  # offered: an offer holds a seat
+        await actions.route(RouteRequest(f"conv-{i}", f"cust-{i}", CHAT, "main", generation=1))
+    assert sum((await loads_agree()).values()) == 4
+
+    first, _ = await actions.get_assignment("conv-0")
+    assert first is not None
+    await actions.accept_offer("conv-0", first.agent_id)  # offered -> assigned: same seat
+    assert sum((await loads_agree()).values()) == 4
+    second, _ = await actions.get_assignment("conv-1")
+    assert second is not None
+    await actions.decline_offer("conv-1", second.agent_id)  # to the other agent
+    await loads_agree()
+    await actions.end("conv-2")  # given back
+    await actions.forget_customer("cust-3")  # erased
+    assert sum((await loads_agree()).values()) == 2
+    await actions.release_agent("ada")  # what ada held goes back to the queue
+    await loads_agree()
