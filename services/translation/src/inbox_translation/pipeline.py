@@ -3,6 +3,7 @@ replies translated for the customer before delivery. Engine outages are retried 
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import grpc
@@ -66,8 +67,15 @@ class TranslationPipeline:
         for the conversation's agent if they read another language."""
         known = await self._store.customer_language(customer_id)
         detection = self._translator.detect(text, known)
+        remembered = [
+            self._store.remember_message(
+                CustomerMessage(message_id, conversation_id, customer_id, text, detection.language)
+            )
+        ]
         if detection.language and not detection.fallback:
-            await self._store.remember_customer_language(customer_id, detection.language)
+            remembered.append(self._store.remember_customer_language(customer_id, detection.language))
+        # Side by side, so the two writes share one commit.
+        await asyncio.gather(*remembered)
         detected = translation_events.LanguageDetected(
             message_id=message_id,
             conversation_id=conversation_id,
@@ -77,9 +85,6 @@ class TranslationPipeline:
             fallback=detection.fallback,
         )
         await self._bus.publish(detected, event_id=f"language:{message_id}")
-        await self._store.remember_message(
-            CustomerMessage(message_id, conversation_id, customer_id, text, detection.language)
-        )
         await self.translate_for_agent(conversation_id, first_delivery, tenant_id)
 
     async def agent_assigned(
