@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 from inbox.conversations.v1 import events_pb2 as conversation_events
 from inbox_devstack.suite import LocalSuite, SuitePorts
-from inbox_events import EventBus
+from inbox_events import EventBus, Outgoing
 from inbox_runtime.logging import configure
 
 PASSWORD = "bench password, long enough"
@@ -83,7 +83,7 @@ async def main(agents: int, events: int) -> None:
                     delivered = asyncio.get_running_loop().create_future()
                     expected[agent][conversation_id] = delivered
                     started = time.perf_counter()
-                    await bus.publish(changed, event_id=f"bench-{n}")
+                    await bus.publish_live([Outgoing(changed, f"bench-{n}")])
                     try:
                         samples.append((await asyncio.wait_for(delivered, 10) - started) * 1000)
                     except TimeoutError:

@@ -335,7 +335,8 @@ class ThreadingActions:
             conversation_id=conversation_id, agent_id=agent_id, activity=message_to_proto(activity)
         )
         changed.changed_at.GetCurrentTime()
-        await self._bus.publish_all([Outgoing(changed, f"assignee-changed:{source_event_id}", source_event_id)])
+        # Live-only: routing's event is the durable fact of the assignment; this tells live views it is stored.
+        await self._bus.publish_live([Outgoing(changed, f"assignee-changed:{source_event_id}", source_event_id)])
         log.info("assignee_recorded", conversation_id=conversation_id, agent_id=agent_id)
 
     async def record_transfer(

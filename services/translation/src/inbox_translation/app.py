@@ -20,7 +20,7 @@ from inbox_translation.store import TranslationStore
 from inbox_translation.store.mongo import MongoTranslationStore
 from inbox_translation.store.sqlite import SqliteTranslationStore
 from inbox_translation.subscribers import (
-    ON_ASSIGNEE_CHANGED,
+    ON_ASSIGNED,
     ON_CUSTOMER_ERASED,
     ON_MESSAGE_ADDED,
     ON_REPLY,
@@ -68,7 +68,7 @@ async def run(settings: Settings) -> None:
         await store.wait_ready()
         subscribers = TranslationSubscribers(pipeline)
         await stack.enter_async_context(bus.consume(ON_MESSAGE_ADDED, subscribers.on_message_added))
-        await stack.enter_async_context(bus.consume(ON_ASSIGNEE_CHANGED, subscribers.on_assignee_changed))
+        await stack.enter_async_context(bus.consume(ON_ASSIGNED, subscribers.on_assigned))
         await stack.enter_async_context(bus.consume(ON_REPLY, subscribers.on_reply))
         await stack.enter_async_context(bus.consume(ON_CUSTOMER_ERASED, subscribers.on_customer_erased))
         await server.set_serving()

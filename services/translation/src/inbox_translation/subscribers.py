@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from inbox.conversations.v1 import events_pb2 as conversation_events
 from inbox.message.v1 import message_pb2
+from inbox.routing.v1 import events_pb2 as routing_events
 from inbox_events import ConsumerSpec, Event
 
 from inbox_translation.pipeline import TranslationPipeline
@@ -21,10 +22,10 @@ ON_MESSAGE_ADDED = ConsumerSpec(
     retry_delays_seconds=PATIENT_DELAYS,
     lane=lambda e: e.message.conversation_id,
 )
-ON_ASSIGNEE_CHANGED = ConsumerSpec(
-    durable="translation-on-assignee-changed",
-    subjects=("conv.assignee_changed",),
-    event_type=conversation_events.AssigneeChanged,
+ON_ASSIGNED = ConsumerSpec(
+    durable="translation-on-conversation-assigned",
+    subjects=("routing.conversation_assigned",),
+    event_type=routing_events.ConversationAssigned,
     max_deliver=PATIENT_TRIES,
     retry_delays_seconds=PATIENT_DELAYS,
     lane=lambda e: e.conversation_id,
@@ -64,11 +65,11 @@ class TranslationSubscribers:
             event.envelope.tenant_id,
         )
 
-    async def on_assignee_changed(self, event: Event[conversation_events.AssigneeChanged]) -> None:
-        changed = event.payload
-        if changed.agent_id:
+    async def on_assigned(self, event: Event[routing_events.ConversationAssigned]) -> None:
+        assigned = event.payload
+        if assigned.agent_id:
             await self._pipeline.agent_assigned(
-                changed.conversation_id, changed.agent_id, event.deliveries == 1, event.envelope.tenant_id
+                assigned.conversation_id, assigned.agent_id, event.deliveries == 1, event.envelope.tenant_id
             )
 
     async def on_reply(self, event: Event[conversation_events.ReplyNeedsTranslation]) -> None:
