@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sqlite3
 from collections.abc import Callable
@@ -96,7 +95,8 @@ def record_values(r: AssignmentRecord) -> tuple[object, ...]:
         r.rule_id,
         r.escalation_step,
         request_json(r.request),
-        json.dumps([dataclasses.asdict(v) for v in r.explanation]),
+        # By hand, as the MongoDB store does: asdict over every candidate's verdict showed in profiles.
+        json.dumps([{"agent_id": v.agent_id, "chosen": v.chosen, "reason": v.reason} for v in r.explanation]),
         r.boost,
         r.version,
     )
