@@ -44,17 +44,8 @@ class SqliteRoutingStore(SqliteStore):
     def __init__(self, database: SqliteDatabase) -> None:
         super().__init__(database)
         # Parsed agents by their raw row: a decision reads every candidate, and parsing dominated it.
-        # Keyed by the whole row (`tuple(row)` is built in C): an unchanged row is never parsed again.
-        self._parsed: dict[tuple[object, ...], Agent] = {}
-
-    def _agent_of(self, row: sqlite3.Row) -> Agent:
-        raw = tuple(row)
-        agent = self._parsed.get(raw)
-        if agent is None:
-            if len(self._parsed) > 10_000:  # rows of agents long changed
-                self._parsed.clear()
-            agent = self._parsed[raw] = rows.agent(row)
-        return agent
+        # Used on the reader thread only (candidates are a `read`).
+        self._agents = queries.AgentCache()
 
     # --- the conversations' routing ------------------------------------------------------------
 
@@ -65,7 +56,7 @@ class SqliteRoutingStore(SqliteStore):
         return self._db.lookup(lambda conn: queries.record(conn, conversation_id))
 
     async def candidates(self, channel: int, team: str) -> list[Candidate]:
-        return await self._db.read(lambda conn: queries.candidates(conn, channel, team, self._agent_of))
+        return await self._db.read(lambda conn: queries.candidates(conn, channel, team, self._agents))
 
     async def known_agent(self, customer_id: str, conversation_id: str, since_us: int) -> str:
         return self._db.lookup(lambda conn: queries.known_agent(conn, customer_id, conversation_id, since_us))

@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from inbox_routing.changes import AssignmentRecord
-from inbox_routing.domain import HOLDS_CAPACITY, AssignmentState, Candidate, Presence, QueueStats
+from inbox_routing.domain import HOLDS_CAPACITY, Agent, AssignmentState, Candidate, Presence, QueueStats
 from inbox_routing.store.sqlite import rows
 
 HOLDING = f"({', '.join(str(int(s)) for s in HOLDS_CAPACITY)})"
@@ -37,17 +37,42 @@ def load_of(conn: sqlite3.Connection, agent_id: str) -> dict[int, int]:
     return {int(r["channel"]): int(r["n"]) for r in found}
 
 
-def candidates(conn: sqlite3.Connection, channel: int, team: str, parse: rows.AgentParser) -> list[Candidate]:
+class AgentCache:
+    """Parsed agents by id with their row's revision: a decision reads its candidates' ids and revisions
+    and parses only the rows that changed since (a trigger raises the revision at every change)."""
+
+    def __init__(self) -> None:
+        self._agents: dict[str, tuple[int, Agent]] = {}
+
+    def agent(self, conn: sqlite3.Connection, agent_id: str, revision: int) -> Agent | None:
+        cached = self._agents.get(agent_id)
+        if cached is not None and cached[0] == revision:
+            return cached[1]
+        row = conn.execute("SELECT * FROM agents WHERE agent_id = ?", (agent_id,)).fetchone()
+        if row is None:
+            return None
+        agent = rows.agent(row)
+        self._agents[agent_id] = (int(row["revision"]), agent)
+        return agent
+
+
+def candidates(conn: sqlite3.Connection, channel: int, team: str, agents: AgentCache) -> list[Candidate]:
     loads = dict(conn.execute("SELECT agent_id, held FROM agent_loads WHERE channel = ?", (channel,)).fetchall())
     if team:
         found = conn.execute(
-            "SELECT agents.* FROM agent_teams JOIN agents USING (agent_id) WHERE agent_teams.team = ? "
-            "AND agents.presence = ?",
+            "SELECT agents.agent_id, agents.revision FROM agent_teams JOIN agents USING (agent_id) "
+            "WHERE agent_teams.team = ? AND agents.presence = ?",
             (team, int(Presence.AVAILABLE)),
         ).fetchall()
     else:
-        found = conn.execute("SELECT * FROM agents WHERE presence = ?", (int(Presence.AVAILABLE),)).fetchall()
-    return [Candidate(parse(row), int(loads.get(row["agent_id"], 0))) for row in found]
+        found = conn.execute(
+            "SELECT agent_id, revision FROM agents WHERE presence = ?", (int(Presence.AVAILABLE),)
+        ).fetchall()
+    return [
+        Candidate(agent, int(loads.get(agent_id, 0)))
+        for agent_id, revision in found
+        if (agent := agents.agent(conn, agent_id, int(revision))) is not None
+    ]
 
 
 def known_agent(conn: sqlite3.Connection, customer_id: str, conversation_id: str, since_us: int) -> str:

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable
 from typing import Any
 
 from inbox_routing.changes import AssignmentRecord
 from inbox_routing.domain import Agent, AssignmentState, Presence, RouteRequest, Verdict
-
-AgentParser = Callable[[sqlite3.Row], Agent]
 
 
 def agent(row: sqlite3.Row) -> Agent:

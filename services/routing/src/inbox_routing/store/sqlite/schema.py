@@ -125,6 +125,15 @@ WHEN new.state IN (2, 4) AND new.agent_id != '' BEGIN
 END;
 """
 
+# An agent's revision, raised by a trigger at every change of its row: a decision parses only the
+# candidates whose row changed since it last looked.
+MIGRATION_V9 = """
+ALTER TABLE agents ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+CREATE TRIGGER agents_revision AFTER UPDATE ON agents BEGIN
+    UPDATE agents SET revision = old.revision + 1 WHERE agent_id = new.agent_id;
+END;
+"""
+
 MIGRATIONS = (
     SCHEMA,
     MIGRATION_V2,
@@ -134,4 +143,5 @@ MIGRATIONS = (
     MIGRATION_V6,
     MIGRATION_V7,
     MIGRATION_V8,
+    MIGRATION_V9,
 )

@@ -1,5 +1,5 @@
-"""SQLite only: the agents' loads kept by triggers always equal the conversations they hold, through
-every way a conversation is taken and given back."""
+"""SQLite only: what the store keeps beside its rows by triggers (the agents' loads, each agent's revision)
+always matches them, through every way a conversation is taken and given back and an agent changes."""
 
 from __future__ import annotations
 
@@ -66,3 +66,17 @@ async def test_kept_loads_equal_the_held_conversations_after_every_change(
     assert sum((await loads_agree()).values()) == 2
     await actions.release_agent("ada")  # what ada held goes back to the queue
     await loads_agree()
+
+
+async def test_a_decision_sees_an_agent_changed_since_the_last_one(
+    routed: tuple[RoutingActions, SqliteRoutingStore],
+) -> None:
+    actions, _ = routed
+    await actions.upsert_agent("ada", "Ada", {CHAT: 3}, ())
+    await actions.set_presence("ada", Presence.AVAILABLE)
+    await actions.route(RouteRequest("conv-1", "cust-1", CHAT, "main", generation=1))  # ada's row parsed
+
+    await actions.upsert_agent("ada", "Ada", {CHAT: 3}, (), ("billing",))  # joins a team
+    billing = await actions.route(RouteRequest("conv-2", "cust-2", CHAT, "main", generation=1, team="billing"))
+
+    assert billing.assignment.agent_id == "ada"  # a stale parsed row would not have the team
