@@ -127,6 +127,21 @@ async def test_agents_timers_and_rules_keep_what_they_are_given(store: RoutingSt
     assert await store.rules() == ({"default": {"team": "a"}}, 1)
 
 
+async def test_available_agents_per_team_agree_with_the_queue_stats(store: RoutingStore) -> None:
+    await store.upsert_agent("ada", "Ada", {CHAT: 2}, (), ("tier1", "tier2"))
+    await store.upsert_agent("bob", "Bob", {CHAT: 2}, (), ("tier1",))
+    await store.upsert_agent("cy", "Cy", {CHAT: 2}, ())
+    await store.upsert_agent("di", "Di", {CHAT: 2}, ())
+    for name in ("ada", "bob", "cy"):
+        await store.set_presence(name, Presence.AVAILABLE, 5)  # di stays offline
+
+    counted = {team: await store.available_agents(team) for team in ("tier1", "tier2", "tier3", "")}
+
+    assert counted == {"tier1": 2, "tier2": 1, "tier3": 0, "": 1}
+    stats = (await store.queue_stats(10)).available_agents
+    assert {team: stats.get(team, 0) for team in counted} == counted
+
+
 async def test_queue_stats_count_overdue_conversations_until_answered_or_ended(store: RoutingStore) -> None:
     await store.commit([RoutingChange(waiting(1)), RoutingChange(waiting(2))])
     for i in (1, 2):

@@ -213,16 +213,14 @@ class RoutingActions:
     async def _queued_event(
         self, assignment: Assignment, customer_id: str, position: int
     ) -> tuple[routing_events.ConversationQueued, str]:
-        stats = await self._store.queue_stats(self._now())
+        available = await self._store.available_agents(assignment.team)
         event = routing_events.ConversationQueued(
             conversation_id=assignment.conversation_id,
             channel=assignment.channel,  # type: ignore[arg-type]
             queued_at=to_timestamp(assignment.since_us),
             reason=assignment.reason,
             position=position,
-            estimated_wait_seconds=estimated_wait_seconds(
-                position, stats.available_agents.get(assignment.team, 0), self._policy
-            ),
+            estimated_wait_seconds=estimated_wait_seconds(position, available, self._policy),
             customer_id=customer_id,
         )
         return event, f"queued:{assignment.conversation_id}:{assignment.since_us}:{position}"

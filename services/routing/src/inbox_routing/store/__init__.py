@@ -52,6 +52,11 @@ class RoutingStore(Protocol):
 
     async def queue_stats(self, now_us: int) -> QueueStats: ...
 
+    async def available_agents(self, team: str) -> int:
+        """Available agents in `team` ("": the agents in no team), as `queue_stats` counts them, without
+        counting the whole queue: what a queued conversation's estimated wait needs."""
+        ...
+
     async def announced_positions(self, conversation_ids: Sequence[str]) -> dict[str, int]:
         """The queue position each waiting customer was last told (absent: never told)."""
         ...

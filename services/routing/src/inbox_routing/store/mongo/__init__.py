@@ -238,6 +238,10 @@ class MongoRoutingStore(MongoStore):
             breaches[d["team"]] = breaches.get(d["team"], 0) + 1
         return QueueStats(per_team=per_team, available_agents=available, sla_breaches=breaches)
 
+    async def available_agents(self, team: str) -> int:
+        in_team: dict[str, Any] = {"teams": team} if team else {"$or": [{"teams": []}, {"teams": None}]}
+        return await self._db[AGENTS].count_documents({"presence": int(Presence.AVAILABLE), **in_team})
+
     async def announced_positions(self, conversation_ids: Sequence[str]) -> dict[str, int]:
         if not conversation_ids:
             return {}

@@ -79,6 +79,9 @@ class SqliteRoutingStore(SqliteStore):
     async def queue_stats(self, now_us: int) -> QueueStats:
         return await self._db.read(lambda conn: queries.queue_stats(conn, now_us))
 
+    async def available_agents(self, team: str) -> int:
+        return self._db.lookup(lambda conn: queries.available_agents(conn, team))
+
     async def announced_positions(self, conversation_ids: Sequence[str]) -> dict[str, int]:
         if not conversation_ids:
             return {}

@@ -149,6 +149,20 @@ def queue_stats(conn: sqlite3.Connection, now_us: int) -> QueueStats:
     return QueueStats(per_team=per_team, available_agents=available, sla_breaches=breaches)
 
 
+def available_agents(conn: sqlite3.Connection, team: str) -> int:
+    if team:
+        query = (
+            "SELECT COUNT(*) FROM agent_teams JOIN agents USING (agent_id) "
+            "WHERE agent_teams.team = ? AND agents.presence = ?"
+        )
+        return int(conn.execute(query, (team, int(Presence.AVAILABLE))).fetchone()[0])
+    query = (
+        "SELECT COUNT(*) FROM agents WHERE presence = ? "
+        "AND NOT EXISTS (SELECT 1 FROM agent_teams WHERE agent_teams.agent_id = agents.agent_id)"
+    )
+    return int(conn.execute(query, (int(Presence.AVAILABLE),)).fetchone()[0])
+
+
 def announced_positions(conn: sqlite3.Connection, conversation_ids: Sequence[str]) -> dict[str, int]:
     found = conn.execute(
         f"SELECT conversation_id, announced_position FROM assignments WHERE announced_position > 0 "
