@@ -29,6 +29,7 @@ from inbox_web.domain import (
     merged_list,
     notice_of,
     notified_agents,
+    opening_seen_late,
     reply_channel,
     status_request,
     tags_in,
@@ -55,6 +56,16 @@ def test_conversation_events_become_notices_without_their_content() -> None:
     opened_in_team = conversation_events.MessageAdded(message=first, opened=in_team)
     assert notice_of(envelope(opened_in_team)) == Notice("c2", "opened", "", opened_in="tier1")
     assert notice_of(envelope(conversation_events.MessageAdded())) is None  # no conversation: nothing to tell
+
+
+def test_an_opening_that_comes_after_the_assignment_does_not_take_the_conversation_back() -> None:
+    opening = Notice("c1", "opened", "", opened_in="tier1")
+    assert opening_seen_late(opening, known=False) == opening  # first news of it: nobody has it yet
+    late = opening_seen_late(opening, known=True)  # the live-only assignment came first
+    assert late == Notice("c1", "opened", None)
+    assert notified_agents("ada", late) == {"ada"}  # ada keeps it
+    message = Notice("c1", "message", None)
+    assert opening_seen_late(message, known=True) == message
 
 
 def test_the_agent_who_has_it_the_one_who_had_it_and_its_team_are_told() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -297,6 +297,15 @@ def notice_of(envelope: envelope_pb2.EventEnvelope) -> Notice | None:
         return Notice(conversation_id, "opened", "", opened_in=event.opened.team)
     activity = kind == "message" and event.message.kind == message_pb2.MESSAGE_KIND_ACTIVITY
     return Notice(conversation_id, kind, assignee, also, shares_changed=activity)
+
+
+def opening_seen_late(notice: Notice, known: bool) -> Notice:
+    """A conversation's opening that comes after a later event of it (`known`: its owner is already known;
+    live-only events such as an assignment take a quicker road than stored ones) says nothing new about who
+    has it: it keeps its kind, drops what it says of the owner, so what is known stays."""
+    if notice.opened_in is None or not known:
+        return notice
+    return replace(notice, assignee=None, opened_in=None)
 
 
 def notified_agents(

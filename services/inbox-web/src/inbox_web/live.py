@@ -25,7 +25,7 @@ from inbox.events.v1 import envelope_pb2
 from inbox.message.v1 import message_pb2
 
 from inbox_web.backends import Backends
-from inbox_web.domain import Notice, notice_of, notified_agents, typing_of
+from inbox_web.domain import Notice, notice_of, notified_agents, opening_seen_late, typing_of
 
 log = structlog.get_logger(__name__)
 
@@ -79,6 +79,7 @@ class LiveFeed:
         notice = notice_of(envelope)
         if notice is None:
             return
+        notice = opening_seen_late(notice, notice.conversation_id in self._owners)
         if notice.shares_changed:
             self._owners.pop(notice.conversation_id, None)  # ask threading again who shares it
         if notice.opened_in is not None:
