@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import structlog
@@ -150,19 +151,25 @@ class RoutingActions:
             (c.agent.capacity_for(request.channel) for c in candidates if c.agent.agent_id == record.holder), 0
         )
         assigned = (record.agent_id, now) if record.agent_id else None
-        reservation = (record.holder, request.channel)
-        if record.holder:
-            self._being_written[reservation] += 1
-        try:
+        with self._writing(record.holder, request.channel):
             [outcome] = await self._store.commit([RoutingChange(record, capacity, assigned)])
-        finally:
-            if record.holder:
-                self._being_written[reservation] -= 1
-                if not self._being_written[reservation]:
-                    del self._being_written[reservation]
         if outcome is not Outcome.APPLIED:
             return None
         return RouteOutcome(record.assignment(), changed=changed, decision=decision), rule_id, step
+
+    @contextlib.contextmanager
+    def _writing(self, holder: str, channel: int) -> Iterator[None]:
+        """While a pick for `holder` is being written, it counts in their load for this process's decisions."""
+        if not holder:
+            yield
+            return
+        self._being_written[(holder, channel)] += 1
+        try:
+            yield
+        finally:
+            self._being_written[(holder, channel)] -= 1
+            if not self._being_written[(holder, channel)]:
+                del self._being_written[(holder, channel)]
 
     async def _write(
         self, change: Callable[[AssignmentRecord | None], RoutingChange | None], conversation_id: str
