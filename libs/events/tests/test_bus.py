@@ -13,7 +13,7 @@ from inbox.conversations.v1 import events_pb2 as conv
 from inbox.events.v1 import envelope_pb2
 from inbox_devstack.nats_server import NatsServer
 from inbox_devstack.waiting import eventually
-from inbox_events import ConsumerSpec, Event, EventBus, Outgoing, PermanentError
+from inbox_events import ConsumerSpec, Event, EventBus, Outgoing, PermanentError, Postponed
 from inbox_events.streams import stream_for_subject
 
 OPENED = ConsumerSpec(
@@ -204,6 +204,33 @@ async def test_a_retried_event_holds_back_the_rest_of_its_lane_only(bus: EventBu
     assert handled[1:] == ["a1", "a2", "a3"]
     # The server applies acks on its own schedule: settled soon after, with nothing left to redeliver.
     await eventually(lambda: bus.settled(BY_CUSTOMER), what="every event acked")
+
+
+async def test_a_postponed_event_waits_with_its_lane_and_is_never_dead_lettered(bus: EventBus) -> None:
+    await _publish_for(bus, ("a", "a1"), ("a", "a2"), ("b", "b1"))
+    handled: list[tuple[str, int]] = []
+    done = asyncio.Event()
+    dead = Recorder()
+
+    # A failure would be retried after 30 s: the postponement's own delay is what brings a1 back.
+    postponing = dataclasses.replace(BY_CUSTOMER, durable="test-postponing", retry_delays_seconds=(30.0,))
+
+    async def handle(event: Event[conv.ConversationReopened]) -> None:
+        conversation_id = event.payload.conversation_id
+        if conversation_id == "a1" and event.deliveries < postponing.max_deliver:
+            raise Postponed(0.05, "waiting for an earlier event")
+        handled.append((conversation_id, event.deliveries))
+        if len(handled) == 3:
+            done.set()
+
+    async with bus.consume(DEAD, dead.on_dead), bus.consume(postponing, handle):
+        async with asyncio.timeout(10):
+            await done.wait()
+        await eventually(lambda: bus.settled(postponing), what="every event acked")
+        await eventually(lambda: bus.settled(DEAD), what="dead letters, if any, handled")
+    assert handled[0] == ("b1", 1)  # the other lane did not wait
+    assert handled[1:] == [("a1", postponing.max_deliver), ("a2", postponing.max_deliver)]
+    assert dead.dead == []
 
 
 async def test_live_only_events_reach_watchers_and_are_never_stored(bus: EventBus) -> None:

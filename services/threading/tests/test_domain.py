@@ -2,14 +2,18 @@ import pytest
 from inbox_runtime.errors import InvalidInput
 from inbox_threading.domain import (
     DAY_US,
+    PREDECESSOR_WAITS_SECONDS,
+    ContactPoint,
     Conversation,
     ConversationStatus,
+    NewInboundMessage,
     ThreadAction,
     ThreadDecision,
     ThreadPolicy,
     continued_by,
     decide_thread,
     normalise_tags,
+    predecessor_wait,
     reply_message_id,
     status_change,
     validate_reply,
@@ -166,3 +170,18 @@ def test_a_customer_is_called_by_name_else_by_their_first_contact_point() -> Non
     assert customer_label("", ContactPoint(2, "+1555")) == "+1555"
     assert customer_label("", ContactPoint(3, "a1b2c3d4e5f6")) == "Visitor a1b2c3"
     assert customer_label("", None) == ""
+
+
+def inbound(previous_message_id: str) -> NewInboundMessage:
+    sender = ContactPoint(2, "+14155550100")
+    return NewInboundMessage("m2", 3, "support", "SM2", sender, "", "hi", 1, 1, previous_message_id=previous_message_id)
+
+
+def test_an_item_waits_for_its_senders_previous_one_a_bounded_number_of_times() -> None:
+    waits = [predecessor_wait(inbound("m1"), False, deliveries) for deliveries in (1, 2, 3)]
+    assert waits == list(PREDECESSOR_WAITS_SECONDS)
+    # A killed replica's item comes back within the inbound consumer's ack_wait: the waits outlast it.
+    assert sum(waits) >= 2 * 5.0  # type: ignore[arg-type]
+    assert predecessor_wait(inbound("m1"), False, len(PREDECESSOR_WAITS_SECONDS) + 1) is None
+    assert predecessor_wait(inbound("m1"), True, 1) is None
+    assert predecessor_wait(inbound(""), False, 1) is None

@@ -1,6 +1,6 @@
 """The one NATS JetStream bus wrapper: subjects, streams, the envelope codec, publish and consume."""
 
-from inbox_events.bus import ConsumerSpec, Event, EventBus, Outgoing, PermanentError
+from inbox_events.bus import ConsumerSpec, Event, EventBus, Outgoing, PermanentError, Postponed
 from inbox_events.streams import STREAMS, StreamSpec
 from inbox_events.subjects import subject_for
 
@@ -11,6 +11,7 @@ __all__ = [
     "EventBus",
     "Outgoing",
     "PermanentError",
+    "Postponed",
     "StreamSpec",
     "subject_for",
 ]

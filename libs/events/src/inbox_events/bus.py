@@ -5,6 +5,7 @@ Delivery rules (see the architecture's NATS settings):
 - `ack_wait` is short (a batch takes well under a second), so what a killed process had fetched comes
   back within seconds; while a batch is being handled its unsettled messages are marked in progress
   every half `ack_wait`, so slow work (a translation engine) is never redelivered behind its handler;
+- a handler that must wait for another event raises `Postponed`: put back for the time it names;
 - a handler error naks with a growing delay; after `max_deliver` tries, or at once for a payload that
   can never succeed (`PermanentError`, a malformed envelope), the message goes to `deadletter.<durable>`
   with the reason and is terminated, so one poison event never blocks a consumer;
@@ -55,6 +56,17 @@ LIVE_PREFIX = "live"
 
 class PermanentError(Exception):
     """Raised by a handler for an event that can never be handled: dead-lettered at once, not retried."""
+
+
+class Postponed(Exception):
+    """Raised by a handler for an event that must wait for another one (the same customer's earlier
+    message, still held by a killed replica): put back, with its lane, for `delay_seconds`. Not a failure:
+    nothing is logged as one. Each postponement is a delivery, so a handler bounds how often it postpones
+    well below the spec's `max_deliver`."""
+
+    def __init__(self, delay_seconds: float, reason: str) -> None:
+        super().__init__(reason)
+        self.delay_seconds = delay_seconds
 
 
 @dataclass(frozen=True)
@@ -463,6 +475,16 @@ class _Consumer(Generic[M]):
         except PermanentError as exc:
             await self._bus._dead_letter(spec, msg, f"rejected: {exc}")
             return None
+        except Postponed as postponed:
+            log.info(
+                "event_postponed",
+                event_id=event.envelope.event_id,
+                deliveries=deliveries,
+                retry_in_seconds=postponed.delay_seconds,
+                reason=str(postponed),
+            )
+            await msg.nak(delay=postponed.delay_seconds)
+            return postponed.delay_seconds
         except Exception as exc:
             if deliveries >= spec.max_deliver:
                 await self._bus._dead_letter(spec, msg, f"failed {deliveries} times: {exc!r}")

@@ -24,7 +24,7 @@ from inbox_runtime.errors import FailedPrecondition, InvalidInput
 from inbox_runtime.mongo import MongoTarget
 from inbox_runtime.timestamps import now_us, to_timestamp
 
-from inbox_channels.domain import Delivery, DeliveryStatus, check_proactive, status_advances
+from inbox_channels.domain import Delivery, DeliveryStatus, SenderChains, check_proactive, status_advances
 from inbox_channels.store import DeliveryStore
 
 log = structlog.get_logger(__name__)
@@ -37,6 +37,7 @@ class ChannelActions:
         self._data_dir = data_dir
         self._mongodb = mongodb
         self._adapters: dict[int, ChannelAdapter] = {}
+        self._chains = SenderChains()
 
     @property
     def data_dir(self) -> Path:
@@ -59,9 +60,18 @@ class ChannelActions:
         return list(self._adapters.values())
 
     async def publish_inbound(self, message: events_pb2.InboundMessage) -> None:
+        # Linked before the publish starts, so the links follow the order the publishes reach the stream.
+        sender = SenderChains.key(message.sender)
+        message.previous_message_id = self._chains.link(sender, message.message_id)
         # The event id is the message id, itself derived from the provider's id: a provider retry
         # within the duplicate window is dropped by JetStream, after it by threading's unique key.
-        await self._bus.publish(message, event_id=f"inbound:{message.message_id}", correlation_id=message.message_id)
+        try:
+            await self._bus.publish(
+                message, event_id=f"inbound:{message.message_id}", correlation_id=message.message_id
+            )
+        except BaseException:
+            self._chains.unlink(sender, message.message_id, message.previous_message_id)
+            raise
         log.info("inbound_accepted", channel=channel_token(message.channel), message_id=message.message_id)
 
     async def deliver(self, message: events_pb2.OutboundMessage) -> None:

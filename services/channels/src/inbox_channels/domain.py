@@ -1,7 +1,8 @@
-"""Delivery status rules, pure."""
+"""Delivery status rules and the order of a sender's items, pure."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TypeAlias
 
@@ -60,3 +61,36 @@ def check_proactive(
         raise InvalidInput("text must not be empty")
     if capabilities.max_text_length and len(text) > capabilities.max_text_length:
         raise InvalidInput(f"text is longer than this channel allows ({capabilities.max_text_length} characters)")
+
+
+class SenderChains:
+    """The item each sender sent last, as this process accepted them: every inbound item names its
+    sender's previous one, and threading stores it only after that one. So a message held by a threading
+    replica that was killed is not overtaken by the same customer's later messages. In memory and per
+    process: after a restart, or across channels replicas, the first item of a sender names nobody and
+    is stored as it comes, as before."""
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        self._last: OrderedDict[str, str] = OrderedDict()
+        self._capacity = capacity
+
+    @staticmethod
+    def key(sender: message_pb2.ContactPoint) -> str:
+        return f"{sender.kind}:{sender.value.lower()}"
+
+    def link(self, sender: str, message_id: str) -> str:
+        """Record `message_id` as the sender's latest; the one before it ("" for none, or a provider's
+        retry of the latest)."""
+        previous = self._last.pop(sender, "")
+        self._last[sender] = message_id
+        if len(self._last) > self._capacity:
+            self._last.popitem(last=False)  # the sender heard from longest ago
+        return "" if previous == message_id else previous
+
+    def unlink(self, sender: str, message_id: str, previous: str) -> None:
+        """Forget `message_id` (never published after all), unless a later item followed it already."""
+        if self._last.get(sender) == message_id:
+            if previous:
+                self._last[sender] = previous
+            else:
+                del self._last[sender]

@@ -51,6 +51,7 @@ from inbox_threading.domain import (
     merge_attributes,
     new_id,
     normalise_tags,
+    predecessor_wait,
     queue_notice,
     reply_message_id,
     search_terms,
@@ -113,6 +114,11 @@ class ThreadingActions:
         self._queue_notice_channels = queue_notice_channels
 
     # --- inbound -------------------------------------------------------------------------------
+
+    async def predecessor_wait(self, message: NewInboundMessage, deliveries: int) -> float | None:
+        """Seconds `message` must wait for its sender's earlier item to be stored (None: store it now)."""
+        stored = bool(message.previous_message_id) and await self._store.item(message.previous_message_id) is not None
+        return predecessor_wait(message, stored, deliveries)
 
     async def record_inbound(self, message: NewInboundMessage, correlation_id: str = "") -> InboundOutcome:
         """Store an inbound item in its customer's conversation and announce it.

@@ -153,6 +153,8 @@ class NewInboundMessage:
     kind: int = ItemKind.TEXT
     metadata: tuple[tuple[str, str], ...] = ()
     attachments: tuple[AttachmentRef, ...] = ()
+    # The sender's item accepted just before this one, which must be stored first (see predecessor_wait).
+    previous_message_id: str = ""
 
     def references(self) -> tuple[str, ...]:
         """Ids of earlier messages this one answers (email In-Reply-To, then References, newest first)."""
@@ -528,6 +530,20 @@ def queue_notice(position: int, estimated_wait_seconds: int) -> str:
     minutes = max(1, round(estimated_wait_seconds / 60))
     unit = "minute" if minutes == 1 else "minutes"
     return f"Thanks for waiting. {place}; an agent should be with you in about {minutes} {unit}."
+
+
+# How long a customer's item waits, delivery after delivery, while the item they sent before it is not
+# stored yet. A first short wait covers the other replica still writing it; the next two cover a killed
+# replica's item coming back, which takes up to the inbound consumer's ack_wait (5 s). Then the item is
+# stored anyway: its predecessor was refused for good (dead-lettered) or handed to another process.
+PREDECESSOR_WAITS_SECONDS = (0.2, 5.0, 5.0)
+
+
+def predecessor_wait(message: NewInboundMessage, predecessor_stored: bool, deliveries: int) -> float | None:
+    """Seconds to put `message` back so that it never overtakes its sender's earlier item; None: store it now."""
+    if not message.previous_message_id or predecessor_stored or deliveries > len(PREDECESSOR_WAITS_SECONDS):
+        return None
+    return PREDECESSOR_WAITS_SECONDS[max(deliveries, 1) - 1]
 
 
 def validate_inbound(message: NewInboundMessage) -> None:

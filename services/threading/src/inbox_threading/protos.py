@@ -35,6 +35,7 @@ def inbound_from_event(event: channel_events.InboundMessage) -> NewInboundMessag
         attachments=tuple(
             AttachmentRef(a.attachment_id, a.filename, a.content_type, a.size_bytes, a.url) for a in event.attachments
         ),
+        previous_message_id=event.previous_message_id,
     )
 
 

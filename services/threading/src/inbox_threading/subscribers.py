@@ -5,7 +5,7 @@ from __future__ import annotations
 from inbox.channels.v1 import events_pb2 as channel_events
 from inbox.routing.v1 import events_pb2 as routing_events
 from inbox.translation.v1 import events_pb2 as translation_events
-from inbox_events import ConsumerSpec, Event, PermanentError
+from inbox_events import ConsumerSpec, Event, PermanentError, Postponed
 
 from inbox_threading.actions import ThreadingActions
 from inbox_threading.domain import ContactPoint, InvalidInput
@@ -22,6 +22,9 @@ ON_INBOUND = ConsumerSpec(
     event_type=channel_events.InboundMessage,
     # One sender's messages in order; different senders' side by side, sharing the store's commits.
     lane=_sender,
+    # Room for the waits for a sender's earlier item (domain.PREDECESSOR_WAITS_SECONDS), which a lane's
+    # later items share, and still five tries after them.
+    max_deliver=9,
 )
 ON_ASSIGNED = ConsumerSpec(
     durable="threading-on-conversation-assigned",
@@ -86,10 +89,12 @@ class ThreadingSubscribers:
         self._actions = actions
 
     async def on_inbound(self, event: Event[channel_events.InboundMessage]) -> None:
+        message = inbound_from_event(event.payload)
+        wait = await self._actions.predecessor_wait(message, event.deliveries)
+        if wait is not None:
+            raise Postponed(wait, "the sender's previous item is not stored yet")
         try:
-            await self._actions.record_inbound(
-                inbound_from_event(event.payload), correlation_id=event.envelope.correlation_id
-            )
+            await self._actions.record_inbound(message, correlation_id=event.envelope.correlation_id)
         except InvalidInput as exc:
             raise PermanentError(str(exc)) from exc
 
