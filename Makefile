@@ -50,6 +50,7 @@ bench: setup ## benchmarks (not tests): routing, translation, inbox queries on a
 	$(PYTHON) infra/scripts/system_packages.py run
 	$(PY) bench/routing_decisions.py
 	$(PY) bench/translation.py
+	$(PY) bench/language_detection.py
 	FERRETDB_BIN="$$($(PYTHON) infra/scripts/ferretdb.py)" $(PY) bench/threading_store.py
 	$(PY) bench/inbox_web_live.py
 	$(PY) bench/inbox_web_pages.py

@@ -44,7 +44,7 @@ async def run(settings: Settings) -> None:
         translator = Translator(
             build_providers(settings.providers),
             store,
-            Detector(settings.languages, settings.min_confidence, settings.min_margin),
+            Detector(settings.languages, settings.min_confidence, settings.min_margin, settings.detection_accuracy),
             pivot=settings.pivot,
             glossary=settings.glossary,
         )

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from inbox_runtime.config import CommonSettings, ConfigError, env, env_list, secret
 
+from inbox_translation.detection import ACCURACY_MODES
 from inbox_translation.providers import TranslationProvider
 from inbox_translation.providers.apertium import ApertiumProvider
 from inbox_translation.providers.deepl import DeepLProvider
@@ -24,6 +25,8 @@ class Settings:
     languages: tuple[str, ...]
     min_confidence: float
     min_margin: float
+    # "high" or "low": see detection.py (memory against short-message accuracy).
+    detection_accuracy: str
     glossary: tuple[str, ...]
     # Agents' languages come from routing.
     routing_target: str
@@ -35,6 +38,9 @@ class Settings:
         unknown = sorted(set(providers) - set(KNOWN_PROVIDERS))
         if unknown:
             raise ConfigError(f"TRANSLATION_PROVIDERS: unknown {unknown}; known: {list(KNOWN_PROVIDERS)}")
+        accuracy = env("TRANSLATION_DETECTION_ACCURACY", str, "high")
+        if accuracy not in ACCURACY_MODES:
+            raise ConfigError(f"TRANSLATION_DETECTION_ACCURACY: {accuracy!r} is not one of {list(ACCURACY_MODES)}")
         return cls(
             common=common,
             grpc_port=env("TRANSLATION_GRPC_PORT", int, 50053),
@@ -44,6 +50,7 @@ class Settings:
             languages=env_list("TRANSLATION_LANGUAGES", ("en", "es", "fr", "de", "pt", "it")),
             min_confidence=env("TRANSLATION_MIN_CONFIDENCE", float, 0.5),
             min_margin=env("TRANSLATION_MIN_MARGIN", float, 0.2),
+            detection_accuracy=accuracy,
             glossary=env_list("TRANSLATION_GLOSSARY"),
             routing_target=env("ROUTING_GRPC_TARGET", str, "127.0.0.1:50052"),
         )
