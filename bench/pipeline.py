@@ -178,7 +178,12 @@ class Webhook:
             "x-inbox-signature": sign(self._secret, stamp, body),
         }
         started = time.perf_counter()
-        response = await self._client.post("/webhooks/api/messages", content=body, headers=headers)
+        try:
+            response = await self._client.post("/webhooks/api/messages", content=body, headers=headers)
+        except (httpx.ReadError, httpx.RemoteProtocolError):
+            # A kept-alive connection the server closed as the request went out; the message id makes
+            # the resend safe, as for any integrator's retry. Timed from the first attempt.
+            response = await self._client.post("/webhooks/api/messages", content=body, headers=headers)
         acked = time.perf_counter()
         response.raise_for_status()
         return Sent(api_message_id(external_id), started, acked)

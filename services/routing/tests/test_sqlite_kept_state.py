@@ -13,7 +13,7 @@ from inbox_devstack.nats_server import NatsServer
 from inbox_events import EventBus
 from inbox_routing.actions import RoutingActions
 from inbox_routing.domain import CHAT, Presence, RouteRequest, RoutingPolicy
-from inbox_routing.store.sqlite import SqliteRoutingStore
+from inbox_routing.store.sqlite import SqliteRoutingStore, queries
 
 OFFERS = RoutingPolicy(offer_timeout_us=30_000_000)
 
@@ -80,3 +80,43 @@ async def test_a_decision_sees_an_agent_changed_since_the_last_one(
     billing = await actions.route(RouteRequest("conv-2", "cust-2", CHAT, "main", generation=1, team="billing"))
 
     assert billing.assignment.agent_id == "ada"  # a stale parsed row would not have the team
+
+
+def _depths_kept_and_counted(conn: sqlite3.Connection) -> tuple[dict[int, int], dict[int, int]]:
+    kept = conn.execute("SELECT priority, waiting FROM queue_depths WHERE waiting != 0").fetchall()
+    counted = conn.execute("SELECT priority, COUNT(*) FROM assignments WHERE state = 1 GROUP BY priority").fetchall()
+    return dict(kept), dict(counted)
+
+
+async def test_kept_queue_depths_equal_the_waiting_conversations_after_every_change(
+    routed: tuple[RoutingActions, SqliteRoutingStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    actions, store = routed
+
+    async def depths_agree() -> dict[int, int]:
+        kept, counted = await store.database.read(_depths_kept_and_counted)
+        assert kept == counted
+        return kept
+
+    await actions.update_rules({"rules": [{"id": "vip", "match": {"tags": ["vip"]}, "target": {"priority": 5}}]}, "ada")
+    for i in range(6):  # nobody is available: every conversation waits
+        tags = ("vip",) if i % 3 == 0 else ()
+        await actions.route(RouteRequest(f"conv-{i}", f"cust-{i}", CHAT, "main", generation=1, tags=tags))
+    assert await depths_agree() == {0: 4, 5: 2}
+    # Every place, counted from the back (the depths less those behind) and from the front, is the queue's
+    # order: vip conv-0 and conv-3, then conv-1, conv-2, conv-4, conv-5.
+    in_order = [record.conversation_id for record in await store.queued(10)]
+    assert in_order == ["conv-0", "conv-3", "conv-1", "conv-2", "conv-4", "conv-5"]
+    for counted_behind in (1000, 1):
+        monkeypatch.setattr(queries, "_COUNTED_BEHIND", counted_behind)
+        assert [await store.queue_position(c) for c in in_order] == [1, 2, 3, 4, 5, 6]
+
+    await actions.end("conv-4")  # given up while waiting
+    await actions.forget_customer("cust-5")  # erased while waiting
+    assert await depths_agree() == {0: 2, 5: 2}
+    await actions.upsert_agent("ada", "Ada", {CHAT: 2}, ())
+    await actions.set_presence("ada", Presence.AVAILABLE)
+    await actions.place_waiting()  # offered to ada: no longer waiting
+    assert await depths_agree() == {0: 2}
+    await actions.release_agent("ada")  # what ada held goes back to the queue
+    await depths_agree()

@@ -108,13 +108,34 @@ def queued(conn: sqlite3.Connection, limit: int) -> list[AssignmentRecord]:
     return [rows.record(r) for r in found.fetchall()]
 
 
+# Beyond this many conversations behind it, a conversation's place is counted from the front instead.
+_COUNTED_BEHIND = 1000
+
+
 def queue_position(conn: sqlite3.Connection, conversation_id: str) -> int:
     row = conn.execute(
         "SELECT priority, queued_at_us, state FROM assignments WHERE conversation_id = ?", (conversation_id,)
     ).fetchone()
     if row is None or row["state"] != QUEUED:
         return 0
-    # Two range counts on the queue's index, not one OR over it: the OR scans the whole index.
+    # A conversation that just joined the queue has few behind it, however long the queue: its place is
+    # everyone waiting at its priority or above (the depths kept by triggers) less those behind it. One
+    # statement, so both are read from the same snapshot.
+    at_or_above, behind = conn.execute(
+        "SELECT (SELECT COALESCE(SUM(waiting), 0) FROM queue_depths WHERE priority >= :priority), "
+        "(SELECT COUNT(*) FROM (SELECT 1 FROM assignments WHERE state = :queued AND priority = :priority "
+        "AND (queued_at_us, conversation_id) > (:queued_at, :conversation) LIMIT :limit))",
+        {
+            "priority": row["priority"],
+            "queued": QUEUED,
+            "queued_at": row["queued_at_us"],
+            "conversation": conversation_id,
+            "limit": _COUNTED_BEHIND,
+        },
+    ).fetchone()
+    if behind < _COUNTED_BEHIND:
+        return max(int(at_or_above) - int(behind), 1)
+    # Far from the back: two range counts on the queue's index (one OR over it would scan all of it).
     higher = conn.execute(
         "SELECT COUNT(*) FROM assignments WHERE state = ? AND priority > ?", (QUEUED, row["priority"])
     ).fetchone()[0]

@@ -134,6 +134,35 @@ CREATE TRIGGER agents_revision AFTER UPDATE ON agents BEGIN
 END;
 """
 
+# How many conversations wait at each priority, kept by triggers like agent_loads: a conversation joining
+# the back of the queue learns its place without counting the queue ahead of it.
+MIGRATION_V10 = """
+CREATE TABLE queue_depths (
+    priority INTEGER PRIMARY KEY,
+    waiting INTEGER NOT NULL
+);
+INSERT INTO queue_depths (priority, waiting)
+    SELECT priority, COUNT(*) FROM assignments WHERE state = 1 GROUP BY priority;
+CREATE TRIGGER queue_depths_on_insert AFTER INSERT ON assignments
+WHEN new.state = 1 BEGIN
+    INSERT INTO queue_depths (priority, waiting) VALUES (new.priority, 1)
+    ON CONFLICT (priority) DO UPDATE SET waiting = waiting + 1;
+END;
+CREATE TRIGGER queue_depths_on_delete AFTER DELETE ON assignments
+WHEN old.state = 1 BEGIN
+    UPDATE queue_depths SET waiting = waiting - 1 WHERE priority = old.priority;
+END;
+CREATE TRIGGER queue_depths_on_update_leave AFTER UPDATE OF state, priority ON assignments
+WHEN old.state = 1 BEGIN
+    UPDATE queue_depths SET waiting = waiting - 1 WHERE priority = old.priority;
+END;
+CREATE TRIGGER queue_depths_on_update_join AFTER UPDATE OF state, priority ON assignments
+WHEN new.state = 1 BEGIN
+    INSERT INTO queue_depths (priority, waiting) VALUES (new.priority, 1)
+    ON CONFLICT (priority) DO UPDATE SET waiting = waiting + 1;
+END;
+"""
+
 MIGRATIONS = (
     SCHEMA,
     MIGRATION_V2,
@@ -144,4 +173,5 @@ MIGRATIONS = (
     MIGRATION_V7,
     MIGRATION_V8,
     MIGRATION_V9,
+    MIGRATION_V10,
 )
