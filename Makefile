@@ -54,6 +54,7 @@ bench: setup ## benchmarks (not tests): routing, translation, inbox queries on a
 	FERRETDB_BIN="$$($(PYTHON) infra/scripts/ferretdb.py)" $(PY) bench/threading_store.py
 	$(PY) bench/inbox_web_live.py
 	$(PY) bench/inbox_web_pages.py
+	$(PY) bench/event_hop.py
 	$(PY) bench/pipeline.py
 
 compose-config: ## validate docker-compose.yml (needs Debian's docker-compose)
