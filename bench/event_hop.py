@@ -18,6 +18,7 @@ from pathlib import Path
 
 from inbox.conversations.v1 import events_pb2 as conv
 from inbox_devstack.nats_server import NatsServer
+from inbox_devstack.waiting import eventually
 from inbox_events import ConsumerSpec, Event, EventBus, Outgoing
 from inbox_runtime.logging import configure
 
@@ -63,8 +64,7 @@ async def main(count: int) -> None:
             own, broker = time.process_time(), cpu_seconds(server.pid)
             async with bus.consume(SPEC, handle):
                 await done.wait()
-                while not await bus.settled(SPEC):
-                    await asyncio.sleep(0.05)
+                await eventually(lambda: bus.settled(SPEC), what="every event acked")
             consumed_own, consumed_broker = time.process_time() - own, cpu_seconds(server.pid) - broker
 
     per_event = 1000 / count
