@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from inbox.routing.v1 import routing_service_pb2, routing_service_pb2_grpc
 from inbox_devstack.providers import TwilioApi
 from inbox_devstack.suite import LocalSuite
+from inbox_runtime.grpc_client import authenticated_channel
 from twilio.request_validator import RequestValidator
 
 ACCOUNT_SID = "AC" + "7" * 32
@@ -40,3 +44,35 @@ async def twilio_post(suite: LocalSuite, path: str, params: dict[str, str]) -> N
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{suite.ports.channels_http}") as http:
         response = await http.post(path, data=params, headers={"X-Twilio-Signature": signature})
     assert response.status_code == 200, response.text
+
+
+# The agents' web app: an agent with a login, and a browser-like client.
+PASSWORD = "correct horse battery"
+
+
+async def make_agent(suite: LocalSuite, token: str, agent_id: str) -> None:
+    async with authenticated_channel(f"127.0.0.1:{suite.ports.routing_grpc}", token) as channel:
+        routing = routing_service_pb2_grpc.RoutingServiceStub(channel)
+        await routing.UpsertAgent(routing_service_pb2.UpsertAgentRequest(agent_id=agent_id, display_name=agent_id))
+        await routing.SetPresence(
+            routing_service_pb2.SetPresenceRequest(agent_id=agent_id, presence=routing_service_pb2.PRESENCE_AVAILABLE)
+        )
+    await asyncio.to_thread(suite.set_web_login, agent_id, agent_id, PASSWORD)
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, html
+    return found.group(1)
+
+
+async def log_in(client: httpx.AsyncClient, username: str, password: str) -> httpx.Response:
+    form = await client.get("/login")
+    return await client.post("/login", data={"username": username, "password": password, "csrf": csrf_of(form.text)})
+
+
+@pytest.fixture
+async def web(local_suite: LocalSuite, api_token: str) -> AsyncIterator[httpx.AsyncClient]:
+    await make_agent(local_suite, api_token, "ada")
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{local_suite.ports.web_http}") as client:
+        yield client

@@ -5,45 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 import websockets
-from inbox.routing.v1 import routing_service_pb2, routing_service_pb2_grpc
 from inbox_devstack.suite import LocalSuite
-from inbox_runtime.grpc_client import authenticated_channel
 
-PASSWORD = "correct horse battery"
+from .conftest import PASSWORD, csrf_of, log_in, make_agent
+
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
-
-
-async def make_agent(suite: LocalSuite, token: str, agent_id: str) -> None:
-    async with authenticated_channel(f"127.0.0.1:{suite.ports.routing_grpc}", token) as channel:
-        routing = routing_service_pb2_grpc.RoutingServiceStub(channel)
-        await routing.UpsertAgent(routing_service_pb2.UpsertAgentRequest(agent_id=agent_id, display_name=agent_id))
-        await routing.SetPresence(
-            routing_service_pb2.SetPresenceRequest(agent_id=agent_id, presence=routing_service_pb2.PRESENCE_AVAILABLE)
-        )
-    await asyncio.to_thread(suite.set_web_login, agent_id, agent_id, PASSWORD)
-
-
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, html
-    return found.group(1)
-
-
-async def log_in(client: httpx.AsyncClient, username: str, password: str) -> httpx.Response:
-    form = await client.get("/login")
-    return await client.post("/login", data={"username": username, "password": password, "csrf": csrf_of(form.text)})
-
-
-@pytest.fixture
-async def web(local_suite: LocalSuite, api_token: str) -> AsyncIterator[httpx.AsyncClient]:
-    await make_agent(local_suite, api_token, "ada")
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{local_suite.ports.web_http}") as client:
-        yield client
 
 
 async def test_pages_need_a_login_and_wrong_passwords_are_refused(web: httpx.AsyncClient) -> None:

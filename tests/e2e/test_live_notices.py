@@ -14,7 +14,7 @@ import httpx
 import websockets
 from inbox_devstack.suite import SERVICES, LocalSuite
 
-from .test_inbox_web import PASSWORD, log_in, make_agent
+from .conftest import PASSWORD, log_in, make_agent
 
 
 async def frames(response: httpx.Response) -> AsyncIterator[dict[str, str]]:

@@ -14,7 +14,7 @@ from inbox.routing.v1 import routing_service_pb2, routing_service_pb2_grpc
 from inbox_devstack.suite import LocalSuite
 from inbox_runtime.grpc_client import authenticated_channel
 
-from .test_inbox_web import PASSWORD, log_in
+from .conftest import PASSWORD, log_in
 from .test_live_notices import customer_chat, frames, next_event
 
 

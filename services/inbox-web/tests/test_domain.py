@@ -15,7 +15,9 @@ from inbox_web.domain import (
     CannedResponse,
     InvalidInput,
     ListFilter,
+    LoginThrottle,
     Notice,
+    WebSession,
     filled,
     first_name_of,
     floor_order,
@@ -31,6 +33,8 @@ from inbox_web.domain import (
     notified_agents,
     opening_seen_late,
     reply_channel,
+    session_key,
+    session_valid,
     status_request,
     tags_in,
     typing_of,
@@ -240,3 +244,45 @@ def test_a_typing_signal_names_a_visitor_and_whether_they_type() -> None:
     assert typing_of(b'{"visitor_id": "v-1", "active": false}') == ("v-1", False)
     for bad in (b"not json", b"[]", b'{"visitor_id": "", "active": true}', b'{"visitor_id": "v", "active": "yes"}'):
         assert typing_of(bad) is None
+
+
+MINUTE_US = 60 * 1_000_000
+
+
+def test_five_failures_lock_an_account_for_what_is_left_of_fifteen_minutes() -> None:
+    throttle = LoginThrottle()
+    for minute in range(5):
+        assert throttle.wait_seconds("Ada", "10.0.0.1", minute * MINUTE_US) == 0
+        throttle.failed("ada", f"10.0.0.{minute}", minute * MINUTE_US)
+    # Locked from any address, until the first failure is fifteen minutes old.
+    assert throttle.wait_seconds("ada", "192.0.2.9", 5 * MINUTE_US) == 10 * 60
+    assert throttle.wait_seconds("ada", "192.0.2.9", 15 * MINUTE_US) == 0
+    assert throttle.wait_seconds("bob", "10.0.0.1", 5 * MINUTE_US) == 0  # other accounts are not
+
+
+def test_one_address_trying_many_accounts_is_throttled_too() -> None:
+    throttle = LoginThrottle(per_address=20)
+    for n in range(20):
+        throttle.failed(f"user-{n}", "203.0.113.7", n)
+    assert throttle.wait_seconds("someone-else", "203.0.113.7", 20) > 0
+    assert throttle.wait_seconds("someone-else", "203.0.113.8", 20) == 0
+
+
+def test_a_success_clears_the_accounts_failures_and_tracking_is_bounded() -> None:
+    throttle = LoginThrottle(tracked=4)
+    for n in range(4):
+        throttle.failed("ada", "10.0.0.1", n)
+    throttle.succeeded("ada")
+    throttle.failed("ada", "10.0.0.1", 5)
+    assert throttle.wait_seconds("ada", "10.0.0.2", 6) == 0
+    for n in range(10):
+        throttle.failed(f"user-{n}", f"10.1.0.{n}", 10 + n)
+    assert len(throttle._failures) == 4
+
+
+def test_a_session_holds_for_its_agent_until_it_expires() -> None:
+    session = WebSession(session_key("token"), "ada", "ada", "agent", 100)
+    assert session.key == session_key("token") != "token"
+    assert session_valid(session, "ada", 99)
+    assert not session_valid(session, "ada", 100) and not session_valid(session, "bob", 1)
+    assert not session_valid(None, "ada", 1)

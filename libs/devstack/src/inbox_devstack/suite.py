@@ -193,3 +193,14 @@ class LocalSuite:
             check=True,
             stdout=subprocess.DEVNULL,
         )
+
+    def remove_web_login(self, username: str) -> str:
+        """Remove an inbox-web login through inbox-web's own command; what the command printed."""
+        done = subprocess.run(
+            [sys.executable, "-m", "inbox_web.users", "--remove", username],
+            env=self.env(),
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return done.stdout

@@ -1,4 +1,5 @@
-"""Use cases for web users: create or reset a login, check a password. Hashing with Argon2id."""
+"""Use cases for web users: create, reset or remove a login, check a password. Hashing with Argon2id.
+A reset or a removal ends the login's sessions: a copied cookie stops working with the old password."""
 
 from __future__ import annotations
 
@@ -27,8 +28,15 @@ class Accounts:
         validate_password(password)
         user = WebUser(name, agent_id, await asyncio.to_thread(_hasher.hash, password), validate_role(role))
         await self._store.put(user)
-        log.info("web_login_set", agent_id=agent_id, role=role)
+        ended = await self._store.end_sessions_of(name)
+        log.info("web_login_set", agent_id=agent_id, role=role, sessions_ended=ended)
         return user
+
+    async def remove(self, username: str) -> bool:
+        """Remove a login and end its sessions; whether there was one."""
+        removed = await self._store.remove(normalise_username(username))
+        log.info("web_login_removed", removed=removed)
+        return removed
 
     async def authenticate(self, username: str, password: str) -> WebUser | None:
         try:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -34,6 +36,73 @@ class WebUser:
     password_hash: str
     # A supervisor sees every conversation and the supervisor view; an agent, their own and their teams'.
     role: str = AGENT
+
+
+@dataclass(frozen=True)
+class WebSession:
+    """A signed-in browser, kept on the server so that logging out, a new password or a removed login ends
+    it at once, whatever copies of its cookie exist. Kept under the hash of the cookie's token, so a copy
+    of the store opens no session."""
+
+    key: str
+    username: str
+    agent_id: str
+    role: str
+    expires_at_us: int
+
+
+def session_key(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def session_valid(session: WebSession | None, agent_id: str, now_us: int) -> bool:
+    """A cookie's session holds when the server still has it, unexpired, for the same agent."""
+    return session is not None and session.agent_id == agent_id and now_us < session.expires_at_us
+
+
+class LoginThrottle:
+    """Failed logins counted per account and per address over a sliding window; past the limit, login is
+    refused for the time until the oldest counted failure leaves the window. In memory, per process."""
+
+    def __init__(
+        self,
+        *,
+        per_account: int = 5,
+        per_address: int = 20,
+        window_us: int = 15 * 60 * 1_000_000,
+        tracked: int = 10_000,
+    ) -> None:
+        self._limits = {"account": per_account, "address": per_address}
+        self._window_us = window_us
+        self._tracked = tracked
+        self._failures: OrderedDict[tuple[str, str], deque[int]] = OrderedDict()
+
+    def _recent(self, key: tuple[str, str], now_us: int) -> deque[int]:
+        failures = self._failures.get(key, deque())
+        while failures and failures[0] <= now_us - self._window_us:
+            failures.popleft()
+        return failures
+
+    def wait_seconds(self, username: str, address: str, now_us: int) -> int:
+        """0 when a login may be tried now; otherwise how long until it may."""
+        wait_us = 0
+        for key in (("account", username.strip().lower()), ("address", address)):
+            failures = self._recent(key, now_us)
+            if len(failures) >= self._limits[key[0]]:
+                wait_us = max(wait_us, failures[-self._limits[key[0]]] + self._window_us - now_us)
+        return -(-wait_us // 1_000_000)
+
+    def failed(self, username: str, address: str, now_us: int) -> None:
+        for key in (("account", username.strip().lower()), ("address", address)):
+            failures = self._recent(key, now_us)
+            failures.append(now_us)
+            self._failures[key] = failures
+            self._failures.move_to_end(key)
+        while len(self._failures) > self._tracked:
+            self._failures.popitem(last=False)  # the key that failed longest ago
+
+    def succeeded(self, username: str) -> None:
+        self._failures.pop(("account", username.strip().lower()), None)
 
 
 def validate_role(role: str) -> str:

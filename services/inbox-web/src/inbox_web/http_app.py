@@ -8,11 +8,12 @@ writes can run in an agent's browser. Every form carries the session's CSRF toke
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import secrets
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from inbox.channels.v1 import events_pb2 as channel_events
 from inbox.conversations.v1 import conversation_pb2, conversation_service_pb2
 from inbox.message.v1 import message_pb2
 from inbox.routing.v1 import routing_service_pb2
+from inbox_runtime.timestamps import now_us
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -48,6 +50,8 @@ from inbox_web.domain import (
     CannedResponse,
     InvalidInput,
     ListFilter,
+    LoginThrottle,
+    WebSession,
     filled,
     first_name_of,
     floor_order,
@@ -61,6 +65,8 @@ from inbox_web.domain import (
     mentions_in,
     merged_list,
     reply_channel,
+    session_key,
+    session_valid,
     status_request,
     tags_in,
     validate_canned,
@@ -72,6 +78,7 @@ log = structlog.get_logger(__name__)
 
 HERE = Path(__file__).parent
 MAX_FORM_BYTES = 64 * 1024
+HOUR_US = 3600 * 1_000_000
 
 SECURITY_HEADERS = {
     "content-security-policy": (
@@ -85,19 +92,31 @@ SECURITY_HEADERS = {
 }
 
 
+# Behind HTTPS (WEB_SECURE_COOKIES): browsers keep to HTTPS for a year.
+HSTS = "max-age=31536000; includeSubDomains"
+
+
 class SecurityHeaders:
-    def __init__(self, app: ASGIApp) -> None:
+    """The security headers on every response; pages (customer data) are never stored by a browser or a
+    proxy, only the static files are."""
+
+    def __init__(self, app: ASGIApp, *, https: bool = False) -> None:
         self._app = app
+        headers = dict(SECURITY_HEADERS, **({"strict-transport-security": HSTS} if https else {}))
+        self._headers = [(k.encode(), v.encode()) for k, v in headers.items()]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
+        static = str(scope.get("path", "")).startswith("/static/")
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers.extend((k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items())
+                headers = [h for h in message.get("headers", []) if static or h[0].lower() != b"cache-control"]
+                headers.extend(self._headers)
+                if not static:
+                    headers.append((b"cache-control", b"no-store"))
                 message["headers"] = headers
             await send(message)
 
@@ -233,6 +252,7 @@ def build_http_app(
     secure_cookies: bool,
     session_hours: int,
 ) -> Starlette:
+    throttle = LoginThrottle()
     # Autoescaping on for every template, whatever its file name.
     templates = Jinja2Templates(
         env=jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
@@ -269,9 +289,19 @@ def build_http_app(
         )
         return templates.TemplateResponse(request, name, context, status_code=status_code)
 
+    async def signed_in(request: Request) -> bool:
+        """Whether the cookie's session is still one the server keeps (not logged out, not ended by a new
+        password or a removed login, not expired)."""
+        token = request.session.get("sid")
+        if not request.session.get("agent_id") or not isinstance(token, str):
+            return False
+        kept = await store.session(session_key(token))
+        return session_valid(kept, str(request.session["agent_id"]), now_us())
+
     def login_required(handler: Handler) -> Handler:
         async def wrapper(request: Request) -> Response:
-            if not request.session.get("agent_id"):
+            if not await signed_in(request):
+                request.session.clear()
                 return RedirectResponse("/login", status_code=303)
             structlog.contextvars.bind_contextvars(agent_id=request.session["agent_id"])
             # Where the live feed stood before this page read anything: its stream replays from there, so
@@ -294,19 +324,40 @@ def build_http_app(
 
     async def login(request: Request) -> Response:
         form = await form_with_csrf(request)
-        user = await accounts.authenticate(form.get("username", ""), form.get("password", ""))
-        if user is None:
-            return page(
-                request, "login.html", 401, username=form.get("username", ""), error="Wrong username or password."
+        username, address = form.get("username", ""), request.client.host if request.client else ""
+        wait = throttle.wait_seconds(username, address, now_us())
+        if wait:
+            minutes = -(-wait // 60)
+            refused = page(
+                request,
+                "login.html",
+                429,
+                username=username,
+                error=f"Too many failed attempts. Try again in {minutes} minute{'s' if minutes > 1 else ''}.",
             )
-        request.session.clear()  # a new session id for the new identity
+            refused.headers["retry-after"] = str(wait)
+            return refused
+        user = await accounts.authenticate(username, form.get("password", ""))
+        if user is None:
+            throttle.failed(username, address, now_us())
+            return page(request, "login.html", 401, username=username, error="Wrong username or password.")
+        throttle.succeeded(username)
+        token = secrets.token_urlsafe(32)
+        await store.create_session(
+            WebSession(session_key(token), user.username, user.agent_id, user.role, now_us() + session_hours * HOUR_US),
+            now_us(),
+        )
+        request.session.clear()  # a new session for the new identity
         request.session.update(
-            agent_id=user.agent_id, username=user.username, role=user.role, csrf=secrets.token_urlsafe(32)
+            sid=token, agent_id=user.agent_id, username=user.username, role=user.role, csrf=secrets.token_urlsafe(32)
         )
         return RedirectResponse("/", status_code=303)
 
     async def logout(request: Request) -> Response:
         await form_with_csrf(request)
+        token = request.session.get("sid")
+        if isinstance(token, str):
+            await store.end_session(session_key(token))  # every copy of the cookie stops working
         request.session.clear()
         return RedirectResponse("/login", status_code=303)
 
@@ -425,6 +476,20 @@ def build_http_app(
                 error = exc.details() or "that search cannot be run"
         return page(request, "search.html", query=query, results=results, error=error)
 
+    async def while_signed_in(request: Request, stream: AsyncIterator[str]) -> AsyncIterator[str]:
+        """The live feed of a page, ended with a `signed-out` event once its session is (checked at most
+        once a second, and at every keep-alive)."""
+        loop = asyncio.get_running_loop()
+        checked = loop.time()
+        async with contextlib.aclosing(stream):  # type: ignore[type-var]
+            async for chunk in stream:
+                if loop.time() - checked >= 1.0:
+                    checked = loop.time()
+                    if not await signed_in(request):
+                        yield "event: signed-out\ndata: {}\n\n"
+                        return
+                yield chunk
+
     @login_required
     async def events(request: Request) -> Response:
         """The agent's live notices (Server-Sent Events); the browser reconnects by itself."""
@@ -437,7 +502,7 @@ def build_http_app(
             everything=is_supervisor(request),
         )
         return StreamingResponse(
-            stream,
+            while_signed_in(request, stream),
             media_type="text/event-stream",
             headers={"cache-control": "no-store", "x-accel-buffering": "no"},
         )
@@ -928,7 +993,7 @@ def build_http_app(
             Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
         ],
         middleware=[
-            Middleware(SecurityHeaders),
+            Middleware(SecurityHeaders, https=secure_cookies),
             Middleware(
                 SessionMiddleware,
                 secret_key=session_secret,

@@ -131,6 +131,8 @@
     }
   });
   source.addEventListener("reload", () => live.forEach(refresh));
+  // Logged out elsewhere, a new password, a removed login: back to the login page.
+  source.addEventListener("signed-out", () => { source.close(); window.location.assign("/login"); });
   document.body.dataset.live = "connecting";
   source.addEventListener("open", () => { document.body.dataset.live = "on"; });
   source.addEventListener("error", () => { document.body.dataset.live = "reconnecting"; });

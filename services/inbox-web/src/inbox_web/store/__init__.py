@@ -1,6 +1,6 @@
-"""inbox-web's repository: its users (login names, password hashes, the agent each one is), the teams'
-canned responses and how far each agent has read each conversation, in a SQLite file or, when
-`MONGODB_URI` is set, in MongoDB."""
+"""inbox-web's repository: its users (login names, password hashes, the agent each one is), their
+signed-in sessions, the teams' canned responses and how far each agent has read each conversation, in a
+SQLite file or, when `MONGODB_URI` is set, in MongoDB."""
 
 from __future__ import annotations
 
@@ -9,13 +9,29 @@ from typing import Protocol
 
 from inbox_runtime.mongo import MongoTarget
 
-from inbox_web.domain import CannedResponse, WebUser
+from inbox_web.domain import CannedResponse, WebSession, WebUser
 
 
 class UserStore(Protocol):
     async def put(self, user: WebUser) -> None: ...
 
     async def get(self, username: str) -> WebUser | None: ...
+
+    async def remove(self, username: str) -> bool:
+        """Delete the login; whether there was one."""
+        ...
+
+    async def create_session(self, session: WebSession, now_us: int) -> None:
+        """Keep a new session (and forget the sessions expired by `now_us`)."""
+        ...
+
+    async def session(self, key: str) -> WebSession | None: ...
+
+    async def end_session(self, key: str) -> None: ...
+
+    async def end_sessions_of(self, username: str) -> int:
+        """End every session of the login; how many there were."""
+        ...
 
     async def close(self) -> None: ...
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 from inbox_runtime.mongo import MongoStore
 from pymongo import ASCENDING, IndexModel
 
-from inbox_web.domain import AGENT, CannedResponse, WebUser
+from inbox_web.domain import AGENT, CannedResponse, WebSession, WebUser
 
 USERS = "web_users"
+SESSIONS = "web_sessions"
 CANNED = "web_canned_responses"
 READS = "web_conversation_reads"
 INDEXES = {
+    SESSIONS: [IndexModel([("username", ASCENDING)]), IndexModel([("expires_at_us", ASCENDING)])],
     CANNED: [IndexModel([("team", ASCENDING), ("title", ASCENDING)])],
     READS: [IndexModel([("agent_id", ASCENDING), ("conversation_id", ASCENDING)])],
 }
@@ -32,6 +34,32 @@ class MongoUserStore(MongoStore):
             if found
             else None
         )
+
+    async def remove(self, username: str) -> bool:
+        await self._db[SESSIONS].delete_many({"username": username})
+        return (await self._db[USERS].delete_one({"_id": username})).deleted_count > 0
+
+    async def create_session(self, session: WebSession, now_us: int) -> None:
+        await self._db[SESSIONS].delete_many({"expires_at_us": {"$lte": now_us}})
+        await self._db[SESSIONS].insert_one(
+            {
+                "_id": session.key,
+                "username": session.username,
+                "agent_id": session.agent_id,
+                "role": session.role,
+                "expires_at_us": session.expires_at_us,
+            }
+        )
+
+    async def session(self, key: str) -> WebSession | None:
+        d = await self._db[SESSIONS].find_one({"_id": key})
+        return WebSession(d["_id"], d["username"], d["agent_id"], d["role"], int(d["expires_at_us"])) if d else None
+
+    async def end_session(self, key: str) -> None:
+        await self._db[SESSIONS].delete_one({"_id": key})
+
+    async def end_sessions_of(self, username: str) -> int:
+        return int((await self._db[SESSIONS].delete_many({"username": username})).deleted_count)
 
     async def add_canned(self, response: CannedResponse, now_us: int) -> None:
         await self._insert_if_absent(

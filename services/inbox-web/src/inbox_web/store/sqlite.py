@@ -4,7 +4,7 @@ import sqlite3
 
 from inbox_runtime.sqlite import SqliteStore
 
-from inbox_web.domain import CannedResponse, WebUser
+from inbox_web.domain import CannedResponse, WebSession, WebUser
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS web_users (
@@ -46,8 +46,22 @@ CREATE TABLE conversation_reads (
 """
 
 
+# Signed-in sessions, under the hash of the cookie's token.
+MIGRATION_V5 = """
+CREATE TABLE web_sessions (
+    session_key TEXT PRIMARY KEY,
+    username TEXT NOT NULL,
+    agent_id TEXT NOT NULL,
+    role TEXT NOT NULL,
+    expires_at_us INTEGER NOT NULL
+);
+CREATE INDEX web_sessions_by_user ON web_sessions(username);
+CREATE INDEX web_sessions_by_expiry ON web_sessions(expires_at_us);
+"""
+
+
 class SqliteUserStore(SqliteStore):
-    MIGRATIONS = (SCHEMA, MIGRATION_V2, MIGRATION_V3, MIGRATION_V4)
+    MIGRATIONS = (SCHEMA, MIGRATION_V2, MIGRATION_V3, MIGRATION_V4, MIGRATION_V5)
 
     async def put(self, user: WebUser) -> None:
         await self._db.write(
@@ -65,6 +79,40 @@ class SqliteUserStore(SqliteStore):
             return WebUser(row["username"], row["agent_id"], row["password_hash"], row["role"]) if row else None
 
         return await self._db.read(read)
+
+    async def remove(self, username: str) -> bool:
+        def delete(conn: sqlite3.Connection) -> bool:
+            conn.execute("DELETE FROM web_sessions WHERE username = ?", (username,))
+            return conn.execute("DELETE FROM web_users WHERE username = ?", (username,)).rowcount > 0
+
+        return await self._db.write(delete)
+
+    async def create_session(self, session: WebSession, now_us: int) -> None:
+        def insert(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM web_sessions WHERE expires_at_us <= ?", (now_us,))
+            conn.execute(
+                "INSERT INTO web_sessions VALUES (?, ?, ?, ?, ?)",
+                (session.key, session.username, session.agent_id, session.role, session.expires_at_us),
+            )
+
+        await self._db.write(insert)
+
+    async def session(self, key: str) -> WebSession | None:
+        row = self._db.lookup(
+            lambda conn: conn.execute(
+                "SELECT session_key, username, agent_id, role, expires_at_us FROM web_sessions WHERE session_key = ?",
+                (key,),
+            ).fetchone()
+        )
+        return WebSession(*row) if row else None
+
+    async def end_session(self, key: str) -> None:
+        await self._db.write(lambda conn: conn.execute("DELETE FROM web_sessions WHERE session_key = ?", (key,)))
+
+    async def end_sessions_of(self, username: str) -> int:
+        return await self._db.write(
+            lambda conn: conn.execute("DELETE FROM web_sessions WHERE username = ?", (username,)).rowcount
+        )
 
     async def add_canned(self, response: CannedResponse, now_us: int) -> None:
         values = (response.response_id, response.team, response.title, response.text, response.created_by, now_us)
