@@ -44,6 +44,8 @@ DEV_TOOLS = [
     "pytest",
     "pytest-asyncio",
     "pytest-timeout",
+    # Property-based fuzzing of what customers and providers send (webhooks, chat frames, mail).
+    "hypothesis",
     "httpx",
     "ruff",
     "mypy",

@@ -29,7 +29,7 @@ async def read_body(request: Request, limit: int = MAX_WEBHOOK_BYTES) -> bytes:
     """The request body, refusing (413) anything over `limit` before reading it all."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not (declared.isascii() and declared.isdigit()):
             raise WebhookRejected(400, "invalid Content-Length")
         if int(declared) > limit:
             raise WebhookRejected(413, f"body larger than {limit} bytes")
@@ -55,6 +55,17 @@ def parse_form(request: Request, body: bytes) -> list[tuple[str, str]]:
         return parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
     except UnicodeDecodeError:
         raise WebhookRejected(400, "form is not UTF-8") from None
+
+
+def whole_number(fields: dict[str, str], name: str, maximum: int, default: int = 0) -> int:
+    """A field holding a count or a duration: absent or empty is `default`; anything but 0..`maximum` in
+    ASCII digits is a 400 naming the field."""
+    raw = fields.get(name, "")
+    if not raw:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > maximum:
+        raise WebhookRejected(400, f"{name} must be a whole number from 0 to {maximum}")
+    return int(raw)
 
 
 def require(fields: dict[str, str], *names: str) -> None:

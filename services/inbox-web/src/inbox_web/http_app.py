@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import secrets
 import time
 import uuid
@@ -27,6 +26,7 @@ from inbox.channels.v1 import events_pb2 as channel_events
 from inbox.conversations.v1 import conversation_pb2, conversation_service_pb2
 from inbox.message.v1 import message_pb2
 from inbox.routing.v1 import routing_service_pb2
+from inbox_runtime.auth import same_secret
 from inbox_runtime.timestamps import now_us
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -271,7 +271,7 @@ def build_http_app(
         form = await request.form(max_files=0, max_fields=20)
         values = {k: v for k, v in form.items() if isinstance(v, str)}
         expected = request.session.get("csrf", "")
-        if not expected or not hmac.compare_digest(values.get("csrf", ""), str(expected)):
+        if not expected or not same_secret(values.get("csrf", ""), str(expected)):
             raise HTTPException(403, "the form has expired; reload the page and try again")
         return values
 

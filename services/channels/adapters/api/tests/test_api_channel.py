@@ -73,7 +73,12 @@ async def callback() -> AsyncIterator[Callback]:
 
 
 async def post_signed(runtime: RunningChannels, path: str, payload: object, secret: str = SECRET) -> httpx.Response:
-    body = json.dumps(payload).encode()
+    return await post_raw_signed(runtime, json.dumps(payload).encode(), path, secret)
+
+
+async def post_raw_signed(
+    runtime: RunningChannels, body: bytes, path: str = "/webhooks/api/messages", secret: str = SECRET
+) -> httpx.Response:
     now = int(time.time())
     headers = {"X-Inbox-Timestamp": str(now), "X-Inbox-Signature": sign(secret, now, body)}
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{runtime.http_port}") as client:
@@ -138,4 +143,27 @@ class TestConformance(AdapterConformance):
         assert huge.status_code == 413
         unknown = await post_signed(runtime, "/webhooks/api/status", {"message_id": "nope", "status": "read"})
         assert unknown.status_code == 404
+        surrogate = await post_signed(runtime, "/webhooks/api/messages", {"id": "x", "from": "u", "text": "\ud800"})
+        assert (surrogate.status_code, surrogate.text) == (400, "JSON holds text that is not valid Unicode")
+        deep = await post_raw_signed(runtime, b"[" * 100_000 + b"]" * 100_000)
+        assert (deep.status_code, deep.text) == (400, "JSON is nested too deeply")
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{runtime.http_port}") as client:
+            # A byte beyond ASCII in a signature header is refused like any wrong value, not an error 500.
+            superscript = await client.post(
+                "/webhooks/api/messages", content=b"{}", headers={"X-Inbox-Timestamp": "²".encode("latin-1")}
+            )
+            assert (superscript.status_code, superscript.text) == (403, "missing X-Inbox-Signature")
+            now = str(int(time.time())).encode()
+            odd = await client.post(
+                "/webhooks/api/messages",
+                content=b"{}",
+                headers={"X-Inbox-Timestamp": now, "X-Inbox-Signature": "sha256=é".encode("latin-1")},
+            )
+            assert (odd.status_code, odd.text) == (403, "invalid X-Inbox-Signature")
+            wrong_time = await client.post(
+                "/webhooks/api/messages",
+                content=b"{}",
+                headers={"X-Inbox-Timestamp": "²".encode("latin-1"), "X-Inbox-Signature": b"sha256=00"},
+            )
+            assert (wrong_time.status_code, wrong_time.text) == (403, "missing or invalid X-Inbox-Timestamp")
         assert await self.inbound(runtime) == []

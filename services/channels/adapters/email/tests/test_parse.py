@@ -81,3 +81,16 @@ def test_a_reply_threads_in_the_customer_mail_client() -> None:
     html_part = mail.get_body(preferencelist=("html",))
     assert html_part is not None and "&lt;b&gt;Sorry&lt;/b&gt;" in html_part.get_content()
     assert reply_subject("RE: x") == "RE: x" and reply_subject("") == "Your conversation with us"
+
+
+def test_undecodable_header_and_body_bytes_come_out_as_valid_text() -> None:
+    raw = (
+        b"From: \xc2\x80<\r\nTo: support@inbox.example.com\r\nSubject: caf\xc3\xa9 \xff\r\n"
+        b"Message-ID: <bytes@example.org>\r\nContent-Type: text/plain; charset=no-such-charset\r\n"
+        b"Content-Transfer-Encoding: 8bit\r\n\r\nna\xefve \xc3\xa9t\xc3\xa9\r\n"
+    )
+    parsed = parse_email(raw, "inbox.example.com")
+    for text in (parsed.subject, parsed.sender, parsed.sender_name, parsed.full_text):
+        text.encode("utf-8")  # no lone surrogates left: storable and sendable
+    assert parsed.subject == "café \ufffd"
+    assert parsed.full_text == "na\ufffdve été"

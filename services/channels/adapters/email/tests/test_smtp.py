@@ -70,7 +70,24 @@ async def test_relaying_unknown_mailboxes_and_oversize_mail_are_refused(channels
     with pytest.raises(smtplib.SMTPException) as oversize:
         await asyncio.to_thread(send, port, "grace@example.org", ["support@inbox.example.com"], huge)
     assert "552" in str(oversize.value)
+    # MIME parts nested a thousand deep: refused on purpose, with the reason, not an exception's "500 Error".
+    head = b"From: grace@example.org\r\nTo: support@inbox.example.com\r\nSubject: deep\r\n"
+    parts = b"".join(b"--b%d\r\nContent-Type: multipart/mixed; boundary=b%d\r\n\r\n" % (n, n + 1) for n in range(1000))
+    deep = head + b"Content-Type: multipart/mixed; boundary=b0\r\n\r\n" + parts + b"--b1000--\r\n"
+    with pytest.raises(smtplib.SMTPDataError) as nested:
+        await asyncio.to_thread(send, port, "grace@example.org", ["support@inbox.example.com"], deep)
+    assert nested.value.smtp_code == 554 and b"nested too deeply" in nested.value.smtp_error
     assert await inbound(channels) == []
+
+
+async def test_a_sender_address_the_mail_parser_chokes_on_is_answered_not_crashed_on(channels: RunningChannels) -> None:
+    port = adapter(channels).smtp_port
+    raw = (FIXTURES / "plain_reply.eml").read_bytes()
+    # The standard library's address parser raises IndexError on this From (it answered "500 Error" before).
+    garbled = b"From: grace@\r\n" + b"\r\n".join(
+        line for line in raw.replace(b"\r\n", b"\n").split(b"\n") if not line.lower().startswith(b"from:")
+    ).replace(b"\n", b"\r\n")
+    assert await asyncio.to_thread(send, port, "grace@example.org", ["support@inbox.example.com"], garbled) == {}
 
 
 @pytest.mark.parametrize("name", ["auto_reply.eml", "loop.eml", "bounce.eml"])

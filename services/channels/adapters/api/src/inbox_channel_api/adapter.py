@@ -21,8 +21,10 @@ from inbox.message.v1 import message_pb2
 from inbox_channel_sdk import AdapterHost, Capabilities, DeliveryResult, HealthReport
 from inbox_channel_sdk.webhooks import WebhookRejected, read_body, webhook
 from inbox_runtime.config import env, secret
+from inbox_runtime.errors import InvalidInput
 from inbox_runtime.sqlite import SqliteDatabase
 from inbox_runtime.timestamps import now_us
+from inbox_runtime.untrusted import parse_json
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -104,9 +106,9 @@ class ApiChannelAdapter:
         if problem:
             raise WebhookRejected(403, problem)
         try:
-            payload = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise WebhookRejected(400, "body is not JSON") from None
+            payload = parse_json(body)
+        except InvalidInput as exc:
+            raise WebhookRejected(400, str(exc)) from None
         if not isinstance(payload, dict):
             raise WebhookRejected(400, "body must be a JSON object")
         return payload

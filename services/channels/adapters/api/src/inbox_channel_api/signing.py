@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from inbox_runtime.auth import same_secret
+
 MAX_SKEW_SECONDS = 300
 
 
@@ -20,11 +22,11 @@ def verify(secret: str, timestamp_header: str, signature_header: str, body: byte
     """None when the request is authentic and fresh; otherwise why not."""
     if not signature_header:
         return "missing X-Inbox-Signature"
-    if not timestamp_header.isdigit():
+    if not (timestamp_header.isascii() and timestamp_header.isdigit()):
         return "missing or invalid X-Inbox-Timestamp"
     timestamp = int(timestamp_header)
     if abs(now - timestamp) > MAX_SKEW_SECONDS:
         return "X-Inbox-Timestamp is too old or in the future"
-    if not hmac.compare_digest(sign(secret, timestamp, body), signature_header):
+    if not same_secret(signature_header, sign(secret, timestamp, body)):
         return "invalid X-Inbox-Signature"
     return None

@@ -158,11 +158,13 @@ class ChatAdapter:
         return sent
 
     # --- sessions ------------------------------------------------------------------------
+    # Every frame a visitor sends that breaks the protocol gets an error frame with the reason, and the
+    # session goes on; only a bad hello closes it (4400).
 
     async def _session(self, websocket: WebSocket) -> None:
         await websocket.accept()
         try:
-            hello = parse_frame(await asyncio.wait_for(websocket.receive_text(), HELLO_TIMEOUT_SECONDS))
+            hello = parse_frame(await asyncio.wait_for(_text_frame(websocket), HELLO_TIMEOUT_SECONDS))
         except (InvalidInput, TimeoutError, WebSocketDisconnect) as exc:
             with contextlib.suppress(Exception):
                 await websocket.send_json({"type": "error", "code": "bad_hello", "detail": str(exc) or "no hello"})
@@ -185,9 +187,8 @@ class ChatAdapter:
         try:
             await self._flush(visitor_id)
             while True:
-                raw = await websocket.receive_text()
                 try:
-                    await self._handle(websocket, visitor_id, hello.name, parse_frame(raw))
+                    await self._handle(websocket, visitor_id, hello.name, parse_frame(await _text_frame(websocket)))
                 except InvalidInput as exc:
                     await websocket.send_json({"type": "error", "code": "invalid_frame", "detail": str(exc)})
         except WebSocketDisconnect:
@@ -338,3 +339,14 @@ class ChatAdapter:
                 )
             },
         )
+
+
+async def _text_frame(websocket: WebSocket) -> str:
+    """The next text frame; InvalidInput for a binary one, WebSocketDisconnect when the visitor left."""
+    message = await websocket.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000))
+    text = message.get("text")
+    if text is None:
+        raise InvalidInput("frames must be text (JSON), not binary")
+    return str(text)

@@ -24,13 +24,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import re
 import secrets
 import uuid
 from dataclasses import dataclass
 
+from inbox_runtime.auth import same_secret
 from inbox_runtime.errors import InvalidInput
+from inbox_runtime.untrusted import parse_json
 
 MAX_TEXT_LENGTH = 10_000
 MAX_NAME_LENGTH = 200
@@ -85,9 +86,9 @@ def _string(frame: dict[str, object], name: str) -> str:
 def parse_frame(raw: str) -> Frame:
     """Parse one client frame or raise InvalidInput with what is wrong."""
     try:
-        frame = json.loads(raw)
-    except json.JSONDecodeError:
-        raise InvalidInput("frame is not JSON") from None
+        frame = parse_json(raw)
+    except InvalidInput as exc:
+        raise InvalidInput(str(exc).replace("body", "frame")) from None
     if not isinstance(frame, dict):
         raise InvalidInput("frame must be a JSON object")
     kind = frame.get("type")
@@ -146,7 +147,7 @@ def verify_visitor_token(secret: str, token: str) -> str | None:
     visitor_id, _, signature = token.partition(".")
     if not visitor_id or not signature:
         return None
-    if hmac.compare_digest(signature, _signature(secret, visitor_id)):
+    if same_secret(signature, _signature(secret, visitor_id)):
         return visitor_id
     return None
 
@@ -159,7 +160,7 @@ def identity_signature(secret: str, user_id: str, email: str) -> str:
 def identity_verified(secret: str, identify: Identify) -> bool:
     if not secret or not identify.signature:
         return False
-    return hmac.compare_digest(identity_signature(secret, identify.user_id, identify.email), identify.signature)
+    return same_secret(identify.signature, identity_signature(secret, identify.user_id, identify.email))
 
 
 def inbound_message_id(visitor_id: str, client_message_id: str) -> str:

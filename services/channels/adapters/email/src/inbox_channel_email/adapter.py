@@ -100,7 +100,13 @@ class EmailAdapter:
     async def receive(self, recipients: list[str], raw: bytes) -> str:
         """Handle one accepted mail; returns the SMTP reply. Fails temporarily (4xx) if it cannot be stored."""
         assert self._host is not None and self._store is not None and self._files is not None
-        parsed = parse_email(raw, self._settings.domain)
+        try:
+            parsed = parse_email(raw, self._settings.domain)
+        except RecursionError:
+            # Refused on purpose (the sending server bounces it to its author): no mail client nests parts
+            # hundreds deep; the parser cannot, and a traceback's "500" said nothing to anyone.
+            log.warning("email_refused", reason="mime_nested_too_deeply", size=len(raw))
+            return "554 5.6.0 Message refused: its MIME parts are nested too deeply"
         if parsed.automatic:
             await self._handle_automatic(parsed)
             return "250 OK: accepted"

@@ -55,6 +55,34 @@ def html_to_text(markup: str) -> str:
     return _BLANK_RUNS.sub("\n\n", "\n".join(lines)).strip()
 
 
+def valid_text(text: str) -> str:
+    """Text any store, protobuf or browser can hold. The mail parser keeps bytes it could not decode as
+    lone surrogates ("surrogateescape"); they are read as UTF-8, the commonest unlabelled 8-bit text, and
+    what is not UTF-8 either becomes U+FFFD."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # a surrogate that is not an escaped byte
+        return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def _header_all(message: Message, name: str) -> list[str]:
+    """Every value of a header, as parsed, or as sent where the standard library's parser fails on it
+    (it raises IndexError on a From of "grace@"): a malformed header must never lose the mail."""
+    values: list[str] = []
+    for key, raw in message.raw_items():
+        if key.lower() == name.lower():
+            try:
+                values.append(valid_text(str(message.policy.header_fetch_parse(key, raw))))
+            except Exception:  # any failure of the parser: keep the header as sent
+                values.append(valid_text(str(raw)))
+    return values
+
+
+def _header(message: Message, name: str, default: str = "") -> str:
+    """A header's first value (see _header_all), or `default`."""
+    return next(iter(_header_all(message, name)), default)
+
+
 def _ids(value: str | None) -> tuple[str, ...]:
     return tuple(_MSGID.findall(value or ""))
 
@@ -70,6 +98,7 @@ def _text_of(message: EmailMessage) -> str:
         content = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
     if not isinstance(content, str):
         return ""
+    content = valid_text(content)
     if body.get_content_type() == "text/html":
         return html_to_text(content)
     return content.replace("\r\n", "\n").strip()
@@ -82,7 +111,8 @@ def _attachments(message: EmailMessage) -> list[ParsedAttachment]:
             continue
         data = part.get_payload(decode=True)
         if isinstance(data, bytes):
-            found.append(ParsedAttachment(part.get_filename() or "attachment", part.get_content_type(), data))
+            filename = valid_text(part.get_filename() or "") or "attachment"
+            found.append(ParsedAttachment(filename, part.get_content_type(), data))
     return found
 
 
@@ -98,17 +128,17 @@ def _bounced_ids(message: EmailMessage) -> tuple[str, ...]:
                 if isinstance(text, bytes):
                     inner = [BytesParser(policy=policy.default).parsebytes(text, headersonly=True)]
             for original in inner:
-                ids.extend(_ids(str(original.get("Message-ID", ""))))
-    ids.extend(_ids(str(message.get("In-Reply-To", ""))))
-    ids.extend(_ids(str(message.get("References", ""))))
+                ids.extend(_ids(_header(original, "Message-ID", "")))
+    ids.extend(_ids(_header(message, "In-Reply-To", "")))
+    ids.extend(_ids(_header(message, "References", "")))
     return tuple(dict.fromkeys(ids))
 
 
 def classify(message: EmailMessage, sender: str, message_id: str, our_domain: str) -> str:
-    auto_submitted = str(message.get("Auto-Submitted", "no")).strip().lower()
-    precedence = str(message.get("Precedence", "")).strip().lower()
+    auto_submitted = _header(message, "Auto-Submitted", "no").strip().lower()
+    precedence = _header(message, "Precedence", "").strip().lower()
     local_part = sender.split("@", 1)[0]
-    if message_id.lower().endswith("@" + our_domain.lower()) or message.get("X-Inbox-Loop"):
+    if message_id.lower().endswith("@" + our_domain.lower()) or _header(message, "X-Inbox-Loop"):
         return "loop"
     if (
         message.get_content_type() == "multipart/report"
@@ -118,10 +148,10 @@ def classify(message: EmailMessage, sender: str, message_id: str, our_domain: st
     if (
         auto_submitted not in ("", "no")
         or precedence in ("bulk", "junk", "list", "auto_reply")
-        or message.get("X-Autoreply")
-        or message.get("X-Autorespond")
+        or _header(message, "X-Autoreply")
+        or _header(message, "X-Autorespond")
         or local_part in AUTOMATIC_SENDERS
-        or str(message.get("Return-Path", "")).strip() == "<>"
+        or _header(message, "Return-Path", "").strip() == "<>"
     ):
         return "auto-reply"
     return ""
@@ -130,23 +160,23 @@ def classify(message: EmailMessage, sender: str, message_id: str, our_domain: st
 def parse_email(raw: bytes, our_domain: str) -> ParsedEmail:
     message = BytesParser(policy=policy.default).parsebytes(raw)
     assert isinstance(message, EmailMessage)
-    senders = getaddresses([str(message.get("From", ""))])
+    senders = getaddresses([_header(message, "From", "")])
     sender_name, sender = senders[0] if senders else ("", "")
     sender = sender.strip().lower()
-    ids = _ids(str(message.get("Message-ID", "")))
+    ids = _ids(_header(message, "Message-ID", ""))
     # No Message-ID (rare, broken clients): the content itself identifies a retry.
     message_id = ids[0] if ids else f"{hashlib.sha256(raw).hexdigest()[:32]}@no-message-id"
     full_text = _text_of(message)
     automatic = classify(message, sender, message_id, our_domain)
-    recipients = tuple(a.lower() for _, a in getaddresses([str(v) for v in message.get_all("To", [])]) if a)
+    recipients = tuple(a.lower() for _, a in getaddresses(_header_all(message, "To")) if a)
     return ParsedEmail(
         message_id=message_id,
-        in_reply_to=next(iter(_ids(str(message.get("In-Reply-To", "")))), ""),
-        references=_ids(str(message.get("References", ""))),
+        in_reply_to=next(iter(_ids(_header(message, "In-Reply-To", ""))), ""),
+        references=_ids(_header(message, "References", "")),
         sender=sender,
         sender_name=sender_name,
         recipients=recipients,
-        subject=str(message.get("Subject", "")).strip(),
+        subject=_header(message, "Subject", "").strip(),
         full_text=full_text,
         visible_text=EmailReplyParser.parse_reply(full_text).strip() or full_text,
         attachments=tuple(_attachments(message)),

@@ -11,6 +11,8 @@ import hmac
 from collections.abc import Iterable
 from urllib.parse import urlsplit, urlunsplit
 
+from inbox_runtime.auth import same_secret
+
 
 def compute_signature(auth_token: str, url: str, params: Iterable[tuple[str, str]]) -> str:
     payload = url
@@ -39,6 +41,5 @@ def is_valid_signature(auth_token: str, url: str, params: Iterable[tuple[str, st
         return False
     items = list(params)
     return any(
-        hmac.compare_digest(compute_signature(auth_token, candidate, items), signature)
-        for candidate in _url_variants(url)
+        same_secret(signature, compute_signature(auth_token, candidate, items)) for candidate in _url_variants(url)
     )

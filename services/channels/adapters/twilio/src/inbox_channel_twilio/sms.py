@@ -10,7 +10,7 @@ import structlog
 from inbox.channels.v1 import events_pb2
 from inbox.message.v1 import message_pb2
 from inbox_channel_sdk import AdapterHost, Capabilities, DeliveryResult, HealthReport
-from inbox_channel_sdk.webhooks import WebhookRejected, require, webhook
+from inbox_channel_sdk.webhooks import WebhookRejected, require, webhook, whole_number
 from inbox_runtime.config import env
 from inbox_runtime.errors import InvalidInput
 from inbox_runtime.timestamps import now_us
@@ -27,7 +27,7 @@ from inbox_channel_twilio.webhook_auth import twiml, verified_fields
 log = structlog.get_logger(__name__)
 
 MAX_SMS_LENGTH = 1600  # Twilio's limit for one message body (it splits into segments itself)
-MAX_MEDIA = 10
+MAX_MEDIA = 10  # Twilio's limit per message
 
 # Twilio MessageStatus -> ours.
 STATUS_MAP: dict[str, events_pb2.DeliveryStatus.ValueType] = {
@@ -119,7 +119,7 @@ class SmsAdapter:
             metadata={"to": to, "num_segments": fields.get("NumSegments", "1")},
         )
         inbound.received_at.GetCurrentTime()
-        media_count = min(int(fields.get("NumMedia", "0") or 0), MAX_MEDIA)
+        media_count = whole_number(fields, "NumMedia", MAX_MEDIA)
         for index in range(media_count):
             url = fields.get(f"MediaUrl{index}")
             if url:

@@ -13,7 +13,7 @@ import structlog
 from inbox.channels.v1 import events_pb2
 from inbox.message.v1 import message_pb2
 from inbox_channel_sdk import AdapterHost, CallbackStarted, Capabilities, DeliveryResult, HealthReport
-from inbox_channel_sdk.webhooks import WebhookRejected, require, webhook
+from inbox_channel_sdk.webhooks import WebhookRejected, require, webhook, whole_number
 from inbox_runtime.config import env
 from inbox_runtime.errors import FailedPrecondition, InvalidInput
 from starlette.requests import Request
@@ -28,6 +28,7 @@ from inbox_channel_twilio.webhook_auth import twiml, verified_fields
 
 log = structlog.get_logger(__name__)
 
+MAX_CALL_SECONDS = 24 * 3600  # Twilio ends any call after a day
 MISSED_STATUSES = {"no-answer", "busy", "failed", "canceled"}
 CALL_STATUSES = {"queued", "initiated", "ringing", "in-progress", "completed", *MISSED_STATUSES}
 
@@ -190,7 +191,7 @@ class VoiceAdapter:
         # The customer is the caller of an inbound call and the callee of a call-back.
         contact, _ = self._caller(fields, "To" if outbound else "From")
         inbox_id = self._inbox_of(fields, "From" if outbound else "To")
-        duration = int(fields.get("CallDuration", "0") or 0)
+        duration = whole_number(fields, "CallDuration", MAX_CALL_SECONDS)
         missed = status in MISSED_STATUSES and not outbound
         await self._publish(
             item_id=call_item_id(fields["CallSid"], status),
