@@ -83,7 +83,7 @@ async def test_notices_reach_only_the_assignee_carry_no_content_and_survive_reco
             # Bob may not see it: the page answers 404, and the first notice he gets is about the next
             # conversation, routed to him once he is available (the less busy agent), not about Ada's.
             assert (await bob.get(f"/conversations/{conversation_id}/partials/timeline")).status_code == 404
-            await make_agent(local_suite, api_token, "bob")
+            await make_agent(local_suite, api_token, "bob", web_login=False)  # signed in already
             async with asynccontextmanager(customer_chat)(local_suite) as linus_says:
                 await linus_says("hi")
                 bobs = json.loads((await next_event(bob_stream))["data"])
