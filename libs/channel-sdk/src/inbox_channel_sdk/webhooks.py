@@ -1,4 +1,5 @@
-"""Reading provider webhooks safely: a size limit (413), form parsing (400), clear plain-text errors.
+"""Reading provider webhooks safely: a size limit (413), form parsing (400), a sender writing too fast
+(429 with Retry-After), clear plain-text errors.
 
 Invariant: a rejected webhook changes nothing. Adapters verify the signature before they store or
 publish anything, and raise `WebhookRejected` for anything they will not accept.
@@ -12,6 +13,8 @@ from urllib.parse import parse_qsl
 import structlog
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
+
+from inbox_channel_sdk.limits import SenderRateLimited
 
 log = structlog.get_logger(__name__)
 
@@ -83,5 +86,10 @@ def webhook(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Requ
         except WebhookRejected as exc:
             log.warning("webhook_rejected", path=request.url.path, status=exc.status_code, reason=exc.detail)
             return PlainTextResponse(exc.detail, status_code=exc.status_code)
+        except SenderRateLimited as limited:
+            log.warning("webhook_rate_limited", path=request.url.path, retry_after=limited.retry_after_seconds)
+            return PlainTextResponse(
+                str(limited), status_code=429, headers={"retry-after": str(limited.retry_after_seconds)}
+            )
 
     return endpoint

@@ -18,6 +18,7 @@ from inbox_channel_sdk import (
     NormalisesContacts,
     TypingCapable,
 )
+from inbox_channel_sdk.limits import SenderLimit
 from inbox_events import EventBus, PermanentError
 from inbox_events.subjects import channel_token
 from inbox_runtime.errors import FailedPrecondition, InvalidInput
@@ -31,8 +32,16 @@ log = structlog.get_logger(__name__)
 
 
 class ChannelActions:
-    def __init__(self, store: DeliveryStore, bus: EventBus, data_dir: Path, mongodb: MongoTarget | None = None) -> None:
+    def __init__(
+        self,
+        store: DeliveryStore,
+        bus: EventBus,
+        data_dir: Path,
+        mongodb: MongoTarget | None = None,
+        sender_limit: SenderLimit | None = None,
+    ) -> None:
         self._store = store
+        self._sender_limit = sender_limit or SenderLimit()
         self._bus = bus
         self._data_dir = data_dir
         self._mongodb = mongodb
@@ -60,8 +69,10 @@ class ChannelActions:
         return list(self._adapters.values())
 
     async def publish_inbound(self, message: events_pb2.InboundMessage) -> None:
-        # Linked before the publish starts, so the links follow the order the publishes reach the stream.
+        """Publish an adapter's inbound item; SenderRateLimited when its sender writes too fast."""
         sender = SenderChains.key(message.sender)
+        self._sender_limit.take(sender, now_us())
+        # Linked before the publish starts, so the links follow the order the publishes reach the stream.
         message.previous_message_id = self._chains.link(sender, message.message_id)
         # The event id is the message id, itself derived from the provider's id: a provider retry
         # within the duplicate window is dropped by JetStream, after it by threading's unique key.

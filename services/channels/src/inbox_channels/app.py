@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import structlog
 from inbox_channel_sdk import ChannelAdapter, Erasable, SignalAware, load_adapters
+from inbox_channel_sdk.limits import SenderLimit
 from inbox_events import EventBus
 from inbox_runtime.grpc_server import RunningGrpcServer, grpc_server
 from inbox_runtime.http_server import http_server
@@ -49,7 +50,13 @@ async def channels_runtime(settings: Settings, adapters: Sequence[ChannelAdapter
         stack.push_async_callback(store.close)
         bus = await stack.enter_async_context(EventBus.connect(settings.common.nats_url, service="channels"))
         await bus.ensure_streams()
-        actions = ChannelActions(store, bus, settings.common.data_dir / "channels", settings.common.mongodb)
+        actions = ChannelActions(
+            store,
+            bus,
+            settings.common.data_dir / "channels",
+            settings.common.mongodb,
+            SenderLimit(settings.sender_per_minute, settings.sender_burst),
+        )
         server = await stack.enter_async_context(
             grpc_server(
                 host=settings.common.bind_host,

@@ -14,6 +14,9 @@ class Settings:
     db_path: Path
     # Empty: every installed adapter.
     adapters: tuple[str, ...]
+    # How fast one sender (a phone number, an address, a chat visitor) may write: a burst, then a rate.
+    sender_per_minute: int
+    sender_burst: int
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -24,4 +27,6 @@ class Settings:
             http_port=env("CHANNELS_HTTP_PORT", int, 8081),
             db_path=env("CHANNELS_DB_PATH", Path, common.data_dir / "channels.sqlite3"),
             adapters=env_list("CHANNELS_ADAPTERS"),
+            sender_per_minute=env("CHANNELS_SENDER_PER_MINUTE", int, 60),
+            sender_burst=env("CHANNELS_SENDER_BURST", int, 20),
         )

@@ -15,7 +15,13 @@ from inbox_channels.config import Settings
 
 @asynccontextmanager
 async def running_channels(
-    nats_url: str, data_dir: Path, api_token: str, adapters: Sequence[ChannelAdapter]
+    nats_url: str,
+    data_dir: Path,
+    api_token: str,
+    adapters: Sequence[ChannelAdapter],
+    *,
+    sender_per_minute: int = 60,
+    sender_burst: int = 20,
 ) -> AsyncIterator[RunningChannels]:
     """The whole runtime (store, bus, HTTP, gRPC, consumers) on free ports, hosting `adapters`."""
     common = CommonSettings(
@@ -26,6 +32,14 @@ async def running_channels(
         log_json=True,
         log_level="WARNING",
     )
-    settings = Settings(common=common, grpc_port=0, http_port=0, db_path=data_dir / "channels.sqlite3", adapters=())
+    settings = Settings(
+        common=common,
+        grpc_port=0,
+        http_port=0,
+        db_path=data_dir / "channels.sqlite3",
+        adapters=(),
+        sender_per_minute=sender_per_minute,
+        sender_burst=sender_burst,
+    )
     async with channels_runtime(settings, adapters) as running:
         yield running

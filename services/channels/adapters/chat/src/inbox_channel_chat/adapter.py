@@ -18,6 +18,7 @@ import structlog
 from inbox.channels.v1 import events_pb2
 from inbox.message.v1 import message_pb2
 from inbox_channel_sdk import AdapterHost, Capabilities, DeliveryResult, HealthReport
+from inbox_channel_sdk.limits import SenderRateLimited
 from inbox_runtime.auth import bearer_matches
 from inbox_runtime.config import env, secret
 from inbox_runtime.errors import InvalidInput
@@ -191,6 +192,16 @@ class ChatAdapter:
                     await self._handle(websocket, visitor_id, hello.name, parse_frame(await _text_frame(websocket)))
                 except InvalidInput as exc:
                     await websocket.send_json({"type": "error", "code": "invalid_frame", "detail": str(exc)})
+                except SenderRateLimited as limited:
+                    # Not accepted, and the visitor is told so: the widget shows it and can send again later.
+                    await websocket.send_json(
+                        {
+                            "type": "error",
+                            "code": "rate_limited",
+                            "detail": str(limited),
+                            "retry_after": limited.retry_after_seconds,
+                        }
+                    )
         except WebSocketDisconnect:
             pass
         finally:

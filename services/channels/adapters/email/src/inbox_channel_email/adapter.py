@@ -14,6 +14,7 @@ from inbox.channels.v1 import events_pb2
 from inbox.message.v1 import message_pb2
 from inbox_channel_sdk import AdapterHost, Capabilities, DeliveryResult, HealthReport
 from inbox_channel_sdk.files import FileStore
+from inbox_channel_sdk.limits import SenderRateLimited
 from inbox_runtime.auth import bearer_matches
 from inbox_runtime.errors import InvalidInput
 from inbox_runtime.timestamps import now_us
@@ -117,6 +118,9 @@ class EmailAdapter:
                 item.message_id, parsed.message_id, parsed.references, parsed.subject, inbox_address
             )
             await self._host.publish_inbound(item)
+        except SenderRateLimited:
+            log.warning("email_rate_limited")
+            return "451 4.7.1 Too many messages from this sender; try again later"
         except Exception as exc:
             log.error("email_not_stored", error=repr(exc))
             return "451 4.3.0 Temporarily unable to accept the message, try again later"
