@@ -50,7 +50,6 @@ def bench_suite(folder: str, **settings: str) -> LocalSuite:
     """The suite as processes in a throwaway folder, on free ports, with fresh secrets, logging warnings only."""
     return LocalSuite(
         base_dir=Path(folder),
-        api_token=secrets.token_urlsafe(24),
         chat_secret=secrets.token_urlsafe(24),
         web_session_secret=secrets.token_urlsafe(32),
         ports=SuitePorts.free(),

@@ -70,7 +70,7 @@ async def main(conversations: int) -> None:
         ids = await seed(Path(folder) / "data" / "threading.sqlite3", conversations)
         await asyncio.to_thread(suite.start)
         try:
-            async with authenticated_channel(f"127.0.0.1:{suite.ports.routing_grpc}", suite.api_token) as channel:
+            async with authenticated_channel(f"127.0.0.1:{suite.ports.routing_grpc}", suite.api_key) as channel:
                 await routing_service_pb2_grpc.RoutingServiceStub(channel).UpsertAgent(
                     routing_service_pb2.UpsertAgentRequest(agent_id=AGENT, display_name="Agent", teams=[TEAM])
                 )

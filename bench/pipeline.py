@@ -276,7 +276,7 @@ async def main(sustained: int, backlog: int) -> None:
         await asyncio.to_thread(suite.start)
         stack = contextlib.AsyncExitStack()
         try:
-            async with authenticated_channel(f"127.0.0.1:{suite.ports.routing_grpc}", suite.api_token) as channel:
+            async with authenticated_channel(f"127.0.0.1:{suite.ports.routing_grpc}", suite.api_key) as channel:
                 routing = routing_service_pb2_grpc.RoutingServiceStub(channel)
                 for i in range(AGENTS):
                     # Room for every conversation the bench opens, so nothing waits in a queue.

@@ -23,10 +23,11 @@ def test_compose_file_is_valid_and_requires_the_secrets() -> None:
             env={"PATH": os.environ["PATH"], **env},
         )
 
-    result = config({"INBOX_API_TOKEN": "t" * 24, "CHANNELS_CHAT_SECRET": "s" * 24, "WEB_SESSION_SECRET": "w" * 32})
+    result = config({"CHANNELS_CHAT_SECRET": "s" * 24, "WEB_SESSION_SECRET": "w" * 32})
     assert result.returncode == 0, result.stderr
     services = yaml_services(result.stdout)
     assert services == {
+        "api-keys",
         "nats",
         "mongo",
         "libretranslate",
@@ -38,9 +39,13 @@ def test_compose_file_is_valid_and_requires_the_secrets() -> None:
     }
     # Every service of ours runs on MongoDB (the replica set), none on a SQLite file.
     assert result.stdout.count("MONGODB_URI: mongodb://mongo:27017/inbox?replicaSet=rs0") == 5
+    # The services that call others read their own key from the volume the api-keys service fills.
+    assert result.stdout.count("INBOX_API_KEY_FILE: /keys/") == 2
+    # NATS is reached by the services only: nothing publishes its client port to the host.
+    assert "4222:4222" not in result.stdout and "published: 4222" not in result.stdout
     missing = config({})
     assert missing.returncode != 0
-    assert "INBOX_API_TOKEN" in missing.stderr
+    assert "CHANNELS_CHAT_SECRET" in missing.stderr
 
 
 def yaml_services(rendered: str) -> set[str]:

@@ -18,7 +18,8 @@ COPY --from=build /venv /venv
 ENV PATH=/venv/bin:$PATH PYTHONUNBUFFERED=1 LOG_JSON=true BIND_HOST=0.0.0.0 DATA_DIR=/data
 ARG MODULE
 ENV MODULE=${MODULE}
-RUN useradd --system --home /data inbox && mkdir -p /data && chown inbox /data
+# /keys: where the api-keys service writes the services' own keys (a named volume takes this owner).
+RUN useradd --system --home /data inbox && mkdir -p /data /keys && chown inbox /data /keys
 USER inbox
 VOLUME /data
 CMD ["sh", "-c", "exec python -m $MODULE"]

@@ -17,6 +17,9 @@ from inbox.routing.v1 import routing_service_pb2 as routing
 from inbox.routing.v1 import routing_service_pb2_grpc as routing_grpc
 from inbox_devstack.apertium import ApyServer
 from inbox_devstack.suite import LocalSuite, SuitePorts
+from inbox_events import EventBus
+from inbox_events.api_keys import ensure_key, write_key_file
+from inbox_runtime.callers import SCOPES
 from inbox_runtime.grpc_client import authenticated_channel
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,8 +64,21 @@ def ports_from_env() -> SuitePorts:
     )
 
 
-async def create_demo_agent(target: str, token: str) -> None:
-    async with authenticated_channel(target, token) as channel:
+async def operator_key(nats_url: str) -> str:
+    """The operator's key (every scope), kept in var/secrets/operator.key and re-issued only when it no
+    longer works: what the README's examples and `grpcurl` call with."""
+    file = VAR / "secrets" / "operator.key"
+    held = file.read_text() if file.exists() else ""
+    async with EventBus.connect(nats_url, service="make-run") as bus:
+        issued = await ensure_key(await bus.api_keys(), held, "operator", sorted(SCOPES))
+    if issued is not None:
+        write_key_file(file, issued)
+        return issued
+    return held.strip()
+
+
+async def create_demo_agent(target: str, api_key: str) -> None:
+    async with authenticated_channel(target, api_key) as channel:
         stub = routing_grpc.RoutingServiceStub(channel)
         await stub.UpsertAgent(
             routing.UpsertAgentRequest(agent_id=DEMO_AGENT, display_name="Demo Agent", languages=["en"])
@@ -71,10 +87,9 @@ async def create_demo_agent(target: str, token: str) -> None:
 
 
 def main() -> None:
-    token = stored_secret("inbox_api_token")
     suite = LocalSuite(
         base_dir=VAR,
-        api_token=token,
+        integrator=None,
         chat_secret=stored_secret("channels_chat_secret"),
         web_session_secret=stored_secret("web_session_secret"),
         ports=ports_from_env(),
@@ -96,7 +111,9 @@ def main() -> None:
         raise
     p = suite.ports
     try:
-        asyncio.run(create_demo_agent(f"127.0.0.1:{p.routing_grpc}", token))
+        assert suite.nats is not None
+        api_key = asyncio.run(operator_key(suite.nats.url))
+        asyncio.run(create_demo_agent(f"127.0.0.1:{p.routing_grpc}", api_key))
         demo_password = stored_secret("demo_password", length=9)
         suite.set_web_login(DEMO_AGENT, DEMO_AGENT, demo_password)
         suite.set_web_login(DEMO_SUPERVISOR, DEMO_SUPERVISOR, demo_password, supervisor=True)
@@ -114,7 +131,8 @@ Omnichannel inbox is running.
   NATS (JetStream)               nats://127.0.0.1:{p.nats}
   Apertium (translation engine)  {apy.url}
   Store                          {store_in_use()}
-Demo agent {DEMO_AGENT!r} is available. gRPC bearer token: var/secrets/inbox_api_token
+Demo agent {DEMO_AGENT!r} is available. gRPC API key (every scope): var/secrets/operator.key
+  more keys: .venv/bin/python -m inbox_events.api_keys create NAME --scope conversations:read ...
 Be a customer: .venv/bin/python infra/scripts/chat.py   then answer in the web app.
 Ctrl-C stops everything.""",
             flush=True,

@@ -59,11 +59,11 @@ async def log_in(browser: Browser, suite: LocalSuite, username: str, width: int 
 
 async def test_new_conversations_and_messages_show_up_without_a_reload(
     local_suite: LocalSuite,
-    api_token: str,
+    api_key: str,
     browser: Browser,
     tmp_path: Path,
 ) -> None:
-    await agent_ready(local_suite, api_token)
+    await agent_ready(local_suite, api_key)
     agent = await log_in(browser, local_suite, "ada")
     await expect(agent.get_by_text("Nothing assigned to you right now.")).to_be_visible()
     await expect(agent.locator("body")).to_have_attribute("data-live", "on")
@@ -96,9 +96,9 @@ async def test_new_conversations_and_messages_show_up_without_a_reload(
 
 
 async def test_an_agent_notes_tags_and_resolves_from_the_conversation_page(
-    local_suite: LocalSuite, api_token: str, browser: Browser, tmp_path: Path
+    local_suite: LocalSuite, api_key: str, browser: Browser, tmp_path: Path
 ) -> None:
-    await agent_ready(local_suite, api_token)
+    await agent_ready(local_suite, api_key)
     await customer_says(await open_chat(browser, local_suite), "The parcel arrived broken")
     agent = await log_in(browser, local_suite, "ada", width=390)
     await agent.locator(".conversation-list a").first.click(timeout=10_000)
@@ -128,7 +128,7 @@ async def test_an_agent_notes_tags_and_resolves_from_the_conversation_page(
     await agent.get_by_label("Status").select_option("away")
     await agent.get_by_role("button", name="Set").click()
     await expect(agent.get_by_label("Status")).to_have_value("away")
-    async with authenticated_channel(f"127.0.0.1:{local_suite.ports.routing_grpc}", api_token) as channel:
+    async with authenticated_channel(f"127.0.0.1:{local_suite.ports.routing_grpc}", api_key) as channel:
         got = await routing_service_pb2_grpc.RoutingServiceStub(channel).GetAgent(
             routing_service_pb2.GetAgentRequest(agent_id="ada")
         )
@@ -157,10 +157,10 @@ def send_mail(
 
 
 async def test_a_reply_that_could_not_be_delivered_shows_as_failed_with_why_and_can_be_retried(
-    local_suite: LocalSuite, api_token: str, browser: Browser, tmp_path: Path
+    local_suite: LocalSuite, api_key: str, browser: Browser, tmp_path: Path
 ) -> None:
     """The suite's email channel has no outbound relay configured: every email reply fails, and says so."""
-    await agent_ready(local_suite, api_token)
+    await agent_ready(local_suite, api_key)
     await asyncio.to_thread(send_mail, local_suite.ports.smtp)
     agent = await log_in(browser, local_suite, "ada")
     await agent.locator(".conversation-list a").first.click(timeout=10_000)
@@ -182,14 +182,14 @@ async def test_a_reply_that_could_not_be_delivered_shows_as_failed_with_why_and_
 
 
 async def test_a_transfer_moves_the_conversation_with_a_note_to_the_other_agent_live(
-    local_suite: LocalSuite, api_token: str, browser: Browser
+    local_suite: LocalSuite, api_key: str, browser: Browser
 ) -> None:
-    await agent_ready(local_suite, api_token)
+    await agent_ready(local_suite, api_key)
     await customer_says(await open_chat(browser, local_suite), "I want to cancel my contract")
     ada = await log_in(browser, local_suite, "ada")
     await ada.locator(".conversation-list a").first.click(timeout=10_000)
 
-    await add_agent(local_suite, api_token, "bob", "retention", available=True)
+    await add_agent(local_suite, api_key, "bob", "retention", available=True)
     bob = await log_in(browser, local_suite, "bob")
     await expect(bob.get_by_text("Nothing assigned to you right now.")).to_be_visible()
     await expect(bob.locator("body")).to_have_attribute("data-live", "on")
@@ -207,10 +207,8 @@ async def test_a_transfer_moves_the_conversation_with_a_note_to_the_other_agent_
     )
 
 
-async def test_the_common_moves_work_from_the_keyboard(
-    local_suite: LocalSuite, api_token: str, browser: Browser
-) -> None:
-    await agent_ready(local_suite, api_token)
+async def test_the_common_moves_work_from_the_keyboard(local_suite: LocalSuite, api_key: str, browser: Browser) -> None:
+    await agent_ready(local_suite, api_key)
     await customer_says(await open_chat(browser, local_suite), "Do you ship to Norway?")
     agent = await log_in(browser, local_suite, "ada")
     await expect(agent.locator(".conversation-list a")).to_have_count(1, timeout=10_000)
@@ -234,9 +232,9 @@ async def test_the_common_moves_work_from_the_keyboard(
 
 
 async def test_an_agent_saves_a_canned_response_and_puts_it_in_the_reply_box(
-    local_suite: LocalSuite, api_token: str, browser: Browser, tmp_path: Path
+    local_suite: LocalSuite, api_key: str, browser: Browser, tmp_path: Path
 ) -> None:
-    await agent_ready(local_suite, api_token)
+    await agent_ready(local_suite, api_key)
     await customer_says(await open_chat(browser, local_suite), "Where is my order?")
     agent = await log_in(browser, local_suite, "ada")
     await agent.get_by_role("link", name="Canned").click()
@@ -271,9 +269,9 @@ window.Notification = new Proxy(RealNotification, {
 
 
 async def test_unread_conversations_are_marked_and_counted_and_a_new_assignment_notifies(
-    local_suite: LocalSuite, api_token: str, browser: Browser
+    local_suite: LocalSuite, api_key: str, browser: Browser
 ) -> None:
-    await agent_ready(local_suite, api_token)
+    await agent_ready(local_suite, api_key)
     base = f"http://127.0.0.1:{local_suite.ports.web_http}"
     context = await browser.new_context()
     await context.grant_permissions(["notifications"], origin=base)
@@ -303,8 +301,8 @@ async def test_unread_conversations_are_marked_and_counted_and_a_new_assignment_
     await expect(row).to_have_class(re.compile(r"\bunread\b"), timeout=10_000)
 
 
-async def test_the_agent_sees_the_customer_typing(local_suite: LocalSuite, api_token: str, browser: Browser) -> None:
-    await agent_ready(local_suite, api_token)
+async def test_the_agent_sees_the_customer_typing(local_suite: LocalSuite, api_key: str, browser: Browser) -> None:
+    await agent_ready(local_suite, api_key)
     customer = await open_chat(browser, local_suite)
     await customer_says(customer, "I have a question about sizes")
     agent = await log_in(browser, local_suite, "ada")

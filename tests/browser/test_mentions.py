@@ -13,11 +13,11 @@ from .test_widget_and_inbox import agent_ready
 
 
 async def test_a_mentioned_agent_gets_the_conversation_live_and_others_still_cannot_open_it(
-    local_suite: LocalSuite, api_token: str, browser: Browser, tmp_path: Path
+    local_suite: LocalSuite, api_key: str, browser: Browser, tmp_path: Path
 ) -> None:
-    await agent_ready(local_suite, api_token)
-    await add_agent(local_suite, api_token, "bob", "billing")
-    await add_agent(local_suite, api_token, "cy", "retention")
+    await agent_ready(local_suite, api_key)
+    await add_agent(local_suite, api_key, "bob", "billing")
+    await add_agent(local_suite, api_key, "cy", "retention")
     await customer_says(await open_chat(browser, local_suite), "I was charged twice")
 
     ada = await log_in(browser, local_suite, "ada")

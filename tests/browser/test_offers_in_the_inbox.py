@@ -21,9 +21,9 @@ def suite_env() -> dict[str, str]:
 
 
 async def test_an_offer_shows_up_live_and_is_declined_or_accepted_from_the_inbox(
-    local_suite: LocalSuite, api_token: str, browser: Browser, tmp_path: Path
+    local_suite: LocalSuite, api_key: str, browser: Browser, tmp_path: Path
 ) -> None:
-    await agent_ready(local_suite, api_token)
+    await agent_ready(local_suite, api_key)
     ada = await log_in(browser, local_suite, "ada")
     await expect(ada.locator("body")).to_have_attribute("data-live", "on")
 
@@ -37,7 +37,7 @@ async def test_an_offer_shows_up_live_and_is_declined_or_accepted_from_the_inbox
     assert declined_url is not None
     await offers.get_by_role("button", name="Decline").first.click()
     await expect(ada.get_by_role("region", name="Offered to you")).to_have_count(0)
-    async with authenticated_channel(f"127.0.0.1:{local_suite.ports.routing_grpc}", api_token) as channel:
+    async with authenticated_channel(f"127.0.0.1:{local_suite.ports.routing_grpc}", api_key) as channel:
         got = await routing_service_pb2_grpc.RoutingServiceStub(channel).GetAssignment(
             routing_service_pb2.GetAssignmentRequest(conversation_id=declined_url.split("/")[2])
         )

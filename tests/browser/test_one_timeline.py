@@ -24,9 +24,9 @@ def suite_env() -> dict[str, str]:
 
 
 async def test_chat_and_email_of_one_customer_show_in_one_timeline(
-    local_suite: LocalSuite, api_token: str, browser: Browser, tmp_path: Path
+    local_suite: LocalSuite, api_key: str, browser: Browser, tmp_path: Path
 ) -> None:
-    await agent_ready(local_suite, api_token)
+    await agent_ready(local_suite, api_key)
     customer = await open_chat(browser, local_suite)
     identity = {
         "user_id": "u-42",

@@ -14,10 +14,10 @@ from .test_widget_and_inbox import PASSWORD, agent_ready
 
 
 async def test_a_supervisor_watches_the_floor_live_and_reassigns_from_it(
-    local_suite: LocalSuite, api_token: str, browser: Browser, tmp_path: Path
+    local_suite: LocalSuite, api_key: str, browser: Browser, tmp_path: Path
 ) -> None:
-    await agent_ready(local_suite, api_token)
-    await add_agent(local_suite, api_token, "bob", "retention")
+    await agent_ready(local_suite, api_key)
+    await add_agent(local_suite, api_key, "bob", "retention")
     await asyncio.to_thread(local_suite.set_web_login, "sam", "sam", PASSWORD, supervisor=True)
     await customer_says(await open_chat(browser, local_suite), "My invoice is wrong")
 

@@ -33,9 +33,9 @@ async def never_ran_markup(page: Page) -> None:
 
 
 async def test_customer_and_agent_talk_and_no_markup_ever_runs(
-    local_suite: LocalSuite, api_token: str, browser: Browser, tmp_path: Path
+    local_suite: LocalSuite, api_key: str, browser: Browser, tmp_path: Path
 ) -> None:
-    await agent_ready(local_suite, api_token)
+    await agent_ready(local_suite, api_key)
     dialogs: list[str] = []
 
     customer = await browser.new_page()

@@ -75,7 +75,7 @@ async def log_in(client: httpx.AsyncClient, username: str, password: str) -> htt
 
 
 @pytest.fixture
-async def web(local_suite: LocalSuite, api_token: str) -> AsyncIterator[httpx.AsyncClient]:
-    await make_agent(local_suite, api_token, "ada")
+async def web(local_suite: LocalSuite, api_key: str) -> AsyncIterator[httpx.AsyncClient]:
+    await make_agent(local_suite, api_key, "ada")
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{local_suite.ports.web_http}") as client:
         yield client

@@ -20,7 +20,8 @@ from inbox.routing.v1 import routing_service_pb2, routing_service_pb2_grpc
 from inbox_devstack.suite import LocalSuite
 from inbox_devstack.waiting import eventually
 from inbox_events import EventBus
-from inbox_runtime.grpc_client import authenticated_channel
+from inbox_runtime.callers import Agent
+from inbox_runtime.grpc_client import acting_for, authenticated_channel
 
 # Every service on SQLite files, then every service on MongoDB (FerretDB in the tests).
 pytestmark = pytest.mark.parametrize("suite_store", ["sqlite", "mongo"], indirect=True)
@@ -47,8 +48,8 @@ class Clients:
 
 
 @pytest.fixture
-async def clients(local_suite: LocalSuite, api_token: str) -> AsyncIterator[Clients]:
-    c = Clients(local_suite, api_token)
+async def clients(local_suite: LocalSuite, api_key: str) -> AsyncIterator[Clients]:
+    c = Clients(local_suite, api_key)
     await c.routing.UpsertAgent(routing_service_pb2.UpsertAgentRequest(agent_id=AGENT, display_name="Ada"))
     await c.routing.SetPresence(
         routing_service_pb2.SetPresenceRequest(agent_id=AGENT, presence=routing_service_pb2.PRESENCE_AVAILABLE)
@@ -93,14 +94,15 @@ async def test_chat_message_reaches_agent_and_reply_reaches_customer(clients: Cl
             f"Assigned to {AGENT}"
         ]
 
-        reply = await clients.conversations.SendReply(
-            conversation_service_pb2.SendReplyRequest(
-                conversation_id=conversation.conversation_id,
-                agent_id=AGENT,
-                text="Sorry! It ships today.",
-                client_reply_id="r1",
+        with acting_for(Agent(AGENT)):
+            reply = await clients.conversations.SendReply(
+                conversation_service_pb2.SendReplyRequest(
+                    conversation_id=conversation.conversation_id,
+                    agent_id=AGENT,
+                    text="Sorry! It ships today.",
+                    client_reply_id="r1",
+                )
             )
-        )
         frame = json.loads(await asyncio.wait_for(ws.recv(), timeout=15))
         assert frame == {
             "type": "message",
@@ -135,9 +137,10 @@ async def test_reply_waits_for_reconnect_and_is_delivered_once(clients: Clients)
     request = conversation_service_pb2.SendReplyRequest(
         conversation_id=conversation.conversation_id, agent_id=AGENT, text="We're here.", client_reply_id="r1"
     )
-    await clients.conversations.SendReply(request)
-    # A retried call (same client_reply_id) must not send a second message.
-    await clients.conversations.SendReply(request)
+    with acting_for(Agent(AGENT)):
+        await clients.conversations.SendReply(request)
+        # A retried call (same client_reply_id) must not send a second message.
+        await clients.conversations.SendReply(request)
 
     async def pending_delivery() -> bool:
         listed = await clients.conversations.ListMessages(

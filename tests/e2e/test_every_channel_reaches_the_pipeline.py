@@ -65,7 +65,7 @@ async def all_messages(suite: LocalSuite, token: str, expected: int) -> list[con
     raise AssertionError(f"only {len(found)} of {expected} items were stored")
 
 
-async def test_sms_email_chat_and_voicemail_all_reach_the_pipeline(local_suite: LocalSuite, api_token: str) -> None:
+async def test_sms_email_chat_and_voicemail_all_reach_the_pipeline(local_suite: LocalSuite, api_key: str) -> None:
     await twilio_post(
         local_suite,
         "/webhooks/sms",
@@ -86,7 +86,7 @@ async def test_sms_email_chat_and_voicemail_all_reach_the_pipeline(local_suite: 
         },
     )
 
-    sms, email, chat_message, voicemail = await all_messages(local_suite, api_token, expected=4)
+    sms, email, chat_message, voicemail = await all_messages(local_suite, api_key, expected=4)
     assert (sms.channel, sms.text, sms.metadata["to"]) == (message_pb2.CHANNEL_SMS, "My parcel is missing", OUR_NUMBER)
     assert email.channel == message_pb2.CHANNEL_EMAIL
     assert email.metadata["subject"] == "Order 4411"

@@ -27,7 +27,7 @@ async def test_pages_need_a_login_and_wrong_passwords_are_refused(web: httpx.Asy
 
 
 async def test_agent_reads_inert_customer_text_and_replies(
-    local_suite: LocalSuite, api_token: str, web: httpx.AsyncClient
+    local_suite: LocalSuite, api_key: str, web: httpx.AsyncClient
 ) -> None:
     ok = await log_in(web, "ada", PASSWORD)
     assert ok.status_code == 303 and ok.headers["location"] == "/"
@@ -73,7 +73,7 @@ async def test_agent_reads_inert_customer_text_and_replies(
         empty = await web.post(reply_url, data={**form, "client_reply_id": "r2", "text": "   "})
         assert empty.status_code == 400 and "text must not be empty" in empty.text
 
-    await make_agent(local_suite, api_token, "bob")
+    await make_agent(local_suite, api_key, "bob")
     async with httpx.AsyncClient(base_url=str(web.base_url)) as bob:
         await log_in(bob, "bob", PASSWORD)
         assert (await bob.get(link.group(1))).status_code == 404

@@ -72,15 +72,15 @@ async def test_pages_are_never_cached_static_files_are(web: httpx.AsyncClient) -
 
 
 async def test_an_open_live_feed_ends_when_its_session_does(
-    local_suite: LocalSuite, api_token: str, web: httpx.AsyncClient
+    local_suite: LocalSuite, api_key: str, web: httpx.AsyncClient
 ) -> None:
     await asyncio.to_thread(local_suite.set_web_login, "lead", "lead", PASSWORD, supervisor=True)
-    await make_agent(local_suite, api_token, "bob")
+    await make_agent(local_suite, api_key, "bob")
     await log_in(web, "lead", PASSWORD)
     presences = [routing_service_pb2.PRESENCE_AWAY, routing_service_pb2.PRESENCE_AVAILABLE]
     async with (
         web.stream("GET", "/events") as feed,
-        authenticated_channel(f"127.0.0.1:{local_suite.ports.routing_grpc}", api_token) as channel,
+        authenticated_channel(f"127.0.0.1:{local_suite.ports.routing_grpc}", api_key) as channel,
     ):
         assert feed.status_code == 200
         async with copy_of(web) as elsewhere:

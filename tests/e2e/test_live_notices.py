@@ -58,9 +58,9 @@ async def customer_chat(suite: LocalSuite) -> AsyncIterator[Callable[[str], Awai
 
 
 async def test_notices_reach_only_the_assignee_carry_no_content_and_survive_reconnects(
-    local_suite: LocalSuite, api_token: str
+    local_suite: LocalSuite, api_key: str
 ) -> None:
-    await make_agent(local_suite, api_token, "ada")
+    await make_agent(local_suite, api_key, "ada")
     await asyncio.to_thread(local_suite.set_web_login, "bob", "bob", PASSWORD)  # not yet an available agent
     base = f"http://127.0.0.1:{local_suite.ports.web_http}"
     async with (
@@ -83,7 +83,7 @@ async def test_notices_reach_only_the_assignee_carry_no_content_and_survive_reco
             # Bob may not see it: the page answers 404, and the first notice he gets is about the next
             # conversation, routed to him once he is available (the less busy agent), not about Ada's.
             assert (await bob.get(f"/conversations/{conversation_id}/partials/timeline")).status_code == 404
-            await make_agent(local_suite, api_token, "bob", web_login=False)  # signed in already
+            await make_agent(local_suite, api_key, "bob", web_login=False)  # signed in already
             async with asynccontextmanager(customer_chat)(local_suite) as linus_says:
                 await linus_says("hi")
                 bobs = json.loads((await next_event(bob_stream))["data"])

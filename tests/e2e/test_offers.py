@@ -40,10 +40,10 @@ async def offered(stub: pb_grpc.RoutingServiceStub, conversation_id: str, not_to
     raise AssertionError("no new offer")
 
 
-async def test_offers_lapse_decline_and_accept(local_suite: LocalSuite, api_token: str) -> None:
+async def test_offers_lapse_decline_and_accept(local_suite: LocalSuite, api_key: str) -> None:
     async with (
-        authenticated_channel(f"127.0.0.1:{local_suite.ports.routing_grpc}", api_token) as channel,
-        authenticated_channel(f"127.0.0.1:{local_suite.ports.conversations_grpc}", api_token) as conv_channel,
+        authenticated_channel(f"127.0.0.1:{local_suite.ports.routing_grpc}", api_key) as channel,
+        authenticated_channel(f"127.0.0.1:{local_suite.ports.conversations_grpc}", api_key) as conv_channel,
     ):
         routing = pb_grpc.RoutingServiceStub(channel)
         conversations = conv_grpc.ConversationServiceStub(conv_channel)

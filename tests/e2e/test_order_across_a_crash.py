@@ -54,7 +54,7 @@ async def inbound_texts(suite: LocalSuite, token: str) -> list[str]:
 
 
 async def test_a_killed_replicas_message_is_not_overtaken_by_the_customers_next_ones(
-    local_suite: LocalSuite, api_token: str
+    local_suite: LocalSuite, api_key: str
 ) -> None:
     local_suite.stop_service(THREADING.name)
     await twilio_post(local_suite, "/webhooks/sms", sms(1))
@@ -67,9 +67,9 @@ async def test_a_killed_replicas_message_is_not_overtaken_by_the_customers_next_
     await asyncio.to_thread(local_suite.wait_ready, THREADING)
 
     async def all_three() -> bool:
-        return len(await inbound_texts(local_suite, api_token)) == 3
+        return len(await inbound_texts(local_suite, api_key)) == 3
 
     await eventually(all_three, 60, what="the three messages stored")
-    assert await inbound_texts(local_suite, api_token) == ["message 1", "message 2", "message 3"]
+    assert await inbound_texts(local_suite, api_key) == ["message 1", "message 2", "message 3"]
     log = (local_suite.log_dir / "threading.log").read_text()
     assert "event_postponed" in log, "message 2 waited for message 1"

@@ -21,13 +21,14 @@ from inbox_devstack.ferretdb import FerretDb, ferretdb_binary
 from inbox_devstack.suite import SERVICES, LocalSuite, SuitePorts
 from inbox_devstack.waiting import eventually
 from inbox_events import EventBus
+from inbox_runtime.callers import IssuedKey
 from inbox_runtime.grpc_client import authenticated_channel
 
 THREADING = next(s for s in SERVICES if s.name == "threading")
 
 
 @pytest.fixture
-def outage_suite(tmp_path: Path, api_token: str) -> Iterator[tuple[LocalSuite, FerretDb]]:
+def outage_suite(tmp_path: Path, integrator: IssuedKey) -> Iterator[tuple[LocalSuite, FerretDb]]:
     """nats-server and threading on a FerretDB of its own, which the test starts and stops."""
     binary = ferretdb_binary()
     if binary is None:
@@ -35,7 +36,7 @@ def outage_suite(tmp_path: Path, api_token: str) -> Iterator[tuple[LocalSuite, F
     ferret = FerretDb(binary, tmp_path / "ferretdb", log_file=tmp_path / "ferretdb.log")
     suite = LocalSuite(
         base_dir=tmp_path / "suite",
-        api_token=api_token,
+        integrator=integrator,
         chat_secret=secrets.token_urlsafe(24),
         web_session_secret=secrets.token_urlsafe(32),
         ports=SuitePorts.free(),
@@ -82,7 +83,7 @@ def inbound(n: int) -> events_pb2.InboundMessage:
 
 
 async def test_a_missing_store_keeps_the_service_not_serving_then_an_outage_loses_nothing(
-    outage_suite: tuple[LocalSuite, FerretDb], api_token: str
+    outage_suite: tuple[LocalSuite, FerretDb], api_key: str
 ) -> None:
     suite, ferret = outage_suite
     target = f"127.0.0.1:{suite.ports.conversations_grpc}"
@@ -94,7 +95,7 @@ async def test_a_missing_store_keeps_the_service_not_serving_then_an_outage_lose
     await asyncio.to_thread(suite.wait_ready, THREADING)
     async with (
         EventBus.connect(f"nats://127.0.0.1:{suite.ports.nats}", service="test") as bus,
-        authenticated_channel(target, api_token) as channel,
+        authenticated_channel(target, api_key) as channel,
     ):
         await bus.ensure_streams()
         conversations = pb_grpc.ConversationServiceStub(channel)

@@ -38,9 +38,9 @@ async def agent(suite: LocalSuite, token: str, agent_id: str, team: str, availab
     await asyncio.to_thread(suite.set_web_login, agent_id, agent_id, PASSWORD)
 
 
-async def test_a_team_sees_its_conversations_and_no_other_team_does(local_suite: LocalSuite, api_token: str) -> None:
-    await agent(local_suite, api_token, "cy", "tier1", available=False)  # a team-mate, not taking chats now
-    await agent(local_suite, api_token, "di", "tier2", available=False)  # another team
+async def test_a_team_sees_its_conversations_and_no_other_team_does(local_suite: LocalSuite, api_key: str) -> None:
+    await agent(local_suite, api_key, "cy", "tier1", available=False)  # a team-mate, not taking chats now
+    await agent(local_suite, api_key, "di", "tier2", available=False)  # another team
     base = f"http://127.0.0.1:{local_suite.ports.web_http}"
     async with (
         httpx.AsyncClient(base_url=base, timeout=30) as cy,

@@ -15,7 +15,8 @@ from inbox.routing.v1 import routing_service_pb2 as routing_pb
 from inbox.routing.v1 import routing_service_pb2_grpc as routing_grpc
 from inbox_devstack.providers import TwilioApi
 from inbox_devstack.suite import LocalSuite
-from inbox_runtime.grpc_client import authenticated_channel
+from inbox_runtime.callers import Agent
+from inbox_runtime.grpc_client import acting_for, authenticated_channel
 
 from .conftest import OUR_NUMBER, twilio_post
 
@@ -35,13 +36,11 @@ async def thread_items(stub: conv_grpc.ConversationServiceStub, conversation_id:
 
 
 @pytest.mark.timeout(120)
-async def test_spanish_customer_and_english_agent(
-    local_suite: LocalSuite, api_token: str, twilio_api: TwilioApi
-) -> None:
+async def test_spanish_customer_and_english_agent(local_suite: LocalSuite, api_key: str, twilio_api: TwilioApi) -> None:
     ports = local_suite.ports
     async with (
-        authenticated_channel(f"127.0.0.1:{ports.routing_grpc}", api_token) as routing_channel,
-        authenticated_channel(f"127.0.0.1:{ports.conversations_grpc}", api_token) as conv_channel,
+        authenticated_channel(f"127.0.0.1:{ports.routing_grpc}", api_key) as routing_channel,
+        authenticated_channel(f"127.0.0.1:{ports.conversations_grpc}", api_key) as conv_channel,
     ):
         routing = routing_grpc.RoutingServiceStub(routing_channel)
         conversations = conv_grpc.ConversationServiceStub(conv_channel)
@@ -66,11 +65,12 @@ async def test_spanish_customer_and_english_agent(
         assert "ORD-4411" in english and "arrived" in english
         assert conversation.language == "es"
 
-        reply = await conversations.SendReply(
-            conv_pb.SendReplyRequest(
-                conversation_id=conversation.conversation_id, agent_id="ada", text=ENGLISH_REPLY, client_reply_id="r1"
+        with acting_for(Agent("ada")):
+            reply = await conversations.SendReply(
+                conv_pb.SendReplyRequest(
+                    conversation_id=conversation.conversation_id, text=ENGLISH_REPLY, client_reply_id="r1"
+                )
             )
-        )
         for _ in range(300):
             if twilio_api.messages:
                 break

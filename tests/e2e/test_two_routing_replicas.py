@@ -42,15 +42,15 @@ def chat_message(i: int) -> events_pb2.InboundMessage:
 
 
 @pytest.mark.timeout(180)
-async def test_two_replicas_never_exceed_capacity_under_a_burst(local_suite: LocalSuite, api_token: str) -> None:
+async def test_two_replicas_never_exceed_capacity_under_a_burst(local_suite: LocalSuite, api_key: str) -> None:
     replica_env = {"ROUTING_GRPC_PORT": str(free_port())}
     local_suite.start_service(ROUTING, replica="b", env=replica_env)
     await asyncio.to_thread(local_suite.wait_ready, ROUTING, replica_env)
     targets = [f"127.0.0.1:{local_suite.ports.routing_grpc}", f"127.0.0.1:{replica_env['ROUTING_GRPC_PORT']}"]
 
     async with (
-        authenticated_channel(targets[0], api_token) as first,
-        authenticated_channel(targets[1], api_token) as second,
+        authenticated_channel(targets[0], api_key) as first,
+        authenticated_channel(targets[1], api_key) as second,
     ):
         stubs = [pb_grpc.RoutingServiceStub(first), pb_grpc.RoutingServiceStub(second)]
         for i in range(AGENTS):

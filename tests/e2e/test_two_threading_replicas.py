@@ -44,7 +44,7 @@ def item(customer: int, channel: int, n: int, sent_at_s: int) -> events_pb2.Inbo
 
 
 @pytest.mark.timeout(180)
-async def test_two_replicas_keep_one_thread_per_customer_in_order(local_suite: LocalSuite, api_token: str) -> None:
+async def test_two_replicas_keep_one_thread_per_customer_in_order(local_suite: LocalSuite, api_key: str) -> None:
     replica_env = {"THREADING_GRPC_PORT": str(free_port())}
     local_suite.start_service(THREADING, replica="b", env=replica_env)
     await asyncio.to_thread(local_suite.wait_ready, THREADING, replica_env)
@@ -62,7 +62,7 @@ async def test_two_replicas_keep_one_thread_per_customer_in_order(local_suite: L
         # Every item and its redelivery handled and acked (acks follow the durable write): nothing lands later.
         await eventually(lambda: bus.settled(ON_INBOUND), 60, what="inbound consumer settled")
 
-    async with authenticated_channel(f"127.0.0.1:{local_suite.ports.conversations_grpc}", api_token) as channel:
+    async with authenticated_channel(f"127.0.0.1:{local_suite.ports.conversations_grpc}", api_key) as channel:
         stub = pb_grpc.ConversationServiceStub(channel)
         listed = await stub.ListConversations(pb.ListConversationsRequest(page_size=200))
         assert len(listed.conversations) == CUSTOMERS

@@ -28,10 +28,9 @@ SUPPORT = "support@inbox.example.com"
 
 @pytest.fixture
 async def channels(
-    nats_server: NatsServer, tmp_path: Path, api_token: str, monkeypatch: pytest.MonkeyPatch
+    nats_server: NatsServer, tmp_path: Path, nats_api_key: str, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[RunningChannels]:
     for key, value in {
-        "INBOX_API_TOKEN": api_token,
         "CHANNELS_API_SECRET": API_SECRET,
         "CHANNELS_API_CALLBACK_URL": "http://127.0.0.1:9/replies",
         "CHANNELS_CHAT_SECRET": "chat-visitor-token-secret-0123",
@@ -44,7 +43,7 @@ async def channels(
     from inbox_channel_email.adapter import EmailAdapter
 
     adapters = [ApiChannelAdapter(), ChatAdapter(), EmailAdapter()]
-    async with running_channels(nats_server.url, tmp_path, api_token, adapters, sender_burst=2) as running:
+    async with running_channels(nats_server.url, tmp_path, adapters, sender_burst=2) as running:
         yield running
 
 

@@ -18,7 +18,8 @@ from inbox_routing import grpc_api
 from inbox_routing.actions import RoutingActions
 from inbox_routing.domain import CHAT, RouteRequest, RoutingPolicy
 from inbox_routing.store.sqlite import SqliteRoutingStore
-from inbox_runtime.grpc_client import authenticated_channel
+from inbox_runtime.callers import Agent
+from inbox_runtime.grpc_client import acting_for, authenticated_channel
 from inbox_runtime.grpc_server import grpc_server
 
 RULES = {
@@ -34,15 +35,17 @@ def policy() -> RoutingPolicy:
 
 @pytest.fixture
 async def api(
-    nats_server: NatsServer, tmp_path: Path, api_token: str, policy: RoutingPolicy
+    nats_server: NatsServer, tmp_path: Path, nats_api_key: str, policy: RoutingPolicy
 ) -> AsyncIterator[tuple[pb_grpc.RoutingServiceAsyncStub, RoutingActions]]:
     store = await SqliteRoutingStore.open(tmp_path / "routing.sqlite3")
     async with EventBus.connect(nats_server.url, service="test") as bus:
         await bus.ensure_streams()
         actions = RoutingActions(store, bus, policy)
         async with (
-            grpc_server(host="127.0.0.1", port=0, token=api_token, services=[grpc_api.registration(actions)]) as server,
-            authenticated_channel(f"127.0.0.1:{server.port}", api_token) as channel,
+            grpc_server(
+                host="127.0.0.1", port=0, keys=await bus.api_keys(), services=[grpc_api.registration(actions)]
+            ) as server,
+            authenticated_channel(f"127.0.0.1:{server.port}", nats_api_key) as channel,
         ):
             yield pb_grpc.RoutingServiceStub(channel), actions
     await store.close()
@@ -67,12 +70,11 @@ async def test_rules_route_by_attribute_and_transfers_move_conversations(
     stub, actions = api
     with pytest.raises(grpc.aio.AioRpcError) as bad:
         await stub.UpdateRules(
-            pb.UpdateRulesRequest(
-                document=json.dumps({"rules": [{"id": "x", "match": {"channels": ["fax"]}}]}), agent_id="ops"
-            )
+            pb.UpdateRulesRequest(document=json.dumps({"rules": [{"id": "x", "match": {"channels": ["fax"]}}]}))
         )
     assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "unknown channel" in (bad.value.details() or "")
-    updated = await stub.UpdateRules(pb.UpdateRulesRequest(document=json.dumps(RULES), agent_id="ops"))
+    with acting_for(Agent("ops", supervisor=True)):
+        updated = await stub.UpdateRules(pb.UpdateRulesRequest(document=json.dumps(RULES), agent_id="ops"))
     assert updated.version == 1
     assert json.loads((await stub.GetRules(pb.GetRulesRequest())).document) == RULES
 
@@ -86,26 +88,31 @@ async def test_rules_route_by_attribute_and_transfers_move_conversations(
     assert explained.rule_id == "vip" and explained.assignment.team == "vip" and explained.assignment.priority == 10
 
     other = "cyd" if plain.assignment.agent_id == "bob" else "bob"
-    moved = await stub.TransferConversation(
-        pb.TransferConversationRequest(
-            conversation_id="c-plain", agent_id=plain.assignment.agent_id, to_agent_id=other, note="knows the case"
+    with acting_for(Agent(plain.assignment.agent_id)):
+        moved = await stub.TransferConversation(
+            pb.TransferConversationRequest(conversation_id="c-plain", to_agent_id=other, note="knows the case")
         )
-    )
     assert moved.assignment.agent_id == other
-    with pytest.raises(grpc.aio.AioRpcError) as full:
-        await stub.TransferConversation(
-            pb.TransferConversationRequest(conversation_id="c-vip", agent_id="ada", to_agent_id=other)
+    with acting_for(Agent("ada")):
+        # An agent moves only what they hold; c-plain is the other agent's now.
+        with pytest.raises(grpc.aio.AioRpcError) as not_hers:
+            await stub.TransferConversation(pb.TransferConversationRequest(conversation_id="c-plain", to_team="vip"))
+        assert not_hers.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        with pytest.raises(grpc.aio.AioRpcError) as as_other:
+            await stub.TransferConversation(
+                pb.TransferConversationRequest(conversation_id="c-vip", agent_id=other, to_team="general")
+            )
+        assert as_other.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        with pytest.raises(grpc.aio.AioRpcError) as full:
+            await stub.TransferConversation(pb.TransferConversationRequest(conversation_id="c-vip", to_agent_id=other))
+        assert full.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        to_team = await stub.TransferConversation(
+            pb.TransferConversationRequest(conversation_id="c-vip", to_team="general", note="not VIP after all")
         )
-    assert full.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    to_team = await stub.TransferConversation(
-        pb.TransferConversationRequest(
-            conversation_id="c-vip", agent_id="ada", to_team="general", note="not VIP after all"
-        )
-    )
-    assert to_team.assignment.state == pb.ASSIGNMENT_STATE_ASSIGNED
-    assert to_team.assignment.agent_id == ("bob" if other == "cyd" else "cyd")
-    with pytest.raises(grpc.aio.AioRpcError) as neither:
-        await stub.TransferConversation(pb.TransferConversationRequest(conversation_id="c-vip", agent_id="ada"))
+        assert to_team.assignment.state == pb.ASSIGNMENT_STATE_ASSIGNED
+        assert to_team.assignment.agent_id == ("bob" if other == "cyd" else "cyd")
+    with acting_for(Agent("ops", supervisor=True)), pytest.raises(grpc.aio.AioRpcError) as neither:
+        await stub.TransferConversation(pb.TransferConversationRequest(conversation_id="c-vip"))
     assert neither.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 

@@ -7,7 +7,7 @@ import sys
 
 
 def test_a_malformed_mongodb_uri_stops_the_service_with_one_line() -> None:
-    env = {"MONGODB_URI": "mongodb://mongo:port/inbox", "INBOX_API_TOKEN": "a-token-long-enough-for-start"}
+    env = {"MONGODB_URI": "mongodb://mongo:port/inbox"}
     started = subprocess.run(
         [sys.executable, "-m", "inbox_threading"], env=env, capture_output=True, text=True, timeout=60, check=False
     )

@@ -14,7 +14,8 @@ from inbox.conversations.v1 import conversation_service_pb2_grpc as pb_grpc
 from inbox.message.v1 import message_pb2
 from inbox_devstack.nats_server import NatsServer
 from inbox_events import EventBus
-from inbox_runtime.grpc_client import authenticated_channel
+from inbox_runtime.callers import Agent
+from inbox_runtime.grpc_client import acting_for, authenticated_channel
 from inbox_runtime.grpc_server import grpc_server
 from inbox_threading import grpc_api
 from inbox_threading.actions import ThreadingActions
@@ -26,15 +27,17 @@ PHONE = message_pb2.CONTACT_POINT_KIND_PHONE
 
 @pytest.fixture
 async def api(
-    nats_server: NatsServer, tmp_path: Path, api_token: str
+    nats_server: NatsServer, tmp_path: Path, nats_api_key: str
 ) -> AsyncIterator[tuple[pb_grpc.ConversationServiceAsyncStub, ThreadingActions]]:
     store = await SqliteConversationStore.open(tmp_path / "threading.sqlite3")
     async with EventBus.connect(nats_server.url, service="test") as bus:
         await bus.ensure_streams()
         actions = ThreadingActions(store, bus)
         async with (
-            grpc_server(host="127.0.0.1", port=0, token=api_token, services=[grpc_api.registration(actions)]) as server,
-            authenticated_channel(f"127.0.0.1:{server.port}", api_token) as channel,
+            grpc_server(
+                host="127.0.0.1", port=0, keys=await bus.api_keys(), services=[grpc_api.registration(actions)]
+            ) as server,
+            authenticated_channel(f"127.0.0.1:{server.port}", nats_api_key) as channel,
         ):
             yield pb_grpc.ConversationServiceStub(channel), actions
     await store.close()
@@ -55,25 +58,27 @@ async def test_lifecycle_timeline_profile_search_export_and_erase(
     )
     conversation_id, customer_id = outcome.conversation.conversation_id, outcome.conversation.customer_id
 
-    tagged = await stub.UpdateTags(pb.UpdateTagsRequest(conversation_id=conversation_id, add=["VIP"], agent_id="ada"))
-    assert list(tagged.conversation.tags) == ["vip"]
-    note = await stub.AddNote(
-        pb.AddNoteRequest(conversation_id=conversation_id, agent_id="ada", text="Refund approved", client_note_id="n1")
-    )
-    assert note.note.kind == message_pb2.MESSAGE_KIND_NOTE
-    snoozed = await stub.SetStatus(
-        pb.SetStatusRequest(
-            conversation_id=conversation_id,
-            status=conversation_pb2.CONVERSATION_STATUS_SNOOZED,
-            snoozed_until={"seconds": 4_000_000_000},
-            agent_id="ada",
+    with acting_for(Agent("ada", supervisor=True)):
+        tagged = await stub.UpdateTags(
+            pb.UpdateTagsRequest(conversation_id=conversation_id, add=["VIP"], agent_id="ada")
         )
-    )
-    assert snoozed.conversation.snoozed_until.seconds == 4_000_000_000
-    with_bob = await stub.AddParticipant(
-        pb.AddParticipantRequest(conversation_id=conversation_id, participant_agent_id="bob", agent_id="ada")
-    )
-    assert list(with_bob.conversation.participant_agent_ids) == ["bob"]
+        assert list(tagged.conversation.tags) == ["vip"]
+        note = await stub.AddNote(
+            pb.AddNoteRequest(conversation_id=conversation_id, text="Refund approved", client_note_id="n1")
+        )
+        assert note.note.kind == message_pb2.MESSAGE_KIND_NOTE and note.note.agent_id == "ada"
+        snoozed = await stub.SetStatus(
+            pb.SetStatusRequest(
+                conversation_id=conversation_id,
+                status=conversation_pb2.CONVERSATION_STATUS_SNOOZED,
+                snoozed_until={"seconds": 4_000_000_000},
+            )
+        )
+        assert snoozed.conversation.snoozed_until.seconds == 4_000_000_000
+        with_bob = await stub.AddParticipant(
+            pb.AddParticipantRequest(conversation_id=conversation_id, participant_agent_id="bob")
+        )
+        assert list(with_bob.conversation.participant_agent_ids) == ["bob"]
 
     timeline = await stub.GetTimeline(pb.GetTimelineRequest(customer_id=customer_id, page_size=2))
     rest = await stub.GetTimeline(pb.GetTimelineRequest(customer_id=customer_id, page_token=timeline.next_page_token))
@@ -87,13 +92,14 @@ async def test_lifecycle_timeline_profile_search_export_and_erase(
     none = await stub.SearchMessages(pb.SearchMessagesRequest(query="refund", viewer=pb.Viewer(agent_id="carol")))
     assert list(none.messages) == []
 
-    exported = await stub.ExportCustomer(pb.ExportCustomerRequest(customer_id=customer_id, agent_id="dpo"))
+    with acting_for(Agent("dpo", supervisor=True)):
+        exported = await stub.ExportCustomer(pb.ExportCustomerRequest(customer_id=customer_id))
     document = json.loads(exported.document)
     assert document["customer"]["contact_points"] == [{"kind": PHONE, "value": "+14155550100"}]
     assert {i["text"] for i in document["items"]} >= {"Parcel lost", "Refund approved"}
-    erased = await stub.EraseCustomer(
-        pb.EraseCustomerRequest(customer_id=customer_id, agent_id="dpo", reason="request")
-    )
+    # The audit names the agent the call was made for, and the integrator's key when it calls for nobody.
+    assert [(a["actor"], a["action"]) for a in document["audit"]][-1] == ("dpo", "exported")
+    erased = await stub.EraseCustomer(pb.EraseCustomerRequest(customer_id=customer_id, reason="request"))
     assert erased.conversations_erased == 1
     assert await code_of(stub.GetCustomerProfile(pb.GetCustomerProfileRequest(customer_id=customer_id))) == (
         grpc.StatusCode.NOT_FOUND
@@ -111,13 +117,14 @@ async def test_bad_requests_get_clear_errors(
     )
     assert await code_of(stub.ListConversations(pb.ListConversationsRequest(page_token="garbage"))) == invalid
     assert await code_of(stub.ListConversations(pb.ListConversationsRequest(page_size=-1))) == invalid
-    assert await code_of(stub.SendReply(pb.SendReplyRequest(conversation_id="c", agent_id="a", text=" "))) == invalid
+    with acting_for(Agent("a", supervisor=True)):
+        assert await code_of(stub.SendReply(pb.SendReplyRequest(conversation_id="c", text=" "))) == invalid
     assert await code_of(stub.SearchMessages(pb.SearchMessagesRequest(query="  "))) == invalid
     assert await code_of(stub.EraseCustomer(pb.EraseCustomerRequest(customer_id="c"))) == invalid
     assert (
         await code_of(stub.MergeCustomers(pb.MergeCustomersRequest(customer_id="a", other_customer_id="a"))) == invalid
     )
     assert (
-        await code_of(stub.DecideMergeSuggestion(pb.DecideMergeSuggestionRequest(suggestion_id="x", agent_id="ada")))
+        await code_of(stub.DecideMergeSuggestion(pb.DecideMergeSuggestionRequest(suggestion_id="x")))
         == grpc.StatusCode.NOT_FOUND
     )

@@ -7,11 +7,6 @@ from inbox_runtime.config import ConfigError
 from inbox_translation.config import Settings
 
 
-@pytest.fixture(autouse=True)
-def common(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("INBOX_API_TOKEN", "a-token-long-enough-for-the-checks-0123456789")
-
-
 def test_detection_is_high_accuracy_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TRANSLATION_DETECTION_ACCURACY", raising=False)
     assert Settings.from_env().detection_accuracy == "high"

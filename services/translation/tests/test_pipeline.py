@@ -41,7 +41,7 @@ class Parts:
 
 
 @pytest.fixture
-async def parts(nats_server: NatsServer, tmp_path: Path, api_token: str) -> AsyncIterator[Parts]:
+async def parts(nats_server: NatsServer, tmp_path: Path, nats_api_key: str) -> AsyncIterator[Parts]:
     routing_store = await SqliteRoutingStore.open(tmp_path / "routing.sqlite3")
     store = await SqliteTranslationStore.open(tmp_path / "translation.sqlite3")
     async with DeepLApi.serving("deepl-key-123") as deepl, EventBus.connect(nats_server.url, service="test") as bus:
@@ -55,10 +55,10 @@ async def parts(nats_server: NatsServer, tmp_path: Path, api_token: str) -> Asyn
             grpc_server(
                 host="127.0.0.1",
                 port=0,
-                token=api_token,
+                keys=await bus.api_keys(),
                 services=[routing_api.registration(routing_actions), grpc_api.registration(translator)],
             ) as server,
-            authenticated_channel(f"127.0.0.1:{server.port}", api_token) as channel,
+            authenticated_channel(f"127.0.0.1:{server.port}", nats_api_key) as channel,
         ):
             agents = AgentLanguages(routing_service_pb2_grpc.RoutingServiceStub(channel))
             yield Parts(

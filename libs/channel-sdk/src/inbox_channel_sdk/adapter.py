@@ -54,6 +54,11 @@ class AdapterHost(Protocol):
         """Durably publish an inbound item; returns once the broker stored it (deduplicated on message_id)."""
         ...
 
+    async def authorized(self, authorization: str | None, scope: str) -> bool:
+        """Whether an HTTP request's `Authorization` header presents one of the suite's API keys holding
+        `scope` (for the adapter's agent-side routes: attachments, originals). Refusals are logged."""
+        ...
+
     async def report_delivery(
         self,
         channel: message_pb2.Channel.ValueType,

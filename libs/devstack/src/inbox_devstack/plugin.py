@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 import pytest
+from inbox_runtime.callers import IssuedKey
 from inbox_runtime.mongo import MongoTarget, mongo_target, with_database
 
 from inbox_devstack.apertium import ApyServer
 from inbox_devstack.ferretdb import FerretDb, ferretdb_binary
+from inbox_devstack.keys import integrator_key, store_keys
 from inbox_devstack.nats_server import NatsServer
 from inbox_devstack.suite import LocalSuite, SuitePorts
 
@@ -137,8 +139,22 @@ def apy_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApyServer]:
 
 
 @pytest.fixture
-def api_token() -> str:
-    return secrets.token_urlsafe(24)
+def integrator() -> IssuedKey:
+    """A key with every scope, as an integrator holds one (`local_suite` stores it in its bucket)."""
+    return integrator_key()
+
+
+@pytest.fixture
+def api_key(integrator: IssuedKey) -> str:
+    """The integrator's key text, for `authenticated_channel` against `local_suite`."""
+    return integrator.text
+
+
+@pytest.fixture
+async def nats_api_key(nats_server: NatsServer, integrator: IssuedKey) -> str:
+    """The integrator's key, stored in the test's own `nats_server` (for services run in-process)."""
+    await store_keys(nats_server.url, [integrator])
+    return integrator.text
 
 
 @pytest.fixture
@@ -149,14 +165,14 @@ def suite_env() -> dict[str, str]:
 
 @pytest.fixture
 def local_suite(
-    tmp_path: Path, api_token: str, suite_env: dict[str, str], suite_store: dict[str, str], apy_server: ApyServer
+    tmp_path: Path, integrator: IssuedKey, suite_env: dict[str, str], suite_store: dict[str, str], apy_server: ApyServer
 ) -> Iterator[LocalSuite]:
     """Every service as its own process on free ports, against its own nats-server, on `suite_store`,
     with the session's Apertium server as the translation engine."""
     suite = LocalSuite(
         extra_env={"TRANSLATION_APERTIUM_URL": apy_server.url, **suite_store, **suite_env},
         base_dir=tmp_path / "suite",
-        api_token=api_token,
+        integrator=integrator,
         chat_secret=secrets.token_urlsafe(24),
         web_session_secret=secrets.token_urlsafe(32),
         ports=SuitePorts.free(),

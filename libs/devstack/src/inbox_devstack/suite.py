@@ -12,8 +12,11 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from inbox_events.api_keys import SERVICE_SCOPES
+from inbox_runtime.callers import IssuedKey
 from inbox_runtime.healthcheck import is_serving
 
+from inbox_devstack.keys import integrator_key, provision_keys
 from inbox_devstack.nats_server import NatsServer
 from inbox_devstack.ports import free_port
 
@@ -56,13 +59,26 @@ SERVICES: tuple[ServiceProcess, ...] = (
 @dataclass
 class LocalSuite:
     base_dir: Path
-    api_token: str
     chat_secret: str
     web_session_secret: str
     ports: SuitePorts = field(default_factory=SuitePorts)
     extra_env: dict[str, str] = field(default_factory=dict)
+    # The key tests call the services with (every scope unless told), stored once NATS runs; None: none
+    # (`make run` keeps its operator's key in a file instead).
+    integrator: IssuedKey | None = field(default_factory=integrator_key)
     nats: NatsServer | None = None
     _processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def api_key(self) -> str:
+        if self.integrator is None:
+            raise RuntimeError("this suite was started without an integrator key")
+        return self.integrator.text
+
+    @property
+    def keys_dir(self) -> Path:
+        """The services' own key files (`<service>.key`)."""
+        return self.base_dir / "keys"
 
     @property
     def log_dir(self) -> Path:
@@ -73,7 +89,6 @@ class LocalSuite:
         env = {
             **os.environ,
             "NATS_URL": f"nats://127.0.0.1:{ports.nats}",
-            "INBOX_API_TOKEN": self.api_token,
             "CHANNELS_CHAT_SECRET": self.chat_secret,
             "WEB_SESSION_SECRET": self.web_session_secret,
             "DATA_DIR": str(self.base_dir / "data"),
@@ -102,6 +117,7 @@ class LocalSuite:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.nats = NatsServer(self.base_dir / "nats", port=self.ports.nats, log_file=self.log_dir / "nats.log")
         self.nats.start()
+        provision_keys(self.nats.url, [self.integrator] if self.integrator else [], self.keys_dir)
 
     def start_service(self, service: ServiceProcess, *, replica: str = "", env: dict[str, str] | None = None) -> None:
         """Start one service process; `replica` names a second copy (its ports come from `env`)."""
@@ -110,11 +126,15 @@ class LocalSuite:
         log = open(self.log_dir / f"{key}.log", "ab")  # noqa: SIM115 - owned by the child process
         self._processes[key] = subprocess.Popen(
             [sys.executable, "-m", service.module],
-            env={**self.env(), **(env or {})},
+            env={**self.env(), **self._own_key(service), **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
         )
         log.close()
+
+    def _own_key(self, service: ServiceProcess) -> dict[str, str]:
+        file = self.keys_dir / f"{service.name}.key"
+        return {"INBOX_API_KEY_FILE": str(file)} if service.name in SERVICE_SCOPES else {}
 
     def wait_ready(self, service: ServiceProcess, env: dict[str, str] | None = None, timeout: float = 60.0) -> None:
         merged = {**self.env(), **(env or {})}

@@ -25,7 +25,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import nats
 import nats.errors
@@ -42,6 +42,9 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, S
 from inbox_events.codec import DEFAULT_TENANT, MalformedEvent, decode, encode
 from inbox_events.streams import STREAMS, StreamSpec, stream_for_subject
 from inbox_events.subjects import subject_for
+
+if TYPE_CHECKING:
+    from inbox_events.api_keys import ApiKeyStore
 
 log = structlog.get_logger(__name__)
 
@@ -120,6 +123,7 @@ class EventBus:
         self._nc = nc
         self._js: JetStreamContext = nc.jetstream(publish_async_max_pending=2000)
         self._service = service
+        self._api_keys: ApiKeyStore | None = None
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -152,6 +156,15 @@ class EventBus:
             with contextlib.suppress(Exception):
                 await nc.drain()
             log.info("nats_drained")
+
+    async def api_keys(self) -> ApiKeyStore:
+        """The API keys' bucket (created on first use), the gRPC bootstrap's key source."""
+        # Imported here: `python -m inbox_events.api_keys` must not find its module already imported.
+        from inbox_events.api_keys import ApiKeyStore
+
+        if self._api_keys is None:
+            self._api_keys = await ApiKeyStore.open(self._js)
+        return self._api_keys
 
     @property
     def is_connected(self) -> bool:

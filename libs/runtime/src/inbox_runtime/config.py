@@ -68,12 +68,30 @@ def secret(key: str, *, min_length: int = 16) -> str:
     return value
 
 
+def api_key_setting() -> str:
+    """INBOX_API_KEY, or the file INBOX_API_KEY_FILE names (a mounted secret); "" when neither is set."""
+    from inbox_runtime.callers import parse_key
+
+    text = env("INBOX_API_KEY", str, "")
+    source = "INBOX_API_KEY"
+    if not text and (file := env("INBOX_API_KEY_FILE", str, "")):
+        source = "INBOX_API_KEY_FILE"
+        try:
+            text = Path(file).read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"environment variable INBOX_API_KEY_FILE={file!r} cannot be read: {exc}") from exc
+    if text and parse_key(text) is None:
+        raise ConfigError(f"{source} does not hold an API key (ibx_<key_id>_<secret>)")
+    return text
+
+
 @dataclass(frozen=True)
 class CommonSettings:
     """Settings every service reads, unprefixed."""
 
     nats_url: str
-    api_token: str
+    # This service's own API key, for the calls it makes to the others ("" when it calls none).
+    api_key: str
     bind_host: str
     data_dir: Path
     log_json: bool | None
@@ -87,7 +105,7 @@ class CommonSettings:
 
         return cls(
             nats_url=env("NATS_URL", str, "nats://127.0.0.1:4222"),
-            api_token=secret("INBOX_API_TOKEN"),
+            api_key=api_key_setting(),
             bind_host=env("BIND_HOST", str, "127.0.0.1"),
             data_dir=env("DATA_DIR", Path, Path("var/data")),
             # Unset: JSON when stderr is not a terminal.
@@ -95,3 +113,9 @@ class CommonSettings:
             log_level=env("LOG_LEVEL", str, "INFO"),
             mongodb=mongo_target(raw_mongo) if (raw_mongo := env("MONGODB_URI", str, "")) else None,
         )
+
+    def required_api_key(self) -> str:
+        """The key of a service that calls the others' gRPC APIs: refused at start-up when missing."""
+        if not self.api_key:
+            raise ConfigError("environment variable INBOX_API_KEY (or INBOX_API_KEY_FILE) is required")
+        return self.api_key

@@ -13,3 +13,8 @@ class NotFound(LookupError):
 
 class FailedPrecondition(Exception):
     """The request is valid but the state does not allow it (opted out, not configured). -> FAILED_PRECONDITION"""
+
+
+class PermissionDenied(Exception):
+    """The caller is known but may not do this (another agent's conversation, acting as someone else).
+    -> PERMISSION_DENIED / HTTP 403"""

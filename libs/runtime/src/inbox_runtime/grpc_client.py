@@ -1,16 +1,37 @@
-"""gRPC channels to the suite's services, carrying the bearer token on every call."""
+"""gRPC channels to the suite's services, carrying an API key on every call, and, inside `acting_for`,
+the agent the call is made for (believed only from a key holding `agents:act-as`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
 
+from inbox_runtime.callers import Agent, agent_metadata
 
-def _with_token(details: grpc.aio.ClientCallDetails, token: str) -> grpc.aio.ClientCallDetails:
+_ACTING_FOR: contextvars.ContextVar[Agent | None] = contextvars.ContextVar("inbox_acting_for", default=None)
+
+
+@contextlib.contextmanager
+def acting_for(agent: Agent | None) -> Iterator[None]:
+    """Calls made inside this block (in this task and the tasks it starts) are made for `agent`."""
+    token = _ACTING_FOR.set(agent)
+    try:
+        yield
+    finally:
+        _ACTING_FOR.reset(token)
+
+
+def _with_key(details: grpc.aio.ClientCallDetails, api_key: str) -> grpc.aio.ClientCallDetails:
     metadata = grpc.aio.Metadata(*(details.metadata or ()))
-    metadata["authorization"] = f"Bearer {token}"
+    metadata["authorization"] = f"Bearer {api_key}"
+    agent = _ACTING_FOR.get()
+    if agent is not None:
+        for key, value in agent_metadata(agent):
+            metadata.add(key, value)
     return grpc.aio.ClientCallDetails(
         method=details.method,
         timeout=details.timeout,
@@ -20,28 +41,28 @@ def _with_token(details: grpc.aio.ClientCallDetails, token: str) -> grpc.aio.Cli
     )
 
 
-class _UnaryUnaryToken(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc,type-arg]
-    def __init__(self, token: str) -> None:
-        self._token = token
+class _UnaryUnaryKey(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc,type-arg]
+    def __init__(self, api_key: str) -> None:
+        self._api_key = api_key
 
     async def intercept_unary_unary(
         self, continuation: Callable[..., Any], client_call_details: grpc.aio.ClientCallDetails, request: Any
     ) -> Any:
-        return await continuation(_with_token(client_call_details, self._token), request)
+        return await continuation(_with_key(client_call_details, self._api_key), request)
 
 
-class _UnaryStreamToken(grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[misc,type-arg]
-    def __init__(self, token: str) -> None:
-        self._token = token
+class _UnaryStreamKey(grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[misc,type-arg]
+    def __init__(self, api_key: str) -> None:
+        self._api_key = api_key
 
     async def intercept_unary_stream(
         self, continuation: Callable[..., Any], client_call_details: grpc.aio.ClientCallDetails, request: Any
     ) -> Any:
-        return await continuation(_with_token(client_call_details, self._token), request)
+        return await continuation(_with_key(client_call_details, self._api_key), request)
 
 
-def authenticated_channel(target: str, token: str) -> grpc.aio.Channel:
+def authenticated_channel(target: str, api_key: str) -> grpc.aio.Channel:
     """An insecure channel (TLS is terminated by the deployment's mesh) that authenticates every call."""
     # grpc-stubs types interceptors as a partial stub that must be cast.
-    interceptors: list[Any] = [_UnaryUnaryToken(token), _UnaryStreamToken(token)]
+    interceptors: list[Any] = [_UnaryUnaryKey(api_key), _UnaryStreamKey(api_key)]
     return grpc.aio.insecure_channel(target, interceptors=interceptors)

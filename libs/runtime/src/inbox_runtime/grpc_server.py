@@ -1,4 +1,4 @@
-"""One gRPC server bootstrap for every service: health, reflection, bearer-token auth, logging, drain."""
+"""One gRPC server bootstrap for every service: health, reflection, API-key auth and scopes, logging, drain."""
 
 from __future__ import annotations
 
@@ -10,16 +10,27 @@ from typing import Any, TypeVar
 
 import grpc
 import structlog
+from google.protobuf import descriptor_pool
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer as AsyncHealthServicer
 from grpc_reflection.v1alpha import reflection
+from inbox.access.v1 import access_pb2
 
-from inbox_runtime.auth import bearer_matches
-from inbox_runtime.errors import FailedPrecondition, InvalidInput, NotFound
+from inbox_runtime.callers import (
+    Caller,
+    KeySource,
+    Refused,
+    authenticate,
+    permission_denied,
+    require_scope,
+    reset_current_caller,
+    set_current_caller,
+)
+from inbox_runtime.errors import FailedPrecondition, InvalidInput, NotFound, PermissionDenied
 
 log = structlog.get_logger(__name__)
 
-# Probes and tooling must work without credentials; everything else needs the token.
+# Probes and tooling must work without credentials; everything else needs a key with the method's scope.
 UNAUTHENTICATED_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 
@@ -32,16 +43,12 @@ class ServiceRegistration:
     add_to_server: Callable[[Any, grpc.aio.Server], None]
 
 
-def _bearer_matches(metadata: Sequence[tuple[str, str | bytes]] | None, token: str) -> bool:
-    authorization = next((value for key, value in metadata or () if key == "authorization"), None)
-    return bearer_matches(authorization, token)
+class ApiKeyInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    """Every call but health and reflection must present a valid API key holding the scope its method
+    declares in the proto; the servicer then finds the caller with `current_caller()`."""
 
-
-class BearerTokenInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    """Refuses every call but health and reflection unless it carries `authorization: Bearer <token>`."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token
+    def __init__(self, keys: KeySource) -> None:
+        self._keys = keys
 
     async def intercept_service(
         self,
@@ -53,33 +60,90 @@ class BearerTokenInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-a
         handler = await continuation(handler_call_details)
         if handler is None or method.startswith(UNAUTHENTICATED_PREFIXES):
             return handler
-        if _bearer_matches(handler_call_details.invocation_metadata, self._token):  # type: ignore[arg-type]
-            return handler
-        log.warning("rpc_unauthenticated", rpc=method)
-        return _denying_handler(handler)
+        metadata: Sequence[tuple[str, str | bytes]] = tuple(handler_call_details.invocation_metadata or ())  # type: ignore[arg-type]
+        try:
+            caller = await self._caller(method, metadata)
+        except Refused as refused:
+            log.warning("rpc_refused", rpc=method, reason=str(refused))
+            code = grpc.StatusCode.UNAUTHENTICATED if refused.unauthenticated else grpc.StatusCode.PERMISSION_DENIED
+            return _denying_handler(handler, code, str(refused))
+        structlog.contextvars.bind_contextvars(**caller.log_fields)
+        return _as_caller(handler, caller)
+
+    async def _caller(self, method: str, metadata: Sequence[tuple[str, str | bytes]]) -> Caller:
+        caller = await authenticate(self._keys, next((v for k, v in metadata if k == "authorization"), None), metadata)
+        scope = required_scope(method)
+        if not scope:
+            raise permission_denied(f"{method} declares no scope, so no key may call it")
+        require_scope(caller, scope)
+        return caller
 
 
-async def _deny(request: object, context: grpc.aio.ServicerContext[Any, Any]) -> None:
-    await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
+@functools.cache
+def required_scope(method: str) -> str:
+    """The scope a method ("/pkg.Service/Method") declares with `inbox.access.v1.required_scope`; "" if none."""
+    service, _, name = method.lstrip("/").partition("/")
+    try:
+        descriptor = descriptor_pool.Default().FindMethodByName(f"{service}.{name}")
+    except KeyError:
+        return ""
+    scope: str = descriptor.GetOptions().Extensions[access_pb2.required_scope]
+    return scope
 
 
-async def _deny_stream(request: object, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[None]:
-    await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
-    yield None  # pragma: no cover - abort raises
+def _as_caller(handler: grpc.RpcMethodHandler[Any, Any], caller: Caller) -> grpc.RpcMethodHandler[Any, Any]:
+    """The same handler, run with `caller` as the current caller (each RPC runs in its own task, so the
+    context variable is the call's alone)."""
+    kwargs = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    # grpc-stubs type the handlers' behaviours as synchronous; the aio server gives coroutines and async
+    # generators.
+    if handler.unary_unary is not None:
+        unary: Callable[..., Awaitable[object]] = handler.unary_unary  # type: ignore[assignment]
+
+        async def call(request: object, context: grpc.aio.ServicerContext[Any, Any]) -> object:
+            token = set_current_caller(caller)
+            try:
+                return await unary(request, context)
+            finally:
+                reset_current_caller(token)
+
+        return grpc.unary_unary_rpc_method_handler(call, **kwargs)
+    if handler.unary_stream is not None:
+        streaming: Callable[..., AsyncIterator[object]] = handler.unary_stream  # type: ignore[assignment]
+
+        async def stream(request: object, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[object]:
+            set_current_caller(caller)
+            async for item in streaming(request, context):
+                yield item
+
+        return grpc.unary_stream_rpc_method_handler(stream, **kwargs)
+    raise TypeError("client-streaming methods are not served by this bootstrap")
 
 
-def _denying_handler(handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:
+def _denying_handler(
+    handler: grpc.RpcMethodHandler[Any, Any], code: grpc.StatusCode, reason: str
+) -> grpc.RpcMethodHandler[Any, Any]:
+    async def deny(request: object, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        await context.abort(code, reason)
+
+    async def deny_stream(request: object, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[None]:
+        await context.abort(code, reason)
+        yield None  # pragma: no cover - abort raises
+
     kwargs = {
         "request_deserializer": handler.request_deserializer,
         "response_serializer": handler.response_serializer,
     }
     if handler.unary_unary is not None:
-        return grpc.unary_unary_rpc_method_handler(_deny, **kwargs)
+        return grpc.unary_unary_rpc_method_handler(deny, **kwargs)
     if handler.unary_stream is not None:
-        return grpc.unary_stream_rpc_method_handler(_deny_stream, **kwargs)
+        return grpc.unary_stream_rpc_method_handler(deny_stream, **kwargs)
     if handler.stream_unary is not None:
-        return grpc.stream_unary_rpc_method_handler(_deny, **kwargs)
-    return grpc.stream_stream_rpc_method_handler(_deny_stream, **kwargs)
+        return grpc.stream_unary_rpc_method_handler(deny, **kwargs)
+    return grpc.stream_stream_rpc_method_handler(deny_stream, **kwargs)
 
 
 @dataclass
@@ -103,7 +167,7 @@ async def grpc_server(
     *,
     host: str,
     port: int,
-    token: str,
+    keys: KeySource,
     services: Sequence[ServiceRegistration],
     grace_seconds: float = 10.0,
 ) -> AsyncIterator[RunningGrpcServer]:
@@ -112,7 +176,7 @@ async def grpc_server(
     Health stays NOT_SERVING until the caller says otherwise (`set_serving`), once its dependencies
     (store, bus, streams) are ready.
     """
-    server = grpc.aio.server(interceptors=[BearerTokenInterceptor(token)])
+    server = grpc.aio.server(interceptors=[ApiKeyInterceptor(keys)])
     health_servicer = AsyncHealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for registration in services:
@@ -151,5 +215,7 @@ def translate_errors(method: F) -> F:
             await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
         except FailedPrecondition as exc:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        except PermissionDenied as exc:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
 
     return wrapper  # type: ignore[return-value]

@@ -21,6 +21,7 @@ from inbox_channel_sdk import (
 from inbox_channel_sdk.limits import SenderLimit
 from inbox_events import EventBus, PermanentError
 from inbox_events.subjects import channel_token
+from inbox_runtime.callers import KeySource, Refused, authenticate, require_scope
 from inbox_runtime.errors import FailedPrecondition, InvalidInput
 from inbox_runtime.mongo import MongoTarget
 from inbox_runtime.timestamps import now_us, to_timestamp
@@ -36,6 +37,7 @@ class ChannelActions:
         self,
         store: DeliveryStore,
         bus: EventBus,
+        keys: KeySource,
         data_dir: Path,
         mongodb: MongoTarget | None = None,
         sender_limit: SenderLimit | None = None,
@@ -43,6 +45,7 @@ class ChannelActions:
         self._store = store
         self._sender_limit = sender_limit or SenderLimit()
         self._bus = bus
+        self._keys = keys
         self._data_dir = data_dir
         self._mongodb = mongodb
         self._adapters: dict[int, ChannelAdapter] = {}
@@ -55,6 +58,15 @@ class ChannelActions:
     @property
     def mongodb(self) -> MongoTarget | None:
         return self._mongodb
+
+    async def authorized(self, authorization: str | None, scope: str) -> bool:
+        """Whether an HTTP request's Authorization presents an API key holding `scope`."""
+        try:
+            require_scope(await authenticate(self._keys, authorization), scope)
+        except Refused as refused:
+            log.warning("http_refused", scope=scope, reason=str(refused))
+            return False
+        return True
 
     def register(self, adapter: ChannelAdapter) -> AdapterHost:
         """Host `adapter`; returns the host view it is started with."""
@@ -241,6 +253,9 @@ class _BoundHost:
 
     async def publish_inbound(self, message: events_pb2.InboundMessage) -> None:
         await self._actions.publish_inbound(message)
+
+    async def authorized(self, authorization: str | None, scope: str) -> bool:
+        return await self._actions.authorized(authorization, scope)
 
     async def report_delivery(
         self,

@@ -50,9 +50,11 @@ async def channels_runtime(settings: Settings, adapters: Sequence[ChannelAdapter
         stack.push_async_callback(store.close)
         bus = await stack.enter_async_context(EventBus.connect(settings.common.nats_url, service="channels"))
         await bus.ensure_streams()
+        keys = await bus.api_keys()
         actions = ChannelActions(
             store,
             bus,
+            keys,
             settings.common.data_dir / "channels",
             settings.common.mongodb,
             SenderLimit(settings.sender_per_minute, settings.sender_burst),
@@ -61,7 +63,7 @@ async def channels_runtime(settings: Settings, adapters: Sequence[ChannelAdapter
             grpc_server(
                 host=settings.common.bind_host,
                 port=settings.grpc_port,
-                token=settings.common.api_token,
+                keys=keys,
                 services=[grpc_api.registration(actions)],
             )
         )

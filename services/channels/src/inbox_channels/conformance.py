@@ -74,9 +74,9 @@ async def _eventually(check: Callable[[], Awaitable[bool]], what: str, timeout: 
 class AdapterConformance:
     @pytest.fixture
     async def runtime(
-        self, case: ConformanceCase, nats_server: NatsServer, tmp_path: Path, api_token: str
+        self, case: ConformanceCase, nats_server: NatsServer, tmp_path: Path, nats_api_key: str
     ) -> AsyncIterator[RunningChannels]:
-        async with running_channels(nats_server.url, tmp_path, api_token, [case.make_adapter()]) as running:
+        async with running_channels(nats_server.url, tmp_path, [case.make_adapter()]) as running:
             yield running
 
     @staticmethod

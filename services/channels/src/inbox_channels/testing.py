@@ -17,7 +17,6 @@ from inbox_channels.config import Settings
 async def running_channels(
     nats_url: str,
     data_dir: Path,
-    api_token: str,
     adapters: Sequence[ChannelAdapter],
     *,
     sender_per_minute: int = 60,
@@ -26,7 +25,7 @@ async def running_channels(
     """The whole runtime (store, bus, HTTP, gRPC, consumers) on free ports, hosting `adapters`."""
     common = CommonSettings(
         nats_url=nats_url,
-        api_token=api_token,
+        api_key="",
         bind_host="127.0.0.1",
         data_dir=data_dir,
         log_json=True,

@@ -28,7 +28,7 @@ async def run(settings: Settings) -> None:
             settings.conversations_target,
             settings.routing_target,
             settings.channels_target,
-            settings.common.api_token,
+            settings.common.required_api_key(),
         )
         bus = await stack.enter_async_context(EventBus.connect(settings.common.nats_url, service="inbox-web"))
         await bus.ensure_streams()

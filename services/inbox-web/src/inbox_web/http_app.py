@@ -27,6 +27,8 @@ from inbox.conversations.v1 import conversation_pb2, conversation_service_pb2
 from inbox.message.v1 import message_pb2
 from inbox.routing.v1 import routing_service_pb2
 from inbox_runtime.auth import same_secret
+from inbox_runtime.callers import Agent
+from inbox_runtime.grpc_client import acting_for
 from inbox_runtime.timestamps import now_us
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -307,8 +309,13 @@ def build_http_app(
             # Where the live feed stood before this page read anything: its stream replays from there, so
             # a change between the render and the stream's connection is not lost.
             request.state.live_after = feed.position()
-            await backends.heartbeat(request.session["agent_id"])
-            return await handler(request)
+            agent_id = str(request.session["agent_id"])
+            # Every call made for this page carries the agent (teams as routing knows them), and the
+            # services decide what it may see and do from that, as they would for any caller.
+            agent = Agent(agent_id, await backends.teams_of(agent_id), supervisor=is_supervisor(request))
+            with acting_for(agent):
+                await backends.heartbeat(agent_id)
+                return await handler(request)
 
         return wrapper
 
@@ -399,9 +406,12 @@ def build_http_app(
 
         async def shown(offer: routing_service_pb2.GetAssignmentResponse) -> dict[str, Any] | None:
             try:
-                got = await backends.conversations.GetConversation(
-                    conversation_service_pb2.GetConversationRequest(conversation_id=offer.conversation_id)
-                )
+                # Routing offers it to this agent, so they may see it before it is theirs: read as inbox-web
+                # itself, since threading knows of assignments, not of offers.
+                with acting_for(None):
+                    got = await backends.conversations.GetConversation(
+                        conversation_service_pb2.GetConversationRequest(conversation_id=offer.conversation_id)
+                    )
             except grpc.aio.AioRpcError as exc:
                 if exc.code() != grpc.StatusCode.NOT_FOUND:
                     raise
@@ -457,17 +467,8 @@ def build_http_app(
         if query:
             try:
                 found = await backends.conversations.SearchMessages(
-                    conversation_service_pb2.SearchMessagesRequest(
-                        query=query,
-                        # A supervisor's search is an integrator's: every conversation.
-                        viewer=None
-                        if is_supervisor(request)
-                        else conversation_service_pb2.Viewer(
-                            agent_id=request.session["agent_id"],
-                            teams=await backends.teams_of(request.session["agent_id"]),
-                        ),
-                        page_size=25,
-                    )
+                    # Limited by threading to what this agent may see (a supervisor: everything).
+                    conversation_service_pb2.SearchMessagesRequest(query=query, page_size=25)
                 )
                 results = [_message_view(m) for m in found.messages]
             except grpc.aio.AioRpcError as exc:

@@ -48,7 +48,7 @@ async def run(settings: Settings) -> None:
             grpc_server(
                 host=settings.common.bind_host,
                 port=settings.grpc_port,
-                token=settings.common.api_token,
+                keys=await bus.api_keys(),
                 services=[grpc_api.registration(actions)],
             )
         )

@@ -10,7 +10,8 @@ from typing import Any
 import grpc
 from inbox.routing.v1 import routing_service_pb2 as pb
 from inbox.routing.v1 import routing_service_pb2_grpc as pb_grpc
-from inbox_runtime.errors import InvalidInput, NotFound
+from inbox_runtime.callers import acting_agent, current_caller, subject_agent
+from inbox_runtime.errors import InvalidInput, NotFound, PermissionDenied
 from inbox_runtime.grpc_server import ServiceRegistration, translate_errors
 from inbox_runtime.timestamps import now_us, to_timestamp
 
@@ -112,28 +113,30 @@ class RoutingApi(pb_grpc.RoutingServiceServicer):
             presence = Presence(request.presence)
         except ValueError:
             raise InvalidInput("presence must be one of available, away, busy, offline") from None
-        agent = await self._actions.set_presence(request.agent_id, presence)
+        agent = await self._actions.set_presence(subject_agent(current_caller(), request.agent_id), presence)
         _, load = await self._actions.get_agent(agent.agent_id)
         return pb.SetPresenceResponse(agent=_agent_to_proto(agent, load))
 
     @translate_errors
     async def Heartbeat(self, request: pb.HeartbeatRequest, context: Context) -> pb.HeartbeatResponse:
-        await self._actions.heartbeat(request.agent_id)
+        await self._actions.heartbeat(subject_agent(current_caller(), request.agent_id))
         return pb.HeartbeatResponse()
 
     @translate_errors
     async def AcceptOffer(self, request: pb.AcceptOfferRequest, context: Context) -> pb.AcceptOfferResponse:
-        assignment = await self._actions.accept_offer(request.conversation_id, request.agent_id)
+        agent_id = subject_agent(current_caller(), request.agent_id)
+        assignment = await self._actions.accept_offer(request.conversation_id, agent_id)
         return pb.AcceptOfferResponse(assignment=_assignment_to_proto(assignment, 0))
 
     @translate_errors
     async def ListOffers(self, request: pb.ListOffersRequest, context: Context) -> pb.ListOffersResponse:
-        offers = await self._actions.offers_to(request.agent_id)
+        offers = await self._actions.offers_to(subject_agent(current_caller(), request.agent_id))
         return pb.ListOffersResponse(offers=[_assignment_to_proto(offer, 0) for offer in offers])
 
     @translate_errors
     async def DeclineOffer(self, request: pb.DeclineOfferRequest, context: Context) -> pb.DeclineOfferResponse:
-        assignment = await self._actions.decline_offer(request.conversation_id, request.agent_id)
+        agent_id = subject_agent(current_caller(), request.agent_id)
+        assignment = await self._actions.decline_offer(request.conversation_id, agent_id)
         _, position = await self._actions.get_assignment(request.conversation_id)
         return pb.DeclineOfferResponse(assignment=_assignment_to_proto(assignment, position))
 
@@ -141,9 +144,15 @@ class RoutingApi(pb_grpc.RoutingServiceServicer):
     async def TransferConversation(
         self, request: pb.TransferConversationRequest, context: Context
     ) -> pb.TransferConversationResponse:
+        caller = current_caller()
+        by_agent = acting_agent(caller, request.agent_id)
+        if caller.agent is not None and not caller.agent.supervisor:
+            held, _ = await self._actions.get_assignment(request.conversation_id)
+            if held is None or held.agent_id != caller.agent.agent_id:
+                raise PermissionDenied("an agent transfers the conversations they hold; a supervisor, any")
         assignment = await self._actions.transfer(
             request.conversation_id,
-            request.agent_id,
+            by_agent,
             request.to_agent_id,
             request.to_team,
             request.note,
@@ -220,7 +229,7 @@ class RoutingApi(pb_grpc.RoutingServiceServicer):
             raise InvalidInput(f"document is not JSON: {exc}") from None
         if not isinstance(document, dict):
             raise InvalidInput("document must be a JSON object")
-        version = await self._actions.update_rules(document, request.agent_id)
+        version = await self._actions.update_rules(document, acting_agent(current_caller(), request.agent_id))
         return pb.UpdateRulesResponse(version=version)
 
 

@@ -645,6 +645,18 @@ class ThreadingActions:
             replace(query, tag=query.tag.strip().lower(), limit=_page_size(page_size, 50))
         )
 
+    async def customer_conversations(self, customer_id: str) -> list[Conversation]:
+        """Every conversation of a customer, for the visibility of customer-wide reads and changes."""
+        found: list[Conversation] = []
+        cursor = ""
+        while True:
+            page, cursor = await self._store.list_conversations(
+                ConversationQuery(customer_id=customer_id, limit=MAX_PAGE_SIZE, cursor=cursor)
+            )
+            found.extend(page)
+            if not cursor or not page:
+                return found
+
     async def list_messages(self, conversation_id: str, page_size: int, after_sequence: int) -> list[StoredMessage]:
         return await self._store.list_messages(conversation_id, _page_size(page_size, 100), after_sequence)
 

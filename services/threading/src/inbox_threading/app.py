@@ -13,7 +13,7 @@ from inbox_events import EventBus
 from inbox_runtime.grpc_server import grpc_server
 from inbox_runtime.lifecycle import every, until_signalled
 
-from inbox_threading import grpc_api
+from inbox_threading import access_api, grpc_api
 from inbox_threading.actions import ThreadingActions
 from inbox_threading.config import Settings
 from inbox_threading.store import ConversationStore
@@ -49,13 +49,14 @@ async def run(settings: Settings) -> None:
         stack.push_async_callback(store.close)
         bus = await stack.enter_async_context(EventBus.connect(settings.common.nats_url, service="threading"))
         await bus.ensure_streams()
+        keys = await bus.api_keys()
         actions = ThreadingActions(store, bus, settings.policies, settings.queue_notice_channels)
         server = await stack.enter_async_context(
             grpc_server(
                 host=settings.common.bind_host,
                 port=settings.grpc_port,
-                token=settings.common.api_token,
-                services=[grpc_api.registration(actions)],
+                keys=keys,
+                services=[grpc_api.registration(actions), access_api.registration(keys)],
             )
         )
         # Health answers NOT_SERVING until the store does (MongoDB may still be starting).

@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 
-from inbox_runtime.errors import FailedPrecondition, InvalidInput, NotFound
+from inbox_runtime.callers import Caller
+from inbox_runtime.errors import FailedPrecondition, InvalidInput, NotFound, PermissionDenied
 
 __all__ = ["FailedPrecondition", "InvalidInput", "NotFound"]  # re-exported: the errors this domain raises
 
@@ -410,6 +411,28 @@ class Viewer:
             or self.agent_id in conversation.participants
             or (bool(conversation.team) and conversation.team in self.teams)
         )
+
+
+def viewer_of(caller: Caller) -> Viewer:
+    """What a caller sees: an agent their own, shared and teams' conversations (a supervisor everything);
+    a key that calls for nobody (an integrator) everything its scopes allow."""
+    agent = caller.agent
+    if agent is None or agent.supervisor:
+        return Viewer()
+    return Viewer(agent.agent_id, agent.teams)
+
+
+def require_supervisor_or_integrator(caller: Caller, what: str) -> None:
+    """Customer-wide changes (erasure, merges, splits) are for supervisors, or for keys calling for nobody."""
+    if caller.agent is not None and not caller.agent.supervisor:
+        raise PermissionDenied(f"{what} is for supervisors")
+
+
+def visible_ids(viewer: Viewer, conversations: Iterable[Conversation]) -> tuple[frozenset[str], bool]:
+    """The ids of the conversations the viewer sees, and whether they see all of them."""
+    listed = list(conversations)
+    seen = frozenset(c.conversation_id for c in listed if viewer.may_see(c))
+    return seen, len(seen) == len(listed)
 
 
 MAX_SEARCH_TERMS = 12

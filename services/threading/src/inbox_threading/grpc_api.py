@@ -1,4 +1,8 @@
-"""inbox.conversations.v1.ConversationService: proto <-> domain, nothing more."""
+"""inbox.conversations.v1.ConversationService: proto <-> domain, and who may see and do what.
+
+The caller (its key, and the agent it calls for) comes from the gRPC bootstrap; visibility and the actor
+of every change come from it, never from a request field. What an agent may not see answers NOT_FOUND,
+as if it were not there."""
 
 from __future__ import annotations
 
@@ -8,13 +12,22 @@ from typing import Any
 import grpc
 from inbox.conversations.v1 import conversation_service_pb2 as pb
 from inbox.conversations.v1 import conversation_service_pb2_grpc as pb_grpc
-from inbox_runtime.errors import InvalidInput, NotFound
+from inbox_runtime.callers import acting_agent, current_caller
+from inbox_runtime.errors import InvalidInput, NotFound, PermissionDenied
 from inbox_runtime.grpc_server import ServiceRegistration, translate_errors
 from inbox_runtime.timestamps import from_timestamp, now_us, to_timestamp
 
 from inbox_threading.actions import ThreadingActions
 from inbox_threading.changes import ConversationQuery
-from inbox_threading.domain import ContactPoint, ConversationStatus, Viewer
+from inbox_threading.domain import (
+    ContactPoint,
+    Conversation,
+    ConversationStatus,
+    Viewer,
+    require_supervisor_or_integrator,
+    viewer_of,
+    visible_ids,
+)
 from inbox_threading.protos import conversation_to_proto, message_to_proto, profile_to_proto, suggestion_to_proto
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -24,13 +37,38 @@ class ConversationApi(pb_grpc.ConversationServiceServicer):
     def __init__(self, actions: ThreadingActions) -> None:
         self._actions = actions
 
+    async def _visible(self, conversation_id: str) -> Conversation:
+        """The conversation, when the caller may see it; NOT_FOUND otherwise (whether or not it exists)."""
+        if not conversation_id:
+            raise InvalidInput("conversation_id is required")
+        conversation = await self._actions.get_conversation(conversation_id)
+        if conversation is None or not viewer_of(current_caller()).may_see(conversation):
+            raise NotFound(f"conversation {conversation_id} not found")
+        return conversation
+
+    async def _check_visible(self, conversation_id: str) -> None:
+        """Before a change: an agent's conversation must be one they see (the change itself reports a
+        conversation that does not exist, for callers who see everything)."""
+        if not viewer_of(current_caller()).sees_everything:
+            await self._visible(conversation_id)
+
+    async def _visible_customer(self, customer_id: str, *, wholly: bool = False) -> frozenset[str] | None:
+        """The ids of the customer's conversations the caller sees (None: all of them, as for integrators
+        and supervisors). NOT_FOUND when an agent sees none; PERMISSION_DENIED when `wholly` and they do
+        not see every one."""
+        viewer = viewer_of(current_caller())
+        if viewer.sees_everything or not customer_id:
+            return None
+        seen, every = visible_ids(viewer, await self._actions.customer_conversations(customer_id))
+        if not seen:
+            raise NotFound(f"customer {customer_id} not found")
+        if wholly and not every:
+            raise PermissionDenied(f"customer {customer_id} has conversations your teams cannot see")
+        return seen
+
     @translate_errors
     async def GetConversation(self, request: pb.GetConversationRequest, context: Context) -> pb.GetConversationResponse:
-        if not request.conversation_id:
-            raise InvalidInput("conversation_id is required")
-        conversation = await self._actions.get_conversation(request.conversation_id)
-        if conversation is None:
-            raise NotFound(f"conversation {request.conversation_id} not found")
+        conversation = await self._visible(request.conversation_id)
         return pb.GetConversationResponse(conversation=conversation_to_proto(conversation))
 
     @translate_errors
@@ -53,14 +91,16 @@ class ConversationApi(pb_grpc.ConversationServiceServicer):
             cursor=request.page_token,
         )
         conversations, next_token = await self._actions.list_conversations(query, request.page_size)
+        viewer = viewer_of(current_caller())
+        # Filtered after the page is read: a page may come back short, its token still continues.
         return pb.ListConversationsResponse(
-            conversations=[conversation_to_proto(c) for c in conversations], next_page_token=next_token
+            conversations=[conversation_to_proto(c) for c in conversations if viewer.may_see(c)],
+            next_page_token=next_token,
         )
 
     @translate_errors
     async def ListMessages(self, request: pb.ListMessagesRequest, context: Context) -> pb.ListMessagesResponse:
-        if not request.conversation_id:
-            raise InvalidInput("conversation_id is required")
+        await self._visible(request.conversation_id)
         after = 0
         if request.page_token:
             if not request.page_token.isdigit():
@@ -73,44 +113,52 @@ class ConversationApi(pb_grpc.ConversationServiceServicer):
 
     @translate_errors
     async def SendReply(self, request: pb.SendReplyRequest, context: Context) -> pb.SendReplyResponse:
+        agent_id = acting_agent(current_caller(), request.agent_id, must_be_agent=True)
+        await self._check_visible(request.conversation_id)
         message = await self._actions.send_reply(
-            request.conversation_id, request.agent_id, request.text, request.client_reply_id, request.channel
+            request.conversation_id, agent_id, request.text, request.client_reply_id, request.channel
         )
         return pb.SendReplyResponse(message=message_to_proto(message))
 
     @translate_errors
     async def SetStatus(self, request: pb.SetStatusRequest, context: Context) -> pb.SetStatusResponse:
+        actor = acting_agent(current_caller(), request.agent_id)
+        await self._check_visible(request.conversation_id)
         until = from_timestamp(request.snoozed_until) if request.HasField("snoozed_until") else 0
-        conversation = await self._actions.set_status(request.conversation_id, request.status, until, request.agent_id)
+        conversation = await self._actions.set_status(request.conversation_id, request.status, until, actor)
         return pb.SetStatusResponse(conversation=conversation_to_proto(conversation))
 
     @translate_errors
     async def AddNote(self, request: pb.AddNoteRequest, context: Context) -> pb.AddNoteResponse:
-        note = await self._actions.add_note(
-            request.conversation_id, request.agent_id, request.text, request.client_note_id
-        )
+        agent_id = acting_agent(current_caller(), request.agent_id, must_be_agent=True)
+        await self._check_visible(request.conversation_id)
+        note = await self._actions.add_note(request.conversation_id, agent_id, request.text, request.client_note_id)
         return pb.AddNoteResponse(note=message_to_proto(note))
 
     @translate_errors
     async def UpdateTags(self, request: pb.UpdateTagsRequest, context: Context) -> pb.UpdateTagsResponse:
+        actor = acting_agent(current_caller(), request.agent_id)
+        await self._check_visible(request.conversation_id)
         conversation = await self._actions.update_tags(
-            request.conversation_id, list(request.add), list(request.remove), request.agent_id
+            request.conversation_id, list(request.add), list(request.remove), actor
         )
         return pb.UpdateTagsResponse(conversation=conversation_to_proto(conversation))
 
     @translate_errors
     async def AddParticipant(self, request: pb.AddParticipantRequest, context: Context) -> pb.AddParticipantResponse:
-        conversation = await self._actions.add_participant(
-            request.conversation_id, request.participant_agent_id, request.agent_id
-        )
+        actor = acting_agent(current_caller(), request.agent_id)
+        await self._check_visible(request.conversation_id)
+        conversation = await self._actions.add_participant(request.conversation_id, request.participant_agent_id, actor)
         return pb.AddParticipantResponse(conversation=conversation_to_proto(conversation))
 
     @translate_errors
     async def GetTimeline(self, request: pb.GetTimelineRequest, context: Context) -> pb.GetTimelineResponse:
+        seen = await self._visible_customer(request.customer_id)
         items, next_token = await self._actions.timeline(
             request.customer_id, request.page_size, request.page_token, request.exclude_notes
         )
-        return pb.GetTimelineResponse(items=[message_to_proto(i) for i in items], next_page_token=next_token)
+        shown = [i for i in items if seen is None or i.conversation_id in seen]
+        return pb.GetTimelineResponse(items=[message_to_proto(i) for i in shown], next_page_token=next_token)
 
     @translate_errors
     async def GetCustomerProfile(
@@ -118,29 +166,39 @@ class ConversationApi(pb_grpc.ConversationServiceServicer):
     ) -> pb.GetCustomerProfileResponse:
         contact = ContactPoint(request.contact.kind, request.contact.value) if request.HasField("contact") else None
         facts = await self._actions.profile(request.customer_id, contact)
+        await self._visible_customer(facts.customer_id)
         return pb.GetCustomerProfileResponse(profile=profile_to_proto(facts, now_us()))
 
     @translate_errors
     async def UpdateCustomerAttributes(
         self, request: pb.UpdateCustomerAttributesRequest, context: Context
     ) -> pb.UpdateCustomerAttributesResponse:
-        facts = await self._actions.update_attributes(request.customer_id, dict(request.attributes), request.agent_id)
+        actor = acting_agent(current_caller(), request.agent_id)
+        await self._visible_customer(request.customer_id)
+        facts = await self._actions.update_attributes(request.customer_id, dict(request.attributes), actor)
         return pb.UpdateCustomerAttributesResponse(profile=profile_to_proto(facts, now_us()))
 
     @translate_errors
     async def SearchMessages(self, request: pb.SearchMessagesRequest, context: Context) -> pb.SearchMessagesResponse:
-        viewer = Viewer(request.viewer.agent_id, tuple(request.viewer.teams))
+        caller = current_caller()
+        # An integrator may narrow a search to what an agent would see; an agent's own view is their identity.
+        viewer = viewer_of(caller) if caller.agent else Viewer(request.viewer.agent_id, tuple(request.viewer.teams))
         found, next_token = await self._actions.search(request.query, viewer, request.page_size, request.page_token)
         return pb.SearchMessagesResponse(messages=[message_to_proto(m) for m in found], next_page_token=next_token)
 
     @translate_errors
     async def ExportCustomer(self, request: pb.ExportCustomerRequest, context: Context) -> pb.ExportCustomerResponse:
-        document = await self._actions.export_customer(request.customer_id, request.agent_id)
+        actor = acting_agent(current_caller(), request.agent_id)
+        await self._visible_customer(request.customer_id, wholly=True)
+        document = await self._actions.export_customer(request.customer_id, actor)
         return pb.ExportCustomerResponse(document=json.dumps(document, ensure_ascii=False).encode())
 
     @translate_errors
     async def EraseCustomer(self, request: pb.EraseCustomerRequest, context: Context) -> pb.EraseCustomerResponse:
-        receipt = await self._actions.erase_customer(request.customer_id, request.agent_id, request.reason)
+        caller = current_caller()
+        actor = acting_agent(caller, request.agent_id)
+        require_supervisor_or_integrator(caller, "erasing a customer")
+        receipt = await self._actions.erase_customer(request.customer_id, actor, request.reason)
         return pb.EraseCustomerResponse(
             customer_id=receipt.customer_id,
             conversations_erased=receipt.conversations,
@@ -152,6 +210,9 @@ class ConversationApi(pb_grpc.ConversationServiceServicer):
     async def ListMergeSuggestions(
         self, request: pb.ListMergeSuggestionsRequest, context: Context
     ) -> pb.ListMergeSuggestionsResponse:
+        if not viewer_of(current_caller()).sees_everything and not request.customer_id:
+            raise PermissionDenied("an agent lists the suggestions of one customer (customer_id)")
+        await self._visible_customer(request.customer_id)
         suggestions = await self._actions.merge_suggestions(request.customer_id)
         return pb.ListMergeSuggestionsResponse(suggestions=[suggestion_to_proto(s) for s in suggestions])
 
@@ -159,9 +220,10 @@ class ConversationApi(pb_grpc.ConversationServiceServicer):
     async def DecideMergeSuggestion(
         self, request: pb.DecideMergeSuggestionRequest, context: Context
     ) -> pb.DecideMergeSuggestionResponse:
-        suggestion, receipt = await self._actions.decide_suggestion(
-            request.suggestion_id, request.accept, request.agent_id
-        )
+        caller = current_caller()
+        actor = acting_agent(caller, request.agent_id)
+        require_supervisor_or_integrator(caller, "deciding a merge")
+        suggestion, receipt = await self._actions.decide_suggestion(request.suggestion_id, request.accept, actor)
         return pb.DecideMergeSuggestionResponse(
             suggestion=suggestion_to_proto(suggestion),
             surviving_customer_id=receipt.surviving_customer_id if receipt else "",
@@ -169,8 +231,11 @@ class ConversationApi(pb_grpc.ConversationServiceServicer):
 
     @translate_errors
     async def MergeCustomers(self, request: pb.MergeCustomersRequest, context: Context) -> pb.MergeCustomersResponse:
+        caller = current_caller()
+        actor = acting_agent(caller, request.agent_id)
+        require_supervisor_or_integrator(caller, "merging customers")
         receipt = await self._actions.merge_customers(
-            request.customer_id, request.other_customer_id, request.agent_id, request.reason
+            request.customer_id, request.other_customer_id, actor, request.reason
         )
         return pb.MergeCustomersResponse(
             surviving_customer_id=receipt.surviving_customer_id, merged_customer_id=receipt.merged_customer_id
@@ -179,9 +244,10 @@ class ConversationApi(pb_grpc.ConversationServiceServicer):
     @translate_errors
     async def SplitCustomer(self, request: pb.SplitCustomerRequest, context: Context) -> pb.SplitCustomerResponse:
         contacts = tuple(ContactPoint(c.kind, c.value) for c in request.contact_points)
-        new_customer, moved = await self._actions.split_customer(
-            request.customer_id, contacts, request.agent_id, request.reason
-        )
+        caller = current_caller()
+        actor = acting_agent(caller, request.agent_id)
+        require_supervisor_or_integrator(caller, "splitting a customer")
+        new_customer, moved = await self._actions.split_customer(request.customer_id, contacts, actor, request.reason)
         return pb.SplitCustomerResponse(
             customer_id=request.customer_id, new_customer_id=new_customer, moved_conversation_ids=moved
         )

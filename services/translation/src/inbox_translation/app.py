@@ -51,7 +51,7 @@ async def run(settings: Settings) -> None:
         stack.push_async_callback(translator.close)
         bus = await stack.enter_async_context(EventBus.connect(settings.common.nats_url, service="translation"))
         await bus.ensure_streams()
-        routing = authenticated_channel(settings.routing_target, settings.common.api_token)
+        routing = authenticated_channel(settings.routing_target, settings.common.required_api_key())
         stack.push_async_callback(routing.close, None)
         pipeline = TranslationPipeline(
             translator, store, bus, AgentLanguages(routing_service_pb2_grpc.RoutingServiceStub(routing))
@@ -60,7 +60,7 @@ async def run(settings: Settings) -> None:
             grpc_server(
                 host=settings.common.bind_host,
                 port=settings.grpc_port,
-                token=settings.common.api_token,
+                keys=await bus.api_keys(),
                 services=[grpc_api.registration(translator)],
             )
         )

@@ -60,13 +60,13 @@ latin1 = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_c
 
 @pytest.fixture
 async def runtime(
-    nats_server: NatsServer, tmp_path: Path, api_token: str, monkeypatch: pytest.MonkeyPatch
+    nats_server: NatsServer, tmp_path: Path, nats_api_key: str, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[RunningChannels]:
     monkeypatch.setenv("CHANNELS_API_SECRET", SECRET)
     monkeypatch.setenv("CHANNELS_API_CALLBACK_URL", "http://127.0.0.1:9/replies")
     from inbox_channel_api.adapter import ApiChannelAdapter
 
-    async with running_channels(nats_server.url, tmp_path, api_token, [ApiChannelAdapter()]) as running:
+    async with running_channels(nats_server.url, tmp_path, [ApiChannelAdapter()]) as running:
         yield running
 
 

@@ -15,8 +15,7 @@ IDENTITY_SECRET = "host-site-identity-secret-0123"
 
 
 @pytest.fixture
-def chat_env(monkeypatch: pytest.MonkeyPatch, api_token: str) -> None:
-    monkeypatch.setenv("INBOX_API_TOKEN", api_token)
+def chat_env(monkeypatch: pytest.MonkeyPatch, nats_api_key: str) -> None:
     monkeypatch.setenv("CHANNELS_CHAT_SECRET", CHAT_SECRET)
     monkeypatch.setenv("CHANNELS_CHAT_IDENTITY_SECRET", IDENTITY_SECRET)
     monkeypatch.setenv("CHANNELS_CHAT_MAX_UPLOAD_BYTES", str(64 * 1024))
@@ -24,9 +23,9 @@ def chat_env(monkeypatch: pytest.MonkeyPatch, api_token: str) -> None:
 
 @pytest.fixture
 async def channels(
-    nats_server: NatsServer, chat_env: None, tmp_path: Path, api_token: str
+    nats_server: NatsServer, chat_env: None, tmp_path: Path, nats_api_key: str
 ) -> AsyncIterator[RunningChannels]:
     from inbox_channel_chat.adapter import ChatAdapter
 
-    async with running_channels(nats_server.url, tmp_path, api_token, [ChatAdapter()]) as running:
+    async with running_channels(nats_server.url, tmp_path, [ChatAdapter()]) as running:
         yield running

@@ -69,7 +69,9 @@ async def test_a_signed_identity_is_verified_and_a_claim_is_not(channels: Runnin
     assert claimed.metadata["identity_email"] == "ceo@example.org" and claimed.metadata["identity_verified"] == "false"
 
 
-async def test_typing_both_ways_and_read_receipts(channels: RunningChannels, visitor: Visitor, api_token: str) -> None:
+async def test_typing_both_ways_and_read_receipts(
+    channels: RunningChannels, visitor: Visitor, nats_api_key: str
+) -> None:
     seen: list[dict[str, object]] = []
 
     async def on_typing(subject: str, data: bytes) -> None:
@@ -84,7 +86,7 @@ async def test_typing_both_ways_and_read_receipts(channels: RunningChannels, vis
     assert seen == [{"visitor_id": visitor.visitor_id, "active": True}]
 
     contact = message_pb2.ContactPoint(kind=message_pb2.CONTACT_POINT_KIND_CHAT_VISITOR, value=visitor.visitor_id)
-    async with authenticated_channel(f"127.0.0.1:{channels.grpc.port}", api_token) as channel:
+    async with authenticated_channel(f"127.0.0.1:{channels.grpc.port}", nats_api_key) as channel:
         await pb_grpc.ChannelServiceStub(channel).SendTyping(
             pb.SendTypingRequest(channel=message_pb2.CHANNEL_CHAT, recipient=contact, agent_id="ada", active=True)
         )
@@ -113,7 +115,7 @@ async def test_typing_both_ways_and_read_receipts(channels: RunningChannels, vis
 
 
 async def test_uploads_are_authenticated_limited_and_attached(
-    channels: RunningChannels, visitor: Visitor, api_token: str
+    channels: RunningChannels, visitor: Visitor, nats_api_key: str
 ) -> None:
     url = f"http://127.0.0.1:{channels.http_port}/chat/uploads"
     png = b"\x89PNG\r\n\x1a\n" + b"0" * 100
@@ -138,7 +140,8 @@ async def test_uploads_are_authenticated_limited_and_attached(
             108,
         )
         as_agent = await http.get(
-            f"http://127.0.0.1:{channels.http_port}{attachment.url}", headers={"Authorization": f"Bearer {api_token}"}
+            f"http://127.0.0.1:{channels.http_port}{attachment.url}",
+            headers={"Authorization": f"Bearer {nats_api_key}"},
         )
         assert as_agent.content == png
         assert as_agent.headers["content-type"] == "application/octet-stream"

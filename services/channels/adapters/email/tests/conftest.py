@@ -48,9 +48,8 @@ def relay() -> Iterator[Relay]:
 
 
 @pytest.fixture
-def email_env(relay: Relay, monkeypatch: pytest.MonkeyPatch, api_token: str) -> None:
+def email_env(relay: Relay, monkeypatch: pytest.MonkeyPatch, nats_api_key: str) -> None:
     """Settings of the email adapter: two support addresses, our relay, a small size limit."""
-    monkeypatch.setenv("INBOX_API_TOKEN", api_token)
     monkeypatch.setenv("CHANNELS_EMAIL_INBOXES", "support@inbox.example.com=support, sales@inbox.example.com=sales")
     monkeypatch.setenv("CHANNELS_SMTP_PORT", "0")
     monkeypatch.setenv("CHANNELS_EMAIL_MAX_BYTES", str(256 * 1024))
@@ -60,9 +59,9 @@ def email_env(relay: Relay, monkeypatch: pytest.MonkeyPatch, api_token: str) -> 
 
 @pytest.fixture
 async def channels(
-    nats_server: NatsServer, email_env: None, tmp_path: Path, api_token: str
+    nats_server: NatsServer, email_env: None, tmp_path: Path, nats_api_key: str
 ) -> AsyncIterator[RunningChannels]:
     from inbox_channel_email.adapter import EmailAdapter
 
-    async with running_channels(nats_server.url, tmp_path, api_token, [EmailAdapter()]) as running:
+    async with running_channels(nats_server.url, tmp_path, [EmailAdapter()]) as running:
         yield running

@@ -34,7 +34,9 @@ async def inbound(channels: RunningChannels, at_least: int = 0) -> list[events_p
     return await stored_events(url, "inbound.email", events_pb2.InboundMessage, at_least=at_least, timeout=3)
 
 
-async def test_mail_to_a_support_address_becomes_one_inbound_message(channels: RunningChannels, api_token: str) -> None:
+async def test_mail_to_a_support_address_becomes_one_inbound_message(
+    channels: RunningChannels, nats_api_key: str
+) -> None:
     port = adapter(channels).smtp_port
     raw = (FIXTURES / "with_attachment.eml").read_bytes()
     await asyncio.to_thread(send, port, "linus@example.com", ["support@inbox.example.com"], raw)
@@ -49,10 +51,10 @@ async def test_mail_to_a_support_address_becomes_one_inbound_message(channels: R
 
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{channels.http_port}") as http:
         assert (await http.get(attachment.url)).status_code == 401
-        got = await http.get(attachment.url, headers={"Authorization": f"Bearer {api_token}"})
+        got = await http.get(attachment.url, headers={"Authorization": f"Bearer {nats_api_key}"})
         assert got.content == b"%PDF-1.4 fake pdf bytes"
         assert got.headers["content-disposition"] == "attachment"
-        original = await http.get(item.metadata["original_url"], headers={"Authorization": f"Bearer {api_token}"})
+        original = await http.get(item.metadata["original_url"], headers={"Authorization": f"Bearer {nats_api_key}"})
         # The original as it arrived over SMTP (CRLF line ends), headers and all.
         assert original.content.replace(b"\r\n", b"\n").startswith(raw.replace(b"\r\n", b"\n").rstrip(b"\n"))
 

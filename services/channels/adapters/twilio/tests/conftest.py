@@ -39,10 +39,10 @@ def twilio_env(twilio_api: TwilioApi, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 async def channels(
-    nats_server: NatsServer, twilio_env: None, tmp_path: Path, api_token: str
+    nats_server: NatsServer, twilio_env: None, tmp_path: Path, nats_api_key: str
 ) -> AsyncIterator[RunningChannels]:
     from inbox_channel_twilio.sms import SmsAdapter
     from inbox_channel_twilio.voice import VoiceAdapter
 
-    async with running_channels(nats_server.url, tmp_path, api_token, [SmsAdapter(), VoiceAdapter()]) as running:
+    async with running_channels(nats_server.url, tmp_path, [SmsAdapter(), VoiceAdapter()]) as running:
         yield running

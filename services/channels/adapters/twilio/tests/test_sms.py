@@ -181,7 +181,7 @@ async def test_stop_opts_out_until_start_and_help_answers(
 
 
 async def test_proactive_messages_honour_opt_outs_and_limits(
-    channels: RunningChannels, http: httpx.AsyncClient, twilio_api: TwilioApi, api_token: str
+    channels: RunningChannels, http: httpx.AsyncClient, twilio_api: TwilioApi, nats_api_key: str
 ) -> None:
     import grpc
     from inbox.channels.v1 import channel_service_pb2 as pb
@@ -196,7 +196,7 @@ async def test_proactive_messages_honour_opt_outs_and_limits(
         agent_id="ada",
         client_message_id="notice-1",
     )
-    async with authenticated_channel(f"127.0.0.1:{channels.grpc.port}", api_token) as channel:
+    async with authenticated_channel(f"127.0.0.1:{channels.grpc.port}", nats_api_key) as channel:
         stub = pb_grpc.ChannelServiceStub(channel)
         sent = await stub.SendMessage(request)
         again = await stub.SendMessage(request)

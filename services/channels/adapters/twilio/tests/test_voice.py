@@ -107,7 +107,7 @@ async def test_bad_voice_webhooks_change_nothing(channels: RunningChannels, http
 
 
 async def test_an_agent_call_back_is_placed_once_and_recorded(
-    channels: RunningChannels, http: httpx.AsyncClient, twilio_api: TwilioApi, api_token: str
+    channels: RunningChannels, http: httpx.AsyncClient, twilio_api: TwilioApi, nats_api_key: str
 ) -> None:
     target = f"127.0.0.1:{channels.grpc.port}"
     async with grpc.aio.insecure_channel(target) as anonymous:
@@ -121,7 +121,7 @@ async def test_an_agent_call_back_is_placed_once_and_recorded(
         conversation_id="conv-1",
         client_request_id="cb-1",
     )
-    async with authenticated_channel(target, api_token) as channel:
+    async with authenticated_channel(target, nats_api_key) as channel:
         stub = pb_grpc.ChannelServiceStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as invalid:
             await stub.StartCallback(pb.StartCallbackRequest(customer_number="+14155550199"))

@@ -19,7 +19,6 @@ from inbox.channels.v1 import events_pb2
 from inbox.message.v1 import message_pb2
 from inbox_channel_sdk import AdapterHost, Capabilities, DeliveryResult, HealthReport
 from inbox_channel_sdk.limits import SenderRateLimited
-from inbox_runtime.auth import bearer_matches
 from inbox_runtime.config import env, secret
 from inbox_runtime.errors import InvalidInput
 from inbox_runtime.timestamps import now_us
@@ -65,7 +64,6 @@ class ChatAdapter:
         self._identity_secret = env("CHANNELS_CHAT_IDENTITY_SECRET", str, "")
         self._inbox_id = env("CHANNELS_CHAT_INBOX_ID", str, "chat")
         self._max_upload = env("CHANNELS_CHAT_MAX_UPLOAD_BYTES", int, 10 * 1024 * 1024)
-        self._api_token = secret("INBOX_API_TOKEN")
         self._host: AdapterHost | None = None
         self._store: ChatStore | None = None
         self._sockets: dict[str, set[WebSocket]] = defaultdict(set)
@@ -283,8 +281,13 @@ class ChatAdapter:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         return verify_visitor_token(self._secret, token) if scheme == "Visitor" else None
 
-    def _is_agent_side(self, request: Request) -> bool:
-        return bearer_matches(request.headers.get("authorization"), self._api_token)
+    async def _is_agent_side(self, request: Request) -> bool:
+        """An API key's bearer (not a visitor's token) holding channels:read."""
+        assert self._host is not None
+        authorization = request.headers.get("authorization", "")
+        return authorization.lower().startswith("bearer ") and await self._host.authorized(
+            authorization, "channels:read"
+        )
 
     async def _upload(self, request: Request) -> Response:
         assert self._store is not None
@@ -318,7 +321,7 @@ class ChatAdapter:
     async def _download(self, request: Request) -> Response:
         assert self._store is not None
         attachment_id = request.path_params["attachment_id"]
-        if self._is_agent_side(request):
+        if await self._is_agent_side(request):
             found = await self._store.upload(attachment_id)
         else:
             visitor_id = self._visitor_of(request)

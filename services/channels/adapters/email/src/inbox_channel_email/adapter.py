@@ -15,7 +15,6 @@ from inbox.message.v1 import message_pb2
 from inbox_channel_sdk import AdapterHost, Capabilities, DeliveryResult, HealthReport
 from inbox_channel_sdk.files import FileStore
 from inbox_channel_sdk.limits import SenderRateLimited
-from inbox_runtime.auth import bearer_matches
 from inbox_runtime.errors import InvalidInput
 from inbox_runtime.timestamps import now_us
 from starlette.requests import Request
@@ -181,8 +180,9 @@ class EmailAdapter:
 
     async def _attachment(self, request: Request) -> Response:
         assert self._files is not None
-        if not bearer_matches(request.headers.get("authorization"), self._settings.api_token):
-            return PlainTextResponse("missing or invalid bearer token", status_code=401)
+        assert self._host is not None
+        if not await self._host.authorized(request.headers.get("authorization"), "channels:read"):
+            return PlainTextResponse("an API key with the scope channels:read is required", status_code=401)
         path = self._files.path(request.path_params["digest"])
         if path is None:
             return PlainTextResponse("no such attachment", status_code=404)

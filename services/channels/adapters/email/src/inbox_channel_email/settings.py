@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from inbox_runtime.config import ConfigError, env, env_list, secret
+from inbox_runtime.config import ConfigError, env, env_list
 
 from inbox_channel_email.parse import is_valid_address
 
@@ -23,7 +23,6 @@ class EmailSettings:
     relay_username: str
     relay_password: str
     relay_starttls: bool
-    api_token: str
 
     @classmethod
     def from_env(cls) -> EmailSettings:
@@ -52,7 +51,6 @@ class EmailSettings:
             relay_username=env("CHANNELS_EMAIL_RELAY_USERNAME", str, ""),
             relay_password=env("CHANNELS_EMAIL_RELAY_PASSWORD", str, ""),
             relay_starttls=env("CHANNELS_EMAIL_RELAY_STARTTLS", bool, False),
-            api_token=secret("INBOX_API_TOKEN"),
         )
 
     @property
