@@ -71,7 +71,7 @@ async def main(agents: int, events: int) -> None:
             ready = [asyncio.Event() for _ in range(agents)]
             listeners = [asyncio.create_task(listen(c, expected[i], ready[i])) for i, c in enumerate(clients)]
             await asyncio.gather(*(r.wait() for r in ready))
-            async with EventBus.connect(f"nats://127.0.0.1:{suite.ports.nats}", service="bench") as bus:
+            async with EventBus.connect(suite.nats_url, service="bench") as bus:
                 samples: list[float] = []
                 for n in range(events):
                     agent = n % agents

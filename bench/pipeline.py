@@ -298,7 +298,7 @@ async def main(sustained: int, backlog: int) -> None:
             ready = asyncio.Event()
             feed = asyncio.create_task(watch_live_feed(supervisor, taps, ready))
             await ready.wait()
-            nc = await nats.connect(f"nats://127.0.0.1:{suite.ports.nats}")
+            nc = await nats.connect(suite.nats_url)
             stack.push_async_callback(nc.close)
             await tap(nc, taps)
             js = nc.jetstream()
@@ -349,7 +349,7 @@ async def main(sustained: int, backlog: int) -> None:
                         print(f"    {stage:<12} p50 {p50:7.1f} ms   p99 {p99:7.1f} ms   ({len(samples)} of {count})")
 
             started = time.perf_counter()
-            backlog_ids = await put_backlog(f"nats://127.0.0.1:{suite.ports.nats}", backlog, webhook.run)
+            backlog_ids = await put_backlog(suite.nats_url, backlog, webhook.run)
             put_in = time.perf_counter() - started
 
             def backlog_routed() -> bool:

@@ -23,7 +23,11 @@ def test_compose_file_is_valid_and_requires_the_secrets() -> None:
             env={"PATH": os.environ["PATH"], **env},
         )
 
-    result = config({"CHANNELS_CHAT_SECRET": "s" * 24, "WEB_SESSION_SECRET": "w" * 32})
+    nats_passwords = {
+        f"NATS_{user}_PASSWORD": f"pw-{user.lower()}"
+        for user in ("ADMIN", "THREADING", "ROUTING", "TRANSLATION", "CHANNELS", "INBOX_WEB")
+    }
+    result = config({"CHANNELS_CHAT_SECRET": "s" * 24, "WEB_SESSION_SECRET": "w" * 32, **nats_passwords})
     assert result.returncode == 0, result.stderr
     services = yaml_services(result.stdout)
     assert services == {
@@ -41,11 +45,15 @@ def test_compose_file_is_valid_and_requires_the_secrets() -> None:
     assert result.stdout.count("MONGODB_URI: mongodb://mongo:27017/inbox?replicaSet=rs0") == 5
     # The services that call others read their own key from the volume the api-keys service fills.
     assert result.stdout.count("INBOX_API_KEY_FILE: /keys/") == 2
+    # Each service connects to NATS as its own user.
+    for user in ("threading", "routing", "translation", "channels", "inbox-web"):
+        password = nats_passwords[f"NATS_{user.upper().replace('-', '_')}_PASSWORD"]
+        assert f"NATS_URL: nats://{user}:{password}@nats:4222" in result.stdout
     # NATS is reached by the services only: nothing publishes its client port to the host.
     assert "4222:4222" not in result.stdout and "published: 4222" not in result.stdout
     missing = config({})
     assert missing.returncode != 0
-    assert "CHANNELS_CHAT_SECRET" in missing.stderr
+    assert "CHANNELS_CHAT_SECRET" in missing.stderr or "NATS_" in missing.stderr
 
 
 def yaml_services(rendered: str) -> set[str]:

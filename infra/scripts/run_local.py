@@ -128,7 +128,7 @@ Omnichannel inbox is running.
   RoutingService (gRPC)          127.0.0.1:{p.routing_grpc}
   TranslationService (gRPC)      127.0.0.1:{p.translation_grpc}
   ChannelService (gRPC)          127.0.0.1:{p.channels_grpc}
-  NATS (JetStream)               nats://127.0.0.1:{p.nats}
+  NATS (JetStream)               nats://127.0.0.1:{p.nats}   (users and passwords: var/nats/passwords.json)
   Apertium (translation engine)  {apy.url}
   Store                          {store_in_use()}
 Demo agent {DEMO_AGENT!r} is available. gRPC API key (every scope): var/secrets/operator.key

@@ -176,7 +176,7 @@ async def test_redelivered_inbound_event_does_not_duplicate_the_message(
         text="Only once, please",
     )
     inbound.received_at.GetCurrentTime()
-    async with EventBus.connect(f"nats://127.0.0.1:{local_suite.ports.nats}", service="test") as bus:
+    async with EventBus.connect(local_suite.nats_url, service="test") as bus:
         # Different event ids: JetStream's duplicate window does not catch them, as after a long outage.
         await bus.publish(inbound, event_id="redelivery-1")
         await bus.publish(inbound, event_id="redelivery-2")
@@ -195,7 +195,7 @@ async def test_redelivered_inbound_event_does_not_duplicate_the_message(
     marker.message_id = str(uuid.uuid4())
     marker.provider_message_id = "visitor-1:m2"
     marker.text = "second"
-    async with EventBus.connect(f"nats://127.0.0.1:{local_suite.ports.nats}", service="test") as bus:
+    async with EventBus.connect(local_suite.nats_url, service="test") as bus:
         await bus.publish(marker, event_id="marker")
 
     async def marker_seen() -> list[str] | None:

@@ -33,7 +33,7 @@ def sms(n: int) -> dict[str, str]:
 
 async def hold_one_inbound_then_die(suite: LocalSuite) -> None:
     """What a threading replica killed mid-batch leaves behind: one inbound message fetched, never acked."""
-    nc = await nats.connect(f"nats://127.0.0.1:{suite.ports.nats}")
+    nc = await nats.connect(suite.nats_url)
     try:
         held = await nc.jetstream().pull_subscribe_bind(durable=ON_INBOUND.durable, stream=ON_INBOUND.stream_name())
         fetched = await held.fetch(1, timeout=10)

@@ -94,7 +94,7 @@ async def test_a_missing_store_keeps_the_service_not_serving_then_an_outage_lose
     ferret.start()
     await asyncio.to_thread(suite.wait_ready, THREADING)
     async with (
-        EventBus.connect(f"nats://127.0.0.1:{suite.ports.nats}", service="test") as bus,
+        EventBus.connect(suite.nats_url, service="test") as bus,
         authenticated_channel(target, api_key) as channel,
     ):
         await bus.ensure_streams()

@@ -62,7 +62,7 @@ async def test_two_replicas_never_exceed_capacity_under_a_burst(local_suite: Loc
                     capacities=[pb.ChannelCapacity(channel=message_pb2.CHANNEL_CHAT, capacity=CAPACITY)],
                 )
             )
-        async with EventBus.connect(f"nats://127.0.0.1:{local_suite.ports.nats}", service="test") as bus:
+        async with EventBus.connect(local_suite.nats_url, service="test") as bus:
             burst = [Outgoing(chat_message(i), f"burst:{i}") for i in range(BURST)]
             # Agents come online while the burst is being routed, on both replicas at once.
             await asyncio.gather(
@@ -94,7 +94,7 @@ async def test_two_replicas_never_exceed_capacity_under_a_burst(local_suite: Loc
     assert sum(loads.values()) == AGENTS * CAPACITY
     assert stats.waiting == BURST - AGENTS * CAPACITY
     assigned = await stored_events(
-        f"nats://127.0.0.1:{local_suite.ports.nats}",
+        local_suite.nats_url,
         "routing.conversation_assigned",
         routing_events.ConversationAssigned,
     )

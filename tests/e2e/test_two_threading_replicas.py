@@ -55,7 +55,7 @@ async def test_two_replicas_keep_one_thread_per_customer_in_order(local_suite: L
         batch.append(item(customer, message_pb2.CHANNEL_SMS, 1, 1_800_000_000 + customer * 10))
         batch.append(item(customer, message_pb2.CHANNEL_VOICE, 2, 1_800_000_000 + customer * 10 + 1))
         batch.append(item(customer, message_pb2.CHANNEL_SMS, 3, 1_800_000_000 + customer * 10 + 2))
-    async with EventBus.connect(f"nats://127.0.0.1:{local_suite.ports.nats}", service="test") as bus:
+    async with EventBus.connect(local_suite.nats_url, service="test") as bus:
         await bus.publish_all([Outgoing(m, f"test:{m.message_id}") for m in reversed(batch)])
         # A redelivery of every item, after the duplicate window as far as JetStream can tell.
         await bus.publish_all([Outgoing(m, f"again:{m.message_id}") for m in batch])

@@ -76,6 +76,12 @@ class LocalSuite:
         return self.integrator.text
 
     @property
+    def nats_url(self) -> str:
+        """The admin's URL of the suite's nats-server (every permission), for tests and tools."""
+        assert self.nats is not None, "start_nats first"
+        return self.nats.url
+
+    @property
     def keys_dir(self) -> Path:
         """The services' own key files (`<service>.key`)."""
         return self.base_dir / "keys"
@@ -88,7 +94,8 @@ class LocalSuite:
         ports = self.ports
         env = {
             **os.environ,
-            "NATS_URL": f"nats://127.0.0.1:{ports.nats}",
+            # The admin's, for tools run against the suite; each service gets its own user (start_service).
+            "NATS_URL": self.nats.url if self.nats else f"nats://127.0.0.1:{ports.nats}",
             "CHANNELS_CHAT_SECRET": self.chat_secret,
             "WEB_SESSION_SECRET": self.web_session_secret,
             "DATA_DIR": str(self.base_dir / "data"),
@@ -126,15 +133,19 @@ class LocalSuite:
         log = open(self.log_dir / f"{key}.log", "ab")  # noqa: SIM115 - owned by the child process
         self._processes[key] = subprocess.Popen(
             [sys.executable, "-m", service.module],
-            env={**self.env(), **self._own_key(service), **(env or {})},
+            env={**self.env(), **self._own_credentials(service), **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
         )
         log.close()
 
-    def _own_key(self, service: ServiceProcess) -> dict[str, str]:
-        file = self.keys_dir / f"{service.name}.key"
-        return {"INBOX_API_KEY_FILE": str(file)} if service.name in SERVICE_SCOPES else {}
+    def _own_credentials(self, service: ServiceProcess) -> dict[str, str]:
+        """The service's own NATS user, and its API key when it calls the others."""
+        assert self.nats is not None, "start_nats first"
+        own = {"NATS_URL": self.nats.url_for(service.name)}
+        if service.name in SERVICE_SCOPES:
+            own["INBOX_API_KEY_FILE"] = str(self.keys_dir / f"{service.name}.key")
+        return own
 
     def wait_ready(self, service: ServiceProcess, env: dict[str, str] | None = None, timeout: float = 60.0) -> None:
         merged = {**self.env(), **(env or {})}

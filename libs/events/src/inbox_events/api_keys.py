@@ -26,7 +26,9 @@ from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.kv import KeyValue
 
-BUCKET = "INBOX_API_KEYS"
+from inbox_events.streams import API_KEYS_BUCKET
+
+BUCKET = API_KEYS_BUCKET
 # The keys the services themselves hold to call each other: what each one calls, and no more.
 SERVICE_SCOPES: dict[str, tuple[str, ...]] = {
     # For the agent signed in: their conversations, their routing, delivery status.

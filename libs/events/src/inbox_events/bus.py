@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Generic, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import nats
 import nats.errors
@@ -40,6 +41,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 
 from inbox_events.codec import DEFAULT_TENANT, MalformedEvent, decode, encode
+from inbox_events.permissions import inbox_prefix
 from inbox_events.streams import STREAMS, StreamSpec, stream_for_subject
 from inbox_events.subjects import subject_for
 
@@ -55,6 +57,16 @@ HEADER_CORRELATION = "Inbox-Correlation-Id"
 # Core NATS subjects for signals and live-only events; no stream captures them.
 SIGNAL_PREFIX = "signal"
 LIVE_PREFIX = "live"
+
+
+def without_password(url: str) -> str:
+    """A NATS URL fit for a log line: the user stays, the password goes."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class PermanentError(Exception):
@@ -128,7 +140,9 @@ class EventBus:
     @classmethod
     @contextlib.asynccontextmanager
     async def connect(cls, url: str, *, service: str) -> AsyncIterator[EventBus]:
-        """Connect (retrying forever after the first success) and drain on exit."""
+        """Connect (retrying forever after the first success) and drain on exit. The URL carries the
+        service's NATS user (`nats://threading:<password>@nats:4222`); replies come to the service's own
+        inbox prefix, the only one its user may subscribe to."""
 
         async def on_error(exc: Exception) -> None:
             log.warning("nats_error", error=str(exc))
@@ -148,8 +162,9 @@ class EventBus:
             error_cb=on_error,
             disconnected_cb=on_disconnected,
             reconnected_cb=on_reconnected,
+            inbox_prefix=inbox_prefix(service).encode(),
         )
-        log.info("nats_connected", url=url)
+        log.info("nats_connected", url=without_password(url))
         try:
             yield cls(nc, service)
         finally:

@@ -28,6 +28,10 @@ STREAMS: tuple[StreamSpec, ...] = (
 )
 
 
+# The API keys (digests and scopes), a key-value bucket every service reads (see api_keys.py).
+API_KEYS_BUCKET = "INBOX_API_KEYS"
+
+
 def stream_for_subject(subject: str) -> StreamSpec:
     prefix = subject.split(".", 1)[0]
     for spec in STREAMS:
