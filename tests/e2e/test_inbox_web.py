@@ -13,7 +13,7 @@ from inbox_devstack.suite import LocalSuite
 
 from .conftest import PASSWORD, csrf_of, log_in, make_agent
 
-HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)> invoice\u202egnp.exe'
 
 
 async def test_pages_need_a_login_and_wrong_passwords_are_refused(web: httpx.AsyncClient) -> None:
@@ -50,6 +50,8 @@ async def test_agent_reads_inert_customer_text_and_replies(
         assert page.status_code == 200
         assert "<script>alert" not in page.text and "<img src=x" not in page.text
         assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page.text
+        # A bidi override is shown as what it is, never obeyed.
+        assert "\u202e" not in page.text and "[U+202E]gnp.exe" in page.text
         policy = page.headers["content-security-policy"]
         # Scripts only from our own origin: never inline, never an event handler attribute, never eval.
         assert "script-src 'self';" in policy and "unsafe" not in policy

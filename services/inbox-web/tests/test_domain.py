@@ -286,3 +286,16 @@ def test_a_session_holds_for_its_agent_until_it_expires() -> None:
     assert session_valid(session, "ada", 99)
     assert not session_valid(session, "ada", 100) and not session_valid(session, "bob", 1)
     assert not session_valid(None, "ada", 1)
+
+
+def test_bidi_controls_from_customers_are_shown_not_obeyed() -> None:
+    from inbox_web.domain import shown_inert
+    from markupsafe import Markup
+
+    # "refund denied" with an override that would make it read backwards, and an isolate left open.
+    tricky = "invoice \u202edeined dnufer\u202c ok \u2067x"
+    assert shown_inert(tricky) == "invoice [U+202E]deined dnufer[U+202C] ok [U+2067]x"
+    assert shown_inert("שלום \u200f world") == "שלום \u200f world"  # marks stay: ordinary right-to-left text
+    assert shown_inert(3) == 3
+    already_safe = Markup("<b>\u202e</b>")
+    assert shown_inert(already_safe) is already_safe

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar, overload
 
 if TYPE_CHECKING:
+    from inbox_runtime.http_server import HttpLimits
     from inbox_runtime.mongo import MongoTarget
 
 T = TypeVar("T")
@@ -85,6 +86,35 @@ def api_key_setting() -> str:
     return text
 
 
+def _http_limits_default() -> HttpLimits:
+    from inbox_runtime.http_server import HttpLimits
+
+    return HttpLimits()
+
+
+def _positive(cast: Callable[[str], T]) -> Callable[[str], T]:
+    def read(raw: str) -> T:
+        value = cast(raw)
+        if not value > 0:  # type: ignore[operator]
+            raise ValueError("must be more than 0")
+        return value
+
+    return read
+
+
+def http_limits_setting() -> HttpLimits:
+    from inbox_runtime.http_server import HttpLimits
+
+    default = HttpLimits()
+    return HttpLimits(
+        header_timeout_seconds=env("HTTP_HEADER_TIMEOUT_SECONDS", _positive(float), default.header_timeout_seconds),
+        idle_timeout_seconds=env("HTTP_IDLE_TIMEOUT_SECONDS", _positive(float), default.idle_timeout_seconds),
+        max_connections_per_address=env(
+            "HTTP_MAX_CONNECTIONS_PER_ADDRESS", _positive(int), default.max_connections_per_address
+        ),
+    )
+
+
 @dataclass(frozen=True)
 class CommonSettings:
     """Settings every service reads, unprefixed."""
@@ -98,6 +128,8 @@ class CommonSettings:
     log_level: str
     # The production store; unset means each service keeps its SQLite file under data_dir.
     mongodb: MongoTarget | None = None
+    # Every HTTP listener's guards (header deadline, idle timeout, sockets per address).
+    http_limits: HttpLimits = field(default_factory=lambda: _http_limits_default())
 
     @classmethod
     def from_env(cls) -> CommonSettings:
@@ -112,6 +144,7 @@ class CommonSettings:
             log_json=env("LOG_JSON", bool, None),
             log_level=env("LOG_LEVEL", str, "INFO"),
             mongodb=mongo_target(raw_mongo) if (raw_mongo := env("MONGODB_URI", str, "")) else None,
+            http_limits=http_limits_setting(),
         )
 
     def required_api_key(self) -> str:

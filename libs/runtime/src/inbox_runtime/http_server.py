@@ -1,16 +1,95 @@
-"""Run a Starlette app on uvicorn inside the service's own event loop and lifecycle."""
+"""Run a Starlette app on uvicorn inside the service's own event loop and lifecycle, with the guards
+uvicorn lacks: a deadline for each request's headers and a cap on one address's sockets."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Generator
+from dataclasses import dataclass
+from typing import Any
 
 import structlog
 import uvicorn
 from starlette.types import ASGIApp
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class HttpLimits:
+    # A request's whole header block must arrive within this, from the connection's opening or from the
+    # previous response: a client trickling headers (slowloris) cannot hold a socket for ever.
+    header_timeout_seconds: float = 10.0
+    # An idle kept-alive connection is closed after this.
+    idle_timeout_seconds: float = 5.0
+    # Sockets one address may hold at once (behind a proxy every client has the proxy's address).
+    max_connections_per_address: int = 256
+
+
+def _refusal(status: str, reason: str) -> bytes:
+    body = reason.encode() + b"\n"
+    head = f"HTTP/1.1 {status}\r\ncontent-type: text/plain; charset=utf-8\r\nconnection: close\r\n"
+    return head.encode() + f"content-length: {len(body)}\r\n\r\n".encode() + body
+
+
+def _address_of(connection: object) -> str:
+    client = getattr(connection, "client", None)
+    return str(client[0]) if isinstance(client, tuple) and client else ""
+
+
+class GuardedHttpProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP/1.1 protocol with a header deadline and a per-address cap (limits set per server
+    by `http_server`, as class attributes: uvicorn builds the protocol itself)."""
+
+    limits = HttpLimits()
+    _header_deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        address = _address_of(self)
+        held = sum(1 for connection in self.connections if _address_of(connection) == address)
+        if address and held > self.limits.max_connections_per_address:
+            log.warning("http_too_many_connections", held=held - 1)
+            transport.write(_refusal("503 Service Unavailable", "too many connections from your address"))
+            transport.close()
+            return
+        self._arm_header_deadline(self.limits.header_timeout_seconds)
+
+    def _arm_header_deadline(self, seconds: float) -> None:
+        self._disarm_header_deadline()
+        self._header_deadline = self.loop.call_later(seconds, self._headers_too_slow)
+
+    def _disarm_header_deadline(self) -> None:
+        if self._header_deadline is not None:
+            self._header_deadline.cancel()
+            self._header_deadline = None
+
+    def _headers_too_slow(self) -> None:
+        self._header_deadline = None
+        if not self.transport.is_closing():
+            log.info("http_headers_too_slow")
+            self.transport.write(_refusal("408 Request Timeout", "the request's headers took too long"))
+            self.transport.close()
+
+    def on_headers_complete(self) -> None:
+        self._disarm_header_deadline()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._arm_header_deadline(self.limits.idle_timeout_seconds + self.limits.header_timeout_seconds)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_header_deadline()
+        super().connection_lost(exc)
+
+
+def _guarded(limits: HttpLimits) -> type[GuardedHttpProtocol]:
+    attributes: dict[str, Any] = {"limits": limits}
+    return type("GuardedHttpProtocol", (GuardedHttpProtocol,), attributes)
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -22,12 +101,17 @@ class _EmbeddedServer(uvicorn.Server):
 
 
 @contextlib.asynccontextmanager
-async def http_server(app: ASGIApp, *, host: str, port: int, ws_max_size: int = 1 << 20) -> AsyncIterator[int]:
+async def http_server(
+    app: ASGIApp, *, host: str, port: int, ws_max_size: int = 1 << 20, limits: HttpLimits | None = None
+) -> AsyncIterator[int]:
     """Serve `app`; yields the bound port. On exit, stop accepting and close connections."""
+    limits = limits or HttpLimits()
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
+        http=_guarded(limits),
+        timeout_keep_alive=max(1, round(limits.idle_timeout_seconds)),
         lifespan="off",
         log_config=None,
         access_log=False,

@@ -79,6 +79,7 @@ async def channels_runtime(settings: Settings, adapters: Sequence[ChannelAdapter
                 build_http_app(actions, is_ready=lambda: bus.is_connected),
                 host=settings.common.bind_host,
                 port=settings.http_port,
+                limits=settings.common.http_limits,
             )
         )
         subscribers = ChannelSubscribers(actions)

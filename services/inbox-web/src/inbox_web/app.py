@@ -45,7 +45,9 @@ async def run(settings: Settings) -> None:
             session_hours=settings.session_hours,
         )
         port = await stack.enter_async_context(
-            http_server(app, host=settings.common.bind_host, port=settings.http_port)
+            http_server(
+                app, host=settings.common.bind_host, port=settings.http_port, limits=settings.common.http_limits
+            )
         )
         log.info("inbox_web_ready", http_port=port)
         await until_signalled()

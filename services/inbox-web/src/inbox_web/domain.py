@@ -105,6 +105,19 @@ class LoginThrottle:
         self._failures.pop(("account", username.strip().lower()), None)
 
 
+# Embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069): a customer's text could reorder how
+# the rest of a line reads ("Trojan Source"). Shown as their code points instead; marks (LRM, RLM) stay.
+_BIDI_CONTROLS = {code: f"[U+{code:04X}]" for code in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+
+
+def shown_inert(value: object) -> object:
+    """What a template shows: text with its bidi controls made visible; anything else (and markup that
+    is already safe, `__html__`) as it is."""
+    if isinstance(value, str) and not hasattr(value, "__html__"):
+        return value.translate(_BIDI_CONTROLS)
+    return value
+
+
 def validate_role(role: str) -> str:
     if role not in ROLES:
         raise InvalidInput(f"role must be {' or '.join(ROLES)}")

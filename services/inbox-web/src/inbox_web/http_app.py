@@ -69,6 +69,7 @@ from inbox_web.domain import (
     reply_channel,
     session_key,
     session_valid,
+    shown_inert,
     status_request,
     tags_in,
     validate_canned,
@@ -255,9 +256,12 @@ def build_http_app(
     session_hours: int,
 ) -> Starlette:
     throttle = LoginThrottle()
-    # Autoescaping on for every template, whatever its file name.
+    # Autoescaping on for every template, whatever its file name; every value shown goes through
+    # `shown_inert` first, so no bidi control from a customer reorders what the agent reads.
     templates = Jinja2Templates(
-        env=jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
+        env=jinja2.Environment(
+            loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, finalize=shown_inert
+        )
     )
 
     def csrf_token(request: Request) -> str:
