@@ -7,6 +7,7 @@ from typing import Any
 import grpc
 from inbox.channels.v1 import channel_service_pb2 as pb
 from inbox.channels.v1 import channel_service_pb2_grpc as pb_grpc
+from inbox_runtime.callers import acting_agent, current_caller
 from inbox_runtime.errors import InvalidInput, NotFound
 from inbox_runtime.grpc_server import ServiceRegistration, translate_errors
 from inbox_runtime.timestamps import to_timestamp
@@ -66,7 +67,7 @@ class ChannelApi(pb_grpc.ChannelServiceServicer):
             channel=request.channel,
             recipient=request.recipient,
             text=request.text,
-            agent_id=request.agent_id,
+            agent_id=acting_agent(current_caller(), request.agent_id),
             inbox_id=request.inbox_id,
             client_message_id=request.client_message_id,
         )
@@ -74,9 +75,10 @@ class ChannelApi(pb_grpc.ChannelServiceServicer):
 
     @translate_errors
     async def SendTyping(self, request: pb.SendTypingRequest, context: Context) -> pb.SendTypingResponse:
-        if not request.agent_id or not request.recipient.value:
-            raise InvalidInput("agent_id and recipient are required")
-        await self._actions.send_typing(request.channel, request.recipient, request.agent_id, request.active)
+        agent_id = acting_agent(current_caller(), request.agent_id, must_be_agent=True)
+        if not request.recipient.value:
+            raise InvalidInput("recipient is required")
+        await self._actions.send_typing(request.channel, request.recipient, agent_id, request.active)
         return pb.SendTypingResponse()
 
     @translate_errors
@@ -84,7 +86,7 @@ class ChannelApi(pb_grpc.ChannelServiceServicer):
         started = await self._actions.start_callback(
             customer_number=request.customer_number,
             agent_number=request.agent_number,
-            agent_id=request.agent_id,
+            agent_id=acting_agent(current_caller(), request.agent_id, must_be_agent=True),
             conversation_id=request.conversation_id,
             client_request_id=request.client_request_id,
         )

@@ -16,7 +16,8 @@ from inbox.message.v1 import message_pb2
 from inbox_channel_chat.protocol import identity_signature
 from inbox_channels.app import RunningChannels
 from inbox_devstack.events import stored_events
-from inbox_runtime.grpc_client import authenticated_channel
+from inbox_runtime.callers import Agent
+from inbox_runtime.grpc_client import acting_for, authenticated_channel
 
 from .conftest import IDENTITY_SECRET
 
@@ -87,9 +88,10 @@ async def test_typing_both_ways_and_read_receipts(
 
     contact = message_pb2.ContactPoint(kind=message_pb2.CONTACT_POINT_KIND_CHAT_VISITOR, value=visitor.visitor_id)
     async with authenticated_channel(f"127.0.0.1:{channels.grpc.port}", nats_api_key) as channel:
-        await pb_grpc.ChannelServiceStub(channel).SendTyping(
-            pb.SendTypingRequest(channel=message_pb2.CHANNEL_CHAT, recipient=contact, agent_id="ada", active=True)
-        )
+        with acting_for(Agent("ada")):
+            await pb_grpc.ChannelServiceStub(channel).SendTyping(
+                pb.SendTypingRequest(channel=message_pb2.CHANNEL_CHAT, recipient=contact, active=True)
+            )
     assert await visitor.receive() == {"type": "typing", "author": "agent", "active": True}
 
     reply = events_pb2.OutboundMessage(

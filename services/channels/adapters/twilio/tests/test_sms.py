@@ -193,7 +193,6 @@ async def test_proactive_messages_honour_opt_outs_and_limits(
         channel=message_pb2.CHANNEL_SMS,
         recipient=phone,
         text="Your refund is on its way.",
-        agent_id="ada",
         client_message_id="notice-1",
     )
     async with authenticated_channel(f"127.0.0.1:{channels.grpc.port}", nats_api_key) as channel:
@@ -209,7 +208,6 @@ async def test_proactive_messages_honour_opt_outs_and_limits(
                     channel=message_pb2.CHANNEL_SMS,
                     recipient=phone,
                     text="x" * 1601,
-                    agent_id="ada",
                     client_message_id="n2",
                 )
             )
@@ -220,7 +218,6 @@ async def test_proactive_messages_honour_opt_outs_and_limits(
                     channel=message_pb2.CHANNEL_EMAIL,
                     recipient=phone,
                     text="hi",
-                    agent_id="ada",
                     client_message_id="n3",
                 )
             )
@@ -231,7 +228,7 @@ async def test_proactive_messages_honour_opt_outs_and_limits(
         with pytest.raises(grpc.aio.AioRpcError) as opted_out:
             await stub.SendMessage(
                 pb.SendMessageRequest(
-                    channel=message_pb2.CHANNEL_SMS, recipient=phone, text="hi", agent_id="ada", client_message_id="n4"
+                    channel=message_pb2.CHANNEL_SMS, recipient=phone, text="hi", client_message_id="n4"
                 )
             )
         assert opted_out.value.code() == grpc.StatusCode.FAILED_PRECONDITION
@@ -240,4 +237,6 @@ async def test_proactive_messages_honour_opt_outs_and_limits(
     [recorded] = await stored_events(
         channels.nats_url, "delivery.proactive_sent", events_pb2.ProactiveMessageSent, at_least=1
     )
-    assert recorded.message.agent_id == "ada" and recorded.message.recipient.value == CUSTOMER  # normalised
+    assert (
+        recorded.message.agent_id == "key:test-integrator" and recorded.message.recipient.value == CUSTOMER
+    )  # the key that sent it; normalised

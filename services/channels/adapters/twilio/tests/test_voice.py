@@ -14,7 +14,8 @@ from inbox.channels.v1 import events_pb2
 from inbox.message.v1 import message_pb2
 from inbox_channels.app import RunningChannels
 from inbox_devstack.events import stored_events
-from inbox_runtime.grpc_client import authenticated_channel
+from inbox_runtime.callers import Agent
+from inbox_runtime.grpc_client import acting_for, authenticated_channel
 from twilio.request_validator import RequestValidator
 
 from .conftest import AUTH_TOKEN, OUR_NUMBER, PUBLIC_BASE, TwilioApi
@@ -123,11 +124,12 @@ async def test_an_agent_call_back_is_placed_once_and_recorded(
     )
     async with authenticated_channel(target, nats_api_key) as channel:
         stub = pb_grpc.ChannelServiceStub(channel)
-        with pytest.raises(grpc.aio.AioRpcError) as invalid:
+        with acting_for(Agent("ada")), pytest.raises(grpc.aio.AioRpcError) as invalid:
             await stub.StartCallback(pb.StartCallbackRequest(customer_number="+14155550199"))
         assert invalid.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        started = await stub.StartCallback(request)
-        again = await stub.StartCallback(request)
+        with acting_for(Agent("ada")):
+            started = await stub.StartCallback(request)
+            again = await stub.StartCallback(request)
     assert started.call_id == again.call_id
     [call] = twilio_api.calls
     assert (call["To"], call["From"]) == (CUSTOMER, OUR_NUMBER)
