@@ -62,6 +62,9 @@ class SqliteDatabase:
         # FULL: a committed write survives power loss, so acking the event after it is safe.
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
+        # Deleted content is overwritten, not just unlinked: an erased customer's text must not stay
+        # readable in free pages of the file.
+        conn.execute("PRAGMA secure_delete = ON")
         conn.execute("BEGIN IMMEDIATE")
         try:
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
@@ -182,6 +185,14 @@ class SqliteDatabase:
             ]
 
         return await self.read(explain)
+
+    async def scrub(self) -> None:
+        """After an erasure: copy the write-ahead log into the file and truncate it, so no old copy of an
+        erased page stays in the WAL (with secure_delete, the file's own free pages are already zeroed)."""
+        conn = self._conn()
+        await asyncio.get_running_loop().run_in_executor(
+            self._executor, lambda: conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        )
 
     async def close(self) -> None:
         loop = asyncio.get_running_loop()

@@ -122,6 +122,7 @@ class SqliteTranslationStore(SqliteStore):
             conn.execute("DELETE FROM customer_languages WHERE customer_id = ?", (customer_id,))
 
         await self._db.write(write)
+        await self._db.scrub()
 
     async def glossary(self, tenant_id: str) -> tuple[str, ...]:
         row = self._db.lookup(

@@ -103,7 +103,9 @@ class SqliteRoutingStore(SqliteStore):
             )
             return int(conn.execute("DELETE FROM assignments WHERE customer_id = ?", (customer_id,)).rowcount)
 
-        return await self._db.write(write)
+        forgotten = await self._db.write(write)
+        await self._db.scrub()
+        return forgotten
 
     async def load_of(self, agent_id: str) -> dict[int, int]:
         return self._db.lookup(lambda conn: queries.load_of(conn, agent_id))

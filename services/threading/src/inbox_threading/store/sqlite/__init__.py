@@ -53,7 +53,11 @@ class SqliteConversationStore(SqliteStore):
         await self._db.write(lambda conn: writes.set_opt_out(conn, channel, contact, opted_out))
 
     async def erase_customer(self, tombstone: Tombstone) -> ErasureReceipt:
-        return await self._db.write(lambda conn: writes.erase_customer(conn, tombstone))
+        receipt = await self._db.write(lambda conn: writes.erase_customer(conn, tombstone))
+        # The search index keeps a deleted row's words in its older segments until they are merged.
+        await self._db.write(writes.merge_search_index)
+        await self._db.scrub()
+        return receipt
 
     # --- reads for decisions (lookups by key: no thread hop) ----------------------------------------
 

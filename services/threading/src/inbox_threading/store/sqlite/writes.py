@@ -299,6 +299,12 @@ def set_opt_out(conn: sqlite3.Connection, channel: int, contact: ContactPoint, o
         conn.execute("DELETE FROM opt_outs WHERE channel = ? AND kind = ? AND value = ?", values)
 
 
+def merge_search_index(conn: sqlite3.Connection) -> None:
+    """Rewrite the full-text index as one segment: the words of deleted rows are gone from it (costs a
+    pass over the index; run after an erasure, not on every delete)."""
+    conn.execute("INSERT INTO messages_fts(messages_fts) VALUES ('optimize')")
+
+
 def erase_customer(conn: sqlite3.Connection, tombstone: Tombstone) -> ErasureReceipt:
     customer_id = tombstone.customer_id
     contacts = tuple(

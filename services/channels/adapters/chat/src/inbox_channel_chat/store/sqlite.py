@@ -140,4 +140,6 @@ class SqliteChatRecords(SqliteStore):
                 )
             return removed, orphans
 
-        return await self._db.write(write)
+        erased = await self._db.write(write)
+        await self._db.scrub()
+        return erased
