@@ -129,7 +129,7 @@ class CommonSettings:
     # The production store; unset means each service keeps its SQLite file under data_dir.
     mongodb: MongoTarget | None = None
     # Every HTTP listener's guards (header deadline, idle timeout, sockets per address).
-    http_limits: HttpLimits = field(default_factory=lambda: _http_limits_default())
+    http_limits: HttpLimits = field(default_factory=_http_limits_default)
 
     @classmethod
     def from_env(cls) -> CommonSettings:

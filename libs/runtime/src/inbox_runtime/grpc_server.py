@@ -91,13 +91,15 @@ def required_scope(method: str) -> str:
     return scope
 
 
+def _codecs(handler: grpc.RpcMethodHandler[Any, Any]) -> dict[str, Any]:
+    """The method's (de)serialisers, for a handler that stands in for it."""
+    return {"request_deserializer": handler.request_deserializer, "response_serializer": handler.response_serializer}
+
+
 def _as_caller(handler: grpc.RpcMethodHandler[Any, Any], caller: Caller) -> grpc.RpcMethodHandler[Any, Any]:
     """The same handler, run with `caller` as the current caller (each RPC runs in its own task, so the
     context variable is the call's alone)."""
-    kwargs = {
-        "request_deserializer": handler.request_deserializer,
-        "response_serializer": handler.response_serializer,
-    }
+    kwargs = _codecs(handler)
     # grpc-stubs type the handlers' behaviours as synchronous; the aio server gives coroutines and async
     # generators.
     if handler.unary_unary is not None:
@@ -133,10 +135,7 @@ def _denying_handler(
         await context.abort(code, reason)
         yield None  # pragma: no cover - abort raises
 
-    kwargs = {
-        "request_deserializer": handler.request_deserializer,
-        "response_serializer": handler.response_serializer,
-    }
+    kwargs = _codecs(handler)
     if handler.unary_unary is not None:
         return grpc.unary_unary_rpc_method_handler(deny, **kwargs)
     if handler.unary_stream is not None:
