@@ -147,3 +147,40 @@ async def test_a_reply_goes_out_threaded_once_and_a_bounce_marks_it_failed(
             break
         await asyncio.sleep(0.05)
     assert delivery is not None and (delivery.status, delivery.detail) == (events_pb2.DELIVERY_STATUS_FAILED, "bounced")
+
+
+async def test_an_erased_sender_leaves_no_mail_original_or_attachment_behind(
+    channels: RunningChannels, tmp_path: Path, nats_api_key: str
+) -> None:
+    from inbox.conversations.v1 import events_pb2 as conversation_events
+    from inbox_channels.subscribers import erasure_consumer
+    from inbox_devstack.waiting import eventually
+
+    email = adapter(channels)
+    raw = (FIXTURES / "with_attachment.eml").read_bytes()
+    await asyncio.to_thread(send, email.smtp_port, "linus@example.com", ["support@inbox.example.com"], raw)
+    [item] = await inbound(channels, at_least=1)
+
+    def kept_anywhere(marker: bytes) -> bool:
+        """In the adapter's files (the streams are threading's to erase, tests/e2e/test_erasure.py)."""
+        nats_files = tmp_path / "nats"
+        files = (p for p in tmp_path.rglob("*") if p.is_file() and nats_files not in p.parents)
+        return any(marker in p.read_bytes() for p in files)
+
+    # The attachment's bytes and the original's headers are kept until the sender is erased.
+    assert kept_anywhere(b"fake pdf bytes") and kept_anywhere(b"att-1@example.com")
+    sender = message_pb2.ContactPoint(kind=message_pb2.CONTACT_POINT_KIND_EMAIL, value="Linus@Example.com")
+    await channels.bus.publish(
+        conversation_events.CustomerErased(customer_id="cust-linus", contact_points=[sender]), event_id="erased-linus"
+    )
+
+    async def handled() -> bool:
+        return await channels.bus.settled(erasure_consumer(email))
+
+    await eventually(handled, what="the email adapter handled the erasure")
+    assert not kept_anywhere(b"fake pdf bytes")
+    assert not kept_anywhere(b"att-1@example.com")
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{channels.http_port}") as http:
+        [attachment] = item.attachments
+        got = await http.get(attachment.url, headers={"Authorization": f"Bearer {nats_api_key}"})
+        assert got.status_code == 404

@@ -24,7 +24,7 @@ from starlette.routing import BaseRoute, Route
 from inbox_channel_email.compose import build_reply, message_id_from_ours
 from inbox_channel_email.parse import ParsedEmail, is_valid_address, parse_email
 from inbox_channel_email.settings import EmailSettings
-from inbox_channel_email.store import EmailRecords, open_email_records
+from inbox_channel_email.store import EmailRecords, ReceivedMail, open_email_records
 
 log = structlog.get_logger(__name__)
 
@@ -113,8 +113,20 @@ class EmailAdapter:
         inbox_address = next((r.lower() for r in recipients if r.lower() in self._settings.inboxes), "")
         item = self._inbound(parsed, raw, inbox_address)
         try:
+            files = (
+                item.metadata["original_url"].removeprefix(ATTACHMENT_PATH),
+                *(a.attachment_id for a in item.attachments),
+            )
             await self._store.remember_received(
-                item.message_id, parsed.message_id, parsed.references, parsed.subject, inbox_address
+                ReceivedMail(
+                    item.message_id,
+                    parsed.message_id,
+                    parsed.references,
+                    parsed.subject,
+                    inbox_address,
+                    sender=parsed.sender,
+                    files=files,
+                )
             )
             await self._host.publish_inbound(item)
         except SenderRateLimited:
@@ -194,6 +206,18 @@ class EmailAdapter:
         )
 
     # --- outbound ------------------------------------------------------------------------
+
+    async def erase(self, contacts: Sequence[message_pb2.ContactPoint]) -> int:
+        """The customer's mails are forgotten, and their originals and attachments deleted (unless another
+        sender's mail holds the same bytes)."""
+        assert self._store is not None and self._files is not None
+        senders = [c.value for c in contacts if c.kind == message_pb2.CONTACT_POINT_KIND_EMAIL]
+        if not senders:
+            return 0
+        removed, unused = await self._store.erase_senders(senders)
+        for digest in unused:
+            self._files.delete(digest)
+        return removed
 
     def normalise_contact(self, contact: message_pb2.ContactPoint) -> message_pb2.ContactPoint:
         address = contact.value.strip().lower()

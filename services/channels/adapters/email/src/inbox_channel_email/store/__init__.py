@@ -4,6 +4,7 @@ implementations, SQLite (a file in the adapter's folder) and MongoDB (when the h
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -13,15 +14,31 @@ from inbox_channel_email.compose import ReplyContext
 
 
 @dataclass(frozen=True)
+class ReceivedMail:
+    message_id: str
+    email_message_id: str
+    references: tuple[str, ...]
+    subject: str
+    inbox_address: str
+    # Lower-cased: what an erasure finds the sender's mails by.
+    sender: str
+    # Digests of the files kept for it (the original, the attachments).
+    files: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class SentMail:
     message_id: str
     conversation_id: str
 
 
 class EmailRecords(Protocol):
-    async def remember_received(
-        self, message_id: str, email_message_id: str, references: tuple[str, ...], subject: str, inbox_address: str
-    ) -> None: ...
+    async def remember_received(self, mail: ReceivedMail) -> None: ...
+
+    async def erase_senders(self, senders: Sequence[str]) -> tuple[int, list[str]]:
+        """Forget the mails received from these (lower-cased) addresses: how many went, and the files
+        no other mail still uses (for the caller to delete)."""
+        ...
 
     async def reply_context(self, message_id: str) -> tuple[ReplyContext, str]:
         """Threading headers for answering `message_id`, and the inbox address it was sent to."""

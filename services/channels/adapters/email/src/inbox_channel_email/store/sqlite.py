@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 
 from inbox_runtime.sqlite import SqliteStore
 
 from inbox_channel_email.compose import ReplyContext
-from inbox_channel_email.store import SentMail
+from inbox_channel_email.store import ReceivedMail, SentMail
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS received_mail (
@@ -26,19 +27,58 @@ CREATE TABLE IF NOT EXISTS sent_mail (
 );
 """
 
+# Who sent each mail and which files it keeps, so that erasing the sender finds them. Mails received
+# before this version have neither: an erasure cannot find those (the README says so).
+MIGRATION_V2 = """
+ALTER TABLE received_mail ADD COLUMN sender TEXT NOT NULL DEFAULT '';
+ALTER TABLE received_mail ADD COLUMN files TEXT NOT NULL DEFAULT '';
+CREATE INDEX received_mail_by_sender ON received_mail(sender);
+"""
+
 
 class SqliteEmailRecords(SqliteStore):
-    MIGRATIONS = (SCHEMA,)
+    MIGRATIONS = (SCHEMA, MIGRATION_V2)
 
-    async def remember_received(
-        self, message_id: str, email_message_id: str, references: tuple[str, ...], subject: str, inbox_address: str
-    ) -> None:
+    async def remember_received(self, mail: ReceivedMail) -> None:
+        values = (
+            mail.message_id,
+            mail.email_message_id,
+            " ".join(mail.references),
+            mail.subject,
+            mail.inbox_address,
+            mail.sender.lower(),
+            " ".join(mail.files),
+        )
         await self._db.write(
             lambda conn: conn.execute(
-                "INSERT OR IGNORE INTO received_mail VALUES (?, ?, ?, ?, ?)",
-                (message_id, email_message_id, " ".join(references), subject, inbox_address),
+                "INSERT OR IGNORE INTO received_mail (message_id, email_message_id, references_ids, subject, "
+                "inbox_address, sender, files) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                values,
             )
         )
+
+    async def erase_senders(self, senders: Sequence[str]) -> tuple[int, list[str]]:
+        wanted = [s.lower() for s in senders]
+
+        def write(conn: sqlite3.Connection) -> tuple[int, list[str]]:
+            files: set[str] = set()
+            removed = 0
+            for sender in wanted:
+                for (kept,) in conn.execute("SELECT files FROM received_mail WHERE sender = ?", (sender,)):
+                    files.update(kept.split())
+                removed += conn.execute("DELETE FROM received_mail WHERE sender = ?", (sender,)).rowcount
+            still_used = {
+                digest
+                for digest in files
+                if conn.execute(
+                    "SELECT 1 FROM received_mail WHERE ' ' || files || ' ' LIKE ?", (f"% {digest} %",)
+                ).fetchone()
+            }
+            return removed, sorted(files - still_used)
+
+        erased = await self._db.write(write)
+        await self._db.scrub()
+        return erased
 
     async def reply_context(self, message_id: str) -> tuple[ReplyContext, str]:
         """Threading headers for answering `message_id`, and the inbox address it was sent to."""
