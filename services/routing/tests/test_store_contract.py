@@ -177,3 +177,16 @@ async def test_offers_to_an_agent_come_soonest_to_lapse_first(store: RoutingStor
     assert [r.conversation_id for r in await store.offers_to("ada")] == ["conv-2", "conv-1"]
     assert [r.conversation_id for r in await store.offers_to("bob")] == ["conv-3"]
     assert await store.offers_to("cy") == []
+
+
+async def test_a_merged_customer_s_records_are_the_survivor_s(store: RoutingStore) -> None:
+    await store.upsert_agent("ada", "Ada", {CHAT: 3}, ())
+    record = waiting(1)
+    await store.commit([RoutingChange(record)])
+    await store.commit([RoutingChange(given(record, "ada"), capacity=3)])
+    assert await store.merge_customers("cust-9", "cust-1") == 1
+    # Sticky routing finds the merged customer's agent for the survivor.
+    assert await store.known_agent("cust-9", "conv-other", 0) == "ada"
+    assert await store.known_agent("cust-1", "conv-other", 0) == ""
+    assert await store.forget_customer("cust-1") == 0
+    assert await store.forget_customer("cust-9") == 1

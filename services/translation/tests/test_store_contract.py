@@ -52,3 +52,41 @@ async def test_a_backlog_in_order_until_translated_and_forgotten_on_erasure(stor
     await store.forget_customer("c1")
     assert await store.untranslated("conv-1", "de") == [] and await store.customer_language("c1") == ""
     assert len(await store.untranslated("conv-2", "en")) == 1
+
+
+async def test_erasing_a_customer_erases_the_translations_of_their_words(store: TranslationStore) -> None:
+    await store.remember("grace-words", "hello from grace", "apertium", 1, owner="grace")
+    await store.remember("shared", "thanks", "apertium", 1, owner="ada")
+    await store.own("shared", "grace")  # Grace wrote the same words later: a cache hit
+    await store.remember("ada-words", "hello from ada", "apertium", 1, owner="ada")
+    await store.remember("agent-words", "how can I help?", "apertium", 1)  # an ad-hoc Translate call
+    await store.forget_customer("grace")
+    assert await store.cached("grace-words") is None and await store.cached("shared") is None
+    assert await store.cached("ada-words") == ("hello from ada", "apertium")
+    assert await store.cached("agent-words") == ("how can I help?", "apertium")
+    # What is translated again for Ada is hers, and only hers.
+    await store.remember("shared", "thanks", "apertium", 2, owner="ada")
+    await store.forget_customer("grace")
+    assert await store.cached("shared") == ("thanks", "apertium")
+
+
+async def test_a_merged_customer_s_messages_language_and_translations_go_to_the_survivor(
+    store: TranslationStore,
+) -> None:
+    await store.remember_message(CustomerMessage("m1", "conv-1", "merged", "hola", "es"))
+    await store.remember_customer_language("merged", "es")
+    await store.remember_customer_language("survivor", "pt")
+    await store.remember("k1", "hello", "apertium", 1, owner="merged")
+    await store.merge_customers("survivor", "merged")
+    assert await store.customer_language("survivor") == "pt" and await store.customer_language("merged") == ""
+    await store.forget_customer("merged")  # nothing is left under the old id
+    assert await store.untranslated("conv-1", "en") == [CustomerMessage("m1", "conv-1", "survivor", "hola", "es")]
+    assert await store.cached("k1") == ("hello", "apertium")
+    await store.forget_customer("survivor")
+    assert await store.untranslated("conv-1", "en") == [] and await store.cached("k1") is None
+
+
+async def test_a_merge_gives_the_survivor_the_merged_language_when_theirs_is_unknown(store: TranslationStore) -> None:
+    await store.remember_customer_language("merged", "es")
+    await store.merge_customers("survivor", "merged")
+    assert await store.customer_language("survivor") == "es"

@@ -439,6 +439,12 @@ class RoutingActions:
         erased = await self._store.forget_customer(customer_id)
         log.info("customer_forgotten", customer_id=customer_id, records=erased)
 
+    async def merge_customers(self, surviving_customer_id: str, merged_customer_id: str) -> None:
+        moved = await self._store.merge_customers(surviving_customer_id, merged_customer_id)
+        log.info(
+            "customers_merged", customer_id=surviving_customer_id, merged_customer_id=merged_customer_id, records=moved
+        )
+
     # --- agents ---------------------------------------------------------------------------
 
     async def upsert_agent(

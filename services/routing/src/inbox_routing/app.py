@@ -21,6 +21,7 @@ from inbox_routing.store.mongo import MongoRoutingStore
 from inbox_routing.store.sqlite import SqliteRoutingStore
 from inbox_routing.subscribers import (
     ON_CUSTOMER_ERASED,
+    ON_CUSTOMERS_MERGED,
     ON_MESSAGE_ADDED,
     ON_REOPENED,
     ON_STATUS_CHANGED,
@@ -60,6 +61,7 @@ async def run(settings: Settings) -> None:
         await stack.enter_async_context(bus.consume(ON_REOPENED, subscribers.on_reopened))
         await stack.enter_async_context(bus.consume(ON_STATUS_CHANGED, subscribers.on_status_changed))
         await stack.enter_async_context(bus.consume(ON_CUSTOMER_ERASED, subscribers.on_customer_erased))
+        await stack.enter_async_context(bus.consume(ON_CUSTOMERS_MERGED, subscribers.on_customers_merged))
         await stack.enter_async_context(bus.consume(ON_MESSAGE_ADDED, subscribers.on_message_added))
         # Offers lapse within a second of their deadline; silent agents become away; waiting conversations
         # are retried and escalated (a freed agent triggers this at once too).

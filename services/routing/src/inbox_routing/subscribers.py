@@ -29,6 +29,11 @@ ON_CUSTOMER_ERASED = ConsumerSpec(
     subjects=("conv.customer_erased",),
     event_type=conversation_events.CustomerErased,
 )
+ON_CUSTOMERS_MERGED = ConsumerSpec(
+    durable="routing-on-customers-merged",
+    subjects=("conv.customers_merged",),
+    event_type=conversation_events.CustomersMerged,
+)
 # A new conversation's opening travels in its first message's event.
 ON_MESSAGE_ADDED = ConsumerSpec(
     durable="routing-on-message-added",
@@ -94,6 +99,12 @@ class RoutingSubscribers:
 
     async def on_customer_erased(self, event: Event[conversation_events.CustomerErased]) -> None:
         await self._actions.forget_customer(event.payload.customer_id)
+
+    async def on_customers_merged(self, event: Event[conversation_events.CustomersMerged]) -> None:
+        merged = event.payload
+        if not merged.surviving_customer_id or not merged.merged_customer_id:
+            raise PermanentError("a merge names both customers")
+        await self._actions.merge_customers(merged.surviving_customer_id, merged.merged_customer_id)
 
     async def on_message_added(self, event: Event[conversation_events.MessageAdded]) -> None:
         if event.payload.HasField("opened"):

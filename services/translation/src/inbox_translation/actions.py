@@ -98,8 +98,9 @@ class Translator:
         log.info("glossary_set", tenant_id=tenant_id or DEFAULT_TENANT, terms=len(cleaned))
         return cleaned
 
-    async def translate(self, text: str, source: str, target: str, tenant_id: str = "") -> Translation:
+    async def translate(self, text: str, source: str, target: str, tenant_id: str = "", owner: str = "") -> Translation:
         """Translate, keeping protected text intact; the same text for the same pair is translated once.
+        `owner`: the customer whose words (or reply) these are, who owns the cached translation from now on.
 
         Raises ProviderUnavailable when the engine is down (callers retry), FailedPrecondition when no
         provider serves the pair.
@@ -115,6 +116,8 @@ class Translator:
         key = cache_key(text, source, target, glossary)
         hit = await self._store.cached(key)
         if hit is not None:
+            if owner:
+                await self._store.own(key, owner)
             return Translation(hit[0], source, target, hit[1], cached=True)
         chain = [(state.name, state.pairs) for state in await self.providers()]
         route = choose_route(chain, source, target, self._pivot)
@@ -133,7 +136,7 @@ class Translator:
                 raise FailedPrecondition(str(exc)) from None
         translated = restore(current, masked)
         provider = "+".join(route.providers)
-        await self._store.remember(key, translated, provider, now_us())
+        await self._store.remember(key, translated, provider, now_us(), owner)
         log.info("translated", source=source, target=target, provider=provider, characters=len(text))
         return Translation(translated, source, target, provider, cached=False)
 

@@ -22,6 +22,7 @@ from inbox_translation.store.sqlite import SqliteTranslationStore
 from inbox_translation.subscribers import (
     ON_ASSIGNED,
     ON_CUSTOMER_ERASED,
+    ON_CUSTOMERS_MERGED,
     ON_MESSAGE_ADDED,
     ON_REPLY,
     TranslationSubscribers,
@@ -71,6 +72,7 @@ async def run(settings: Settings) -> None:
         await stack.enter_async_context(bus.consume(ON_ASSIGNED, subscribers.on_assigned))
         await stack.enter_async_context(bus.consume(ON_REPLY, subscribers.on_reply))
         await stack.enter_async_context(bus.consume(ON_CUSTOMER_ERASED, subscribers.on_customer_erased))
+        await stack.enter_async_context(bus.consume(ON_CUSTOMERS_MERGED, subscribers.on_customers_merged))
         await server.set_serving()
         log.info("translation_ready", grpc_port=server.port, providers=list(settings.providers))
         await until_signalled()

@@ -101,7 +101,9 @@ class TranslationPipeline:
             if not needs_translation(message.language, agent_language):
                 continue
             try:
-                done = await self._translator.translate(message.text, message.language, agent_language, tenant_id)
+                done = await self._translator.translate(
+                    message.text, message.language, agent_language, tenant_id, owner=message.customer_id
+                )
             except ProviderUnavailable as exc:
                 if first_delivery:
                     await self._pending(message.message_id, conversation_id, str(exc))
@@ -130,7 +132,9 @@ class TranslationPipeline:
         provider = ""
         if needs_translation(source, customer_language):
             try:
-                done = await self._translator.translate(original, source, customer_language, tenant_id)
+                done = await self._translator.translate(
+                    original, source, customer_language, tenant_id, owner=outbound.customer_id
+                )
             except ProviderUnavailable as exc:
                 if first_delivery:
                     await self._pending(outbound.message_id, outbound.conversation_id, str(exc))
@@ -144,6 +148,10 @@ class TranslationPipeline:
 
     async def forget_customer(self, customer_id: str) -> None:
         await self._store.forget_customer(customer_id)
+
+    async def merge_customers(self, surviving_customer_id: str, merged_customer_id: str) -> None:
+        await self._store.merge_customers(surviving_customer_id, merged_customer_id)
+        log.info("customers_merged", customer_id=surviving_customer_id, merged_customer_id=merged_customer_id)
 
     async def _pending(self, message_id: str, conversation_id: str, reason: str) -> None:
         pending = translation_events.TranslationPending(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from inbox.conversations.v1 import events_pb2 as conversation_events
 from inbox.message.v1 import message_pb2
 from inbox.routing.v1 import events_pb2 as routing_events
-from inbox_events import ConsumerSpec, Event
+from inbox_events import ConsumerSpec, Event, PermanentError
 
 from inbox_translation.pipeline import TranslationPipeline
 
@@ -42,6 +42,11 @@ ON_CUSTOMER_ERASED = ConsumerSpec(
     durable="translation-on-customer-erased",
     subjects=("conv.customer_erased",),
     event_type=conversation_events.CustomerErased,
+)
+ON_CUSTOMERS_MERGED = ConsumerSpec(
+    durable="translation-on-customers-merged",
+    subjects=("conv.customers_merged",),
+    event_type=conversation_events.CustomersMerged,
 )
 TRANSLATED_KINDS = (message_pb2.MESSAGE_KIND_TEXT, message_pb2.MESSAGE_KIND_VOICEMAIL)
 
@@ -80,3 +85,9 @@ class TranslationSubscribers:
 
     async def on_customer_erased(self, event: Event[conversation_events.CustomerErased]) -> None:
         await self._pipeline.forget_customer(event.payload.customer_id)
+
+    async def on_customers_merged(self, event: Event[conversation_events.CustomersMerged]) -> None:
+        merged = event.payload
+        if not merged.surviving_customer_id or not merged.merged_customer_id:
+            raise PermanentError("a merge names both customers")
+        await self._pipeline.merge_customers(merged.surviving_customer_id, merged.merged_customer_id)

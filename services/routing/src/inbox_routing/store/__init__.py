@@ -67,6 +67,11 @@ class RoutingStore(Protocol):
         """Erase the routing records of a customer; returns how many."""
         ...
 
+    async def merge_customers(self, surviving_customer_id: str, merged_customer_id: str) -> int:
+        """The merged customer's routing records (their agents of before, for sticky routing) are the
+        survivor's; returns how many."""
+        ...
+
     # --- agents --------------------------------------------------------------------------------
 
     async def upsert_agent(

@@ -19,6 +19,7 @@ CONVERSATION_AGENTS = "translation_conversation_agents"
 CUSTOMER_MESSAGES = "translation_customer_messages"
 GLOSSARIES = "translation_glossaries"
 INDEXES = {
+    CACHE: [IndexModel([("owners", ASCENDING)])],
     CUSTOMER_MESSAGES: [
         IndexModel([("conversation_id", ASCENDING), ("remembered_at_ns", ASCENDING)]),
         IndexModel([("customer_id", ASCENDING)]),
@@ -34,8 +35,14 @@ class MongoTranslationStore(MongoStore):
         found = await self._db[CACHE].find_one({"_id": key})
         return (str(found["text"]), str(found["provider"])) if found else None
 
-    async def remember(self, key: str, text: str, provider: str, now_us: int) -> None:
-        await self._insert_if_absent(CACHE, {"_id": key, "text": text, "provider": provider, "created_at_us": now_us})
+    async def remember(self, key: str, text: str, provider: str, now_us: int, owner: str = "") -> None:
+        update: dict[str, object] = {"$setOnInsert": {"text": text, "provider": provider, "created_at_us": now_us}}
+        if owner:
+            update["$addToSet"] = {"owners": owner}
+        await self._db[CACHE].update_one({"_id": key}, update, upsert=True)
+
+    async def own(self, key: str, owner: str) -> None:
+        await self._db[CACHE].update_one({"_id": key}, {"$addToSet": {"owners": owner}})
 
     async def customer_language(self, customer_id: str) -> str:
         found = await self._db[CUSTOMER_LANGUAGES].find_one({"_id": customer_id})
@@ -83,6 +90,18 @@ class MongoTranslationStore(MongoStore):
     async def forget_customer(self, customer_id: str) -> None:
         await self._db[CUSTOMER_MESSAGES].delete_many({"customer_id": customer_id})
         await self._db[CUSTOMER_LANGUAGES].delete_one({"_id": customer_id})
+        # Another customer who wrote the same words loses a cache entry: translated again when needed.
+        await self._db[CACHE].delete_many({"owners": customer_id})
+
+    async def merge_customers(self, surviving_customer_id: str, merged_customer_id: str) -> None:
+        surviving, merged = surviving_customer_id, merged_customer_id
+        await self._db[CUSTOMER_MESSAGES].update_many({"customer_id": merged}, {"$set": {"customer_id": surviving}})
+        language = await self.customer_language(merged)
+        if language and not await self.customer_language(surviving):
+            await self.remember_customer_language(surviving, language)
+        await self._db[CUSTOMER_LANGUAGES].delete_one({"_id": merged})
+        await self._db[CACHE].update_many({"owners": merged}, {"$addToSet": {"owners": surviving}})
+        await self._db[CACHE].update_many({"owners": merged}, {"$pull": {"owners": merged}})
 
     async def glossary(self, tenant_id: str) -> tuple[str, ...]:
         found = await self._db[GLOSSARIES].find_one({"_id": tenant_id})

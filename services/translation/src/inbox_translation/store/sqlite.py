@@ -43,9 +43,19 @@ CREATE TABLE glossaries (
 );
 """
 
+# Whose words each cached translation holds, so that erasing a customer erases them from the cache too.
+MIGRATION_V3 = """
+CREATE TABLE translation_owners (
+    customer_id TEXT NOT NULL,
+    cache_key TEXT NOT NULL,
+    PRIMARY KEY (customer_id, cache_key)
+) WITHOUT ROWID;
+CREATE INDEX translation_owners_by_key ON translation_owners(cache_key);
+"""
+
 
 class SqliteTranslationStore(SqliteStore):
-    MIGRATIONS = (SCHEMA, MIGRATION_V2)
+    MIGRATIONS = (SCHEMA, MIGRATION_V2, MIGRATION_V3)
 
     async def cached(self, key: str) -> tuple[str, str] | None:
         row = self._db.lookup(
@@ -53,10 +63,19 @@ class SqliteTranslationStore(SqliteStore):
         )
         return (str(row[0]), str(row[1])) if row else None
 
-    async def remember(self, key: str, text: str, provider: str, now_us: int) -> None:
+    async def remember(self, key: str, text: str, provider: str, now_us: int, owner: str = "") -> None:
         values = (key, text, provider, now_us)
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT OR IGNORE INTO translations VALUES (?, ?, ?, ?)", values)
+            if owner:
+                conn.execute("INSERT OR IGNORE INTO translation_owners VALUES (?, ?)", (owner, key))
+
+        await self._db.write(write)
+
+    async def own(self, key: str, owner: str) -> None:
         await self._db.write(
-            lambda conn: conn.execute("INSERT OR IGNORE INTO translations VALUES (?, ?, ?, ?)", values)
+            lambda conn: conn.execute("INSERT OR IGNORE INTO translation_owners VALUES (?, ?)", (owner, key))
         )
 
     async def customer_language(self, customer_id: str) -> str:
@@ -120,9 +139,33 @@ class SqliteTranslationStore(SqliteStore):
         def write(conn: sqlite3.Connection) -> None:
             conn.execute("DELETE FROM customer_messages WHERE customer_id = ?", (customer_id,))
             conn.execute("DELETE FROM customer_languages WHERE customer_id = ?", (customer_id,))
+            # Another customer who wrote the same words loses a cache entry: translated again when needed.
+            owned = "SELECT cache_key FROM translation_owners WHERE customer_id = ?"
+            conn.execute(f"DELETE FROM translations WHERE cache_key IN ({owned})", (customer_id,))
+            conn.execute(f"DELETE FROM translation_owners WHERE cache_key IN ({owned})", (customer_id,))
 
         await self._db.write(write)
         await self._db.scrub()
+
+    async def merge_customers(self, surviving_customer_id: str, merged_customer_id: str) -> None:
+        ids = (surviving_customer_id, merged_customer_id)
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE customer_messages SET customer_id = ? WHERE customer_id = ?", ids)
+            conn.execute(
+                "INSERT OR IGNORE INTO customer_languages SELECT ?, language FROM customer_languages "
+                "WHERE customer_id = ?",
+                ids,
+            )
+            conn.execute(
+                "INSERT OR IGNORE INTO translation_owners SELECT ?, cache_key FROM translation_owners "
+                "WHERE customer_id = ?",
+                ids,
+            )
+            for table in ("customer_languages", "translation_owners"):
+                conn.execute(f"DELETE FROM {table} WHERE customer_id = ?", (merged_customer_id,))
+
+        await self._db.write(write)
 
     async def glossary(self, tenant_id: str) -> tuple[str, ...]:
         row = self._db.lookup(

@@ -267,6 +267,11 @@ class MongoRoutingStore(MongoStore):
             await self._db[collection].delete_many({field: {"$in": ids}})
         return (await self._db[ASSIGNMENTS].delete_many({"_id": {"$in": ids}})).deleted_count
 
+    async def merge_customers(self, surviving_customer_id: str, merged_customer_id: str) -> int:
+        merged, surviving = {"customer_id": merged_customer_id}, {"$set": {"customer_id": surviving_customer_id}}
+        await self._db[VERSIONS].update_many(merged, surviving)
+        return (await self._db[ASSIGNMENTS].update_many(merged, surviving)).modified_count
+
     async def load_of(self, agent_id: str) -> dict[int, int]:
         found = self._db[SLOTS].find({"agent_id": agent_id}, {"channel": 1})
         return dict(Counter([int(s["channel"]) async for s in found]))

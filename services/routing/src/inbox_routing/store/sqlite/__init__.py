@@ -107,6 +107,12 @@ class SqliteRoutingStore(SqliteStore):
         await self._db.scrub()
         return forgotten
 
+    async def merge_customers(self, surviving_customer_id: str, merged_customer_id: str) -> int:
+        ids = (surviving_customer_id, merged_customer_id)
+        return await self._db.write(
+            lambda conn: int(conn.execute("UPDATE assignments SET customer_id = ? WHERE customer_id = ?", ids).rowcount)
+        )
+
     async def load_of(self, agent_id: str) -> dict[int, int]:
         return self._db.lookup(lambda conn: queries.load_of(conn, agent_id))
 
