@@ -50,12 +50,16 @@ async def twilio_post(suite: LocalSuite, path: str, params: dict[str, str]) -> N
 PASSWORD = "correct horse battery"
 
 
-async def make_agent(suite: LocalSuite, token: str, agent_id: str, *, web_login: bool = True) -> None:
+async def make_agent(
+    suite: LocalSuite, token: str, agent_id: str, *, web_login: bool = True, languages: tuple[str, ...] = ()
+) -> None:
     """An available agent in routing and, unless told otherwise, a web login (which, set again, would sign
     the agent out of every browser: a password reset)."""
     async with authenticated_channel(f"127.0.0.1:{suite.ports.routing_grpc}", token) as channel:
         routing = routing_service_pb2_grpc.RoutingServiceStub(channel)
-        await routing.UpsertAgent(routing_service_pb2.UpsertAgentRequest(agent_id=agent_id, display_name=agent_id))
+        await routing.UpsertAgent(
+            routing_service_pb2.UpsertAgentRequest(agent_id=agent_id, display_name=agent_id, languages=languages)
+        )
         await routing.SetPresence(
             routing_service_pb2.SetPresenceRequest(agent_id=agent_id, presence=routing_service_pb2.PRESENCE_AVAILABLE)
         )

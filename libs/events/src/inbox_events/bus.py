@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Generic, TypeVar
@@ -32,7 +32,7 @@ import nats
 import nats.errors
 import nats.js.errors
 import structlog
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 from inbox.events.v1 import envelope_pb2
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
@@ -43,7 +43,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, S
 from inbox_events.codec import DEFAULT_TENANT, MalformedEvent, decode, encode
 from inbox_events.permissions import inbox_prefix
 from inbox_events.streams import STREAMS, StreamSpec, stream_for_subject
-from inbox_events.subjects import subject_for
+from inbox_events.subjects import subject_for, subject_matches
 
 if TYPE_CHECKING:
     from inbox_events.api_keys import ApiKeyStore
@@ -54,6 +54,8 @@ M = TypeVar("M", bound=Message)
 
 HEADER_EVENT_TYPE = "Inbox-Event-Type"
 HEADER_CORRELATION = "Inbox-Correlation-Id"
+# JetStream's error code for a sequence that holds no message (any more).
+NO_MESSAGE_FOUND = 10057
 # Core NATS subjects for signals and live-only events; no stream captures them.
 SIGNAL_PREFIX = "signal"
 LIVE_PREFIX = "live"
@@ -90,6 +92,8 @@ class Event(Generic[M]):
     payload: M
     subject: str
     deliveries: int
+    # Where the stream holds it (what erasing it from the stream takes).
+    stream_sequence: int = 0
 
 
 @dataclass(frozen=True)
@@ -314,6 +318,76 @@ class EventBus:
         info = await self._js.consumer_info(spec.stream_name(), spec.durable)
         return bool(info.num_pending == 0 and info.num_ack_pending == 0)
 
+    async def erase_events(
+        self, is_erased: Callable[[envelope_pb2.EventEnvelope], bool], *, keep: Collection[tuple[str, int]] = ()
+    ) -> int:
+        """Delete from every stream each stored event `is_erased` picks, but those in `keep` (stream,
+        sequence); JetStream overwrites a deleted message's bytes on disk. Each stream is read once, up to
+        its last event at the start. What erasing a customer takes; how many events went."""
+        erased = 0
+        for spec in STREAMS:
+            for sequence in await self._stored_matching(spec, is_erased):
+                if (spec.name, sequence) not in keep and await self.erase_event(spec.name, sequence):
+                    erased += 1
+        return erased
+
+    async def _stored_matching(
+        self, spec: StreamSpec, is_erased: Callable[[envelope_pb2.EventEnvelope], bool]
+    ) -> list[int]:
+        info = await self._js.stream_info(spec.name)
+        if not info.state.messages:
+            return []
+        last = info.state.last_seq
+        # Ephemeral and unacknowledged: a reader of the stream that nothing else sees, gone when idle.
+        config = ConsumerConfig(
+            ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL, inactive_threshold=30.0, mem_storage=True
+        )
+        subscription = await self._js.pull_subscribe(spec.subjects[0], stream=spec.name, config=config)
+        found: list[int] = []
+        try:
+            while True:
+                try:
+                    batch = await subscription.fetch(256, timeout=2)
+                except (nats.errors.TimeoutError, TimeoutError):  # the rest was deleted meanwhile
+                    break
+                for msg in batch:
+                    envelope = envelope_pb2.EventEnvelope()
+                    with contextlib.suppress(DecodeError):
+                        envelope.ParseFromString(msg.data)
+                        if is_erased(envelope):
+                            found.append(msg.metadata.sequence.stream)
+                if not batch or batch[-1].metadata.sequence.stream >= last:
+                    break
+        finally:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+        return found
+
+    async def erase_event(self, stream: str, sequence: int) -> bool:
+        """Delete one stored event, overwriting its bytes; False when it was already gone (its age,
+        another replica's erasure)."""
+        try:
+            return await self._js.delete_msg(stream, sequence)
+        except nats.js.errors.APIError as exc:
+            if exc.err_code == NO_MESSAGE_FOUND:
+                return False
+            raise
+
+    async def not_yet_handled_by(self, spec: ConsumerSpec[M], subject: str, sequence: int) -> list[str]:
+        """The other durable consumers of `spec`'s stream that take `subject` and have not yet settled the
+        event at `sequence`: who still needs it before it may be erased."""
+        waiting = []
+        for info in await self._js.consumers_info(spec.stream_name()):
+            config = info.config
+            durable = config.durable_name
+            if not durable or durable == spec.durable:
+                continue
+            filters = config.filter_subjects or [config.filter_subject or ">"]
+            settled_up_to = (info.ack_floor.stream_seq or 0) if info.ack_floor else 0
+            if settled_up_to < sequence and any(subject_matches(pattern, subject) for pattern in filters):
+                waiting.append(durable)
+        return sorted(waiting)
+
     async def _dead_letter(self, spec: ConsumerSpec[M], msg: Msg, reason: str) -> None:
         metadata = msg.metadata
         dead = envelope_pb2.DeadLetter(
@@ -486,8 +560,14 @@ class _Consumer(Generic[M]):
                 except Exception as error:
                     log.warning("event_settle_failed", consumer=self._spec.durable, error=repr(error))
             return None
-        deliveries = msg.metadata.num_delivered or 1
-        return Event(envelope=envelope, payload=payload, subject=msg.subject, deliveries=deliveries)
+        metadata = msg.metadata
+        return Event(
+            envelope=envelope,
+            payload=payload,
+            subject=msg.subject,
+            deliveries=metadata.num_delivered or 1,
+            stream_sequence=metadata.sequence.stream,
+        )
 
     async def _handle(self, msg: Msg, event: Event[M]) -> float | None:
         """Handle, then ack, dead-letter or nak; the delay before a retry when it was nak'ed."""

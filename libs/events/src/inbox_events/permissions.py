@@ -8,7 +8,8 @@ What a service's user can do:
 - create and update the streams (every service applies the stream table at start), read the API keys;
 - receive replies on its own inbox prefix only (`_INBOX.<service>`), so no service reads another's
   fetched messages; listen to the core subjects named here (live views, signals).
-Deleting or purging a stream, or reading a stream it does not consume, is refused.
+Deleting or purging a stream, or reading a stream it does not consume, is refused; one service (threading,
+which erases customers) may read every stream and delete single events from it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from inbox_events.streams import API_KEYS_BUCKET as BUCKET
+from inbox_events.streams import STREAMS
 
 KEYS_STREAM = f"KV_{BUCKET}"
 ADMIN_USER = "admin"
@@ -32,6 +34,8 @@ class BusAccess:
     listens: tuple[str, ...] = ()
     # Creates and revokes API keys (AccessService).
     writes_api_keys: bool = False
+    # Erases customers from the streams: reads every stream, deletes single events (never purges).
+    erases_events: bool = False
 
 
 BUS_ACCESS: dict[str, BusAccess] = {
@@ -44,6 +48,7 @@ BUS_ACCESS: dict[str, BusAccess] = {
         publishes=("conv.>", "outbound.>", "live.conv.>"),
         reads=("INBOUND", "ROUTING", "DELIVERY", "TRANSLATION"),
         writes_api_keys=True,
+        erases_events=True,
     ),
     "routing": BusAccess(publishes=("routing.>",), reads=("CONVERSATIONS",)),
     "translation": BusAccess(publishes=("translation.>",), reads=("CONVERSATIONS", "ROUTING")),
@@ -69,6 +74,12 @@ def permissions(service: str) -> dict[str, list[str]]:
     publish += [f"$JS.API.DIRECT.GET.{KEYS_STREAM}", f"$JS.API.DIRECT.GET.{KEYS_STREAM}.>"]
     publish.append(f"$JS.API.STREAM.MSG.GET.{KEYS_STREAM}")
     streams = list(access.reads)
+    if access.erases_events:
+        every = [spec.name for spec in STREAMS]
+        streams += [name for name in every if name not in streams]
+        publish += [f"$JS.API.STREAM.MSG.DELETE.{name}" for name in every]
+        # Who still needs an erasure notice before it goes too.
+        publish.append("$JS.API.CONSUMER.LIST.CONVERSATIONS")
     if access.writes_api_keys:
         publish.append(f"$KV.{BUCKET}.>")
         streams.append(KEYS_STREAM)  # listing keys watches the bucket

@@ -65,3 +65,14 @@ def subject_for(event: Message) -> str:
         return _FIXED_SUBJECTS[event.DESCRIPTOR.full_name]
     except KeyError:
         raise ValueError(f"no subject is declared for {event.DESCRIPTOR.full_name}") from None
+
+
+def subject_matches(pattern: str, subject: str) -> bool:
+    """NATS subject matching: `*` is one token, a final `>` one or more."""
+    wanted, tokens = pattern.split("."), subject.split(".")
+    for index, token in enumerate(wanted):
+        if token == ">":
+            return len(tokens) > index
+        if index >= len(tokens) or (token != "*" and token != tokens[index]):
+            return False
+    return len(tokens) == len(wanted)

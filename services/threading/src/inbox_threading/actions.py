@@ -10,7 +10,8 @@ import structlog
 from inbox.channels.v1 import events_pb2 as channel_events
 from inbox.conversations.v1 import events_pb2 as conversation_events
 from inbox.message.v1 import message_pb2
-from inbox_events import EventBus, Outgoing
+from inbox_events import ConsumerSpec, Event, EventBus, Outgoing, Postponed
+from inbox_events.erasure import ErasureScope, is_about, notice_wait_seconds
 from inbox_runtime.optimistic import until_applied
 from inbox_runtime.timestamps import now_us, to_timestamp
 
@@ -733,10 +734,33 @@ class ThreadingActions:
             customer_id=customer_id,
             contact_points=[message_pb2.ContactPoint(kind=c.kind, value=c.value) for c in receipt.contact_points],  # type: ignore[arg-type]
             erased_at=to_timestamp(receipt.erased_at_us),
+            conversation_ids=receipt.conversation_ids,
         )
         await self._bus.publish(erased, event_id=f"customer-erased:{customer_id}")
         log.info("customer_erased", customer_id=customer_id, agent_id=actor, items=receipt.items)
         return receipt
+
+    async def erase_from_streams(
+        self,
+        notice: Event[conversation_events.CustomerErased],
+        notice_consumer: ConsumerSpec[conversation_events.CustomerErased],
+    ) -> None:
+        """The erased customer's events leave every stream; the notice itself last, once every other service
+        has handled it (until then it is put back, and each look catches what they published meanwhile)."""
+        erased = notice.payload
+        scope = ErasureScope.of(erased)
+        stream = notice_consumer.stream_name()
+        events = await self._bus.erase_events(
+            lambda envelope: is_about(envelope, scope), keep={(stream, notice.stream_sequence)}
+        )
+        waiting = await self._bus.not_yet_handled_by(notice_consumer, notice.subject, notice.stream_sequence)
+        if waiting:
+            delay = notice_wait_seconds(notice.deliveries)
+            if delay is not None:
+                raise Postponed(delay, f"the erasure notice is still needed by {', '.join(waiting)}")
+            log.error("erasure_notice_never_handled", customer_id=erased.customer_id, consumers=waiting)
+        await self._bus.erase_event(stream, notice.stream_sequence)
+        log.info("customer_erased_from_streams", customer_id=erased.customer_id, events=events)
 
     async def _merge(self, a: str, b: str, actor: str, reason: str, now: int) -> MergeReceipt:
         """Two records of one person become one: the older keeps everything (see `surviving_customer`).

@@ -21,6 +21,7 @@ from inbox_threading.store.mongo import MongoConversationStore
 from inbox_threading.store.sqlite import SqliteConversationStore
 from inbox_threading.subscribers import (
     ON_ASSIGNED,
+    ON_CUSTOMER_ERASED,
     ON_INBOUND,
     ON_LANGUAGE_DETECTED,
     ON_MESSAGE_TRANSLATED,
@@ -72,6 +73,7 @@ async def run(settings: Settings) -> None:
         await stack.enter_async_context(bus.consume(ON_MESSAGE_TRANSLATED, subscribers.on_message_translated))
         await stack.enter_async_context(bus.consume(ON_TRANSLATION_PENDING, subscribers.on_translation_pending))
         await stack.enter_async_context(bus.consume(ON_REPLY_TRANSLATED, subscribers.on_reply_translated))
+        await stack.enter_async_context(bus.consume(ON_CUSTOMER_ERASED, subscribers.on_customer_erased))
         await stack.enter_async_context(every(settings.snooze_check_seconds, actions.wake_snoozed, "wake_snoozed"))
         await server.set_serving()
         log.info("threading_ready", grpc_port=server.port)

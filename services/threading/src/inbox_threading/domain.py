@@ -468,7 +468,7 @@ def index_terms(text: str) -> tuple[str, ...]:
 class ErasureReceipt:
     customer_id: str
     contact_points: tuple[ContactPoint, ...]
-    conversations: int
+    conversation_ids: tuple[str, ...]
     items: int
     erased_at_us: int
 

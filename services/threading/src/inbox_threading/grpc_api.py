@@ -201,7 +201,7 @@ class ConversationApi(pb_grpc.ConversationServiceServicer):
         receipt = await self._actions.erase_customer(request.customer_id, actor, request.reason)
         return pb.EraseCustomerResponse(
             customer_id=receipt.customer_id,
-            conversations_erased=receipt.conversations,
+            conversations_erased=len(receipt.conversation_ids),
             items_erased=receipt.items,
             erased_at=to_timestamp(receipt.erased_at_us),
         )

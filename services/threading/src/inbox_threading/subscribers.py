@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from inbox.channels.v1 import events_pb2 as channel_events
+from inbox.conversations.v1 import events_pb2 as conversation_events
 from inbox.routing.v1 import events_pb2 as routing_events
 from inbox.translation.v1 import events_pb2 as translation_events
 from inbox_events import ConsumerSpec, Event, PermanentError, Postponed
+from inbox_events.erasure import NOTICE_WAIT_TRIES
 
 from inbox_threading.actions import ThreadingActions
 from inbox_threading.domain import ContactPoint, InvalidInput
@@ -83,6 +85,14 @@ ON_REPLY_TRANSLATED = ConsumerSpec(
     event_type=translation_events.ReplyTranslated,
 )
 
+ON_CUSTOMER_ERASED = ConsumerSpec(
+    durable="threading-on-customer-erased",
+    subjects=("conv.customer_erased",),
+    event_type=conversation_events.CustomerErased,
+    # The notice waits for the other services (erasure.notice_wait_seconds), with room for errors after.
+    max_deliver=NOTICE_WAIT_TRIES + 6,
+)
+
 
 class ThreadingSubscribers:
     def __init__(self, actions: ThreadingActions) -> None:
@@ -150,3 +160,6 @@ class ThreadingSubscribers:
         if not reply.outbound.message_id:
             raise PermanentError("translated reply without a message id")
         await self._actions.deliver_translated_reply(reply.outbound, reply.language, reply.provider)
+
+    async def on_customer_erased(self, event: Event[conversation_events.CustomerErased]) -> None:
+        await self._actions.erase_from_streams(event, ON_CUSTOMER_ERASED)

@@ -338,4 +338,4 @@ class ThreadWrites(ThreadQueries):
         )
         await self._db[CUSTOMERS].delete_one({"_id": customer_id})
         await self._db[CLAIMS].delete_many({"customer_id": customer_id})
-        return ErasureReceipt(customer_id, contacts, len(conversation_ids), items, tombstone.erased_at_us)
+        return ErasureReceipt(customer_id, contacts, tuple(conversation_ids), items, tombstone.erased_at_us)

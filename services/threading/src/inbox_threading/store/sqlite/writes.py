@@ -330,4 +330,4 @@ def erase_customer(conn: sqlite3.Connection, tombstone: Tombstone) -> ErasureRec
         "INSERT OR REPLACE INTO erasures VALUES (?, ?, ?, ?, ?)",
         (customer_id, tombstone.erased_at_us, tombstone.erased_by, tombstone.reason, json.dumps(counts)),
     )
-    return ErasureReceipt(customer_id, contacts, len(conversation_ids), items, tombstone.erased_at_us)
+    return ErasureReceipt(customer_id, contacts, tuple(conversation_ids), items, tombstone.erased_at_us)
