@@ -44,7 +44,9 @@ def sample(message_id: str, sender: str) -> InboundSample:
             smtp_send, runtime, sender, "support@inbox.example.com", mail(message_id, sender)
         )
 
-    return InboundSample(message_id, send, message_id, message_pb2.ContactPoint(kind=EMAIL, value=sender))
+    # The provider's id is the sender's Message-ID: de-duplicated per sender.
+    provider_id = f"{sender}:{message_id}"
+    return InboundSample(message_id, send, provider_id, message_pb2.ContactPoint(kind=EMAIL, value=sender))
 
 
 async def relaying(runtime: RunningChannels) -> bool:

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 from inbox_channel_email.compose import ReplyContext, build_reply, message_id_from_ours, reply_subject
-from inbox_channel_email.parse import html_to_text, parse_email
+from inbox_channel_email.parse import UNKNOWN_SENDER_DOMAIN, choose_sender, html_to_text, parse_email
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 DOMAIN = "inbox.example.com"
@@ -94,3 +94,34 @@ def test_undecodable_header_and_body_bytes_come_out_as_valid_text() -> None:
         text.encode("utf-8")  # no lone surrogates left: storable and sendable
     assert parsed.subject == "café \ufffd"
     assert parsed.full_text == "na\ufffdve été"
+
+
+def mail(headers: str) -> bytes:
+    return (headers + "To: support@inbox.example.com\r\nSubject: order\r\n\r\nWhere is it?\r\n").encode()
+
+
+@pytest.mark.parametrize(
+    ("headers", "envelope", "expected"),
+    [
+        ("From: Grace <Grace@Example.org>\r\n", "", ("Grace", "grace@example.org")),
+        # Only the Reply-To is usable (a `<>` or garbled From, a form mailer).
+        ("From: <>\r\nReply-To: Grace <grace@example.org>\r\n", "", ("Grace", "grace@example.org")),
+        ("From: Grace\r\nReply-To: grace@example.org\r\n", "", ("Grace", "grace@example.org")),
+        ("From: undisclosed\r\nSender: Grace <grace@example.org>\r\n", "", ("Grace", "grace@example.org")),
+        # Nothing in the headers: the SMTP envelope's MAIL FROM.
+        ("From: <>\r\n", "<grace@example.org>", ("", "grace@example.org")),
+        ("", "grace@example.org", ("", "grace@example.org")),
+    ],
+)
+def test_the_sender_is_the_first_usable_address(headers: str, envelope: str, expected: tuple[str, str]) -> None:
+    parsed = parse_email(mail(headers), DOMAIN, envelope)
+    assert (parsed.sender_name, parsed.sender) == expected
+
+
+def test_a_mail_with_no_usable_sender_anywhere_still_has_one_of_its_own() -> None:
+    raw = mail("From: <>\r\n")
+    parsed = parse_email(raw, DOMAIN, "<>")
+    assert parsed.sender.endswith("@" + UNKNOWN_SENDER_DOMAIN) and parsed.sender_name == "Unknown sender"
+    assert parse_email(raw, DOMAIN, "").sender == parsed.sender  # a retry is the same sender
+    assert parse_email(mail("From: ???\r\n"), DOMAIN).sender != parsed.sender  # another mail is another
+    assert choose_sender([("", "not an address")], "", b"x")[1].endswith(UNKNOWN_SENDER_DOMAIN)

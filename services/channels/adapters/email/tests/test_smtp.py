@@ -44,7 +44,8 @@ async def test_mail_to_a_support_address_becomes_one_inbound_message(
     [item] = await inbound(channels, at_least=1)
     assert item.channel == message_pb2.CHANNEL_EMAIL and item.inbox_id == "support"
     assert item.sender == message_pb2.ContactPoint(kind=message_pb2.CONTACT_POINT_KIND_EMAIL, value="linus@example.com")
-    assert (item.provider_message_id, item.text) == ("att-1@example.com", "Please see the attached invoice.")
+    assert item.text == "Please see the attached invoice."
+    assert item.provider_message_id == "linus@example.com:att-1@example.com"  # the sender's Message-ID
     assert item.metadata["subject"] == "Invoice attached"
     [attachment] = item.attachments
     assert (attachment.filename, attachment.size_bytes) == ("invoice.pdf", 23)
@@ -184,3 +185,46 @@ async def test_an_erased_sender_leaves_no_mail_original_or_attachment_behind(
         [attachment] = item.attachments
         got = await http.get(attachment.url, headers={"Authorization": f"Bearer {nats_api_key}"})
         assert got.status_code == 404
+
+
+async def test_a_mail_without_a_usable_from_lands_and_a_reused_message_id_is_not_a_duplicate(
+    channels: RunningChannels,
+) -> None:
+    port = adapter(channels).smtp_port
+    body = b"To: support@inbox.example.com\r\nSubject: order\r\nMessage-ID: <same@example.org>\r\n\r\nWhere?\r\n"
+    # A form mailer's `From: <>` with the customer in Reply-To; then nothing usable but the envelope.
+    await asyncio.to_thread(
+        send,
+        port,
+        "forms@example.net",
+        ["support@inbox.example.com"],
+        b"From: <>\r\nReply-To: ada@example.org\r\n" + body,
+    )
+    await asyncio.to_thread(send, port, "grace@example.org", ["support@inbox.example.com"], b"From: ???\r\n" + body)
+    # The same mail again from Grace's server: a retry, one item.
+    await asyncio.to_thread(send, port, "grace@example.org", ["support@inbox.example.com"], b"From: ???\r\n" + body)
+    items = await inbound(channels, at_least=2)
+    assert sorted(i.sender.value for i in items) == ["ada@example.org", "grace@example.org"]
+    assert len({i.message_id for i in items}) == 2
+
+
+async def test_a_mail_from_nobody_known_lands_and_a_reply_to_it_fails_with_what_to_do(
+    channels: RunningChannels, relay: Relay
+) -> None:
+    from inbox_devstack.waiting import eventually
+
+    raw = b"From: <>\r\nTo: support@inbox.example.com\r\nSubject: help\r\n\r\nMy order never came.\r\n"
+    await asyncio.to_thread(send, adapter(channels).smtp_port, "<>", ["support@inbox.example.com"], raw)
+    [item] = await inbound(channels, at_least=1)
+    assert item.sender.value.endswith("@unknown-sender.invalid") and item.text == "My order never came."
+    reply = events_pb2.OutboundMessage(
+        message_id="reply-unknown", conversation_id="conv-1", channel=message_pb2.CHANNEL_EMAIL, recipient=item.sender
+    )
+    await channels.bus.publish(reply, event_id="out-unknown")
+
+    async def failed() -> str:
+        delivery = await channels.actions.delivery("reply-unknown")
+        return delivery.detail if delivery and delivery.status == events_pb2.DELIVERY_STATUS_FAILED else ""
+
+    assert "merge the customer" in await eventually(failed, what="the reply is marked failed")
+    assert relay.received == []

@@ -22,7 +22,7 @@ from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from inbox_channel_email.compose import build_reply, message_id_from_ours
-from inbox_channel_email.parse import ParsedEmail, is_valid_address, parse_email
+from inbox_channel_email.parse import UNKNOWN_SENDER_DOMAIN, ParsedEmail, is_valid_address, parse_email
 from inbox_channel_email.settings import EmailSettings
 from inbox_channel_email.store import EmailRecords, ReceivedMail, open_email_records
 
@@ -31,8 +31,10 @@ log = structlog.get_logger(__name__)
 ATTACHMENT_PATH = "/email/attachments/"
 
 
-def email_item_id(email_message_id: str) -> str:
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"email:{email_message_id}"))
+def email_item_id(sender: str, email_message_id: str) -> str:
+    """One item per sender and Message-ID: a retry is the same item, another sender's mail that reuses the
+    Message-ID (a broken client, a spammer) is not."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"email:{sender.lower()}:{email_message_id}"))
 
 
 class EmailAdapter:
@@ -97,11 +99,11 @@ class EmailAdapter:
             return "550 5.1.1 No such mailbox here"
         return "554 5.7.1 Relay access denied"
 
-    async def receive(self, recipients: list[str], raw: bytes) -> str:
+    async def receive(self, recipients: list[str], raw: bytes, envelope_sender: str = "") -> str:
         """Handle one accepted mail; returns the SMTP reply. Fails temporarily (4xx) if it cannot be stored."""
         assert self._host is not None and self._store is not None and self._files is not None
         try:
-            parsed = parse_email(raw, self._settings.domain)
+            parsed = parse_email(raw, self._settings.domain, envelope_sender)
         except RecursionError:
             # Refused on purpose (the sending server bounces it to its author): no mail client nests parts
             # hundreds deep; the parser cannot, and a traceback's "500" said nothing to anyone.
@@ -140,10 +142,11 @@ class EmailAdapter:
     def _inbound(self, parsed: ParsedEmail, raw: bytes, inbox_address: str) -> events_pb2.InboundMessage:
         assert self._store is not None
         item = events_pb2.InboundMessage(
-            message_id=email_item_id(parsed.message_id),
+            message_id=email_item_id(parsed.sender, parsed.message_id),
             channel=self.channel,
             inbox_id=self._settings.inboxes.get(inbox_address, "email"),
-            provider_message_id=parsed.message_id,
+            # Threading's de-duplication key: the sender's own, like the item id.
+            provider_message_id=f"{parsed.sender}:{parsed.message_id}",
             sender=message_pb2.ContactPoint(kind=message_pb2.CONTACT_POINT_KIND_EMAIL, value=parsed.sender),
             sender_name=parsed.sender_name,
             text=parsed.visible_text,
@@ -230,6 +233,9 @@ class EmailAdapter:
         settings = self._settings
         if message.recipient.kind != message_pb2.CONTACT_POINT_KIND_EMAIL:
             return DeliveryResult(events_pb2.DELIVERY_STATUS_FAILED, "recipient is not an email address")
+        if message.recipient.value.endswith("@" + UNKNOWN_SENDER_DOMAIN):
+            reason = "the sender of this mail is unknown: merge the customer into the right one, or add their address"
+            return DeliveryResult(events_pb2.DELIVERY_STATUS_FAILED, reason)
         if not settings.relay_host:
             return DeliveryResult(events_pb2.DELIVERY_STATUS_FAILED, "no outbound relay configured")
         if await self._store.sent(message_id=message.message_id) is not None:
@@ -280,4 +286,4 @@ class _SmtpHandler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or envelope.content
         raw = content if isinstance(content, bytes) else str(content).encode()
-        return await self._adapter.receive(list(envelope.rcpt_tos), raw)
+        return await self._adapter.receive(list(envelope.rcpt_tos), raw, envelope.mail_from or "")

@@ -157,12 +157,35 @@ def classify(message: EmailMessage, sender: str, message_id: str, our_domain: st
     return ""
 
 
-def parse_email(raw: bytes, our_domain: str) -> ParsedEmail:
+# Where a mail with no usable sender anywhere comes from: a contact point of its own, one per mail, that an
+# agent merges into the right customer (or edits) once they know who wrote.
+UNKNOWN_SENDER_DOMAIN = "unknown-sender.invalid"
+
+
+def choose_sender(headers: list[tuple[str, str]], envelope_sender: str, raw: bytes) -> tuple[str, str]:
+    """(name, lower-case address) of who wrote: the first valid address of `From`, `Reply-To`, `Sender`
+    (in that order of the `headers` given), then the SMTP envelope's MAIL FROM; failing all of them an
+    unknown sender's address derived from the content, so the mail is never lost for want of one."""
+    for name, value in headers:
+        for display, address in getaddresses([value]):
+            if is_valid_address(address.strip()):
+                return display or name, address.strip().lower()
+    envelope = envelope_sender.strip().strip("<>").lower()
+    if is_valid_address(envelope):
+        return "", envelope
+    return "Unknown sender", f"{hashlib.sha256(raw).hexdigest()[:16]}@{UNKNOWN_SENDER_DOMAIN}"
+
+
+def parse_email(raw: bytes, our_domain: str, envelope_sender: str = "") -> ParsedEmail:
     message = BytesParser(policy=policy.default).parsebytes(raw)
     assert isinstance(message, EmailMessage)
-    senders = getaddresses([_header(message, "From", "")])
-    sender_name, sender = senders[0] if senders else ("", "")
-    sender = sender.strip().lower()
+    # `From: Grace` (no address) still names the writer.
+    from_name = next(
+        (d or (a if "@" not in a else "") for d, a in getaddresses([_header(message, "From", "")]) if d or a), ""
+    )
+    sender_name, sender = choose_sender(
+        [(from_name, _header(message, h, "")) for h in ("From", "Reply-To", "Sender")], envelope_sender, raw
+    )
     ids = _ids(_header(message, "Message-ID", ""))
     # No Message-ID (rare, broken clients): the content itself identifies a retry.
     message_id = ids[0] if ids else f"{hashlib.sha256(raw).hexdigest()[:32]}@no-message-id"
