@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,34 @@ def test_a_mail_with_no_usable_sender_anywhere_still_has_one_of_its_own() -> Non
     assert parse_email(raw, DOMAIN, "").sender == parsed.sender  # a retry is the same sender
     assert parse_email(mail("From: ???\r\n"), DOMAIN).sender != parsed.sender  # another mail is another
     assert choose_sender([("", "not an address")], "", b"x")[1].endswith(UNKNOWN_SENDER_DOMAIN)
+
+
+CORPUS = FIXTURES / "corpus"
+EXPECTED: dict[str, dict[str, object]] = {
+    name: case
+    for name, case in json.loads((CORPUS / "expected.json").read_text(encoding="utf-8")).items()
+    if not name.startswith("_")
+}
+
+
+def test_every_mail_of_the_corpus_has_its_expected_result() -> None:
+    assert sorted(EXPECTED) == sorted(p.name for p in CORPUS.glob("*.eml"))
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_a_real_world_mail_comes_out_as_expected(name: str) -> None:
+    case = EXPECTED[name]
+    parsed = parse_email((CORPUS / name).read_bytes(), DOMAIN, str(case.get("envelope", "")))
+    assert parsed.sender == case["sender"]
+    assert parsed.automatic == case.get("automatic", "")
+    assert "\ufffd" not in parsed.visible_text + parsed.subject
+    if "subject" in case:
+        assert parsed.subject == case["subject"]
+    if "shows" in case:
+        assert str(case["shows"]) in parsed.visible_text
+        assert bool(parsed.visible_text) == bool(case["shows"])
+    if "hides" in case:
+        assert str(case["hides"]) not in parsed.visible_text
+    expected_attachments = [tuple(a) for a in case.get("attachments", [])]  # type: ignore[attr-defined]
+    assert [(a.filename, a.content_type) for a in parsed.attachments] == expected_attachments
+    assert all(a.data for a in parsed.attachments)

@@ -228,3 +228,22 @@ async def test_a_mail_from_nobody_known_lands_and_a_reply_to_it_fails_with_what_
 
     assert "merge the customer" in await eventually(failed, what="the reply is marked failed")
     assert relay.received == []
+
+
+async def test_every_mail_of_the_corpus_is_accepted_over_smtp_and_none_is_lost(channels: RunningChannels) -> None:
+    """The real-world corpus (fixtures/corpus) through the listener: each answered 250 (a 28,000-character
+    line included), each that is not automatic one inbound item, its sender the expected one."""
+    import json
+
+    corpus = FIXTURES / "corpus"
+    expected = {k: v for k, v in json.loads((corpus / "expected.json").read_text("utf-8")).items() if k[0] != "_"}
+    port = adapter(channels).smtp_port
+    for name, case in sorted(expected.items()):
+        envelope = str(case.get("envelope", "")) or "relay@example.net"
+        refused = await asyncio.to_thread(
+            send, port, envelope, ["support@inbox.example.com"], (corpus / name).read_bytes()
+        )
+        assert refused == {}, name
+    wanted = sorted(str(c["sender"]) for c in expected.values() if not c.get("automatic"))
+    items = await inbound(channels, at_least=len(wanted))
+    assert sorted(i.sender.value for i in items) == wanted
