@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import IntEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from inbox_runtime.errors import FailedPrecondition, InvalidInput, NotFound
 
@@ -279,15 +279,15 @@ def escalated(target: Target, waited_seconds: float) -> tuple[Target, int]:
 # --- the decision --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Candidate:
+# Named tuples, not dataclasses: every decision makes one of each per agent, and a frozen dataclass's
+# constructor showed in routing's profiles.
+class Candidate(NamedTuple):
     agent: Agent
     # Conversations this agent holds now (assigned or offered) on the channel being routed.
     load: int
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):
     agent_id: str
     chosen: bool
     reason: str
@@ -300,7 +300,9 @@ class Decision:
     verdicts: tuple[Verdict, ...]
 
 
-def _ineligibility(candidate: Candidate, request: RouteRequest, target: Target, excluded: frozenset[str]) -> str | None:
+def _ineligibility(
+    candidate: Candidate, capacity: int, request: RouteRequest, target: Target, excluded: frozenset[str]
+) -> str | None:
     agent = candidate.agent
     if agent.agent_id in excluded:
         return "already declined or let the offer lapse"
@@ -313,7 +315,6 @@ def _ineligibility(candidate: Candidate, request: RouteRequest, target: Target, 
             return f"needs {skill} at level {level} (has {agent.skill(skill)})"
     if request.language and agent.languages and request.language not in agent.languages:
         return f"does not speak {request.language}"
-    capacity = agent.capacity_for(request.channel)
     if candidate.load >= capacity:
         return f"at capacity ({candidate.load}/{capacity})"
     return None
@@ -327,7 +328,7 @@ def with_pending_load(
     if not pending:
         return list(candidates)
     return [
-        replace(c, load=c.load + extra) if (extra := pending.get((c.agent.agent_id, channel), 0)) else c
+        c._replace(load=c.load + extra) if (extra := pending.get((c.agent.agent_id, channel), 0)) else c
         for c in candidates
     ]
 
@@ -347,46 +348,52 @@ def decide(
     first (known-agent routing), then the best match on preferred skills, then the least loaded relative
     to capacity, then the longest idle, then the agent id (for determinism).
     """
-    verdicts: list[Verdict] = []
-    eligible: list[Candidate] = []
-    for candidate in sorted(candidates, key=lambda c: c.agent.agent_id):
-        reason = _ineligibility(candidate, request, target, excluded)
-        if reason is None:
-            eligible.append(candidate)
-        else:
-            verdicts.append(Verdict(candidate.agent.agent_id, False, reason))
-    if not eligible:
-        return Decision(None, "no eligible agent with free capacity: queued", tuple(verdicts))
-
-    def rank(c: Candidate) -> tuple[int, int, float, int, str]:
-        preferred = sum(c.agent.skill(s) for s in target.preferred_skills)
-        return (
-            0 if c.agent.agent_id == known_agent_id else 1,
-            -preferred,
-            c.load / c.agent.capacity_for(request.channel),
-            c.agent.last_assigned_at_us,
-            c.agent.agent_id,
+    channel = request.channel
+    preferred = target.preferred_skills
+    ineligible: list[Verdict] = []
+    # (rank, candidate, capacity); the rank ends with the agent id, so no two compare equal.
+    eligible: list[tuple[tuple[int, int, float, int, str], Candidate, int]] = []
+    for candidate in candidates:
+        agent = candidate.agent
+        capacity = agent.capacity_for(channel)
+        reason = _ineligibility(candidate, capacity, request, target, excluded)
+        if reason is not None:
+            ineligible.append(Verdict(agent.agent_id, False, reason))
+            continue
+        rank = (
+            0 if agent.agent_id == known_agent_id else 1,
+            -sum(agent.skill(s) for s in preferred) if preferred else 0,
+            candidate.load / capacity,
+            agent.last_assigned_at_us,
+            agent.agent_id,
         )
-
-    ranked = sorted(eligible, key=rank)
-    best = ranked[0]
-    capacity = best.agent.capacity_for(request.channel)
+        eligible.append((rank, candidate, capacity))
+    ineligible.sort(key=_by_agent)
+    if not eligible:
+        return Decision(None, "no eligible agent with free capacity: queued", tuple(ineligible))
+    eligible.sort(key=_by_rank)
+    (best_rank, best, capacity), others = eligible[0], eligible[1:]
     if best.agent.agent_id == known_agent_id:
         reason = "the customer's previous agent, available with room"
-    elif target.preferred_skills and rank(best)[1] < 0:
-        reason = f"best on preferred skills ({', '.join(target.preferred_skills)}) of {len(eligible)} eligible"
+    elif preferred and best_rank[1] < 0:
+        reason = f"best on preferred skills ({', '.join(preferred)}) of {len(eligible)} eligible"
     else:
         reason = f"least loaded ({best.load}/{capacity}) and longest idle of {len(eligible)} eligible"
-    verdicts.append(Verdict(best.agent.agent_id, True, reason))
-    for other in ranked[1:]:
-        verdicts.append(
-            Verdict(
-                other.agent.agent_id,
-                False,
-                f"eligible, ranked lower ({other.load}/{other.agent.capacity_for(request.channel)})",
-            )
-        )
-    return Decision(best.agent.agent_id, reason, tuple(verdicts))
+    ranked_lower = [
+        Verdict(other.agent.agent_id, False, f"eligible, ranked lower ({other.load}/{other_capacity})")
+        for _, other, other_capacity in others
+    ]
+    return Decision(
+        best.agent.agent_id, reason, (*ineligible, Verdict(best.agent.agent_id, True, reason), *ranked_lower)
+    )
+
+
+def _by_agent(verdict: Verdict) -> str:
+    return verdict.agent_id
+
+
+def _by_rank(entry: tuple[tuple[int, int, float, int, str], Candidate, int]) -> tuple[int, int, float, int, str]:
+    return entry[0]
 
 
 def validate_agent(
