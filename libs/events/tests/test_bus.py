@@ -79,7 +79,11 @@ async def test_a_republished_event_id_is_stored_once(bus: EventBus) -> None:
     await bus.publish(opened("c2"), event_id="other")
     async with bus.consume(OPENED, recorder.on_opened):
         await recorder.until(lambda: len(recorder.events) == 2)
-        await asyncio.sleep(0.3)
+
+        async def settled() -> bool:
+            return await bus.settled(OPENED)
+
+        await eventually(settled, what="the consumer has nothing left")  # so a third would have come by now
     assert [e.payload.conversation_id for e in recorder.events] == ["c1", "c2"]
 
 
