@@ -12,6 +12,7 @@ import pytest
 from inbox.message.v1 import message_pb2
 from inbox.routing.v1 import routing_service_pb2 as pb
 from inbox.routing.v1 import routing_service_pb2_grpc as pb_grpc
+from inbox_devstack.clock import Clock
 from inbox_devstack.nats_server import NatsServer
 from inbox_events import EventBus
 from inbox_routing import grpc_api
@@ -34,13 +35,18 @@ def policy() -> RoutingPolicy:
 
 
 @pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
 async def api(
-    nats_server: NatsServer, tmp_path: Path, nats_api_key: str, policy: RoutingPolicy
+    nats_server: NatsServer, tmp_path: Path, nats_api_key: str, policy: RoutingPolicy, clock: Clock
 ) -> AsyncIterator[tuple[pb_grpc.RoutingServiceAsyncStub, RoutingActions]]:
     store = await SqliteRoutingStore.open(tmp_path / "routing.sqlite3")
     async with EventBus.connect(nats_server.url, service="test") as bus:
         await bus.ensure_streams()
-        actions = RoutingActions(store, bus, policy)
+        actions = RoutingActions(store, bus, policy, clock=clock)
         async with (
             grpc_server(
                 host="127.0.0.1", port=0, keys=await bus.api_keys(), services=[grpc_api.registration(actions)]
@@ -138,10 +144,13 @@ async def test_queue_stats_and_the_live_watch(api: tuple[pb_grpc.RoutingServiceA
 
 
 @pytest.mark.parametrize("policy", [RoutingPolicy(offer_timeout_us=0, presence_grace_us=1)])
-async def test_silent_agents_become_away(api: tuple[pb_grpc.RoutingServiceAsyncStub, RoutingActions]) -> None:
+async def test_silent_agents_become_away(
+    api: tuple[pb_grpc.RoutingServiceAsyncStub, RoutingActions], clock: Clock
+) -> None:
     stub, actions = api
     await agent(stub, "ada", [])
-    await asyncio.sleep(0.01)
+    assert await actions.sweep_presence() == 0  # within the grace
+    clock.now += 2  # past it: no heartbeat came
     assert await actions.sweep_presence() == 1
     got = await stub.GetAgent(pb.GetAgentRequest(agent_id="ada"))
     assert got.agent.presence == pb.PRESENCE_AWAY
