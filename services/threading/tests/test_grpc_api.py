@@ -128,3 +128,36 @@ async def test_bad_requests_get_clear_errors(
         await code_of(stub.DecideMergeSuggestion(pb.DecideMergeSuggestionRequest(suggestion_id="x")))
         == grpc.StatusCode.NOT_FOUND
     )
+
+
+async def test_a_long_conversation_pages_whatever_page_size_is_asked(
+    api: tuple[pb_grpc.ConversationServiceAsyncStub, ThreadingActions],
+) -> None:
+    stub, actions = api
+    outcome = await actions.record_inbound(
+        NewInboundMessage("m1", 3, "support", "SM1", ContactPoint(PHONE, "+14155550199"), "Ada", "Hello", 1, 2)
+    )
+    conversation_id = outcome.conversation.conversation_id
+    with acting_for(Agent("ada", supervisor=True)):
+        for n in range(250):
+            await stub.AddNote(pb.AddNoteRequest(conversation_id=conversation_id, text=f"n{n}", client_note_id=f"{n}"))
+        seen: list[int] = []
+        token, pages = "", 0
+        while True:
+            # More than the most a page holds (200): the reply is capped and says where to go on.
+            page = await stub.ListMessages(
+                pb.ListMessagesRequest(conversation_id=conversation_id, page_size=500, page_token=token)
+            )
+            seen += [m.sequence for m in page.messages]
+            pages += 1
+            token = page.next_page_token
+            if not token:
+                break
+        assert pages == 2 and len(seen) == len(set(seen)) == 251 and seen == sorted(seen)
+        # A page that ends exactly at the last item says it is the last.
+        exact = await stub.ListMessages(pb.ListMessagesRequest(conversation_id=conversation_id, page_size=51))
+        assert exact.next_page_token
+        rest = await stub.ListMessages(
+            pb.ListMessagesRequest(conversation_id=conversation_id, page_size=200, page_token=exact.next_page_token)
+        )
+        assert len(rest.messages) == 200 and rest.next_page_token == ""

@@ -658,8 +658,15 @@ class ThreadingActions:
             if not cursor or not page:
                 return found
 
-    async def list_messages(self, conversation_id: str, page_size: int, after_sequence: int) -> list[StoredMessage]:
-        return await self._store.list_messages(conversation_id, _page_size(page_size, 100), after_sequence)
+    async def list_messages(
+        self, conversation_id: str, page_size: int, after_sequence: int
+    ) -> tuple[list[StoredMessage], int]:
+        """A page of the conversation's items (at most MAX_PAGE_SIZE, whatever was asked), and the sequence
+        the next page starts after, 0 when this is the last one."""
+        limit = _page_size(page_size, 100)
+        found = await self._store.list_messages(conversation_id, limit + 1, after_sequence)
+        page = found[:limit]
+        return page, (page[-1].sequence if len(found) > limit else 0)
 
     async def timeline(
         self, customer_id: str, page_size: int, cursor: str, exclude_notes: bool

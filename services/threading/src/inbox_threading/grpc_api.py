@@ -106,9 +106,8 @@ class ConversationApi(pb_grpc.ConversationServiceServicer):
             if not request.page_token.isdigit():
                 raise InvalidInput("page_token is not one this service issued")
             after = int(request.page_token)
-        messages = await self._actions.list_messages(request.conversation_id, request.page_size, after)
-        limit_reached = len(messages) == (request.page_size or 100)
-        next_token = str(messages[-1].sequence) if messages and limit_reached else ""
+        messages, next_after = await self._actions.list_messages(request.conversation_id, request.page_size, after)
+        next_token = str(next_after) if next_after else ""
         return pb.ListMessagesResponse(messages=[message_to_proto(m) for m in messages], next_page_token=next_token)
 
     @translate_errors
