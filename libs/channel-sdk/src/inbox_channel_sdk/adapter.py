@@ -15,6 +15,16 @@ from starlette.routing import BaseRoute
 ENTRY_POINT_GROUP = "inbox.channel_adapters"
 
 
+class InboundUnavailable(Exception):
+    """The broker did not store an inbound item (down, or no answer in time): nothing was accepted, and the
+    provider must be told to try again (a webhook's 503 with Retry-After, SMTP's 451, a chat error frame)."""
+
+    retry_after_seconds = 5
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"temporarily unable to accept messages ({reason}); try again in {self.retry_after_seconds} s")
+
+
 @dataclass(frozen=True)
 class Capabilities:
     max_text_length: int = 0  # 0: no limit
@@ -51,7 +61,8 @@ class AdapterHost(Protocol):
         ...
 
     async def publish_inbound(self, message: events_pb2.InboundMessage) -> None:
-        """Durably publish an inbound item; returns once the broker stored it (deduplicated on message_id)."""
+        """Durably publish an inbound item; returns once the broker stored it (deduplicated on message_id).
+        Raises `InboundUnavailable` when it could not be stored now (answer the provider: retry later)."""
         ...
 
     async def authorized(self, authorization: str | None, scope: str) -> bool:

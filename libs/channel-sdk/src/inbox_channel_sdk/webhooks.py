@@ -1,5 +1,5 @@
 """Reading provider webhooks safely: a size limit (413), form parsing (400), a sender writing too fast
-(429 with Retry-After), clear plain-text errors.
+(429 with Retry-After), the broker unreachable (503 with Retry-After), clear plain-text errors.
 
 Invariant: a rejected webhook changes nothing. Adapters verify the signature before they store or
 publish anything, and raise `WebhookRejected` for anything they will not accept.
@@ -14,6 +14,7 @@ import structlog
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 
+from inbox_channel_sdk.adapter import InboundUnavailable
 from inbox_channel_sdk.limits import SenderRateLimited
 
 log = structlog.get_logger(__name__)
@@ -90,6 +91,11 @@ def webhook(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Requ
             log.warning("webhook_rate_limited", path=request.url.path, retry_after=limited.retry_after_seconds)
             return PlainTextResponse(
                 str(limited), status_code=429, headers={"retry-after": str(limited.retry_after_seconds)}
+            )
+        except InboundUnavailable as unavailable:
+            log.warning("webhook_not_stored", path=request.url.path, reason=str(unavailable))
+            return PlainTextResponse(
+                str(unavailable), status_code=503, headers={"retry-after": str(unavailable.retry_after_seconds)}
             )
 
     return endpoint

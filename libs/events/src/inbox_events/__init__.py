@@ -1,6 +1,6 @@
 """The one NATS JetStream bus wrapper: subjects, streams, the envelope codec, publish and consume."""
 
-from inbox_events.bus import ConsumerSpec, Event, EventBus, Outgoing, PermanentError, Postponed
+from inbox_events.bus import ConsumerSpec, Event, EventBus, NotStored, Outgoing, PermanentError, Postponed
 from inbox_events.streams import STREAMS, StreamSpec
 from inbox_events.subjects import subject_for
 
@@ -9,6 +9,7 @@ __all__ = [
     "ConsumerSpec",
     "Event",
     "EventBus",
+    "NotStored",
     "Outgoing",
     "PermanentError",
     "Postponed",

@@ -71,6 +71,10 @@ def without_password(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+class NotStored(Exception):
+    """A publish the broker did not confirm: unreachable, or no answer within the timeout."""
+
+
 class PermanentError(Exception):
     """Raised by a handler for an event that can never be handled: dead-lettered at once, not retried."""
 
@@ -226,13 +230,18 @@ class EventBus:
         await self.publish_all([Outgoing(event, event_id, correlation_id)])
 
     async def publish_all(self, items: Sequence[Outgoing]) -> None:
-        """Publish several events pipelined (not one round-trip each); return when all are stored."""
+        """Publish several events pipelined (not one round-trip each); return when all are stored, or raise
+        NotStored when the broker is unreachable or did not confirm them in time (some may be stored:
+        their ids make a retry safe)."""
         futures = []
-        for item in items:
-            subject, data, headers = self._message(item)
-            futures.append(await self._js.publish_async(subject, data, headers=headers))
-        for future in futures:
-            await asyncio.wait_for(future, timeout=10)
+        try:
+            for item in items:
+                subject, data, headers = self._message(item)
+                futures.append(await self._js.publish_async(subject, data, headers=headers))
+            for future in futures:
+                await asyncio.wait_for(future, timeout=10)
+        except (TimeoutError, nats.errors.Error) as exc:
+            raise NotStored(f"the broker did not confirm {len(items)} event(s): {exc!r}") from exc
 
     async def publish_live(self, items: Sequence[Outgoing]) -> None:
         """Live-only events, on core NATS (`live.<subject>`): not stored, not replayed, no consumer acks them.

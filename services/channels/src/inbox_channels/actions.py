@@ -15,11 +15,12 @@ from inbox_channel_sdk import (
     ChannelAdapter,
     ConsentAware,
     Erasable,
+    InboundUnavailable,
     NormalisesContacts,
     TypingCapable,
 )
 from inbox_channel_sdk.limits import SenderLimit
-from inbox_events import EventBus, PermanentError
+from inbox_events import EventBus, NotStored, PermanentError
 from inbox_events.subjects import channel_token
 from inbox_runtime.callers import KeySource, Refused, authenticate, require_scope
 from inbox_runtime.errors import FailedPrecondition, InvalidInput
@@ -89,11 +90,15 @@ class ChannelActions:
         # The event id is the message id, itself derived from the provider's id: a provider retry
         # within the duplicate window is dropped by JetStream, after it by threading's unique key.
         try:
+            if not self._bus.is_connected:
+                raise InboundUnavailable("the event stream is not reachable")
             await self._bus.publish(
                 message, event_id=f"inbound:{message.message_id}", correlation_id=message.message_id
             )
-        except BaseException:
+        except BaseException as exc:
             self._chains.unlink(sender, message.message_id, message.previous_message_id)
+            if isinstance(exc, NotStored):
+                raise InboundUnavailable("the event stream did not confirm it in time") from exc
             raise
         log.info("inbound_accepted", channel=channel_token(message.channel), message_id=message.message_id)
 

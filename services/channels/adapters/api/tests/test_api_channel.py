@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -14,6 +15,8 @@ from inbox.message.v1 import message_pb2
 from inbox_channel_api.signing import sign, verify
 from inbox_channels.app import RunningChannels
 from inbox_channels.conformance import AdapterConformance, ConformanceCase, InboundSample
+from inbox_devstack.nats_server import NatsServer
+from inbox_devstack.waiting import eventually
 from inbox_runtime.http_server import http_server
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -167,3 +170,27 @@ class TestConformance(AdapterConformance):
             )
             assert (wrong_time.status_code, wrong_time.text) == (403, "missing or invalid X-Inbox-Timestamp")
         assert await self.inbound(runtime) == []
+
+    async def test_a_webhook_the_broker_cannot_store_now_gets_503_with_retry_after(
+        self, runtime: RunningChannels, nats_server: NatsServer
+    ) -> None:
+        payload = {"id": "during-outage", "from": "user-9", "text": "Anyone there?"}
+        await asyncio.to_thread(nats_server.stop)
+
+        async def disconnected() -> bool:
+            return not runtime.bus.is_connected
+
+        await eventually(disconnected, what="the runtime to notice the broker is gone")
+        refused = await post_signed(runtime, "/webhooks/api/messages", payload)
+        assert (refused.status_code, refused.headers["retry-after"]) == (503, "5")
+        assert refused.text.startswith("temporarily unable to accept messages")
+        await asyncio.to_thread(nats_server.start)
+
+        async def connected() -> bool:
+            return runtime.bus.is_connected
+
+        await eventually(connected, timeout=30, what="the runtime to reconnect")
+        # The provider's retry, as Retry-After asked: accepted, and stored once.
+        assert (await post_signed(runtime, "/webhooks/api/messages", payload)).status_code == 202
+        [stored] = await self.inbound(runtime, at_least=1)
+        assert stored.text == "Anyone there?"

@@ -17,7 +17,7 @@ from pathlib import Path
 import structlog
 from inbox.channels.v1 import events_pb2
 from inbox.message.v1 import message_pb2
-from inbox_channel_sdk import AdapterHost, Capabilities, DeliveryResult, HealthReport
+from inbox_channel_sdk import AdapterHost, Capabilities, DeliveryResult, HealthReport, InboundUnavailable
 from inbox_channel_sdk.limits import SenderRateLimited
 from inbox_runtime.config import env, secret
 from inbox_runtime.errors import InvalidInput
@@ -198,6 +198,16 @@ class ChatAdapter:
                             "code": "rate_limited",
                             "detail": str(limited),
                             "retry_after": limited.retry_after_seconds,
+                        }
+                    )
+                except InboundUnavailable as unavailable:
+                    # Not stored: the widget keeps the message and sends it again.
+                    await websocket.send_json(
+                        {
+                            "type": "error",
+                            "code": "unavailable",
+                            "detail": str(unavailable),
+                            "retry_after": unavailable.retry_after_seconds,
                         }
                     )
         except WebSocketDisconnect:

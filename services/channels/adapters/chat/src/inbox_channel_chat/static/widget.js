@@ -101,6 +101,10 @@
         status.textContent = frame.active ? "An agent is typing…" : "";
       } else if (frame.type === "error") {
         status.textContent = frame.detail;
+        if (frame.code === "unavailable" || frame.code === "rate_limited") {
+          // Not stored: what is still in the outbox goes again once the wait is over.
+          setTimeout(function () { outbox.forEach(function (f) { transmit(f); }); }, 1000 * (frame.retry_after || 5));
+        }
       }
     };
     socket.onclose = function () {
