@@ -190,24 +190,15 @@ class ChatAdapter:
                     await self._handle(websocket, visitor_id, hello.name, parse_frame(await _text_frame(websocket)))
                 except InvalidInput as exc:
                     await websocket.send_json({"type": "error", "code": "invalid_frame", "detail": str(exc)})
-                except SenderRateLimited as limited:
-                    # Not accepted, and the visitor is told so: the widget shows it and can send again later.
+                except (SenderRateLimited, InboundUnavailable) as refused:
+                    # Not stored, and the visitor is told so: the widget shows it and sends again after the wait.
+                    code = "rate_limited" if isinstance(refused, SenderRateLimited) else "unavailable"
                     await websocket.send_json(
                         {
                             "type": "error",
-                            "code": "rate_limited",
-                            "detail": str(limited),
-                            "retry_after": limited.retry_after_seconds,
-                        }
-                    )
-                except InboundUnavailable as unavailable:
-                    # Not stored: the widget keeps the message and sends it again.
-                    await websocket.send_json(
-                        {
-                            "type": "error",
-                            "code": "unavailable",
-                            "detail": str(unavailable),
-                            "retry_after": unavailable.retry_after_seconds,
+                            "code": code,
+                            "detail": str(refused),
+                            "retry_after": refused.retry_after_seconds,
                         }
                     )
         except WebSocketDisconnect:
