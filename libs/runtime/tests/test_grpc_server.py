@@ -70,6 +70,11 @@ async def test_a_call_needs_a_known_key_holding_the_methods_scope(port: int) -> 
         # Probes need no key.
         health = await health_pb2_grpc.HealthStub(bare).Check(health_pb2.HealthCheckRequest())
         assert health.status == health_pb2.HealthCheckResponse.SERVING
+        listed_health = await health_pb2_grpc.HealthStub(bare).List(health_pb2.HealthListRequest())
+        assert {name: s.status for name, s in listed_health.statuses.items()} == {
+            "": health_pb2.HealthCheckResponse.SERVING,
+            "inbox.translation.v1.TranslationService": health_pb2.HealthCheckResponse.SERVING,
+        }
     stranger = key("stranger", "translation:use")  # well formed, never stored
     assert await code_of(target, stranger.text) == grpc.StatusCode.UNAUTHENTICATED
     tampered = READER.text[:-1] + ("A" if READER.text[-1] != "A" else "B")

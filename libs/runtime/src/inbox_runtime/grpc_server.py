@@ -145,11 +145,20 @@ def _denying_handler(
     return grpc.stream_stream_rpc_method_handler(deny_stream, **kwargs)
 
 
+class HealthServicer(AsyncHealthServicer):  # type: ignore[misc]  # the package ships no type hints
+    """grpc.health.v1 with `List` too: grpcio-health-checking's asyncio servicer does not implement it, and
+    a call to it (grpcurl, Kubernetes tooling) raised NotImplementedError inside the server."""
+
+    async def List(self, request: health_pb2.HealthListRequest, context: object) -> health_pb2.HealthListResponse:
+        statuses = {name: health_pb2.HealthCheckResponse(status=status) for name, status in self._server_status.items()}
+        return health_pb2.HealthListResponse(statuses=statuses)
+
+
 @dataclass
 class RunningGrpcServer:
     server: grpc.aio.Server
     port: int
-    health: AsyncHealthServicer
+    health: HealthServicer
     service_names: tuple[str, ...]
 
     async def set_serving(self) -> None:
@@ -176,7 +185,7 @@ async def grpc_server(
     (store, bus, streams) are ready.
     """
     server = grpc.aio.server(interceptors=[ApiKeyInterceptor(keys)])
-    health_servicer = AsyncHealthServicer()
+    health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for registration in services:
         registration.add_to_server(registration.servicer, server)
