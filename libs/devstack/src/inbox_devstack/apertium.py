@@ -32,6 +32,7 @@ class ApyServer:
             [binary, "--port", str(self.port), "--lang-names", "/nonexistent", str(MODES)],
             stdout=output,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # stopped by its owner, never by a terminal's Ctrl-C
         )
         deadline = time.monotonic() + timeout
         while True:

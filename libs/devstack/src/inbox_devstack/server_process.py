@@ -29,7 +29,10 @@ class ServerProcess:
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         output = open(self._log_file, "ab") if self._log_file else subprocess.DEVNULL  # noqa: SIM115
-        self._process = subprocess.Popen(self.command(), stdout=output, stderr=subprocess.STDOUT)
+        # Its own session, as the services': stopped by its owner, never by a terminal's Ctrl-C.
+        self._process = subprocess.Popen(
+            self.command(), stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
         wait_for_port(self.port)
 
     def stop(self) -> None:

@@ -136,6 +136,9 @@ class LocalSuite:
             env={**self.env(), **self._own_credentials(service), **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
+            # Its own session: a Ctrl-C in `make run`'s terminal reaches only the runner, which stops the
+            # services in order, rather than every process at once (and then each a second time).
+            start_new_session=True,
         )
         log.close()
 
