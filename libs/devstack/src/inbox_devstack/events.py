@@ -32,13 +32,13 @@ async def stored_events(
                 ),
             )
             found: list[M] = []
-            while True:
+            # Read until the consumer has nothing pending, not until a fetch comes back empty: under load a
+            # fetch can time out while events are still there.
+            while (await sub.consumer_info()).num_pending:
                 try:
-                    batch = await sub.fetch(100, timeout=0.3)
-                except TimeoutError:
-                    # nats.errors.TimeoutError, or under load the bare asyncio one nats-py raises when its
-                    # deadline ran out before the second pull: either way, nothing more right now.
-                    break
+                    batch = await sub.fetch(100, timeout=1)
+                except TimeoutError:  # nats.errors.TimeoutError, or the bare asyncio one under load
+                    continue
                 found.extend(decode(msg.data, event_type)[1] for msg in batch)
             await sub.unsubscribe()
             if len(found) >= at_least or asyncio.get_running_loop().time() > deadline:
