@@ -31,6 +31,13 @@ async def test_opt_outs_come_and_go(records: TwilioRecords) -> None:
     assert not await records.is_opted_out("+14155550100")
 
 
+async def test_an_erased_customer_s_numbers_leave_the_opt_outs(records: TwilioRecords) -> None:
+    await records.set_opt_out("+14155550100", "STOP", 1)
+    await records.set_opt_out("+14155550101", "STOP", 1)
+    assert await records.erase_numbers(["+14155550100", "+14155550199"]) == 1
+    assert not await records.is_opted_out("+14155550100") and await records.is_opted_out("+14155550101")
+
+
 async def test_provider_sids_map_to_our_messages_once(records: TwilioRecords) -> None:
     item = ProviderItem("m1", "SM1", "conv-1")
     await records.remember(item, "sms", 1)

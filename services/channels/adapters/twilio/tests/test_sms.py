@@ -3,6 +3,8 @@ local server speaking Twilio's Messages API."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 from inbox.channels.v1 import events_pb2
@@ -240,3 +242,32 @@ async def test_proactive_messages_honour_opt_outs_and_limits(
     assert (
         recorded.message.agent_id == "key:test-integrator" and recorded.message.recipient.value == CUSTOMER
     )  # the key that sent it; normalised
+
+
+async def test_an_erased_customer_s_number_leaves_the_sms_adapter(
+    channels: RunningChannels, http: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    from inbox.conversations.v1 import events_pb2 as conversation_events
+    from inbox_channels.subscribers import erasure_consumer
+    from inbox_devstack.waiting import eventually
+
+    stop = sms("STOP", sid="SM" + "e" * 32)
+    assert (await http.post("/webhooks/sms", data=stop, headers=signed("/webhooks/sms", stop))).status_code == 200
+    [adapter] = [a for a in channels.actions.adapters if a.name == "sms"]
+
+    def files_with_number() -> list[str]:
+        nats = tmp_path / "nats"  # the streams are threading's to erase
+        files = [p for p in tmp_path.rglob("*") if p.is_file() and nats not in p.parents]
+        return [p.name for p in files if CUSTOMER.encode() in p.read_bytes()]
+
+    assert files_with_number()
+    number = message_pb2.ContactPoint(kind=message_pb2.CONTACT_POINT_KIND_PHONE, value=CUSTOMER)
+    await channels.bus.publish(
+        conversation_events.CustomerErased(customer_id="cust-sms", contact_points=[number]), event_id="erased-sms"
+    )
+
+    async def handled() -> bool:
+        return await channels.bus.settled(erasure_consumer(adapter))
+
+    await eventually(handled, what="the SMS adapter handled the erasure")
+    assert files_with_number() == []

@@ -73,6 +73,12 @@ class SmsAdapter:
         self._store = await open_twilio_records(host, "sms")
         self._rest = TwilioRest(self._settings)
 
+    async def erase(self, contacts: Sequence[message_pb2.ContactPoint]) -> int:
+        """An erased customer's numbers leave the opt-out records."""
+        assert self._store is not None
+        numbers = [c.value for c in contacts if c.kind == message_pb2.CONTACT_POINT_KIND_PHONE]
+        return await self._store.erase_numbers(numbers) if numbers else 0
+
     async def stop(self) -> None:
         if self._rest is not None:
             await self._rest.close()

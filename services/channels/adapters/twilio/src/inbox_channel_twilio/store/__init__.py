@@ -3,6 +3,7 @@ implementations: SQLite (a file in the adapter's folder) and MongoDB (when the h
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -22,6 +23,11 @@ class TwilioRecords(Protocol):
     async def clear_opt_out(self, number: str) -> None: ...
 
     async def is_opted_out(self, number: str) -> bool: ...
+
+    async def erase_numbers(self, numbers: Sequence[str]) -> int:
+        """Forget these numbers (an erased customer's): how many records went. Twilio itself keeps
+        refusing messages to a number that sent STOP, so no opt-out is lost by it."""
+        ...
 
     async def remember(self, item: ProviderItem, kind: str, now_us: int) -> None:
         """Keep which sid carried which message; the first record of either wins."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from inbox_runtime.mongo import MongoStore, MongoTarget, ensure_indexes, open_database
 from pymongo import ASCENDING, IndexModel
 
@@ -30,6 +32,9 @@ class MongoTwilioRecords(MongoStore):
 
     async def clear_opt_out(self, number: str) -> None:
         await self._db[self._opt_outs].delete_one({"_id": number})
+
+    async def erase_numbers(self, numbers: Sequence[str]) -> int:
+        return (await self._db[self._opt_outs].delete_many({"_id": {"$in": list(numbers)}})).deleted_count
 
     async def is_opted_out(self, number: str) -> bool:
         return await self._db[self._opt_outs].find_one({"_id": number}) is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 
 from inbox_runtime.sqlite import SqliteStore
 
@@ -39,6 +40,14 @@ class SqliteTwilioRecords(SqliteStore):
 
     async def clear_opt_out(self, number: str) -> None:
         await self._db.write(lambda conn: conn.execute("DELETE FROM opt_outs WHERE number = ?", (number,)))
+
+    async def erase_numbers(self, numbers: Sequence[str]) -> int:
+        def write(conn: sqlite3.Connection) -> int:
+            return sum(conn.execute("DELETE FROM opt_outs WHERE number = ?", (n,)).rowcount for n in numbers)
+
+        erased = await self._db.write(write)
+        await self._db.scrub()
+        return erased
 
     async def is_opted_out(self, number: str) -> bool:
         def read(conn: sqlite3.Connection) -> bool:
