@@ -10,12 +10,12 @@ import asyncio
 import smtplib
 from contextlib import asynccontextmanager
 from email.message import EmailMessage
-from pathlib import Path
 
 import pytest
 from inbox.conversations.v1 import conversation_service_pb2 as conv
 from inbox.conversations.v1 import conversation_service_pb2_grpc as conv_grpc
 from inbox_devstack.suite import LocalSuite
+from inbox_devstack.traces import files_holding
 from inbox_devstack.waiting import eventually
 from inbox_events import EventBus
 from inbox_runtime.grpc_client import authenticated_channel
@@ -40,17 +40,6 @@ ERASURE_CONSUMERS = (
 @pytest.fixture
 def suite_env() -> dict[str, str]:
     return {"TRANSLATION_PROVIDERS": "apertium"}
-
-
-def files_holding(folder: Path, *markers: bytes) -> list[str]:
-    """Every file under `folder` whose bytes hold one of `markers`, in any case."""
-    found = []
-    for path in folder.rglob("*"):
-        if path.is_file():
-            data = path.read_bytes().lower()
-            if any(marker in data for marker in markers):
-                found.append(str(path.relative_to(folder)))
-    return sorted(found)
 
 
 def send_mail(port: int) -> None:

@@ -557,3 +557,55 @@ async def test_a_new_conversation_is_announced_with_the_team_that_sees_it(
 
             await eventually(announced, what="the conversation's opening with its first message")
     assert (opened[0].conversation_id, opened[0].team) == (outcome.conversation.conversation_id, "tier1")
+
+
+def automatic(message_id: str, sender: str, in_reply_to: str = "") -> NewInboundMessage:
+    meta = (
+        (("automatic", "auto-reply"), ("in_reply_to", in_reply_to)) if in_reply_to else (("automatic", "auto-reply"),)
+    )
+    return replace(inbound(message_id, sender=sender, channel=EMAIL, metadata=meta), kind=ItemKind.AUTOMATIC)
+
+
+async def test_an_automatic_reply_is_kept_flagged_where_it_answers_and_changes_nothing_else(world: World) -> None:
+    first = await record(world, inbound("m1", sender="grace@example.org", channel=EMAIL))
+    conversation = first.conversation
+    await world.at(3).set_status(conversation.conversation_id, ConversationStatus.PENDING, 0, "ada")
+    before = await world.store.get_conversation(conversation.conversation_id)
+    assert before is not None
+    kept = await world.at(50).record_inbound(automatic("ooo-1", "grace@example.org"))
+    assert kept is not None and kept.message.kind == ItemKind.AUTOMATIC
+    assert kept.conversation.conversation_id == conversation.conversation_id
+    assert not kept.opened and not kept.reopened
+    after = await world.store.get_conversation(conversation.conversation_id)
+    assert after is not None
+    # Still pending (waiting on the customer), same preview and waiting time: nobody waits on an autoreply.
+    assert after.status == ConversationStatus.PENDING
+    assert (after.preview, after.waiting_since_us) == (before.preview, before.waiting_since_us)
+    # A redelivery keeps it once.
+    again = await world.at(60).record_inbound(automatic("ooo-1", "grace@example.org"))
+    assert again is not None and again.duplicate
+
+
+async def test_an_automatic_reply_to_a_resolved_conversation_is_kept_there_without_reopening_it(world: World) -> None:
+    first = await record(
+        world,
+        inbound(
+            "m1", sender="grace@example.org", channel=EMAIL, metadata=(("email_message_id", "grace-1@example.org"),)
+        ),
+    )
+    conversation_id = first.conversation.conversation_id
+    await world.at(3).set_status(conversation_id, ConversationStatus.RESOLVED, 0, "ada")
+    kept = await world.at(50).record_inbound(automatic("ooo-2", "grace@example.org", in_reply_to="grace-1@example.org"))
+    assert kept is not None and kept.conversation.conversation_id == conversation_id and not kept.reopened
+    after = await world.store.get_conversation(conversation_id)
+    assert after is not None and after.status == ConversationStatus.RESOLVED
+
+
+async def test_an_automatic_message_from_a_stranger_or_about_nothing_is_not_kept(world: World) -> None:
+    assert await world.at(50).record_inbound(automatic("ooo-3", "nobody@example.org")) is None
+    assert await world.store.customer_by_contact(ContactPoint(KIND_OF[EMAIL], "nobody@example.org")) is None
+    first = await record(world, inbound("m1", sender="grace@example.org", channel=EMAIL))
+    await world.at(3).set_status(first.conversation.conversation_id, ConversationStatus.RESOLVED, 0, "ada")
+    # Grace has no active conversation and it answers none of hers: nowhere to keep it.
+    assert await world.at(50).record_inbound(automatic("ooo-4", "grace@example.org")) is None
+    assert await world.store.item("ooo-4") is None

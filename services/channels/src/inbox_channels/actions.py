@@ -82,11 +82,15 @@ class ChannelActions:
         return list(self._adapters.values())
 
     async def publish_inbound(self, message: events_pb2.InboundMessage) -> None:
-        """Publish an adapter's inbound item; SenderRateLimited when its sender writes too fast."""
+        """Publish an adapter's inbound item; SenderRateLimited when its sender writes too fast,
+        InboundUnavailable when the broker cannot store it now."""
         sender = SenderChains.key(message.sender)
         self._sender_limit.take(sender, now_us())
         # Linked before the publish starts, so the links follow the order the publishes reach the stream.
-        message.previous_message_id = self._chains.link(sender, message.message_id)
+        # An automatic message is not in the chain: threading may keep it nowhere, and nothing waits for it.
+        chained = message.kind != message_pb2.MESSAGE_KIND_AUTOMATIC
+        if chained:
+            message.previous_message_id = self._chains.link(sender, message.message_id)
         # The event id is the message id, itself derived from the provider's id: a provider retry
         # within the duplicate window is dropped by JetStream, after it by threading's unique key.
         try:
@@ -96,7 +100,8 @@ class ChannelActions:
                 message, event_id=f"inbound:{message.message_id}", correlation_id=message.message_id
             )
         except BaseException as exc:
-            self._chains.unlink(sender, message.message_id, message.previous_message_id)
+            if chained:
+                self._chains.unlink(sender, message.message_id, message.previous_message_id)
             if isinstance(exc, NotStored):
                 raise InboundUnavailable("the event stream did not confirm it in time") from exc
             raise

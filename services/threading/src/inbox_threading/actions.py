@@ -46,6 +46,7 @@ from inbox_threading.domain import (
     StoredMessage,
     ThreadPolicies,
     Viewer,
+    automatic_target,
     derived_id,
     export_document,
     identity_claim,
@@ -68,6 +69,7 @@ from inbox_threading.plans import (
     combined,
     internal_item,
     plan_assignment,
+    plan_automatic,
     plan_identity,
     plan_inbound,
     plan_language,
@@ -98,6 +100,10 @@ def _page_size(requested: int, default: int) -> int:
     return min(requested or default, MAX_PAGE_SIZE)
 
 
+class NotKept:
+    """An automatic message with nowhere to be kept: from nobody we know, answering nothing of theirs."""
+
+
 class ThreadingActions:
     def __init__(
         self,
@@ -121,13 +127,27 @@ class ThreadingActions:
         stored = bool(message.previous_message_id) and await self._store.item(message.previous_message_id) is not None
         return predecessor_wait(message, stored, deliveries)
 
-    async def record_inbound(self, message: NewInboundMessage, correlation_id: str = "") -> InboundOutcome:
-        """Store an inbound item in its customer's conversation and announce it.
+    async def record_inbound(self, message: NewInboundMessage, correlation_id: str = "") -> InboundOutcome | None:
+        """Store an inbound item in its customer's conversation and announce it; None for an automatic
+        message that answers nothing of its sender's (not kept).
 
         Idempotent: a redelivery stores nothing new and republishes the same event ids, which JetStream
         drops within its duplicate window and consumers treat as no-ops after it.
         """
         validate_inbound(message)
+        if message.kind == ItemKind.AUTOMATIC:
+            kept: InboundOutcome | NotKept = await until_applied(lambda: self._keep_automatic(message))
+            if isinstance(kept, NotKept):
+                log.info("automatic_message_not_kept", message_id=message.message_id)
+                return None
+            await self._bus.publish_all([self._added(kept.message, correlation_id)])
+            log.info(
+                "automatic_message_kept",
+                message_id=message.message_id,
+                conversation_id=kept.conversation.conversation_id,
+                customer_id=kept.conversation.customer_id,
+            )
+            return kept
         outcome = await until_applied(lambda: self._thread_inbound(message))
         conversation = outcome.conversation
         events: list[Outgoing] = []
@@ -242,6 +262,33 @@ class ThreadingActions:
             merges=tuple(merges),
             customer_attributes=customer.attributes,
         )
+
+    async def _keep_automatic(self, message: NewInboundMessage) -> InboundOutcome | NotKept | None:
+        """One attempt at keeping an automatic message (see `plan_automatic`): its outcome, NotKept when it
+        answers nothing of its sender's, or None when the customer's guard failed (try again)."""
+        duplicate = await self._duplicate(message.message_id)
+        if duplicate is not None:
+            return duplicate
+        customer = await self._store.customer_by_contact(message.sender)
+        if customer is None or not customer.version:
+            return NotKept()
+        active = (
+            await self._store.get_conversation(customer.active_conversation_id)
+            if customer.active_conversation_id
+            else None
+        )
+        referenced = await self._store.conversation_for_refs(reference_candidates(message.references()))
+        target = automatic_target(customer.customer_id, active, referenced)
+        if target is None:
+            return NotKept()
+        [committed] = await self._store.commit(
+            [plan_automatic(message, customer=customer, target=target, now_us=self._now())]
+        )
+        if not committed.applied:
+            return None
+        stored = await self._store.item(message.message_id)
+        assert stored is not None
+        return InboundOutcome(target, stored, opened=False, duplicate=False)
 
     async def _apply_identity(
         self, customer: CustomerRecord, message: NewInboundMessage, now: int

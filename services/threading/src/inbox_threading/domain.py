@@ -43,6 +43,7 @@ class ItemKind(IntEnum):
     MISSED_CALL = 4
     NOTE = 5
     ACTIVITY = 6
+    AUTOMATIC = 7
 
 
 # Values match inbox.message.v1.Channel / ContactPointKind.
@@ -347,6 +348,17 @@ def decide_thread(
     if now_us - resolved_at <= policy.reopen_window_us:
         return ThreadDecision(ThreadAction.REOPEN, candidate.conversation_id)
     return ThreadDecision(ThreadAction.OPEN_NEW, None, candidate.conversation_id)
+
+
+def automatic_target(
+    customer_id: str, active: Conversation | None, referenced: Conversation | None
+) -> Conversation | None:
+    """Where an automatic message (an out-of-office reply) is kept: the customer's conversation it answers,
+    whatever its status, else their active one; None: it answers nothing of theirs and is not kept."""
+    for candidate in (referenced, active):
+        if candidate is not None and candidate.customer_id == customer_id:
+            return candidate
+    return None
 
 
 def continued_by(previous_channel: int, channel: int) -> str | None:

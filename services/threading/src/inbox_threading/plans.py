@@ -101,6 +101,28 @@ class InboundPlan:
     message: NewItem
 
 
+def inbound_item(message: NewInboundMessage, conversation_id: str, customer_id: str, now_us: int) -> NewItem:
+    """The customer's item as it is stored in `conversation_id`."""
+    return NewItem(
+        message_id=message.message_id,
+        conversation_id=conversation_id,
+        customer_id=customer_id,
+        direction=Direction.INBOUND,
+        channel=message.channel,
+        inbox_id=message.inbox_id,
+        agent_id="",
+        contact=message.sender,
+        text=message.text,
+        sent_at_us=message.sent_at_us or message.received_at_us,
+        received_at_us=message.received_at_us,
+        at_us=now_us,
+        kind=message.kind,
+        provider_key=provider_key(message.channel, message.provider_message_id),
+        metadata=message.metadata,
+        attachments=message.attachments,
+    )
+
+
 def plan_inbound(
     message: NewInboundMessage,
     *,
@@ -187,24 +209,7 @@ def plan_inbound(
                     data={"activity": "channel_switched", "channel": CHANNEL_NAMES[message.channel]},
                 )
             )
-    item = NewItem(
-        message_id=message.message_id,
-        conversation_id=conversation_id,
-        customer_id=customer.customer_id,
-        direction=Direction.INBOUND,
-        channel=message.channel,
-        inbox_id=message.inbox_id,
-        agent_id="",
-        contact=message.sender,
-        text=message.text,
-        sent_at_us=message.sent_at_us or message.received_at_us,
-        received_at_us=message.received_at_us,
-        at_us=now_us,
-        kind=message.kind,
-        provider_key=provider_key(message.channel, message.provider_message_id),
-        metadata=message.metadata,
-        attachments=message.attachments,
-    )
+    item = inbound_item(message, conversation_id, customer.customer_id, now_us)
     if message.kind in COUNTED_KINDS:
         patches.append(
             ConversationPatch(
@@ -246,6 +251,17 @@ def plan_inbound(
         activities=tuple(activities),
         message=item,
     )
+
+
+def plan_automatic(
+    message: NewInboundMessage, *, customer: CustomerRecord, target: Conversation, now_us: int
+) -> ThreadChange:
+    """An automatic message kept on the conversation it answers (`automatic_target`), as it stands: no
+    status, preview or waiting time changes, nothing opens or reopens. Guarded by the customer's version
+    like every inbound write, so it never lands beside a concurrent open."""
+    item = inbound_item(message, target.conversation_id, customer.customer_id, now_us)
+    guard = CustomerGuard(customer.customer_id, customer.version, None, display_name=customer.display_name)
+    return ThreadChange(guard=guard, items=(item,))
 
 
 def plan_proactive(

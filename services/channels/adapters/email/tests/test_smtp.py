@@ -15,6 +15,7 @@ from inbox_channel_email.adapter import EmailAdapter
 from inbox_channels.app import RunningChannels
 from inbox_channels.subscribers import erasure_consumer, outbound_consumer
 from inbox_devstack.events import stored_events
+from inbox_devstack.traces import files_holding
 from inbox_devstack.waiting import eventually
 
 from .conftest import Relay
@@ -95,13 +96,24 @@ async def test_a_sender_address_the_mail_parser_chokes_on_is_answered_not_crashe
     assert await asyncio.to_thread(send, port, "grace@example.org", ["support@inbox.example.com"], garbled) == {}
 
 
-@pytest.mark.parametrize("name", ["auto_reply.eml", "loop.eml", "bounce.eml"])
-async def test_automatic_mail_never_opens_a_conversation(channels: RunningChannels, name: str) -> None:
+@pytest.mark.parametrize(("name", "why"), [("auto_reply.eml", "auto-reply"), ("bounce.eml", "bounce")])
+async def test_automatic_mail_is_passed_on_flagged_never_as_a_customer_message(
+    channels: RunningChannels, name: str, why: str
+) -> None:
     raw = (FIXTURES / name).read_bytes()
     refused = await asyncio.to_thread(
         send, adapter(channels).smtp_port, "x@example.org", ["support@inbox.example.com"], raw
     )
     assert refused == {}
+    # Threading keeps it on the conversation it answers, or nowhere; it opens nothing either way.
+    [item] = await inbound(channels, at_least=1)
+    assert (item.kind, item.metadata["automatic"]) == (message_pb2.MESSAGE_KIND_AUTOMATIC, why)
+
+
+async def test_our_own_mail_looping_back_is_not_passed_on(channels: RunningChannels) -> None:
+    raw = (FIXTURES / "loop.eml").read_bytes()
+    port = adapter(channels).smtp_port
+    assert await asyncio.to_thread(send, port, "x@example.org", ["support@inbox.example.com"], raw) == {}
     assert await inbound(channels) == []
 
 
@@ -161,9 +173,7 @@ async def test_an_erased_sender_leaves_no_mail_original_or_attachment_behind(
 
     def kept_anywhere(marker: bytes) -> bool:
         """In the adapter's files (the streams are threading's to erase, tests/e2e/test_erasure.py)."""
-        nats_files = tmp_path / "nats"
-        files = (p for p in tmp_path.rglob("*") if p.is_file() and nats_files not in p.parents)
-        return any(marker in p.read_bytes() for p in files)
+        return bool(files_holding(tmp_path, marker, skip=(tmp_path / "nats",)))
 
     # The attachment's bytes and the original's headers are kept until the sender is erased.
     assert kept_anywhere(b"fake pdf bytes") and kept_anywhere(b"att-1@example.com")
@@ -241,5 +251,7 @@ async def test_every_mail_of_the_corpus_is_accepted_over_smtp_and_none_is_lost(c
         )
         assert refused == {}, name
     wanted = sorted(str(c["sender"]) for c in expected.values() if not c.get("automatic"))
-    items = await inbound(channels, at_least=len(wanted))
-    assert sorted(i.sender.value for i in items) == wanted
+    automatic = [n for n, c in expected.items() if c.get("automatic")]
+    items = await inbound(channels, at_least=len(wanted) + len(automatic))
+    assert sorted(i.sender.value for i in items if i.kind == message_pb2.MESSAGE_KIND_TEXT) == wanted
+    assert len([i for i in items if i.kind == message_pb2.MESSAGE_KIND_AUTOMATIC]) == len(automatic)

@@ -11,6 +11,7 @@ from inbox.channels.v1 import events_pb2
 from inbox.message.v1 import message_pb2
 from inbox_channels.app import RunningChannels
 from inbox_devstack.events import stored_events
+from inbox_devstack.traces import files_holding
 from twilio.request_validator import RequestValidator
 
 from .conftest import AUTH_TOKEN, OUR_NUMBER, PUBLIC_BASE, TwilioApi
@@ -256,9 +257,7 @@ async def test_an_erased_customer_s_number_leaves_the_sms_adapter(
     [adapter] = [a for a in channels.actions.adapters if a.name == "sms"]
 
     def files_with_number() -> list[str]:
-        nats = tmp_path / "nats"  # the streams are threading's to erase
-        files = [p for p in tmp_path.rglob("*") if p.is_file() and nats not in p.parents]
-        return [p.name for p in files if CUSTOMER.encode() in p.read_bytes()]
+        return files_holding(tmp_path, CUSTOMER.encode(), skip=(tmp_path / "nats",))  # streams: threading's
 
     assert files_with_number()
     number = message_pb2.ContactPoint(kind=message_pb2.CONTACT_POINT_KIND_PHONE, value=CUSTOMER)

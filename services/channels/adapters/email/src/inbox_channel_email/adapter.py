@@ -111,7 +111,9 @@ class EmailAdapter:
             return "554 5.6.0 Message refused: its MIME parts are nested too deeply"
         if parsed.automatic:
             await self._handle_automatic(parsed)
-            return "250 OK: accepted"
+            if parsed.automatic == "loop":
+                return "250 OK: accepted"  # our own mail come back: nothing for anyone
+            # Otherwise kept, flagged, on the conversation it answers (threading drops it if none).
         inbox_address = next((r.lower() for r in recipients if r.lower() in self._settings.inboxes), "")
         item = self._inbound(parsed, raw, inbox_address)
         try:
@@ -150,7 +152,7 @@ class EmailAdapter:
             sender=message_pb2.ContactPoint(kind=message_pb2.CONTACT_POINT_KIND_EMAIL, value=parsed.sender),
             sender_name=parsed.sender_name,
             text=parsed.visible_text,
-            kind=message_pb2.MESSAGE_KIND_TEXT,
+            kind=message_pb2.MESSAGE_KIND_AUTOMATIC if parsed.automatic else message_pb2.MESSAGE_KIND_TEXT,
             metadata={
                 "email_message_id": parsed.message_id,
                 "in_reply_to": parsed.in_reply_to,
@@ -159,6 +161,8 @@ class EmailAdapter:
                 "to": inbox_address,
             },
         )
+        if parsed.automatic:
+            item.metadata["automatic"] = parsed.automatic
         item.received_at.GetCurrentTime()
         assert self._files is not None
         # The full original (quoted history, signature, headers) stays available to agents.
@@ -182,7 +186,7 @@ class EmailAdapter:
 
     async def _handle_automatic(self, parsed: ParsedEmail) -> None:
         assert self._host is not None and self._store is not None
-        log.info("email_automatic_dropped", reason=parsed.automatic)
+        log.info("email_automatic", reason=parsed.automatic)
         if parsed.automatic != "bounce":
             return
         for email_message_id in parsed.bounced_ids:
