@@ -146,11 +146,15 @@ def send_mail(
     subject: str = "Order 4411",
     body: str = "Where is my parcel?",
     message_id: str = "<order-4411@mail.example.org>",
+    automatic: bool = False,
 ) -> None:
-    """A customer's email, over real SMTP to the suite's inbound server."""
+    """A customer's email (or, `automatic`, their mail client's out-of-office reply), over real SMTP to the
+    suite's inbound server."""
     mail = EmailMessage()
     mail["From"], mail["To"], mail["Subject"] = sender, "support@inbox.localhost", subject
     mail["Message-ID"] = message_id
+    if automatic:
+        mail["Auto-Submitted"] = "auto-replied"
     mail.set_content(body)
     with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
         client.send_message(mail)

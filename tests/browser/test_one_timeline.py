@@ -69,3 +69,20 @@ async def test_chat_and_email_of_one_customer_show_in_one_timeline(
     )
     await expect(agent.locator(".history .message .channel")).to_have_text(["chat", "email"])
     await agent.screenshot(path=str(tmp_path / "history.png"), full_page=True)
+
+    # Grace's mail client answers with an out-of-office note: it shows, flagged, and nobody waits on it.
+    await agent.go_back()
+    await asyncio.to_thread(
+        send_mail,
+        local_suite.ports.smtp,
+        sender="Grace Hopper <grace@example.org>",
+        subject="Out of office",
+        body="I am away until Monday.",
+        message_id="<ooo-1@mail.example.org>",
+        automatic=True,
+    )
+    automatic = agent.locator(".message.automatic")
+    await expect(automatic.locator(".text")).to_have_text("I am away until Monday.", timeout=15_000)
+    await expect(automatic.locator(".who")).to_contain_text("automatic reply, nobody waits on it")
+    await automatic.scroll_into_view_if_needed()
+    await agent.screenshot(path=str(tmp_path / "automatic-reply.png"), full_page=True)
