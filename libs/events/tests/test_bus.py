@@ -266,3 +266,29 @@ async def test_a_consumer_made_with_other_settings_takes_the_specs_at_start(bus:
         info = await bus._js.consumer_info(OPENED.stream_name(), OPENED.durable)
     # Short: what a killed process had fetched comes back within seconds, not half a minute.
     assert info.config.ack_wait == OPENED.ack_wait_seconds == 5.0
+
+
+QUICK = ConsumerSpec(
+    durable="test-quick",
+    subjects=("conv.reopened",),
+    event_type=conv.ConversationReopened,
+    ack_wait_seconds=1.0,
+    fetch_timeout_seconds=0.3,
+)
+
+
+async def test_a_pull_subscription_that_stopped_receiving_is_noticed_and_made_again(bus: EventBus) -> None:
+    """The state a consumer was once found in after a broker restart: its fetches answered into an inbox
+    the server no longer routes, each coming back empty. Made here by withdrawing the subscription on the
+    server only (a raw UNSUB), so the client's side still waits on it."""
+    recorder = Recorder()
+    async with bus.consume(QUICK, recorder.on_opened):
+        await bus.publish(opened("before"), event_id="before")
+        await recorder.until(lambda: len(recorder.events) == 1)
+        nc = bus._nc
+        [sid] = [sid for sid, sub in nc._subs.items() if sub.subject.startswith("_INBOX.") and not sub._cb]
+        await nc._send_command(f"UNSUB {sid}\r\n".encode())
+        await nc.flush()
+        await bus.publish(opened("after"), event_id="after")
+        await recorder.until(lambda: len(recorder.events) == 2, timeout=30)
+    assert [e.payload.conversation_id for e in recorder.events] == ["before", "after"]

@@ -54,6 +54,9 @@ M = TypeVar("M", bound=Message)
 
 HEADER_EVENT_TYPE = "Inbox-Event-Type"
 HEADER_CORRELATION = "Inbox-Correlation-Id"
+# Idle fetches in a row (5 s each by default) after which a consumer asks the server whether events are
+# waiting for it, or went elsewhere.
+STALL_CHECK_AFTER_IDLE_FETCHES = 3
 # JetStream's error code for a sequence that holds no message (any more).
 NO_MESSAGE_FOUND = 10057
 # Core NATS subjects for signals and live-only events; no stream captures them.
@@ -122,6 +125,8 @@ class ConsumerSpec(Generic[M]):
     # Delay before the n-th redelivery after a handler error; the last value repeats.
     retry_delays_seconds: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0, 300.0)
     max_ack_pending: int = 1000
+    # How long an idle fetch waits for events before it asks again.
+    fetch_timeout_seconds: float = 5.0
     stream: str = field(default="")
     # What must stay in order (a customer, a conversation): events with different lanes are handled side
     # by side. None: one at a time, in stream order.
@@ -427,6 +432,9 @@ class _Consumer(Generic[M]):
         self._handler = handler
         self._subscription: JetStreamContext.PullSubscription | None = None
         self._stopping = asyncio.Event()
+        # The server's count of deliveries to this consumer as of the last one this process received (or
+        # of subscribing): a higher count while fetches come back empty means deliveries went elsewhere.
+        self._deliveries_seen = 0
 
     def _config(self) -> ConsumerConfig:
         spec = self._spec
@@ -458,6 +466,9 @@ class _Consumer(Generic[M]):
         self._subscription = await js.pull_subscribe_bind(
             durable=self._spec.durable, stream=stream, pending_msgs_limit=self._spec.batch * 4
         )
+        with contextlib.suppress(Exception):  # a count only: stall checks start from it
+            current = await js.consumer_info(stream, self._spec.durable)
+            self._deliveries_seen = current.delivered.consumer_seq or 0
 
     async def stop(self, task: asyncio.Task[None]) -> None:
         self._stopping.set()
@@ -470,7 +481,9 @@ class _Consumer(Generic[M]):
     async def _fetch(self) -> list[Msg]:
         """Fetch a batch, or nothing if the consumer is asked to stop while waiting."""
         assert self._subscription is not None
-        fetch = asyncio.ensure_future(self._subscription.fetch(self._spec.batch, timeout=5))
+        fetch = asyncio.ensure_future(
+            self._subscription.fetch(self._spec.batch, timeout=self._spec.fetch_timeout_seconds)
+        )
         stop = asyncio.ensure_future(self._stopping.wait())
         done, _ = await asyncio.wait({fetch, stop}, return_when=asyncio.FIRST_COMPLETED)
         if fetch not in done:
@@ -482,16 +495,36 @@ class _Consumer(Generic[M]):
         return fetch.result()
 
     async def run(self) -> None:
+        idle_fetches = 0
         while not self._stopping.is_set():
             try:
                 messages = await self._fetch()
             except (nats.errors.TimeoutError, TimeoutError):  # an idle fetch expires either way
+                idle_fetches += 1
+                if idle_fetches % STALL_CHECK_AFTER_IDLE_FETCHES == 0 and await self._stalled():
+                    # Info, not a warning: with several replicas, quiet here while another works looks alike.
+                    log.info("consumer_resubscribing", consumer=self._spec.durable, reason="deliveries went elsewhere")
+                    await self._resubscribe()
                 continue
             except Exception as exc:  # connection lost, consumer gone after a server restart...
                 log.warning("consumer_fetch_failed", consumer=self._spec.durable, error=repr(exc))
                 await self._resubscribe()
                 continue
+            idle_fetches = 0
+            if messages:
+                self._deliveries_seen = max(self._deliveries_seen, *(m.metadata.sequence.consumer for m in messages))
             await self._handle_batch(messages)
+
+    async def _stalled(self) -> bool:
+        """Whether, while this process's fetches keep coming back empty, the server has events waiting for
+        the consumer or has delivered some this process never received: a pull subscription that stopped
+        receiving (seen once after a broker restart), which only subscribing again cures. With several
+        replicas the deliveries may have been another's: resubscribing is then merely wasted."""
+        try:
+            info = await self._bus._js.consumer_info(self._spec.stream_name(), self._spec.durable)
+        except Exception:  # the broker is away: the fetch failures will resubscribe
+            return False
+        return bool(info.num_pending) or (info.delivered.consumer_seq or 0) > self._deliveries_seen
 
     async def _resubscribe(self) -> None:
         while not self._stopping.is_set():
