@@ -791,7 +791,26 @@ def build_http_app(
             request.session["flash"] = f"That offer is no longer yours: {exc.details() or 'it lapsed'}"
             return RedirectResponse("/", status_code=303)
         log.info("offer_answered", conversation_id=conversation_id, answer=answer)
+        if answer == "accept":
+            await assigned_soon(conversation_id, me)
         return RedirectResponse(f"/conversations/{conversation_id}" if answer == "accept" else "/", status_code=303)
+
+    async def assigned_soon(conversation_id: str, agent_id: str, attempts: int = 60) -> None:
+        """Wait, briefly, until threading too has the accepted conversation as the agent's: routing has the
+        assignment at once, threading a moment later (its event), and the page opened in between would
+        not be theirs yet (404). Gives up after about 3 s; the page then shows what threading has."""
+        for _ in range(attempts):
+            try:
+                got = await backends.conversations.GetConversation(
+                    conversation_service_pb2.GetConversationRequest(conversation_id=conversation_id)
+                )
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() != grpc.StatusCode.NOT_FOUND:
+                    return
+            else:
+                if got.conversation.assignee_agent_id == agent_id:
+                    return
+            await asyncio.sleep(0.05)
 
     @login_required
     async def add_note(request: Request) -> Response:
