@@ -362,7 +362,11 @@ class EventBus:
             while True:
                 try:
                     batch = await subscription.fetch(256, timeout=2)
-                except (nats.errors.TimeoutError, TimeoutError):  # the rest was deleted meanwhile
+                except (nats.errors.TimeoutError, TimeoutError):
+                    # Under load a fetch can time out with events still there: done only when none are left
+                    # (the rest may have been deleted meanwhile).
+                    if (await subscription.consumer_info()).num_pending:
+                        continue
                     break
                 for msg in batch:
                     envelope = envelope_pb2.EventEnvelope()
