@@ -115,12 +115,8 @@ class EmailAdapter:
                 return "250 OK: accepted"  # our own mail come back: nothing for anyone
             # Otherwise kept, flagged, on the conversation it answers (threading drops it if none).
         inbox_address = next((r.lower() for r in recipients if r.lower() in self._settings.inboxes), "")
-        item = self._inbound(parsed, raw, inbox_address)
+        item, files = self._inbound(parsed, raw, inbox_address)
         try:
-            files = (
-                item.metadata["original_url"].removeprefix(ATTACHMENT_PATH),
-                *(a.attachment_id for a in item.attachments),
-            )
             await self._store.remember_received(
                 ReceivedMail(
                     item.message_id,
@@ -141,7 +137,10 @@ class EmailAdapter:
             return "451 4.3.0 Temporarily unable to accept the message, try again later"
         return "250 OK: queued"
 
-    def _inbound(self, parsed: ParsedEmail, raw: bytes, inbox_address: str) -> events_pb2.InboundMessage:
+    def _inbound(
+        self, parsed: ParsedEmail, raw: bytes, inbox_address: str
+    ) -> tuple[events_pb2.InboundMessage, tuple[str, ...]]:
+        """The inbound item, its original and attachments saved; and the digests of the files it keeps."""
         assert self._store is not None
         item = events_pb2.InboundMessage(
             message_id=email_item_id(parsed.sender, parsed.message_id),
@@ -166,7 +165,8 @@ class EmailAdapter:
         item.received_at.GetCurrentTime()
         assert self._files is not None
         # The full original (quoted history, signature, headers) stays available to agents.
-        item.metadata["original_url"] = ATTACHMENT_PATH + self._files.save(raw)
+        original = self._files.save(raw)
+        item.metadata["original_url"] = ATTACHMENT_PATH + original
         skipped = []
         for attachment in parsed.attachments:
             if len(attachment.data) > self._settings.max_attachment_bytes:
@@ -182,7 +182,7 @@ class EmailAdapter:
             )
         if skipped:
             item.metadata["attachments_skipped"] = ", ".join(skipped)
-        return item
+        return item, (original, *(a.attachment_id for a in item.attachments))
 
     async def _handle_automatic(self, parsed: ParsedEmail) -> None:
         assert self._host is not None and self._store is not None
