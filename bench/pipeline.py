@@ -1,7 +1,8 @@
 """The pipeline end to end, black-box: `make bench` (or `python bench/pipeline.py [sustained messages] [backlog]`).
 
 Starts the suite as processes on SQLite with the API channel on and 100 available agents, then sends signed
-`POST /webhooks/api/messages`, each from a new customer (so each opens a conversation that routing places),
+`POST /webhooks/api/messages`, each from a new customer and each one of 72 short support messages in six
+languages in turn (bench/support_messages.py) (so each opens a conversation that routing places),
 and taps what the services publish on NATS: the time each message is first seen on `conv.message_added`
 (stored) and its conversation on `routing.conversation_*` (routed), and the first notice for it in
 inbox-web's live feed (a supervisor's `/events`, visible). In the same run and on the same nats-server
@@ -51,6 +52,7 @@ from inbox_events import EventBus, Outgoing
 from inbox_runtime.grpc_client import authenticated_channel
 from inbox_runtime.logging import configure
 from inbox_web_live import PASSWORD, bench_suite, log_in
+from support_messages import ALL as SUPPORT_MESSAGES
 
 AGENTS = 100
 PHASES = ((30, 300), (100, 1000), (300, 1500))  # (offered msg/s, messages)
@@ -140,7 +142,7 @@ async def put_backlog(nats_url: str, count: int, run: str) -> list[str]:
                 kind=message_pb2.CONTACT_POINT_KIND_EXTERNAL_USER, value=f"backlog-{run}-{n}"
             ),
             sender_name="Bench",
-            text="Where is my parcel?",
+            text=SUPPORT_MESSAGES[n % len(SUPPORT_MESSAGES)][1],
             kind=message_pb2.MESSAGE_KIND_TEXT,
         )
         item.received_at.GetCurrentTime()
@@ -173,7 +175,7 @@ class Webhook:
                 "id": external_id,
                 "from": f"customer-{self.run}-{self._n}",
                 "name": "Bench",
-                "text": "Where is my parcel?",
+                "text": SUPPORT_MESSAGES[self._n % len(SUPPORT_MESSAGES)][1],
             }
         ).encode()
         stamp = int(time.time())

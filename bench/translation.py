@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 from inbox_devstack.apertium import ApyServer
+from inbox_language import Detector
 from inbox_runtime.logging import configure
 from inbox_translation.actions import Translator
-from inbox_translation.detection import Detector
 from inbox_translation.providers.apertium import ApertiumProvider
 from inbox_translation.store.sqlite import SqliteTranslationStore
 

@@ -11,7 +11,7 @@ COPY services ./services
 RUN /venv/bin/python libs/contracts/generate.py
 ARG PACKAGES
 RUN /venv/bin/pip install -q -c constraints.txt --no-build-isolation \
-      libs/contracts libs/runtime libs/events libs/channel-sdk ${PACKAGES}
+      libs/contracts libs/runtime libs/events libs/channel-sdk libs/language ${PACKAGES}
 
 FROM python:3.11-slim
 COPY --from=build /venv /venv

@@ -23,6 +23,7 @@ PACKAGES = [
     "libs/runtime",
     "libs/events",
     "libs/channel-sdk",
+    "libs/language",
     "libs/devstack",
     "services/threading",
     "services/routing",

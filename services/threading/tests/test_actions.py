@@ -13,8 +13,9 @@ from inbox_devstack.clock import Clock
 from inbox_devstack.nats_server import NatsServer
 from inbox_devstack.waiting import eventually
 from inbox_events import EventBus
+from inbox_language import DEFAULT_LANGUAGES, Detector
 from inbox_runtime.errors import FailedPrecondition, InvalidInput, NotFound
-from inbox_threading.actions import ThreadingActions
+from inbox_threading.actions import GUESS_MIN_CONFIDENCE, GUESS_MIN_MARGIN, ThreadingActions
 from inbox_threading.changes import ConversationQuery, CustomerGuard, ThreadChange
 from inbox_threading.domain import (
     DAY_US,
@@ -609,3 +610,27 @@ async def test_an_automatic_message_from_a_stranger_or_about_nothing_is_not_kept
     # Grace has no active conversation and it answers none of hers: nowhere to keep it.
     assert await world.at(50).record_inbound(automatic("ooo-4", "grace@example.org")) is None
     assert await world.store.item("ooo-4") is None
+
+
+async def test_a_sure_first_guess_at_the_language_is_stored_with_the_message_and_a_correction_takes_it_back(
+    world: World,
+) -> None:
+    guesser = Detector(DEFAULT_LANGUAGES, GUESS_MIN_CONFIDENCE, GUESS_MIN_MARGIN, accuracy="low")
+    actions = ThreadingActions(world.store, world.actions._bus, clock=world.clock, guesser=guesser)
+    spanish = await actions.record_inbound(replace(inbound("m1"), text="Hola, necesito ayuda con mi pedido"))
+    assert spanish is not None and spanish.message.language == "es" and spanish.conversation.language == "es"
+    customer = await world.store.customer(spanish.conversation.customer_id)
+    assert customer is not None and customer.language == "es"
+    assert (await actions.record_inbound(replace(inbound("m2"), text="ok"))).message.language == ""  # unsure
+
+    # Low accuracy is sure of the wrong language here (Spanish); translation's careful detection says Portuguese.
+    wrong = await actions.record_inbound(
+        replace(inbound("m3", sender="visitor-2"), text="Quero um reembolso, por favor")
+    )
+    assert wrong is not None and wrong.message.language == "es" and wrong.conversation.language == "es"
+    await actions.record_language("m3", "", fallback=True)
+    item = await world.store.item("m3")
+    conversation = await world.store.get_conversation(wrong.conversation.conversation_id)
+    customer = await world.store.customer(wrong.conversation.customer_id)
+    assert item is not None and conversation is not None and customer is not None
+    assert (item.language, conversation.language, customer.language) == ("", "", "")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from inbox_threading.changes import ConversationPatch, CustomerRecord, ReplySource
 from inbox_threading.domain import (
@@ -15,6 +17,7 @@ from inbox_threading.domain import (
     ItemKind,
     NewInboundMessage,
     NotFound,
+    StoredMessage,
     ThreadPolicy,
 )
 from inbox_threading.plans import (
@@ -202,6 +205,39 @@ def test_a_snooze_ends_once_and_a_confident_language_travels_to_the_conversation
     assert first_id == again_id and first.items[0].text == "Snooze ended"
     item = StoredMessage("m1", "conv-1", "c1", Direction.INBOUND, 3, "", "hola", 1, 1, 1)
     confident = plan_language(item, "es", fallback=False)
+    assert confident is not None
     assert confident.patches[0].language == "es" and confident.customer_patches[0].language == "es"
     guessed = plan_language(item, "es", fallback=True)
+    assert guessed is not None
     assert guessed.item_patches[0].language == "es" and not guessed.patches and not guessed.customer_patches
+    assert plan_language(item, "", fallback=True) is None  # nothing known, nothing guessed: nothing to write
+
+
+def test_a_sure_first_guess_is_the_messages_and_fills_in_an_unknown_conversation_or_customer_language() -> None:
+    opened = plan(language="es")
+    assert [p.language for p in opened.change.item_patches] == ["es"]
+    assert [p.language for p in opened.change.patches if p.language] == ["es"]
+    assert [p.language for p in opened.change.customer_patches if p.language] == ["es"]
+    # Known languages (confirmed by translation's detection) are not overridden by a guess.
+    known = replace(conversation(ConversationStatus.OPEN), language="en")
+    continued = plan(language="es", active=known, customer=replace(customer(), language="en"))
+    assert [p.language for p in continued.change.item_patches] == ["es"]
+    assert not [p for p in (*continued.change.patches, *continued.change.customer_patches) if p.language]
+    unsure = plan()
+    assert not unsure.change.item_patches and not [p for p in unsure.change.patches if p.language]
+
+
+def test_a_detection_that_corrects_the_guess_takes_it_back_where_it_spread() -> None:
+    from inbox_threading.plans import plan_language
+
+    guessed = StoredMessage("m1", "conv-1", "c1", Direction.INBOUND, 3, "", "Where is my order?", 1, 1, 1)
+    guessed = replace(guessed, language="de")
+    sure = plan_language(guessed, "en", fallback=False)
+    assert sure is not None and sure.patches[0].language == "en" and sure.customer_patches[0].language == "en"
+    # The careful detection cannot tell: the customer's known language, where the guess had spread.
+    unsure = plan_language(guessed, "fr", fallback=True, conversation_language="de", customer_language="fr")
+    assert unsure is not None and unsure.item_patches[0].language == "fr"
+    assert [p.language for p in unsure.patches] == ["fr"] and not unsure.customer_patches
+    withdrawn = plan_language(guessed, "", fallback=True, conversation_language="de", customer_language="de")
+    assert withdrawn is not None and withdrawn.item_patches[0].language == ""
+    assert withdrawn.patches[0].language == "" and withdrawn.customer_patches[0].language == ""

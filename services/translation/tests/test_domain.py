@@ -1,12 +1,13 @@
 import pytest
+from inbox_language import Detection
 from inbox_runtime.errors import FailedPrecondition
 from inbox_translation.domain import (
     Route,
     cache_key,
     choose_route,
+    guess_stands,
     protect,
     restore,
-    settle_language,
 )
 
 
@@ -53,9 +54,11 @@ def test_cache_keys_depend_on_text_and_pair() -> None:
     assert len({cache_key("hola", "es", "en"), cache_key("hola", "es", "fr"), cache_key("Hola", "es", "en")}) == 3
 
 
-def test_short_or_ambiguous_text_keeps_the_customers_known_language() -> None:
-    assert settle_language([("es", 0.99), ("fr", 0.0)], "Hola, mi pedido no llega", "", 0.5, 0.2).language == "es"
-    ok = settle_language([("en", 0.45), ("de", 0.42)], "ok", "es", 0.5, 0.2)
-    assert (ok.language, ok.fallback) == ("es", True)
-    close = settle_language([("en", 0.49), ("es", 0.4)], "Where is my parcel", "es", 0.5, 0.2)
-    assert close.fallback and close.language == "es"
+def test_a_first_guess_stands_only_where_the_careful_detection_would_change_nothing() -> None:
+    sure_es = Detection("es", 0.99)
+    assert guess_stands("es", sure_es, "")  # a new customer: threading wrote "es" everywhere
+    assert guess_stands("es", sure_es, "es")
+    assert not guess_stands("", sure_es, "")  # no guess was stored
+    assert not guess_stands("de", Detection("en", 0.9), "")  # a wrong guess is corrected
+    assert not guess_stands("es", Detection("es", 0.0, fallback=True), "es")  # not sure: said as it is
+    assert not guess_stands("es", sure_es, "en")  # the customer's known language changes: threading left it

@@ -19,6 +19,7 @@ from inbox_devstack.events import stored_events
 from inbox_devstack.nats_server import NatsServer
 from inbox_devstack.providers import DeepLApi
 from inbox_events import EventBus
+from inbox_language import Detector
 from inbox_routing import grpc_api as routing_api
 from inbox_routing.actions import RoutingActions
 from inbox_routing.store.sqlite import SqliteRoutingStore
@@ -26,7 +27,6 @@ from inbox_runtime.grpc_client import authenticated_channel
 from inbox_runtime.grpc_server import grpc_server
 from inbox_translation import grpc_api
 from inbox_translation.actions import Translator
-from inbox_translation.detection import Detector
 from inbox_translation.pipeline import AgentLanguages, TranslationPipeline
 from inbox_translation.providers import ProviderUnavailable
 from inbox_translation.providers.deepl import DeepLProvider
@@ -152,3 +152,16 @@ async def test_each_tenant_has_its_own_glossary(parts: Parts) -> None:
         pb.TranslateRequest(text="hallo danke", source_language="de", target_language="en")
     )
     assert other.text == "hello thanks"  # another tenant's glossary does not apply (nor its cache)
+
+
+async def test_the_detection_is_announced_only_where_it_says_more_than_the_first_guess(parts: Parts) -> None:
+    # Threading stored "es" with the first message, and "de" (wrong) with the second.
+    spanish = "Hola, mi pedido no ha llegado y espero desde hace una semana"
+    await parts.pipeline.customer_message("m1", "conv-1", "cust-1", spanish, True, stored_language="es")
+    english = "Hello, my order has not arrived and I have been waiting for a week"
+    await parts.pipeline.customer_message("m2", "conv-2", "cust-2", english, True, stored_language="de")
+    # Each call returns once what it announces is stored: what is stored now is all there will be.
+    detected = await stored_events(
+        parts.nats_url, "translation.language_detected", translation_events.LanguageDetected, at_least=1
+    )
+    assert [(d.message_id, d.language, d.fallback) for d in detected] == [("m2", "en", False)]

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from inbox_devstack.apertium import ApyServer
 from inbox_devstack.providers import DeepLApi, LibreTranslateApi
+from inbox_language import Detector
 from inbox_runtime.errors import FailedPrecondition
 from inbox_translation.actions import Translator
-from inbox_translation.detection import Detector
 from inbox_translation.providers import ProviderUnavailable
 from inbox_translation.providers.apertium import ApertiumProvider
 from inbox_translation.providers.deepl import DeepLProvider

@@ -10,11 +10,12 @@ from contextlib import AsyncExitStack
 
 import structlog
 from inbox_events import EventBus
+from inbox_language import Detector
 from inbox_runtime.grpc_server import grpc_server
 from inbox_runtime.lifecycle import every, until_signalled
 
 from inbox_threading import access_api, grpc_api
-from inbox_threading.actions import ThreadingActions
+from inbox_threading.actions import GUESS_MIN_CONFIDENCE, GUESS_MIN_MARGIN, ThreadingActions
 from inbox_threading.config import Settings
 from inbox_threading.store import ConversationStore
 from inbox_threading.store.mongo import MongoConversationStore
@@ -51,7 +52,12 @@ async def run(settings: Settings) -> None:
         bus = await stack.enter_async_context(EventBus.connect(settings.common.nats_url, service="threading"))
         await bus.ensure_streams()
         keys = await bus.api_keys()
-        actions = ThreadingActions(store, bus, settings.policies, settings.queue_notice_channels)
+        guesser = (
+            Detector(settings.guess_languages, GUESS_MIN_CONFIDENCE, GUESS_MIN_MARGIN, accuracy="low", preload=True)
+            if settings.guess_languages
+            else None
+        )
+        actions = ThreadingActions(store, bus, settings.policies, settings.queue_notice_channels, guesser=guesser)
         server = await stack.enter_async_context(
             grpc_server(
                 host=settings.common.bind_host,

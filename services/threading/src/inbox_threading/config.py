@@ -3,6 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from inbox_language import DEFAULT_LANGUAGES, SUPPORTED_LANGUAGES
 from inbox_runtime.config import CommonSettings, ConfigError, env, env_list
 
 from inbox_threading.domain import DAY_US, ThreadPolicies, ThreadPolicy
@@ -17,6 +18,8 @@ class Settings:
     snooze_check_seconds: float
     # Channels on which waiting customers are told their place in the queue.
     queue_notice_channels: frozenset[int]
+    # Languages of the first guess made as a customer's message is stored (empty: none is made).
+    guess_languages: tuple[str, ...]
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -33,7 +36,15 @@ class Settings:
             queue_notice_channels=frozenset(
                 _channel(name) for name in env_list("THREADING_QUEUE_NOTICE_CHANNELS", ("chat", "sms"))
             ),
+            guess_languages=_languages(env_list("THREADING_GUESS_LANGUAGES", DEFAULT_LANGUAGES)),
         )
+
+
+def _languages(codes: tuple[str, ...]) -> tuple[str, ...]:
+    unknown = [code for code in codes if code not in SUPPORTED_LANGUAGES]
+    if unknown:
+        raise ConfigError(f"THREADING_GUESS_LANGUAGES: {unknown} are not ISO 639-1 codes lingua knows")
+    return codes
 
 
 def _channel(name: str) -> int:

@@ -133,10 +133,14 @@ def plan_inbound(
     policy: ThreadPolicy,
     now_us: int,
     extra: ThreadChange | None = None,
+    language: str = "",
 ) -> InboundPlan:
     """Which conversation the item joins (see `decide_thread`) and everything written with it, guarded
     by the customer's version so a concurrent writer makes this plan start over instead of opening a
-    second active conversation. `extra` carries identity links, suggestions and their audit lines."""
+    second active conversation. `extra` carries identity links, suggestions and their audit lines.
+    `language`, a confident first guess at the item's language, becomes the item's at once, and the
+    conversation's and the customer's where they have none yet (a language already known, confirmed by
+    translation's careful detection, is not overridden by a guess)."""
     extra = extra or ThreadChange()
     at = message.sent_at_us or now_us
     interrupted_open = customer.active_conversation_id if active is None else ""
@@ -149,6 +153,7 @@ def plan_inbound(
     previous_agent = ""
     new_active: str | None = None
     waiting_since = at  # a new or reopened conversation: the customer waits from this message
+    current: Conversation | None = None  # the conversation it joins, when not a new one
     if decision.action is ThreadAction.OPEN_NEW:
         # An open interrupted before its conversation was written (a crash between two writes on a store
         # without transactions) is finished under the id the customer already points to.
@@ -210,6 +215,7 @@ def plan_inbound(
                 )
             )
     item = inbound_item(message, conversation_id, customer.customer_id, now_us)
+    conversation_language = language if current is None or not current.language else ""
     if message.kind in COUNTED_KINDS:
         patches.append(
             ConversationPatch(
@@ -217,10 +223,15 @@ def plan_inbound(
                 preview=preview_of(message.text, message.kind),
                 preview_direction=Direction.INBOUND,
                 waiting_since_us=waiting_since,
+                language=conversation_language or None,
             )
         )
+    elif conversation_language:
+        patches.append(ConversationPatch(conversation_id, language=conversation_language))
     email_id = dict(message.metadata).get("email_message_id", "")
     customer_patches = extra.customer_patches
+    if language and not customer.language:
+        customer_patches += (CustomerPatch(customer.customer_id, language=language),)
     if customer.version and message.sender_name and not customer.display_name:
         customer_patches += (CustomerPatch(customer.customer_id, display_name_if_empty=message.sender_name),)
     change = ThreadChange(
@@ -236,6 +247,7 @@ def plan_inbound(
         conversations=conversations,
         patches=tuple(patches),
         items=(*activities, item),
+        item_patches=(ItemPatch(item.message_id, language=language),) if language else (),
         customer_patches=customer_patches,
         refs=((email_id, conversation_id),) if email_id else (),
         audit=extra.audit,
@@ -638,13 +650,27 @@ def plan_wake(due: Conversation, customer: CustomerRecord, *, now_us: int) -> tu
     return change, activity_id
 
 
-def plan_language(item: StoredMessage, language: str, *, fallback: bool) -> ThreadChange:
+def plan_language(
+    item: StoredMessage,
+    language: str,
+    *,
+    fallback: bool,
+    conversation_language: str = "",
+    customer_language: str = "",
+) -> ThreadChange | None:
     """The message's language; a confident detection (not a fallback) also becomes the conversation's
-    and the customer's."""
+    and the customer's. A detection that corrects the first guess stored with the message (see
+    `plan_inbound`) also takes the guess back where it spread (the conversation's and customer's language
+    still equal to it), even when the detection is a fallback or finds nothing. None: nothing to write."""
+    guess = item.language if item.language != language else ""
+    if not language and not guess:
+        return None
+    conversation = not fallback or (guess != "" and conversation_language == guess)
+    customer = not fallback or (guess != "" and customer_language == guess)
     return ThreadChange(
         item_patches=(ItemPatch(item.message_id, language=language),),
-        patches=() if fallback else (ConversationPatch(item.conversation_id, language=language),),
-        customer_patches=() if fallback else (CustomerPatch(item.customer_id, language=language),),
+        patches=(ConversationPatch(item.conversation_id, language=language),) if conversation else (),
+        customer_patches=(CustomerPatch(item.customer_id, language=language),) if customer else (),
     )
 
 

@@ -8,11 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import structlog
+from inbox_language import Detection, Detector
 from inbox_runtime.timestamps import now_us
 
-from inbox_translation.detection import Detector
 from inbox_translation.domain import (
-    Detection,
     FailedPrecondition,
     InvalidInput,
     Pair,

@@ -7,6 +7,7 @@ from contextlib import AsyncExitStack
 import structlog
 from inbox.routing.v1 import routing_service_pb2_grpc
 from inbox_events import EventBus
+from inbox_language import Detector
 from inbox_runtime.grpc_client import authenticated_channel
 from inbox_runtime.grpc_server import grpc_server
 from inbox_runtime.lifecycle import until_signalled
@@ -14,7 +15,6 @@ from inbox_runtime.lifecycle import until_signalled
 from inbox_translation import grpc_api
 from inbox_translation.actions import Translator
 from inbox_translation.config import Settings, build_providers
-from inbox_translation.detection import Detector
 from inbox_translation.pipeline import AgentLanguages, TranslationPipeline
 from inbox_translation.store import TranslationStore
 from inbox_translation.store.mongo import MongoTranslationStore

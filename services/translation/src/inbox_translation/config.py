@@ -3,9 +3,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from inbox_language import ACCURACY_MODES, DEFAULT_LANGUAGES, DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_MARGIN
 from inbox_runtime.config import CommonSettings, ConfigError, env, env_list, secret
 
-from inbox_translation.detection import ACCURACY_MODES
 from inbox_translation.providers import TranslationProvider
 from inbox_translation.providers.apertium import ApertiumProvider
 from inbox_translation.providers.deepl import DeepLProvider
@@ -47,9 +47,9 @@ class Settings:
             db_path=env("TRANSLATION_DB_PATH", Path, common.data_dir / "translation.sqlite3"),
             providers=providers,
             pivot=env("TRANSLATION_PIVOT", str, "en"),
-            languages=env_list("TRANSLATION_LANGUAGES", ("en", "es", "fr", "de", "pt", "it")),
-            min_confidence=env("TRANSLATION_MIN_CONFIDENCE", float, 0.5),
-            min_margin=env("TRANSLATION_MIN_MARGIN", float, 0.2),
+            languages=env_list("TRANSLATION_LANGUAGES", DEFAULT_LANGUAGES),
+            min_confidence=env("TRANSLATION_MIN_CONFIDENCE", float, DEFAULT_MIN_CONFIDENCE),
+            min_margin=env("TRANSLATION_MIN_MARGIN", float, DEFAULT_MIN_MARGIN),
             detection_accuracy=accuracy,
             glossary=env_list("TRANSLATION_GLOSSARY"),
             routing_target=env("ROUTING_GRPC_TARGET", str, "127.0.0.1:50052"),

@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from inbox_language import Detection
 from inbox_runtime.errors import FailedPrecondition, InvalidInput
 
 __all__ = ["FailedPrecondition", "InvalidInput"]  # re-exported: the errors this domain raises
@@ -120,27 +121,18 @@ def normalise_glossary(terms: Sequence[str]) -> tuple[str, ...]:
     return cleaned
 
 
-@dataclass(frozen=True)
-class Detection:
-    language: str  # ISO 639-1, "" when unsure
-    confidence: float
-    # Taken from the customer's known language because the text said too little.
-    fallback: bool = False
-
-
-def settle_language(
-    scores: Sequence[tuple[str, float]], text: str, known_language: str, min_confidence: float, min_margin: float
-) -> Detection:
-    """Trust the detector only when the text is long enough and the best language clearly leads;
-    otherwise keep the customer's known language (short or ambiguous text says little)."""
-    ranked = sorted(scores, key=lambda s: s[1], reverse=True)
-    words = len(re.findall(r"\w+", text))
-    if ranked and words >= 2:
-        best, confidence = ranked[0]
-        runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
-        if confidence >= min_confidence and confidence - runner_up >= min_margin:
-            return Detection(best, confidence)
-    return Detection(known_language, 0.0, fallback=True)
+def guess_stands(stored_language: str, detection: Detection, known_language: str) -> bool:
+    """Whether threading's first guess, stored with a message, already says all that `detection` would.
+    Threading stores only confident guesses, on the message, and on the customer (and conversation) only
+    where no language was known yet. So a confident detection of the same language, for a customer whose
+    language was unknown or already that one, changes nothing there. Anything else is announced, and
+    threading corrects or completes what it holds."""
+    return (
+        bool(stored_language)
+        and not detection.fallback
+        and detection.language == stored_language
+        and known_language in ("", stored_language)
+    )
 
 
 # ISO 639-1 (ours) <-> ISO 639-3 (Apertium's pair names).

@@ -14,7 +14,7 @@ from inbox.translation.v1 import events_pb2 as translation_events
 from inbox_events import EventBus, Outgoing
 
 from inbox_translation.actions import Translator
-from inbox_translation.domain import CustomerMessage, needs_translation
+from inbox_translation.domain import CustomerMessage, guess_stands, needs_translation
 from inbox_translation.providers import ProviderUnavailable
 from inbox_translation.store import TranslationStore
 
@@ -62,9 +62,11 @@ class TranslationPipeline:
         text: str,
         first_delivery: bool,
         tenant_id: str = "",
+        stored_language: str = "",
     ) -> None:
         """Detect the language (the customer's known one when the text says too little), then translate
-        for the conversation's agent if they read another language."""
+        for the conversation's agent if they read another language. `stored_language` is threading's first
+        guess, stored with the message: the detection is announced only when it says something else."""
         known = await self._store.customer_language(customer_id)
         detection = self._translator.detect(text, known)
         remembered = [
@@ -76,15 +78,16 @@ class TranslationPipeline:
             remembered.append(self._store.remember_customer_language(customer_id, detection.language))
         # Side by side, so the two writes share one commit.
         await asyncio.gather(*remembered)
-        detected = translation_events.LanguageDetected(
-            message_id=message_id,
-            conversation_id=conversation_id,
-            customer_id=customer_id,
-            language=detection.language,
-            confidence=detection.confidence,
-            fallback=detection.fallback,
-        )
-        await self._bus.publish(detected, event_id=f"language:{message_id}")
+        if not guess_stands(stored_language, detection, known):
+            detected = translation_events.LanguageDetected(
+                message_id=message_id,
+                conversation_id=conversation_id,
+                customer_id=customer_id,
+                language=detection.language,
+                confidence=detection.confidence,
+                fallback=detection.fallback,
+            )
+            await self._bus.publish(detected, event_id=f"language:{message_id}")
         await self.translate_for_agent(conversation_id, first_delivery, tenant_id)
 
     async def agent_assigned(

@@ -68,6 +68,7 @@ class TranslationSubscribers:
             message.text,
             event.deliveries == 1,
             event.envelope.tenant_id,
+            stored_language=message.language,
         )
 
     async def on_assigned(self, event: Event[routing_events.ConversationAssigned]) -> None:
