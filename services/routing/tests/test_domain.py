@@ -228,3 +228,18 @@ def test_service_level_timers_and_handover_notes() -> None:
         "VIP, be gentle\n\nTranscript from faq-bot:\nuser: hi\nbot: hello"
     )
     assert handover_note("", "", "ada") == ""
+
+
+def test_a_big_floor_spells_out_only_the_verdicts_an_explanation_keeps() -> None:
+    from inbox_routing.plans import RANKED_LOWER_SHOWN, stored_verdicts
+
+    floor = [Candidate(agent(f"a{i:03}", chat=200), i) for i in range(120)] + [
+        Candidate(agent(f"z{i}", Presence.AWAY), 0) for i in range(3)
+    ]
+    full = decide(REQUEST, Target(), floor)
+    short = decide(REQUEST, Target(), floor, ranked_lower_shown=RANKED_LOWER_SHOWN)
+    assert (short.agent_id, short.reason) == (full.agent_id, full.reason) == ("a000", short.reason)
+    assert len(full.verdicts) == 123 and full.omitted == 0
+    assert len(short.verdicts) == 3 + 1 + RANKED_LOWER_SHOWN and short.omitted == 119 - RANKED_LOWER_SHOWN
+    assert stored_verdicts(short) == stored_verdicts(full)
+    assert stored_verdicts(short)[-1].reason == "and 73 more agents, not eligible or ranked lower"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
-from inbox_routing.changes import AssignmentRecord, Outcome, RoutingChange
+from inbox_routing.changes import AssignmentRecord, ClockStart, Outcome, RoutingChange
 from inbox_routing.domain import CHAT, AssignmentState, Presence, RouteRequest, Verdict
 from inbox_routing.store import RoutingStore
 
@@ -108,6 +108,16 @@ async def test_the_queue_is_by_priority_then_waiting_time(store: RoutingStore) -
     assert (await store.queue_stats(20)).per_team == {"": (3, 9)}
     assert await store.forget_customer("cust-1") == 1
     assert await store.record("conv-1") is None and await store.queue_position("conv-1") == 0
+
+
+async def test_a_clock_started_with_a_change_runs_whatever_the_change_found(store: RoutingStore) -> None:
+    await store.start_sla("conv-1", "next_response", 50, replace=False)
+    first = ClockStart("first_response", 100)
+    assert await store.commit([RoutingChange(waiting(1), clock=first)]) == [Outcome.APPLIED]
+    assert await store.sla_timer("conv-1") == ("first_response", 100, False)  # replaced
+    # A stale write still starts its clock, as a start written just before it would have.
+    assert await store.commit([RoutingChange(waiting(2, version=2), clock=first)]) == [Outcome.STALE]
+    assert await store.sla_timer("conv-2") == ("first_response", 100, False)
 
 
 async def test_agents_timers_and_rules_keep_what_they_are_given(store: RoutingStore) -> None:

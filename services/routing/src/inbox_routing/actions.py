@@ -14,7 +14,7 @@ from inbox_events import EventBus, Outgoing
 from inbox_runtime.optimistic import until_applied
 from inbox_runtime.timestamps import now_us, to_timestamp
 
-from inbox_routing.changes import AssignmentRecord, Outcome, RoutingChange
+from inbox_routing.changes import AssignmentRecord, ClockStart, Outcome, RoutingChange
 from inbox_routing.domain import (
     FIRST_RESPONSE,
     Agent,
@@ -45,6 +45,7 @@ from inbox_routing.domain import (
     worth_announcing,
 )
 from inbox_routing.plans import (
+    RANKED_LOWER_SHOWN,
     carried_over,
     plan_accept,
     plan_boost,
@@ -103,10 +104,17 @@ class RoutingActions:
         return rule_id, target, step
 
     async def route(
-        self, request: RouteRequest, correlation_id: str = "", *, queued_at_us: int = 0, force: bool = False
+        self,
+        request: RouteRequest,
+        correlation_id: str = "",
+        *,
+        queued_at_us: int = 0,
+        force: bool = False,
+        clock: ClockStart | None = None,
     ) -> RouteOutcome:
-        """Offer, assign or queue a conversation; a repeat (redelivery) republishes the same fact."""
-        outcome, rule_id, step = await until_applied(lambda: self._route_once(request, queued_at_us, force))
+        """Offer, assign or queue a conversation; a repeat (redelivery) republishes the same fact. `clock`
+        starts with the decision's write (or alone, when the decision stands as it was)."""
+        outcome, rule_id, step = await until_applied(lambda: self._route_once(request, queued_at_us, force, clock))
         if outcome.changed or not force:
             await self._announce(outcome.assignment, request.customer_id, correlation_id)
         log.info(
@@ -122,7 +130,7 @@ class RoutingActions:
         return outcome
 
     async def _route_once(
-        self, request: RouteRequest, queued_at_us: int, force: bool
+        self, request: RouteRequest, queued_at_us: int, force: bool, clock: ClockStart | None = None
     ) -> tuple[RouteOutcome, str, int] | None:
         """One attempt: read, decide, write if nobody changed the conversation or filled the agent meanwhile.
         `force` re-decides a queued conversation whatever its generation (a freed agent, a declined
@@ -133,6 +141,7 @@ class RoutingActions:
         if existing is not None:
             queued_again = force and existing.state == AssignmentState.QUEUED
             if not queued_again and not is_current(request.generation, existing.request.generation, existing.state):
+                await self._start_clock(request.conversation_id, clock)
                 return RouteOutcome(existing.assignment(), changed=False), rule_id, step
         excluded, _ = carried_over(existing, request)
         known = await self._store.known_agent(
@@ -141,21 +150,28 @@ class RoutingActions:
         candidates = with_pending_load(
             await self._store.candidates(request.channel, target.team), request.channel, self._being_written
         )
-        decision = decide(request, target, candidates, known_agent_id=known, excluded=excluded)
+        decision = decide(
+            request, target, candidates, known_agent_id=known, excluded=excluded, ranked_lower_shown=RANKED_LOWER_SHOWN
+        )
         record, changed = plan_route(
             existing, request, target, decision, rule_id=rule_id, escalation_step=step, policy=self._policy, now_us=now
         )
         if existing is not None and dataclasses.replace(record, version=existing.version) == existing:
+            await self._start_clock(request.conversation_id, clock)
             return RouteOutcome(existing.assignment(), changed=False, decision=decision), rule_id, step
         capacity = next(
             (c.agent.capacity_for(request.channel) for c in candidates if c.agent.agent_id == record.holder), 0
         )
         assigned = (record.agent_id, now) if record.agent_id else None
         with self._writing(record.holder, request.channel):
-            [outcome] = await self._store.commit([RoutingChange(record, capacity, assigned)])
+            [outcome] = await self._store.commit([RoutingChange(record, capacity, assigned, clock)])
         if outcome is not Outcome.APPLIED:
             return None
         return RouteOutcome(record.assignment(), changed=changed, decision=decision), rule_id, step
+
+    async def _start_clock(self, conversation_id: str, clock: ClockStart | None) -> None:
+        if clock is not None:
+            await self._store.start_sla(conversation_id, clock.kind, clock.due_us, replace=True)
 
     @contextlib.contextmanager
     def _writing(self, holder: str, channel: int) -> Iterator[None]:
@@ -367,11 +383,9 @@ class RoutingActions:
     # --- service levels ---------------------------------------------------------------------
 
     async def conversation_opened(self, request: RouteRequest, opened_at_us: int, correlation_id: str) -> None:
-        """A new (or reopened) conversation: the first-response clock starts, then routing decides."""
-        await self._store.start_sla(
-            request.conversation_id, FIRST_RESPONSE, sla_due(FIRST_RESPONSE, opened_at_us, self._policy), replace=True
-        )
-        await self.route(request, correlation_id)
+        """A new (or reopened) conversation: the first-response clock starts, in the write of routing's decision."""
+        clock = ClockStart(FIRST_RESPONSE, sla_due(FIRST_RESPONSE, opened_at_us, self._policy))
+        await self.route(request, correlation_id, clock=clock)
 
     async def message_added(self, conversation_id: str, inbound: bool, by_agent: bool, at_us: int) -> None:
         timer = await self._store.sla_timer(conversation_id)

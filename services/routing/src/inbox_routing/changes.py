@@ -66,6 +66,14 @@ class AssignmentRecord:
 
 
 @dataclass(frozen=True)
+class ClockStart:
+    """A service-level clock (re)started for the conversation, replacing any running one."""
+
+    kind: str
+    due_us: int
+
+
+@dataclass(frozen=True)
 class RoutingChange:
     """Write `record` if the stored record is still at `record.version - 1`. When the new state takes
     an agent's capacity, `capacity` is that agent's capacity on the channel: the change is refused if
@@ -75,6 +83,9 @@ class RoutingChange:
     capacity: int = 0
     # (agent, at): the agent last given a conversation, for the idlest-first tie-break.
     assigned: tuple[str, int] | None = None
+    # Started in the same write whatever the outcome (as if written just before it): a new conversation's
+    # first-response clock travels with its first decision instead of costing a write of its own.
+    clock: ClockStart | None = None
 
 
 class Outcome(Enum):

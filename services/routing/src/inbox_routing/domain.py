@@ -298,6 +298,8 @@ class Decision:
     agent_id: str | None
     reason: str
     verdicts: tuple[Verdict, ...]
+    # Eligible agents ranked lower than those in `verdicts`, left unspelled (see `decide`).
+    omitted: int = 0
 
 
 def _ineligibility(
@@ -325,10 +327,11 @@ def with_pending_load(
 ) -> list[Candidate]:
     """Candidates with the conversations being given to them right now (decided, not yet stored) counted
     in their load."""
-    if not pending:
+    on_channel = {agent_id: n for (agent_id, on), n in pending.items() if on == channel}
+    if not on_channel:
         return list(candidates)
     return [
-        c._replace(load=c.load + extra) if (extra := pending.get((c.agent.agent_id, channel), 0)) else c
+        c._replace(load=c.load + on_channel[c.agent.agent_id]) if c.agent.agent_id in on_channel else c
         for c in candidates
     ]
 
@@ -340,8 +343,12 @@ def decide(
     *,
     known_agent_id: str = "",
     excluded: frozenset[str] = frozenset(),
+    ranked_lower_shown: int | None = None,
 ) -> Decision:
-    """Pick an agent for a conversation, or None to queue it, with a verdict for every candidate.
+    """Pick an agent for a conversation, or None to queue it, with a verdict for every candidate, but
+    for eligible agents ranked lower than the best `ranked_lower_shown` of them: those are only counted
+    (`Decision.omitted`), since an explanation keeps so many at most and spelling out every one of a
+    big floor's verdicts cost more than the decision itself.
 
     Eligible: available, in the target team, with the required skills and the customer's language, with
     free capacity on the channel, not having declined it. Among them: the customer's previous agent
@@ -349,13 +356,15 @@ def decide(
     to capacity, then the longest idle, then the agent id (for determinism).
     """
     channel = request.channel
+    default_capacity = DEFAULT_CAPACITY.get(channel, 1)  # Agent.capacity_for, without a call per candidate
     preferred = target.preferred_skills
     ineligible: list[Verdict] = []
-    # (rank, candidate, capacity); the rank ends with the agent id, so no two compare equal.
+    # (rank, candidate, capacity); the rank ends with the agent id, so no two compare equal and sorting
+    # the entries never compares past the rank (nor do verdicts, by agent id, past theirs).
     eligible: list[tuple[tuple[int, int, float, int, str], Candidate, int]] = []
     for candidate in candidates:
         agent = candidate.agent
-        capacity = agent.capacity_for(channel)
+        capacity = agent.capacities.get(channel, default_capacity)
         reason = _ineligibility(candidate, capacity, request, target, excluded)
         if reason is not None:
             ineligible.append(Verdict(agent.agent_id, False, reason))
@@ -368,10 +377,10 @@ def decide(
             agent.agent_id,
         )
         eligible.append((rank, candidate, capacity))
-    ineligible.sort(key=_by_agent)
+    ineligible.sort()
     if not eligible:
         return Decision(None, "no eligible agent with free capacity: queued", tuple(ineligible))
-    eligible.sort(key=_by_rank)
+    eligible.sort()
     (best_rank, best, capacity), others = eligible[0], eligible[1:]
     if best.agent.agent_id == known_agent_id:
         reason = "the customer's previous agent, available with room"
@@ -379,21 +388,17 @@ def decide(
         reason = f"best on preferred skills ({', '.join(preferred)}) of {len(eligible)} eligible"
     else:
         reason = f"least loaded ({best.load}/{capacity}) and longest idle of {len(eligible)} eligible"
+    shown = others if ranked_lower_shown is None else others[:ranked_lower_shown]
     ranked_lower = [
         Verdict(other.agent.agent_id, False, f"eligible, ranked lower ({other.load}/{other_capacity})")
-        for _, other, other_capacity in others
+        for _, other, other_capacity in shown
     ]
     return Decision(
-        best.agent.agent_id, reason, (*ineligible, Verdict(best.agent.agent_id, True, reason), *ranked_lower)
+        best.agent.agent_id,
+        reason,
+        (*ineligible, Verdict(best.agent.agent_id, True, reason), *ranked_lower),
+        omitted=len(others) - len(shown),
     )
-
-
-def _by_agent(verdict: Verdict) -> str:
-    return verdict.agent_id
-
-
-def _by_rank(entry: tuple[tuple[int, int, float, int, str], Candidate, int]) -> tuple[int, int, float, int, str]:
-    return entry[0]
 
 
 def validate_agent(

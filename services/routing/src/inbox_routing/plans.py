@@ -18,15 +18,19 @@ from inbox_routing.domain import (
 
 # An explanation keeps the chosen agent and the closest others; the rest are summed up.
 MAX_STORED_VERDICTS = 50
+# What a decision needs to spell out for that: the chosen agent comes first, then those ranked lower.
+RANKED_LOWER_SHOWN = MAX_STORED_VERDICTS - 1
 
 
 def stored_verdicts(decision: Decision) -> tuple[Verdict, ...]:
     """The chosen agent and the closest others, then a line summing up the rest."""
-    chosen = [v for v in decision.verdicts if v.chosen]
-    eligible = [v for v in decision.verdicts if not v.chosen and v.reason.startswith("eligible")]
-    others = [v for v in decision.verdicts if not v.chosen and not v.reason.startswith("eligible")]
+    chosen: list[Verdict] = []
+    eligible: list[Verdict] = []
+    others: list[Verdict] = []
+    for verdict in decision.verdicts:
+        (chosen if verdict.chosen else eligible if verdict.reason.startswith("eligible") else others).append(verdict)
     kept = (chosen + eligible + others)[:MAX_STORED_VERDICTS]
-    left = len(decision.verdicts) - len(kept)
+    left = len(decision.verdicts) + decision.omitted - len(kept)
     if left > 0:
         kept.append(Verdict("", False, f"and {left} more agents, not eligible or ranked lower"))
     return tuple(kept)

@@ -68,6 +68,8 @@ class MongoRoutingStore(MongoStore):
     async def _apply(self, change: RoutingChange) -> Outcome:
         record = change.record
         conversation_id = record.conversation_id
+        if change.clock is not None:  # before the record, as the change promises: a crash then loses neither
+            await self.start_sla(conversation_id, change.clock.kind, change.clock.due_us, replace=True)
         latest = await self.record(conversation_id)
         if (latest.version if latest else 0) != record.version - 1:
             return Outcome.STALE

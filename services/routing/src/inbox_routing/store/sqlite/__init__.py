@@ -22,6 +22,8 @@ from inbox_routing.store.sqlite.schema import MIGRATIONS
 
 def _apply(conn: sqlite3.Connection, change: RoutingChange) -> Outcome:
     record = change.record
+    if change.clock is not None:
+        _start_clock(conn, record.conversation_id, change.clock.kind, change.clock.due_us, replace=True)
     current = conn.execute(
         "SELECT version, state, agent_id FROM assignments WHERE conversation_id = ?", (record.conversation_id,)
     ).fetchone()
@@ -36,6 +38,14 @@ def _apply(conn: sqlite3.Connection, change: RoutingChange) -> Outcome:
         agent_id, at_us = change.assigned
         conn.execute("UPDATE agents SET last_assigned_at_us = ? WHERE agent_id = ?", (at_us, agent_id))
     return Outcome.APPLIED
+
+
+def _start_clock(conn: sqlite3.Connection, conversation_id: str, kind: str, due_us: int, *, replace: bool) -> None:
+    verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
+    conn.execute(
+        f"{verb} INTO sla_timers (conversation_id, kind, due_us, breached) VALUES (?, ?, ?, 0)",
+        (conversation_id, kind, due_us),
+    )
 
 
 class SqliteRoutingStore(SqliteStore):
@@ -212,13 +222,7 @@ class SqliteRoutingStore(SqliteStore):
 
     async def start_sla(self, conversation_id: str, kind: str, due_us: int, *, replace: bool) -> None:
         """Start a timer; an existing one is kept unless `replace` (a new first-response clock)."""
-        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
-        await self._db.write(
-            lambda conn: conn.execute(
-                f"{verb} INTO sla_timers (conversation_id, kind, due_us, breached) VALUES (?, ?, ?, 0)",
-                (conversation_id, kind, due_us),
-            )
-        )
+        await self._db.write(lambda conn: _start_clock(conn, conversation_id, kind, due_us, replace=replace))
 
     async def stop_sla(self, conversation_id: str) -> None:
         await self._db.write(
