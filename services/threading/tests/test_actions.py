@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
+import nats
+import nats.aio.msg
 import pytest
 from inbox.conversations.v1 import events_pb2 as conversation_events
 from inbox.events.v1 import envelope_pb2
@@ -32,6 +34,7 @@ from inbox_threading.domain import (
     Viewer,
 )
 from inbox_threading.plans import conversation_id_for
+from inbox_threading.protos import message_to_proto
 from inbox_threading.store import ConversationStore
 
 from .conftest import OpenStore, World
@@ -619,6 +622,7 @@ async def test_a_sure_first_guess_at_the_language_is_stored_with_the_message_and
     actions = ThreadingActions(world.store, world.actions._bus, clock=world.clock, guesser=guesser)
     spanish = await actions.record_inbound(replace(inbound("m1"), text="Hola, necesito ayuda con mi pedido"))
     assert spanish is not None and spanish.message.language == "es" and spanish.conversation.language == "es"
+    assert spanish.message == await world.store.item("m1")  # what the event carries is what was stored
     customer = await world.store.customer(spanish.conversation.customer_id)
     assert customer is not None and customer.language == "es"
     assert (await actions.record_inbound(replace(inbound("m2"), text="ok"))).message.language == ""  # unsure
@@ -634,3 +638,27 @@ async def test_a_sure_first_guess_at_the_language_is_stored_with_the_message_and
     customer = await world.store.customer(wrong.conversation.customer_id)
     assert item is not None and conversation is not None and customer is not None
     assert (item.language, conversation.language, customer.language) == ("", "", "")
+
+
+async def test_an_assignments_timeline_line_is_announced_as_it_was_stored(
+    world: World, nats_server: NatsServer
+) -> None:
+    outcome = await record(world, inbound("m1"))
+    nc = await nats.connect(nats_server.url)
+    announced: asyncio.Queue[conversation_events.AssigneeChanged] = asyncio.Queue()
+
+    async def on_live(msg: nats.aio.msg.Msg) -> None:
+        changed = conversation_events.AssigneeChanged()
+        envelope_pb2.EventEnvelope.FromString(msg.data).payload.Unpack(changed)
+        await announced.put(changed)
+
+    await nc.subscribe("live.conv.assignee_changed", cb=on_live)
+    await nc.flush()
+    try:
+        await world.at(20).record_assignment(outcome.conversation.conversation_id, "ada", "assigned-event-1")
+        changed = await asyncio.wait_for(announced.get(), timeout=10)
+    finally:
+        await nc.close()
+    stored = await world.store.item(changed.activity.message_id)
+    assert stored is not None and stored.text == "Assigned to ada"
+    assert changed.activity == message_to_proto(stored)

@@ -60,5 +60,9 @@ def test_a_first_guess_stands_only_where_the_careful_detection_would_change_noth
     assert guess_stands("es", sure_es, "es")
     assert not guess_stands("", sure_es, "")  # no guess was stored
     assert not guess_stands("de", Detection("en", 0.9), "")  # a wrong guess is corrected
-    assert not guess_stands("es", Detection("es", 0.0, fallback=True), "es")  # not sure: said as it is
     assert not guess_stands("es", sure_es, "en")  # the customer's known language changes: threading left it
+    # Unsure: it would set the message's language alone, which is already that.
+    assert guess_stands("es", Detection("es", 0.0, fallback=True), "es")
+    assert guess_stands("", Detection("", 0.0, fallback=True), "")
+    assert not guess_stands("", Detection("fr", 0.0, fallback=True), "fr")  # the known language, not stored
+    assert not guess_stands("de", Detection("", 0.0, fallback=True), "")  # a guess to take back

@@ -265,7 +265,13 @@ class ThreadingActions:
             return None
         conversation = await self._store.get_conversation(plan.conversation_id)
         assert conversation is not None
-        stored = await self._store.item(message.message_id)
+        sequence = committed.sequences.get(message.message_id)
+        # Written now: as planned, with its sequence (no read back). Else another replica wrote it first.
+        stored = (
+            replace(stored_message(plan.message, sequence), language=language)
+            if sequence is not None
+            else await self._store.item(message.message_id)
+        )
         assert stored is not None
         activities = tuple(
             stored_message(a, committed.sequences[a.message_id])
@@ -393,11 +399,12 @@ class ThreadingActions:
     # --- assignment, queue, languages ----------------------------------------------------------------
 
     async def _append_internal(self, change: ThreadChange, item_id: str) -> StoredMessage | None:
-        """Write a change carrying one internal item; the item, or None when it was already written."""
+        """Write a change carrying one internal item; the item as written, or None when it already was."""
         [committed] = await self._store.commit([change])
         if not committed.applied or item_id not in committed.sequences:
             return None
-        return await self._store.item(item_id)
+        item = next(i for i in change.items if i.message_id == item_id)
+        return stored_message(item, committed.sequences[item_id])
 
     async def record_assignment(self, conversation_id: str, agent_id: str, source_event_id: str) -> None:
         current = await self._store.get_conversation(conversation_id)

@@ -122,17 +122,13 @@ def normalise_glossary(terms: Sequence[str]) -> tuple[str, ...]:
 
 
 def guess_stands(stored_language: str, detection: Detection, known_language: str) -> bool:
-    """Whether threading's first guess, stored with a message, already says all that `detection` would.
-    Threading stores only confident guesses, on the message, and on the customer (and conversation) only
-    where no language was known yet. So a confident detection of the same language, for a customer whose
-    language was unknown or already that one, changes nothing there. Anything else is announced, and
-    threading corrects or completes what it holds."""
-    return (
-        bool(stored_language)
-        and not detection.fallback
-        and detection.language == stored_language
-        and known_language in ("", stored_language)
-    )
+    """Whether what threading stored with a message already says all that `detection` would. Threading
+    stores a confident first guess on the message, and on the customer (and conversation) only where no
+    language was known yet; an unsure guess stores nothing. So nothing changes when the detection names
+    the stored language and is either unsure (it would set the message's language alone) or sure about a
+    customer whose language was unknown or already that one. Anything else is announced, and threading
+    corrects or completes what it holds."""
+    return detection.language == stored_language and (detection.fallback or known_language in ("", stored_language))
 
 
 # ISO 639-1 (ours) <-> ISO 639-3 (Apertium's pair names).
