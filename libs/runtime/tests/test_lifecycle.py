@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import signal
 import subprocess
 import sys
 import textwrap
+
+from inbox_runtime.lifecycle import tune_garbage_collector
 
 SERVICE = textwrap.dedent(
     """
@@ -38,3 +41,13 @@ def test_a_sigterm_during_start_up_stops_the_service_in_order() -> None:
     process.stdin.close()
     assert process.stdout.readline().strip() == "stopped in order"
     assert process.wait(timeout=30) == 0
+
+
+def test_services_collect_garbage_in_fewer_bigger_passes_around_a_frozen_start() -> None:
+    before = gc.get_threshold()
+    try:
+        tune_garbage_collector()
+        assert gc.get_threshold() == (50_000, 50, 100) and gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, Protocol, TypeVar
@@ -78,6 +79,16 @@ class _HasCommon(Protocol):
 S = TypeVar("S", bound=_HasCommon)
 
 
+def tune_garbage_collector() -> None:
+    """Every event allocates thousands of short-lived objects (protobuf messages, dicts, tuples) that
+    reference counting frees at once; the collector's default young pass every 700 allocations then
+    mostly walks survivors. What start-up made (modules, settings) is frozen out of its reach, and young
+    passes come every 50,000 allocations (cycles are still collected): in bench/pipeline.py, 4,000
+    messages twice each way, 3.1 and 3.4 -> 3.1 and 3.0 ms of CPU per message, 484-520 -> 504-527 msg/s."""
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
+
+
 def serve(service: str, read_settings: Callable[[], S], run: Callable[[S], Coroutine[Any, Any, None]]) -> None:
     """A service's entry point: read its settings (a bad one stops it with one line naming the
     variable, not a traceback), configure logging, run until signalled."""
@@ -92,6 +103,8 @@ def serve(service: str, read_settings: Callable[[], S], run: Callable[[S], Corou
     async def main() -> None:
         _catch_stop_signals()
         await run(settings)
+
+    tune_garbage_collector()
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(main())
