@@ -625,7 +625,10 @@ async def test_a_sure_first_guess_at_the_language_is_stored_with_the_message_and
     assert spanish.message == await world.store.item("m1")  # what the event carries is what was stored
     customer = await world.store.customer(spanish.conversation.customer_id)
     assert customer is not None and customer.language == "es"
-    assert (await actions.record_inbound(replace(inbound("m2"), text="ok"))).message.language == ""  # unsure
+    # A known customer's message is taken to be in their language (translation corrects a switch).
+    assert (await actions.record_inbound(replace(inbound("m2"), text="ok"))).message.language == "es"
+    unsure = await actions.record_inbound(replace(inbound("m4", sender="visitor-3"), text="ok"))
+    assert unsure.message.language == "" and unsure.conversation.language == ""  # a new customer, too short
 
     # Low accuracy is sure of the wrong language here (Spanish); translation's careful detection says Portuguese.
     wrong = await actions.record_inbound(

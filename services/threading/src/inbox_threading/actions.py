@@ -160,8 +160,7 @@ class ThreadingActions:
                 customer_id=kept.conversation.customer_id,
             )
             return kept
-        language = self._first_guess(message)
-        outcome = await until_applied(lambda: self._thread_inbound(message, language))
+        outcome = await until_applied(lambda: self._thread_inbound(message))
         conversation = outcome.conversation
         events: list[Outgoing] = []
         opened: conversation_events.ConversationOpened | None = None
@@ -216,15 +215,18 @@ class ThreadingActions:
             raise NotFound(f"conversation {stored.conversation_id} not found")
         return InboundOutcome(conversation, stored, opened=stored.sequence == 1, duplicate=True)
 
-    def _first_guess(self, message: NewInboundMessage) -> str:
-        """The language of a customer's text when a quick look is sure of it, else "" (translation's
-        careful detection settles it, and corrects a guess it disagrees with)."""
-        if self._guesser is None or message.kind not in GUESSED_KINDS or not message.text.strip():
+    def _first_guess(self, message: NewInboundMessage, known_language: str) -> str:
+        """The language stored with a customer's text until translation's careful detection says otherwise
+        (it corrects a guess it disagrees with): the customer's known language, else a quick look's when
+        it is sure, else "" (nothing to say yet)."""
+        if message.kind not in GUESSED_KINDS or not message.text.strip():
             return ""
+        if known_language or self._guesser is None:
+            return known_language
         guess = self._guesser.detect(message.text)
         return "" if guess.fallback else guess.language
 
-    async def _thread_inbound(self, message: NewInboundMessage, language: str = "") -> InboundOutcome | None:
+    async def _thread_inbound(self, message: NewInboundMessage) -> InboundOutcome | None:
         """One attempt: read, decide, write under the customer's guard; None when the guard failed."""
         now = self._now()
         key = provider_key(message.channel, message.provider_message_id)
@@ -249,6 +251,7 @@ class ThreadingActions:
         referenced = await self._store.conversation_for_refs(reference_candidates(message.references()))
         if referenced is not None and referenced.customer_id != customer.customer_id:
             referenced = None  # never thread into another customer's conversation on a header they control
+        language = self._first_guess(message, customer.language)
         plan = plan_inbound(
             message,
             customer=customer,

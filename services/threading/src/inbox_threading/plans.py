@@ -138,9 +138,9 @@ def plan_inbound(
     """Which conversation the item joins (see `decide_thread`) and everything written with it, guarded
     by the customer's version so a concurrent writer makes this plan start over instead of opening a
     second active conversation. `extra` carries identity links, suggestions and their audit lines.
-    `language`, a confident first guess at the item's language, becomes the item's at once, and the
-    conversation's and the customer's where they have none yet (a language already known, confirmed by
-    translation's careful detection, is not overridden by a guess)."""
+    `language`, the customer's known language or a confident first guess at the item's, becomes the item's
+    at once, and the conversation's and the customer's where they have none yet (a language already known,
+    confirmed by translation's careful detection, is not overridden by a guess)."""
     extra = extra or ThreadChange()
     at = message.sent_at_us or now_us
     interrupted_open = customer.active_conversation_id if active is None else ""
