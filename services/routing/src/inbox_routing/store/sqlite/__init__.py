@@ -54,7 +54,7 @@ class SqliteRoutingStore(SqliteStore):
     def __init__(self, database: SqliteDatabase) -> None:
         super().__init__(database)
         # Parsed agents by their raw row: a decision reads every candidate, and parsing dominated it.
-        # Used on the reader thread only (candidates are a `read`).
+        # Used on the event loop's thread only (candidates are a `lookup`).
         self._agents = queries.AgentCache()
 
     # --- the conversations' routing ------------------------------------------------------------
@@ -66,7 +66,8 @@ class SqliteRoutingStore(SqliteStore):
         return self._db.lookup(lambda conn: queries.record(conn, conversation_id))
 
     async def candidates(self, channel: int, team: str) -> list[Candidate]:
-        return await self._db.read(lambda conn: queries.candidates(conn, channel, team, self._agents))
+        # Here and now, not on the reader thread: the hop there cost as much CPU as the query itself.
+        return self._db.lookup(lambda conn: queries.candidates(conn, channel, team, self._agents))
 
     async def known_agent(self, customer_id: str, conversation_id: str, since_us: int) -> str:
         return self._db.lookup(lambda conn: queries.known_agent(conn, customer_id, conversation_id, since_us))
@@ -81,7 +82,9 @@ class SqliteRoutingStore(SqliteStore):
         return await self._db.read(lambda conn: queries.queued(conn, limit))
 
     async def queue_position(self, conversation_id: str) -> int:
-        return await self._db.read(lambda conn: queries.queue_position(conn, conversation_id))
+        # Here and now too: a conversation joining the queue is placed from the kept depths and the few
+        # behind it; only one far from the back counts through the queue's index.
+        return self._db.lookup(lambda conn: queries.queue_position(conn, conversation_id))
 
     async def lapsed_offers(self, now_us: int) -> list[tuple[str, str]]:
         return await self._db.read(lambda conn: queries.lapsed_offers(conn, now_us))

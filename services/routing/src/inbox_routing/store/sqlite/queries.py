@@ -57,20 +57,25 @@ class AgentCache:
 
 
 def candidates(conn: sqlite3.Connection, channel: int, team: str, agents: AgentCache) -> list[Candidate]:
-    loads = dict(conn.execute("SELECT agent_id, held FROM agent_loads WHERE channel = ?", (channel,)).fetchall())
+    """The available agents (of `team`, when given) with their load on `channel`, in one statement."""
     if team:
         found = conn.execute(
-            "SELECT agents.agent_id, agents.revision FROM agent_teams JOIN agents USING (agent_id) "
+            "SELECT agents.agent_id, agents.revision, COALESCE(agent_loads.held, 0) FROM agent_teams "
+            "JOIN agents USING (agent_id) LEFT JOIN agent_loads "
+            "ON agent_loads.agent_id = agents.agent_id AND agent_loads.channel = ? "
             "WHERE agent_teams.team = ? AND agents.presence = ?",
-            (team, int(Presence.AVAILABLE)),
+            (channel, team, int(Presence.AVAILABLE)),
         ).fetchall()
     else:
         found = conn.execute(
-            "SELECT agent_id, revision FROM agents WHERE presence = ?", (int(Presence.AVAILABLE),)
+            "SELECT agents.agent_id, agents.revision, COALESCE(agent_loads.held, 0) FROM agents LEFT JOIN "
+            "agent_loads ON agent_loads.agent_id = agents.agent_id AND agent_loads.channel = ? "
+            "WHERE agents.presence = ?",
+            (channel, int(Presence.AVAILABLE)),
         ).fetchall()
     return [
-        Candidate(agent, int(loads.get(agent_id, 0)))
-        for agent_id, revision in found
+        Candidate(agent, int(held))
+        for agent_id, revision, held in found
         if (agent := agents.agent(conn, agent_id, int(revision))) is not None
     ]
 
