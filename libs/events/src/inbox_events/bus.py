@@ -243,8 +243,10 @@ class EventBus:
             for item in items:
                 subject, data, headers = self._message(item)
                 futures.append(await self._js.publish_async(subject, data, headers=headers))
-            for future in futures:
-                await asyncio.wait_for(future, timeout=10)
+            # One deadline for them all, without a task per event (wait_for makes one).
+            async with asyncio.timeout(10):
+                for future in futures:
+                    await future
         except (TimeoutError, nats.errors.Error) as exc:
             raise NotStored(f"the broker did not confirm {len(items)} event(s): {exc!r}") from exc
 
