@@ -120,3 +120,23 @@ async def test_kept_queue_depths_equal_the_waiting_conversations_after_every_cha
     assert await depths_agree() == {0: 2}
     await actions.release_agent("ada")  # what ada held goes back to the queue
     await depths_agree()
+
+
+async def test_explanations_written_as_objects_by_earlier_releases_still_read(
+    routed: tuple[RoutingActions, SqliteRoutingStore], tmp_path: Path
+) -> None:
+    actions, store = routed
+    await actions.upsert_agent("ada", "Ada", {CHAT: 2}, ())
+    await actions.set_presence("ada", Presence.AVAILABLE)
+    await actions.route(RouteRequest("conv-1", "cust-1", CHAT, "main", generation=1))
+    written = await store.record("conv-1")
+    assert written is not None and [v.agent_id for v in written.explanation if v.chosen] == ["ada"]
+    with sqlite3.connect(tmp_path / "routing.sqlite3") as conn:
+        conn.execute(
+            "UPDATE assignments SET explanation = ? WHERE conversation_id = 'conv-1'",
+            ('[{"agent_id": "ada", "chosen": true, "reason": "as an earlier release wrote it"}]',),
+        )
+    older = await store.record("conv-1")
+    assert older is not None and [tuple(v) for v in older.explanation] == [
+        ("ada", True, "as an earlier release wrote it")
+    ]

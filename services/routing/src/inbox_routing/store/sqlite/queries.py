@@ -74,9 +74,9 @@ def candidates(conn: sqlite3.Connection, channel: int, team: str, agents: AgentC
             (channel, int(Presence.AVAILABLE)),
         ).fetchall()
     return [
-        Candidate(agent, int(held))
+        Candidate(agent, held)
         for agent_id, revision, held in found
-        if (agent := agents.agent(conn, agent_id, int(revision))) is not None
+        if (agent := agents.agent(conn, agent_id, revision)) is not None
     ]
 
 
