@@ -34,14 +34,22 @@ class Detection:
     fallback: bool = False
 
 
+_WORD = re.compile(r"\w+")
+# Fewer words than this say too little to detect anything.
+MIN_WORDS = 2
+
+
+def too_short(text: str) -> bool:
+    return len(_WORD.findall(text)) < MIN_WORDS
+
+
 def settle_language(
     scores: Sequence[tuple[str, float]], text: str, known_language: str, min_confidence: float, min_margin: float
 ) -> Detection:
     """Trust the detector only when the text is long enough and the best language clearly leads;
     otherwise keep the customer's known language (short or ambiguous text says little)."""
     ranked = sorted(scores, key=lambda s: s[1], reverse=True)
-    words = len(re.findall(r"\w+", text))
-    if ranked and words >= 2:
+    if ranked and not too_short(text):
         best, confidence = ranked[0]
         runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
         if confidence >= min_confidence and confidence - runner_up >= min_margin:
@@ -71,6 +79,8 @@ class Detector:
         self._min_margin = min_margin
 
     def detect(self, text: str, known_language: str = "") -> Detection:
+        if too_short(text):  # settled without asking lingua, as settle_language would
+            return settle_language((), text, known_language, self._min_confidence, self._min_margin)
         scores = [
             (value.language.iso_code_639_1.name.lower(), float(value.value))
             for value in self._detector.compute_language_confidence_values(text)
