@@ -58,12 +58,19 @@ class RoutingSubscribers:
     async def _on_opened(self, opened: conversation_events.ConversationOpened, correlation_id: str) -> None:
         if not opened.conversation_id or opened.channel <= 0:
             raise PermanentError("conversation_opened without conversation_id or channel")
+        # The rules match a new conversation on what it opened with, as they do a reopened one: its tags,
+        # its first message, the customer's attributes. Not its language: threading's first guess may
+        # name one, and agents who do not speak it would be passed over while translation bridges for
+        # them (a language rule matches from the next reopening on, once translation has settled it).
         request = RouteRequest(
-            opened.conversation_id,
-            opened.customer_id,
-            opened.channel,
-            opened.inbox_id,
-            from_timestamp(opened.opened_at),
+            conversation_id=opened.conversation_id,
+            customer_id=opened.customer_id,
+            channel=opened.channel,
+            inbox_id=opened.inbox_id,
+            generation=from_timestamp(opened.opened_at),
+            tags=tuple(opened.tags),
+            text=opened.text,
+            attributes=tuple(sorted(opened.customer_attributes.items())),
         )
         await self._actions.conversation_opened(request, request.generation, correlation_id)
 
