@@ -223,13 +223,18 @@ async def durable_ceiling(js: nats.js.JetStreamContext, messages: int = 20_000) 
         await js.delete_stream("BENCH_CEILING")
 
 
-async def stored_messages(js: nats.js.JetStreamContext) -> int:
-    return sum(info.state.messages for info in await js.streams_info() if info.config.name != "BENCH_CEILING")
+async def stored_messages(js: nats.js.JetStreamContext) -> dict[str, int]:
+    """Messages stored per stream."""
+    return {
+        info.config.name: info.state.messages
+        for info in await js.streams_info()
+        if info.config.name and info.config.name != "BENCH_CEILING"
+    }
 
 
-async def settled_count(js: nats.js.JetStreamContext) -> int:
-    """The streams' message count once the pipeline has stopped adding to it."""
-    previous = -1
+async def settled_count(js: nats.js.JetStreamContext) -> dict[str, int]:
+    """The streams' message counts once the pipeline has stopped adding to them."""
+    previous: dict[str, int] = {}
     while True:
         current = await stored_messages(js)
         if current == previous:
@@ -339,8 +344,10 @@ async def main(sustained: int, backlog: int) -> None:
             cpu = {name: (cpu_seconds(pid) - cpu_before[name]) * 1000 / sustained for name, pid in pids.items()}
             # The bench's own client (HTTP, signing, taps, the live feed) on the same two cores.
             bench_cpu = (time.process_time() - bench_cpu_before) * 1000 / sustained
-            k = (after - before) / sustained
+            per_stream = {name: (after[name] - before.get(name, 0)) / sustained for name in sorted(after)}
+            k = sum(per_stream.values())
             print(f"  k, messages stored in the streams per inbound message (counted)          {k:8.2f}")
+            print("    per stream: " + ", ".join(f"{name} {n:.2f}" for name, n in per_stream.items() if n))
             print(
                 f"  sustained webhook -> routed, {sustained} messages flat out{'' if complete else ' (not all routed)'}"
                 f"            {rate:8.0f} msg/s = {rate / (ceiling / k):.2f} of R/k"
