@@ -19,7 +19,8 @@ stream), and counts k, the messages stored in the streams per inbound message. P
   The floor has 10,000 seats (100 agents, 100 each); what the phases and the backlog bring beyond that
   waits in the queue.
 
-Figures only, nothing asserted (the README keeps the table). Targets are in the pipeline issue.
+Figures only, nothing asserted (the README keeps the table); the last lines say which of the pipeline
+issue's targets this run met.
 """
 
 from __future__ import annotations
@@ -283,6 +284,45 @@ def all_routed(sent: list[Sent], taps: Taps) -> Callable[[], bool]:
     return lambda: all(taps.conversation_of.get(s.message_id, "") in taps.routed for s in sent)
 
 
+@dataclass(frozen=True)
+class Measured:
+    k: float
+    of_ceiling: float  # the sustained rate as a share of R/k
+    routed_at_100: tuple[float, float]  # p50, p99 in ms
+    ack_p99_at_300: float
+    cpu_ms: float  # all services and nats-server, per inbound message
+    idle_mb: dict[str, float]
+    peak_mb: dict[str, float]
+    backlog: int
+    drained_in: float
+
+
+def target_verdicts(m: Measured) -> list[tuple[bool, str]]:
+    """The pipeline issue's targets, each with whether this run met it (figures, never a test)."""
+    p50, p99 = m.routed_at_100
+    heaviest_idle = max(m.idle_mb, key=m.idle_mb.__getitem__)
+    heaviest_peak = max(m.peak_mb, key=m.peak_mb.__getitem__)
+    return [
+        (m.k <= 3, f"k <= 3: {m.k:.2f}"),
+        (m.of_ceiling >= 0.5, f"sustained >= 0.5 of R/k: {m.of_ceiling:.2f}"),
+        (p50 <= 15 and p99 <= 50, f"at 100 msg/s, routed p50 <= 15 ms and p99 <= 50 ms: {p50:.1f} / {p99:.1f} ms"),
+        (m.ack_p99_at_300 <= 25, f"at 300 msg/s, webhook ack p99 <= 25 ms: {m.ack_p99_at_300:.1f} ms"),
+        (m.cpu_ms <= 3, f"CPU per inbound message <= 3 ms: {m.cpu_ms:.1f} ms"),
+        (
+            m.idle_mb[heaviest_idle] <= 150,
+            f"each service <= 150 MB idle: {heaviest_idle} {m.idle_mb[heaviest_idle]:.0f} MB",
+        ),
+        (
+            m.peak_mb[heaviest_peak] <= 300,
+            f"each service <= 300 MB at peak: {heaviest_peak} {m.peak_mb[heaviest_peak]:.0f} MB",
+        ),
+        (
+            m.backlog >= 30_000 and m.drained_in <= 60,
+            f"a 30,000-message backlog drained in <= 60 s: {m.backlog:,} in {m.drained_in:.1f} s",
+        ),
+    ]
+
+
 async def main(sustained: int, backlog: int) -> None:
     configure("bench", json=False, level="WARNING")
     secret = secrets.token_urlsafe(32)
@@ -356,6 +396,7 @@ async def main(sustained: int, backlog: int) -> None:
             print(f"  total CPU per inbound message {sum(cpu.values()):47.1f} ms")
             print(f"  the bench's own client, on the same cores: {bench_cpu:.1f} ms per message")
 
+            at: dict[tuple[int, str], tuple[float, float]] = {}  # (offered rate, stage) -> (p50, p99)
             for rate_offered, count in PHASES:
                 sent = await offered(webhook, rate_offered, count)
                 await until(all_routed(sent, taps), SETTLE_SECONDS)
@@ -366,6 +407,7 @@ async def main(sustained: int, backlog: int) -> None:
                 for stage, samples in latencies(sent, taps).items():
                     if samples:
                         p50, p99 = statistics.median(samples), percentile(samples, 0.99)
+                        at[(rate_offered, stage)] = (p50, p99)
                         print(f"    {stage:<12} p50 {p50:7.1f} ms   p99 {p99:7.1f} ms   ({len(samples)} of {count})")
 
             started = time.perf_counter()
@@ -381,12 +423,26 @@ async def main(sustained: int, backlog: int) -> None:
                 f"  a backlog of {backlog} inbound messages (put on inbound.api in {put_in:.1f} s) "
                 f"{'drained' if drained else 'NOT drained'} in {drained_in:.1f} s = {backlog / drained_in:.0f} msg/s"
             )
+            peak_mb = {name: memory_mb(pid, "VmHWM") for name, pid in pids.items()}
             print(
                 "  memory (RSS) idle / peak: "
-                + ", ".join(
-                    f"{n} {idle_mb[n]:.0f} / {memory_mb(pid, 'VmHWM'):.0f} MB" for n, pid in sorted(pids.items())
-                )
+                + ", ".join(f"{n} {idle_mb[n]:.0f} / {peak_mb[n]:.0f} MB" for n in sorted(pids))
             )
+            services = [name for name in pids if name != "nats-server"]
+            measured = Measured(
+                k=k,
+                of_ceiling=rate / (ceiling / k),
+                routed_at_100=at.get((100, "routed"), (float("inf"), float("inf"))),
+                ack_p99_at_300=at.get((300, "webhook ack"), (0.0, float("inf")))[1],
+                cpu_ms=sum(cpu.values()),
+                idle_mb={n: idle_mb[n] for n in services},
+                peak_mb={n: peak_mb[n] for n in services},
+                backlog=backlog,
+                drained_in=drained_in if drained else float("inf"),
+            )
+            print("  the pipeline issue's targets:")
+            for met, line in target_verdicts(measured):
+                print(f"    {'met    ' if met else 'NOT met'}  {line}")
             feed.cancel()
         finally:
             await stack.aclose()
