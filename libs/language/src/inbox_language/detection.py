@@ -48,12 +48,25 @@ def settle_language(
 ) -> Detection:
     """Trust the detector only when the text is long enough and the best language clearly leads;
     otherwise keep the customer's known language (short or ambiguous text says little)."""
+    if too_short(text):
+        return _unsure(known_language)
+    return _trusted(scores, known_language, min_confidence, min_margin)
+
+
+def _trusted(
+    scores: Sequence[tuple[str, float]], known_language: str, min_confidence: float, min_margin: float
+) -> Detection:
+    """The best language of a text long enough to tell, if it clearly leads."""
     ranked = sorted(scores, key=lambda s: s[1], reverse=True)
-    if ranked and not too_short(text):
+    if ranked:
         best, confidence = ranked[0]
         runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
         if confidence >= min_confidence and confidence - runner_up >= min_margin:
             return Detection(best, confidence)
+    return _unsure(known_language)
+
+
+def _unsure(known_language: str) -> Detection:
     return Detection(known_language, 0.0, fallback=True)
 
 
@@ -79,10 +92,11 @@ class Detector:
         self._min_margin = min_margin
 
     def detect(self, text: str, known_language: str = "") -> Detection:
-        if too_short(text):  # settled without asking lingua, as settle_language would
-            return settle_language((), text, known_language, self._min_confidence, self._min_margin)
+        if too_short(text):  # settled as settle_language would, without asking lingua
+            return _unsure(known_language)
         scores = [
             (value.language.iso_code_639_1.name.lower(), float(value.value))
             for value in self._detector.compute_language_confidence_values(text)
         ]
-        return settle_language(scores, text, known_language, self._min_confidence, self._min_margin)
+        # The words are counted once: above.
+        return _trusted(scores, known_language, self._min_confidence, self._min_margin)
