@@ -15,9 +15,9 @@ from inbox_devstack.clock import Clock
 from inbox_devstack.nats_server import NatsServer
 from inbox_devstack.waiting import eventually
 from inbox_events import EventBus
-from inbox_language import DEFAULT_LANGUAGES, Detector
+from inbox_language import DEFAULT_LANGUAGES, DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_MARGIN, Detector
 from inbox_runtime.errors import FailedPrecondition, InvalidInput, NotFound
-from inbox_threading.actions import GUESS_MIN_CONFIDENCE, GUESS_MIN_MARGIN, ThreadingActions
+from inbox_threading.actions import ThreadingActions
 from inbox_threading.changes import ConversationQuery, CustomerGuard, ThreadChange
 from inbox_threading.domain import (
     DAY_US,
@@ -615,10 +615,8 @@ async def test_an_automatic_message_from_a_stranger_or_about_nothing_is_not_kept
     assert await world.store.item("ooo-4") is None
 
 
-async def test_a_sure_first_guess_at_the_language_is_stored_with_the_message_and_a_correction_takes_it_back(
-    world: World,
-) -> None:
-    guesser = Detector(DEFAULT_LANGUAGES, GUESS_MIN_CONFIDENCE, GUESS_MIN_MARGIN, accuracy="low")
+async def test_a_sure_detection_is_stored_with_the_message_and_a_correction_takes_it_back(world: World) -> None:
+    guesser = Detector(DEFAULT_LANGUAGES, DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_MARGIN)
     actions = ThreadingActions(world.store, world.actions._bus, clock=world.clock, guesser=guesser)
     spanish = await actions.record_inbound(replace(inbound("m1"), text="Hola, necesito ayuda con mi pedido"))
     assert spanish is not None and spanish.message.language == "es" and spanish.conversation.language == "es"
@@ -630,10 +628,11 @@ async def test_a_sure_first_guess_at_the_language_is_stored_with_the_message_and
     unsure = await actions.record_inbound(replace(inbound("m4", sender="visitor-3"), text="ok"))
     assert unsure.message.language == "" and unsure.conversation.language == ""  # a new customer, too short
 
-    # Low accuracy is sure of the wrong language here (Spanish); translation's careful detection says Portuguese.
-    wrong = await actions.record_inbound(
-        replace(inbound("m3", sender="visitor-2"), text="Quero um reembolso, por favor")
-    )
+    # Under looser rules than translation's (a setting), threading is sure of the wrong language here
+    # (Spanish for Portuguese); translation is unsure, and says so.
+    loose = Detector(DEFAULT_LANGUAGES, 0.5, 0.2)
+    actions = ThreadingActions(world.store, world.actions._bus, clock=world.clock, guesser=loose)
+    wrong = await actions.record_inbound(replace(inbound("m3", sender="visitor-2"), text="O aplicativo fecha sozinho"))
     assert wrong is not None and wrong.message.language == "es" and wrong.conversation.language == "es"
     await actions.record_language("m3", "", fallback=True)
     item = await world.store.item("m3")

@@ -1,7 +1,6 @@
 """Language detection shared by the services that read customers' text."""
 
 from inbox_language.detection import (
-    ACCURACY_MODES,
     DEFAULT_LANGUAGES,
     DEFAULT_MIN_CONFIDENCE,
     DEFAULT_MIN_MARGIN,
@@ -9,10 +8,10 @@ from inbox_language.detection import (
     Detection,
     Detector,
     settle_language,
+    unsupported,
 )
 
 __all__ = [
-    "ACCURACY_MODES",
     "DEFAULT_LANGUAGES",
     "DEFAULT_MIN_CONFIDENCE",
     "DEFAULT_MIN_MARGIN",
@@ -20,4 +19,5 @@ __all__ = [
     "Detection",
     "Detector",
     "settle_language",
+    "unsupported",
 ]

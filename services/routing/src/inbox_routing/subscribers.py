@@ -59,9 +59,9 @@ class RoutingSubscribers:
         if not opened.conversation_id or opened.channel <= 0:
             raise PermanentError("conversation_opened without conversation_id or channel")
         # The rules match a new conversation on what it opened with, as they do a reopened one: its tags,
-        # its first message, the customer's attributes. Not its language: threading's first guess may
-        # name one, and agents who do not speak it would be passed over while translation bridges for
-        # them (a language rule matches from the next reopening on, once translation has settled it).
+        # its first message, the customer's attributes. Not its language: agents who do not speak it
+        # would be passed over while translation bridges for them (a language rule matches from the next
+        # reopening on).
         request = RouteRequest(
             conversation_id=opened.conversation_id,
             customer_id=opened.customer_id,

@@ -93,14 +93,8 @@ from inbox_threading.store import ConversationStore
 log = structlog.get_logger(__name__)
 
 MAX_PAGE_SIZE = 200
-# What a first guess at the language is made for: what translation detects and translates.
+# What a new customer's language is detected on as it is stored: what translation detects and translates.
 GUESSED_KINDS = (ItemKind.TEXT, ItemKind.VOICEMAIL)
-# A guess is kept only when lingua's low-accuracy mode is very sure. On the 72 short support messages of
-# bench/language_detection.py these rules guess 63 right and 1 wrong (Portuguese read as Spanish) and leave
-# 8 to translation, where the detection rules (0.5, 0.2) get 5 wrong ("Where is my order?" read as German).
-# Translation corrects a wrong guess within milliseconds.
-GUESS_MIN_CONFIDENCE = 0.9
-GUESS_MIN_MARGIN = 0.7
 
 
 def _page_size(requested: int, default: int) -> int:
@@ -124,7 +118,7 @@ class ThreadingActions:
         guesser: Detector | None = None,
     ) -> None:
         self._store = store
-        # A quick first guess at a customer's language (None: leave it all to translation).
+        # Detects a new customer's language as their message is stored (None: leave it to translation).
         self._guesser = guesser
         # Microseconds since the epoch; injected so tests decide what time it is.
         self._now = clock
@@ -216,9 +210,9 @@ class ThreadingActions:
         return InboundOutcome(conversation, stored, opened=stored.sequence == 1, duplicate=True)
 
     def _first_guess(self, message: NewInboundMessage, known_language: str) -> str:
-        """The language stored with a customer's text until translation's careful detection says otherwise
-        (it corrects a guess it disagrees with): the customer's known language, else a quick look's when
-        it is sure, else "" (nothing to say yet)."""
+        """The language stored with a customer's text until translation's detection says otherwise (it
+        corrects what it disagrees with, e.g. a known customer writing in another language): the customer's
+        known language, else the detector's when it is sure, else "" (nothing to say yet)."""
         if message.kind not in GUESSED_KINDS or not message.text.strip():
             return ""
         if known_language or self._guesser is None:
@@ -461,7 +455,7 @@ class ThreadingActions:
             return None
 
     async def record_language(self, message_id: str, language: str, fallback: bool) -> None:
-        """Translation's detection, which corrects the first guess stored with the message (if any)."""
+        """Translation's detection, which corrects the language stored with the message (if any)."""
         item = await self._store.item(message_id)
         if item is None:
             return

@@ -10,12 +10,12 @@ from contextlib import AsyncExitStack
 
 import structlog
 from inbox_events import EventBus
-from inbox_language import Detector
+from inbox_language import DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_MARGIN, Detector
 from inbox_runtime.grpc_server import grpc_server
 from inbox_runtime.lifecycle import every, until_signalled
 
 from inbox_threading import access_api, grpc_api
-from inbox_threading.actions import GUESS_MIN_CONFIDENCE, GUESS_MIN_MARGIN, ThreadingActions
+from inbox_threading.actions import ThreadingActions
 from inbox_threading.config import Settings
 from inbox_threading.store import ConversationStore
 from inbox_threading.store.mongo import MongoConversationStore
@@ -53,7 +53,7 @@ async def run(settings: Settings) -> None:
         await bus.ensure_streams()
         keys = await bus.api_keys()
         guesser = (
-            Detector(settings.guess_languages, GUESS_MIN_CONFIDENCE, GUESS_MIN_MARGIN, accuracy="low", preload=True)
+            Detector(settings.guess_languages, DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_MARGIN)
             if settings.guess_languages
             else None
         )

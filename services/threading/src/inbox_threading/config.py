@@ -3,7 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from inbox_language import DEFAULT_LANGUAGES, SUPPORTED_LANGUAGES
+from inbox_language import DEFAULT_LANGUAGES, unsupported
 from inbox_runtime.config import CommonSettings, ConfigError, env, env_list
 
 from inbox_threading.domain import DAY_US, ThreadPolicies, ThreadPolicy
@@ -18,7 +18,7 @@ class Settings:
     snooze_check_seconds: float
     # Channels on which waiting customers are told their place in the queue.
     queue_notice_channels: frozenset[int]
-    # Languages of the first guess made as a customer's message is stored (empty: none is made).
+    # Languages detected as a new customer's message is stored (empty: none, translation detects alone).
     guess_languages: tuple[str, ...]
 
     @classmethod
@@ -41,9 +41,9 @@ class Settings:
 
 
 def _languages(codes: tuple[str, ...]) -> tuple[str, ...]:
-    unknown = [code for code in codes if code not in SUPPORTED_LANGUAGES]
+    unknown = unsupported(codes)
     if unknown:
-        raise ConfigError(f"THREADING_GUESS_LANGUAGES: {unknown} are not ISO 639-1 codes lingua knows")
+        raise ConfigError(f"THREADING_GUESS_LANGUAGES: {unknown} are not ISO 639-1 codes the language detector knows")
     return codes
 
 

@@ -138,9 +138,9 @@ def plan_inbound(
     """Which conversation the item joins (see `decide_thread`) and everything written with it, guarded
     by the customer's version so a concurrent writer makes this plan start over instead of opening a
     second active conversation. `extra` carries identity links, suggestions and their audit lines.
-    `language`, the customer's known language or a confident first guess at the item's, becomes the item's
-    at once, and the conversation's and the customer's where they have none yet (a language already known,
-    confirmed by translation's careful detection, is not overridden by a guess)."""
+    `language`, the customer's known language or a confident detection of the item's, becomes the item's
+    at once, and the conversation's and the customer's where they have none yet (a language already known
+    is not overridden here: translation's detection of every message corrects a switch)."""
     extra = extra or ThreadChange()
     at = message.sent_at_us or now_us
     interrupted_open = customer.active_conversation_id if active is None else ""
@@ -659,7 +659,7 @@ def plan_language(
     customer_language: str = "",
 ) -> ThreadChange | None:
     """The message's language; a confident detection (not a fallback) also becomes the conversation's
-    and the customer's. A detection that corrects the first guess stored with the message (see
+    and the customer's. A detection that corrects the language stored with the message (see
     `plan_inbound`) also takes the guess back where it spread (the conversation's and customer's language
     still equal to it), even when the detection is a fallback or finds nothing. None: nothing to write."""
     guess = item.language if item.language != language else ""

@@ -45,7 +45,7 @@ async def run(settings: Settings) -> None:
         translator = Translator(
             build_providers(settings.providers),
             store,
-            Detector(settings.languages, settings.min_confidence, settings.min_margin, settings.detection_accuracy),
+            Detector(settings.languages, settings.min_confidence, settings.min_margin),
             pivot=settings.pivot,
             glossary=settings.glossary,
         )

@@ -3,7 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from inbox_language import ACCURACY_MODES, DEFAULT_LANGUAGES, DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_MARGIN
+from inbox_language import DEFAULT_LANGUAGES, DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_MARGIN, unsupported
 from inbox_runtime.config import CommonSettings, ConfigError, env, env_list, secret
 
 from inbox_translation.providers import TranslationProvider
@@ -25,8 +25,6 @@ class Settings:
     languages: tuple[str, ...]
     min_confidence: float
     min_margin: float
-    # "high" or "low": see detection.py (memory against short-message accuracy).
-    detection_accuracy: str
     glossary: tuple[str, ...]
     # Agents' languages come from routing.
     routing_target: str
@@ -38,19 +36,19 @@ class Settings:
         unknown = sorted(set(providers) - set(KNOWN_PROVIDERS))
         if unknown:
             raise ConfigError(f"TRANSLATION_PROVIDERS: unknown {unknown}; known: {list(KNOWN_PROVIDERS)}")
-        accuracy = env("TRANSLATION_DETECTION_ACCURACY", str, "high")
-        if accuracy not in ACCURACY_MODES:
-            raise ConfigError(f"TRANSLATION_DETECTION_ACCURACY: {accuracy!r} is not one of {list(ACCURACY_MODES)}")
+        languages = env_list("TRANSLATION_LANGUAGES", DEFAULT_LANGUAGES)
+        unknown = unsupported(languages)
+        if unknown:
+            raise ConfigError(f"TRANSLATION_LANGUAGES: {unknown} are not ISO 639-1 codes the language detector knows")
         return cls(
             common=common,
             grpc_port=env("TRANSLATION_GRPC_PORT", int, 50053),
             db_path=env("TRANSLATION_DB_PATH", Path, common.data_dir / "translation.sqlite3"),
             providers=providers,
             pivot=env("TRANSLATION_PIVOT", str, "en"),
-            languages=env_list("TRANSLATION_LANGUAGES", DEFAULT_LANGUAGES),
+            languages=languages,
             min_confidence=env("TRANSLATION_MIN_CONFIDENCE", float, DEFAULT_MIN_CONFIDENCE),
             min_margin=env("TRANSLATION_MIN_MARGIN", float, DEFAULT_MIN_MARGIN),
-            detection_accuracy=accuracy,
             glossary=env_list("TRANSLATION_GLOSSARY"),
             routing_target=env("ROUTING_GRPC_TARGET", str, "127.0.0.1:50052"),
         )
