@@ -7,7 +7,7 @@ PACKAGE_FILES := constraints.txt $(wildcard libs/*/pyproject.toml services/*/pyp
 TYPED_PACKAGES := $(notdir $(wildcard libs/*/src/inbox_* services/*/src/inbox_* services/channels/adapters/*/src/inbox_*))
 PROTO_FILES := $(shell find proto -name '*.proto')
 
-.PHONY: help setup proto run system-packages ferretdb test lint fmt check bench compose-config clean
+.PHONY: help setup proto run system-packages ferretdb test chaos lint fmt check bench compose-config clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ ferretdb: ## build FerretDB (MongoDB wire protocol, for the MongoDB store tests)
 # The MongoDB half of the store suites runs against MONGODB_URI when set, else against FerretDB.
 test: setup system-packages ## run the whole suite (unit, integration, end-to-end, browser), on SQLite and MongoDB
 	FERRETDB_BIN="$$($(PYTHON) infra/scripts/ferretdb.py)" $(PY) -m pytest
+
+chaos: setup system-packages ## crashes under load: several thousand items from about a thousand customers, kill -9 of every process (make test runs a short version)
+	CHAOS_SCALE=full $(PY) -m pytest tests/e2e/test_crashes_under_load.py -s
 
 lint: setup ## ruff (format + lint) and mypy --strict
 	$(PY) -m ruff format --check .

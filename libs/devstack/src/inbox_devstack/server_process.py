@@ -46,6 +46,14 @@ class ServerProcess:
             self._process.wait()
         self._process = None
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash or the OOM killer would end it: no chance to flush or say goodbye."""
+        if self._process is None:
+            return
+        self._process.kill()
+        self._process.wait()
+        self._process = None
+
     def restart(self) -> None:
         self.stop()
         self.start()
