@@ -29,6 +29,16 @@ async def test_pages_need_a_login_and_wrong_passwords_are_refused(web: httpx.Asy
     assert no_csrf.status_code == 403
 
 
+async def test_a_login_routing_has_no_agent_for_gets_its_inbox_with_no_offers(
+    local_suite: LocalSuite, web: httpx.AsyncClient
+) -> None:
+    # A supervisor who takes no conversations: routing answers NOT_FOUND for their offers.
+    await asyncio.to_thread(local_suite.set_web_login, "lead", "lead", PASSWORD, supervisor=True)
+    assert (await log_in(web, "lead", PASSWORD)).status_code == 303
+    inbox = await web.get("/")
+    assert inbox.status_code == 200 and "Offered to you" not in inbox.text
+
+
 async def test_agent_reads_inert_customer_text_and_replies(
     local_suite: LocalSuite, api_key: str, web: httpx.AsyncClient
 ) -> None:

@@ -14,6 +14,7 @@ from inbox.routing.v1 import routing_service_pb2 as pb
 from inbox.routing.v1 import routing_service_pb2_grpc as pb_grpc
 from inbox_devstack.clock import Clock
 from inbox_devstack.nats_server import NatsServer
+from inbox_devstack.status_codes import status_codes
 from inbox_events import EventBus
 from inbox_routing import grpc_api
 from inbox_routing.actions import RoutingActions
@@ -154,3 +155,27 @@ async def test_silent_agents_become_away(
     assert await actions.sweep_presence() == 1
     got = await stub.GetAgent(pb.GetAgentRequest(agent_id="ada"))
     assert got.agent.presence == pb.PRESENCE_AWAY
+
+
+async def test_every_call_naming_an_agent_or_conversation_that_does_not_exist_answers_not_found(
+    api: tuple[pb_grpc.RoutingServiceAsyncStub, RoutingActions],
+) -> None:
+    """The rule threading's calls follow too: an id that names nothing is NOT_FOUND (not OK and empty)."""
+    stub, _ = api
+    await agent(stub, "ada", ["general"])
+    with acting_for(Agent("lead", supervisor=True)):
+        calls = {
+            "GetAgent": stub.GetAgent(pb.GetAgentRequest(agent_id="nobody")),
+            "SetPresence": stub.SetPresence(pb.SetPresenceRequest(agent_id="nobody", presence=pb.PRESENCE_AWAY)),
+            "Heartbeat": stub.Heartbeat(pb.HeartbeatRequest(agent_id="nobody")),
+            "ListOffers": stub.ListOffers(pb.ListOffersRequest(agent_id="nobody")),
+            "AcceptOffer": stub.AcceptOffer(pb.AcceptOfferRequest(conversation_id="nope", agent_id="ada")),
+            "DeclineOffer": stub.DeclineOffer(pb.DeclineOfferRequest(conversation_id="nope", agent_id="ada")),
+            "TransferConversation": stub.TransferConversation(
+                pb.TransferConversationRequest(conversation_id="nope", agent_id="lead", to_agent_id="ada")
+            ),
+            "GetAssignment": stub.GetAssignment(pb.GetAssignmentRequest(conversation_id="nope")),
+            "ExplainAssignment": stub.ExplainAssignment(pb.ExplainAssignmentRequest(conversation_id="nope")),
+        }
+        codes = await status_codes(calls)
+    assert {name: code.name for name, code in codes.items() if code != grpc.StatusCode.NOT_FOUND} == {}

@@ -13,6 +13,7 @@ from inbox.conversations.v1 import conversation_service_pb2 as pb
 from inbox.conversations.v1 import conversation_service_pb2_grpc as pb_grpc
 from inbox.message.v1 import message_pb2
 from inbox_devstack.nats_server import NatsServer
+from inbox_devstack.status_codes import status_codes
 from inbox_events import EventBus
 from inbox_runtime.callers import Agent
 from inbox_runtime.grpc_client import acting_for, authenticated_channel
@@ -161,3 +162,62 @@ async def test_a_long_conversation_pages_whatever_page_size_is_asked(
             pb.ListMessagesRequest(conversation_id=conversation_id, page_size=200, page_token=exact.next_page_token)
         )
         assert len(rest.messages) == 200 and rest.next_page_token == ""
+
+
+async def test_every_call_naming_a_conversation_or_customer_that_does_not_exist_answers_not_found(
+    api: tuple[pb_grpc.ConversationServiceAsyncStub, ThreadingActions],
+) -> None:
+    """One rule for every caller who sees everything (integrators, supervisors): an id that names nothing is
+    NOT_FOUND, whether the call reads or changes (not OK and empty)."""
+    stub, actions = api
+    outcome = await actions.record_inbound(
+        NewInboundMessage("m1", 3, "support", "SM1", ContactPoint(PHONE, "+14155550123"), "Ada", "Hello", 1, 2)
+    )
+    known = outcome.conversation.customer_id
+    contact = message_pb2.ContactPoint(kind=PHONE, value="+14155550123")
+    # Made for a supervisor, who sees everything, as inbox-web makes them: not refused for want of rights.
+    with acting_for(Agent("ada", supervisor=True)):
+        codes = await codes_of(stub, known, contact)
+    wrong = {name: code.name for name, code in codes.items() if code != grpc.StatusCode.NOT_FOUND}
+    assert wrong == {}
+
+
+async def codes_of(
+    stub: pb_grpc.ConversationServiceAsyncStub, known: str, contact: message_pb2.ContactPoint
+) -> dict[str, grpc.StatusCode]:
+    calls = {
+        "GetConversation": stub.GetConversation(pb.GetConversationRequest(conversation_id="nope")),
+        "ListMessages": stub.ListMessages(pb.ListMessagesRequest(conversation_id="nope")),
+        "SendReply": stub.SendReply(
+            pb.SendReplyRequest(conversation_id="nope", agent_id="ada", text="Hi", client_reply_id="r1")
+        ),
+        "SetStatus": stub.SetStatus(
+            pb.SetStatusRequest(
+                conversation_id="nope", status=conversation_pb2.CONVERSATION_STATUS_RESOLVED, agent_id="ada"
+            )
+        ),
+        "AddNote": stub.AddNote(
+            pb.AddNoteRequest(conversation_id="nope", agent_id="ada", text="Hi", client_note_id="n1")
+        ),
+        "UpdateTags": stub.UpdateTags(pb.UpdateTagsRequest(conversation_id="nope", add=["vip"], agent_id="ada")),
+        "AddParticipant": stub.AddParticipant(
+            pb.AddParticipantRequest(conversation_id="nope", participant_agent_id="bob", agent_id="ada")
+        ),
+        "GetTimeline": stub.GetTimeline(pb.GetTimelineRequest(customer_id="nope")),
+        "GetCustomerProfile": stub.GetCustomerProfile(pb.GetCustomerProfileRequest(customer_id="nope")),
+        "UpdateCustomerAttributes": stub.UpdateCustomerAttributes(
+            pb.UpdateCustomerAttributesRequest(customer_id="nope", attributes={"plan": "gold"}, agent_id="ada")
+        ),
+        "ListMergeSuggestions": stub.ListMergeSuggestions(pb.ListMergeSuggestionsRequest(customer_id="nope")),
+        "ExportCustomer": stub.ExportCustomer(pb.ExportCustomerRequest(customer_id="nope", agent_id="ada")),
+        "EraseCustomer": stub.EraseCustomer(
+            pb.EraseCustomerRequest(customer_id="nope", agent_id="ada", reason="request")
+        ),
+        "MergeCustomers": stub.MergeCustomers(
+            pb.MergeCustomersRequest(customer_id=known, other_customer_id="nope", agent_id="ada", reason="same")
+        ),
+        "SplitCustomer": stub.SplitCustomer(
+            pb.SplitCustomerRequest(customer_id="nope", contact_points=[contact], agent_id="ada", reason="two people")
+        ),
+    }
+    return await status_codes(calls)

@@ -406,7 +406,12 @@ def build_http_app(
 
     async def offers_for(agent_id: str) -> list[dict[str, Any]]:
         """The conversations offered to the agent, with who and what, and how long is left to answer."""
-        listed = await backends.routing.ListOffers(routing_service_pb2.ListOffersRequest(agent_id=agent_id))
+        try:
+            listed = await backends.routing.ListOffers(routing_service_pb2.ListOffersRequest(agent_id=agent_id))
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+            return []  # a login routing has no agent for (a supervisor who takes no conversations): no offers
 
         async def shown(offer: routing_service_pb2.GetAssignmentResponse) -> dict[str, Any] | None:
             try:

@@ -286,6 +286,8 @@ class RoutingActions:
     async def offers_to(self, agent_id: str) -> list[Assignment]:
         if not agent_id:
             raise InvalidInput("agent_id is required")
+        if await self._store.get_agent(agent_id) is None:
+            raise NotFound(f"agent {agent_id} not found")
         return [record.assignment() for record in await self._store.offers_to(agent_id)]
 
     async def accept_offer(self, conversation_id: str, agent_id: str) -> Assignment:

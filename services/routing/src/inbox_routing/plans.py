@@ -10,6 +10,7 @@ from inbox_routing.domain import (
     AssignmentState,
     Decision,
     FailedPrecondition,
+    NotFound,
     RouteRequest,
     RoutingPolicy,
     Target,
@@ -95,9 +96,11 @@ def plan_route(
 
 def plan_accept(existing: AssignmentRecord | None, agent_id: str, now_us: int) -> AssignmentRecord | None:
     """The offered agent takes the conversation; None when they already have it (a retried accept)."""
-    if existing is not None and existing.state == AssignmentState.ASSIGNED and existing.agent_id == agent_id:
+    if existing is None:
+        raise NotFound("no conversation with that id is being routed")
+    if existing.state == AssignmentState.ASSIGNED and existing.agent_id == agent_id:
         return None
-    if existing is None or existing.state != AssignmentState.OFFERED or existing.agent_id != agent_id:
+    if existing.state != AssignmentState.OFFERED or existing.agent_id != agent_id:
         raise FailedPrecondition("this offer is no longer open to you")
     return existing.next(state=AssignmentState.ASSIGNED, since_us=now_us, offer_expires_us=0)
 

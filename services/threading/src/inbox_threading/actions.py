@@ -761,7 +761,13 @@ class ThreadingActions:
     ) -> tuple[list[StoredMessage], str]:
         if not customer_id:
             raise InvalidInput("customer_id is required")
+        await self._known_customer(customer_id)
         return await self._store.timeline(customer_id, _page_size(page_size, 100), cursor, exclude_notes)
+
+    async def _known_customer(self, customer_id: str) -> None:
+        """NOT_FOUND for a customer id that names nobody (or somebody erased), rather than an empty answer."""
+        if await self._store.customer(customer_id) is None:
+            raise NotFound(f"customer {customer_id} not found")
 
     async def profile(self, customer_id: str, contact: ContactPoint | None = None) -> CustomerFacts:
         if bool(customer_id) == bool(contact and contact.value):
@@ -976,6 +982,9 @@ class ThreadingActions:
         return new_customer_id, moved
 
     async def merge_suggestions(self, customer_id: str) -> list[MergeSuggestion]:
+        """One customer's pending suggestions, or everyone's when `customer_id` is empty."""
+        if customer_id:
+            await self._known_customer(customer_id)
         return await self._store.merge_suggestions(customer_id)
 
     async def decide_suggestion(
