@@ -449,10 +449,10 @@ async def over_capacity(routing: routing_service_pb2_grpc.RoutingServiceStub) ->
     for agent in agents.agents:
         capacity = {c.channel: c.capacity for c in agent.effective_capacities}
         for load in agent.load:
-            if load.capacity > capacity.get(load.channel, 0):
+            if load.conversations > capacity.get(load.channel, 0):
                 seats = capacity.get(load.channel, 0)
                 channel = message_pb2.Channel.Name(load.channel)
-                problems.append(f"{agent.agent_id} holds {load.capacity} on {channel}, seats for {seats}")
+                problems.append(f"{agent.agent_id} holds {load.conversations} on {channel}, seats for {seats}")
     return problems
 
 

@@ -78,7 +78,7 @@ async def test_two_replicas_never_exceed_capacity_under_a_burst(local_suite: Loc
             async def every_agent_full_and_the_rest_queued() -> bool:
                 stats = await stubs[0].GetQueueStats(pb.GetQueueStatsRequest())
                 agents = (await stubs[1].ListAgents(pb.ListAgentsRequest())).agents
-                held = sum(load.capacity for a in agents for load in a.load)
+                held = sum(load.conversations for a in agents for load in a.load)
                 return held == AGENTS * CAPACITY and stats.waiting == BURST - AGENTS * CAPACITY
 
             await eventually(every_agent_full_and_the_rest_queued, 30, what="every agent full, the rest queued")
@@ -89,7 +89,7 @@ async def test_two_replicas_never_exceed_capacity_under_a_burst(local_suite: Loc
         agents = (await stubs[0].ListAgents(pb.ListAgentsRequest())).agents
         stats = await stubs[1].GetQueueStats(pb.GetQueueStatsRequest())
 
-    loads = {a.agent_id: sum(load.capacity for load in a.load) for a in agents}
+    loads = {a.agent_id: sum(load.conversations for load in a.load) for a in agents}
     assert all(load <= CAPACITY for load in loads.values()), loads
     assert sum(loads.values()) == AGENTS * CAPACITY
     assert stats.waiting == BURST - AGENTS * CAPACITY

@@ -135,7 +135,7 @@ async def test_queue_stats_and_the_live_watch(api: tuple[pb_grpc.RoutingServiceA
     changed = await asyncio.wait_for(watch.read(), 5)
     while changed.queue.waiting != 0:
         changed = await asyncio.wait_for(watch.read(), 5)
-    assert [(a.agent_id, [load.capacity for load in a.load]) for a in changed.agents] == [("ada", [1])]
+    assert [(a.agent_id, [load.conversations for load in a.load]) for a in changed.agents] == [("ada", [1])]
     watch.cancel()
     # What ada can take on each channel: chat as she was set up, the others at their defaults.
     [ada] = (await stub.ListAgents(pb.ListAgentsRequest())).agents

@@ -178,7 +178,11 @@ def _agent_view(a: routing_service_pb2.Agent, now_s: float) -> dict[str, Any]:
         "name": a.display_name or a.agent_id,
         "presence": _label(routing_service_pb2.Presence.Name(a.presence), "PRESENCE_"),
         "teams": list(a.teams),
-        "loads": load_summary(per_channel(a.load), per_channel(a.effective_capacities), per_channel(a.capacities)),
+        "loads": load_summary(
+            {_channel_name(e.channel): e.conversations for e in a.load},
+            per_channel(a.effective_capacities),
+            per_channel(a.capacities),
+        ),
         "last_seen": waited(now_s - seen) if seen else "never",
     }
 

@@ -30,7 +30,7 @@ def _agent_to_proto(agent: Agent, load: dict[int, int]) -> pb.Agent:
         presence=int(agent.presence),  # type: ignore[arg-type]
         capacities=[pb.ChannelCapacity(channel=c, capacity=n) for c, n in sorted(agent.capacities.items())],  # type: ignore[arg-type]
         languages=list(agent.languages),
-        load=[pb.ChannelCapacity(channel=c, capacity=n) for c, n in sorted(load.items())],  # type: ignore[arg-type]
+        load=[pb.ChannelLoad(channel=c, conversations=n) for c, n in sorted(load.items())],  # type: ignore[arg-type]
         teams=list(agent.teams),
         skills=[pb.Skill(name=name, level=level) for name, level in agent.skills],
         last_seen_at=to_timestamp(agent.last_seen_at_us),
