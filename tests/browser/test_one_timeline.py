@@ -56,6 +56,10 @@ async def test_chat_and_email_of_one_customer_show_in_one_timeline(
     )
     await expect(inbound.nth(0).locator(".who")).to_contain_text("chat")
     await expect(inbound.nth(1).locator(".who")).to_contain_text("email")
+    # The mail's subject names the conversation in the list (live) and, once the page is read again, above it.
+    await expect(agent.locator(".conversation-list .subject")).to_have_text(["Photos"], timeout=15_000)
+    await agent.reload()
+    await expect(agent.locator(".conversation-main .subject")).to_have_text("Photos")
     panel = agent.get_by_role("complementary", name="Customer")
     await expect(panel).to_contain_text("grace@example.org")
     await expect(panel).to_contain_text("chat, email")

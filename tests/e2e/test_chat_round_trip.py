@@ -126,6 +126,23 @@ async def test_chat_message_reaches_agent_and_reply_reaches_customer(clients: Cl
 
     await eventually(delivered)
 
+    async def in_the_read_model() -> bool:
+        """What an integrator reads in one call: the conversation and each message say how delivery went."""
+        request = conversation_service_pb2.GetConversationRequest(conversation_id=conversation.conversation_id)
+        got = (await clients.conversations.GetConversation(request)).conversation
+        listed = await clients.conversations.ListMessages(
+            conversation_service_pb2.ListMessagesRequest(conversation_id=conversation.conversation_id)
+        )
+        sent = [m for m in listed.messages if m.message_id == reply.message.message_id]
+        delivered = events_pb2.DELIVERY_STATUS_DELIVERED
+        return got.last_delivery_status == delivered and [m.delivery_status for m in sent] == [delivered]
+
+    await eventually(in_the_read_model)
+    answered = await clients.conversations.GetConversation(
+        conversation_service_pb2.GetConversationRequest(conversation_id=conversation.conversation_id)
+    )
+    assert answered.conversation.unanswered_count == 0
+
 
 async def test_reply_waits_for_reconnect_and_is_delivered_once(clients: Clients) -> None:
     async with websockets.connect(clients.chat_url) as ws:

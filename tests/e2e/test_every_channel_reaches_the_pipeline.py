@@ -97,3 +97,10 @@ async def test_sms_email_chat_and_voicemail_all_reach_the_pipeline(local_suite: 
     assert [a.url for a in voicemail.attachments] == ["https://api.twilio.com/recordings/RE9.mp3"]
     # The same phone number is the same customer on SMS and on the phone, in one conversation.
     assert sms.customer_id == voicemail.customer_id and sms.conversation_id == voicemail.conversation_id
+    async with authenticated_channel(f"127.0.0.1:{local_suite.ports.conversations_grpc}", api_key) as channel:
+        stub = conversation_service_pb2_grpc.ConversationServiceStub(channel)
+        got = await stub.GetConversation(
+            conversation_service_pb2.GetConversationRequest(conversation_id=email.conversation_id)
+        )
+    # The mail (from an address nobody has linked to the phone yet) opened a conversation named by its subject.
+    assert (got.conversation.subject, got.conversation.unanswered_count) == ("Order 4411", 1)

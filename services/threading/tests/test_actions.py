@@ -23,6 +23,7 @@ from inbox_threading.domain import (
     DAY_US,
     ContactPoint,
     ConversationStatus,
+    DeliveryStatus,
     Direction,
     InboundOutcome,
     ItemKind,
@@ -664,3 +665,35 @@ async def test_an_assignments_timeline_line_is_announced_as_it_was_stored(
     stored = await world.store.item(changed.activity.message_id)
     assert stored is not None and stored.text == "Assigned to ada"
     assert changed.activity == message_to_proto(stored)
+
+
+async def test_an_email_conversation_carries_its_subject_what_waits_and_how_the_last_reply_fared(
+    world: World,
+) -> None:
+    grace = "grace@example.org"
+    first = await record(world, inbound("m1", sender=grace, channel=EMAIL, metadata=(("subject", "Order 4411"),)))
+    conversation_id = first.conversation.conversation_id
+    await record(world, inbound("m2", sender=grace, channel=EMAIL, metadata=(("subject", "Re: Order 4411"),)), now=11)
+    waiting = await world.store.get_conversation(conversation_id)
+    assert waiting is not None and (waiting.subject, waiting.unanswered_count) == ("Order 4411", 2)
+
+    reply = await world.at(20).send_reply(conversation_id, "ada", "It ships today", "r1")
+    answered = await world.store.get_conversation(conversation_id)
+    assert answered is not None and (answered.unanswered_count, answered.last_delivery_status) == (0, 0)
+    # The channel's reports, one late: the message and the conversation keep the furthest.
+    for status in (DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.SENT):
+        assert await world.at(30).record_delivery(reply.message_id, status, "", deliveries=1) is None
+    stored = await world.store.item(reply.message_id)
+    conversation = await world.store.get_conversation(conversation_id)
+    assert stored is not None and conversation is not None
+    assert (stored.delivery_status, conversation.last_delivery_status) == (DeliveryStatus.DELIVERED,) * 2
+    await world.at(40).record_delivery(reply.message_id, DeliveryStatus.FAILED, "550 mailbox gone", deliveries=1)
+    bounced = await world.store.item(reply.message_id)
+    assert bounced is not None and (bounced.delivery_status, bounced.delivery_detail) == (
+        DeliveryStatus.FAILED,
+        "550 mailbox gone",
+    )
+
+    # A report that overtook its message waits for it, and is let go after a few tries.
+    assert await world.at(50).record_delivery("not-yet", DeliveryStatus.SENT, "", deliveries=1) == 0.5
+    assert await world.at(50).record_delivery("not-yet", DeliveryStatus.SENT, "", deliveries=4) is None

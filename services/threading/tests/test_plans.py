@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from inbox_threading.changes import ConversationPatch, CustomerRecord, ReplySource
+from inbox_threading.changes import ConversationPatch, CustomerRecord, ItemPatch, ReplySource
 from inbox_threading.domain import (
     DAY_US,
     ContactPoint,
     Conversation,
     ConversationStatus,
+    DeliveryStatus,
     Direction,
     FailedPrecondition,
     InvalidInput,
@@ -19,9 +20,12 @@ from inbox_threading.domain import (
     NotFound,
     StoredMessage,
     ThreadPolicy,
+    delivery_moves_on,
 )
 from inbox_threading.plans import (
+    answered,
     conversation_id_for,
+    plan_delivery,
     plan_inbound,
     plan_status,
     reference_candidates,
@@ -85,7 +89,9 @@ def test_a_message_continuing_a_pending_conversation_opens_it_and_notes_a_channe
     assert planned.change.patches == (
         ConversationPatch("conv-1", status=ConversationStatus.OPEN, snoozed_until_us=0),
         # The list shows the new message; the customer waits from it (nobody answered the last one).
-        ConversationPatch("conv-1", preview="hi", preview_direction=Direction.INBOUND, waiting_since_us=100),
+        ConversationPatch(
+            "conv-1", preview="hi", preview_direction=Direction.INBOUND, waiting_since_us=100, unanswered_count=1
+        ),
     )
     assert [a.text for a in planned.activities] == ["Continued by SMS"]
     guard = planned.change.guard
@@ -241,3 +247,63 @@ def test_a_detection_that_corrects_the_guess_takes_it_back_where_it_spread() -> 
     withdrawn = plan_language(guessed, "", fallback=True, conversation_language="de", customer_language="de")
     assert withdrawn is not None and withdrawn.item_patches[0].language == ""
     assert withdrawn.patches[0].language == "" and withdrawn.customer_patches[0].language == ""
+
+
+def test_unanswered_messages_count_up_until_an_agent_answers() -> None:
+    waiting = replace(conversation(ConversationStatus.OPEN), waiting_since_us=90, unanswered_count=2)
+    third = plan(active=waiting).change.patches[-1]
+    assert (third.waiting_since_us, third.unanswered_count) == (90, 3)
+    answered_patch = answered("conv-1", "On it", "r1")
+    assert (answered_patch.unanswered_count, answered_patch.waiting_since_us) == (0, 0)
+    assert (answered_patch.last_outbound_id, answered_patch.last_delivery_status) == ("r1", DeliveryStatus.UNSPECIFIED)
+    # After an answer the count starts again from the customer's next message.
+    assert plan(active=conversation(ConversationStatus.OPEN)).change.patches[-1].unanswered_count == 1
+
+
+def test_the_first_emails_subject_is_the_conversations() -> None:
+    mail = replace(message(channel=EMAIL), metadata=(("subject", "  Order 4411 is late "),))
+    policy = ThreadPolicy(reopen_window_us=DAY_US)
+    opened = plan_inbound(
+        mail, customer=customer(), active=None, latest_resolved=None, referenced=None, policy=policy, now_us=1_000
+    )
+    assert opened.change.patches[-1].subject == "Order 4411 is late"
+    titled = replace(conversation(ConversationStatus.OPEN, channel=EMAIL), subject="Order 4411 is late")
+    later = replace(mail, metadata=(("subject", "Re: anything else"),))
+    continued = plan_inbound(
+        later, customer=customer(), active=titled, latest_resolved=None, referenced=None, policy=policy, now_us=1_000
+    )
+    assert continued.change.patches[-1].subject is None
+    assert plan().change.patches[-1].subject is None  # an SMS has no subject
+
+
+def test_a_delivery_report_never_takes_a_message_back_but_a_bounce_after_delivery_counts() -> None:
+    queued, sent, delivered, read, failed = (
+        DeliveryStatus.QUEUED,
+        DeliveryStatus.SENT,
+        DeliveryStatus.DELIVERED,
+        DeliveryStatus.READ,
+        DeliveryStatus.FAILED,
+    )
+    assert delivery_moves_on(0, queued) and delivery_moves_on(queued, delivered) and delivery_moves_on(delivered, read)
+    assert not delivery_moves_on(delivered, sent) and not delivery_moves_on(read, delivered)
+    assert delivery_moves_on(delivered, failed) and delivery_moves_on(failed, delivered)
+    assert not delivery_moves_on(sent, sent) and not delivery_moves_on(sent, 0) and not delivery_moves_on(sent, 99)
+
+
+def test_a_delivery_report_is_the_conversations_only_for_its_latest_message_sent() -> None:
+    reply = StoredMessage("r1", "conv-1", "c1", Direction.OUTBOUND, SMS, "ada", "On it", 1, 1, 2)
+    latest = replace(conversation(ConversationStatus.OPEN), last_outbound_id="r1")
+    change = plan_delivery(reply, latest, DeliveryStatus.DELIVERED, "")
+    assert change is not None
+    assert change.patches == (ConversationPatch("conv-1", last_delivery_status=DeliveryStatus.DELIVERED),)
+    (patch,) = change.item_patches
+    assert patch.message_id == "r1" and patch.delivery is not None
+    status, detail, replaces = patch.delivery
+    assert (status, detail) == (DeliveryStatus.DELIVERED, "")
+    assert set(replaces) == {0, DeliveryStatus.QUEUED, DeliveryStatus.SENT, DeliveryStatus.FAILED}
+    older = replace(latest, last_outbound_id="r2")
+    assert plan_delivery(reply, older, DeliveryStatus.DELIVERED, "").patches == ()  # type: ignore[union-attr]
+    assert plan_delivery(replace(reply, delivery_status=DeliveryStatus.READ), latest, DeliveryStatus.SENT, "") is None
+    inbound = replace(reply, direction=Direction.INBOUND)
+    assert plan_delivery(inbound, latest, DeliveryStatus.DELIVERED, "") is None
+    assert isinstance(patch, ItemPatch)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from inbox_threading.changes import ConversationQuery, CustomerRecord, SearchQue
 from inbox_threading.domain import ContactPoint, ConversationStatus, NewInboundMessage, ThreadPolicy, Viewer
 from inbox_threading.plans import plan_inbound
 from inbox_threading.store.sqlite import SqliteConversationStore
+from inbox_threading.store.sqlite.schema import MIGRATIONS
 
 SMS = 3
 
@@ -58,3 +60,43 @@ async def test_the_timeline_and_search_use_indexes(store: SqliteConversationStor
     assert "USING INDEX messages_timeline" in plans[0], plans[0]
     plans = await store.database.query_plans(lambda: store.search(SearchQuery(("text",)), Viewer("ada"), 10, 0))
     assert "VIRTUAL TABLE INDEX" in plans[0] and "SCAN m " not in plans[0], plans[0]
+
+
+async def test_conversations_stored_before_read_models_grew_get_their_subject_count_and_latest_reply(
+    tmp_path: Path,
+) -> None:
+    """Migration 10 on a file written by migration 9: the fields are filled in from what is stored."""
+    path = tmp_path / "older.sqlite3"
+    older = sqlite3.connect(path)
+    for script in MIGRATIONS[:9]:
+        older.executescript(script)
+    older.execute("PRAGMA user_version = 9")
+    older.execute("INSERT INTO customers (customer_id, created_at_us) VALUES ('c1', 1)")
+    older.execute(
+        "INSERT INTO conversations (conversation_id, customer_id, status, channel, inbox_id, opened_at_us, "
+        "last_activity_at_us, waiting_since_us) VALUES ('conv-1', 'c1', 1, 2, 'main', 1, 40, 30)"
+    )
+    rows = [
+        ("m1", 1, 10, '{"subject": "Order 4411"}'),
+        ("r1", 2, 20, "{}"),
+        ("m2", 1, 30, '{"subject": "Re: Order 4411"}'),
+        ("m3", 1, 40, '{"subject": "Re: Order 4411"}'),
+    ]
+    for sequence, (message_id, direction, sent_at, metadata) in enumerate(rows, start=1):
+        older.execute(
+            "INSERT INTO messages (message_id, conversation_id, customer_id, direction, channel, inbox_id, "
+            "contact_kind, contact_value, text, sent_at_us, received_at_us, sequence, metadata) "
+            "VALUES (?, 'conv-1', 'c1', ?, 2, 'main', 1, 'grace@example.org', 'text', ?, ?, ?, ?)",
+            (message_id, direction, sent_at, sent_at, sequence, metadata),
+        )
+    older.commit()
+    older.close()
+
+    store = await SqliteConversationStore.open(path)
+    try:
+        conversation = await store.get_conversation("conv-1")
+        assert conversation is not None
+        assert (conversation.subject, conversation.unanswered_count) == ("Order 4411", 2)
+        assert (conversation.last_outbound_id, conversation.last_delivery_status) == ("r1", 0)
+    finally:
+        await store.close()

@@ -21,7 +21,6 @@ import grpc
 import jinja2
 import structlog
 from google.protobuf.timestamp_pb2 import Timestamp
-from inbox.channels.v1 import channel_service_pb2
 from inbox.channels.v1 import events_pb2 as channel_events
 from inbox.conversations.v1 import conversation_pb2, conversation_service_pb2
 from inbox.message.v1 import message_pb2
@@ -155,6 +154,7 @@ def _conversation_view(c: conversation_pb2.Conversation, now_s: float | None = N
         "status": _label(conversation_pb2.ConversationStatus.Name(c.status), "CONVERSATION_STATUS_"),
         "message_count": c.message_count,
         "last_activity": _iso(c.last_activity_at),
+        "subject": c.subject,
         "preview": c.last_message_preview,
         "preview_from_us": c.last_message_direction == message_pb2.DIRECTION_OUTBOUND,
         "waiting": waited(now_s - c.waiting_since.seconds) if c.HasField("waiting_since") else "",
@@ -219,7 +219,18 @@ def _message_view(m: conversation_pb2.Message) -> dict[str, Any]:
         "language": m.language,
         "translations": sorted(m.translations.items()),
         "translation_pending": m.translation_status == "pending",
+        **_delivery_view(m),
     }
+
+
+def _delivery_view(m: conversation_pb2.Message) -> dict[str, str]:
+    """How far a reply got (sending until the channel reports, then sent, delivered, read or failed) and why."""
+    if m.direction != message_pb2.DIRECTION_OUTBOUND or m.kind != message_pb2.MESSAGE_KIND_TEXT:
+        return {}
+    if m.delivery_status == channel_events.DELIVERY_STATUS_UNSPECIFIED:
+        return {"delivery": "sending", "delivery_detail": ""}
+    status = _label(channel_events.DeliveryStatus.Name(m.delivery_status), "DELIVERY_STATUS_")
+    return {"delivery": status, "delivery_detail": m.delivery_detail}
 
 
 def _profile_view(
@@ -543,28 +554,11 @@ def build_http_app(
             raise HTTPException(404, "no such conversation")
         return got.conversation
 
-    async def delivery_of(message_id: str) -> tuple[str, str]:
-        """How far a reply got (sent, delivered, read, failed) and why, as the channels service knows it."""
-        try:
-            got = await backends.channels.GetDeliveryStatus(
-                channel_service_pb2.GetDeliveryStatusRequest(message_id=message_id), timeout=2
-            )
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() == grpc.StatusCode.NOT_FOUND:
-                return "sending", ""
-            return "unknown", ""
-        return _label(channel_events.DeliveryStatus.Name(got.status), "DELIVERY_STATUS_"), got.detail
-
     async def messages_of(conversation: conversation_pb2.Conversation) -> list[dict[str, Any]]:
         listed = await backends.conversations.ListMessages(
             conversation_service_pb2.ListMessagesRequest(conversation_id=conversation.conversation_id, page_size=200)
         )
-        views = [_message_view(m) for m in listed.messages]
-        replies = [v for v in views if v["direction"] == "outbound" and v["kind"] == "text"]
-        statuses = await asyncio.gather(*(delivery_of(v["message_id"]) for v in replies))
-        for view, (status, detail) in zip(replies, statuses, strict=True):
-            view.update(delivery=status, delivery_detail=detail)
-        return views
+        return [_message_view(m) for m in listed.messages]
 
     @login_required
     async def retry(request: Request) -> Response:

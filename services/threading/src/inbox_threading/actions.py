@@ -71,6 +71,7 @@ from inbox_threading.plans import (
     internal_item,
     plan_assignment,
     plan_automatic,
+    plan_delivery,
     plan_identity,
     plan_inbound,
     plan_language,
@@ -93,6 +94,8 @@ from inbox_threading.store import ConversationStore
 log = structlog.get_logger(__name__)
 
 MAX_PAGE_SIZE = 200
+# How long a delivery report for a message not stored yet waits, each time it is asked again.
+DELIVERY_WAITS_SECONDS = (0.5, 2.0, 5.0)
 # What a new customer's language is detected on as it is stored: what translation detects and translates.
 GUESSED_KINDS = (ItemKind.TEXT, ItemKind.VOICEMAIL)
 
@@ -478,6 +481,28 @@ class ThreadingActions:
             item = await self._store.item(message_id)
         if item is not None:
             await self._bus.publish_live([self._updated(item, f"language:{message_id}:{language}")])
+
+    async def record_delivery(self, message_id: str, status: int, detail: str, deliveries: int) -> float | None:
+        """A channel's report of how a message's delivery went, kept on the message and on its conversation
+        when it is the latest sent there. A report can overtake the message it is about (a proactive
+        message is recorded from another event): then how long to wait before asking again, and after
+        DELIVERY_WAITS tries it is let go (None)."""
+        item = await self._store.item(message_id)
+        if item is None:
+            if deliveries <= len(DELIVERY_WAITS_SECONDS):
+                return DELIVERY_WAITS_SECONDS[deliveries - 1]
+            log.info("delivery_report_for_unknown_message", message_id=message_id, status=status)
+            return None
+        conversation = await self._store.get_conversation(item.conversation_id)
+        change = plan_delivery(item, conversation, status, detail)
+        if change is None:
+            return None
+        await self._store.commit([change])
+        updated = await self._store.item(message_id)
+        if updated is not None:
+            await self._bus.publish_live([self._updated(updated, f"delivery:{message_id}:{status}")])
+        log.info("delivery_recorded", message_id=message_id, conversation_id=item.conversation_id, status=status)
+        return None
 
     async def record_translation(self, message_id: str, language: str, text: str) -> None:
         """Keep a translation beside the original."""

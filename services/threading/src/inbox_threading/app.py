@@ -23,6 +23,7 @@ from inbox_threading.store.sqlite import SqliteConversationStore
 from inbox_threading.subscribers import (
     ON_ASSIGNED,
     ON_CUSTOMER_ERASED,
+    ON_DELIVERY_STATUS,
     ON_INBOUND,
     ON_LANGUAGE_DETECTED,
     ON_MESSAGE_TRANSLATED,
@@ -76,6 +77,7 @@ async def run(settings: Settings) -> None:
         await stack.enter_async_context(bus.consume(ON_TRANSFERRED, subscribers.on_transferred))
         await stack.enter_async_context(bus.consume(ON_QUEUED, subscribers.on_queued))
         await stack.enter_async_context(bus.consume(ON_LANGUAGE_DETECTED, subscribers.on_language_detected))
+        await stack.enter_async_context(bus.consume(ON_DELIVERY_STATUS, subscribers.on_delivery_status))
         await stack.enter_async_context(bus.consume(ON_MESSAGE_TRANSLATED, subscribers.on_message_translated))
         await stack.enter_async_context(bus.consume(ON_TRANSLATION_PENDING, subscribers.on_translation_pending))
         await stack.enter_async_context(bus.consume(ON_REPLY_TRANSLATED, subscribers.on_reply_translated))

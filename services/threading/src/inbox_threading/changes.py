@@ -77,6 +77,10 @@ class ConversationPatch:
     preview: str | None = None
     preview_direction: int | None = None
     waiting_since_us: int | None = None
+    subject: str | None = None
+    unanswered_count: int | None = None
+    last_outbound_id: str | None = None
+    last_delivery_status: int | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,8 @@ class ItemPatch:
     translation: tuple[str, str] | None = None  # (language, text): kept beside the original
     # "pending" never overwrites "done".
     translation_status: str | None = None
+    # (status, detail, the statuses it may overwrite): written only over one of those.
+    delivery: tuple[int, str, tuple[int, ...]] | None = None
 
 
 @dataclass(frozen=True)

@@ -46,8 +46,43 @@ class ItemKind(IntEnum):
     AUTOMATIC = 7
 
 
+# Values match inbox.channels.v1.DeliveryStatus.
+class DeliveryStatus(IntEnum):
+    UNSPECIFIED = 0
+    QUEUED = 1
+    SENT = 2
+    DELIVERED = 3
+    READ = 4
+    FAILED = 5
+
+
+# How far along a delivery is: a report never takes it back (providers' callbacks race). A failure ranks
+# with delivery, so a bounce after "delivered" (email) counts, as does a delivery after a failed try.
+_DELIVERY_RANK = {
+    DeliveryStatus.UNSPECIFIED: 0,
+    DeliveryStatus.QUEUED: 1,
+    DeliveryStatus.SENT: 2,
+    DeliveryStatus.DELIVERED: 3,
+    DeliveryStatus.FAILED: 3,
+    DeliveryStatus.READ: 4,
+}
+
+
+def delivery_moves_on(current: int, reported: int) -> bool:
+    """Whether a channel's report of a message's delivery replaces what is known of it."""
+    if reported not in _DELIVERY_RANK or reported == DeliveryStatus.UNSPECIFIED or reported == current:
+        return False
+    return _DELIVERY_RANK[DeliveryStatus(reported)] >= _DELIVERY_RANK.get(DeliveryStatus(current), 0)
+
+
+def replaceable_by(reported: int) -> tuple[int, ...]:
+    """The statuses a report may overwrite: what a store's conditional write names."""
+    return tuple(int(status) for status in DeliveryStatus if delivery_moves_on(status, reported))
+
+
 # Values match inbox.message.v1.Channel / ContactPointKind.
-CHANNEL_NAMES = {1: "chat", 2: "email", 3: "SMS", 4: "phone", 5: "API"}
+EMAIL = 2
+CHANNEL_NAMES = {1: "chat", EMAIL: "email", 3: "SMS", 4: "phone", 5: "API"}
 CONTACT_KIND_FOR_CHANNEL = {1: 3, 2: 1, 3: 2, 4: 2, 5: 4}
 
 
@@ -90,6 +125,12 @@ class Conversation:
     preview_direction: int = 0
     waiting_since_us: int = 0
     customer_label: str = ""
+    # The first email's subject; the customer's messages since an agent answered.
+    subject: str = ""
+    unanswered_count: int = 0
+    # The latest message sent to the customer, and how its delivery went (DeliveryStatus).
+    last_outbound_id: str = ""
+    last_delivery_status: int = 0
 
 
 CHAT_VISITOR = 3
@@ -139,6 +180,8 @@ class StoredMessage:
     language: str = ""
     translations: tuple[tuple[str, str], ...] = ()
     translation_status: str = ""
+    delivery_status: int = 0  # DeliveryStatus, outbound messages only
+    delivery_detail: str = ""
 
 
 @dataclass(frozen=True)

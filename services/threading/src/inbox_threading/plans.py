@@ -21,10 +21,12 @@ from inbox_threading.changes import (
 from inbox_threading.domain import (
     CHANNEL_NAMES,
     CONTACT_KIND_FOR_CHANNEL,
+    EMAIL,
     MAX_TAGS,
     ContactPoint,
     Conversation,
     ConversationStatus,
+    DeliveryStatus,
     Direction,
     FailedPrecondition,
     IdentityAction,
@@ -41,13 +43,17 @@ from inbox_threading.domain import (
     continued_by,
     decide_identity,
     decide_thread,
+    delivery_moves_on,
     derived_id,
     preview_of,
+    replaceable_by,
 )
 
 # Notes and activity are timeline items, not messages between customer and agent.
 COUNTED_KINDS = frozenset({ItemKind.TEXT, ItemKind.CALL_EVENT, ItemKind.VOICEMAIL, ItemKind.MISSED_CALL})
 NO_CONTACT = ContactPoint(0, "")
+MAX_SUBJECT_LENGTH = 300
+MAX_DELIVERY_DETAIL = 500
 
 
 def provider_key(channel: int, provider_message_id: str) -> str:
@@ -153,6 +159,7 @@ def plan_inbound(
     previous_agent = ""
     new_active: str | None = None
     waiting_since = at  # a new or reopened conversation: the customer waits from this message
+    unanswered = 1
     current: Conversation | None = None  # the conversation it joins, when not a new one
     if decision.action is ThreadAction.OPEN_NEW:
         # An open interrupted before its conversation was written (a crash between two writes on a store
@@ -202,6 +209,7 @@ def plan_inbound(
             patches.append(ConversationPatch(conversation_id, status=ConversationStatus.OPEN, snoozed_until_us=0))
         if decision.action is ThreadAction.CONTINUE and current.waiting_since_us:
             waiting_since = current.waiting_since_us  # still waiting since their first unanswered message
+            unanswered = current.unanswered_count + 1
         switched = continued_by(current.channel, message.channel)
         if switched and message.kind in COUNTED_KINDS:
             activities.append(
@@ -223,7 +231,9 @@ def plan_inbound(
                 preview=preview_of(message.text, message.kind),
                 preview_direction=Direction.INBOUND,
                 waiting_since_us=waiting_since,
+                unanswered_count=unanswered,
                 language=conversation_language or None,
+                subject=first_subject(message, current),
             )
         )
     elif conversation_language:
@@ -321,7 +331,7 @@ def plan_proactive(
         )
         if opened
         else (),
-        patches=(answered(conversation_id, message.text),),
+        patches=(answered(conversation_id, message.text, message.message_id),),
         items=(item,),
         refs=((message.message_id, conversation_id),),
     )
@@ -379,11 +389,44 @@ def reference_candidates(references: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(c for c in candidates if c))
 
 
-def answered(conversation_id: str, text: str) -> ConversationPatch:
-    """An agent's message: the list shows it, and the customer no longer waits."""
+def first_subject(message: NewInboundMessage, current: Conversation | None) -> str | None:
+    """An email's subject becomes its conversation's when the conversation has none yet (None: no change)."""
+    subject = dict(message.metadata).get("subject", "").strip() if message.channel == EMAIL else ""
+    if not subject or (current is not None and current.subject):
+        return None
+    return subject[:MAX_SUBJECT_LENGTH]
+
+
+def answered(conversation_id: str, text: str, message_id: str) -> ConversationPatch:
+    """An agent's message: the list shows it, the customer no longer waits, and its delivery is the one the
+    conversation reports."""
     return ConversationPatch(
-        conversation_id, preview=preview_of(text), preview_direction=Direction.OUTBOUND, waiting_since_us=0
+        conversation_id,
+        preview=preview_of(text),
+        preview_direction=Direction.OUTBOUND,
+        waiting_since_us=0,
+        unanswered_count=0,
+        last_outbound_id=message_id,
+        last_delivery_status=DeliveryStatus.UNSPECIFIED,
     )
+
+
+def plan_delivery(
+    item: StoredMessage, conversation: Conversation | None, status: int, detail: str
+) -> ThreadChange | None:
+    """A channel's report of a message's delivery, kept on the message and, for the latest message sent in
+    its conversation, on the conversation; None when it says nothing new (a late or repeated report)."""
+    if item.direction != Direction.OUTBOUND or not delivery_moves_on(item.delivery_status, status):
+        return None
+    patches: tuple[ConversationPatch, ...] = ()
+    if (
+        conversation is not None
+        and conversation.last_outbound_id == item.message_id
+        and delivery_moves_on(conversation.last_delivery_status, status)
+    ):
+        patches = (ConversationPatch(conversation.conversation_id, last_delivery_status=status),)
+    item_patch = ItemPatch(item.message_id, delivery=(status, detail[:MAX_DELIVERY_DETAIL], replaceable_by(status)))
+    return ThreadChange(patches=patches, item_patches=(item_patch,))
 
 
 def plan_reply(
@@ -408,10 +451,15 @@ def plan_reply(
         now_us=now_us,
     )
     patch = (
-        answered(conversation.conversation_id, text)
+        answered(conversation.conversation_id, text, message_id)
         if by_agent
         else ConversationPatch(
-            conversation.conversation_id, preview=preview_of(text), preview_direction=Direction.OUTBOUND
+            conversation.conversation_id,
+            preview=preview_of(text),
+            preview_direction=Direction.OUTBOUND,
+            # The conversation's latest message to the customer: its delivery is unknown until reported.
+            last_outbound_id=message_id,
+            last_delivery_status=DeliveryStatus.UNSPECIFIED,
         )
     )
     return ThreadChange(items=(item,), patches=(patch,), refs=((message_id, conversation.conversation_id),))

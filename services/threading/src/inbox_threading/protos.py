@@ -69,6 +69,8 @@ def message_to_proto(message: StoredMessage) -> conversation_pb2.Message:
         language=message.language,
         translations=dict(message.translations),
         translation_status=message.translation_status,
+        delivery_status=message.delivery_status,  # type: ignore[arg-type]
+        delivery_detail=message.delivery_detail,
         attachments=[
             message_pb2.Attachment(
                 attachment_id=a.attachment_id,
@@ -101,6 +103,9 @@ def conversation_to_proto(conversation: Conversation) -> conversation_pb2.Conver
         last_message_preview=conversation.preview,
         last_message_direction=conversation.preview_direction,  # type: ignore[arg-type]
         customer_label=conversation.customer_label,
+        subject=conversation.subject,
+        unanswered_count=conversation.unanswered_count,
+        last_delivery_status=conversation.last_delivery_status,  # type: ignore[arg-type]
     )
     if conversation.waiting_since_us:
         converted.waiting_since.CopyFrom(to_timestamp(conversation.waiting_since_us))

@@ -85,6 +85,14 @@ ON_REPLY_TRANSLATED = ConsumerSpec(
     event_type=translation_events.ReplyTranslated,
 )
 
+ON_DELIVERY_STATUS = ConsumerSpec(
+    durable="threading-on-delivery-status",
+    subjects=("delivery.status_changed",),
+    event_type=channel_events.DeliveryStatusChanged,
+    # One message's reports in the order the channel made them.
+    lane=lambda e: e.message_id,
+)
+
 ON_CUSTOMER_ERASED = ConsumerSpec(
     durable="threading-on-customer-erased",
     subjects=("conv.customer_erased",),
@@ -160,6 +168,14 @@ class ThreadingSubscribers:
         if not reply.outbound.message_id:
             raise PermanentError("translated reply without a message id")
         await self._actions.deliver_translated_reply(reply.outbound, reply.language, reply.provider)
+
+    async def on_delivery_status(self, event: Event[channel_events.DeliveryStatusChanged]) -> None:
+        report = event.payload
+        if not report.message_id:
+            raise PermanentError("delivery status without a message id")
+        wait = await self._actions.record_delivery(report.message_id, report.status, report.detail, event.deliveries)
+        if wait is not None:
+            raise Postponed(wait, "the message is not stored yet")
 
     async def on_customer_erased(self, event: Event[conversation_events.CustomerErased]) -> None:
         await self._actions.erase_from_streams(event, ON_CUSTOMER_ERASED)

@@ -70,6 +70,10 @@ def new_conversation(new: NewConversation) -> Document:
         "preview": "",
         "preview_direction": 0,
         "waiting_since_us": 0,
+        "subject": "",
+        "unanswered_count": 0,
+        "last_outbound_id": "",
+        "last_delivery_status": 0,
     }
 
 
@@ -95,6 +99,10 @@ def conversation(doc: Document, customer_label: str = "") -> Conversation:
         preview_direction=doc.get("preview_direction", 0),
         waiting_since_us=doc.get("waiting_since_us", 0),
         customer_label=customer_label,
+        subject=doc.get("subject", ""),
+        unanswered_count=doc.get("unanswered_count", 0),
+        last_outbound_id=doc.get("last_outbound_id", ""),
+        last_delivery_status=doc.get("last_delivery_status", 0),
     )
 
 
@@ -122,6 +130,8 @@ def new_message(item: NewItem, sequence: int) -> Document:
         "language": "",
         "translations": [],
         "translation_status": "",
+        "delivery_status": 0,
+        "delivery_detail": "",
         "terms": list(index_terms(item.text)) if searchable else [],
     }
 
@@ -144,6 +154,8 @@ def message(doc: Document) -> StoredMessage:
         language=doc.get("language", ""),
         translations=unpaired(doc.get("translations")),
         translation_status=doc.get("translation_status", ""),
+        delivery_status=doc.get("delivery_status", 0),
+        delivery_detail=doc.get("delivery_detail", ""),
     )
 
 

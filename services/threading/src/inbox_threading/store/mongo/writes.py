@@ -182,6 +182,10 @@ class ThreadWrites(ThreadQueries):
             "preview": patch.preview,
             "preview_direction": patch.preview_direction,
             "waiting_since_us": patch.waiting_since_us,
+            "subject": patch.subject,
+            "unanswered_count": patch.unanswered_count,
+            "last_outbound_id": patch.last_outbound_id,
+            "last_delivery_status": patch.last_delivery_status,
         }
         update: Document = {}
         changed = {k: v for k, v in fields.items() if v is not None}
@@ -251,6 +255,15 @@ class ThreadWrites(ThreadQueries):
             if patch.translation_status == "pending":
                 query["translation_status"] = {"$ne": "done"}
             await messages.update_one(query, {"$set": {"translation_status": patch.translation_status}})
+        if patch.delivery is not None:
+            status, detail, replaces = patch.delivery
+            # A message stored before delivery was tracked has no field: it counts as no report yet.
+            known: Document = {"delivery_status": {"$in": list(replaces)}}
+            if 0 in replaces:
+                known = {"$or": [known, {"delivery_status": {"$exists": False}}]}
+            await messages.update_one(
+                {"_id": patch.message_id, **known}, {"$set": {"delivery_status": status, "delivery_detail": detail}}
+            )
 
     async def _patch_customer(self, patch: CustomerPatch) -> None:
         customers = self._db[CUSTOMERS]

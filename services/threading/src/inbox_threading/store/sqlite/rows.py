@@ -18,7 +18,8 @@ from inbox_threading.domain import (
 
 MESSAGE_COLUMNS = (
     "message_id, conversation_id, customer_id, direction, channel, agent_id, text, sent_at_us, received_at_us, "
-    "sequence, kind, metadata, attachments, language, translations, translation_status"
+    "sequence, kind, metadata, attachments, language, translations, translation_status, delivery_status, "
+    "delivery_detail"
 )
 
 
@@ -40,6 +41,8 @@ def message(row: sqlite3.Row) -> StoredMessage:
         language=row["language"],
         translations=tuple(sorted(json.loads(row["translations"]).items())),
         translation_status=row["translation_status"],
+        delivery_status=row["delivery_status"],
+        delivery_detail=row["delivery_detail"],
     )
 
 
@@ -65,6 +68,10 @@ def conversation(row: sqlite3.Row, tags: list[str], participants: list[str], cus
         preview_direction=row["preview_direction"],
         waiting_since_us=row["waiting_since_us"],
         customer_label=customer_label,
+        subject=row["subject"],
+        unanswered_count=row["unanswered_count"],
+        last_outbound_id=row["last_outbound_id"],
+        last_delivery_status=row["last_delivery_status"],
     )
 
 

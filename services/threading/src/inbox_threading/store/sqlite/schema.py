@@ -195,6 +195,33 @@ MIGRATION_V9 = """
 CREATE INDEX conversation_participants_by_agent ON conversation_participants(agent_id, conversation_id);
 """
 
+# What an integrator's list needs in one call: the first email's subject, the customer's messages since an
+# agent answered, and how the latest message sent to the customer fared (each message's delivery too).
+MIGRATION_V10 = """
+ALTER TABLE conversations ADD COLUMN subject TEXT NOT NULL DEFAULT '';
+ALTER TABLE conversations ADD COLUMN unanswered_count INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE conversations ADD COLUMN last_outbound_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE conversations ADD COLUMN last_delivery_status INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN delivery_status INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN delivery_detail TEXT NOT NULL DEFAULT '';
+UPDATE conversations SET subject = COALESCE((
+    SELECT json_extract(m.metadata, '$.subject') FROM messages m
+    WHERE m.conversation_id = conversations.conversation_id AND m.channel = 2 AND m.direction = 1
+        AND json_extract(m.metadata, '$.subject') IS NOT NULL
+    ORDER BY m.sequence LIMIT 1
+), '');
+UPDATE conversations SET unanswered_count = (
+    SELECT COUNT(*) FROM messages m
+    WHERE m.conversation_id = conversations.conversation_id AND m.direction = 1 AND m.kind IN (1, 2, 3, 4)
+        AND m.sent_at_us >= conversations.waiting_since_us
+) WHERE waiting_since_us > 0;
+UPDATE conversations SET last_outbound_id = COALESCE((
+    SELECT m.message_id FROM messages m
+    WHERE m.conversation_id = conversations.conversation_id AND m.direction = 2
+    ORDER BY m.sequence DESC LIMIT 1
+), '');
+"""
+
 MIGRATIONS = (
     SCHEMA_V1,
     MIGRATION_V2,
@@ -205,4 +232,5 @@ MIGRATIONS = (
     MIGRATION_V7,
     MIGRATION_V8,
     MIGRATION_V9,
+    MIGRATION_V10,
 )

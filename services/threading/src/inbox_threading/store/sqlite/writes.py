@@ -150,6 +150,10 @@ def _patch_conversation(conn: sqlite3.Connection, patch: ConversationPatch) -> N
         "preview": patch.preview,
         "preview_direction": patch.preview_direction,
         "waiting_since_us": patch.waiting_since_us,
+        "subject": patch.subject,
+        "unanswered_count": patch.unanswered_count,
+        "last_outbound_id": patch.last_outbound_id,
+        "last_delivery_status": patch.last_delivery_status,
     }
     changed = {k: v for k, v in fields.items() if v is not None}
     if changed:
@@ -232,6 +236,14 @@ def _patch_item(conn: sqlite3.Connection, patch: ItemPatch) -> None:
             "UPDATE messages SET translation_status = ? WHERE message_id = ? AND NOT (translation_status = 'done' "
             "AND ? = 'pending')",
             (patch.translation_status, patch.message_id, patch.translation_status),
+        )
+    if patch.delivery is not None:
+        status, detail, replaces = patch.delivery
+        marks = ", ".join("?" * len(replaces))
+        conn.execute(
+            f"UPDATE messages SET delivery_status = ?, delivery_detail = ? "
+            f"WHERE message_id = ? AND delivery_status IN ({marks})",
+            (status, detail, patch.message_id, *replaces),
         )
 
 
