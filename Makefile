@@ -18,8 +18,9 @@ $(STAMP): $(PACKAGE_FILES) $(PROTO_FILES) infra/scripts/bootstrap.py libs/contra
 
 setup: $(STAMP) ## install what is missing: .venv, pinned packages, generated contracts
 
-proto: $(STAMP) ## regenerate libs/contracts/src from proto/
+proto: $(STAMP) ## regenerate libs/contracts/src and the API reference (docs/api/) from proto/
 	$(PY) libs/contracts/generate.py
+	$(PY) libs/contracts/reference.py
 
 run: setup ## start nats-server, Apertium and every service on SQLite; Ctrl-C stops them
 	$(PYTHON) infra/scripts/system_packages.py run

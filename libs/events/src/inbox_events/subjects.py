@@ -41,6 +41,16 @@ _FIXED_SUBJECTS: dict[str, str] = {
 }
 
 
+def every_subject() -> dict[str, str]:
+    """Each event type's subject, `<...>` standing for the token taken from the event: for the reference."""
+    return {
+        **_FIXED_SUBJECTS,
+        channel_events.InboundMessage.DESCRIPTOR.full_name: "inbound.<channel>",
+        channel_events.OutboundMessage.DESCRIPTOR.full_name: "outbound.<channel>",
+        envelope_pb2.DeadLetter.DESCRIPTOR.full_name: "deadletter.<consumer>",
+    }
+
+
 def channel_token(channel: message_pb2.Channel.ValueType) -> str:
     """`CHANNEL_SMS` -> `sms`: the channel's name in subjects, settings and logs."""
     name = message_pb2.Channel.Name(channel)
