@@ -82,25 +82,30 @@ def comments(file: descriptor_pb2.FileDescriptorProto) -> dict[tuple[int, ...], 
     return found
 
 
+def _walk(
+    messages: list[descriptor_pb2.DescriptorProto],
+    prefix: str,
+    path: tuple[int, ...],
+    file_name: str,
+    said: dict[tuple[int, ...], str],
+) -> Iterator[Type]:
+    """Each message, its nested messages and its enums, with their comments (`said`, by source path)."""
+    for i, message in enumerate(messages):
+        here = (*path, i)
+        name = f"{prefix}.{message.name}"
+        fields = tuple(said.get((*here, FIELD, j), "") for j in range(len(message.field)))
+        yield Type(name, file_name, said.get(here, ""), message, None, fields)
+        yield from _walk(list(message.nested_type), name, (*here, NESTED), file_name, said)
+        for k, enum in enumerate(message.enum_type):
+            values = tuple(said.get((*here, 4, k, VALUE, v), "") for v in range(len(enum.value)))
+            yield Type(f"{name}.{enum.name}", file_name, said.get((*here, 4, k), ""), None, enum, values)
+
+
 def types(files: list[descriptor_pb2.FileDescriptorProto]) -> dict[str, Type]:
     known: dict[str, Type] = {}
     for file in files:
         said = comments(file)
-
-        def walk(
-            messages: list[descriptor_pb2.DescriptorProto], prefix: str, path: tuple[int, ...], file_name: str
-        ) -> Iterator[Type]:
-            for i, message in enumerate(messages):
-                here = (*path, i)
-                name = f"{prefix}.{message.name}"
-                fields = tuple(said.get((*here, FIELD, j), "") for j in range(len(message.field)))
-                yield Type(name, file_name, said.get(here, ""), message, None, fields)
-                yield from walk(list(message.nested_type), name, (*here, NESTED), file_name)
-                for k, enum in enumerate(message.enum_type):
-                    values = tuple(said.get((*here, 4, k, VALUE, v), "") for v in range(len(enum.value)))
-                    yield Type(f"{name}.{enum.name}", file_name, said.get((*here, 4, k), ""), None, enum, values)
-
-        for found in walk(list(file.message_type), f".{file.package}", (MESSAGE,), file.name):
+        for found in _walk(list(file.message_type), f".{file.package}", (MESSAGE,), file.name, said):
             known[found.full_name] = found
         for i, enum in enumerate(file.enum_type):
             values = tuple(said.get((ENUM, i, VALUE, v), "") for v in range(len(enum.value)))
