@@ -19,7 +19,7 @@ from inbox.message.v1 import message_pb2
 from inbox.routing.v1 import routing_service_pb2, routing_service_pb2_grpc
 from inbox_devstack.suite import LocalSuite
 from inbox_devstack.waiting import eventually
-from inbox_events import EventBus
+from inbox_events import EventBus, payload_of
 from inbox_runtime.callers import Agent
 from inbox_runtime.grpc_client import acting_for, authenticated_channel
 
@@ -238,3 +238,61 @@ async def test_calls_without_the_token_are_refused(local_suite: LocalSuite) -> N
         with pytest.raises(grpc.aio.AioRpcError) as raised:
             await stub.ListConversations(conversation_service_pb2.ListConversationsRequest())
     assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_an_integrator_follows_the_conversation_live_and_resumes_after_hanging_up(clients: Clients) -> None:
+    feed = clients.conversations.WatchEvents(conversation_service_pb2.WatchEventsRequest())
+    await feed.initial_metadata()  # live from here
+    async with websockets.connect(clients.chat_url) as ws:
+        await hello(ws)
+        await ws.send(json.dumps({"type": "message", "client_message_id": "m1", "text": "Where is my parcel?"}))
+        assert json.loads(await ws.recv())["type"] == "accepted"
+        conversation = await eventually(lambda: agent_conversation(clients))
+        with acting_for(Agent(AGENT)):
+            reply = await clients.conversations.SendReply(
+                conversation_service_pb2.SendReplyRequest(
+                    conversation_id=conversation.conversation_id,
+                    agent_id=AGENT,
+                    text="On its way",
+                    client_reply_id="r1",
+                )
+            )
+        assert json.loads(await asyncio.wait_for(ws.recv(), timeout=15))["type"] == "message"
+
+        seen: list[tuple[str, str]] = []  # (subject, what it is about)
+        cursor = ""
+        delivered = ("delivery.status_changed", reply.message.message_id)
+        while delivered not in seen:
+            event = await asyncio.wait_for(feed.read(), timeout=15)
+            assert event.conversation_id == conversation.conversation_id
+            payload = payload_of(event.envelope)
+            about = getattr(payload, "message_id", "") or (
+                payload.message.message_id if event.subject == "conv.message_added" else ""  # type: ignore[union-attr]
+            )
+            seen.append((event.subject, about))
+            cursor = event.cursor
+        feed.cancel()
+    customer_message = next(about for subject, about in seen if subject == "conv.message_added")
+    order = [
+        ("conv.message_added", customer_message),
+        ("routing.conversation_assigned", ""),
+        ("conv.message_added", reply.message.message_id),
+        delivered,
+    ]
+    assert [s for s in seen if s in order] == order
+
+    # Hung up, and something happened meanwhile: back with the last cursor, the stream goes on with exactly
+    # the event that followed, as a replay of everything kept shows.
+    async with websockets.connect(clients.chat_url) as ws:
+        await hello(ws)
+        await ws.send(json.dumps({"type": "message", "client_message_id": "m2", "text": "Thanks!"}))
+        assert json.loads(await ws.recv())["type"] == "accepted"
+    replay = clients.conversations.WatchEvents(conversation_service_pb2.WatchEventsRequest(from_oldest=True))
+    while (await asyncio.wait_for(replay.read(), timeout=15)).cursor != cursor:
+        pass
+    expected = await asyncio.wait_for(replay.read(), timeout=15)
+    replay.cancel()
+    resumed = clients.conversations.WatchEvents(conversation_service_pb2.WatchEventsRequest(cursor=cursor))
+    following = await asyncio.wait_for(resumed.read(), timeout=15)
+    resumed.cancel()
+    assert (following.envelope.event_id, following.cursor) == (expected.envelope.event_id, expected.cursor)

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import grpc
 import pytest
+from inbox.channels.v1 import events_pb2 as channel_events
 from inbox.conversations.v1 import conversation_pb2
 from inbox.conversations.v1 import conversation_service_pb2 as pb
 from inbox.conversations.v1 import conversation_service_pb2_grpc as pb_grpc
 from inbox.message.v1 import message_pb2
+from inbox.routing.v1 import events_pb2 as routing_events
 from inbox_devstack.nats_server import NatsServer
 from inbox_devstack.status_codes import status_codes
 from inbox_events import EventBus
@@ -221,3 +223,91 @@ async def codes_of(
         ),
     }
     return await status_codes(calls)
+
+
+async def feed_of(
+    stub: pb_grpc.ConversationServiceAsyncStub, count: int, request: pb.WatchEventsRequest
+) -> list[pb.WatchEventsResponse]:
+    """The first `count` events of a WatchEvents stream, then hang up (as a client that disconnects)."""
+    call = stub.WatchEvents(request)
+    got: list[pb.WatchEventsResponse] = []
+    async for event in call:
+        got.append(event)
+        if len(got) == count:
+            break
+    call.cancel()
+    return got
+
+
+async def test_the_event_feed_keeps_the_stored_order_across_streams_and_resumes_from_a_cursor(
+    api: tuple[pb_grpc.ConversationServiceAsyncStub, ThreadingActions], nats_server: NatsServer
+) -> None:
+    stub, actions = api
+    outcome = await actions.record_inbound(
+        NewInboundMessage("m1", 3, "support", "SM1", ContactPoint(PHONE, "+14155550188"), "Ada", "Hello", 1, 2)
+    )
+    conversation_id = outcome.conversation.conversation_id
+    async with EventBus.connect(nats_server.url, service="test") as others:
+        # Routing assigns, the reply goes out and its channel reports: three streams, interleaved.
+        await others.publish(
+            routing_events.ConversationAssigned(conversation_id=conversation_id, agent_id="ada"), event_id="a1"
+        )
+        await actions.record_inbound(
+            NewInboundMessage("m2", 3, "support", "SM2", ContactPoint(PHONE, "+14155550188"), "Ada", "Hi?", 3, 4)
+        )
+        await others.publish(
+            channel_events.DeliveryStatusChanged(
+                message_id="m0", conversation_id=conversation_id, status=channel_events.DELIVERY_STATUS_SENT
+            ),
+            event_id="d1",
+        )
+        await others.publish(
+            routing_events.ConversationQueued(conversation_id=conversation_id, position=1), event_id="q1"
+        )
+    expected = [
+        "conv.message_added",
+        "routing.conversation_assigned",
+        "conv.message_added",
+        "delivery.status_changed",
+        "routing.conversation_queued",
+    ]
+    everything = await feed_of(stub, 5, pb.WatchEventsRequest(from_oldest=True))
+    assert [e.subject for e in everything] == expected
+    assert {e.conversation_id for e in everything} == {conversation_id}
+    assert [e.envelope.event_id for e in everything][1] == "a1"
+
+    # Hang up after two, come back with the second's cursor: the other three, none twice.
+    first_two = await feed_of(stub, 2, pb.WatchEventsRequest(from_oldest=True))
+    rest = await feed_of(stub, 3, pb.WatchEventsRequest(cursor=first_two[-1].cursor))
+    assert [e.envelope.event_id for e in first_two + rest] == [e.envelope.event_id for e in everything]
+
+    # From now on: only what happens next.
+    live = stub.WatchEvents(pb.WatchEventsRequest())
+    started = dict(await live.initial_metadata())  # the feed is live once its headers arrive
+    assert started["x-feed-start"]
+    await actions.record_inbound(
+        NewInboundMessage("m3", 3, "support", "SM3", ContactPoint(PHONE, "+14155550188"), "Ada", "Again", 5, 6)
+    )
+    first_new = await live.read()
+    live.cancel()
+    assert first_new.subject == "conv.message_added" and first_new.conversation_id == conversation_id
+
+    assert await code_of(feed_of(stub, 1, pb.WatchEventsRequest(cursor="not-a-cursor"))) == (
+        grpc.StatusCode.INVALID_ARGUMENT
+    )
+
+
+async def test_an_agent_follows_only_the_conversations_they_may_see(
+    api: tuple[pb_grpc.ConversationServiceAsyncStub, ThreadingActions],
+) -> None:
+    stub, actions = api
+    theirs = await actions.record_inbound(
+        NewInboundMessage("m1", 3, "support", "SM1", ContactPoint(PHONE, "+14155550177"), "Ada", "Mine", 1, 2)
+    )
+    await actions.record_inbound(
+        NewInboundMessage("m2", 3, "support", "SM2", ContactPoint(PHONE, "+14155550166"), "Bo", "Not hers", 1, 2)
+    )
+    await actions.record_assignment(theirs.conversation.conversation_id, "grace", "assigned-1")
+    with acting_for(Agent("grace")):
+        seen = await feed_of(stub, 1, pb.WatchEventsRequest(from_oldest=True))
+    assert [e.conversation_id for e in seen] == [theirs.conversation.conversation_id]

@@ -1,18 +1,24 @@
 """The one NATS JetStream bus wrapper: subjects, streams, the envelope codec, publish and consume."""
 
 from inbox_events.bus import ConsumerSpec, Event, EventBus, NotStored, Outgoing, PermanentError, Postponed
+from inbox_events.feed import BadCursor, FeedCursor, FeedEvent, conversation_of, payload_of
 from inbox_events.streams import STREAMS, StreamSpec
 from inbox_events.subjects import subject_for
 
 __all__ = [
     "STREAMS",
+    "BadCursor",
     "ConsumerSpec",
     "Event",
     "EventBus",
+    "FeedCursor",
+    "FeedEvent",
     "NotStored",
     "Outgoing",
     "PermanentError",
     "Postponed",
     "StreamSpec",
+    "conversation_of",
+    "payload_of",
     "subject_for",
 ]

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Generic, TypeVar
@@ -41,6 +41,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 
 from inbox_events.codec import DEFAULT_TENANT, MalformedEvent, decode, encode
+from inbox_events.feed import Feed, FeedCursor, follow
 from inbox_events.permissions import inbox_prefix
 from inbox_events.streams import STREAMS, StreamSpec, stream_for_subject
 from inbox_events.subjects import subject_for, subject_matches
@@ -311,6 +312,12 @@ class EventBus:
             for subscription in subscriptions:
                 with contextlib.suppress(Exception):
                     await subscription.unsubscribe()
+
+    def follow(
+        self, subjects: Mapping[str, str], cursor: FeedCursor | None = None
+    ) -> contextlib.AbstractAsyncContextManager[Feed]:
+        """Several streams as one feed in the order they were stored, from `cursor` (see feed.py)."""
+        return follow(self._js, subjects, cursor)
 
     @contextlib.asynccontextmanager
     async def consume(self, spec: ConsumerSpec[M], handler: Handler[M]) -> AsyncIterator[None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -10,8 +11,9 @@ import structlog
 from inbox.channels.v1 import events_pb2 as channel_events
 from inbox.conversations.v1 import events_pb2 as conversation_events
 from inbox.message.v1 import message_pb2
-from inbox_events import ConsumerSpec, Event, EventBus, Outgoing, Postponed
+from inbox_events import BadCursor, ConsumerSpec, Event, EventBus, FeedCursor, Outgoing, Postponed
 from inbox_events.erasure import ErasureScope, is_about, notice_wait_seconds
+from inbox_events.feed import Feed
 from inbox_language import Detector
 from inbox_runtime.optimistic import until_applied
 from inbox_runtime.timestamps import now_us, to_timestamp
@@ -94,6 +96,8 @@ from inbox_threading.store import ConversationStore
 log = structlog.get_logger(__name__)
 
 MAX_PAGE_SIZE = 200
+# What the integrators' feed carries: each stream's events that say what happened to a conversation.
+FEED_SUBJECTS = {"CONVERSATIONS": "conv.>", "ROUTING": "routing.>", "DELIVERY": "delivery.>"}
 # How long a delivery report for a message not stored yet waits, each time it is asked again.
 DELIVERY_WAITS_SECONDS = (0.5, 2.0, 5.0)
 # What a new customer's language is detected on as it is stored: what translation detects and translates.
@@ -503,6 +507,30 @@ class ThreadingActions:
             await self._bus.publish_live([self._updated(updated, f"delivery:{message_id}:{status}")])
         log.info("delivery_recorded", message_id=message_id, conversation_id=item.conversation_id, status=status)
         return None
+
+    def follow_events(self, cursor: str, from_oldest: bool) -> contextlib.AbstractAsyncContextManager[Feed]:
+        """The integrators' feed (WatchEvents): conversation, assignment and delivery events in the order
+        stored, from after `cursor`, else from the oldest kept or from now."""
+        streams = list(FEED_SUBJECTS)
+        start: FeedCursor | None = None
+        if cursor:
+            try:
+                start = FeedCursor.decode(cursor, streams)
+            except BadCursor as exc:
+                raise InvalidInput(str(exc)) from None
+        elif from_oldest:
+            start = FeedCursor(tuple((stream, 0) for stream in streams))
+        return self._bus.follow(FEED_SUBJECTS, start)
+
+    async def visible_in_feed(self, viewer: Viewer, conversation_id: str) -> bool:
+        """Whether a feed event goes to this caller: everything to who sees everything; to an agent, the
+        events of conversations they may see now (none about a customer or an agent as a whole)."""
+        if viewer.sees_everything:
+            return True
+        if not conversation_id:
+            return False
+        conversation = await self._store.get_conversation(conversation_id)
+        return conversation is not None and viewer.may_see(conversation)
 
     async def record_translation(self, message_id: str, language: str, text: str) -> None:
         """Keep a translation beside the original."""

@@ -7,11 +7,14 @@ as if it were not there."""
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
 from inbox.conversations.v1 import conversation_service_pb2 as pb
 from inbox.conversations.v1 import conversation_service_pb2_grpc as pb_grpc
+from inbox_events import conversation_of, payload_of
 from inbox_runtime.callers import acting_agent, current_caller
 from inbox_runtime.errors import InvalidInput, NotFound, PermissionDenied
 from inbox_runtime.grpc_server import ServiceRegistration, translate_errors
@@ -29,6 +32,9 @@ from inbox_threading.domain import (
     visible_ids,
 )
 from inbox_threading.protos import conversation_to_proto, message_to_proto, profile_to_proto, suggestion_to_proto
+
+# Initial metadata of WatchEvents: the cursor the stream starts after, sent once it is live.
+FEED_START_HEADER = "x-feed-start"
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -184,6 +190,31 @@ class ConversationApi(pb_grpc.ConversationServiceServicer):
         viewer = viewer_of(caller) if caller.agent else Viewer(request.viewer.agent_id, tuple(request.viewer.teams))
         found, next_token = await self._actions.search(request.query, viewer, request.page_size, request.page_token)
         return pb.SearchMessagesResponse(messages=[message_to_proto(m) for m in found], next_page_token=next_token)
+
+    async def WatchEvents(
+        self, request: pb.WatchEventsRequest, context: Context
+    ) -> AsyncIterator[pb.WatchEventsResponse]:
+        viewer = viewer_of(current_caller())
+        try:
+            following = self._actions.follow_events(request.cursor, request.from_oldest)
+        except InvalidInput as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        async with following as feed:
+            # The headers say the feed is live, and from where: a client may keep this cursor at once.
+            await context.send_initial_metadata(((FEED_START_HEADER, feed.cursor.encode()),))
+            async for event in feed:
+                conversation_id = conversation_of(payload_of(event.envelope))
+                if not await self._actions.visible_in_feed(viewer, conversation_id):
+                    continue
+                stored_at = Timestamp()
+                stored_at.FromDatetime(event.stored_at)
+                yield pb.WatchEventsResponse(
+                    cursor=event.cursor.encode(),
+                    subject=event.subject,
+                    envelope=event.envelope,
+                    conversation_id=conversation_id,
+                    stored_at=stored_at,
+                )
 
     @translate_errors
     async def ExportCustomer(self, request: pb.ExportCustomerRequest, context: Context) -> pb.ExportCustomerResponse:
