@@ -49,10 +49,10 @@ from inbox.message.v1 import message_pb2
 from inbox.routing.v1 import events_pb2 as routing_events
 from inbox.routing.v1 import routing_service_pb2, routing_service_pb2_grpc
 from inbox_channel_api.adapter import api_message_id
-from inbox_channel_api.signing import sign
 from inbox_events import EventBus, Outgoing
 from inbox_runtime.grpc_client import authenticated_channel
 from inbox_runtime.logging import configure
+from inbox_runtime.signing import sign
 from inbox_web_live import PASSWORD, bench_suite, log_in
 from support_messages import ALL as SUPPORT_MESSAGES
 

@@ -26,12 +26,12 @@ import websockets
 from inbox.conversations.v1 import conversation_pb2, conversation_service_pb2, conversation_service_pb2_grpc
 from inbox.message.v1 import message_pb2
 from inbox.routing.v1 import routing_service_pb2, routing_service_pb2_grpc
-from inbox_channel_api.signing import sign
 from inbox_devstack.providers import TwilioApi
 from inbox_devstack.suite import SERVICES, LocalSuite
 from inbox_devstack.waiting import eventually
 from inbox_runtime.callers import Agent
 from inbox_runtime.grpc_client import acting_for, authenticated_channel
+from inbox_runtime.signing import sign
 from twilio.request_validator import RequestValidator
 
 CHANNELS = ("api", "sms", "chat")

@@ -16,11 +16,11 @@ import httpx
 import pytest
 import websockets
 from inbox.channels.v1 import events_pb2
-from inbox_channel_api.signing import sign
 from inbox_channels.app import RunningChannels
 from inbox_channels.testing import running_channels
 from inbox_devstack.events import stored_events
 from inbox_devstack.nats_server import NatsServer
+from inbox_runtime.signing import sign
 
 API_SECRET = "api-channel-shared-secret-0123"
 SUPPORT = "support@inbox.example.com"

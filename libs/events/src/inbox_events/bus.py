@@ -38,10 +38,11 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, KeyValueConfig, StorageType, StreamConfig
+from nats.js.kv import KeyValue
 
 from inbox_events.codec import DEFAULT_TENANT, MalformedEvent, decode, encode
-from inbox_events.feed import Feed, FeedCursor, follow
+from inbox_events.feed import Feed, FeedCursor, follow, start_positions
 from inbox_events.permissions import inbox_prefix
 from inbox_events.streams import STREAMS, StreamSpec, stream_for_subject
 from inbox_events.subjects import subject_for, subject_matches
@@ -193,6 +194,15 @@ class EventBus:
             self._api_keys = await ApiKeyStore.open(self._js)
         return self._api_keys
 
+    async def key_value(self, bucket: str, history: int = 1) -> KeyValue:
+        """A key-value bucket on the broker, created on first use (safe from every replica at every start)."""
+        try:
+            return await self._js.key_value(bucket)
+        except (nats.js.errors.BucketNotFoundError, nats.js.errors.NotFoundError):
+            return await self._js.create_key_value(
+                KeyValueConfig(bucket=bucket, history=history, storage=StorageType.FILE)
+            )
+
     @property
     def is_connected(self) -> bool:
         return bool(self._nc.is_connected)
@@ -312,6 +322,10 @@ class EventBus:
             for subscription in subscriptions:
                 with contextlib.suppress(Exception):
                     await subscription.unsubscribe()
+
+    async def feed_end(self, streams: Sequence[str]) -> FeedCursor:
+        """A feed cursor at the end of each stream now: following it gives only what comes next."""
+        return await start_positions(self._js, streams)
 
     def follow(
         self, subjects: Mapping[str, str], cursor: FeedCursor | None = None

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from inbox_events.streams import API_KEYS_BUCKET as BUCKET
-from inbox_events.streams import STREAMS
+from inbox_events.streams import STREAMS, WEBHOOKS_BUCKET
 
 KEYS_STREAM = f"KV_{BUCKET}"
 ADMIN_USER = "admin"
@@ -36,6 +36,8 @@ class BusAccess:
     writes_api_keys: bool = False
     # Erases customers from the streams: reads every stream, deletes single events (never purges).
     erases_events: bool = False
+    # Key-value buckets of its own (read and written by it alone).
+    buckets: tuple[str, ...] = ()
 
 
 BUS_ACCESS: dict[str, BusAccess] = {
@@ -49,6 +51,7 @@ BUS_ACCESS: dict[str, BusAccess] = {
         reads=("INBOUND", "ROUTING", "DELIVERY", "TRANSLATION"),
         writes_api_keys=True,
         erases_events=True,
+        buckets=(WEBHOOKS_BUCKET,),
     ),
     "routing": BusAccess(publishes=("routing.>",), reads=("CONVERSATIONS",)),
     "translation": BusAccess(publishes=("translation.>",), reads=("CONVERSATIONS", "ROUTING")),
@@ -83,6 +86,14 @@ def permissions(service: str) -> dict[str, list[str]]:
     if access.writes_api_keys:
         publish.append(f"$KV.{BUCKET}.>")
         streams.append(KEYS_STREAM)  # listing keys watches the bucket
+    for bucket in access.buckets:
+        publish += [
+            f"$KV.{bucket}.>",
+            f"$JS.API.DIRECT.GET.KV_{bucket}",
+            f"$JS.API.DIRECT.GET.KV_{bucket}.>",
+            f"$JS.API.STREAM.MSG.GET.KV_{bucket}",
+        ]
+        streams.append(f"KV_{bucket}")  # listing the keys reads the bucket's stream
     for stream in streams:
         publish += [
             f"$JS.API.CONSUMER.CREATE.{stream}",

@@ -30,6 +30,8 @@ STREAMS: tuple[StreamSpec, ...] = (
 
 # The API keys (digests and scopes), a key-value bucket every service reads (see api_keys.py).
 API_KEYS_BUCKET = "INBOX_API_KEYS"
+# Outbound webhooks (endpoints, their cursors and delivery logs, who delivers each): threading's alone.
+WEBHOOKS_BUCKET = "INBOX_WEBHOOKS"
 
 
 def stream_for_subject(subject: str) -> StreamSpec:

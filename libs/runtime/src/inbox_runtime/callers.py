@@ -40,6 +40,7 @@ SCOPES: dict[str, str] = {
     "translation:admin": "changing the glossary",
     "agents:act-as": "calling for an agent: the agent's id, teams and role ride with the call (inbox-web)",
     "keys:admin": "creating, listing and revoking API keys",
+    "webhooks:admin": "registering, listing, enabling and removing outbound webhooks, reading their delivery log",
 }
 ACT_AS = "agents:act-as"
 

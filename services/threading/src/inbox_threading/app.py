@@ -14,7 +14,7 @@ from inbox_language import DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_MARGIN, Detector
 from inbox_runtime.grpc_server import grpc_server
 from inbox_runtime.lifecycle import every, until_signalled
 
-from inbox_threading import access_api, grpc_api
+from inbox_threading import access_api, grpc_api, webhook_api
 from inbox_threading.actions import ThreadingActions
 from inbox_threading.config import Settings
 from inbox_threading.store import ConversationStore
@@ -35,6 +35,7 @@ from inbox_threading.subscribers import (
     ON_TRANSLATION_PENDING,
     ThreadingSubscribers,
 )
+from inbox_threading.webhook_dispatch import SCAN_SECONDS, WebhookDispatcher, WebhookRegistry
 
 log = structlog.get_logger(__name__)
 
@@ -59,12 +60,19 @@ async def run(settings: Settings) -> None:
             else None
         )
         actions = ThreadingActions(store, bus, settings.policies, settings.queue_notice_channels, guesser=guesser)
+        webhooks = await WebhookRegistry.open(bus)
+        dispatcher = WebhookDispatcher(webhooks, bus, settings.webhook_policy)
+        stack.push_async_callback(dispatcher.stop)
         server = await stack.enter_async_context(
             grpc_server(
                 host=settings.common.bind_host,
                 port=settings.grpc_port,
                 keys=keys,
-                services=[grpc_api.registration(actions), access_api.registration(keys)],
+                services=[
+                    grpc_api.registration(actions),
+                    access_api.registration(keys),
+                    webhook_api.registration(webhooks, bus),
+                ],
             )
         )
         # Health answers NOT_SERVING until the store does (MongoDB may still be starting).
@@ -83,6 +91,8 @@ async def run(settings: Settings) -> None:
         await stack.enter_async_context(bus.consume(ON_REPLY_TRANSLATED, subscribers.on_reply_translated))
         await stack.enter_async_context(bus.consume(ON_CUSTOMER_ERASED, subscribers.on_customer_erased))
         await stack.enter_async_context(every(settings.snooze_check_seconds, actions.wake_snoozed, "wake_snoozed"))
+        await dispatcher.scan()
+        await stack.enter_async_context(every(SCAN_SECONDS, dispatcher.scan, "webhooks"))
         await server.set_serving()
         log.info("threading_ready", grpc_port=server.port)
         await until_signalled()

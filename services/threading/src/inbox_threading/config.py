@@ -7,6 +7,7 @@ from inbox_language import DEFAULT_LANGUAGES, unsupported
 from inbox_runtime.config import CommonSettings, ConfigError, env, env_list
 
 from inbox_threading.domain import DAY_US, ThreadPolicies, ThreadPolicy
+from inbox_threading.webhooks import HOUR_US, WebhookPolicy
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,7 @@ class Settings:
     queue_notice_channels: frozenset[int]
     # Languages detected as a new customer's message is stored (empty: none, translation detects alone).
     guess_languages: tuple[str, ...]
+    webhook_policy: WebhookPolicy
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -37,7 +39,25 @@ class Settings:
                 _channel(name) for name in env_list("THREADING_QUEUE_NOTICE_CHANNELS", ("chat", "sms"))
             ),
             guess_languages=_languages(env_list("THREADING_GUESS_LANGUAGES", DEFAULT_LANGUAGES)),
+            webhook_policy=_webhook_policy(),
         )
+
+
+def _webhook_policy() -> WebhookPolicy:
+    default = WebhookPolicy()
+    try:
+        delays = tuple(
+            float(d) for d in env_list("THREADING_WEBHOOK_RETRY_SECONDS", tuple(map(str, default.retry_delays_seconds)))
+        )
+    except ValueError:
+        raise ConfigError("THREADING_WEBHOOK_RETRY_SECONDS: a list of seconds, e.g. 1,5,30,120,600") from None
+    if not delays or min(delays) <= 0:
+        raise ConfigError("THREADING_WEBHOOK_RETRY_SECONDS: at least one wait, each above 0")
+    return WebhookPolicy(
+        retry_delays_seconds=delays,
+        disable_after_failures=env("THREADING_WEBHOOK_DISABLE_AFTER_FAILURES", int, default.disable_after_failures),
+        disable_after_us=int(env("THREADING_WEBHOOK_DISABLE_AFTER_HOURS", float, 24.0) * HOUR_US),
+    )
 
 
 def _languages(codes: tuple[str, ...]) -> tuple[str, ...]:

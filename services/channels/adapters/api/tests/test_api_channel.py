@@ -12,12 +12,12 @@ import httpx
 import pytest
 from inbox.channels.v1 import events_pb2
 from inbox.message.v1 import message_pb2
-from inbox_channel_api.signing import sign, verify
 from inbox_channels.app import RunningChannels
 from inbox_channels.conformance import AdapterConformance, ConformanceCase, InboundSample
 from inbox_devstack.nats_server import NatsServer
 from inbox_devstack.waiting import eventually
 from inbox_runtime.http_server import http_server
+from inbox_runtime.signing import sign, verify
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse

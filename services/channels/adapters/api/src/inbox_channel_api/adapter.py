@@ -22,14 +22,13 @@ from inbox_channel_sdk import AdapterHost, Capabilities, DeliveryResult, HealthR
 from inbox_channel_sdk.webhooks import WebhookRejected, read_body, webhook
 from inbox_runtime.config import env, secret
 from inbox_runtime.errors import InvalidInput
+from inbox_runtime.signing import sign, verify
 from inbox_runtime.sqlite import SqliteDatabase
 from inbox_runtime.timestamps import now_us
 from inbox_runtime.untrusted import parse_json
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
-
-from inbox_channel_api.signing import sign, verify
 
 MAX_TEXT_LENGTH = 20_000
 _ID = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")

@@ -1,4 +1,5 @@
-"""Request signing both ways, pure: HMAC-SHA256 over "<unix timestamp>.<body>", fresh within 5 minutes.
+"""Request signing both ways, pure: HMAC-SHA256 over "<unix timestamp>.<body>", fresh within 5 minutes. The API
+channel verifies integrators' webhooks with it, and signs its callbacks; threading signs outbound webhooks.
 
 Headers: `X-Inbox-Timestamp: 1795420000` and `X-Inbox-Signature: sha256=<hex>`.
 """
