@@ -30,6 +30,8 @@ class TwilioApi:
     messages: list[dict[str, str]] = field(default_factory=list)
     calls: list[dict[str, str]] = field(default_factory=list)
     requests: int = 0
+    # The idempotency token of every Messages request, repeated ones too ("" for none): what was asked.
+    message_requests: list[str] = field(default_factory=list)
     _by_token: dict[str, dict[str, Any]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
@@ -43,9 +45,11 @@ class TwilioApi:
                 return JSONResponse({"code": 20404, "message": "not found"}, status_code=404)
             form = {k: str(v) for k, v in (await request.form()).items()}
             token = request.headers.get("i-twilio-idempotency-token", "")
+            resource = request.path_params["resource"]
+            if resource == "Messages":
+                self.message_requests.append(token)
             if token and token in self._by_token:
                 return JSONResponse(self._by_token[token], status_code=201)
-            resource = request.path_params["resource"]
             if resource == "Messages":
                 if not form.get("To") or not form.get("Body"):
                     return JSONResponse({"code": 21604, "message": "'To' and 'Body' are required"}, status_code=400)

@@ -13,7 +13,13 @@ fixture of inbox_devstack) and checks, through the adapter's own transport:
 - the same sample delivered again (a provider retry) is accepted and adds nothing;
 - forged requests (bad signature, relaying...) are refused and publish nothing;
 - an outbound message redelivered by the bus reaches the provider once, carrying the idempotency key;
+- the adapter itself, asked twice to deliver the same message (the runtime's own record bypassed, as after
+  a crash between the send and the record), sends it once: to a provider that de-duplicates on an
+  idempotency key, every call carries the key; to one without keys, there is one call, so the adapter must
+  keep its own record of what it sent;
 - provider statuses map to ours.
+
+Every failure says what was expected and what happened.
 """
 
 from __future__ import annotations
@@ -57,8 +63,13 @@ class ConformanceCase:
     forged: Sequence[Send]
     # A valid recipient for outbound messages.
     recipient: message_pb2.ContactPoint
-    # The idempotency keys the provider (a local peer speaking its protocol) received, one per delivery.
+    # Every call the provider (a local peer speaking its protocol) received, in order: the idempotency key
+    # each carried ("" for none). Count calls, not what the peer kept: a peer that de-duplicates must
+    # still list a repeated call.
     provider_received: Callable[[], Sequence[str]]
+    # Whether the provider de-duplicates on the key the adapter sends (Twilio's idempotency token, an
+    # Idempotency-Key header). False (an SMTP relay, a plain HTTP API): the adapter keeps its own record.
+    provider_deduplicates: bool = True
     # Provider status -> ours, and how to report one for a delivered message (runtime, message id, status).
     statuses: Mapping[str, events_pb2.DeliveryStatus.ValueType] = field(default_factory=dict)
     send_status: Callable[[RunningChannels, str, str], Awaitable[None]] | None = None
@@ -68,7 +79,7 @@ async def _eventually(check: Callable[[], Awaitable[bool]], what: str, timeout: 
     deadline = asyncio.get_running_loop().time() + timeout
     while not await check():
         if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            raise AssertionError(f"expected {what} within {timeout:.0f} s; it did not happen")
         await asyncio.sleep(0.05)
 
 
@@ -90,29 +101,44 @@ class AdapterConformance:
     async def test_each_sample_becomes_one_inbound_event(self, case: ConformanceCase, runtime: RunningChannels) -> None:
         assert case.samples, "give the kit at least one recorded provider payload"
         for sample in case.samples:
-            assert await sample.send(runtime), f"sample {sample.name} was refused"
+            assert await sample.send(runtime), f"sample {sample.name}: expected it accepted, it was refused"
         events = await self.inbound(runtime, at_least=len(case.samples))
         [adapter] = runtime.actions.adapters
-        assert [e.provider_message_id for e in events] == [s.provider_message_id for s in case.samples]
+        got = [e.provider_message_id for e in events]
+        wanted = [s.provider_message_id for s in case.samples]
+        assert got == wanted, f"expected one event per sample with provider ids {wanted}, the stream holds {got}"
         for event, sample in zip(events, case.samples, strict=True):
-            assert event.channel == adapter.channel, sample.name
-            assert event.sender == sample.sender, sample.name
-            assert event.message_id and event.received_at.seconds > 0, sample.name
+            assert event.channel == adapter.channel, (
+                f"sample {sample.name}: expected channel {adapter.channel}, the event says {event.channel}"
+            )
+            assert event.sender == sample.sender, (
+                f"sample {sample.name}: expected sender {sample.sender}, the event says {event.sender}"
+            )
+            assert event.message_id and event.received_at.seconds > 0, (
+                f"sample {sample.name}: expected a message id and a receive time, got {event.message_id!r} and "
+                f"{event.received_at.seconds}"
+            )
 
     async def test_a_repeated_delivery_adds_nothing(self, case: ConformanceCase, runtime: RunningChannels) -> None:
         for sample in case.samples:
-            assert await sample.send(runtime) and await sample.send(runtime), f"a retry of {sample.name} was refused"
+            assert await sample.send(runtime) and await sample.send(runtime), (
+                f"sample {sample.name}: expected a provider's retry to be accepted, it was refused"
+            )
         # An adapter answers a provider only once the item is in the stream: what is there now is all.
         stored = await self.inbound(runtime, at_least=len(case.samples))
-        assert len(stored) == len(case.samples), f"{len(stored)} items stored for {len(case.samples)} samples"
+        assert len(stored) == len(case.samples), (
+            f"expected {len(case.samples)} items for {len(case.samples)} samples each sent twice, the stream holds "
+            f"{len(stored)}: {[e.provider_message_id for e in stored]}"
+        )
 
     async def test_forged_requests_are_refused_and_change_nothing(
         self, case: ConformanceCase, runtime: RunningChannels
     ) -> None:
         for index, forged in enumerate(case.forged):
-            assert not await forged(runtime), f"forged request {index} was accepted"
+            assert not await forged(runtime), f"forged request {index}: expected it refused, it was accepted"
         # A refusal is answered after everything it would have stored: nothing stored now is nothing at all.
-        assert await self.inbound(runtime) == [], "a forged request stored an item"
+        stored = await self.inbound(runtime)
+        assert stored == [], f"expected forged requests to store nothing, the stream holds {len(stored)} items"
 
     def _outbound(self, runtime: RunningChannels, case: ConformanceCase, message_id: str) -> events_pb2.OutboundMessage:
         [adapter] = runtime.actions.adapters
@@ -148,7 +174,33 @@ class AdapterConformance:
         # Both events (the fact and its redelivery) acked, each after its handler: nothing more is coming.
         await _eventually(both_handled, "the outbound consumer to settle both events")
         sent = list(case.provider_received())
-        assert sent == ["key-conformance-1"], f"the provider got {sent}, not one send with the idempotency key"
+        assert sent == ["key-conformance-1"], (
+            f"expected the provider to get one call carrying the idempotency key 'key-conformance-1', it got {sent}"
+        )
+
+    async def test_the_adapter_itself_delivers_once_per_idempotency_key(
+        self, case: ConformanceCase, runtime: RunningChannels
+    ) -> None:
+        [adapter] = runtime.actions.adapters
+        outbound = self._outbound(runtime, case, "conformance-twice")
+        first = await adapter.deliver(outbound)
+        again = await adapter.deliver(outbound)
+        failed = events_pb2.DELIVERY_STATUS_FAILED
+        assert first.status != failed and again.status != failed, (
+            f"expected both calls to succeed (the second as already done), got {first} and {again}"
+        )
+        calls = list(case.provider_received())
+        key = outbound.idempotency_key
+        if case.provider_deduplicates:
+            assert calls and all(call == key for call in calls), (
+                f"expected every call to the provider to carry the idempotency key {key!r}, so that it sends once; "
+                f"the provider got {calls}"
+            )
+        else:
+            assert len(calls) == 1, (
+                "expected one call to a provider without idempotency keys (the adapter keeps its own record of "
+                f"what it sent); the provider got {len(calls)}: {calls}"
+            )
 
     async def test_provider_statuses_map_to_ours(self, case: ConformanceCase, runtime: RunningChannels) -> None:
         if case.send_status is None:
@@ -165,4 +217,4 @@ class AdapterConformance:
                 delivery = await runtime.actions.delivery(message_id)
                 return delivery is not None and delivery.status == final
 
-            await _eventually(reached, f"{provider_status!r} to become {final}")
+            await _eventually(reached, f"provider status {provider_status!r} to become ours {final}")

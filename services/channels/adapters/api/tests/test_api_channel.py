@@ -45,6 +45,8 @@ class Callback:
     port: int = 0
     keys: list[str] = field(default_factory=list)
     seen: set[str] = field(default_factory=set)
+    # Every call's key, repeated ones too.
+    calls: list[str] = field(default_factory=list)
 
     def app(self) -> Starlette:
         async def receive(request: Request) -> JSONResponse:
@@ -59,6 +61,7 @@ class Callback:
             if problem:
                 return JSONResponse({"error": problem}, status_code=403)
             key = request.headers["idempotency-key"]
+            self.calls.append(key)
             if key not in self.seen:
                 self.seen.add(key)
                 self.keys.append(key)
@@ -126,7 +129,7 @@ class TestConformance(AdapterConformance):
             samples=[sample("crm-1", "user-1"), sample("crm-2", "user-2")],
             forged=[forged_signature, unsigned],
             recipient=message_pb2.ContactPoint(kind=message_pb2.CONTACT_POINT_KIND_EXTERNAL_USER, value="user-1"),
-            provider_received=lambda: callback.keys,
+            provider_received=lambda: callback.calls,
             statuses={
                 "delivered": events_pb2.DELIVERY_STATUS_DELIVERED,
                 "read": events_pb2.DELIVERY_STATUS_READ,

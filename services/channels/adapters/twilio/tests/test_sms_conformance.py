@@ -50,7 +50,7 @@ class TestConformance(AdapterConformance):
             samples=[sample("SM" + "1" * 32, "+14155550111"), sample("SM" + "2" * 32, "+447700900123")],
             forged=[forged],
             recipient=message_pb2.ContactPoint(kind=PHONE, value="+14155550111"),
-            provider_received=lambda: [m["token"] for m in twilio_api.messages],
+            provider_received=lambda: list(twilio_api.message_requests),
             statuses={s: STATUS_MAP[s] for s in ("sent", "delivered", "undelivered", "failed")},
             send_status=send_status,
         )
