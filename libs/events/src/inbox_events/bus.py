@@ -119,7 +119,9 @@ class ConsumerSpec(Generic[M]):
     durable: str
     subjects: tuple[str, ...]
     event_type: type[M]
-    batch: int = 64
+    # Events fetched and handled as one unit. 256 rather than 64: a backlog of 30,000 drains in 47-48 s
+    # instead of 52 (bench/pipeline.py), more writes sharing each commit, with no cost at low rates.
+    batch: int = 256
     max_deliver: int = 6
     ack_wait_seconds: float = 5.0
     # Delay before the n-th redelivery after a handler error; the last value repeats.
