@@ -10,9 +10,10 @@ from google.protobuf.message import Message
 from inbox.channels.v1 import events_pb2 as channel_events
 from inbox.conversations.v1 import events_pb2 as conversation_events
 from inbox.events.v1 import envelope_pb2
-from inbox.message.v1 import message_pb2
 from inbox.routing.v1 import events_pb2 as routing_events
 from inbox.translation.v1 import events_pb2 as translation_events
+
+from inbox_events.channels import channel_token
 
 # Events whose subject does not depend on their content.
 _FIXED_SUBJECTS: dict[str, str] = {
@@ -49,19 +50,6 @@ def every_subject() -> dict[str, str]:
         channel_events.OutboundMessage.DESCRIPTOR.full_name: "outbound.<channel>",
         envelope_pb2.DeadLetter.DESCRIPTOR.full_name: "deadletter.<consumer>",
     }
-
-
-def channel_token(channel: message_pb2.Channel.ValueType) -> str:
-    """`CHANNEL_SMS` -> `sms`: the channel's name in subjects, settings and logs."""
-    name = message_pb2.Channel.Name(channel)
-    return name.removeprefix("CHANNEL_").lower()
-
-
-def channel_from_token(token: str) -> message_pb2.Channel.ValueType:
-    try:
-        return message_pb2.Channel.Value("CHANNEL_" + token.upper())
-    except ValueError:
-        raise ValueError(f"unknown channel {token!r}") from None
 
 
 def subject_for(event: Message) -> str:

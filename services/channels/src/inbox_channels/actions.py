@@ -21,7 +21,7 @@ from inbox_channel_sdk import (
 )
 from inbox_channel_sdk.limits import SenderLimit
 from inbox_events import EventBus, NotStored, PermanentError
-from inbox_events.subjects import channel_token
+from inbox_events.channels import channel_token
 from inbox_runtime.callers import KeySource, Refused, authenticate, require_scope
 from inbox_runtime.errors import FailedPrecondition, InvalidInput
 from inbox_runtime.mongo import MongoTarget

@@ -35,7 +35,7 @@ from inbox.message.v1 import message_pb2
 from inbox_channel_sdk import ChannelAdapter
 from inbox_devstack.events import stored_events
 from inbox_devstack.nats_server import NatsServer
-from inbox_events.subjects import channel_token
+from inbox_events.channels import channel_token
 
 from inbox_channels.app import RunningChannels
 from inbox_channels.domain import status_advances

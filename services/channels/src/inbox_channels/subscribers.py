@@ -8,7 +8,7 @@ from inbox.channels.v1 import events_pb2
 from inbox.conversations.v1 import events_pb2 as conversation_events
 from inbox_channel_sdk import ChannelAdapter, Erasable
 from inbox_events import ConsumerSpec, Event
-from inbox_events.subjects import channel_token
+from inbox_events.channels import channel_token
 
 from inbox_channels.actions import ChannelActions
 

@@ -17,6 +17,7 @@ from inbox.conversations.v1 import events_pb2 as conversation_events
 from inbox.events.v1 import envelope_pb2
 from inbox.message.v1 import message_pb2
 from inbox.routing.v1 import events_pb2 as routing_events
+from inbox_events.channels import channel_from_token, tokens
 from inbox_runtime.errors import InvalidInput
 
 __all__ = ["InvalidInput"]
@@ -243,7 +244,7 @@ def local_path(back: str, default: str = "/") -> str:
 
 
 # The channels a list can be narrowed to, as the filter names them.
-LIST_CHANNELS: dict[str, int] = {"chat": 1, "email": 2, "sms": 3, "voice": 4, "api": 5}
+LIST_CHANNELS: dict[str, int] = {token: int(channel_from_token(token)) for token in tokens()}
 _LANGUAGE = re.compile(r"^[a-z]{2,3}$")
 
 
@@ -335,7 +336,7 @@ def filled(text: str, first_name: str, agent_name: str) -> str:
 
 
 # The channels a reply can go out on, as the picker names them.
-REPLY_CHANNELS: dict[str, int] = {"chat": 1, "email": 2, "sms": 3}
+REPLY_CHANNELS: dict[str, int] = {token: int(channel_from_token(token)) for token in ("chat", "email", "sms")}
 
 
 def reply_channel(choice: str) -> int:

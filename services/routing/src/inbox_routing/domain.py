@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from typing import Any, NamedTuple
 
+from inbox_events.channels import channel_from_token
 from inbox_runtime.errors import FailedPrecondition, InvalidInput, NotFound
 
 __all__ = ["FailedPrecondition", "InvalidInput", "NotFound"]  # re-exported: the errors this domain raises
@@ -25,7 +26,6 @@ class Presence(IntEnum):
 
 # Values match inbox.message.v1.Channel.
 CHAT, EMAIL, SMS, VOICE, API = 1, 2, 3, 4, 5
-CHANNEL_BY_NAME = {"chat": CHAT, "email": EMAIL, "sms": SMS, "voice": VOICE, "api": API}
 DEFAULT_CAPACITY: dict[int, int] = {VOICE: 1, CHAT: 3, SMS: 5, EMAIL: 10, API: 10}
 MAX_CAPACITY = 100
 MAX_SKILL_LEVEL = 10
@@ -212,9 +212,10 @@ def parse_rules(doc: Mapping[str, Any]) -> RuleSet:
             raise InvalidInput(f"{path}.match: unknown keys {sorted(bad)}")
         channels = []
         for name in _strings(match.get("channels"), f"{path}.match.channels"):
-            if name not in CHANNEL_BY_NAME:
-                raise InvalidInput(f"{path}.match.channels: unknown channel {name!r}")
-            channels.append(CHANNEL_BY_NAME[name])
+            try:
+                channels.append(int(channel_from_token(name)))
+            except ValueError as exc:
+                raise InvalidInput(f"{path}.match.channels: {exc}") from None
         attributes = match.get("attributes", {})
         if not isinstance(attributes, dict):
             raise InvalidInput(f"{path}.match.attributes must be a table of values")

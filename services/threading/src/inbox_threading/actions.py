@@ -12,6 +12,7 @@ from inbox.channels.v1 import events_pb2 as channel_events
 from inbox.conversations.v1 import events_pb2 as conversation_events
 from inbox.message.v1 import message_pb2
 from inbox_events import BadCursor, ConsumerSpec, Event, EventBus, FeedCursor, Outgoing, Postponed
+from inbox_events.channels import contact_kind
 from inbox_events.erasure import ErasureScope, is_about, notice_wait_seconds
 from inbox_events.feed import Feed
 from inbox_language import Detector
@@ -30,7 +31,6 @@ from inbox_threading.changes import (
     Tombstone,
 )
 from inbox_threading.domain import (
-    CONTACT_KIND_FOR_CHANNEL,
     SYSTEM_AGENT,
     ContactPoint,
     Conversation,
@@ -597,7 +597,7 @@ class ThreadingActions:
         else:
             source = await self._store.last_inbound(conversation_id, channel)
             contact_value = (
-                await self._store.latest_contact(conversation.customer_id, CONTACT_KIND_FOR_CHANNEL.get(channel, 0))
+                await self._store.latest_contact(conversation.customer_id, contact_kind(channel))
                 if source is None and channel
                 else None
             )

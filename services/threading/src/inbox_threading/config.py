@@ -3,6 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from inbox_events.channels import channel_from_token
 from inbox_language import DEFAULT_LANGUAGES, unsupported
 from inbox_runtime.config import CommonSettings, ConfigError, env, env_list
 
@@ -68,10 +69,10 @@ def _languages(codes: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _channel(name: str) -> int:
-    channels = {"chat": 1, "email": 2, "sms": 3, "api": 5}
-    if name not in channels:
-        raise ConfigError(f"THREADING_QUEUE_NOTICE_CHANNELS: {name!r} is not one of {sorted(channels)}")
-    return channels[name]
+    try:
+        return int(channel_from_token(name))
+    except ValueError as exc:
+        raise ConfigError(f"THREADING_QUEUE_NOTICE_CHANNELS: {exc}") from None
 
 
 def _pairs(items: tuple[str, ...], key: str) -> dict[str, str]:

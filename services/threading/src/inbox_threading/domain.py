@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 
+from inbox_events.channels import channel_label
 from inbox_runtime.callers import Caller
 from inbox_runtime.errors import FailedPrecondition, InvalidInput, NotFound, PermissionDenied
 
@@ -82,8 +83,6 @@ def replaceable_by(reported: int) -> tuple[int, ...]:
 
 # Values match inbox.message.v1.Channel / ContactPointKind.
 EMAIL = 2
-CHANNEL_NAMES = {1: "chat", EMAIL: "email", 3: "SMS", 4: "phone", 5: "API"}
-CONTACT_KIND_FOR_CHANNEL = {1: 3, 2: 1, 3: 2, 4: 2, 5: 4}
 
 
 @dataclass(frozen=True)
@@ -406,9 +405,10 @@ def automatic_target(
 
 def continued_by(previous_channel: int, channel: int) -> str | None:
     """The activity line when a conversation moves to another channel, e.g. "Continued by SMS"."""
-    if previous_channel == channel or channel not in CHANNEL_NAMES:
+    label = channel_label(channel)
+    if previous_channel == channel or not label:
         return None
-    return f"Continued by {CHANNEL_NAMES[channel]}"
+    return f"Continued by {label}"
 
 
 def status_change(
@@ -544,7 +544,7 @@ def export_document(
             "display_name": facts.display_name,
             "contact_points": [{"kind": c.kind, "value": c.value} for c in facts.contact_points],
             "first_contact_at_us": facts.first_contact_at_us,
-            "channels_used": [CHANNEL_NAMES.get(c, str(c)) for c in facts.channels_used],
+            "channels_used": [channel_label(c, str(c)) for c in facts.channels_used],
         },
         "conversations": [
             {
@@ -563,7 +563,7 @@ def export_document(
                 "conversation_id": i.conversation_id,
                 "kind": ItemKind(i.kind).name.lower(),
                 "direction": i.direction.name.lower(),
-                "channel": CHANNEL_NAMES.get(i.channel, str(i.channel)),
+                "channel": channel_label(i.channel, str(i.channel)),
                 "agent_id": i.agent_id,
                 "text": i.text,
                 "sent_at_us": i.sent_at_us,
