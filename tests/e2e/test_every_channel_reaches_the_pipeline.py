@@ -11,6 +11,7 @@ from email.message import EmailMessage
 
 import pytest
 import websockets
+from inbox.channels.v1 import channel_service_pb2, channel_service_pb2_grpc
 from inbox.conversations.v1 import conversation_pb2, conversation_service_pb2, conversation_service_pb2_grpc
 from inbox.message.v1 import message_pb2
 from inbox_devstack.suite import LocalSuite
@@ -102,5 +103,12 @@ async def test_sms_email_chat_and_voicemail_all_reach_the_pipeline(local_suite: 
         got = await stub.GetConversation(
             conversation_service_pb2.GetConversationRequest(conversation_id=email.conversation_id)
         )
+    # What the deployment runs, and where an agent's text reply can go (inbox-web's reply picker offers those).
+    async with authenticated_channel(f"127.0.0.1:{local_suite.ports.channels_grpc}", api_key) as channel:
+        listed = await channel_service_pb2_grpc.ChannelServiceStub(channel).ListChannels(
+            channel_service_pb2.ListChannelsRequest()
+        )
+    replies = {message_pb2.Channel.Name(c.channel): c.capabilities.text_replies for c in listed.channels}
+    assert replies == {"CHANNEL_CHAT": True, "CHANNEL_EMAIL": True, "CHANNEL_SMS": True, "CHANNEL_VOICE": False}
     # The mail (from an address nobody has linked to the phone yet) opened a conversation named by its subject.
     assert (got.conversation.subject, got.conversation.unanswered_count) == ("Order 4411", 1)

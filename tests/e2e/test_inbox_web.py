@@ -69,6 +69,11 @@ async def test_agent_reads_inert_customer_text_and_replies(
         # Scripts only from our own origin: never inline, never an event handler attribute, never eval.
         assert "script-src 'self';" in policy and "unsafe" not in policy
         assert page.headers["content-security-policy"].startswith("default-src 'none'")
+        # The reply picker offers what this deployment runs and can carry a text reply: chat (the customer's
+        # latest, the default) and email here; no SMS or phone, which are not configured.
+        picker = re.search(r'<select id="reply-channel" name="channel">(.*?)</select>', page.text, re.S)
+        assert picker is not None
+        assert re.findall(r'<option value="([a-z]*)">', picker.group(1)) == ["", "email"]
 
         reply_url = link.group(1) + "/reply"
         forged = await web.post(reply_url, data={"text": "hi", "client_reply_id": "r1", "csrf": "forged"})

@@ -32,6 +32,8 @@ class Capabilities:
     attachments: bool = False
     typing_indicators: bool = False
     read_receipts: bool = False
+    # Whether an agent's text reply can go out on it (the phone channel answers callers by call-back).
+    text_replies: bool = True
 
 
 @dataclass(frozen=True)

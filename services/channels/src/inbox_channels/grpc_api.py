@@ -37,6 +37,7 @@ class ChannelApi(pb_grpc.ChannelServiceServicer):
                         attachments=caps.attachments,
                         typing_indicators=caps.typing_indicators,
                         read_receipts=caps.read_receipts,
+                        text_replies=caps.text_replies,
                     ),
                     healthy=health.healthy,
                     health_detail=health.detail,

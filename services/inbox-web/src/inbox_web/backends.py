@@ -8,15 +8,18 @@ from dataclasses import dataclass, field
 
 import grpc
 import structlog
-from inbox.channels.v1 import channel_service_pb2_grpc
+from inbox.channels.v1 import channel_service_pb2, channel_service_pb2_grpc
 from inbox.conversations.v1 import conversation_service_pb2_grpc
 from inbox.routing.v1 import routing_service_pb2, routing_service_pb2_grpc
+from inbox_events.channels import channel_token
 from inbox_runtime.grpc_client import authenticated_channel
 from inbox_runtime.healthcheck import is_serving
 
 log = structlog.get_logger(__name__)
 
 TEAMS_TTL_SECONDS = 10.0
+# The channels this deployment runs change only when the channels service restarts.
+CHANNELS_TTL_SECONDS = 30.0
 
 
 @dataclass
@@ -26,6 +29,7 @@ class Backends:
     channels: channel_service_pb2_grpc.ChannelServiceAsyncStub
     targets: tuple[str, ...]
     _teams: dict[str, tuple[float, tuple[str, ...]]] = field(default_factory=dict)
+    _reply_channels: tuple[float, tuple[str, ...]] | None = None
 
     async def heartbeat(self, agent_id: str) -> None:
         """The agent's session is alive (routing makes them away when these stop)."""
@@ -49,6 +53,21 @@ class Backends:
             teams = ()
         self._teams[agent_id] = (now, teams)
         return teams
+
+    async def reply_channels(self) -> tuple[str, ...]:
+        """The channels an agent's text reply can go out on here, as the channels service runs them
+        (briefly cached); none while it cannot be asked (the reply then goes where the customer wrote)."""
+        now = time.monotonic()
+        if self._reply_channels is not None and now - self._reply_channels[0] < CHANNELS_TTL_SECONDS:
+            return self._reply_channels[1]
+        try:
+            listed = await self.channels.ListChannels(channel_service_pb2.ListChannelsRequest(), timeout=2)
+        except grpc.aio.AioRpcError as exc:
+            log.warning("channels_unlisted", code=exc.code().name)
+            return ()
+        found = tuple(channel_token(c.channel) for c in listed.channels if c.capabilities.text_replies)
+        self._reply_channels = (now, found)
+        return found
 
     async def ready(self) -> bool:
         for target in self.targets:

@@ -335,13 +335,13 @@ def filled(text: str, first_name: str, agent_name: str) -> str:
     return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
 
 
-# The channels a reply can go out on, as the picker names them.
-REPLY_CHANNELS: dict[str, int] = {token: int(channel_from_token(token)) for token in ("chat", "email", "sms")}
-
-
 def reply_channel(choice: str) -> int:
-    """The channel picked for a reply; 0 (the customer's latest) when none or an unknown one is picked."""
-    return REPLY_CHANNELS.get(choice, 0)
+    """The channel picked for a reply (the picker offers what the deployment runs); 0, the customer's
+    latest, when none or an unknown one is picked (threading refuses one it cannot send on)."""
+    try:
+        return int(channel_from_token(choice)) if choice else 0
+    except ValueError:
+        return 0
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,6 @@ from inbox_web.backends import Backends
 from inbox_web.domain import (
     LIST_CHANNELS,
     LIST_LENGTH,
-    REPLY_CHANNELS,
     SUPERVISOR,
     VIEWS,
     CannedResponse,
@@ -733,7 +732,7 @@ def build_http_app(
             customer=customer,
             why_mine=why_mine,
             targets=targets,
-            reply_channels=tuple(REPLY_CHANNELS),
+            reply_channels=await backends.reply_channels(),
             canned=canned,
             draft=draft,
             client_reply_id=uuid.uuid4().hex,

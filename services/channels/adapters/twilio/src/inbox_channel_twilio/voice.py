@@ -71,7 +71,7 @@ def answer_twiml(*, open_now: bool, greeting: str, closed_message: str, queue: s
 class VoiceAdapter:
     name = "voice"
     channel = message_pb2.CHANNEL_VOICE
-    capabilities = Capabilities()
+    capabilities = Capabilities(text_replies=False)
 
     def __init__(self) -> None:
         self._settings = TwilioSettings.from_env()
