@@ -8,6 +8,7 @@ or repeated. Uses the operator's key that `make run` writes (var/secrets/operato
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from pathlib import Path
 
@@ -36,7 +37,5 @@ async def main(target: str) -> None:
 
 
 if __name__ == "__main__":
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it stops
         asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1:50051"))
-    except KeyboardInterrupt:
-        pass
