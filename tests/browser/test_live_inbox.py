@@ -178,11 +178,12 @@ async def test_a_reply_that_could_not_be_delivered_shows_as_failed_with_why_and_
         ["It left our warehouse today.", "It left our warehouse today."]
     )
     await expect(agent.locator(".message.outbound .delivery-failed")).to_have_count(2, timeout=10_000)
-    # Another channel can be picked; one the customer has no contact point on is refused, saying why.
-    await agent.get_by_label("Reply").fill("Shall I text you instead?")
-    await agent.get_by_label("via").select_option("sms")
+    # Another channel the deployment runs can be picked (here: chat; SMS is not configured, so not offered);
+    # one the customer has no contact point on is refused, saying why.
+    await agent.get_by_label("Reply").fill("Shall we chat instead?")
+    await agent.get_by_label("via").select_option("chat")
     await agent.get_by_role("button", name="Send").click()
-    await expect(agent.get_by_role("alert")).to_have_text("the customer has no SMS contact")
+    await expect(agent.get_by_role("alert")).to_have_text("the customer has no chat contact")
 
 
 async def test_a_transfer_moves_the_conversation_with_a_note_to_the_other_agent_live(
