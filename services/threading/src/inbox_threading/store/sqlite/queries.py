@@ -29,36 +29,51 @@ from inbox_threading.store.sqlite.rows import MESSAGE_COLUMNS
 RESOLVED = int(ConversationStatus.RESOLVED)
 
 
+# A conversation with everything a list shows of it, in one statement: its tags, its participants and what
+# its customer is called (their name, else their first contact point). Four statements per conversation
+# before; a page of 200 took 800.
+_CONVERSATION_SELECT = """
+SELECT c.*,
+    (SELECT json_group_array(tag) FROM conversation_tags t WHERE t.conversation_id = c.conversation_id)
+        AS tag_list,
+    (SELECT json_group_array(agent_id) FROM conversation_participants p
+        WHERE p.conversation_id = c.conversation_id) AS participant_list,
+    cu.customer_id AS known_customer,
+    cu.display_name AS customer_name,
+    (SELECT kind FROM contact_points p WHERE p.customer_id = c.customer_id ORDER BY created_at_us LIMIT 1)
+        AS first_contact_kind,
+    (SELECT value FROM contact_points p WHERE p.customer_id = c.customer_id ORDER BY created_at_us LIMIT 1)
+        AS first_contact_value
+FROM conversations c LEFT JOIN customers cu ON cu.customer_id = c.customer_id
+"""
+
+
+def _conversation_of(row: sqlite3.Row) -> Conversation:
+    label = ""
+    if row["known_customer"] is not None:
+        kind = row["first_contact_kind"]
+        first = ContactPoint(kind, row["first_contact_value"]) if kind is not None else None
+        label = label_for(row["customer_name"], first)
+    tags = sorted(json.loads(row["tag_list"]))
+    participants = sorted(json.loads(row["participant_list"]))
+    return rows.conversation(row, tags, participants, label)
+
+
 def conversation(conn: sqlite3.Connection, conversation_id: str) -> Conversation | None:
-    row = conn.execute("SELECT * FROM conversations WHERE conversation_id = ?", (conversation_id,)).fetchone()
-    if row is None:
-        return None
-    tags = conn.execute(
-        "SELECT tag FROM conversation_tags WHERE conversation_id = ? ORDER BY tag", (conversation_id,)
-    ).fetchall()
-    participants = conn.execute(
-        "SELECT agent_id FROM conversation_participants WHERE conversation_id = ? ORDER BY agent_id",
-        (conversation_id,),
-    ).fetchall()
-    return rows.conversation(
-        row, [t[0] for t in tags], [p[0] for p in participants], customer_label(conn, row["customer_id"])
-    )
-
-
-def customer_label(conn: sqlite3.Connection, customer_id: str) -> str:
-    row = conn.execute(
-        "SELECT display_name, (SELECT kind FROM contact_points p WHERE p.customer_id = c.customer_id "
-        "ORDER BY created_at_us LIMIT 1), (SELECT value FROM contact_points p WHERE p.customer_id = c.customer_id "
-        "ORDER BY created_at_us LIMIT 1) FROM customers c WHERE customer_id = ?",
-        (customer_id,),
-    ).fetchone()
-    if row is None:
-        return ""
-    return label_for(row[0], ContactPoint(row[1], row[2]) if row[1] is not None else None)
+    row = conn.execute(_CONVERSATION_SELECT + "WHERE c.conversation_id = ?", (conversation_id,)).fetchone()
+    return _conversation_of(row) if row is not None else None
 
 
 def conversations(conn: sqlite3.Connection, ids: Sequence[str]) -> list[Conversation]:
-    return [c for c in (conversation(conn, i) for i in ids) if c is not None]
+    """The conversations of `ids` that exist, in the order of `ids`."""
+    found: dict[str, Conversation] = {}
+    # SQLite's limit on variables is far above a page; chunks keep any caller's list within it.
+    for start in range(0, len(ids), 500):
+        chunk = list(ids[start : start + 500])
+        marks = ", ".join("?" * len(chunk))
+        for row in conn.execute(_CONVERSATION_SELECT + f"WHERE c.conversation_id IN ({marks})", chunk):
+            found[row["conversation_id"]] = _conversation_of(row)
+    return [found[i] for i in ids if i in found]
 
 
 def item(conn: sqlite3.Connection, message_id: str) -> StoredMessage | None:
