@@ -11,39 +11,25 @@ import pytest
 import websockets
 from inbox.conversations.v1 import webhook_service_pb2 as pb
 from inbox.conversations.v1 import webhook_service_pb2_grpc as pb_grpc
+from inbox_devstack.providers import WebhookEndpoint
 from inbox_devstack.suite import LocalSuite
 from inbox_devstack.waiting import eventually
 from inbox_runtime.grpc_client import authenticated_channel
-from inbox_runtime.http_server import http_server
 from inbox_runtime.signing import verify
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse
-from starlette.routing import Route
-
-received: list[tuple[dict[str, str], bytes]] = []
-
-
-async def hook(request: Request) -> PlainTextResponse:
-    received.append((dict(request.headers), await request.body()))
-    return PlainTextResponse("ok")
 
 
 @pytest.fixture
-async def endpoint() -> AsyncIterator[str]:
-    received.clear()
-    async with http_server(
-        Starlette(routes=[Route("/hook", hook, methods=["POST"])]), host="127.0.0.1", port=0
-    ) as port:
-        yield f"http://127.0.0.1:{port}/hook"
+async def endpoint() -> AsyncIterator[WebhookEndpoint]:
+    async with WebhookEndpoint.serving() as served:
+        yield served
 
 
 async def test_a_chat_message_reaches_the_integrators_endpoint_signed(
-    local_suite: LocalSuite, api_key: str, endpoint: str
+    local_suite: LocalSuite, api_key: str, endpoint: WebhookEndpoint
 ) -> None:
     async with authenticated_channel(f"127.0.0.1:{local_suite.ports.conversations_grpc}", api_key) as channel:
         webhooks = pb_grpc.WebhookServiceStub(channel)
-        created = await webhooks.CreateWebhook(pb.CreateWebhookRequest(url=endpoint, description="CRM"))
+        created = await webhooks.CreateWebhook(pb.CreateWebhookRequest(url=endpoint.url, description="CRM"))
 
     async with websockets.connect(f"ws://127.0.0.1:{local_suite.ports.channels_http}/chat/ws") as ws:
         await ws.send(json.dumps({"type": "hello", "name": "Grace"}))
@@ -52,7 +38,7 @@ async def test_a_chat_message_reaches_the_integrators_endpoint_signed(
         assert json.loads(await ws.recv())["type"] == "accepted"
 
     async def message_added() -> tuple[dict[str, str], bytes] | None:
-        return next(((h, b) for h, b in received if json.loads(b)["subject"] == "conv.message_added"), None)
+        return next(((h, b) for h, b in endpoint.received if json.loads(b)["subject"] == "conv.message_added"), None)
 
     headers, body = await eventually(message_added, 30, what="conv.message_added at the endpoint")
     assert (

@@ -4,10 +4,9 @@ time."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import grpc
@@ -16,11 +15,11 @@ from inbox.conversations.v1 import webhook_service_pb2 as pb
 from inbox.conversations.v1 import webhook_service_pb2_grpc as pb_grpc
 from inbox.routing.v1 import events_pb2 as routing_events
 from inbox_devstack.nats_server import NatsServer
+from inbox_devstack.providers import WebhookEndpoint
 from inbox_devstack.waiting import eventually
 from inbox_events import EventBus
 from inbox_runtime.grpc_client import authenticated_channel
 from inbox_runtime.grpc_server import grpc_server
-from inbox_runtime.http_server import http_server
 from inbox_runtime.signing import verify
 from inbox_threading import webhook_api
 from inbox_threading.domain import InvalidInput
@@ -34,10 +33,6 @@ from inbox_threading.webhooks import (
     enabled_again,
     validate_url,
 )
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse
-from starlette.routing import Route
 
 # Tests wait milliseconds between tries, not the production schedule.
 QUICK = WebhookPolicy(retry_delays_seconds=(0.01,), disable_after_failures=3)
@@ -88,48 +83,16 @@ def test_a_record_comes_back_from_the_bucket_as_it_went_in() -> None:
 
 
 @dataclass
-class Endpoint:
-    """An integrator's endpoint: keeps what it received; answers 503 while `failing`."""
-
-    failing: int = 0
-    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-    port: int = 0
-
-    def app(self) -> Starlette:
-        async def hook(request: Request) -> PlainTextResponse:
-            body = await request.body()
-            if self.failing:
-                self.failing -= 1
-                return PlainTextResponse("busy", status_code=503)
-            self.received.append((dict(request.headers), body))
-            return PlainTextResponse("ok")
-
-        return Starlette(routes=[Route("/hook", hook, methods=["POST"])])
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
-
-    def events(self) -> list[dict[str, str]]:
-        return [json.loads(body) for _, body in self.received]
-
-
-@dataclass
 class Hooks:
     stub: pb_grpc.WebhookServiceAsyncStub
     bus: EventBus
     dispatchers: list[WebhookDispatcher]
-    endpoint: Endpoint
+    endpoint: WebhookEndpoint
 
 
 @pytest.fixture
 async def hooks(nats_server: NatsServer, nats_api_key: str, tmp_path: Path) -> AsyncIterator[Hooks]:
-    endpoint = Endpoint()
-    async with (
-        http_server(endpoint.app(), host="127.0.0.1", port=0) as port,
-        EventBus.connect(nats_server.url, service="test") as bus,
-    ):
-        endpoint.port = port
+    async with WebhookEndpoint.serving() as endpoint, EventBus.connect(nats_server.url, service="test") as bus:
         await bus.ensure_streams()
         registry = await WebhookRegistry.open(bus)
         # Two replicas' dispatchers on one bucket.

@@ -1,10 +1,11 @@
-"""Provider APIs that are out of reach here, replaced at the network boundary by small local servers
-speaking their documented protocols. Only provider APIs: never a part of the suite itself."""
+"""Provider APIs (and integrators' endpoints) out of reach here, replaced at the network boundary by small
+local servers speaking their documented protocols. Only what lies outside: never a part of the suite itself."""
 
 from __future__ import annotations
 
 import base64
 import itertools
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from typing import Any
 from inbox_runtime.http_server import http_server
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 
@@ -78,6 +79,42 @@ class TwilioApi:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+
+@dataclass
+class WebhookEndpoint:
+    """An integrator's endpoint for our outbound webhooks (POST /hook): keeps every request it took, and
+    answers 503 while `failing` counts down."""
+
+    failing: int = 0
+    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    port: int = 0
+
+    def app(self) -> Starlette:
+        async def hook(request: Request) -> Response:
+            body = await request.body()
+            if self.failing:
+                self.failing -= 1
+                return PlainTextResponse("busy", status_code=503)
+            self.received.append((dict(request.headers), body))
+            return PlainTextResponse("ok")
+
+        return Starlette(routes=[Route("/hook", hook, methods=["POST"])])
+
+    @classmethod
+    @asynccontextmanager
+    async def serving(cls) -> AsyncIterator[WebhookEndpoint]:
+        endpoint = cls()
+        async with http_server(endpoint.app(), host="127.0.0.1", port=0) as port:
+            endpoint.port = port
+            yield endpoint
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def events(self) -> list[dict[str, Any]]:
+        return [json.loads(body) for _, body in self.received]
 
 
 # A tiny word list, enough for a local engine to show that text went through it.
