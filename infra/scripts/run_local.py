@@ -16,7 +16,7 @@ from pathlib import Path
 from inbox.routing.v1 import routing_service_pb2 as routing
 from inbox.routing.v1 import routing_service_pb2_grpc as routing_grpc
 from inbox_devstack.apertium import ApyServer
-from inbox_devstack.suite import LocalSuite, SuitePorts
+from inbox_devstack.suite import SERVICES, LocalSuite, SuitePorts
 from inbox_events import EventBus
 from inbox_events.api_keys import ensure_key, write_key_file
 from inbox_runtime.callers import SCOPES
@@ -131,6 +131,8 @@ Omnichannel inbox is running.
   NATS (JetStream)               nats://127.0.0.1:{p.nats}   (users and passwords: var/nats/passwords.json)
   Apertium (translation engine)  {apy.url}
   Store                          {store_in_use()}
+  Prometheus metrics             http://127.0.0.1:<port>/metrics, bearer key {suite.keys_dir / "prometheus.key"}
+                                 {", ".join(f"{s.name} {p.metrics_port(s.name)}" for s in SERVICES)}
 Demo agent {DEMO_AGENT!r} is available. gRPC API key (every scope): var/secrets/operator.key
   more keys: .venv/bin/python -m inbox_events.api_keys create NAME --scope conversations:read ...
 Be a customer: .venv/bin/python infra/scripts/chat.py   then answer in the web app.

@@ -15,6 +15,7 @@ from inbox_devstack.nats_server import NatsServer
 from inbox_devstack.waiting import eventually
 from inbox_events import ConsumerSpec, Event, EventBus, Outgoing, PermanentError, Postponed
 from inbox_events.streams import stream_for_subject
+from prometheus_client import REGISTRY
 
 OPENED = ConsumerSpec(
     durable="test-on-reopened",
@@ -35,6 +36,11 @@ async def bus(nats_server: NatsServer) -> AsyncIterator[EventBus]:
 
 def opened(conversation_id: str) -> conv.ConversationReopened:
     return conv.ConversationReopened(conversation_id=conversation_id, customer_id="cust", channel=1)
+
+
+def handled(spec: ConsumerSpec[conv.ConversationReopened], outcome: str) -> float:
+    value = REGISTRY.get_sample_value("inbox_events_handled_total", {"consumer": spec.durable, "outcome": outcome})
+    return value or 0.0
 
 
 class Recorder:
@@ -97,11 +103,15 @@ async def test_a_failing_handler_is_retried_then_dead_lettered(bus: EventBus) ->
             raise RuntimeError("store unavailable")
         await recorder.on_opened(event)
 
+    before = {outcome: handled(OPENED, outcome) for outcome in ("acked", "retried", "dead_lettered")}
     async with bus.consume(OPENED, always_fails), bus.consume(DEAD, recorder.on_dead):
         await bus.publish(opened("poison"), event_id="p")
         await bus.publish(opened("fine"), event_id="f")
         await recorder.until(lambda: len(recorder.dead) == 1 and len(recorder.events) == 1)
     assert attempts.count(1) == 2 and max(attempts) == 3
+    # The consumer has stopped: its counts are final (Prometheus's `inbox_events_handled_total`).
+    counted = {outcome: handled(OPENED, outcome) - before[outcome] for outcome in before}
+    assert counted == {"acked": 1, "retried": 2, "dead_lettered": 1}
     dead = recorder.dead[0]
     assert dead.consumer == "test-on-reopened"
     assert dead.deliveries == 3

@@ -1,5 +1,5 @@
 import pytest
-from inbox_runtime.config import ConfigError, env, env_list, secret
+from inbox_runtime.config import CommonSettings, ConfigError, env, env_list, secret
 
 
 def test_defaults_casts_and_errors_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -29,3 +29,21 @@ def test_short_secrets_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("X_TOKEN", "short")
     with pytest.raises(ConfigError, match="at least 16"):
         secret("X_TOKEN")
+
+
+def test_metrics_port_and_collector_are_off_unless_set_and_checked_when_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("METRICS_PORT", raising=False)
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+    common = CommonSettings.from_env()
+    assert common.metrics_port is None and common.otlp_endpoint == ""
+    monkeypatch.setenv("METRICS_PORT", "9464")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")
+    common = CommonSettings.from_env()
+    assert common.metrics_port == 9464 and common.otlp_endpoint == "http://collector:4318"
+    monkeypatch.setenv("METRICS_PORT", "70000")
+    with pytest.raises(ConfigError, match="METRICS_PORT"):
+        CommonSettings.from_env()
+    monkeypatch.setenv("METRICS_PORT", "9464")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318")
+    with pytest.raises(ConfigError, match="OTEL_EXPORTER_OTLP_ENDPOINT"):
+        CommonSettings.from_env()

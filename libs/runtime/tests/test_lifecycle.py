@@ -25,7 +25,7 @@ SERVICE = textwrap.dedent(
         print("stopped in order", flush=True)
 
 
-    serve("probe", lambda: SimpleNamespace(common=SimpleNamespace(log_json=True, log_level="WARNING")), run)
+    serve("probe", lambda: SimpleNamespace(common=SimpleNamespace(log_json=True, log_level="WARNING", otlp_endpoint="")), run)
     """
 )
 

@@ -4,14 +4,17 @@ local servers speaking their documented protocols. Only what lies outside: never
 from __future__ import annotations
 
 import base64
+import gzip
 import itertools
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from inbox_runtime.http_server import http_server
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+from opentelemetry.proto.common.v1 import common_pb2
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -81,8 +84,25 @@ class TwilioApi:
         return f"http://127.0.0.1:{self.port}"
 
 
+class _LocalPeer:
+    """A peer that needs nothing to start: served on a free port of 127.0.0.1 while `serving` lasts."""
+
+    port: int
+
+    def app(self) -> Starlette:
+        raise NotImplementedError
+
+    @classmethod
+    @asynccontextmanager
+    async def serving(cls) -> AsyncIterator[Self]:
+        peer = cls()
+        async with http_server(peer.app(), host="127.0.0.1", port=0) as port:
+            peer.port = port
+            yield peer
+
+
 @dataclass
-class WebhookEndpoint:
+class WebhookEndpoint(_LocalPeer):
     """An integrator's endpoint for our outbound webhooks (POST /hook): keeps every request it took, and
     answers 503 while `failing` counts down."""
 
@@ -101,20 +121,77 @@ class WebhookEndpoint:
 
         return Starlette(routes=[Route("/hook", hook, methods=["POST"])])
 
-    @classmethod
-    @asynccontextmanager
-    async def serving(cls) -> AsyncIterator[WebhookEndpoint]:
-        endpoint = cls()
-        async with http_server(endpoint.app(), host="127.0.0.1", port=0) as port:
-            endpoint.port = port
-            yield endpoint
-
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/hook"
 
     def events(self) -> list[dict[str, Any]]:
         return [json.loads(body) for _, body in self.received]
+
+
+@dataclass(frozen=True)
+class ReceivedSpan:
+    service: str
+    name: str
+    kind: str  # "server", "consumer", ...
+    trace_id: str
+    span_id: str
+    parent_span_id: str  # "" for a trace's root
+    attributes: dict[str, Any]
+    failed: bool
+
+
+_SPAN_KINDS = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
+
+
+@dataclass
+class OtlpCollector(_LocalPeer):
+    """An OpenTelemetry collector's OTLP/HTTP trace receiver (POST /v1/traces, protobuf, gzip or not), as
+    the services' exporters reach it with OTEL_EXPORTER_OTLP_ENDPOINT: keeps every span it took."""
+
+    spans: list[ReceivedSpan] = field(default_factory=list)
+    port: int = 0
+
+    def app(self) -> Starlette:
+        async def traces(request: Request) -> Response:
+            body = await request.body()
+            if request.headers.get("content-encoding") == "gzip":
+                body = gzip.decompress(body)
+            export = trace_service_pb2.ExportTraceServiceRequest()
+            export.ParseFromString(body)
+            for resource_spans in export.resource_spans:
+                resource = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
+                for scope_spans in resource_spans.scope_spans:
+                    for span in scope_spans.spans:
+                        self.spans.append(
+                            ReceivedSpan(
+                                service=resource.get("service.name", ""),
+                                name=span.name,
+                                kind=_SPAN_KINDS.get(span.kind, "unspecified"),
+                                trace_id=span.trace_id.hex(),
+                                span_id=span.span_id.hex(),
+                                parent_span_id=span.parent_span_id.hex(),
+                                attributes={a.key: _any_value(a.value) for a in span.attributes},
+                                failed=span.status.code == span.status.STATUS_CODE_ERROR,
+                            )
+                        )
+            answer = trace_service_pb2.ExportTraceServiceResponse()
+            return Response(answer.SerializeToString(), media_type="application/x-protobuf")
+
+        return Starlette(routes=[Route("/v1/traces", traces, methods=["POST"])])
+
+    @property
+    def endpoint(self) -> str:
+        """What OTEL_EXPORTER_OTLP_ENDPOINT is set to."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def trace(self, trace_id: str) -> list[ReceivedSpan]:
+        return [span for span in self.spans if span.trace_id == trace_id]
+
+
+def _any_value(value: common_pb2.AnyValue) -> Any:
+    kind = value.WhichOneof("value")
+    return getattr(value, kind) if kind in ("string_value", "int_value", "bool_value", "double_value") else None
 
 
 # A tiny word list, enough for a local engine to show that text went through it.

@@ -31,10 +31,26 @@ class SuitePorts:
     channels_http: int = 8081
     web_http: int = 8080
     smtp: int = 2525
+    # Each service's `/metrics` (METRICS_PORT), in the order of SERVICES.
+    metrics: tuple[int, ...] = (9101, 9102, 9103, 9104, 9105)
 
     @classmethod
     def free(cls) -> SuitePorts:
-        return cls(*(free_port() for _ in range(8)))
+        nats, conversations, routing, translation, channels, channels_http, web, smtp = (free_port() for _ in range(8))
+        return cls(
+            nats,
+            conversations,
+            routing,
+            translation,
+            channels,
+            channels_http,
+            web,
+            smtp,
+            tuple(free_port() for _ in SERVICES),
+        )
+
+    def metrics_port(self, service: str) -> int:
+        return self.metrics[[s.name for s in SERVICES].index(service)]
 
 
 @dataclass(frozen=True)
@@ -131,9 +147,11 @@ class LocalSuite:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         key = service.name + (f"-{replica}" if replica else "")
         log = open(self.log_dir / f"{key}.log", "ab")  # noqa: SIM115 - owned by the child process
+        # A second copy serves no metrics unless `env` gives it a port of its own.
+        metrics = {"METRICS_PORT": "" if replica else str(self.ports.metrics_port(service.name))}
         self._processes[key] = subprocess.Popen(
             [sys.executable, "-m", service.module],
-            env={**self.env(), **self._own_credentials(service), **(env or {})},
+            env={**self.env(), **metrics, **self._own_credentials(service), **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
             # Its own session: a Ctrl-C in `make run`'s terminal reaches only the runner, which stops the
@@ -208,6 +226,14 @@ class LocalSuite:
         if self.nats is not None:
             self.nats.stop()
         return codes
+
+    def metrics_url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports.metrics_port(service)}/metrics"
+
+    @property
+    def metrics_key(self) -> str:
+        """The key Prometheus scrapes with (metrics:read), as provisioned with the services' own."""
+        return (self.keys_dir / "prometheus.key").read_text().strip()
 
     def pids(self) -> dict[str, int]:
         """Each running process of the suite (nats-server included), for measuring what it costs."""

@@ -42,6 +42,8 @@ SERVICE_SCOPES: dict[str, tuple[str, ...]] = {
     ),
     # An agent's language, for translating what they read.
     "translation": ("routing:read",),
+    # Not a service of the suite: the Prometheus server scraping every service's `/metrics`.
+    "prometheus": ("metrics:read",),
 }
 CACHE_SECONDS = 5.0
 _CACHE_LIMIT = 10_000

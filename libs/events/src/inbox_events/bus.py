@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,6 +35,8 @@ import nats.js.errors
 import structlog
 from google.protobuf.message import DecodeError, Message
 from inbox.events.v1 import envelope_pb2
+from inbox_runtime import tracing
+from inbox_runtime.metrics import counter, gauge, histogram
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -62,6 +65,18 @@ NO_MESSAGE_FOUND = 10057
 # Core NATS subjects for signals and live-only events; no stream captures them.
 SIGNAL_PREFIX = "signal"
 LIVE_PREFIX = "live"
+
+EVENTS_HANDLED = counter(
+    "inbox_events_handled_total",
+    "Events a consumer settled, by outcome: acked, retried (nak after a failure), postponed, dead_lettered",
+    ["consumer", "outcome"],
+)
+HANDLER_SECONDS = histogram("inbox_event_handler_seconds", "Time a consumer's handler took for one event", ["consumer"])
+CONSUMER_LAG = gauge(
+    "inbox_consumer_lag_events",
+    "Events in the stream not yet delivered to the consumer, as of its last fetch (0 after an idle one)",
+    ["consumer"],
+)
 
 
 def without_password(url: str) -> str:
@@ -233,6 +248,7 @@ class EventBus:
             event_id=item.event_id,
             tenant_id=item.tenant_id,
             correlation_id=item.correlation_id,
+            trace=tracing.current_trace_context(),
         )
         return subject_for(item.event), envelope.SerializeToString()
 
@@ -459,6 +475,13 @@ class _Consumer(Generic[M]):
         # The server's count of deliveries to this consumer as of the last one this process received (or
         # of subscribing): a higher count while fetches come back empty means deliveries went elsewhere.
         self._deliveries_seen = 0
+        durable = spec.durable
+        self._outcomes = {
+            outcome: EVENTS_HANDLED.labels(durable, outcome)
+            for outcome in ("acked", "retried", "postponed", "dead_lettered")
+        }
+        self._handler_seconds = HANDLER_SECONDS.labels(durable)
+        self._lag = CONSUMER_LAG.labels(durable)
 
     def _config(self) -> ConsumerConfig:
         spec = self._spec
@@ -524,6 +547,7 @@ class _Consumer(Generic[M]):
             try:
                 messages = await self._fetch()
             except (nats.errors.TimeoutError, TimeoutError):  # an idle fetch expires either way
+                self._lag.set(0)
                 idle_fetches += 1
                 if idle_fetches % STALL_CHECK_AFTER_IDLE_FETCHES == 0 and await self._stalled():
                     # Info, not a warning: with several replicas, quiet here while another works looks alike.
@@ -537,6 +561,7 @@ class _Consumer(Generic[M]):
             idle_fetches = 0
             if messages:
                 self._deliveries_seen = max(self._deliveries_seen, *(m.metadata.sequence.consumer for m in messages))
+                self._lag.set(messages[-1].metadata.num_pending or 0)
             await self._handle_batch(messages)
 
     async def _stalled(self) -> bool:
@@ -623,6 +648,7 @@ class _Consumer(Generic[M]):
             with structlog.contextvars.bound_contextvars(consumer=self._spec.durable, subject=msg.subject):
                 try:
                     await self._bus._dead_letter(self._spec, msg, f"malformed: {exc}")
+                    self._outcomes["dead_lettered"].inc()
                 except Exception as error:
                     log.warning("event_settle_failed", consumer=self._spec.durable, error=repr(error))
             return None
@@ -636,7 +662,25 @@ class _Consumer(Generic[M]):
         )
 
     async def _handle(self, msg: Msg, event: Event[M]) -> float | None:
-        """Handle, then ack, dead-letter or nak; the delay before a retry when it was nak'ed."""
+        """Handle, then ack, dead-letter or nak; the delay before a retry when it was nak'ed. The handler runs
+        in a span that continues the publisher's trace."""
+        carrier = None
+        if tracing.tracing_enabled() and event.envelope.trace.traceparent:
+            trace = event.envelope.trace
+            carrier = {"traceparent": trace.traceparent, "tracestate": trace.tracestate}
+        started = time.perf_counter()
+        with tracing.span(
+            self._spec.durable,
+            kind="consumer",
+            carrier=carrier,
+            attributes={"messaging.system": "nats", "messaging.destination.name": msg.subject},
+        ):
+            outcome, retry_in = await self._settle(msg, event)
+        self._handler_seconds.observe(time.perf_counter() - started)
+        self._outcomes[outcome].inc()
+        return retry_in
+
+    async def _settle(self, msg: Msg, event: Event[M]) -> tuple[str, float | None]:
         spec = self._spec
         deliveries = event.deliveries
         # Bound in this lane's task for the handler's log lines (the lanes of a batch are tasks of their own);
@@ -647,8 +691,9 @@ class _Consumer(Generic[M]):
         try:
             await self._handler(event)
         except PermanentError as exc:
+            tracing.mark_span_failed(f"rejected: {exc}")
             await self._bus._dead_letter(spec, msg, f"rejected: {exc}")
-            return None
+            return "dead_lettered", None
         except Postponed as postponed:
             log.info(
                 "event_postponed",
@@ -658,11 +703,12 @@ class _Consumer(Generic[M]):
                 reason=str(postponed),
             )
             await msg.nak(delay=postponed.delay_seconds)
-            return postponed.delay_seconds
+            return "postponed", postponed.delay_seconds
         except Exception as exc:
+            tracing.mark_span_failed(repr(exc))
             if deliveries >= spec.max_deliver:
                 await self._bus._dead_letter(spec, msg, f"failed {deliveries} times: {exc!r}")
-                return None
+                return "dead_lettered", None
             delay = spec.retry_delay(deliveries)
             log.warning(
                 "event_handler_failed",
@@ -672,6 +718,6 @@ class _Consumer(Generic[M]):
                 error=repr(exc),
             )
             await msg.nak(delay=delay)
-            return delay
+            return "retried", delay
         await msg.ack()
-        return None
+        return "acked", None

@@ -24,7 +24,7 @@ def encode(
     event_id: str,
     tenant_id: str = DEFAULT_TENANT,
     correlation_id: str = "",
-    traceparent: str = "",
+    trace: dict[str, str] | None = None,
     occurred_at: datetime | None = None,
 ) -> envelope_pb2.EventEnvelope:
     envelope = envelope_pb2.EventEnvelope(
@@ -37,8 +37,9 @@ def encode(
         envelope.occurred_at.FromDatetime(occurred_at)
     else:  # the common case, without FromDatetime's conversions (they showed in publishers' profiles)
         envelope.occurred_at.FromNanoseconds(time.time_ns())
-    if traceparent:
-        envelope.trace.traceparent = traceparent
+    if trace:  # the publishing span's W3C context (inbox_runtime.tracing), when tracing is on
+        envelope.trace.traceparent = trace.get("traceparent", "")
+        envelope.trace.tracestate = trace.get("tracestate", "")
     envelope.payload.Pack(event)
     return envelope
 

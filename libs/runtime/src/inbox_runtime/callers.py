@@ -41,6 +41,7 @@ SCOPES: dict[str, str] = {
     "agents:act-as": "calling for an agent: the agent's id, teams and role ride with the call (inbox-web)",
     "keys:admin": "creating, listing and revoking API keys",
     "webhooks:admin": "registering, listing, enabling and removing outbound webhooks, reading their delivery log",
+    "metrics:read": "reading every service's Prometheus metrics (`/metrics` on METRICS_PORT)",
 }
 ACT_AS = "agents:act-as"
 

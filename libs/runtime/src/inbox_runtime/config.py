@@ -102,6 +102,19 @@ def _positive(cast: Callable[[str], T]) -> Callable[[str], T]:
     return read
 
 
+def _port(raw: str) -> int:
+    port = int(raw)
+    if not 0 < port < 65536:
+        raise ValueError("a port is a number from 1 to 65535")
+    return port
+
+
+def _http_url(raw: str) -> str:
+    if not raw.startswith(("http://", "https://")):
+        raise ValueError("expected an http:// or https:// URL")
+    return raw
+
+
 def http_limits_setting() -> HttpLimits:
     from inbox_runtime.http_server import HttpLimits
 
@@ -130,6 +143,10 @@ class CommonSettings:
     mongodb: MongoTarget | None = None
     # Every HTTP listener's guards (header deadline, idle timeout, sockets per address).
     http_limits: HttpLimits = field(default_factory=_http_limits_default)
+    # Where `/metrics` is served (to keys holding metrics:read); None: not served.
+    metrics_port: int | None = None
+    # The OpenTelemetry collector's OTLP/HTTP base URL (spans go to <it>/v1/traces); "": tracing off.
+    otlp_endpoint: str = ""
 
     @classmethod
     def from_env(cls) -> CommonSettings:
@@ -145,6 +162,8 @@ class CommonSettings:
             log_level=env("LOG_LEVEL", str, "INFO"),
             mongodb=mongo_target(raw_mongo) if (raw_mongo := env("MONGODB_URI", str, "")) else None,
             http_limits=http_limits_setting(),
+            metrics_port=env("METRICS_PORT", _port, None),
+            otlp_endpoint=env("OTEL_EXPORTER_OTLP_ENDPOINT", _http_url, ""),
         )
 
     def required_api_key(self) -> str:

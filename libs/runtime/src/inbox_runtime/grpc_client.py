@@ -1,5 +1,6 @@
-"""gRPC channels to the suite's services, carrying an API key on every call, and, inside `acting_for`,
-the agent the call is made for (believed only from a key holding `agents:act-as`)."""
+"""gRPC channels to the suite's services, carrying an API key on every call, the caller's trace context
+when tracing is on, and, inside `acting_for`, the agent the call is made for (believed only from a key
+holding `agents:act-as`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import grpc
 
+from inbox_runtime import tracing
 from inbox_runtime.callers import Agent, agent_metadata
 
 _ACTING_FOR: contextvars.ContextVar[Agent | None] = contextvars.ContextVar("inbox_acting_for", default=None)
@@ -32,6 +34,8 @@ def _with_key(details: grpc.aio.ClientCallDetails, api_key: str) -> grpc.aio.Cli
     if agent is not None:
         for key, value in agent_metadata(agent):
             metadata.add(key, value)
+    for key, value in tracing.current_trace_context().items():  # the server's span continues this trace
+        metadata[key] = value
     return grpc.aio.ClientCallDetails(
         method=details.method,
         timeout=details.timeout,

@@ -1,8 +1,10 @@
-"""One gRPC server bootstrap for every service: health, reflection, API-key auth and scopes, logging, drain."""
+"""One gRPC server bootstrap for every service: health, reflection, API-key auth and scopes, logging, a trace
+span and metrics per call, drain."""
 
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -16,6 +18,7 @@ from grpc_health.v1._async import HealthServicer as AsyncHealthServicer
 from grpc_reflection.v1alpha import reflection
 from inbox.access.v1 import access_pb2
 
+from inbox_runtime import tracing
 from inbox_runtime.callers import (
     Caller,
     KeySource,
@@ -27,8 +30,12 @@ from inbox_runtime.callers import (
     set_current_caller,
 )
 from inbox_runtime.errors import FailedPrecondition, InvalidInput, NotFound, PermissionDenied
+from inbox_runtime.metrics import counter, histogram
 
 log = structlog.get_logger(__name__)
+
+GRPC_CALLS = counter("inbox_grpc_calls_total", "gRPC calls answered, by method and status code", ["method", "code"])
+GRPC_SECONDS = histogram("inbox_grpc_call_seconds", "Time to answer a unary gRPC call, by method", ["method"])
 
 # Probes and tooling must work without credentials; everything else needs a key with the method's scope.
 UNAUTHENTICATED_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
@@ -66,9 +73,10 @@ class ApiKeyInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         except Refused as refused:
             log.warning("rpc_refused", rpc=method, reason=str(refused))
             code = grpc.StatusCode.UNAUTHENTICATED if refused.unauthenticated else grpc.StatusCode.PERMISSION_DENIED
+            GRPC_CALLS.labels(method, code.name).inc()
             return _denying_handler(handler, code, str(refused))
         structlog.contextvars.bind_contextvars(**caller.log_fields)
-        return _as_caller(handler, caller)
+        return _as_caller(handler, caller, method, _trace_carrier(metadata))
 
     async def _caller(self, method: str, metadata: Sequence[tuple[str, str | bytes]]) -> Caller:
         caller = await authenticate(self._keys, next((v for k, v in metadata if k == "authorization"), None), metadata)
@@ -96,10 +104,30 @@ def _codecs(handler: grpc.RpcMethodHandler[Any, Any]) -> dict[str, Any]:
     return {"request_deserializer": handler.request_deserializer, "response_serializer": handler.response_serializer}
 
 
-def _as_caller(handler: grpc.RpcMethodHandler[Any, Any], caller: Caller) -> grpc.RpcMethodHandler[Any, Any]:
+def _trace_carrier(metadata: Sequence[tuple[str, str | bytes]]) -> dict[str, str] | None:
+    """The caller's W3C trace context from the call's metadata, when tracing is on and it sent one."""
+    if not tracing.tracing_enabled():
+        return None
+    carrier = {k: v for k, v in metadata if k in ("traceparent", "tracestate") and isinstance(v, str)}
+    return carrier or None
+
+
+def _status_name(context: grpc.aio.ServicerContext[Any, Any], failed: bool) -> str:
+    code = context.code()
+    if isinstance(code, grpc.StatusCode):
+        return code.name
+    return "UNKNOWN" if failed else "OK"
+
+
+def _as_caller(
+    handler: grpc.RpcMethodHandler[Any, Any], caller: Caller, method: str, carrier: dict[str, str] | None
+) -> grpc.RpcMethodHandler[Any, Any]:
     """The same handler, run with `caller` as the current caller (each RPC runs in its own task, so the
-    context variable is the call's alone)."""
+    context variable is the call's alone), in a server span continuing the caller's trace, and counted by
+    its status code."""
     kwargs = _codecs(handler)
+    calls_ok = GRPC_CALLS.labels(method, "OK")
+    seconds = GRPC_SECONDS.labels(method)
     # grpc-stubs type the handlers' behaviours as synchronous; the aio server gives coroutines and async
     # generators.
     if handler.unary_unary is not None:
@@ -107,19 +135,35 @@ def _as_caller(handler: grpc.RpcMethodHandler[Any, Any], caller: Caller) -> grpc
 
         async def call(request: object, context: grpc.aio.ServicerContext[Any, Any]) -> object:
             token = set_current_caller(caller)
+            started = time.perf_counter()
+            failed = True
             try:
-                return await unary(request, context)
+                with tracing.span(
+                    method.lstrip("/"), kind="server", carrier=carrier, attributes={"rpc.system": "grpc"}
+                ):
+                    result = await unary(request, context)
+                failed = False
+                return result
             finally:
                 reset_current_caller(token)
+                seconds.observe(time.perf_counter() - started)
+                code = _status_name(context, failed)
+                (calls_ok if code == "OK" else GRPC_CALLS.labels(method, code)).inc()
 
         return grpc.unary_unary_rpc_method_handler(call, **kwargs)
     if handler.unary_stream is not None:
         streaming: Callable[..., AsyncIterator[object]] = handler.unary_stream  # type: ignore[assignment]
 
+        # A stream may stay open for hours: counted when it ends, with no span of its own.
         async def stream(request: object, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[object]:
             set_current_caller(caller)
-            async for item in streaming(request, context):
-                yield item
+            failed = True
+            try:
+                async for item in streaming(request, context):
+                    yield item
+                failed = False
+            finally:
+                GRPC_CALLS.labels(method, _status_name(context, failed)).inc()
 
         return grpc.unary_stream_rpc_method_handler(stream, **kwargs)
     raise TypeError("client-streaming methods are not served by this bootstrap")

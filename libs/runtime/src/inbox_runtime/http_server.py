@@ -1,20 +1,81 @@
 """Run a Starlette app on uvicorn inside the service's own event loop and lifecycle, with the guards
-uvicorn lacks: a deadline for each request's headers and a cap on one address's sockets."""
+uvicorn lacks (a deadline for each request's headers, a cap on one address's sockets), and each request
+observed: a trace span and a count by route and status."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Generator
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 import uvicorn
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from inbox_runtime import tracing
+from inbox_runtime.metrics import counter, histogram
+
 log = structlog.get_logger(__name__)
+
+HTTP_REQUESTS = counter(
+    "inbox_http_requests_total",
+    "HTTP requests answered (webhooks among them), by route and status",
+    ["route", "status"],
+)
+HTTP_SECONDS = histogram("inbox_http_request_seconds", "Time to answer an HTTP request, by route", ["route"])
+
+
+def _header(scope: Scope, name: bytes) -> str:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return ""
+
+
+# Probes every few seconds would bury the traces worth reading: counted, never traced.
+UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+class ObservedHttp:
+    """ASGI middleware: a server span per HTTP request (continuing the caller's `traceparent`), named by the
+    route it matched, and the request counted by route and status. WebSockets pass straight through."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        status = 500  # what the client sees if the app fails before answering
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        carrier = None
+        if tracing.tracing_enabled() and (traceparent := _header(scope, b"traceparent")):
+            carrier = {"traceparent": traceparent, "tracestate": _header(scope, b"tracestate")}
+        started = time.perf_counter()
+        traced = scope["path"] not in UNTRACED_PATHS
+        with tracing.span(f"{scope['method']} {scope['path']}", kind="server", carrier=carrier, enabled=traced):
+            try:
+                await self._app(scope, receive, sending)
+            finally:
+                route = str(getattr(scope.get("route"), "path", "") or "unmatched")
+                if traced:
+                    tracing.name_span(f"{scope['method']} {route}")
+                    tracing.set_span_attribute("http.response.status_code", status)
+                    if status >= 500:
+                        tracing.mark_span_failed(f"answered {status}")
+                HTTP_REQUESTS.labels(route, str(status)).inc()
+                HTTP_SECONDS.labels(route).observe(time.perf_counter() - started)
 
 
 @dataclass(frozen=True)
@@ -107,7 +168,7 @@ async def http_server(
     """Serve `app`; yields the bound port. On exit, stop accepting and close connections."""
     limits = limits or HttpLimits()
     config = uvicorn.Config(
-        app,
+        ObservedHttp(app),
         host=host,
         port=port,
         http=_guarded(limits),

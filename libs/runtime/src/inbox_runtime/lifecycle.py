@@ -14,6 +14,7 @@ import uvloop
 
 from inbox_runtime.config import CommonSettings, ConfigError
 from inbox_runtime.logging import configure
+from inbox_runtime.tracing import configure_tracing, shutdown_tracing
 
 log = structlog.get_logger(__name__)
 
@@ -91,7 +92,7 @@ def tune_garbage_collector() -> None:
 
 def serve(service: str, read_settings: Callable[[], S], run: Callable[[S], Coroutine[Any, Any, None]]) -> None:
     """A service's entry point: read its settings (a bad one stops it with one line naming the
-    variable, not a traceback), configure logging, run until signalled."""
+    variable, not a traceback), configure logging and tracing, run until signalled."""
     try:
         settings = read_settings()
     except ConfigError as exc:
@@ -104,7 +105,11 @@ def serve(service: str, read_settings: Callable[[], S], run: Callable[[S], Corou
         _catch_stop_signals()
         await run(settings)
 
+    configure_tracing(service, settings.common.otlp_endpoint)
     tune_garbage_collector()
 
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(main())
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(main())
+    finally:
+        shutdown_tracing()  # the last spans, those of the stop, are sent before the process ends

@@ -24,13 +24,28 @@ from inbox_events import EventBus, NotStored, PermanentError
 from inbox_events.channels import channel_token
 from inbox_runtime.callers import KeySource, Refused, authenticate, require_scope
 from inbox_runtime.errors import FailedPrecondition, InvalidInput
+from inbox_runtime.metrics import counter
 from inbox_runtime.mongo import MongoTarget
 from inbox_runtime.timestamps import now_us, to_timestamp
 
-from inbox_channels.domain import Delivery, DeliveryStatus, SenderChains, check_proactive, status_advances
+from inbox_channels.domain import (
+    Delivery,
+    DeliveryStatus,
+    SenderChains,
+    check_proactive,
+    status_advances,
+    status_label,
+)
 from inbox_channels.store import DeliveryStore
 
 log = structlog.get_logger(__name__)
+
+INBOUND_ACCEPTED = counter("inbox_inbound_accepted_total", "Inbound items stored on the bus, by channel", ["channel"])
+DELIVERIES = counter(
+    "inbox_deliveries_total",
+    "Delivery reports recorded (each status once per message), by channel and status",
+    ["channel", "status"],
+)
 
 
 class ChannelActions:
@@ -105,7 +120,9 @@ class ChannelActions:
             if isinstance(exc, NotStored):
                 raise InboundUnavailable("the event stream did not confirm it in time") from exc
             raise
-        log.info("inbound_accepted", channel=channel_token(message.channel), message_id=message.message_id)
+        channel = channel_token(message.channel)
+        INBOUND_ACCEPTED.labels(channel).inc()
+        log.info("inbound_accepted", channel=channel, message_id=message.message_id)
 
     async def deliver(self, message: events_pb2.OutboundMessage) -> None:
         adapter = self._adapters.get(message.channel)
@@ -139,6 +156,7 @@ class ChannelActions:
             changed_at=to_timestamp(changed_at),
         )
         await self._bus.publish(event, event_id=f"delivery:{message_id}:{int(status)}", correlation_id=message_id)
+        DELIVERIES.labels(channel_token(channel), status_label(status)).inc()
         log.info("delivery_status", message_id=message_id, conversation_id=conversation_id, status=int(status))
 
     async def announce_opt_out(

@@ -13,6 +13,7 @@ from inbox_events import EventBus
 from inbox_runtime.grpc_server import RunningGrpcServer, grpc_server
 from inbox_runtime.http_server import http_server
 from inbox_runtime.lifecycle import until_signalled
+from inbox_runtime.metrics import metrics_server
 
 from inbox_channels import grpc_api
 from inbox_channels.actions import ChannelActions, signal_subject
@@ -51,6 +52,7 @@ async def channels_runtime(settings: Settings, adapters: Sequence[ChannelAdapter
         bus = await stack.enter_async_context(EventBus.connect(settings.common.nats_url, service="channels"))
         await bus.ensure_streams()
         keys = await bus.api_keys()
+        await stack.enter_async_context(metrics_server(settings.common, keys))
         actions = ChannelActions(
             store,
             bus,

@@ -29,6 +29,11 @@ def delivery_rank(status: DeliveryStatus) -> int:
     return 100 if status == events_pb2.DELIVERY_STATUS_FAILED else _RANK[status]
 
 
+def status_label(status: DeliveryStatus) -> str:
+    """`DELIVERY_STATUS_DELIVERED` -> `delivered` (a metric's label)."""
+    return events_pb2.DeliveryStatus.Name(status).removeprefix("DELIVERY_STATUS_").lower()
+
+
 def status_advances(current: DeliveryStatus | None, new: DeliveryStatus) -> bool:
     if current is None:
         return True

@@ -8,6 +8,7 @@ import structlog
 from inbox_events import EventBus
 from inbox_runtime.http_server import http_server
 from inbox_runtime.lifecycle import until_signalled
+from inbox_runtime.metrics import metrics_server
 
 from inbox_web.accounts import Accounts
 from inbox_web.backends import open_backends
@@ -32,6 +33,7 @@ async def run(settings: Settings) -> None:
         )
         bus = await stack.enter_async_context(EventBus.connect(settings.common.nats_url, service="inbox-web"))
         await bus.ensure_streams()
+        await stack.enter_async_context(metrics_server(settings.common, await bus.api_keys()))
         feed = LiveFeed(backends)
         await stack.enter_async_context(bus.watch(SUBJECTS, feed.on_event))
         await stack.enter_async_context(bus.on_signal(VISITOR_TYPING, feed.on_typing))

@@ -11,6 +11,7 @@ from typing import Any
 import structlog
 from inbox.routing.v1 import events_pb2 as routing_events
 from inbox_events import EventBus, Outgoing
+from inbox_runtime.metrics import gauge
 from inbox_runtime.optimistic import until_applied
 from inbox_runtime.timestamps import now_us, to_timestamp
 
@@ -61,6 +62,14 @@ log = structlog.get_logger(__name__)
 
 # How many waiting conversations one pass tries to place.
 QUEUE_PASS = 500
+
+# Per team ("" for conversations no rule sends to a team).
+WAITING = gauge("inbox_routing_waiting_conversations", "Conversations waiting in the queue", ["team"])
+LONGEST_WAIT = gauge(
+    "inbox_routing_longest_wait_seconds", "How long the longest-waiting conversation has waited", ["team"]
+)
+AGENTS_AVAILABLE = gauge("inbox_routing_agents_available", "Agents available to take conversations", ["team"])
+SLA_BREACHES = gauge("inbox_routing_sla_breaches", "Open conversations whose response is overdue", ["team"])
 
 
 class RoutingActions:
@@ -549,6 +558,19 @@ class RoutingActions:
 
     async def queue_stats(self) -> QueueStats:
         return await self._store.queue_stats(self._now())
+
+    async def measure_queues(self) -> None:
+        """The queues' gauges, from the store (every replica reports the same, whole-floor figures)."""
+        stats = await self.queue_stats()
+        for figure in (WAITING, LONGEST_WAIT, AGENTS_AVAILABLE, SLA_BREACHES):
+            figure.clear()  # a team gone from the figures is not reported with its last value
+        for team, (waiting, longest_us) in stats.per_team.items():
+            WAITING.labels(team).set(waiting)
+            LONGEST_WAIT.labels(team).set(longest_us / 1e6)
+        for team, available in stats.available_agents.items():
+            AGENTS_AVAILABLE.labels(team).set(available)
+        for team, breaches in stats.sla_breaches.items():
+            SLA_BREACHES.labels(team).set(breaches)
 
     async def rules_document(self) -> tuple[dict[str, Any], int]:
         return await self._store.rules()

@@ -12,6 +12,7 @@ import structlog
 from inbox_events import EventBus
 from inbox_runtime.grpc_server import grpc_server
 from inbox_runtime.lifecycle import every, until_signalled
+from inbox_runtime.metrics import metrics_server
 
 from inbox_routing import grpc_api
 from inbox_routing.actions import RoutingActions
@@ -44,12 +45,14 @@ async def run(settings: Settings) -> None:
         stack.push_async_callback(store.close)
         bus = await stack.enter_async_context(EventBus.connect(settings.common.nats_url, service="routing"))
         await bus.ensure_streams()
+        keys = await bus.api_keys()
+        await stack.enter_async_context(metrics_server(settings.common, keys))
         actions = RoutingActions(store, bus, settings.policy)
         server = await stack.enter_async_context(
             grpc_server(
                 host=settings.common.bind_host,
                 port=settings.grpc_port,
-                keys=await bus.api_keys(),
+                keys=keys,
                 services=[grpc_api.registration(actions)],
             )
         )
@@ -69,6 +72,7 @@ async def run(settings: Settings) -> None:
         await stack.enter_async_context(every(10.0, actions.sweep_presence, "sweep_presence"))
         await stack.enter_async_context(every(5.0, actions.place_waiting, "place_waiting"))
         await stack.enter_async_context(every(5.0, actions.check_slas, "check_slas"))
+        await stack.enter_async_context(every(5.0, actions.measure_queues, "measure_queues"))
         await server.set_serving()
         log.info("routing_ready", grpc_port=server.port)
         await until_signalled()

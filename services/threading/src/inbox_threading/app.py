@@ -13,6 +13,7 @@ from inbox_events import EventBus
 from inbox_language import DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_MARGIN, Detector
 from inbox_runtime.grpc_server import grpc_server
 from inbox_runtime.lifecycle import every, until_signalled
+from inbox_runtime.metrics import metrics_server
 
 from inbox_threading import access_api, grpc_api, webhook_api
 from inbox_threading.actions import ThreadingActions
@@ -54,6 +55,7 @@ async def run(settings: Settings) -> None:
         bus = await stack.enter_async_context(EventBus.connect(settings.common.nats_url, service="threading"))
         await bus.ensure_streams()
         keys = await bus.api_keys()
+        await stack.enter_async_context(metrics_server(settings.common, keys))
         guesser = (
             Detector(settings.guess_languages, DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_MARGIN)
             if settings.guess_languages

@@ -23,6 +23,7 @@ import structlog
 from inbox_events import EventBus, FeedCursor, conversation_of, payload_of
 from inbox_events.feed import FeedEvent
 from inbox_events.streams import WEBHOOKS_BUCKET
+from inbox_runtime.metrics import counter, histogram
 from inbox_runtime.signing import sign
 from inbox_runtime.timestamps import now_us
 from nats.js.kv import KeyValue
@@ -41,6 +42,12 @@ from inbox_threading.webhooks import (
 )
 
 log = structlog.get_logger(__name__)
+
+WEBHOOK_ATTEMPTS = counter(
+    "inbox_outbound_webhook_attempts_total", "POSTs of feed events to integrators' webhooks, by result", ["result"]
+)
+WEBHOOK_SECONDS = histogram("inbox_outbound_webhook_seconds", "Time an integrator's endpoint took to answer a POST")
+WEBHOOKS_DISABLED = counter("inbox_outbound_webhooks_disabled_total", "Webhooks disabled after persistent failure")
 
 HOOK_PREFIX = "hook."
 LEASE_PREFIX = "lease."
@@ -255,6 +262,7 @@ class WebhookDispatcher:
             if tried.delivered:
                 return True
             if not updated.enabled:
+                WEBHOOKS_DISABLED.inc()
                 log.warning("webhook_disabled", webhook_id=webhook_id, failures=updated.consecutive_failures)
                 return False
             await asyncio.sleep(self._policy.retry_delay(updated.consecutive_failures))
@@ -279,6 +287,8 @@ class WebhookDispatcher:
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}".strip(": ") or type(exc).__name__
         delivered = not error
+        WEBHOOK_ATTEMPTS.labels("delivered" if delivered else "failed").inc()
+        WEBHOOK_SECONDS.observe(time.monotonic() - started)
         log.info(
             "webhook_attempted",
             webhook_id=record.webhook_id,

@@ -11,6 +11,7 @@ from inbox_language import Detector
 from inbox_runtime.grpc_client import authenticated_channel
 from inbox_runtime.grpc_server import grpc_server
 from inbox_runtime.lifecycle import until_signalled
+from inbox_runtime.metrics import metrics_server
 
 from inbox_translation import grpc_api
 from inbox_translation.actions import Translator
@@ -52,6 +53,8 @@ async def run(settings: Settings) -> None:
         stack.push_async_callback(translator.close)
         bus = await stack.enter_async_context(EventBus.connect(settings.common.nats_url, service="translation"))
         await bus.ensure_streams()
+        keys = await bus.api_keys()
+        await stack.enter_async_context(metrics_server(settings.common, keys))
         routing = authenticated_channel(settings.routing_target, settings.common.required_api_key())
         stack.push_async_callback(routing.close, None)
         pipeline = TranslationPipeline(
@@ -61,7 +64,7 @@ async def run(settings: Settings) -> None:
             grpc_server(
                 host=settings.common.bind_host,
                 port=settings.grpc_port,
-                keys=await bus.api_keys(),
+                keys=keys,
                 services=[grpc_api.registration(translator)],
             )
         )
