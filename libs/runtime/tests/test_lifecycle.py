@@ -25,7 +25,8 @@ SERVICE = textwrap.dedent(
         print("stopped in order", flush=True)
 
 
-    serve("probe", lambda: SimpleNamespace(common=SimpleNamespace(log_json=True, log_level="WARNING", otlp_endpoint="")), run)
+    common = SimpleNamespace(log_json=True, log_level="WARNING", otlp_endpoint="")
+    serve("probe", lambda: SimpleNamespace(common=common), run)
     """
 )
 
