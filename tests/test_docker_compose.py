@@ -27,7 +27,8 @@ def test_compose_file_is_valid_and_requires_the_secrets() -> None:
         f"NATS_{user}_PASSWORD": f"pw-{user.lower()}"
         for user in ("ADMIN", "THREADING", "ROUTING", "TRANSLATION", "CHANNELS", "INBOX_WEB")
     }
-    result = config({"CHANNELS_CHAT_SECRET": "s" * 24, "WEB_SESSION_SECRET": "w" * 32, **nats_passwords})
+    secrets = {"CHANNELS_CHAT_SECRET": "s" * 24, "WEB_SESSION_SECRET": "w" * 32, "GRAFANA_ADMIN_PASSWORD": "g" * 16}
+    result = config({**secrets, **nats_passwords})
     assert result.returncode == 0, result.stderr
     services = yaml_services(result.stdout)
     assert services == {
@@ -40,6 +41,10 @@ def test_compose_file_is_valid_and_requires_the_secrets() -> None:
         "translation",
         "channels",
         "inbox-web",
+        "otel-collector",
+        "jaeger",
+        "prometheus",
+        "grafana",
     }
     # Every service of ours runs on MongoDB (the replica set), none on a SQLite file.
     assert result.stdout.count("MONGODB_URI: mongodb://mongo:27017/inbox?replicaSet=rs0") == 5
@@ -49,6 +54,12 @@ def test_compose_file_is_valid_and_requires_the_secrets() -> None:
     for user in ("threading", "routing", "translation", "channels", "inbox-web"):
         password = nats_passwords[f"NATS_{user.upper().replace('-', '_')}_PASSWORD"]
         assert f"NATS_URL: nats://{user}:{password}@nats:4222" in result.stdout
+    # Each service serves /metrics on the port Prometheus scrapes, and sends its spans to the collector.
+    assert result.stdout.count("METRICS_PORT: '9464'") == 5
+    assert result.stdout.count("OTEL_EXPORTER_OTLP_ENDPOINT: http://otel-collector:4318") == 5
+    scraped = (REPO / "infra/observability/prometheus.yml").read_text()
+    for service in ("threading", "routing", "translation", "channels", "inbox-web"):
+        assert f'"{service}:9464"' in scraped
     # NATS is reached by the services only: nothing publishes its client port to the host.
     assert "4222:4222" not in result.stdout and "published: 4222" not in result.stdout
     missing = config({})

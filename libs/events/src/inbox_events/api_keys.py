@@ -162,11 +162,17 @@ async def ensure_key(store: ApiKeyStore, held: str, name: str, scopes: Sequence[
     return issued.text
 
 
-def write_key_file(file: Path, text: str) -> None:
-    """A key file only its owner can read."""
+# Keys read by a process of another image, under another user (Prometheus runs as `nobody`): readable by
+# all who can open the folder. Prometheus's key reads metrics and nothing else.
+READABLE_BY_ALL = frozenset({"prometheus"})
+
+
+def write_key_file(file: Path, text: str, *, readable_by_all: bool = False) -> None:
+    """A key file only its owner can read (unless `readable_by_all`)."""
+    mode = 0o644 if readable_by_all else 0o600
     file.parent.mkdir(parents=True, exist_ok=True)
-    file.touch(mode=0o600)
-    file.chmod(0o600)
+    file.touch(mode=mode)
+    file.chmod(mode)
     file.write_text(text + "\n")
 
 
@@ -178,7 +184,7 @@ async def ensure_service_keys(store: ApiKeyStore, folder: Path) -> dict[str, Pat
         held = file.read_text() if file.exists() else ""
         issued = await ensure_key(store, held, service, scopes)
         if issued is not None:
-            write_key_file(file, issued)
+            write_key_file(file, issued, readable_by_all=service in READABLE_BY_ALL)
         files[service] = file
     return files
 
