@@ -65,7 +65,7 @@ async def agent(stub: pb_grpc.RoutingServiceAsyncStub, name: str, teams: list[st
             display_name=name.title(),
             teams=teams,
             skills=[pb.Skill(name="refunds", level=5)],
-            capacities=[pb.ChannelCapacity(channel=message_pb2.CHANNEL_CHAT, capacity=1)],
+            capacities=[pb.ChannelCapacity(channel_name="chat", capacity=1)],
         )
     )
     await stub.SetPresence(pb.SetPresenceRequest(agent_id=name, presence=pb.PRESENCE_AVAILABLE))
@@ -142,6 +142,20 @@ async def test_queue_stats_and_the_live_watch(api: tuple[pb_grpc.RoutingServiceA
     in_force = {c.channel: c.capacity for c in ada.effective_capacities}
     assert in_force[message_pb2.CHANNEL_CHAT] == 1 and in_force[message_pb2.CHANNEL_EMAIL] == 10
     assert [c.channel for c in ada.capacities] == [message_pb2.CHANNEL_CHAT]
+    # Channels go by name; a v1 reader still finds the enum beside it.
+    assert [(c.channel_name, c.channel) for c in ada.capacities] == [("chat", message_pb2.CHANNEL_CHAT)]
+    assert {c.channel_name for c in ada.effective_capacities} == {"chat", "email", "sms", "voice", "api"}
+    with pytest.raises(grpc.aio.AioRpcError) as bad:
+        await stub.UpsertAgent(
+            pb.UpsertAgentRequest(
+                agent_id="ada",
+                display_name="Ada",
+                capacities=[pb.ChannelCapacity(channel=message_pb2.CHANNEL_SMS, channel_name="chat", capacity=2)],
+            )
+        )
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "name different channels" in str(
+        bad.value.details()
+    )
 
 
 @pytest.mark.parametrize("policy", [RoutingPolicy(offer_timeout_us=0, presence_grace_us=1)])

@@ -63,8 +63,9 @@ class AdapterHost(Protocol):
         ...
 
     async def publish_inbound(self, message: events_pb2.InboundMessage) -> None:
-        """Durably publish an inbound item; returns once the broker stored it (deduplicated on message_id).
-        Raises `InboundUnavailable` when it could not be stored now (answer the provider: retry later)."""
+        """Durably publish an inbound item, on this adapter's channel (the host fills the channel fields in);
+        returns once the broker stored it (deduplicated on message_id). Raises `InboundUnavailable` when it
+        could not be stored now (answer the provider: retry later)."""
         ...
 
     async def authorized(self, authorization: str | None, scope: str) -> bool:
@@ -74,13 +75,13 @@ class AdapterHost(Protocol):
 
     async def report_delivery(
         self,
-        channel: message_pb2.Channel.ValueType,
         message_id: str,
         conversation_id: str,
         status: events_pb2.DeliveryStatus.ValueType,
         detail: str = "",
     ) -> None:
-        """Record a delivery status change (from a send, a receipt or a provider callback)."""
+        """Record a delivery status change of a message on this adapter's channel (from a send, a receipt or
+        a provider callback)."""
         ...
 
     async def signal(self, topic: str, data: bytes) -> None:
@@ -88,17 +89,20 @@ class AdapterHost(Protocol):
         Not durable: use it for nudges whose loss costs nothing."""
         ...
 
-    async def announce_opt_out(
-        self, channel: message_pb2.Channel.ValueType, contact: message_pb2.ContactPoint, opted_out: bool, keyword: str
-    ) -> None:
-        """Tell the other services a customer opted out of (or back into) this channel."""
+    async def announce_opt_out(self, contact: message_pb2.ContactPoint, opted_out: bool, keyword: str) -> None:
+        """Tell the other services a customer opted out of (or back into) this adapter's channel."""
         ...
 
 
 @runtime_checkable
 class ChannelAdapter(Protocol):
+    # The adapter's own name (its entry point's; a prefix of its collections and signals).
     name: str
-    channel: message_pb2.Channel.ValueType
+    # The registered name of the channel it serves (`sms`, `telegram`): lower-case letters, digits and _.
+    # Subjects, contracts, routing capacities and rules, and inbox-web know the channel by it.
+    channel: str
+    # How agents see it named ("Telegram"); its name when empty.
+    display_name: str
     capabilities: Capabilities
 
     def routes(self) -> Sequence[BaseRoute]:

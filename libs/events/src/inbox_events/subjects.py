@@ -13,7 +13,7 @@ from inbox.events.v1 import envelope_pb2
 from inbox.routing.v1 import events_pb2 as routing_events
 from inbox.translation.v1 import events_pb2 as translation_events
 
-from inbox_events.channels import channel_token
+from inbox_events.channels import channel_of
 
 # Events whose subject does not depend on their content.
 _FIXED_SUBJECTS: dict[str, str] = {
@@ -54,15 +54,22 @@ def every_subject() -> dict[str, str]:
 
 def subject_for(event: Message) -> str:
     if isinstance(event, channel_events.InboundMessage):
-        return f"inbound.{channel_token(event.channel)}"
+        return f"inbound.{_channel_token(event)}"
     if isinstance(event, channel_events.OutboundMessage):
-        return f"outbound.{channel_token(event.channel)}"
+        return f"outbound.{_channel_token(event)}"
     if isinstance(event, envelope_pb2.DeadLetter):
         return f"deadletter.{event.consumer}"
     try:
         return _FIXED_SUBJECTS[event.DESCRIPTOR.full_name]
     except KeyError:
         raise ValueError(f"no subject is declared for {event.DESCRIPTOR.full_name}") from None
+
+
+def _channel_token(event: channel_events.InboundMessage | channel_events.OutboundMessage) -> str:
+    name = channel_of(event)
+    if not name:
+        raise ValueError(f"a {event.DESCRIPTOR.name} names no channel")
+    return name
 
 
 def subject_matches(pattern: str, subject: str) -> bool:

@@ -8,7 +8,7 @@ cluster and on FerretDB (what the tests run against) alike.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Self
@@ -104,6 +104,14 @@ async def ensure_indexes(database: AsyncDatabase[Document], indexes: Mapping[str
             await database[collection].create_indexes(missing)
 
 
+async def replace_values(
+    database: AsyncDatabase[Document], collection: str, field: str, replacements: Sequence[tuple[Any, Any]]
+) -> None:
+    """Set `field` to the new value in every document holding an old one (an upgrade's usual step)."""
+    for old, new in replacements:
+        await database[collection].update_many({field: old}, {"$set": {field: new}})
+
+
 def is_duplicate_key(exc: PyMongoError) -> bool:
     return isinstance(exc, WriteError) and exc.code == DUPLICATE_KEY
 
@@ -137,6 +145,10 @@ class MongoStore:
 
     SERVICE = ""
     INDEXES: Mapping[str, Sequence[IndexModel]] = {}
+    # Named changes to documents written by earlier releases, run once each, in order, at start (the
+    # names done are kept in `<SERVICE>_upgrades`). Append; never rename one. Each must be safe to run
+    # again (a replica may start while another is running it).
+    UPGRADES: Sequence[tuple[str, Callable[[AsyncDatabase[Document]], Awaitable[None]]]] = ()
 
     def __init__(self, database: AsyncDatabase[Document]) -> None:
         self._db = database
@@ -157,6 +169,17 @@ class MongoStore:
         (a service stays NOT_SERVING meanwhile)."""
         await wait_for_server(self._db, service=self.SERVICE, retry_seconds=retry_seconds)
         await ensure_indexes(self._db, self.INDEXES)
+        await self._upgrade()
+
+    async def _upgrade(self) -> None:
+        done_in = self._db[f"{self.SERVICE}_upgrades"]
+        done = {document["_id"] async for document in done_in.find({}, {"_id": 1})}
+        for name, upgrade in self.UPGRADES:
+            if name in done:
+                continue
+            await upgrade(self._db)
+            await done_in.update_one({"_id": name}, {"$set": {"done": True}}, upsert=True)
+            log.info("store_upgraded", service=self.SERVICE, upgrade=name)
 
     async def close(self) -> None:
         await close_database(self._db)

@@ -21,7 +21,7 @@ from inbox_channel_sdk import (
 )
 from inbox_channel_sdk.limits import SenderLimit
 from inbox_events import EventBus, NotStored, PermanentError
-from inbox_events.channels import channel_token
+from inbox_events.channels import channel_fields, channel_of, check_channel_name, enum_of
 from inbox_runtime.callers import KeySource, Refused, authenticate, require_scope
 from inbox_runtime.errors import FailedPrecondition, InvalidInput
 from inbox_runtime.metrics import counter
@@ -64,7 +64,7 @@ class ChannelActions:
         self._keys = keys
         self._data_dir = data_dir
         self._mongodb = mongodb
-        self._adapters: dict[int, ChannelAdapter] = {}
+        self._adapters: dict[str, ChannelAdapter] = {}
         self._chains = SenderChains()
 
     @property
@@ -86,6 +86,9 @@ class ChannelActions:
 
     def register(self, adapter: ChannelAdapter) -> AdapterHost:
         """Host `adapter`; returns the host view it is started with."""
+        check_channel_name(adapter.channel)
+        if adapter.channel in self._adapters:
+            raise ValueError(f"two adapters serve channel {adapter.channel!r}")
         self._adapters[adapter.channel] = adapter
         return _BoundHost(self, adapter)
 
@@ -120,25 +123,24 @@ class ChannelActions:
             if isinstance(exc, NotStored):
                 raise InboundUnavailable("the event stream did not confirm it in time") from exc
             raise
-        channel = channel_token(message.channel)
+        channel = channel_of(message)
         INBOUND_ACCEPTED.labels(channel).inc()
         log.info("inbound_accepted", channel=channel, message_id=message.message_id)
 
     async def deliver(self, message: events_pb2.OutboundMessage) -> None:
-        adapter = self._adapters.get(message.channel)
+        channel = channel_of(message)
+        adapter = self._adapters.get(channel)
         if adapter is None:
-            raise PermanentError(f"no adapter for channel {message.channel} in this process")
+            raise PermanentError(f"no adapter for channel {channel!r} in this process")
         # A redelivered event (a crash after the adapter's send, before the ack) must not send again.
         if await self._store.get(message.message_id) is not None:
             log.info("outbound_already_handled", message_id=message.message_id)
             return
         result = await adapter.deliver(message)
-        await self.report_delivery(
-            message.channel, message.message_id, message.conversation_id, result.status, result.detail
-        )
+        await self.report_delivery(channel, message.message_id, message.conversation_id, result.status, result.detail)
 
     async def report_delivery(
-        self, channel: int, message_id: str, conversation_id: str, status: DeliveryStatus, detail: str = ""
+        self, channel: str, message_id: str, conversation_id: str, status: DeliveryStatus, detail: str = ""
     ) -> None:
         changed_at = now_us()
         current = await self._store.get(message_id)
@@ -150,33 +152,33 @@ class ChannelActions:
         event = events_pb2.DeliveryStatusChanged(
             message_id=message_id,
             conversation_id=conversation_id,
-            channel=channel,  # type: ignore[arg-type]
+            **channel_fields(channel),
             status=status,
             detail=detail,
             changed_at=to_timestamp(changed_at),
         )
         await self._bus.publish(event, event_id=f"delivery:{message_id}:{int(status)}", correlation_id=message_id)
-        DELIVERIES.labels(channel_token(channel), status_label(status)).inc()
+        DELIVERIES.labels(channel, status_label(status)).inc()
         log.info("delivery_status", message_id=message_id, conversation_id=conversation_id, status=int(status))
 
     async def announce_opt_out(
-        self, channel: int, contact: message_pb2.ContactPoint, opted_out: bool, keyword: str
+        self, channel: str, contact: message_pb2.ContactPoint, opted_out: bool, keyword: str
     ) -> None:
         changed_at = now_us()
         event = events_pb2.OptOutChanged(
-            channel=channel,  # type: ignore[arg-type]
+            **channel_fields(channel),
             contact=contact,
             opted_out=opted_out,
             keyword=keyword,
             changed_at=to_timestamp(changed_at),
         )
         await self._bus.publish(event, event_id=f"opt-out:{channel}:{contact.value}:{changed_at}")
-        log.info("opt_out_changed", channel=channel_token(channel), opted_out=opted_out)  # type: ignore[arg-type]
+        log.info("opt_out_changed", channel=channel, opted_out=opted_out)
 
     async def send_proactive(
         self,
         *,
-        channel: int,
+        channel: str,
         recipient: message_pb2.ContactPoint,
         text: str,
         agent_id: str,
@@ -186,16 +188,16 @@ class ChannelActions:
         """Deliver a message the customer did not ask for, then have it recorded in their thread."""
         adapter = self._adapters.get(channel)
         if adapter is None:
-            raise FailedPrecondition(f"channel {channel_token(channel)} is not configured in this process")  # type: ignore[arg-type]
+            raise FailedPrecondition(f"channel {channel!r} is not configured in this process")
         check_proactive(adapter.capabilities, recipient, text, agent_id, client_message_id)
         if isinstance(adapter, NormalisesContacts):
             recipient = adapter.normalise_contact(recipient)
         if isinstance(adapter, ConsentAware) and await adapter.is_opted_out(recipient):
-            raise FailedPrecondition(f"the customer opted out of {channel_token(channel)}")  # type: ignore[arg-type]
+            raise FailedPrecondition(f"the customer opted out of {channel}")
         message_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"proactive:{agent_id}:{client_message_id}"))
         outbound = events_pb2.OutboundMessage(
             message_id=message_id,
-            channel=channel,  # type: ignore[arg-type]
+            **channel_fields(channel),
             inbox_id=inbox_id,
             recipient=recipient,
             text=text.strip(),
@@ -222,7 +224,7 @@ class ChannelActions:
         """Place an agent's call-back and put "call-back started" in the customer's thread."""
         if not (customer_number and agent_number and agent_id and client_request_id):
             raise InvalidInput("customer_number, agent_number, agent_id and client_request_id are required")
-        adapter = self._adapters.get(message_pb2.CHANNEL_VOICE)
+        adapter = next((a for a in self._adapters.values() if isinstance(a, CallbackCapable)), None)
         if not isinstance(adapter, CallbackCapable):
             raise FailedPrecondition("the phone channel is not configured in this process")
         key = str(uuid.uuid5(uuid.NAMESPACE_URL, f"callback:{agent_id}:{client_request_id}"))
@@ -231,7 +233,7 @@ class ChannelActions:
         )
         item = events_pb2.InboundMessage(
             message_id=key,
-            channel=message_pb2.CHANNEL_VOICE,
+            **channel_fields(adapter.channel),
             inbox_id="phone",
             provider_message_id=f"{started.sid}:callback",
             sender=message_pb2.ContactPoint(kind=message_pb2.CONTACT_POINT_KIND_PHONE, value=started.customer_number),
@@ -243,10 +245,10 @@ class ChannelActions:
         await self.publish_inbound(item)
         return started
 
-    async def send_typing(self, channel: int, contact: message_pb2.ContactPoint, agent_id: str, active: bool) -> None:
+    async def send_typing(self, channel: str, contact: message_pb2.ContactPoint, agent_id: str, active: bool) -> None:
         adapter = self._adapters.get(channel)
         if not isinstance(adapter, TypingCapable):
-            raise FailedPrecondition(f"channel {channel} shows no typing indicators")
+            raise FailedPrecondition(f"channel {channel!r} shows no typing indicators")
         if isinstance(adapter, NormalisesContacts):
             contact = adapter.normalise_contact(contact)
         await adapter.send_typing(contact, agent_id, active)
@@ -280,25 +282,20 @@ class _BoundHost:
         return self._actions.mongodb
 
     async def publish_inbound(self, message: events_pb2.InboundMessage) -> None:
+        message.channel_name = self._adapter.channel
+        message.channel = enum_of(self._adapter.channel)
         await self._actions.publish_inbound(message)
 
     async def authorized(self, authorization: str | None, scope: str) -> bool:
         return await self._actions.authorized(authorization, scope)
 
     async def report_delivery(
-        self,
-        channel: message_pb2.Channel.ValueType,
-        message_id: str,
-        conversation_id: str,
-        status: DeliveryStatus,
-        detail: str = "",
+        self, message_id: str, conversation_id: str, status: DeliveryStatus, detail: str = ""
     ) -> None:
-        await self._actions.report_delivery(channel, message_id, conversation_id, status, detail)
+        await self._actions.report_delivery(self._adapter.channel, message_id, conversation_id, status, detail)
 
     async def signal(self, topic: str, data: bytes) -> None:
         await self._actions.signal(self._adapter, topic, data)
 
-    async def announce_opt_out(
-        self, channel: message_pb2.Channel.ValueType, contact: message_pb2.ContactPoint, opted_out: bool, keyword: str
-    ) -> None:
-        await self._actions.announce_opt_out(channel, contact, opted_out, keyword)
+    async def announce_opt_out(self, contact: message_pb2.ContactPoint, opted_out: bool, keyword: str) -> None:
+        await self._actions.announce_opt_out(self._adapter.channel, contact, opted_out, keyword)

@@ -35,7 +35,7 @@ from inbox.message.v1 import message_pb2
 from inbox_channel_sdk import ChannelAdapter
 from inbox_devstack.events import stored_events
 from inbox_devstack.nats_server import NatsServer
-from inbox_events.channels import channel_token
+from inbox_events.channels import channel_fields, channel_of
 
 from inbox_channels.app import RunningChannels
 from inbox_channels.domain import status_advances
@@ -95,7 +95,7 @@ class AdapterConformance:
     async def inbound(runtime: RunningChannels, at_least: int = 0) -> list[events_pb2.InboundMessage]:
         [adapter] = runtime.actions.adapters
         url = runtime.nats_url
-        subject = f"inbound.{channel_token(adapter.channel)}"
+        subject = f"inbound.{adapter.channel}"
         return await stored_events(url, subject, events_pb2.InboundMessage, at_least=at_least, timeout=3)
 
     async def test_each_sample_becomes_one_inbound_event(self, case: ConformanceCase, runtime: RunningChannels) -> None:
@@ -108,8 +108,8 @@ class AdapterConformance:
         wanted = [s.provider_message_id for s in case.samples]
         assert got == wanted, f"expected one event per sample with provider ids {wanted}, the stream holds {got}"
         for event, sample in zip(events, case.samples, strict=True):
-            assert event.channel == adapter.channel, (
-                f"sample {sample.name}: expected channel {adapter.channel}, the event says {event.channel}"
+            assert channel_of(event) == adapter.channel, (
+                f"sample {sample.name}: expected channel {adapter.channel!r}, the event says {channel_of(event)!r}"
             )
             assert event.sender == sample.sender, (
                 f"sample {sample.name}: expected sender {sample.sender}, the event says {event.sender}"
@@ -145,7 +145,7 @@ class AdapterConformance:
         return events_pb2.OutboundMessage(
             message_id=message_id,
             conversation_id="conformance-conversation",
-            channel=adapter.channel,
+            **channel_fields(adapter.channel),
             recipient=case.recipient,
             text="Hello from the conformance kit",
             idempotency_key=f"key-{message_id}",

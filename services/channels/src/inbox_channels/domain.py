@@ -48,7 +48,7 @@ def status_advances(current: DeliveryStatus | None, new: DeliveryStatus) -> bool
 class Delivery:
     message_id: str
     conversation_id: str
-    channel: int
+    channel: str  # its registered name
     status: DeliveryStatus
     detail: str
     updated_at_us: int

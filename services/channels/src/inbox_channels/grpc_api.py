@@ -7,6 +7,7 @@ from typing import Any
 import grpc
 from inbox.channels.v1 import channel_service_pb2 as pb
 from inbox.channels.v1 import channel_service_pb2_grpc as pb_grpc
+from inbox_events.channels import channel_fields, requested_channel
 from inbox_runtime.callers import acting_agent, current_caller
 from inbox_runtime.errors import InvalidInput, NotFound
 from inbox_runtime.grpc_server import ServiceRegistration, translate_errors
@@ -29,7 +30,8 @@ class ChannelApi(pb_grpc.ChannelServiceServicer):
             caps = adapter.capabilities
             channels.append(
                 pb.ChannelInfo(
-                    channel=adapter.channel,
+                    **channel_fields(adapter.channel),
+                    display_name=adapter.display_name or adapter.channel,
                     adapter=adapter.name,
                     capabilities=pb.ChannelCapabilities(
                         max_text_length=caps.max_text_length,
@@ -56,7 +58,7 @@ class ChannelApi(pb_grpc.ChannelServiceServicer):
             raise NotFound(f"no delivery recorded for message {request.message_id}")
         return pb.GetDeliveryStatusResponse(
             message_id=delivery.message_id,
-            channel=delivery.channel,  # type: ignore[arg-type]
+            **channel_fields(delivery.channel),
             status=delivery.status,
             detail=delivery.detail,
             updated_at=to_timestamp(delivery.updated_at_us),
@@ -65,7 +67,7 @@ class ChannelApi(pb_grpc.ChannelServiceServicer):
     @translate_errors
     async def SendMessage(self, request: pb.SendMessageRequest, context: Context) -> pb.SendMessageResponse:
         message_id, delivery = await self._actions.send_proactive(
-            channel=request.channel,
+            channel=_channel(request),
             recipient=request.recipient,
             text=request.text,
             agent_id=acting_agent(current_caller(), request.agent_id),
@@ -79,7 +81,7 @@ class ChannelApi(pb_grpc.ChannelServiceServicer):
         agent_id = acting_agent(current_caller(), request.agent_id, must_be_agent=True)
         if not request.recipient.value:
             raise InvalidInput("recipient is required")
-        await self._actions.send_typing(request.channel, request.recipient, agent_id, request.active)
+        await self._actions.send_typing(_channel(request), request.recipient, agent_id, request.active)
         return pb.SendTypingResponse()
 
     @translate_errors
@@ -92,6 +94,16 @@ class ChannelApi(pb_grpc.ChannelServiceServicer):
             client_request_id=request.client_request_id,
         )
         return pb.StartCallbackResponse(call_id=started.sid, status=started.status)
+
+
+def _channel(request: pb.SendMessageRequest | pb.SendTypingRequest) -> str:
+    try:
+        channel = requested_channel(request)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+    if not channel:
+        raise InvalidInput("channel_name (or channel) is required")
+    return channel
 
 
 def registration(actions: ChannelActions) -> ServiceRegistration:

@@ -8,16 +8,14 @@ from inbox.channels.v1 import events_pb2
 from inbox.conversations.v1 import events_pb2 as conversation_events
 from inbox_channel_sdk import ChannelAdapter, Erasable
 from inbox_events import ConsumerSpec, Event
-from inbox_events.channels import channel_token
 
 from inbox_channels.actions import ChannelActions
 
 
 def outbound_consumer(adapter: ChannelAdapter) -> ConsumerSpec[events_pb2.OutboundMessage]:
-    token = channel_token(adapter.channel)
     return ConsumerSpec(
-        durable=f"channels-{token}-on-outbound",
-        subjects=(f"outbound.{token}",),
+        durable=f"channels-{adapter.channel}-on-outbound",
+        subjects=(f"outbound.{adapter.channel}",),
         event_type=events_pb2.OutboundMessage,
     )
 

@@ -11,7 +11,7 @@ import structlog
 from inbox.channels.v1 import channel_service_pb2, channel_service_pb2_grpc
 from inbox.conversations.v1 import conversation_service_pb2_grpc
 from inbox.routing.v1 import routing_service_pb2, routing_service_pb2_grpc
-from inbox_events.channels import channel_token
+from inbox_events.channels import channel_of
 from inbox_runtime.grpc_client import authenticated_channel
 from inbox_runtime.healthcheck import is_serving
 
@@ -65,7 +65,7 @@ class Backends:
         except grpc.aio.AioRpcError as exc:
             log.warning("channels_unlisted", code=exc.code().name)
             return ()
-        found = tuple(channel_token(c.channel) for c in listed.channels if c.capabilities.text_replies)
+        found = tuple(channel_of(c) for c in listed.channels if c.capabilities.text_replies)
         self._reply_channels = (now, found)
         return found
 

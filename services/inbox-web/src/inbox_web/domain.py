@@ -17,7 +17,7 @@ from inbox.conversations.v1 import events_pb2 as conversation_events
 from inbox.events.v1 import envelope_pb2
 from inbox.message.v1 import message_pb2
 from inbox.routing.v1 import events_pb2 as routing_events
-from inbox_events.channels import channel_from_token, tokens
+from inbox_events.channels import built_in_names, enum_of
 from inbox_runtime.errors import InvalidInput
 
 __all__ = ["InvalidInput"]
@@ -244,7 +244,7 @@ def local_path(back: str, default: str = "/") -> str:
 
 
 # The channels a list can be narrowed to, as the filter names them.
-LIST_CHANNELS: dict[str, int] = {token: int(channel_from_token(token)) for token in tokens()}
+LIST_CHANNELS: dict[str, int] = {name: int(enum_of(name)) for name in built_in_names()}
 _LANGUAGE = re.compile(r"^[a-z]{2,3}$")
 
 
@@ -338,10 +338,7 @@ def filled(text: str, first_name: str, agent_name: str) -> str:
 def reply_channel(choice: str) -> int:
     """The channel picked for a reply (the picker offers what the deployment runs); 0, the customer's
     latest, when none or an unknown one is picked (threading refuses one it cannot send on)."""
-    try:
-        return int(channel_from_token(choice)) if choice else 0
-    except ValueError:
-        return 0
+    return int(enum_of(choice))
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from inbox.channels.v1 import events_pb2 as channel_events
 from inbox.conversations.v1 import conversation_pb2, conversation_service_pb2
 from inbox.message.v1 import message_pb2
 from inbox.routing.v1 import routing_service_pb2
-from inbox_events.channels import channel_token
+from inbox_events.channels import name_of_enum
 from inbox_runtime.auth import same_secret
 from inbox_runtime.callers import Agent
 from inbox_runtime.grpc_client import acting_for
@@ -165,7 +165,7 @@ def _conversation_view(c: conversation_pb2.Conversation, now_s: float | None = N
 
 
 def _channel_name(channel: int) -> str:
-    return channel_token(channel)
+    return name_of_enum(channel)
 
 
 def _agent_view(a: routing_service_pb2.Agent, now_s: float) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Any
 import structlog
 from inbox.routing.v1 import events_pb2 as routing_events
 from inbox_events import EventBus, Outgoing
+from inbox_events.channels import channel_fields, name_of_enum
 from inbox_runtime.metrics import gauge
 from inbox_runtime.optimistic import until_applied
 from inbox_runtime.timestamps import now_us, to_timestamp
@@ -219,7 +220,7 @@ class RoutingActions:
             event: Any = routing_events.ConversationAssigned(
                 conversation_id=conversation_id,
                 agent_id=assignment.agent_id,
-                channel=assignment.channel,  # type: ignore[arg-type]
+                **channel_fields(name_of_enum(assignment.channel)),
                 assigned_at=to_timestamp(since),
                 reason=assignment.reason,
             )
@@ -228,7 +229,7 @@ class RoutingActions:
             event = routing_events.ConversationOffered(
                 conversation_id=conversation_id,
                 agent_id=assignment.agent_id,
-                channel=assignment.channel,  # type: ignore[arg-type]
+                **channel_fields(name_of_enum(assignment.channel)),
                 offered_at=to_timestamp(since),
                 expires_at=to_timestamp(assignment.offer_expires_us),
                 reason=assignment.reason,
@@ -248,7 +249,7 @@ class RoutingActions:
         available = await self._store.available_agents(assignment.team)
         event = routing_events.ConversationQueued(
             conversation_id=assignment.conversation_id,
-            channel=assignment.channel,  # type: ignore[arg-type]
+            **channel_fields(name_of_enum(assignment.channel)),
             queued_at=to_timestamp(assignment.since_us),
             reason=assignment.reason,
             position=position,

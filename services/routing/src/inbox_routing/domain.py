@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from typing import Any, NamedTuple
 
-from inbox_events.channels import channel_from_token
+from inbox_events.channels import built_in_number
 from inbox_runtime.errors import FailedPrecondition, InvalidInput, NotFound
 
 __all__ = ["FailedPrecondition", "InvalidInput", "NotFound"]  # re-exported: the errors this domain raises
@@ -213,7 +213,7 @@ def parse_rules(doc: Mapping[str, Any]) -> RuleSet:
         channels = []
         for name in _strings(match.get("channels"), f"{path}.match.channels"):
             try:
-                channels.append(int(channel_from_token(name)))
+                channels.append(built_in_number(name))
             except ValueError as exc:
                 raise InvalidInput(f"{path}.match.channels: {exc}") from None
         attributes = match.get("attributes", {})

@@ -12,7 +12,7 @@ from inbox.channels.v1 import events_pb2 as channel_events
 from inbox.conversations.v1 import events_pb2 as conversation_events
 from inbox.message.v1 import message_pb2
 from inbox_events import BadCursor, ConsumerSpec, Event, EventBus, FeedCursor, Outgoing, Postponed
-from inbox_events.channels import contact_kind
+from inbox_events.channels import channel_fields, contact_kind, name_of_enum
 from inbox_events.erasure import ErasureScope, is_about, notice_wait_seconds
 from inbox_events.feed import Feed
 from inbox_language import Detector
@@ -169,7 +169,7 @@ class ThreadingActions:
             opened = conversation_events.ConversationOpened(
                 conversation_id=conversation.conversation_id,
                 customer_id=conversation.customer_id,
-                channel=message.channel,  # type: ignore[arg-type]
+                **channel_fields(name_of_enum(message.channel)),
                 inbox_id=conversation.inbox_id,
                 opened_at=to_timestamp(conversation.opened_at_us),
                 language=conversation.language,
@@ -182,7 +182,7 @@ class ThreadingActions:
             reopened = conversation_events.ConversationReopened(
                 conversation_id=conversation.conversation_id,
                 customer_id=conversation.customer_id,
-                channel=message.channel,  # type: ignore[arg-type]
+                **channel_fields(name_of_enum(message.channel)),
                 inbox_id=conversation.inbox_id,
                 reopened_at=to_timestamp(message.received_at_us or self._now()),
                 previous_agent_id=outcome.previous_agent_id,
@@ -597,7 +597,7 @@ class ThreadingActions:
         else:
             source = await self._store.last_inbound(conversation_id, channel)
             contact_value = (
-                await self._store.latest_contact(conversation.customer_id, contact_kind(channel))
+                await self._store.latest_contact(conversation.customer_id, contact_kind(name_of_enum(channel)))
                 if source is None and channel
                 else None
             )
@@ -620,7 +620,7 @@ class ThreadingActions:
             message_id=stored.message_id,
             conversation_id=conversation_id,
             customer_id=stored.customer_id,
-            channel=route.channel,  # type: ignore[arg-type]
+            **channel_fields(name_of_enum(route.channel)),
             inbox_id=route.inbox_id,
             recipient=message_pb2.ContactPoint(kind=route.recipient.kind, value=route.recipient.value),  # type: ignore[arg-type]
             text=stored.text,
@@ -729,7 +729,7 @@ class ThreadingActions:
             actor=actor,
             changed_at=to_timestamp(activity.sent_at_us),
             assignee_agent_id=conversation.assignee_agent_id,
-            channel=conversation.channel,  # type: ignore[arg-type]
+            **channel_fields(name_of_enum(conversation.channel)),
         )
         if conversation.snoozed_until_us:
             changed.snoozed_until.CopyFrom(to_timestamp(conversation.snoozed_until_us))

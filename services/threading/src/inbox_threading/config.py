@@ -3,7 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from inbox_events.channels import channel_from_token
+from inbox_events.channels import built_in_number
 from inbox_language import DEFAULT_LANGUAGES, unsupported
 from inbox_runtime.config import CommonSettings, ConfigError, env, env_list
 
@@ -70,7 +70,7 @@ def _languages(codes: tuple[str, ...]) -> tuple[str, ...]:
 
 def _channel(name: str) -> int:
     try:
-        return int(channel_from_token(name))
+        return built_in_number(name)
     except ValueError as exc:
         raise ConfigError(f"THREADING_QUEUE_NOTICE_CHANNELS: {exc}") from None
 

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 
-from inbox_events.channels import channel_label
+from inbox_events.channels import channel_label, name_of_enum
 from inbox_runtime.callers import Caller
 from inbox_runtime.errors import FailedPrecondition, InvalidInput, NotFound, PermissionDenied
 
@@ -405,7 +405,7 @@ def automatic_target(
 
 def continued_by(previous_channel: int, channel: int) -> str | None:
     """The activity line when a conversation moves to another channel, e.g. "Continued by SMS"."""
-    label = channel_label(channel)
+    label = channel_label(name_of_enum(channel))
     if previous_channel == channel or not label:
         return None
     return f"Continued by {label}"
@@ -544,7 +544,7 @@ def export_document(
             "display_name": facts.display_name,
             "contact_points": [{"kind": c.kind, "value": c.value} for c in facts.contact_points],
             "first_contact_at_us": facts.first_contact_at_us,
-            "channels_used": [channel_label(c, str(c)) for c in facts.channels_used],
+            "channels_used": [channel_label(name_of_enum(c), str(c)) for c in facts.channels_used],
         },
         "conversations": [
             {
@@ -563,7 +563,7 @@ def export_document(
                 "conversation_id": i.conversation_id,
                 "kind": ItemKind(i.kind).name.lower(),
                 "direction": i.direction.name.lower(),
-                "channel": channel_label(i.channel, str(i.channel)),
+                "channel": channel_label(name_of_enum(i.channel), str(i.channel)),
                 "agent_id": i.agent_id,
                 "text": i.text,
                 "sent_at_us": i.sent_at_us,

@@ -15,6 +15,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from inbox.conversations.v1 import conversation_service_pb2 as pb
 from inbox.conversations.v1 import conversation_service_pb2_grpc as pb_grpc
 from inbox_events import conversation_of, payload_of
+from inbox_events.channels import built_in_number, requested_channel
 from inbox_runtime.callers import acting_agent, current_caller
 from inbox_runtime.errors import InvalidInput, NotFound, PermissionDenied
 from inbox_runtime.grpc_server import ServiceRegistration, translate_errors
@@ -89,7 +90,7 @@ class ConversationApi(pb_grpc.ConversationServiceServicer):
             assignee_agent_id=request.assignee_agent_id,
             statuses=statuses,
             team=request.team,
-            channels=tuple(request.channels),
+            channels=(*request.channels, *(_channel_number(name) for name in request.channel_names)),
             language=request.language,
             tag=request.tag,
             customer_id=request.customer_id,
@@ -121,7 +122,7 @@ class ConversationApi(pb_grpc.ConversationServiceServicer):
         agent_id = acting_agent(current_caller(), request.agent_id, must_be_agent=True)
         await self._check_visible(request.conversation_id)
         message = await self._actions.send_reply(
-            request.conversation_id, agent_id, request.text, request.client_reply_id, request.channel
+            request.conversation_id, agent_id, request.text, request.client_reply_id, _requested_channel(request)
         )
         return pb.SendReplyResponse(message=message_to_proto(message))
 
@@ -289,3 +290,17 @@ def registration(actions: ThreadingActions) -> ServiceRegistration:
         servicer=ConversationApi(actions),
         add_to_server=pb_grpc.add_ConversationServiceServicer_to_server,
     )
+
+
+def _channel_number(name: str) -> int:
+    try:
+        return built_in_number(name)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+
+
+def _requested_channel(request: pb.SendReplyRequest) -> int:
+    try:
+        return built_in_number(requested_channel(request))
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None

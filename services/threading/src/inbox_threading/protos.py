@@ -5,6 +5,7 @@ from __future__ import annotations
 from inbox.channels.v1 import events_pb2 as channel_events
 from inbox.conversations.v1 import conversation_pb2
 from inbox.message.v1 import message_pb2
+from inbox_events.channels import channel_fields, name_of_enum
 from inbox_runtime.timestamps import from_timestamp, to_timestamp
 
 from inbox_threading.domain import (
@@ -58,7 +59,7 @@ def message_to_proto(message: StoredMessage) -> conversation_pb2.Message:
         conversation_id=message.conversation_id,
         customer_id=message.customer_id,
         direction=int(message.direction),  # type: ignore[arg-type]
-        channel=message.channel,  # type: ignore[arg-type]
+        **channel_fields(name_of_enum(message.channel)),
         agent_id=message.agent_id,
         text=message.text,
         sent_at=to_timestamp(message.sent_at_us),
@@ -89,7 +90,7 @@ def conversation_to_proto(conversation: Conversation) -> conversation_pb2.Conver
         conversation_id=conversation.conversation_id,
         customer_id=conversation.customer_id,
         status=int(conversation.status),  # type: ignore[arg-type]
-        channel=conversation.channel,  # type: ignore[arg-type]
+        **channel_fields(name_of_enum(conversation.channel)),
         inbox_id=conversation.inbox_id,
         assignee_agent_id=conversation.assignee_agent_id,
         opened_at=to_timestamp(conversation.opened_at_us),
@@ -125,6 +126,7 @@ def profile_to_proto(facts: CustomerFacts, now_us: int) -> conversation_pb2.Cust
         last_contact_at=to_timestamp(facts.last_contact_at_us),
         tenure_days=facts.tenure_days(now_us),
         channels_used=list(facts.channels_used),  # type: ignore[arg-type]
+        channel_names_used=[name_of_enum(c) for c in facts.channels_used],
         conversation_count=facts.conversation_count,
         open_conversation_id=facts.open_conversation_id,
         last_agent_id=facts.last_agent_id,

@@ -3,8 +3,10 @@ once ("<message>#<status>"), so replicas reporting the same status record it onc
 
 from __future__ import annotations
 
-from inbox_runtime.mongo import MongoStore
+from inbox_events.channels import enum_names
+from inbox_runtime.mongo import Document, MongoStore, replace_values
 from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
 
 from inbox_channels.domain import Delivery, delivery_rank
 
@@ -12,9 +14,14 @@ STATUSES = "channels_delivery_statuses"
 INDEXES = {STATUSES: [IndexModel([("message_id", ASCENDING), ("rank", DESCENDING)])]}
 
 
+async def channels_by_name(database: AsyncDatabase[Document]) -> None:
+    await replace_values(database, STATUSES, "channel", enum_names())
+
+
 class MongoDeliveryStore(MongoStore):
     SERVICE = "channels"
     INDEXES = INDEXES
+    UPGRADES = (("channels-by-name", channels_by_name),)
 
     async def record(self, delivery: Delivery) -> bool:
         return await self._insert_if_absent(

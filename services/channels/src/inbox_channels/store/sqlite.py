@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from inbox_events.channels import sql_name_of_enum
 from inbox_runtime.sqlite import SqliteStore
 
 from inbox_channels.domain import Delivery, delivery_rank
@@ -38,9 +39,28 @@ INSERT INTO delivery_statuses
 DROP TABLE deliveries;
 """
 
+# Channels by name (`sms`, `telegram`) instead of the v1 enum's number.
+MIGRATION_V3 = f"""
+CREATE TABLE delivery_statuses_v3 (
+    message_id TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    rank INTEGER NOT NULL,
+    conversation_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    updated_at_us INTEGER NOT NULL,
+    PRIMARY KEY (message_id, status)
+);
+INSERT INTO delivery_statuses_v3
+    SELECT message_id, status, rank, conversation_id, {sql_name_of_enum("channel")}, detail, updated_at_us
+    FROM delivery_statuses;
+DROP TABLE delivery_statuses;
+ALTER TABLE delivery_statuses_v3 RENAME TO delivery_statuses;
+"""
+
 
 class SqliteDeliveryStore(SqliteStore):
-    MIGRATIONS = (SCHEMA, MIGRATION_V2)
+    MIGRATIONS = (SCHEMA, MIGRATION_V2, MIGRATION_V3)
 
     async def record(self, delivery: Delivery) -> bool:
         values = (

@@ -61,7 +61,8 @@ def _field(payload: dict[str, Any], name: str, pattern: re.Pattern[str] | None =
 
 class ApiChannelAdapter:
     name = "api"
-    channel = message_pb2.CHANNEL_API
+    channel = "api"
+    display_name = "API"
     capabilities = Capabilities(max_text_length=MAX_TEXT_LENGTH, read_receipts=True)
 
     def __init__(self) -> None:
@@ -121,7 +122,6 @@ class ApiChannelAdapter:
         name = payload.get("name") if isinstance(payload.get("name"), str) else ""
         item = events_pb2.InboundMessage(
             message_id=api_message_id(external_id),
-            channel=self.channel,
             inbox_id=self._inbox_id,
             provider_message_id=external_id,
             # Signed by a trusted system: its user ids are verified identities.
@@ -149,7 +149,7 @@ class ApiChannelAdapter:
         if row is None:
             raise WebhookRejected(404, "no such message")
         detail = payload.get("detail") if isinstance(payload.get("detail"), str) else ""
-        await self._host.report_delivery(self.channel, message_id, row[0], status, str(detail)[:500])
+        await self._host.report_delivery(message_id, row[0], status, str(detail)[:500])
         return JSONResponse({"ok": True})
 
     async def deliver(self, message: events_pb2.OutboundMessage) -> DeliveryResult:

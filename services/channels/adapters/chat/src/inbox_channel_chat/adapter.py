@@ -53,7 +53,8 @@ UPLOAD_PATH = "/chat/uploads"
 
 class ChatAdapter:
     name = "chat"
-    channel = message_pb2.CHANNEL_CHAT
+    channel = "chat"
+    display_name = "Chat"
     capabilities = Capabilities(
         max_text_length=MAX_TEXT_LENGTH, attachments=True, typing_indicators=True, read_receipts=True
     )
@@ -143,7 +144,7 @@ class ChatAdapter:
                     return
                 if await self._store.records.mark_delivered(reply.message_id, now_us()):
                     await self._host.report_delivery(
-                        self.channel, reply.message_id, reply.conversation_id, events_pb2.DELIVERY_STATUS_DELIVERED
+                        reply.message_id, reply.conversation_id, events_pb2.DELIVERY_STATUS_DELIVERED
                     )
 
     async def _send_to_visitor(self, visitor_id: str, frame: Mapping[str, object]) -> bool:
@@ -230,9 +231,7 @@ class ChatAdapter:
             conversation_id = await self._store.records.conversation_of(frame.message_id, visitor_id)
             if conversation_id is None:
                 raise InvalidInput("no such message for this visitor")
-            await self._host.report_delivery(
-                self.channel, frame.message_id, conversation_id, events_pb2.DELIVERY_STATUS_READ
-            )
+            await self._host.report_delivery(frame.message_id, conversation_id, events_pb2.DELIVERY_STATUS_READ)
         else:
             raise InvalidInput("hello was already sent")
 
@@ -242,7 +241,6 @@ class ChatAdapter:
         identity = await self._store.records.identity(visitor_id)
         inbound = events_pb2.InboundMessage(
             message_id=message_id,
-            channel=message_pb2.CHANNEL_CHAT,
             inbox_id=self._inbox_id,
             provider_message_id=f"{visitor_id}:{frame.client_message_id}",
             sender=message_pb2.ContactPoint(kind=message_pb2.CONTACT_POINT_KIND_CHAT_VISITOR, value=visitor_id),

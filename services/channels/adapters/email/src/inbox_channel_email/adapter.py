@@ -39,7 +39,8 @@ def email_item_id(sender: str, email_message_id: str) -> str:
 
 class EmailAdapter:
     name = "email"
-    channel = message_pb2.CHANNEL_EMAIL
+    channel = "email"
+    display_name = "Email"
     capabilities = Capabilities(html=True, attachments=True)
 
     def __init__(self) -> None:
@@ -144,7 +145,6 @@ class EmailAdapter:
         assert self._store is not None
         item = events_pb2.InboundMessage(
             message_id=email_item_id(parsed.sender, parsed.message_id),
-            channel=self.channel,
             inbox_id=self._settings.inboxes.get(inbox_address, "email"),
             # Threading's de-duplication key: the sender's own, like the item id.
             provider_message_id=f"{parsed.sender}:{parsed.message_id}",
@@ -194,7 +194,7 @@ class EmailAdapter:
             sent = await self._store.sent(mail_key=mail_key) if mail_key else None
             if sent is not None:
                 await self._host.report_delivery(
-                    self.channel, sent.message_id, sent.conversation_id, events_pb2.DELIVERY_STATUS_FAILED, "bounced"
+                    sent.message_id, sent.conversation_id, events_pb2.DELIVERY_STATUS_FAILED, "bounced"
                 )
 
     async def _attachment(self, request: Request) -> Response:

@@ -50,7 +50,8 @@ def sms_message_id(message_sid: str) -> str:
 
 class SmsAdapter:
     name = "sms"
-    channel = message_pb2.CHANNEL_SMS
+    channel = "sms"
+    display_name = "SMS"
     capabilities = Capabilities(max_text_length=MAX_SMS_LENGTH, attachments=True)
 
     def __init__(self) -> None:
@@ -105,18 +106,17 @@ class SmsAdapter:
         contact = message_pb2.ContactPoint(kind=message_pb2.CONTACT_POINT_KIND_PHONE, value=sender)
         if keyword is Keyword.OPT_OUT:
             await self._store.set_opt_out(sender, body.strip().upper(), now_us())
-            await self._host.announce_opt_out(self.channel, contact, True, body.strip().upper())
+            await self._host.announce_opt_out(contact, True, body.strip().upper())
             return twiml()
         if keyword is Keyword.OPT_IN:
             await self._store.clear_opt_out(sender)
-            await self._host.announce_opt_out(self.channel, contact, False, body.strip().upper())
+            await self._host.announce_opt_out(contact, False, body.strip().upper())
             return twiml()
         if keyword is Keyword.HELP:
             help_reply = f"<Message>{escape(self._help_text)}</Message>"
             return twiml(f'<?xml version="1.0" encoding="UTF-8"?><Response>{help_reply}</Response>')
         inbound = events_pb2.InboundMessage(
             message_id=sms_message_id(fields["MessageSid"]),
-            channel=self.channel,
             inbox_id=inbox_id,
             provider_message_id=fields["MessageSid"],
             sender=contact,
@@ -151,7 +151,7 @@ class SmsAdapter:
             return twiml()
         detail = fields.get("ErrorCode", "")
         await self._host.report_delivery(
-            self.channel, item.message_id, item.conversation_id, status, f"error {detail}" if detail else ""
+            item.message_id, item.conversation_id, status, f"error {detail}" if detail else ""
         )
         return twiml()
 

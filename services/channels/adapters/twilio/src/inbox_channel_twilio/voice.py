@@ -70,7 +70,8 @@ def answer_twiml(*, open_now: bool, greeting: str, closed_message: str, queue: s
 
 class VoiceAdapter:
     name = "voice"
-    channel = message_pb2.CHANNEL_VOICE
+    channel = "voice"
+    display_name = "Phone"
     capabilities = Capabilities(text_replies=False)
 
     def __init__(self) -> None:
@@ -144,7 +145,6 @@ class VoiceAdapter:
         assert self._host is not None
         inbound = events_pb2.InboundMessage(
             message_id=item_id,
-            channel=self.channel,
             inbox_id=inbox_id,
             provider_message_id=provider_id,
             sender=contact,
