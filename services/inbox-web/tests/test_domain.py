@@ -148,7 +148,8 @@ def test_the_list_s_views_default_to_what_is_open() -> None:
 
 def test_a_reply_goes_where_the_agent_picks_else_where_the_customer_last_wrote() -> None:
 
-    assert reply_channel("email") == 2 and reply_channel("") == 0 and reply_channel("fax") == 0
+    assert reply_channel("email") == "email" and reply_channel("telegram") == "telegram"
+    assert reply_channel("") == "" and reply_channel("<b>") == ""
 
 
 def test_canned_responses_are_checked_and_filled_for_the_customer() -> None:
@@ -185,7 +186,7 @@ def test_tags_are_separated_by_spaces_or_commas() -> None:
 
 def test_a_list_filter_takes_one_channel_tag_and_language_and_says_what_is_wrong() -> None:
     chosen = list_filter({"channel": "Email", "tag": " VIP ", "language": "ES"})
-    assert chosen == ListFilter("email", "vip", "es") and chosen.channels() == [2]
+    assert chosen == ListFilter("email", "vip", "es") and chosen.channels() == ["email"]
     assert chosen.query() == "channel=email&tag=vip&language=es"
     assert list_filter({}) == ListFilter() and ListFilter().query() == "" and ListFilter().channels() == []
     for bad, says in (

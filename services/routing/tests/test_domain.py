@@ -165,7 +165,7 @@ def test_escalation_steps_apply_by_waiting_time() -> None:
     [
         ({"rules": [{"match": {}}]}, "needs an id"),
         ({"rules": [{"id": "a"}, {"id": "a"}]}, "used twice"),
-        ({"rules": [{"id": "a", "match": {"channels": ["fax"]}}]}, "unknown channel"),
+        ({"rules": [{"id": "a", "match": {"channels": ["Fax!"]}}]}, "is not a channel's name"),
         ({"rules": [{"id": "a", "match": {"colour": "red"}}]}, "unknown keys"),
         ({"default": {"priority": 1000}}, "priority"),
         ({"default": {"required_skills": {"x": 11}}}, "required_skills.x"),
@@ -191,14 +191,14 @@ def test_wait_estimates() -> None:
         ("", "Ada", {}, (), {}),
         ("has space", "Ada", {}, (), {}),
         ("ada", " ", {}, (), {}),
-        ("ada", "Ada", {99: 1}, (), {}),
+        ("ada", "Ada", {"Fax!": 1}, (), {}),
         ("ada", "Ada", {CHAT: -1}, (), {}),
         ("ada", "Ada", {}, ("bad team",), {}),
         ("ada", "Ada", {}, (), {"refunds": 0}),
     ],
 )
 def test_invalid_agents_are_refused(
-    agent_id: str, name: str, caps: dict[int, int], teams: tuple[str, ...], skills: dict[str, int]
+    agent_id: str, name: str, caps: dict[str, int], teams: tuple[str, ...], skills: dict[str, int]
 ) -> None:
     with pytest.raises(InvalidInput):
         validate_agent(agent_id, name, caps, teams, skills)

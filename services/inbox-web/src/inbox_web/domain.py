@@ -17,7 +17,7 @@ from inbox.conversations.v1 import events_pb2 as conversation_events
 from inbox.events.v1 import envelope_pb2
 from inbox.message.v1 import message_pb2
 from inbox.routing.v1 import events_pb2 as routing_events
-from inbox_events.channels import built_in_names, enum_of
+from inbox_events.channels import built_in_names, is_channel_name
 from inbox_runtime.errors import InvalidInput
 
 __all__ = ["InvalidInput"]
@@ -244,7 +244,7 @@ def local_path(back: str, default: str = "/") -> str:
 
 
 # The channels a list can be narrowed to, as the filter names them.
-LIST_CHANNELS: dict[str, int] = {name: int(enum_of(name)) for name in built_in_names()}
+LIST_CHANNELS: tuple[str, ...] = built_in_names()
 _LANGUAGE = re.compile(r"^[a-z]{2,3}$")
 
 
@@ -262,8 +262,8 @@ class ListFilter:
             {k: v for k, v in (("channel", self.channel), ("tag", self.tag), ("language", self.language)) if v}
         )
 
-    def channels(self) -> list[int]:
-        return [LIST_CHANNELS[self.channel]] if self.channel else []
+    def channels(self) -> list[str]:
+        return [self.channel] if self.channel else []
 
 
 def list_filter(params: Mapping[str, str]) -> ListFilter:
@@ -335,10 +335,10 @@ def filled(text: str, first_name: str, agent_name: str) -> str:
     return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
 
 
-def reply_channel(choice: str) -> int:
-    """The channel picked for a reply (the picker offers what the deployment runs); 0, the customer's
-    latest, when none or an unknown one is picked (threading refuses one it cannot send on)."""
-    return int(enum_of(choice))
+def reply_channel(choice: str) -> str:
+    """The channel picked for a reply (the picker offers what the deployment runs); "", the customer's
+    latest, when none or no channel's name is picked (threading refuses one it cannot send on)."""
+    return choice if is_channel_name(choice) else ""
 
 
 @dataclass(frozen=True)

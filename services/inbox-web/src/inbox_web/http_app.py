@@ -25,7 +25,7 @@ from inbox.channels.v1 import events_pb2 as channel_events
 from inbox.conversations.v1 import conversation_pb2, conversation_service_pb2
 from inbox.message.v1 import message_pb2
 from inbox.routing.v1 import routing_service_pb2
-from inbox_events.channels import name_of_enum
+from inbox_events.channels import channel_of
 from inbox_runtime.auth import same_secret
 from inbox_runtime.callers import Agent
 from inbox_runtime.grpc_client import acting_for
@@ -150,7 +150,7 @@ def _conversation_view(c: conversation_pb2.Conversation, now_s: float | None = N
         "conversation_id": c.conversation_id,
         "customer_id": c.customer_id,
         "customer": c.customer_label or f"Customer {c.customer_id[:8]}",
-        "channel": _label(message_pb2.Channel.Name(c.channel), "CHANNEL_"),
+        "channel": channel_of(c),
         "status": _label(conversation_pb2.ConversationStatus.Name(c.status), "CONVERSATION_STATUS_"),
         "message_count": c.message_count,
         "last_activity": _iso(c.last_activity_at),
@@ -164,13 +164,9 @@ def _conversation_view(c: conversation_pb2.Conversation, now_s: float | None = N
     }
 
 
-def _channel_name(channel: int) -> str:
-    return name_of_enum(channel)
-
-
 def _agent_view(a: routing_service_pb2.Agent, now_s: float) -> dict[str, Any]:
     def per_channel(entries: Iterable[routing_service_pb2.ChannelCapacity]) -> dict[str, int]:
-        return {_channel_name(e.channel): e.capacity for e in entries}
+        return {channel_of(e): e.capacity for e in entries}
 
     seen = a.last_seen_at.seconds
     return {
@@ -179,7 +175,7 @@ def _agent_view(a: routing_service_pb2.Agent, now_s: float) -> dict[str, Any]:
         "presence": _label(routing_service_pb2.Presence.Name(a.presence), "PRESENCE_"),
         "teams": list(a.teams),
         "loads": load_summary(
-            {_channel_name(e.channel): e.conversations for e in a.load},
+            {channel_of(e): e.conversations for e in a.load},
             per_channel(a.effective_capacities),
             per_channel(a.capacities),
         ),
@@ -213,7 +209,7 @@ def _message_view(m: conversation_pb2.Message) -> dict[str, Any]:
         "kind": _label(message_pb2.MessageKind.Name(m.kind), "MESSAGE_KIND_"),
         "agent_id": m.agent_id,
         "direction": _label(message_pb2.Direction.Name(m.direction), "DIRECTION_"),
-        "channel": _label(message_pb2.Channel.Name(m.channel), "CHANNEL_"),
+        "channel": channel_of(m),
         "text": m.text,
         "sent_at": _iso(m.sent_at),
         "language": m.language,
@@ -245,7 +241,7 @@ def _profile_view(
         "attributes": sorted(profile.attributes.items()),
         "first_contact": _iso(profile.first_contact_at),
         "tenure_days": profile.tenure_days,
-        "channels": [_label(message_pb2.Channel.Name(c), "CHANNEL_") for c in profile.channels_used],
+        "channels": list(profile.channel_names_used),
         "earlier": [_conversation_view(c) for c in conversations if c.conversation_id != current.conversation_id],
     }
 
@@ -393,11 +389,11 @@ def build_http_app(
         def query(**scope: str) -> conversation_service_pb2.ListConversationsRequest:
             return conversation_service_pb2.ListConversationsRequest(
                 statuses=VIEWS[view],
-                channels=chosen.channels(),  # type: ignore[arg-type]
+                channel_names=chosen.channels(),
                 tag=chosen.tag,
                 language=chosen.language,
                 page_size=LIST_LENGTH,
-                **scope,
+                **scope,  # type: ignore[arg-type]  # string fields only (the agent, team or participant)
             )
 
         if view == "mentions":
@@ -929,7 +925,7 @@ def build_http_app(
                     agent_id=request.session["agent_id"],
                     text=form.get("text", ""),
                     client_reply_id=form.get("client_reply_id", ""),
-                    channel=reply_channel(form.get("channel", "")),  # type: ignore[arg-type]
+                    channel_name=reply_channel(form.get("channel", "")),
                 )
             )
 

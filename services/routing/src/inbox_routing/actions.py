@@ -11,7 +11,7 @@ from typing import Any
 import structlog
 from inbox.routing.v1 import events_pb2 as routing_events
 from inbox_events import EventBus, Outgoing
-from inbox_events.channels import channel_fields, name_of_enum
+from inbox_events.channels import channel_fields
 from inbox_runtime.metrics import gauge
 from inbox_runtime.optimistic import until_applied
 from inbox_runtime.timestamps import now_us, to_timestamp
@@ -90,7 +90,7 @@ class RoutingActions:
         # Conversations this process has given an agent and is still writing, per (agent, channel): the
         # decisions handled side by side see each other's picks before the store does, so a burst spreads
         # over the floor as it would one at a time. The store's capacity check stays the guarantee.
-        self._being_written: Counter[tuple[str, int]] = Counter()
+        self._being_written: Counter[tuple[str, str]] = Counter()
 
     @property
     def policy(self) -> RoutingPolicy:
@@ -184,7 +184,7 @@ class RoutingActions:
             await self._store.start_sla(conversation_id, clock.kind, clock.due_us, replace=True)
 
     @contextlib.contextmanager
-    def _writing(self, holder: str, channel: int) -> Iterator[None]:
+    def _writing(self, holder: str, channel: str) -> Iterator[None]:
         """While a pick for `holder` is being written, it counts in their load for this process's decisions."""
         if not holder:
             yield
@@ -220,7 +220,7 @@ class RoutingActions:
             event: Any = routing_events.ConversationAssigned(
                 conversation_id=conversation_id,
                 agent_id=assignment.agent_id,
-                **channel_fields(name_of_enum(assignment.channel)),
+                **channel_fields(assignment.channel),
                 assigned_at=to_timestamp(since),
                 reason=assignment.reason,
             )
@@ -229,7 +229,7 @@ class RoutingActions:
             event = routing_events.ConversationOffered(
                 conversation_id=conversation_id,
                 agent_id=assignment.agent_id,
-                **channel_fields(name_of_enum(assignment.channel)),
+                **channel_fields(assignment.channel),
                 offered_at=to_timestamp(since),
                 expires_at=to_timestamp(assignment.offer_expires_us),
                 reason=assignment.reason,
@@ -249,7 +249,7 @@ class RoutingActions:
         available = await self._store.available_agents(assignment.team)
         event = routing_events.ConversationQueued(
             conversation_id=assignment.conversation_id,
-            **channel_fields(name_of_enum(assignment.channel)),
+            **channel_fields(assignment.channel),
             queued_at=to_timestamp(assignment.since_us),
             reason=assignment.reason,
             position=position,
@@ -477,7 +477,7 @@ class RoutingActions:
         self,
         agent_id: str,
         display_name: str,
-        capacities: dict[int, int],
+        capacities: dict[str, int],
         languages: tuple[str, ...],
         teams: tuple[str, ...] = (),
         skills: dict[str, int] | None = None,
@@ -537,11 +537,11 @@ class RoutingActions:
         )
         await self._bus.publish(event, event_id=f"presence:{agent.agent_id}:{changed_at}")
 
-    async def get_agent(self, agent_id: str) -> tuple[Agent | None, dict[int, int]]:
+    async def get_agent(self, agent_id: str) -> tuple[Agent | None, dict[str, int]]:
         agent = await self._store.get_agent(agent_id)
         return agent, (await self._store.load_of(agent_id) if agent else {})
 
-    async def list_agents(self) -> list[tuple[Agent, dict[int, int]]]:
+    async def list_agents(self) -> list[tuple[Agent, dict[str, int]]]:
         return [(agent, await self._store.load_of(agent.agent_id)) for agent in await self._store.list_agents()]
 
     # --- queries and rules ------------------------------------------------------------------

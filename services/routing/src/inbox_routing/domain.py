@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from typing import Any, NamedTuple
 
-from inbox_events.channels import built_in_number
+from inbox_events.channels import check_channel_name, is_channel_name
 from inbox_runtime.errors import FailedPrecondition, InvalidInput, NotFound
 
 __all__ = ["FailedPrecondition", "InvalidInput", "NotFound"]  # re-exported: the errors this domain raises
@@ -24,9 +24,12 @@ class Presence(IntEnum):
     OFFLINE = 4
 
 
-# Values match inbox.message.v1.Channel.
-CHAT, EMAIL, SMS, VOICE, API = 1, 2, 3, 4, 5
-DEFAULT_CAPACITY: dict[int, int] = {VOICE: 1, CHAT: 3, SMS: 5, EMAIL: 10, API: 10}
+# Channels go by their registered names (inbox_events.channels); these are the built-in ones.
+CHAT, EMAIL, SMS, VOICE, API = "chat", "email", "sms", "voice", "api"
+# What an agent takes on a channel without a capacity of their own for it.
+DEFAULT_CAPACITY: dict[str, int] = {VOICE: 1, CHAT: 3, SMS: 5, EMAIL: 10, API: 10}
+# A channel added by an adapter package: a messenger, answered side by side like chat.
+ADDED_CHANNEL_CAPACITY = 3
 MAX_CAPACITY = 100
 MAX_SKILL_LEVEL = 10
 _NAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
@@ -46,20 +49,24 @@ class AssignmentState(IntEnum):
 HOLDS_CAPACITY = (AssignmentState.ASSIGNED, AssignmentState.OFFERED)
 
 
+def default_capacity(channel: str) -> int:
+    return DEFAULT_CAPACITY.get(channel, ADDED_CHANNEL_CAPACITY)
+
+
 @dataclass(frozen=True)
 class Agent:
     agent_id: str
     display_name: str
     presence: Presence
-    capacities: dict[int, int]
+    capacities: dict[str, int]
     languages: tuple[str, ...]
     last_assigned_at_us: int
     teams: tuple[str, ...] = ()
     skills: tuple[tuple[str, int], ...] = ()
     last_seen_at_us: int = 0
 
-    def capacity_for(self, channel: int) -> int:
-        return self.capacities.get(channel, DEFAULT_CAPACITY.get(channel, 1))
+    def capacity_for(self, channel: str) -> int:
+        return self.capacities.get(channel, default_capacity(channel))
 
     def skill(self, name: str) -> int:
         return dict(self.skills).get(name, 0)
@@ -93,7 +100,7 @@ class Target:
 class Match:
     """Every field given must match; an empty field matches anything."""
 
-    channels: tuple[int, ...] = ()
+    channels: tuple[str, ...] = ()
     inboxes: tuple[str, ...] = ()
     languages: tuple[str, ...] = ()
     tags_any: tuple[str, ...] = ()
@@ -118,7 +125,7 @@ class RuleSet:
 class RouteRequest:
     conversation_id: str
     customer_id: str
-    channel: int
+    channel: str
     inbox_id: str
     # When the conversation (re)opened, in microseconds: a request older than the routing record is
     # stale (a redelivered "opened" after the conversation was resolved) and changes nothing.
@@ -213,7 +220,7 @@ def parse_rules(doc: Mapping[str, Any]) -> RuleSet:
         channels = []
         for name in _strings(match.get("channels"), f"{path}.match.channels"):
             try:
-                channels.append(built_in_number(name))
+                channels.append(check_channel_name(name))
             except ValueError as exc:
                 raise InvalidInput(f"{path}.match.channels: {exc}") from None
         attributes = match.get("attributes", {})
@@ -324,7 +331,7 @@ def _ineligibility(
 
 
 def with_pending_load(
-    candidates: Sequence[Candidate], channel: int, pending: Mapping[tuple[str, int], int]
+    candidates: Sequence[Candidate], channel: str, pending: Mapping[tuple[str, str], int]
 ) -> list[Candidate]:
     """Candidates with the conversations being given to them right now (decided, not yet stored) counted
     in their load."""
@@ -357,7 +364,7 @@ def decide(
     to capacity, then the longest idle, then the agent id (for determinism).
     """
     channel = request.channel
-    default_capacity = DEFAULT_CAPACITY.get(channel, 1)  # Agent.capacity_for, without a call per candidate
+    default = default_capacity(channel)  # Agent.capacity_for, without a call per candidate
     preferred = target.preferred_skills
     ineligible: list[Verdict] = []
     # (rank, candidate, capacity); the rank ends with the agent id, so no two compare equal and sorting
@@ -365,7 +372,7 @@ def decide(
     eligible: list[tuple[tuple[int, int, float, int, str], Candidate, int]] = []
     for candidate in candidates:
         agent = candidate.agent
-        capacity = agent.capacities.get(channel, default_capacity)
+        capacity = agent.capacities.get(channel, default)
         reason = _ineligibility(candidate, capacity, request, target, excluded)
         if reason is not None:
             ineligible.append(Verdict(agent.agent_id, False, reason))
@@ -403,15 +410,15 @@ def decide(
 
 
 def validate_agent(
-    agent_id: str, display_name: str, capacities: dict[int, int], teams: Sequence[str], skills: Mapping[str, int]
+    agent_id: str, display_name: str, capacities: dict[str, int], teams: Sequence[str], skills: Mapping[str, int]
 ) -> None:
     if not _NAME.match(agent_id):
         raise InvalidInput("agent_id must be 1-64 characters of letters, digits, '.', '_', '@' or '-'")
     if not display_name.strip() or len(display_name) > 200:
         raise InvalidInput("display_name is required (at most 200 characters)")
     for channel, capacity in capacities.items():
-        if channel not in DEFAULT_CAPACITY:
-            raise InvalidInput(f"unknown channel {channel} in capacities")
+        if not is_channel_name(channel):
+            raise InvalidInput(f"capacities: {channel!r} is not a channel's name")
         if not 0 <= capacity <= MAX_CAPACITY:
             raise InvalidInput(f"capacity must be between 0 and {MAX_CAPACITY}")
     for team in teams:
@@ -427,7 +434,7 @@ class Assignment:
     conversation_id: str
     state: AssignmentState
     agent_id: str
-    channel: int
+    channel: str
     since_us: int
     reason: str
     priority: int = 0

@@ -10,7 +10,7 @@ from typing import Any
 import grpc
 from inbox.routing.v1 import routing_service_pb2 as pb
 from inbox.routing.v1 import routing_service_pb2_grpc as pb_grpc
-from inbox_events.channels import built_in_number, channel_fields, name_of_enum, requested_channel
+from inbox_events.channels import channel_fields, requested_channel
 from inbox_runtime.callers import acting_agent, current_caller, subject_agent
 from inbox_runtime.errors import InvalidInput, NotFound, PermissionDenied
 from inbox_runtime.grpc_server import ServiceRegistration, translate_errors
@@ -24,23 +24,20 @@ WATCH_INTERVAL_SECONDS = 1.0
 WATCH_KEEPALIVE_SECONDS = 15.0
 
 
-def _agent_to_proto(agent: Agent, load: dict[int, int]) -> pb.Agent:
+def _agent_to_proto(agent: Agent, load: dict[str, int]) -> pb.Agent:
     return pb.Agent(
         agent_id=agent.agent_id,
         display_name=agent.display_name,
         presence=int(agent.presence),  # type: ignore[arg-type]
-        capacities=[
-            pb.ChannelCapacity(**channel_fields(name_of_enum(c)), capacity=n)
-            for c, n in sorted(agent.capacities.items())
-        ],
+        capacities=[pb.ChannelCapacity(**channel_fields(c), capacity=n) for c, n in sorted(agent.capacities.items())],
         languages=list(agent.languages),
-        load=[pb.ChannelLoad(**channel_fields(name_of_enum(c)), conversations=n) for c, n in sorted(load.items())],
+        load=[pb.ChannelLoad(**channel_fields(c), conversations=n) for c, n in sorted(load.items())],
         teams=list(agent.teams),
         skills=[pb.Skill(name=name, level=level) for name, level in agent.skills],
         last_seen_at=to_timestamp(agent.last_seen_at_us),
         effective_capacities=[
-            pb.ChannelCapacity(**channel_fields(name_of_enum(c)), capacity=agent.capacity_for(c))
-            for c in sorted(DEFAULT_CAPACITY)
+            pb.ChannelCapacity(**channel_fields(c), capacity=agent.capacity_for(c))
+            for c in sorted({*DEFAULT_CAPACITY, *agent.capacities})
         ],
     )
 
@@ -50,7 +47,7 @@ def _assignment_to_proto(assignment: Assignment, position: int) -> pb.GetAssignm
         conversation_id=assignment.conversation_id,
         state=int(assignment.state),  # type: ignore[arg-type]
         agent_id=assignment.agent_id,
-        **channel_fields(name_of_enum(assignment.channel)),
+        **channel_fields(assignment.channel),
         since=to_timestamp(assignment.since_us),
         reason=assignment.reason,
         priority=assignment.priority,
@@ -91,7 +88,7 @@ class RoutingApi(pb_grpc.RoutingServiceServicer):
         agent = await self._actions.upsert_agent(
             request.agent_id,
             request.display_name,
-            {_channel_number(c): int(c.capacity) for c in request.capacities},
+            {_capacity_channel(c): int(c.capacity) for c in request.capacities},
             tuple(request.languages),
             tuple(request.teams),
             {s.name: int(s.level) for s in request.skills},
@@ -245,11 +242,11 @@ def registration(actions: RoutingActions) -> ServiceRegistration:
     )
 
 
-def _channel_number(capacity: pb.ChannelCapacity) -> int:
+def _capacity_channel(capacity: pb.ChannelCapacity) -> str:
     try:
-        number = built_in_number(requested_channel(capacity))
+        channel = requested_channel(capacity)
     except ValueError as exc:
         raise InvalidInput(f"capacities: {exc}") from None
-    if not number:
+    if not channel:
         raise InvalidInput("capacities: each names its channel (channel_name)")
-    return number
+    return channel

@@ -6,6 +6,7 @@ from inbox.conversations.v1 import conversation_pb2
 from inbox.conversations.v1 import events_pb2 as conversation_events
 from inbox.message.v1 import message_pb2
 from inbox_events import ConsumerSpec, Event, PermanentError
+from inbox_events.channels import channel_of
 from inbox_runtime.timestamps import from_timestamp
 
 from inbox_routing.actions import RoutingActions
@@ -56,7 +57,8 @@ class RoutingSubscribers:
         self._actions = actions
 
     async def _on_opened(self, opened: conversation_events.ConversationOpened, correlation_id: str) -> None:
-        if not opened.conversation_id or opened.channel <= 0:
+        channel = channel_of(opened)
+        if not opened.conversation_id or not channel:
             raise PermanentError("conversation_opened without conversation_id or channel")
         # The rules match a new conversation on what it opened with, as they do a reopened one: its tags,
         # its first message, the customer's attributes. Not its language: agents who do not speak it
@@ -65,7 +67,7 @@ class RoutingSubscribers:
         request = RouteRequest(
             conversation_id=opened.conversation_id,
             customer_id=opened.customer_id,
-            channel=opened.channel,
+            channel=channel,
             inbox_id=opened.inbox_id,
             generation=from_timestamp(opened.opened_at),
             tags=tuple(opened.tags),
@@ -76,12 +78,13 @@ class RoutingSubscribers:
 
     async def on_reopened(self, event: Event[conversation_events.ConversationReopened]) -> None:
         reopened = event.payload
-        if not reopened.conversation_id or reopened.channel <= 0:
+        channel = channel_of(reopened)
+        if not reopened.conversation_id or not channel:
             raise PermanentError("conversation_reopened without conversation_id or channel")
         request = RouteRequest(
             conversation_id=reopened.conversation_id,
             customer_id=reopened.customer_id,
-            channel=reopened.channel,
+            channel=channel,
             inbox_id=reopened.inbox_id,
             generation=from_timestamp(reopened.reopened_at),
             language=reopened.language,
@@ -97,10 +100,10 @@ class RoutingSubscribers:
             await self._actions.end(changed.conversation_id)
         elif changed.status == PENDING:
             await self._actions.waiting_on_customer(changed.conversation_id)
-        elif changed.previous_status == RESOLVED and changed.channel > 0:
+        elif changed.previous_status == RESOLVED and (channel := channel_of(changed)):
             # An agent reopened it by hand: it needs an owner again.
             request = RouteRequest(
-                changed.conversation_id, changed.customer_id, changed.channel, "", from_timestamp(changed.changed_at)
+                changed.conversation_id, changed.customer_id, channel, "", from_timestamp(changed.changed_at)
             )
             await self._actions.route(request, correlation_id=event.envelope.correlation_id)
 

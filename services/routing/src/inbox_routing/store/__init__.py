@@ -24,7 +24,7 @@ class RoutingStore(Protocol):
 
     async def record(self, conversation_id: str) -> AssignmentRecord | None: ...
 
-    async def candidates(self, channel: int, team: str) -> list[Candidate]:
+    async def candidates(self, channel: str, team: str) -> list[Candidate]:
         """Available agents (of the team, when there is one) with the conversations each holds on the channel."""
         ...
 
@@ -78,7 +78,7 @@ class RoutingStore(Protocol):
         self,
         agent_id: str,
         display_name: str,
-        capacities: dict[int, int],
+        capacities: dict[str, int],
         languages: tuple[str, ...],
         teams: tuple[str, ...] = (),
         skills: dict[str, int] | None = None,
@@ -88,7 +88,7 @@ class RoutingStore(Protocol):
 
     async def list_agents(self) -> list[Agent]: ...
 
-    async def load_of(self, agent_id: str) -> dict[int, int]:
+    async def load_of(self, agent_id: str) -> dict[str, int]:
         """Conversations held (assigned or offered) per channel."""
         ...
 

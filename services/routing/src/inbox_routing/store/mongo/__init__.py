@@ -58,6 +58,7 @@ ORPHAN_SLOT_US = 60_000_000
 class MongoRoutingStore(MongoStore):
     SERVICE = "routing"
     INDEXES = INDEXES
+    UPGRADES = (("channels-by-name", docs.channels_by_name),)
 
     # --- the conversations' routing ------------------------------------------------------------
 
@@ -117,7 +118,7 @@ class MongoRoutingStore(MongoStore):
                 break
         return ""
 
-    async def _reclaim_orphans(self, agent_id: str, channel: int, now_us: int) -> bool:
+    async def _reclaim_orphans(self, agent_id: str, channel: str, now_us: int) -> bool:
         """Give back slots whose conversation's record does not hold this agent and that are old enough
         not to belong to a write in flight; True if any came back."""
         reclaimed = False
@@ -153,10 +154,10 @@ class MongoRoutingStore(MongoStore):
         found = await self._db[VERSIONS].find_one({"conversation_id": conversation_id}, sort=[("version", DESCENDING)])
         return docs.record(found) if found else None
 
-    async def _loads(self, channel: int) -> Counter[str]:
+    async def _loads(self, channel: str) -> Counter[str]:
         return Counter([s["agent_id"] async for s in self._db[SLOTS].find({"channel": channel}, {"agent_id": 1})])
 
-    async def candidates(self, channel: int, team: str) -> list[Candidate]:
+    async def candidates(self, channel: str, team: str) -> list[Candidate]:
         query: Document = {"presence": int(Presence.AVAILABLE)}
         if team:
             query["teams"] = team
@@ -274,9 +275,9 @@ class MongoRoutingStore(MongoStore):
         await self._db[VERSIONS].update_many(merged, surviving)
         return (await self._db[ASSIGNMENTS].update_many(merged, surviving)).modified_count
 
-    async def load_of(self, agent_id: str) -> dict[int, int]:
+    async def load_of(self, agent_id: str) -> dict[str, int]:
         found = self._db[SLOTS].find({"agent_id": agent_id}, {"channel": 1})
-        return dict(Counter([int(s["channel"]) async for s in found]))
+        return dict(Counter([str(s["channel"]) async for s in found]))
 
     # --- agents --------------------------------------------------------------------------------
 
@@ -284,7 +285,7 @@ class MongoRoutingStore(MongoStore):
         self,
         agent_id: str,
         display_name: str,
-        capacities: dict[int, int],
+        capacities: dict[str, int],
         languages: tuple[str, ...],
         teams: tuple[str, ...] = (),
         skills: dict[str, int] | None = None,

@@ -7,10 +7,14 @@ or text index: the same declarations serve FerretDB (the tests) and MongoDB 7+ (
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
-from inbox_runtime.mongo import Document
+from inbox_events.channels import enum_names
+from inbox_runtime.mongo import Document, replace_values
 from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from inbox_routing.changes import AssignmentRecord
 from inbox_routing.domain import Agent, AssignmentState, Presence, RouteRequest, Verdict
@@ -47,8 +51,26 @@ def version_id(conversation_id: str, version: int) -> str:
     return f"{conversation_id}#{version:012d}"
 
 
-def slot_id(agent_id: str, channel: int, slot: int) -> str:
+def slot_id(agent_id: str, channel: str, slot: int) -> str:
     return f"{agent_id}|{channel}|{slot}"
+
+
+async def channels_by_name(database: AsyncDatabase[Document]) -> None:
+    """Documents written before channels had names hold the v1 enum's number: the records, the agents'
+    capacities and the capacity slots (whose ids name the channel: each moves to its new id)."""
+    numbered = enum_names()
+    for collection in (VERSIONS, ASSIGNMENTS):
+        await replace_values(database, collection, "channel", numbered)
+    names = dict(numbered)
+    async for agent in database[AGENTS].find({"capacities.k": {"$in": list(names)}}):
+        capacities = [{"k": names.get(e["k"], e["k"]), "v": e["v"]} for e in agent["capacities"]]
+        await database[AGENTS].update_one({"_id": agent["_id"]}, {"$set": {"capacities": capacities}})
+    async for slot in database[SLOTS].find({"channel": {"$in": list(names)}}):
+        agent_id, channel, number = slot["agent_id"], names[slot["channel"]], str(slot["_id"]).rsplit("|", 1)[-1]
+        moved = {**slot, "_id": slot_id(agent_id, channel, int(number)), "channel": channel}
+        with contextlib.suppress(DuplicateKeyError):  # moved by a replica starting alongside
+            await database[SLOTS].insert_one(moved)
+        await database[SLOTS].delete_one({"_id": slot["_id"]})
 
 
 def pairs(mapping: dict[Any, Any]) -> list[Document]:
@@ -61,7 +83,7 @@ def agent(doc: Document) -> Agent:
         agent_id=doc["_id"],
         display_name=doc["display_name"],
         presence=Presence(doc["presence"]),
-        capacities={int(e["k"]): int(e["v"]) for e in doc.get("capacities") or ()},
+        capacities={str(e["k"]): int(e["v"]) for e in doc.get("capacities") or ()},
         languages=tuple(doc.get("languages") or ()),
         last_assigned_at_us=doc.get("last_assigned_at_us", 0),
         teams=tuple(doc.get("teams") or ()),

@@ -65,7 +65,7 @@ class SqliteRoutingStore(SqliteStore):
     async def record(self, conversation_id: str) -> AssignmentRecord | None:
         return self._db.lookup(lambda conn: queries.record(conn, conversation_id))
 
-    async def candidates(self, channel: int, team: str) -> list[Candidate]:
+    async def candidates(self, channel: str, team: str) -> list[Candidate]:
         # Here and now, not on the reader thread: the hop there cost as much CPU as the query itself.
         return self._db.lookup(lambda conn: queries.candidates(conn, channel, team, self._agents))
 
@@ -126,7 +126,7 @@ class SqliteRoutingStore(SqliteStore):
             lambda conn: int(conn.execute("UPDATE assignments SET customer_id = ? WHERE customer_id = ?", ids).rowcount)
         )
 
-    async def load_of(self, agent_id: str) -> dict[int, int]:
+    async def load_of(self, agent_id: str) -> dict[str, int]:
         return self._db.lookup(lambda conn: queries.load_of(conn, agent_id))
 
     # --- agents --------------------------------------------------------------------------------
@@ -135,7 +135,7 @@ class SqliteRoutingStore(SqliteStore):
         self,
         agent_id: str,
         display_name: str,
-        capacities: dict[int, int],
+        capacities: dict[str, int],
         languages: tuple[str, ...],
         teams: tuple[str, ...] = (),
         skills: dict[str, int] | None = None,
@@ -150,7 +150,7 @@ class SqliteRoutingStore(SqliteStore):
                     agent_id,
                     display_name,
                     int(Presence.OFFLINE),
-                    json.dumps({str(k): v for k, v in sorted(capacities.items())}),
+                    json.dumps(dict(sorted(capacities.items()))),
                     json.dumps(list(languages)),
                     json.dumps(sorted(set(teams))),
                     json.dumps(dict(sorted((skills or {}).items()))),

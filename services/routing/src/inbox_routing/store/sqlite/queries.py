@@ -19,7 +19,7 @@ def record(conn: sqlite3.Connection, conversation_id: str) -> AssignmentRecord |
     return rows.record(row) if row else None
 
 
-def load(conn: sqlite3.Connection, agent_id: str, channel: int, other_than: str) -> int:
+def load(conn: sqlite3.Connection, agent_id: str, channel: str, other_than: str) -> int:
     return int(
         conn.execute(
             f"SELECT COUNT(*) FROM assignments WHERE agent_id = ? AND channel = ? AND state IN {HOLDING} "
@@ -29,12 +29,12 @@ def load(conn: sqlite3.Connection, agent_id: str, channel: int, other_than: str)
     )
 
 
-def load_of(conn: sqlite3.Connection, agent_id: str) -> dict[int, int]:
+def load_of(conn: sqlite3.Connection, agent_id: str) -> dict[str, int]:
     found = conn.execute(
         f"SELECT channel, COUNT(*) AS n FROM assignments WHERE state IN {HOLDING} AND agent_id = ? GROUP BY channel",
         (agent_id,),
     ).fetchall()
-    return {int(r["channel"]): int(r["n"]) for r in found}
+    return {str(r["channel"]): int(r["n"]) for r in found}
 
 
 class AgentCache:
@@ -56,7 +56,7 @@ class AgentCache:
         return agent
 
 
-def candidates(conn: sqlite3.Connection, channel: int, team: str, agents: AgentCache) -> list[Candidate]:
+def candidates(conn: sqlite3.Connection, channel: str, team: str, agents: AgentCache) -> list[Candidate]:
     """The available agents (of `team`, when given) with their load on `channel`, in one statement."""
     if team:
         found = conn.execute(

@@ -15,7 +15,7 @@ def agent(row: sqlite3.Row) -> Agent:
         agent_id=row["agent_id"],
         display_name=row["display_name"],
         presence=Presence(row["presence"]),
-        capacities={int(k): int(v) for k, v in json.loads(row["capacities"]).items()},
+        capacities={str(k): int(v) for k, v in json.loads(row["capacities"]).items()},
         languages=tuple(json.loads(row["languages"])),
         last_assigned_at_us=row["last_assigned_at_us"],
         teams=tuple(json.loads(row["teams"])),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from inbox_events.channels import sql_name_of_enum
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS agents (
     agent_id TEXT PRIMARY KEY,
@@ -163,6 +165,19 @@ WHEN new.state = 1 BEGIN
 END;
 """
 
+# Channels by name (`sms`, `telegram`) instead of the v1 enum's number: the assignments' and the loads'
+# `channel` columns keep their declared type (SQLite keeps a name in them as text and compares it as text;
+# rebuilding `assignments` would mean restating ten migrations of columns, indexes and triggers), and the
+# agents' capacities are keyed by name. Changing an assignment's channel moves its load through the
+# triggers, which leave the numbered loads at 0 to delete.
+MIGRATION_V11 = f"""
+UPDATE assignments SET channel = {sql_name_of_enum("channel")} WHERE typeof(channel) = 'integer';
+DELETE FROM agent_loads WHERE typeof(channel) = 'integer';
+UPDATE agents SET capacities = (
+    SELECT json_group_object({sql_name_of_enum("CAST(key AS INTEGER)")}, value) FROM json_each(agents.capacities)
+) WHERE capacities != '{{}}';
+"""
+
 MIGRATIONS = (
     SCHEMA,
     MIGRATION_V2,
@@ -174,4 +189,5 @@ MIGRATIONS = (
     MIGRATION_V8,
     MIGRATION_V9,
     MIGRATION_V10,
+    MIGRATION_V11,
 )
