@@ -34,6 +34,19 @@ from .conftest import Routing
 TELEGRAM = "telegram"
 
 
+def held_by_ada(i: int) -> AssignmentRecord:
+    """Conversation i on chat, given to ada."""
+    return AssignmentRecord(
+        request=RouteRequest(f"conv-{i}", f"cust-{i}", "chat", "web", 1),
+        state=AssignmentState.ASSIGNED,
+        agent_id="ada",
+        since_us=4 + i,
+        queued_at_us=4 + i,
+        reason="",
+        version=1,
+    )
+
+
 def on_telegram(i: int) -> RouteRequest:
     return RouteRequest(f"conv-{i}", f"cust-{i}", TELEGRAM, "bot", generation=1)
 
@@ -86,16 +99,7 @@ async def test_a_store_written_with_enum_numbers_reads_back_by_name(
         await database[AGENTS].insert_one(
             {"_id": "ada", "display_name": "Ada", "presence": 1, "capacities": [{"k": 1, "v": 2}, {"k": 3, "v": 4}]}
         )
-        held = AssignmentRecord(
-            request=RouteRequest("conv-1", "cust-1", "chat", "web", 1),
-            state=AssignmentState.ASSIGNED,
-            agent_id="ada",
-            since_us=5,
-            queued_at_us=5,
-            reason="",
-            version=1,
-        )
-        record = {**record_document(held), "channel": 1}  # as written before channels had names
+        record = {**record_document(held_by_ada(1)), "channel": 1}  # as written before channels had names
         await database[VERSIONS].insert_one({"_id": "conv-1#000000000001", **record})
         await database[ASSIGNMENTS].insert_one({"_id": "conv-1", **record})
         await database[SLOTS].insert_one(
@@ -110,25 +114,7 @@ async def test_a_store_written_with_enum_numbers_reads_back_by_name(
         assert stored is not None and stored.request.channel == "chat"
         assert await store.load_of("ada") == {"chat": 1}
         # Her second chat seat is free, her first still held: capacity counts what was held before.
-        second = AssignmentRecord(
-            request=RouteRequest("conv-2", "cust-2", "chat", "web", 1),
-            state=AssignmentState.ASSIGNED,
-            agent_id="ada",
-            since_us=6,
-            queued_at_us=6,
-            reason="",
-            version=1,
-        )
-        assert await store.commit([RoutingChange(second, capacity=2)]) == [Outcome.APPLIED]
-        third = AssignmentRecord(
-            request=RouteRequest("conv-3", "cust-3", "chat", "web", 1),
-            state=AssignmentState.ASSIGNED,
-            agent_id="ada",
-            since_us=7,
-            queued_at_us=7,
-            reason="",
-            version=1,
-        )
-        assert await store.commit([RoutingChange(third, capacity=2)]) == [Outcome.FULL]
+        assert await store.commit([RoutingChange(held_by_ada(2), capacity=2)]) == [Outcome.APPLIED]
+        assert await store.commit([RoutingChange(held_by_ada(3), capacity=2)]) == [Outcome.FULL]
     finally:
         await store.close()
