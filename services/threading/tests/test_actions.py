@@ -46,7 +46,7 @@ RESOLVED, OPEN, PENDING, SNOOZED = (
     ConversationStatus.PENDING,
     ConversationStatus.SNOOZED,
 )
-CHAT, EMAIL, SMS, VOICE = 1, 2, 3, 4
+CHAT, EMAIL, SMS, VOICE = "chat", "email", "sms", "voice"
 EMAIL_KIND, PHONE, VISITOR = 1, 2, 3
 KIND_OF = {CHAT: VISITOR, SMS: PHONE, EMAIL: EMAIL_KIND}
 
@@ -55,7 +55,7 @@ def inbound(
     message_id: str,
     provider_id: str = "",
     sender: str = "visitor-1",
-    channel: int = CHAT,
+    channel: str = CHAT,
     sent_at: int = 1,
     metadata: tuple[tuple[str, str], ...] = (),
 ) -> NewInboundMessage:

@@ -59,9 +59,10 @@ def test_a_reply_to_one_of_our_emails_goes_to_that_conversation() -> None:
 
 
 def test_the_timeline_says_when_the_customer_switches_channel() -> None:
-    assert continued_by(1, 3) == "Continued by SMS"
-    assert continued_by(3, 2) == "Continued by email"
-    assert continued_by(3, 3) is None
+    assert continued_by("chat", "sms") == "Continued by SMS"
+    assert continued_by("sms", "email") == "Continued by email"
+    assert continued_by("sms", "sms") is None
+    assert continued_by("sms", "telegram") == "Continued by telegram"  # an added channel goes by its name
 
 
 def test_snoozing_needs_a_time_in_the_future() -> None:
@@ -174,7 +175,9 @@ def test_a_customer_is_called_by_name_else_by_their_first_contact_point() -> Non
 
 def inbound(previous_message_id: str) -> NewInboundMessage:
     sender = ContactPoint(2, "+14155550100")
-    return NewInboundMessage("m2", 3, "support", "SM2", sender, "", "hi", 1, 1, previous_message_id=previous_message_id)
+    return NewInboundMessage(
+        "m2", "sms", "support", "SM2", sender, "", "hi", 1, 1, previous_message_id=previous_message_id
+    )
 
 
 def test_an_item_waits_for_its_senders_previous_one_a_bounded_number_of_times() -> None:

@@ -57,7 +57,9 @@ async def test_lifecycle_timeline_profile_search_export_and_erase(
 ) -> None:
     stub, actions = api
     outcome = await actions.record_inbound(
-        NewInboundMessage("m1", 3, "support", "SM1", ContactPoint(PHONE, "+14155550100"), "Grace", "Parcel lost", 1, 2)
+        NewInboundMessage(
+            "m1", "sms", "support", "SM1", ContactPoint(PHONE, "+14155550100"), "Grace", "Parcel lost", 1, 2
+        )
     )
     conversation_id, customer_id = outcome.conversation.conversation_id, outcome.conversation.customer_id
 
@@ -138,7 +140,7 @@ async def test_a_long_conversation_pages_whatever_page_size_is_asked(
 ) -> None:
     stub, actions = api
     outcome = await actions.record_inbound(
-        NewInboundMessage("m1", 3, "support", "SM1", ContactPoint(PHONE, "+14155550199"), "Ada", "Hello", 1, 2)
+        NewInboundMessage("m1", "sms", "support", "SM1", ContactPoint(PHONE, "+14155550199"), "Ada", "Hello", 1, 2)
     )
     conversation_id = outcome.conversation.conversation_id
     with acting_for(Agent("ada", supervisor=True)):
@@ -173,7 +175,7 @@ async def test_every_call_naming_a_conversation_or_customer_that_does_not_exist_
     NOT_FOUND, whether the call reads or changes (not OK and empty)."""
     stub, actions = api
     outcome = await actions.record_inbound(
-        NewInboundMessage("m1", 3, "support", "SM1", ContactPoint(PHONE, "+14155550123"), "Ada", "Hello", 1, 2)
+        NewInboundMessage("m1", "sms", "support", "SM1", ContactPoint(PHONE, "+14155550123"), "Ada", "Hello", 1, 2)
     )
     known = outcome.conversation.customer_id
     contact = message_pb2.ContactPoint(kind=PHONE, value="+14155550123")
@@ -244,7 +246,7 @@ async def test_the_event_feed_keeps_the_stored_order_across_streams_and_resumes_
 ) -> None:
     stub, actions = api
     outcome = await actions.record_inbound(
-        NewInboundMessage("m1", 3, "support", "SM1", ContactPoint(PHONE, "+14155550188"), "Ada", "Hello", 1, 2)
+        NewInboundMessage("m1", "sms", "support", "SM1", ContactPoint(PHONE, "+14155550188"), "Ada", "Hello", 1, 2)
     )
     conversation_id = outcome.conversation.conversation_id
     async with EventBus.connect(nats_server.url, service="test") as others:
@@ -253,7 +255,7 @@ async def test_the_event_feed_keeps_the_stored_order_across_streams_and_resumes_
             routing_events.ConversationAssigned(conversation_id=conversation_id, agent_id="ada"), event_id="a1"
         )
         await actions.record_inbound(
-            NewInboundMessage("m2", 3, "support", "SM2", ContactPoint(PHONE, "+14155550188"), "Ada", "Hi?", 3, 4)
+            NewInboundMessage("m2", "sms", "support", "SM2", ContactPoint(PHONE, "+14155550188"), "Ada", "Hi?", 3, 4)
         )
         await others.publish(
             channel_events.DeliveryStatusChanged(
@@ -286,7 +288,7 @@ async def test_the_event_feed_keeps_the_stored_order_across_streams_and_resumes_
     started = dict(await live.initial_metadata())  # the feed is live once its headers arrive
     assert started["x-feed-start"]
     await actions.record_inbound(
-        NewInboundMessage("m3", 3, "support", "SM3", ContactPoint(PHONE, "+14155550188"), "Ada", "Again", 5, 6)
+        NewInboundMessage("m3", "sms", "support", "SM3", ContactPoint(PHONE, "+14155550188"), "Ada", "Again", 5, 6)
     )
     first_new = await live.read()
     live.cancel()
@@ -302,10 +304,10 @@ async def test_an_agent_follows_only_the_conversations_they_may_see(
 ) -> None:
     stub, actions = api
     theirs = await actions.record_inbound(
-        NewInboundMessage("m1", 3, "support", "SM1", ContactPoint(PHONE, "+14155550177"), "Ada", "Mine", 1, 2)
+        NewInboundMessage("m1", "sms", "support", "SM1", ContactPoint(PHONE, "+14155550177"), "Ada", "Mine", 1, 2)
     )
     await actions.record_inbound(
-        NewInboundMessage("m2", 3, "support", "SM2", ContactPoint(PHONE, "+14155550166"), "Bo", "Not hers", 1, 2)
+        NewInboundMessage("m2", "sms", "support", "SM2", ContactPoint(PHONE, "+14155550166"), "Bo", "Not hers", 1, 2)
     )
     await actions.record_assignment(theirs.conversation.conversation_id, "grace", "assigned-1")
     with acting_for(Agent("grace")):

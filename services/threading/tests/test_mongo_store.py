@@ -27,11 +27,11 @@ async def test_a_document_the_server_refuses_is_the_callers_input_not_an_outage(
         [
             ThreadChange(
                 guard=CustomerGuard("c1", 0, "conv-1", created_at_us=1, contact=PHONE),
-                conversations=(NewConversation("conv-1", "c1", 3, "main", 1),),
+                conversations=(NewConversation("conv-1", "c1", "sms", "main", 1),),
             )
         ]
     )
-    huge = NewItem("m1", "conv-1", "c1", Direction.INBOUND, 3, "main", "", PHONE, "x" * 17_000_000, 1, 1, 1)
+    huge = NewItem("m1", "conv-1", "c1", Direction.INBOUND, "sms", "main", "", PHONE, "x" * 17_000_000, 1, 1, 1)
     with pytest.raises(InvalidInput, match="the store refused the document"):
         await store.commit([ThreadChange(items=(huge,))])
 

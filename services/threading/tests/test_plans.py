@@ -33,15 +33,15 @@ from inbox_threading.plans import (
     reply_route,
 )
 
-SMS, VOICE, EMAIL = 3, 4, 2
+SMS, VOICE, EMAIL = "sms", "voice", "email"
 PHONE = ContactPoint(2, "+14155550100")
 
 
-def message(channel: int = SMS, kind: int = ItemKind.TEXT) -> NewInboundMessage:
+def message(channel: str = SMS, kind: int = ItemKind.TEXT) -> NewInboundMessage:
     return NewInboundMessage("m1", channel, "main", "SM1", PHONE, "Grace", "hi", 100, 101, kind=kind)
 
 
-def conversation(status: ConversationStatus, channel: int = SMS, resolved_at: int = 0) -> Conversation:
+def conversation(status: ConversationStatus, channel: str = SMS, resolved_at: int = 0) -> Conversation:
     return Conversation(
         "conv-1", "c1", status, channel, "main", "ada", 1, 50, 1, resolved_at_us=resolved_at, team="tier1"
     )
@@ -75,7 +75,7 @@ def test_a_first_message_opens_a_conversation_under_a_derived_id_and_claims_the_
     )
     [opened] = planned.change.conversations
     assert (opened.team, opened.channel) == ("tier2", SMS)
-    assert planned.message.provider_key == "3:SM1"
+    assert planned.message.provider_key == "sms:SM1"
 
 
 def test_an_interrupted_open_is_finished_under_the_id_the_customer_points_to() -> None:
@@ -205,7 +205,7 @@ def test_a_snooze_ends_once_and_a_confident_language_travels_to_the_conversation
     from inbox_threading.domain import Direction, StoredMessage
     from inbox_threading.plans import plan_language, plan_wake
 
-    snoozed = Conversation("conv-1", "c1", ConversationStatus.SNOOZED, 3, "main", "", 1, 2, 1, snoozed_until_us=50)
+    snoozed = Conversation("conv-1", "c1", ConversationStatus.SNOOZED, "sms", "main", "", 1, 2, 1, snoozed_until_us=50)
     first, first_id = plan_wake(snoozed, customer(), now_us=60)
     _, again_id = plan_wake(snoozed, customer(), now_us=61)
     assert first_id == again_id and first.items[0].text == "Snooze ended"

@@ -13,13 +13,13 @@ from inbox_threading.plans import plan_inbound
 from inbox_threading.store.sqlite import SqliteConversationStore
 from inbox_threading.store.sqlite.schema import MIGRATIONS
 
-SMS = 3
+SMS = "sms"
 
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[SqliteConversationStore]:
     opened = await SqliteConversationStore.open(tmp_path / "threading.sqlite3")
-    first = NewInboundMessage("m1", 1, "main", "m1", ContactPoint(3, "v1"), "", "some text", 1, 2)
+    first = NewInboundMessage("m1", "chat", "main", "m1", ContactPoint(3, "v1"), "", "some text", 1, 2)
     plan = plan_inbound(
         first,
         customer=CustomerRecord("c1", "", 1, 0, ""),

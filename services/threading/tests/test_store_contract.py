@@ -29,7 +29,7 @@ from inbox_threading.store import ConversationStore
 from .conftest import OpenStore
 
 PHONE = ContactPoint(2, "+14155550100")
-SMS = 3
+SMS = "sms"
 
 
 def item(message_id: str, conversation_id: str, text: str = "hello", at: int = 10, **extra: object) -> NewItem:
@@ -196,7 +196,7 @@ async def test_a_conversation_is_listed_with_its_customer_s_name_else_first_cont
         [
             ThreadChange(
                 guard=CustomerGuard("c2", 0, "conv-2", created_at_us=6, contact=visitor),
-                conversations=(NewConversation("conv-2", "c2", 1, "main", 6),),
+                conversations=(NewConversation("conv-2", "c2", "chat", "main", 6),),
             )
         ]
     )

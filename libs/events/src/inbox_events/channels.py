@@ -123,14 +123,3 @@ def sql_name_of_enum(column: str) -> str:
 def enum_names() -> tuple[tuple[int, str], ...]:
     """Each built-in channel's v1 enum number and name: for upgrading documents that hold the number."""
     return tuple((int(c.channel), c.name) for c in BUILT_IN)
-
-
-def built_in_number(name: str) -> int:
-    """The v1 enum number of a built-in channel, for the stores that still keep channels as those numbers
-    (threading, routing); 0 for no channel. ValueError for a malformed name or one the enum does not list."""
-    if not name:
-        return 0
-    number = int(enum_of(check_channel_name(name)))
-    if not number:
-        raise ValueError(f"unknown channel {name!r}: one of {', '.join(built_in_names())}")
-    return number

@@ -12,7 +12,7 @@ from inbox.channels.v1 import events_pb2 as channel_events
 from inbox.conversations.v1 import events_pb2 as conversation_events
 from inbox.message.v1 import message_pb2
 from inbox_events import BadCursor, ConsumerSpec, Event, EventBus, FeedCursor, Outgoing, Postponed
-from inbox_events.channels import channel_fields, contact_kind, name_of_enum
+from inbox_events.channels import channel_fields, contact_kind
 from inbox_events.erasure import ErasureScope, is_about, notice_wait_seconds
 from inbox_events.feed import Feed
 from inbox_language import Detector
@@ -32,6 +32,7 @@ from inbox_threading.changes import (
 )
 from inbox_threading.domain import (
     SYSTEM_AGENT,
+    VOICE,
     ContactPoint,
     Conversation,
     ConversationStatus,
@@ -90,7 +91,7 @@ from inbox_threading.plans import (
     reply_route,
     stored_message,
 )
-from inbox_threading.protos import message_to_proto
+from inbox_threading.protos import contact_to_proto, message_to_proto
 from inbox_threading.store import ConversationStore
 
 log = structlog.get_logger(__name__)
@@ -120,7 +121,7 @@ class ThreadingActions:
         store: ConversationStore,
         bus: EventBus,
         policies: ThreadPolicies | None = None,
-        queue_notice_channels: frozenset[int] = frozenset(),
+        queue_notice_channels: frozenset[str] = frozenset(),
         clock: Callable[[], int] = now_us,
         guesser: Detector | None = None,
     ) -> None:
@@ -169,7 +170,7 @@ class ThreadingActions:
             opened = conversation_events.ConversationOpened(
                 conversation_id=conversation.conversation_id,
                 customer_id=conversation.customer_id,
-                **channel_fields(name_of_enum(message.channel)),
+                **channel_fields(message.channel),
                 inbox_id=conversation.inbox_id,
                 opened_at=to_timestamp(conversation.opened_at_us),
                 language=conversation.language,
@@ -182,7 +183,7 @@ class ThreadingActions:
             reopened = conversation_events.ConversationReopened(
                 conversation_id=conversation.conversation_id,
                 customer_id=conversation.customer_id,
-                **channel_fields(name_of_enum(message.channel)),
+                **channel_fields(message.channel),
                 inbox_id=conversation.inbox_id,
                 reopened_at=to_timestamp(message.received_at_us or self._now()),
                 previous_agent_id=outcome.previous_agent_id,
@@ -567,7 +568,7 @@ class ThreadingActions:
         )
         log.info("translated_reply_sent", message_id=outbound.message_id, conversation_id=outbound.conversation_id)
 
-    async def record_opt_out(self, channel: int, contact: ContactPoint, opted_out: bool) -> None:
+    async def record_opt_out(self, channel: str, contact: ContactPoint, opted_out: bool) -> None:
         await self._store.set_opt_out(channel, contact, opted_out)
         log.info("opt_out_recorded", channel=channel, opted_out=opted_out)
 
@@ -580,11 +581,11 @@ class ThreadingActions:
         return conversation
 
     async def send_reply(
-        self, conversation_id: str, agent_id: str, text: str, client_reply_id: str, channel: int = 0
+        self, conversation_id: str, agent_id: str, text: str, client_reply_id: str, channel: str = ""
     ) -> StoredMessage:
         """Store the reply, then hand it to the customer's channel; a retry with the same id sends once."""
         body = validate_reply(conversation_id, agent_id, text, client_reply_id)
-        if channel == message_pb2.CHANNEL_VOICE:
+        if channel == VOICE:
             raise InvalidInput("the phone channel takes no text replies; start a call-back instead")
         message_id = reply_message_id(conversation_id, client_reply_id)
         conversation = await self._must(conversation_id)
@@ -596,9 +597,11 @@ class ThreadingActions:
             assert route is not None
         else:
             source = await self._store.last_inbound(conversation_id, channel)
+            kind = contact_kind(channel)
+            # A channel account means something on its own channel only: a reply goes there only in answer.
             contact_value = (
-                await self._store.latest_contact(conversation.customer_id, contact_kind(name_of_enum(channel)))
-                if source is None and channel
+                await self._store.latest_contact(conversation.customer_id, kind)
+                if source is None and channel and kind != message_pb2.CONTACT_POINT_KIND_CHANNEL_ACCOUNT
                 else None
             )
             route = reply_route(conversation, channel, source, contact_value)
@@ -620,9 +623,9 @@ class ThreadingActions:
             message_id=stored.message_id,
             conversation_id=conversation_id,
             customer_id=stored.customer_id,
-            **channel_fields(name_of_enum(route.channel)),
+            **channel_fields(route.channel),
             inbox_id=route.inbox_id,
-            recipient=message_pb2.ContactPoint(kind=route.recipient.kind, value=route.recipient.value),  # type: ignore[arg-type]
+            recipient=contact_to_proto(route.recipient),
             text=stored.text,
             idempotency_key=stored.message_id,
             agent_id=agent_id,
@@ -729,7 +732,7 @@ class ThreadingActions:
             actor=actor,
             changed_at=to_timestamp(activity.sent_at_us),
             assignee_agent_id=conversation.assignee_agent_id,
-            **channel_fields(name_of_enum(conversation.channel)),
+            **channel_fields(conversation.channel),
         )
         if conversation.snoozed_until_us:
             changed.snoozed_until.CopyFrom(to_timestamp(conversation.snoozed_until_us))
@@ -886,7 +889,7 @@ class ThreadingActions:
         receipt = await self._store.erase_customer(Tombstone(customer_id, self._now(), actor, reason.strip()[:500]))
         erased = conversation_events.CustomerErased(
             customer_id=customer_id,
-            contact_points=[message_pb2.ContactPoint(kind=c.kind, value=c.value) for c in receipt.contact_points],  # type: ignore[arg-type]
+            contact_points=[contact_to_proto(c) for c in receipt.contact_points],
             erased_at=to_timestamp(receipt.erased_at_us),
             conversation_ids=receipt.conversation_ids,
         )

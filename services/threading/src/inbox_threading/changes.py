@@ -52,7 +52,7 @@ class CustomerGuard:
 class NewConversation:
     conversation_id: str
     customer_id: str
-    channel: int
+    channel: str
     inbox_id: str
     opened_at_us: int
     assignee_agent_id: str = ""
@@ -92,7 +92,7 @@ class NewItem:
     conversation_id: str
     customer_id: str
     direction: Direction
-    channel: int
+    channel: str
     inbox_id: str
     agent_id: str
     contact: ContactPoint
@@ -177,7 +177,7 @@ class ConversationQuery:
     assignee_agent_id: str = ""
     statuses: tuple[ConversationStatus, ...] = ()
     team: str = ""
-    channels: tuple[int, ...] = ()
+    channels: tuple[str, ...] = ()
     language: str = ""
     tag: str = ""
     customer_id: str = ""
@@ -200,7 +200,7 @@ class ReplySource:
     """The customer message a reply answers, and where it came from."""
 
     message_id: str
-    channel: int
+    channel: str
     inbox_id: str
     contact: ContactPoint
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from inbox_events.channels import built_in_number
+from inbox_events.channels import check_channel_name
 from inbox_language import DEFAULT_LANGUAGES, unsupported
 from inbox_runtime.config import CommonSettings, ConfigError, env, env_list
 
@@ -19,7 +19,7 @@ class Settings:
     policies: ThreadPolicies
     snooze_check_seconds: float
     # Channels on which waiting customers are told their place in the queue.
-    queue_notice_channels: frozenset[int]
+    queue_notice_channels: frozenset[str]
     # Languages detected as a new customer's message is stored (empty: none, translation detects alone).
     guess_languages: tuple[str, ...]
     webhook_policy: WebhookPolicy
@@ -68,9 +68,9 @@ def _languages(codes: tuple[str, ...]) -> tuple[str, ...]:
     return codes
 
 
-def _channel(name: str) -> int:
+def _channel(name: str) -> str:
     try:
-        return built_in_number(name)
+        return check_channel_name(name)
     except ValueError as exc:
         raise ConfigError(f"THREADING_QUEUE_NOTICE_CHANNELS: {exc}") from None
 

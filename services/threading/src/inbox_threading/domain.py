@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 
-from inbox_events.channels import channel_label, name_of_enum
+from inbox_events.channels import channel_label
 from inbox_runtime.callers import Caller
 from inbox_runtime.errors import FailedPrecondition, InvalidInput, NotFound, PermissionDenied
 
@@ -81,8 +81,8 @@ def replaceable_by(reported: int) -> tuple[int, ...]:
     return tuple(int(status) for status in DeliveryStatus if delivery_moves_on(status, reported))
 
 
-# Values match inbox.message.v1.Channel / ContactPointKind.
-EMAIL = 2
+# Channels go by their registered names (inbox_events.channels).
+EMAIL, VOICE = "email", "voice"
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ class Conversation:
     conversation_id: str
     customer_id: str
     status: ConversationStatus
-    channel: int
+    channel: str
     inbox_id: str
     assignee_agent_id: str
     opened_at_us: int
@@ -167,7 +167,7 @@ class StoredMessage:
     conversation_id: str
     customer_id: str
     direction: Direction
-    channel: int
+    channel: str
     agent_id: str
     text: str
     sent_at_us: int
@@ -186,7 +186,7 @@ class StoredMessage:
 @dataclass(frozen=True)
 class NewInboundMessage:
     message_id: str
-    channel: int
+    channel: str
     inbox_id: str
     provider_message_id: str
     sender: ContactPoint
@@ -212,7 +212,7 @@ class NewProactiveMessage:
     """A message an agent or a system sent first, through ChannelService, already handed to its channel."""
 
     message_id: str
-    channel: int
+    channel: str
     inbox_id: str
     recipient: ContactPoint
     agent_id: str
@@ -304,7 +304,7 @@ class InboundOutcome:
 class ReplyRoute:
     """Where an agent's reply goes: a channel and one of the customer's contact points on it."""
 
-    channel: int
+    channel: str
     inbox_id: str
     recipient: ContactPoint
     # Our id of the customer message being answered (lets email thread the reply).
@@ -320,7 +320,7 @@ class CustomerFacts:
     contact_points: tuple[ContactPoint, ...]
     first_contact_at_us: int
     last_contact_at_us: int
-    channels_used: tuple[int, ...]
+    channels_used: tuple[str, ...]
     conversation_count: int
     open_conversation_id: str
     last_agent_id: str
@@ -403,9 +403,9 @@ def automatic_target(
     return None
 
 
-def continued_by(previous_channel: int, channel: int) -> str | None:
+def continued_by(previous_channel: str, channel: str) -> str | None:
     """The activity line when a conversation moves to another channel, e.g. "Continued by SMS"."""
-    label = channel_label(name_of_enum(channel))
+    label = channel_label(channel)
     if previous_channel == channel or not label:
         return None
     return f"Continued by {label}"
@@ -544,7 +544,7 @@ def export_document(
             "display_name": facts.display_name,
             "contact_points": [{"kind": c.kind, "value": c.value} for c in facts.contact_points],
             "first_contact_at_us": facts.first_contact_at_us,
-            "channels_used": [channel_label(name_of_enum(c), str(c)) for c in facts.channels_used],
+            "channels_used": [channel_label(c, str(c)) for c in facts.channels_used],
         },
         "conversations": [
             {
@@ -563,7 +563,7 @@ def export_document(
                 "conversation_id": i.conversation_id,
                 "kind": ItemKind(i.kind).name.lower(),
                 "direction": i.direction.name.lower(),
-                "channel": channel_label(name_of_enum(i.channel), str(i.channel)),
+                "channel": channel_label(i.channel, str(i.channel)),
                 "agent_id": i.agent_id,
                 "text": i.text,
                 "sent_at_us": i.sent_at_us,
@@ -627,7 +627,7 @@ def predecessor_wait(message: NewInboundMessage, predecessor_stored: bool, deliv
 def validate_inbound(message: NewInboundMessage) -> None:
     if not message.message_id:
         raise InvalidInput("inbound message has no message_id")
-    if message.channel <= 0:
+    if not message.channel:
         raise InvalidInput("inbound message has no channel")
     if message.sender.kind <= 0 or not message.sender.value:
         raise InvalidInput("inbound message has no sender contact point")

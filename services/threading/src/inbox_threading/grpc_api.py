@@ -15,7 +15,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from inbox.conversations.v1 import conversation_service_pb2 as pb
 from inbox.conversations.v1 import conversation_service_pb2_grpc as pb_grpc
 from inbox_events import conversation_of, payload_of
-from inbox_events.channels import built_in_number, requested_channel
+from inbox_events.channels import check_channel_name, name_of_enum, requested_channel
 from inbox_runtime.callers import acting_agent, current_caller
 from inbox_runtime.errors import InvalidInput, NotFound, PermissionDenied
 from inbox_runtime.grpc_server import ServiceRegistration, translate_errors
@@ -24,7 +24,6 @@ from inbox_runtime.timestamps import from_timestamp, now_us, to_timestamp
 from inbox_threading.actions import ThreadingActions
 from inbox_threading.changes import ConversationQuery
 from inbox_threading.domain import (
-    ContactPoint,
     Conversation,
     ConversationStatus,
     Viewer,
@@ -32,7 +31,13 @@ from inbox_threading.domain import (
     viewer_of,
     visible_ids,
 )
-from inbox_threading.protos import conversation_to_proto, message_to_proto, profile_to_proto, suggestion_to_proto
+from inbox_threading.protos import (
+    contact_from_proto,
+    conversation_to_proto,
+    message_to_proto,
+    profile_to_proto,
+    suggestion_to_proto,
+)
 
 # Initial metadata of WatchEvents: the cursor the stream starts after, sent once it is live.
 FEED_START_HEADER = "x-feed-start"
@@ -90,7 +95,7 @@ class ConversationApi(pb_grpc.ConversationServiceServicer):
             assignee_agent_id=request.assignee_agent_id,
             statuses=statuses,
             team=request.team,
-            channels=(*request.channels, *(_channel_number(name) for name in request.channel_names)),
+            channels=(*(name_of_enum(c) for c in request.channels), *(_channel(n) for n in request.channel_names)),
             language=request.language,
             tag=request.tag,
             customer_id=request.customer_id,
@@ -170,7 +175,7 @@ class ConversationApi(pb_grpc.ConversationServiceServicer):
     async def GetCustomerProfile(
         self, request: pb.GetCustomerProfileRequest, context: Context
     ) -> pb.GetCustomerProfileResponse:
-        contact = ContactPoint(request.contact.kind, request.contact.value) if request.HasField("contact") else None
+        contact = contact_from_proto(request.contact) if request.HasField("contact") else None
         facts = await self._actions.profile(request.customer_id, contact)
         await self._visible_customer(facts.customer_id)
         return pb.GetCustomerProfileResponse(profile=profile_to_proto(facts, now_us()))
@@ -274,7 +279,7 @@ class ConversationApi(pb_grpc.ConversationServiceServicer):
 
     @translate_errors
     async def SplitCustomer(self, request: pb.SplitCustomerRequest, context: Context) -> pb.SplitCustomerResponse:
-        contacts = tuple(ContactPoint(c.kind, c.value) for c in request.contact_points)
+        contacts = tuple(contact_from_proto(c) for c in request.contact_points)
         caller = current_caller()
         actor = acting_agent(caller, request.agent_id)
         require_supervisor_or_integrator(caller, "splitting a customer")
@@ -292,15 +297,15 @@ def registration(actions: ThreadingActions) -> ServiceRegistration:
     )
 
 
-def _channel_number(name: str) -> int:
+def _channel(name: str) -> str:
     try:
-        return built_in_number(name)
+        return check_channel_name(name)
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
 
 
-def _requested_channel(request: pb.SendReplyRequest) -> int:
+def _requested_channel(request: pb.SendReplyRequest) -> str:
     try:
-        return built_in_number(requested_channel(request))
+        return requested_channel(request)
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None

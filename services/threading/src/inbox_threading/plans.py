@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from inbox_events.channels import channel_label, contact_kind, name_of_enum
+from inbox_events.channels import channel_label, contact_kind
 
 from inbox_threading.changes import (
     AuditEntry,
@@ -56,7 +56,7 @@ MAX_SUBJECT_LENGTH = 300
 MAX_DELIVERY_DETAIL = 500
 
 
-def provider_key(channel: int, provider_message_id: str) -> str:
+def provider_key(channel: str, provider_message_id: str) -> str:
     return f"{channel}:{provider_message_id}" if provider_message_id else ""
 
 
@@ -219,7 +219,7 @@ def plan_inbound(
                     item_id=derived_id("continued", message.message_id),
                     actor="customer",
                     at_us=at,
-                    data={"activity": "channel_switched", "channel": channel_label(name_of_enum(message.channel))},
+                    data={"activity": "channel_switched", "channel": channel_label(message.channel)},
                 )
             )
     item = inbound_item(message, conversation_id, customer.customer_id, now_us)
@@ -339,7 +339,7 @@ def plan_proactive(
 
 
 def reply_route(
-    conversation: Conversation, channel: int, source: ReplySource | None, contact_value: str | None
+    conversation: Conversation, channel: str, source: ReplySource | None, contact_value: str | None
 ) -> ReplyRoute:
     """Where a reply goes: the customer's last message (on `channel`, when one is chosen), else their
     contact point for the chosen channel."""
@@ -347,10 +347,8 @@ def reply_route(
         route = ReplyRoute(source.channel, source.inbox_id, source.contact, source.message_id)
     elif channel:
         if contact_value is None:
-            raise FailedPrecondition(f"the customer has no {channel_label(name_of_enum(channel), 'such')} contact")
-        route = ReplyRoute(
-            channel, conversation.inbox_id, ContactPoint(contact_kind(name_of_enum(channel)), contact_value), ""
-        )
+            raise FailedPrecondition(f"the customer has no {channel_label(channel, 'such')} contact")
+        route = ReplyRoute(channel, conversation.inbox_id, ContactPoint(contact_kind(channel), contact_value), "")
     else:
         raise NotFound(f"conversation {conversation.conversation_id} has no customer message to reply to")
     return route
@@ -358,9 +356,7 @@ def reply_route(
 
 def refuse_opted_out(route: ReplyRoute, opted_out: bool) -> None:
     if opted_out:
-        raise FailedPrecondition(
-            f"the customer opted out of {channel_label(name_of_enum(route.channel), 'this channel')}"
-        )
+        raise FailedPrecondition(f"the customer opted out of {channel_label(route.channel, 'this channel')}")
 
 
 def stored_message(item: NewItem, sequence: int) -> StoredMessage:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from inbox.channels.v1 import events_pb2 as channel_events
 from inbox.conversations.v1 import conversation_pb2
 from inbox.message.v1 import message_pb2
-from inbox_events.channels import channel_fields, name_of_enum
+from inbox_events.channels import channel_fields, channel_of, enum_of
 from inbox_runtime.timestamps import from_timestamp, to_timestamp
 
 from inbox_threading.domain import (
@@ -20,13 +20,28 @@ from inbox_threading.domain import (
 )
 
 
+def contact_from_proto(contact: message_pb2.ContactPoint) -> ContactPoint:
+    """A channel account is kept with its channel-scoped value (`telegram:5551234`): the same chat id on
+    two channels is two contact points, so two customers until an agent merges them."""
+    if contact.kind == message_pb2.CONTACT_POINT_KIND_CHANNEL_ACCOUNT:
+        return ContactPoint(contact.kind, f"{contact.channel}:{contact.value}")
+    return ContactPoint(contact.kind, contact.value)
+
+
+def contact_to_proto(contact: ContactPoint) -> message_pb2.ContactPoint:
+    if contact.kind == message_pb2.CONTACT_POINT_KIND_CHANNEL_ACCOUNT:
+        channel, _, value = contact.value.partition(":")
+        return message_pb2.ContactPoint(kind=contact.kind, value=value, channel=channel)  # type: ignore[arg-type]
+    return message_pb2.ContactPoint(kind=contact.kind, value=contact.value)  # type: ignore[arg-type]
+
+
 def inbound_from_event(event: channel_events.InboundMessage) -> NewInboundMessage:
     return NewInboundMessage(
         message_id=event.message_id,
-        channel=event.channel,
+        channel=channel_of(event),
         inbox_id=event.inbox_id,
         provider_message_id=event.provider_message_id,
-        sender=ContactPoint(event.sender.kind, event.sender.value),
+        sender=contact_from_proto(event.sender),
         sender_name=event.sender_name,
         text=event.text,
         sent_at_us=from_timestamp(event.sent_at),
@@ -44,9 +59,9 @@ def proactive_from_event(event: channel_events.ProactiveMessageSent) -> NewProac
     sent = event.message
     return NewProactiveMessage(
         message_id=sent.message_id,
-        channel=sent.channel,
+        channel=channel_of(sent),
         inbox_id=sent.inbox_id,
-        recipient=ContactPoint(sent.recipient.kind, sent.recipient.value),
+        recipient=contact_from_proto(sent.recipient),
         agent_id=sent.agent_id,
         text=sent.text,
         sent_at_us=from_timestamp(sent.created_at),
@@ -59,7 +74,7 @@ def message_to_proto(message: StoredMessage) -> conversation_pb2.Message:
         conversation_id=message.conversation_id,
         customer_id=message.customer_id,
         direction=int(message.direction),  # type: ignore[arg-type]
-        **channel_fields(name_of_enum(message.channel)),
+        **channel_fields(message.channel),
         agent_id=message.agent_id,
         text=message.text,
         sent_at=to_timestamp(message.sent_at_us),
@@ -90,7 +105,7 @@ def conversation_to_proto(conversation: Conversation) -> conversation_pb2.Conver
         conversation_id=conversation.conversation_id,
         customer_id=conversation.customer_id,
         status=int(conversation.status),  # type: ignore[arg-type]
-        **channel_fields(name_of_enum(conversation.channel)),
+        **channel_fields(conversation.channel),
         inbox_id=conversation.inbox_id,
         assignee_agent_id=conversation.assignee_agent_id,
         opened_at=to_timestamp(conversation.opened_at_us),
@@ -121,12 +136,12 @@ def profile_to_proto(facts: CustomerFacts, now_us: int) -> conversation_pb2.Cust
     return conversation_pb2.CustomerProfile(
         customer_id=facts.customer_id,
         display_name=facts.display_name,
-        contact_points=[message_pb2.ContactPoint(kind=c.kind, value=c.value) for c in facts.contact_points],  # type: ignore[arg-type]
+        contact_points=[contact_to_proto(c) for c in facts.contact_points],
         first_contact_at=to_timestamp(facts.first_contact_at_us),
         last_contact_at=to_timestamp(facts.last_contact_at_us),
         tenure_days=facts.tenure_days(now_us),
-        channels_used=list(facts.channels_used),  # type: ignore[arg-type]
-        channel_names_used=[name_of_enum(c) for c in facts.channels_used],
+        channels_used=[enum_of(c) for c in facts.channels_used],
+        channel_names_used=list(facts.channels_used),
         conversation_count=facts.conversation_count,
         open_conversation_id=facts.open_conversation_id,
         last_agent_id=facts.last_agent_id,
@@ -139,10 +154,7 @@ def suggestion_to_proto(suggestion: MergeSuggestion) -> conversation_pb2.MergeSu
         suggestion_id=suggestion.suggestion_id,
         customer_id=suggestion.customer_id,
         other_customer_id=suggestion.other_customer_id,
-        claimed_contact=message_pb2.ContactPoint(
-            kind=suggestion.claimed_contact.kind,  # type: ignore[arg-type]
-            value=suggestion.claimed_contact.value,
-        ),
+        claimed_contact=contact_to_proto(suggestion.claimed_contact),
         reason=suggestion.reason,
         status=suggestion.status,
         created_at=to_timestamp(suggestion.created_at_us),

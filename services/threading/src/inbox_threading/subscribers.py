@@ -7,11 +7,12 @@ from inbox.conversations.v1 import events_pb2 as conversation_events
 from inbox.routing.v1 import events_pb2 as routing_events
 from inbox.translation.v1 import events_pb2 as translation_events
 from inbox_events import ConsumerSpec, Event, PermanentError, Postponed
+from inbox_events.channels import channel_of
 from inbox_events.erasure import NOTICE_WAIT_TRIES
 
 from inbox_threading.actions import ThreadingActions
-from inbox_threading.domain import ContactPoint, InvalidInput
-from inbox_threading.protos import inbound_from_event, proactive_from_event
+from inbox_threading.domain import InvalidInput
+from inbox_threading.protos import contact_from_proto, inbound_from_event, proactive_from_event
 
 
 def _sender(event: channel_events.InboundMessage) -> str:
@@ -129,11 +130,10 @@ class ThreadingSubscribers:
 
     async def on_opt_out(self, event: Event[channel_events.OptOutChanged]) -> None:
         change = event.payload
-        if change.channel <= 0 or change.contact.kind <= 0 or not change.contact.value:
+        channel = channel_of(change)
+        if not channel or change.contact.kind <= 0 or not change.contact.value:
             raise PermanentError("opt-out change without channel or contact")
-        await self._actions.record_opt_out(
-            change.channel, ContactPoint(change.contact.kind, change.contact.value), change.opted_out
-        )
+        await self._actions.record_opt_out(channel, contact_from_proto(change.contact), change.opted_out)
 
     async def on_transferred(self, event: Event[routing_events.ConversationTransferred]) -> None:
         moved = event.payload

@@ -16,15 +16,18 @@ Counters (message count, last activity) and field updates are ordinary updates: 
 MongoDB; on FerretDB two writers of one conversation at once can lose one's fields. Nothing that an
 invariant rests on is written that way.
 
-Split by concern: `indexes` (collections), `documents` (mappers), `queries` (reads), `writes` (commit).
+Split by concern: `indexes` (collections), `documents` (mappers), `queries` (reads), `writes` (commit),
+`upgrades` (documents of earlier releases).
 """
 
 from __future__ import annotations
 
 from inbox_threading.store.mongo.indexes import INDEXES
+from inbox_threading.store.mongo.upgrades import UPGRADES
 from inbox_threading.store.mongo.writes import ThreadWrites
 
 
 class MongoConversationStore(ThreadWrites):
     SERVICE = "threading"
     INDEXES = INDEXES
+    UPGRADES = UPGRADES

@@ -150,7 +150,7 @@ class ThreadQueries(MongoStore):
                 return await self.get_conversation(known[ref])
         return None
 
-    async def last_inbound(self, conversation_id: str, channel: int) -> ReplySource | None:
+    async def last_inbound(self, conversation_id: str, channel: str) -> ReplySource | None:
         query: Document = {"conversation_id": conversation_id, "direction": int(Direction.INBOUND)}
         if channel:
             query["channel"] = channel
@@ -165,7 +165,7 @@ class ThreadQueries(MongoStore):
         )
         return str(found["value"]) if found else None
 
-    async def is_opted_out(self, channel: int, contact: ContactPoint) -> bool:
+    async def is_opted_out(self, channel: str, contact: ContactPoint) -> bool:
         return await self._db[OPT_OUTS].find_one({"_id": f"{channel}:{docs.contact_key(contact)}"}) is not None
 
     async def due_snoozed(self, now_us: int, limit: int) -> list[Conversation]:
@@ -261,7 +261,7 @@ class ThreadQueries(MongoStore):
         inbound: Document = {"customer_id": customer_id, "direction": int(Direction.INBOUND)}
         first = await messages.find_one(inbound, {"sent_at_us": 1}, sort=[("sent_at_us", ASCENDING)])
         last = await messages.find_one(inbound, {"sent_at_us": 1}, sort=[("sent_at_us", DESCENDING)])
-        channels = sorted(int(c) for c in await messages.distinct("channel", inbound))
+        channels = sorted(str(c) for c in await messages.distinct("channel", inbound))
         last_agent = await messages.find_one(
             {"customer_id": customer_id, "direction": int(Direction.OUTBOUND), "agent_id": {"$ne": ""}},
             {"agent_id": 1},

@@ -311,7 +311,7 @@ class ThreadWrites(ThreadQueries):
             await self._db[CONVERSATIONS].update_many({"_id": {"$in": list(conversation_ids)}}, rekey)
             await self._db[MESSAGES].update_many({"conversation_id": {"$in": list(conversation_ids)}}, rekey)
 
-    async def set_opt_out(self, channel: int, contact: ContactPoint, opted_out: bool) -> None:
+    async def set_opt_out(self, channel: str, contact: ContactPoint, opted_out: bool) -> None:
         key = f"{channel}:{docs.contact_key(contact)}"
         if opted_out:
             await self._insert_if_absent(

@@ -49,7 +49,7 @@ class SqliteConversationStore(SqliteStore):
     ) -> None:
         await self._db.write(lambda conn: writes.move_to_customer(conn, new_customer, contacts, conversation_ids))
 
-    async def set_opt_out(self, channel: int, contact: ContactPoint, opted_out: bool) -> None:
+    async def set_opt_out(self, channel: str, contact: ContactPoint, opted_out: bool) -> None:
         await self._db.write(lambda conn: writes.set_opt_out(conn, channel, contact, opted_out))
 
     async def erase_customer(self, tombstone: Tombstone) -> ErasureReceipt:
@@ -90,13 +90,13 @@ class SqliteConversationStore(SqliteStore):
             return None
         return self._db.lookup(lambda conn: queries.conversation_for_refs(conn, refs))
 
-    async def last_inbound(self, conversation_id: str, channel: int) -> ReplySource | None:
+    async def last_inbound(self, conversation_id: str, channel: str) -> ReplySource | None:
         return self._db.lookup(lambda conn: queries.last_inbound(conn, conversation_id, channel))
 
     async def latest_contact(self, customer_id: str, kind: int) -> str | None:
         return self._db.lookup(lambda conn: queries.latest_contact(conn, customer_id, kind))
 
-    async def is_opted_out(self, channel: int, contact: ContactPoint) -> bool:
+    async def is_opted_out(self, channel: str, contact: ContactPoint) -> bool:
         return self._db.lookup(lambda conn: queries.is_opted_out(conn, channel, contact))
 
     async def due_snoozed(self, now_us: int, limit: int) -> list[Conversation]:

@@ -135,10 +135,10 @@ def conversation_for_refs(conn: sqlite3.Connection, refs: Sequence[str]) -> Conv
     return None
 
 
-def last_inbound(conn: sqlite3.Connection, conversation_id: str, channel: int) -> ReplySource | None:
+def last_inbound(conn: sqlite3.Connection, conversation_id: str, channel: str) -> ReplySource | None:
     row = conn.execute(
         "SELECT message_id, channel, inbox_id, contact_kind, contact_value FROM messages "
-        "WHERE conversation_id = ? AND direction = ? AND (? = 0 OR channel = ?) ORDER BY sequence DESC LIMIT 1",
+        "WHERE conversation_id = ? AND direction = ? AND (? = '' OR channel = ?) ORDER BY sequence DESC LIMIT 1",
         (conversation_id, int(Direction.INBOUND), channel, channel),
     ).fetchone()
     if row is None:
@@ -156,7 +156,7 @@ def latest_contact(conn: sqlite3.Connection, customer_id: str, kind: int) -> str
     return str(row[0]) if row else None
 
 
-def is_opted_out(conn: sqlite3.Connection, channel: int, contact: ContactPoint) -> bool:
+def is_opted_out(conn: sqlite3.Connection, channel: str, contact: ContactPoint) -> bool:
     row = conn.execute(
         "SELECT 1 FROM opt_outs WHERE channel = ? AND kind = ? AND value = ?", (channel, contact.kind, contact.value)
     ).fetchone()

@@ -7,6 +7,8 @@ customer's guarded version that the actions rely on).
 
 from __future__ import annotations
 
+from inbox_events.channels import sql_name_of_enum
+
 SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS customers (
     customer_id TEXT PRIMARY KEY,
@@ -222,6 +224,16 @@ UPDATE conversations SET last_outbound_id = COALESCE((
 ), '');
 """
 
+# Channels by name (`sms`, `telegram`) instead of the v1 enum's number, in the messages (and their provider
+# keys, "<channel>:<provider id>"), the conversations and the opt-outs. The columns keep their declared type:
+# SQLite keeps a name in them as text and compares it as text.
+MIGRATION_V11 = f"""
+UPDATE messages SET channel = {sql_name_of_enum("channel")} WHERE typeof(channel) = 'integer';
+UPDATE messages SET provider_key = channel || ':' || provider_message_id WHERE provider_message_id IS NOT NULL;
+UPDATE conversations SET channel = {sql_name_of_enum("channel")} WHERE typeof(channel) = 'integer';
+UPDATE opt_outs SET channel = {sql_name_of_enum("channel")} WHERE typeof(channel) = 'integer';
+"""
+
 MIGRATIONS = (
     SCHEMA_V1,
     MIGRATION_V2,
@@ -233,4 +245,5 @@ MIGRATIONS = (
     MIGRATION_V8,
     MIGRATION_V9,
     MIGRATION_V10,
+    MIGRATION_V11,
 )

@@ -303,7 +303,7 @@ def move_to_customer(
             )
 
 
-def set_opt_out(conn: sqlite3.Connection, channel: int, contact: ContactPoint, opted_out: bool) -> None:
+def set_opt_out(conn: sqlite3.Connection, channel: str, contact: ContactPoint, opted_out: bool) -> None:
     values = (channel, contact.kind, contact.value)
     if opted_out:
         conn.execute("INSERT OR IGNORE INTO opt_outs VALUES (?, ?, ?)", values)
