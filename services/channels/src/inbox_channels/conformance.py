@@ -174,9 +174,12 @@ class AdapterConformance:
         # Both events (the fact and its redelivery) acked, each after its handler: nothing more is coming.
         await _eventually(both_handled, "the outbound consumer to settle both events")
         sent = list(case.provider_received())
-        assert sent == ["key-conformance-1"], (
-            f"expected the provider to get one call carrying the idempotency key 'key-conformance-1', it got {sent}"
-        )
+        if case.provider_deduplicates:
+            assert sent == ["key-conformance-1"], (
+                f"expected the provider to get one call carrying the idempotency key 'key-conformance-1', it got {sent}"
+            )
+        else:  # a provider that takes no key (a messenger's bot API) may not see one: once is what counts
+            assert len(sent) == 1, f"expected the provider to get one call for one message, it got {len(sent)}: {sent}"
 
     async def test_the_adapter_itself_delivers_once_per_idempotency_key(
         self, case: ConformanceCase, runtime: RunningChannels
