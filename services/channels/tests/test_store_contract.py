@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from inbox_channels.domain import Delivery
 from inbox_channels.store import DeliveryStore
 from inbox_channels.store.mongo import STATUSES, MongoDeliveryStore
 from inbox_channels.store.sqlite import SqliteDeliveryStore
+from inbox_devstack.migrations import written_by
 from inbox_devstack.plugin import StoreBackend
 from inbox_runtime.mongo import close_database, connect_database
 
@@ -51,10 +51,7 @@ async def test_a_delivery_stored_with_the_v1_enum_number_reads_back_by_name(
     opened: DeliveryStore
     if store_backend.mongo is None:
         path = tmp_path / "older.sqlite3"
-        older = sqlite3.connect(path)
-        for script in SqliteDeliveryStore.MIGRATIONS[:2]:
-            older.executescript(script)
-        older.execute("PRAGMA user_version = 2")
+        older = written_by(path, SqliteDeliveryStore.MIGRATIONS[:2])
         older.execute("INSERT INTO delivery_statuses VALUES ('m1', 2, 2, 'conv-1', 3, '', 1)")
         older.commit()
         older.close()

@@ -4,11 +4,11 @@ decisions and events; and a store written when channels were the v1 enum's numbe
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 from inbox.routing.v1 import events_pb2 as routing_events
 from inbox_devstack.events import stored_events
+from inbox_devstack.migrations import written_by
 from inbox_devstack.nats_server import NatsServer
 from inbox_devstack.plugin import StoreBackend
 from inbox_events.channels import channel_of
@@ -79,10 +79,7 @@ async def test_a_store_written_with_enum_numbers_reads_back_by_name(
     store: RoutingStore
     if store_backend.mongo is None:
         path = tmp_path / "older.sqlite3"
-        older = sqlite3.connect(path)
-        for script in MIGRATIONS[:10]:
-            older.executescript(script)
-        older.execute("PRAGMA user_version = 10")
+        older = written_by(path, MIGRATIONS[:10])
         older.execute(
             "INSERT INTO agents (agent_id, display_name, presence, capacities, languages) "
             """VALUES ('ada', 'Ada', 1, '{"1": 2, "3": 4}', '[]')"""

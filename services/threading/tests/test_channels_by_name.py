@@ -4,13 +4,13 @@ were the v1 enum's numbers reads back by name (SQLite's migration 11, MongoDB's 
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 from inbox.channels.v1 import events_pb2 as channel_events
 from inbox.conversations.v1 import events_pb2 as conversation_events
 from inbox.message.v1 import message_pb2
 from inbox_devstack.events import stored_events
+from inbox_devstack.migrations import written_by
 from inbox_devstack.nats_server import NatsServer
 from inbox_devstack.plugin import StoreBackend
 from inbox_events.channels import channel_fields, channel_of
@@ -80,10 +80,7 @@ async def test_a_store_written_with_enum_numbers_reads_back_by_name(
     store: ConversationStore
     if store_backend.mongo is None:
         path = tmp_path / "older.sqlite3"
-        older = sqlite3.connect(path)
-        for script in MIGRATIONS[:10]:
-            older.executescript(script)
-        older.execute("PRAGMA user_version = 10")
+        older = written_by(path, MIGRATIONS[:10])
         older.execute("INSERT INTO customers (customer_id, created_at_us) VALUES ('c1', 1)")
         older.execute(
             "INSERT INTO conversations (conversation_id, customer_id, status, channel, inbox_id, opened_at_us, "

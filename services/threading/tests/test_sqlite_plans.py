@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from inbox_devstack.migrations import written_by
 from inbox_threading.changes import ConversationQuery, CustomerRecord, SearchQuery
 from inbox_threading.domain import ContactPoint, ConversationStatus, NewInboundMessage, ThreadPolicy, Viewer
 from inbox_threading.plans import plan_inbound
@@ -67,10 +67,7 @@ async def test_conversations_stored_before_read_models_grew_get_their_subject_co
 ) -> None:
     """Migration 10 on a file written by migration 9: the fields are filled in from what is stored."""
     path = tmp_path / "older.sqlite3"
-    older = sqlite3.connect(path)
-    for script in MIGRATIONS[:9]:
-        older.executescript(script)
-    older.execute("PRAGMA user_version = 9")
+    older = written_by(path, MIGRATIONS[:9])
     older.execute("INSERT INTO customers (customer_id, created_at_us) VALUES ('c1', 1)")
     older.execute(
         "INSERT INTO conversations (conversation_id, customer_id, status, channel, inbox_id, opened_at_us, "

@@ -179,16 +179,9 @@ async def test_an_unreachable_bot_api_is_retried_and_never_logs_the_token(monkey
 
 
 @pytest.fixture
-async def suite_bot_api() -> AsyncIterator[BotApi]:
-    api = BotApi()
-    async with http_server(api.app(), host="127.0.0.1", port=0) as port:
-        api.port = port
-        yield api
-
-
-@pytest.fixture
-def suite_env(suite_bot_api: BotApi) -> dict[str, str]:
-    return settings(suite_bot_api)
+def suite_env(bot_api: BotApi) -> dict[str, str]:
+    """The channels service of `local_suite` hosts the adapter, talking to `bot_api`."""
+    return settings(bot_api)
 
 
 def csrf_of(html: str) -> str:
@@ -198,7 +191,7 @@ def csrf_of(html: str) -> str:
 
 
 async def test_a_telegram_customer_is_routed_to_an_agent_who_answers_in_the_web_inbox(
-    local_suite: LocalSuite, api_key: str, suite_bot_api: BotApi
+    local_suite: LocalSuite, api_key: str, bot_api: BotApi
 ) -> None:
     # An agent who takes one Telegram conversation at a time, and routing's rules know the channel.
     async with authenticated_channel(f"127.0.0.1:{local_suite.ports.routing_grpc}", api_key) as channel:
@@ -244,7 +237,7 @@ async def test_a_telegram_customer_is_routed_to_an_agent_who_answers_in_the_web_
         assert sent.status_code == 303
 
     async def delivered() -> list[dict[str, Any]]:
-        return list(suite_bot_api.calls)
+        return list(bot_api.calls)
 
     assert await eventually(delivered, 30, what="the reply at the Bot API") == [
         {"chat_id": 5551234, "text": "It left today."}
