@@ -544,7 +544,7 @@ def export_document(
             "display_name": facts.display_name,
             "contact_points": [{"kind": c.kind, "value": c.value} for c in facts.contact_points],
             "first_contact_at_us": facts.first_contact_at_us,
-            "channels_used": [channel_label(c, str(c)) for c in facts.channels_used],
+            "channels_used": [channel_label(c) for c in facts.channels_used],
         },
         "conversations": [
             {
@@ -563,7 +563,7 @@ def export_document(
                 "conversation_id": i.conversation_id,
                 "kind": ItemKind(i.kind).name.lower(),
                 "direction": i.direction.name.lower(),
-                "channel": channel_label(i.channel, str(i.channel)),
+                "channel": channel_label(i.channel),
                 "agent_id": i.agent_id,
                 "text": i.text,
                 "sent_at_us": i.sent_at_us,
