@@ -185,17 +185,19 @@ def test_tags_are_separated_by_spaces_or_commas() -> None:
 
 
 def test_a_list_filter_takes_one_channel_tag_and_language_and_says_what_is_wrong() -> None:
-    chosen = list_filter({"channel": "Email", "tag": " VIP ", "language": "ES"})
+    run = ("chat", "email", "sms", "voice", "api", "telegram")
+    chosen = list_filter({"channel": "Email", "tag": " VIP ", "language": "ES"}, run)
     assert chosen == ListFilter("email", "vip", "es") and chosen.channels() == ["email"]
     assert chosen.query() == "channel=email&tag=vip&language=es"
-    assert list_filter({}) == ListFilter() and ListFilter().query() == "" and ListFilter().channels() == []
+    assert list_filter({"channel": "telegram"}, run).channels() == ["telegram"]  # one this deployment added
+    assert list_filter({}, run) == ListFilter() and ListFilter().query() == "" and ListFilter().channels() == []
     for bad, says in (
         ({"channel": "fax"}, "no channel"),
         ({"tag": "a b"}, "one tag"),
         ({"language": "english"}, "two- or three-letter"),
     ):
         with pytest.raises(InvalidInput, match=says):
-            list_filter(bad)
+            list_filter(bad, run)
 
 
 def conversation(cid: str, active: int, assignee: str = "", waiting: int = 0) -> conversation_pb2.Conversation:

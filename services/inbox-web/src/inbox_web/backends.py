@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
@@ -11,7 +12,7 @@ import structlog
 from inbox.channels.v1 import channel_service_pb2, channel_service_pb2_grpc
 from inbox.conversations.v1 import conversation_service_pb2_grpc
 from inbox.routing.v1 import routing_service_pb2, routing_service_pb2_grpc
-from inbox_events.channels import channel_of
+from inbox_events.channels import built_in_names, channel_of
 from inbox_runtime.grpc_client import authenticated_channel
 from inbox_runtime.healthcheck import is_serving
 
@@ -29,7 +30,7 @@ class Backends:
     channels: channel_service_pb2_grpc.ChannelServiceAsyncStub
     targets: tuple[str, ...]
     _teams: dict[str, tuple[float, tuple[str, ...]]] = field(default_factory=dict)
-    _reply_channels: tuple[float, tuple[str, ...]] | None = None
+    _channels: tuple[float, tuple[channel_service_pb2.ChannelInfo, ...]] | None = None
 
     async def heartbeat(self, agent_id: str) -> None:
         """The agent's session is alive (routing makes them away when these stop)."""
@@ -54,20 +55,28 @@ class Backends:
         self._teams[agent_id] = (now, teams)
         return teams
 
-    async def reply_channels(self) -> tuple[str, ...]:
-        """The channels an agent's text reply can go out on here, as the channels service runs them
-        (briefly cached); none while it cannot be asked (the reply then goes where the customer wrote)."""
+    async def _channels_run(self) -> Sequence[channel_service_pb2.ChannelInfo]:
+        """The channels the channels service runs (briefly cached); none while it cannot be asked."""
         now = time.monotonic()
-        if self._reply_channels is not None and now - self._reply_channels[0] < CHANNELS_TTL_SECONDS:
-            return self._reply_channels[1]
+        if self._channels is not None and now - self._channels[0] < CHANNELS_TTL_SECONDS:
+            return self._channels[1]
         try:
             listed = await self.channels.ListChannels(channel_service_pb2.ListChannelsRequest(), timeout=2)
         except grpc.aio.AioRpcError as exc:
             log.warning("channels_unlisted", code=exc.code().name)
             return ()
-        found = tuple(channel_of(c) for c in listed.channels if c.capabilities.text_replies)
-        self._reply_channels = (now, found)
-        return found
+        self._channels = (now, tuple(listed.channels))
+        return self._channels[1]
+
+    async def reply_channels(self) -> tuple[str, ...]:
+        """The channels an agent's text reply can go out on here; none while the channels service cannot be
+        asked (the reply then goes where the customer wrote)."""
+        return tuple(channel_of(c) for c in await self._channels_run() if c.capabilities.text_replies)
+
+    async def list_channels(self) -> tuple[str, ...]:
+        """What a list can be narrowed to: the built-in channels, and those this deployment added."""
+        added = [name for name in map(channel_of, await self._channels_run()) if name not in built_in_names()]
+        return (*built_in_names(), *sorted(added))
 
     async def ready(self) -> bool:
         for target in self.targets:

@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
@@ -17,7 +17,7 @@ from inbox.conversations.v1 import events_pb2 as conversation_events
 from inbox.events.v1 import envelope_pb2
 from inbox.message.v1 import message_pb2
 from inbox.routing.v1 import events_pb2 as routing_events
-from inbox_events.channels import built_in_names, is_channel_name
+from inbox_events.channels import is_channel_name
 from inbox_runtime.errors import InvalidInput
 
 __all__ = ["InvalidInput"]
@@ -243,8 +243,6 @@ def local_path(back: str, default: str = "/") -> str:
     return back if back.startswith("/") and not back.startswith("//") and "\\" not in back else default
 
 
-# The channels a list can be narrowed to, as the filter names them.
-LIST_CHANNELS: tuple[str, ...] = built_in_names()
 _LANGUAGE = re.compile(r"^[a-z]{2,3}$")
 
 
@@ -266,11 +264,11 @@ class ListFilter:
         return [self.channel] if self.channel else []
 
 
-def list_filter(params: Mapping[str, str]) -> ListFilter:
+def list_filter(params: Mapping[str, str], channels: Sequence[str]) -> ListFilter:
     """The filter an agent chose in the list's filter bar; InvalidInput names a value that cannot be one."""
     channel = params.get("channel", "").strip().lower()
-    if channel and channel not in LIST_CHANNELS:
-        raise InvalidInput(f"no channel called {channel[:20]!r}: choose {', '.join(LIST_CHANNELS)}")
+    if channel and channel not in channels:
+        raise InvalidInput(f"no channel called {channel[:20]!r}: choose {', '.join(channels)}")
     tags = tags_in(params.get("tag", "")[:100])
     if len(tags) > 1:
         raise InvalidInput("filter by one tag at a time")

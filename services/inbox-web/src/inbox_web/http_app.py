@@ -44,7 +44,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from inbox_web.accounts import Accounts
 from inbox_web.backends import Backends
 from inbox_web.domain import (
-    LIST_CHANNELS,
     LIST_LENGTH,
     SUPERVISOR,
     VIEWS,
@@ -444,8 +443,9 @@ def build_http_app(
 
     async def render_inbox(request: Request, name: str) -> Response:
         view = list_view(request.query_params.get("view", ""))
+        channels = await backends.list_channels()
         try:
-            chosen, refused = list_filter(request.query_params), ""
+            chosen, refused = list_filter(request.query_params, channels), ""
         except InvalidInput as exc:
             chosen, refused = ListFilter(), str(exc)
         # What an answered offer left to say (lapsed, taken), shown once.
@@ -465,7 +465,7 @@ def build_http_app(
             view=view,
             views=tuple(VIEWS),
             chosen=chosen,
-            channels=tuple(LIST_CHANNELS),
+            channels=channels,
             error=refused or said,
         )
 

@@ -224,6 +224,10 @@ async def test_a_telegram_customer_is_routed_to_an_agent_who_answers_in_the_web_
             return found.group(1) if found else None
 
         link = await eventually(conversation_link, 30, what="the Telegram conversation in ada's inbox")
+        # Her list narrows to the channel like to any other.
+        narrowed = await web.get("/", params={"channel": "telegram"})
+        assert narrowed.status_code == 200 and link in narrowed.text
+        assert '<option value="telegram" selected>' in narrowed.text
         page = await web.get(link)
         assert "Grace Hopper" in page.text and "Where is my parcel?" in page.text and "telegram" in page.text
         picker = re.search(r'<select id="reply-channel" name="channel">(.*?)</select>', page.text, re.S)
