@@ -69,7 +69,13 @@ def dataset(messages: int) -> list[Seeded]:
         contact = ContactPoint(2, f"+1{c:010d}")
         t0 = 1_700_000_000_000_000 + c * 1_000_000
         conversation = NewConversation(
-            conversation_id, customer_id, rng.choice([1, 2, 3]), "support", t0, rng.choice(AGENTS), rng.choice(TEAMS)
+            conversation_id,
+            customer_id,
+            rng.choice(["chat", "email", "sms"]),
+            "support",
+            t0,
+            rng.choice(AGENTS),
+            rng.choice(TEAMS),
         )
         items = tuple(
             NewItem(
@@ -77,7 +83,7 @@ def dataset(messages: int) -> list[Seeded]:
                 conversation_id=conversation_id,
                 customer_id=customer_id,
                 direction=Direction.INBOUND if n % 2 == 0 else Direction.OUTBOUND,
-                channel=3,
+                channel="sms",
                 inbox_id="support",
                 agent_id="",
                 contact=contact,
@@ -85,7 +91,7 @@ def dataset(messages: int) -> list[Seeded]:
                 sent_at_us=t0 + n,
                 received_at_us=t0 + n,
                 at_us=t0 + n,
-                provider_key=f"3:p-{c}-{n}",
+                provider_key=f"sms:p-{c}-{n}",
             )
             for n in range(10)
         )
@@ -274,7 +280,7 @@ async def measure(
             now = time.time_ns() // 1000
             message = NewInboundMessage(
                 str(uuid.uuid4()),
-                3,
+                "sms",
                 "support",
                 f"bench-{i}",
                 ContactPoint(2, f"+1{i % 5000:010d}"),
