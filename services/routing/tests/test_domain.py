@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 from inbox_routing.domain import (
     CHAT,
@@ -243,3 +245,24 @@ def test_a_big_floor_spells_out_only_the_verdicts_an_explanation_keeps() -> None
     assert len(short.verdicts) == 3 + 1 + RANKED_LOWER_SHOWN and short.omitted == 119 - RANKED_LOWER_SHOWN
     assert stored_verdicts(short) == stored_verdicts(full)
     assert stored_verdicts(short)[-1].reason == "and 73 more agents, not eligible or ranked lower"
+
+
+def test_a_rule_matches_a_very_negative_customer_and_nobody_unscored() -> None:
+    rules = parse_rules(
+        {
+            "rules": [
+                {"id": "upset", "match": {"sentiment_at_most": -0.6}, "target": {"team": "senior", "priority": 10}}
+            ],
+            "default": {"team": "tier1"},
+        }
+    )
+    assert choose_rule(rules, dataclasses.replace(REQUEST, sentiment=-0.8))[0] == "upset"
+    assert choose_rule(rules, dataclasses.replace(REQUEST, sentiment=-0.6))[0] == "upset"
+    assert choose_rule(rules, dataclasses.replace(REQUEST, sentiment=-0.2))[0] == ""
+    assert choose_rule(rules, REQUEST)[0] == ""  # not scored (yet): no sentiment rule holds
+
+
+@pytest.mark.parametrize("bad", [-1.5, 2, "low", True])
+def test_a_sentiment_threshold_is_a_score_from_minus_one_to_one(bad: object) -> None:
+    with pytest.raises(InvalidInput, match="sentiment_at_most must be a sentiment score from -1 to 1"):
+        parse_rules({"rules": [{"id": "r", "match": {"sentiment_at_most": bad}}]})

@@ -16,17 +16,20 @@ from inbox_threading.domain import (
     FailedPrecondition,
     InvalidInput,
     ItemKind,
+    Mood,
     NewInboundMessage,
     NotFound,
     StoredMessage,
     ThreadPolicy,
     delivery_moves_on,
+    rolled_mood,
 )
 from inbox_threading.plans import (
     answered,
     conversation_id_for,
     plan_delivery,
     plan_inbound,
+    plan_sentiment,
     plan_status,
     reference_candidates,
     refuse_opted_out,
@@ -307,3 +310,41 @@ def test_a_delivery_report_is_the_conversations_only_for_its_latest_message_sent
     inbound = replace(reply, direction=Direction.INBOUND)
     assert plan_delivery(inbound, latest, DeliveryStatus.DELIVERED, "") is None
     assert isinstance(patch, ItemPatch)
+
+
+def test_the_mood_follows_recent_messages_and_says_where_it_is_going() -> None:
+    first = rolled_mood(None, -0.8)
+    assert first == Mood(-0.8, "steady", -0.8, -0.8, 1)
+    better = rolled_mood(first, 0.4)
+    assert (better.score, better.trend, better.latest_score, better.lowest_score) == (-0.2, "improving", 0.4, -0.8)
+    worse = rolled_mood(better, -0.9)
+    assert (worse.score, worse.trend, worse.scored_messages) == (-0.55, "worsening", 3)
+    assert rolled_mood(worse, -0.5).trend == "steady"
+    # A message read again (from its translation) replaces its score: it is not counted twice.
+    assert rolled_mood(worse, -0.3, replaces=True).scored_messages == 3
+
+
+def test_a_message_scored_as_stored_keeps_its_score_and_rolls_the_mood() -> None:
+    active = replace(conversation(ConversationStatus.OPEN), mood=Mood(0.5, "steady", 0.5, 0.5, 1))
+    planned = plan(active=active, sentiment=-0.7, language="en")
+    [patch] = [p for p in planned.change.patches if p.mood is not None]
+    assert patch.mood == Mood(-0.1, "worsening", -0.7, -0.7, 2)
+    assert planned.change.item_patches == (ItemPatch("m1", language="en", sentiment=(-0.7, "")),)
+    # Unscored (another language, left to translation): nothing about sentiment is written.
+    unscored = plan(active=active, language="es")
+    assert all(p.mood is None for p in unscored.change.patches)
+    assert unscored.change.item_patches == (ItemPatch("m1", language="es"),)
+
+
+def test_a_late_score_is_kept_once_and_replaces_a_score_read_before_translation() -> None:
+    active = conversation(ConversationStatus.OPEN)
+    item = StoredMessage("m1", "conv-1", "c1", Direction.INBOUND, SMS, "", "estoy furioso", 1, 1, 1)
+    change = plan_sentiment(item, active, -0.6, "es")
+    assert change is not None
+    assert change.item_patches == (ItemPatch("m1", sentiment=(-0.6, "es")),)
+    assert change.patches == (ConversationPatch("conv-1", mood=Mood(-0.6, "steady", -0.6, -0.6, 1)),)
+    written = replace(item, sentiment=-0.6, sentiment_translated_from="es")
+    assert plan_sentiment(written, replace(active, mood=change.patches[0].mood), -0.6, "es") is None
+    misread = replace(item, sentiment=0.0)  # stored as English, read as neutral
+    rescored = plan_sentiment(misread, replace(active, mood=Mood(0.0, "steady", 0.0, 0.0, 1)), -0.6, "es")
+    assert rescored is not None and rescored.patches[0].mood == Mood(-0.3, "worsening", -0.6, -0.6, 1)

@@ -17,13 +17,14 @@ from inbox_threading.changes import (
     ConversationQuery,
     CustomerGuard,
     CustomerRecord,
+    ItemPatch,
     NewConversation,
     NewItem,
     SearchQuery,
     ThreadChange,
     Tombstone,
 )
-from inbox_threading.domain import ContactPoint, ConversationStatus, Direction, ItemKind, Viewer
+from inbox_threading.domain import ContactPoint, ConversationStatus, Direction, ItemKind, Mood, Viewer
 from inbox_threading.store import ConversationStore
 
 from .conftest import OpenStore
@@ -202,3 +203,25 @@ async def test_a_conversation_is_listed_with_its_customer_s_name_else_first_cont
     )
     [listed] = [c for c in (await store.list_conversations(ConversationQuery()))[0] if c.conversation_id == "conv-2"]
     assert listed.customer_label == "Visitor v9x8y7"
+
+
+async def test_a_message_s_sentiment_and_its_conversation_s_mood_are_kept(store: ConversationStore) -> None:
+    await store.commit([opening()])
+    mood = Mood(-0.65, "worsening", -0.8, -0.8, 2)
+    await store.commit(
+        [
+            ThreadChange(
+                item_patches=(ItemPatch("m1", sentiment=(-0.8, "es")),),
+                patches=(ConversationPatch("conv-1", mood=mood),),
+            )
+        ]
+    )
+    stored = await store.item("m1")
+    assert stored is not None and (stored.sentiment, stored.sentiment_translated_from) == (-0.8, "es")
+    [listed] = await store.list_messages("conv-1", 50, 0)
+    assert listed.sentiment == -0.8
+    conversation = await store.get_conversation("conv-1")
+    assert conversation is not None and conversation.mood == mood
+    await store.commit([ThreadChange(items=(item("m2", "conv-1"),))])
+    unscored = await store.item("m2")
+    assert unscored is not None and unscored.sentiment is None

@@ -3,11 +3,13 @@ from inbox_language import Detection
 from inbox_runtime.errors import FailedPrecondition
 from inbox_translation.domain import (
     Route,
+    SentimentSource,
     cache_key,
     choose_route,
     guess_stands,
     protect,
     restore,
+    sentiment_source,
 )
 
 
@@ -66,3 +68,14 @@ def test_a_first_guess_stands_only_where_the_careful_detection_would_change_noth
     assert guess_stands("", Detection("", 0.0, fallback=True), "")
     assert not guess_stands("", Detection("fr", 0.0, fallback=True), "fr")  # the known language, not stored
     assert not guess_stands("de", Detection("", 0.0, fallback=True), "")  # a guess to take back
+
+
+def test_sentiment_is_scored_where_threading_could_not() -> None:
+    # English that threading scored as it stored it: nothing to do; English it did not know: as written.
+    assert sentiment_source("en", scored_as_stored=True) is None
+    assert sentiment_source("en", scored_as_stored=False) is SentimentSource.AS_WRITTEN
+    # Another language is read on its English translation, replacing a score read from it as English.
+    assert sentiment_source("es", scored_as_stored=False) is SentimentSource.TRANSLATION
+    assert sentiment_source("es", scored_as_stored=True) is SentimentSource.TRANSLATION
+    # A language nobody could tell: no translation can be asked for.
+    assert sentiment_source("", scored_as_stored=False) is None

@@ -30,6 +30,7 @@ _FIXED_SUBJECTS: dict[str, str] = {
     conversation_events.ReplyNeedsTranslation.DESCRIPTOR.full_name: "conv.reply_needs_translation",
     conversation_events.MessageUpdated.DESCRIPTOR.full_name: "conv.message_updated",
     translation_events.LanguageDetected.DESCRIPTOR.full_name: "translation.language_detected",
+    translation_events.SentimentScored.DESCRIPTOR.full_name: "translation.sentiment_scored",
     translation_events.MessageTranslated.DESCRIPTOR.full_name: "translation.message_translated",
     translation_events.TranslationPending.DESCRIPTOR.full_name: "translation.pending",
     translation_events.ReplyTranslated.DESCRIPTOR.full_name: "translation.reply_translated",

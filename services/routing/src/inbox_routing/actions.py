@@ -411,6 +411,17 @@ class RoutingActions:
                 conversation_id, running, sla_due(running, at_us, self._policy), replace=timer is not None and timer[2]
             )
 
+    async def customer_sentiment(self, conversation_id: str, score: float, correlation_id: str = "") -> None:
+        """A score of the customer's latest message (scored after the conversation was placed: translation
+        reads other languages on their English translation). While the conversation still waits, the rules
+        are applied again with it (a very negative message can raise its priority or send it to another
+        team); once it is offered or taken, the agent sees the mood and nothing moves."""
+        existing = await self._store.record(conversation_id)
+        if existing is None or existing.state != AssignmentState.QUEUED or existing.request.sentiment == score:
+            return
+        request = dataclasses.replace(existing.request, sentiment=score)
+        await self.route(request, correlation_id, queued_at_us=existing.queued_at_us, force=True)
+
     async def waiting_on_customer(self, conversation_id: str) -> None:
         """Pending: the clock is the customer's, not ours, until they write again."""
         await self._store.stop_sla(conversation_id)

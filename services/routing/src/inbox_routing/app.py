@@ -25,6 +25,7 @@ from inbox_routing.subscribers import (
     ON_CUSTOMERS_MERGED,
     ON_MESSAGE_ADDED,
     ON_REOPENED,
+    ON_SENTIMENT_SCORED,
     ON_STATUS_CHANGED,
     RoutingSubscribers,
 )
@@ -66,6 +67,7 @@ async def run(settings: Settings) -> None:
         await stack.enter_async_context(bus.consume(ON_CUSTOMER_ERASED, subscribers.on_customer_erased))
         await stack.enter_async_context(bus.consume(ON_CUSTOMERS_MERGED, subscribers.on_customers_merged))
         await stack.enter_async_context(bus.consume(ON_MESSAGE_ADDED, subscribers.on_message_added))
+        await stack.enter_async_context(bus.consume(ON_SENTIMENT_SCORED, subscribers.on_sentiment_scored))
         # Offers lapse within a second of their deadline; silent agents become away; waiting conversations
         # are retried and escalated (a freed agent triggers this at once too).
         await stack.enter_async_context(every(0.25, actions.expire_offers, "expire_offers"))

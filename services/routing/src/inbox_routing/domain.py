@@ -106,6 +106,9 @@ class Match:
     tags_any: tuple[str, ...] = ()
     keywords_any: tuple[str, ...] = ()
     attributes: tuple[tuple[str, str], ...] = ()
+    # The customer's latest message reads at most this (-1..+1, see inbox_language.sentiment): -0.6 catches
+    # the very negative. A conversation whose messages were not scored (yet) does not match.
+    sentiment_at_most: float | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,8 @@ class RouteRequest:
     attributes: tuple[tuple[str, str], ...] = ()
     # A team chosen by hand (a transfer to a team's queue), overriding the rules.
     team: str = ""
+    # How the customer's latest message reads (-1..+1); None until it was scored.
+    sentiment: float | None = None
 
 
 def is_current(request_generation: int, record_generation: int, state: AssignmentState) -> bool:
@@ -159,6 +164,14 @@ def _int(value: Any, path: str, low: int, high: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
         raise InvalidInput(f"{path} must be a whole number from {low} to {high}")
     return value
+
+
+def _score(value: Any, path: str) -> float | None:
+    if value is None:
+        return None
+    if not isinstance(value, int | float) or isinstance(value, bool) or not -1 <= value <= 1:
+        raise InvalidInput(f"{path} must be a sentiment score from -1 to 1")
+    return float(value)
 
 
 def _target(doc: Any, path: str) -> Target:
@@ -214,7 +227,7 @@ def parse_rules(doc: Mapping[str, Any]) -> RuleSet:
         match = raw.get("match", {})
         if not isinstance(match, dict):
             raise InvalidInput(f"{path}.match must be a table")
-        bad = set(match) - {"channels", "inboxes", "languages", "tags", "keywords", "attributes"}
+        bad = set(match) - {"channels", "inboxes", "languages", "tags", "keywords", "attributes", "sentiment_at_most"}
         if bad:
             raise InvalidInput(f"{path}.match: unknown keys {sorted(bad)}")
         channels = []
@@ -236,6 +249,7 @@ def parse_rules(doc: Mapping[str, Any]) -> RuleSet:
                     tags_any=tuple(t.lower() for t in _strings(match.get("tags"), f"{path}.match.tags")),
                     keywords_any=tuple(k.lower() for k in _strings(match.get("keywords"), f"{path}.match.keywords")),
                     attributes=tuple(sorted((str(k), str(v)) for k, v in attributes.items())),
+                    sentiment_at_most=_score(match.get("sentiment_at_most"), f"{path}.match.sentiment_at_most"),
                 ),
                 target=_target(raw.get("target", {}), f"{path}.target"),
             )
@@ -256,6 +270,10 @@ def _matches(match: Match, request: RouteRequest) -> bool:
         words = {w.lower() for w in _WORD.findall(request.text)}
         if not any((k in words) if " " not in k else (k in request.text.lower()) for k in match.keywords_any):
             return False
+    if match.sentiment_at_most is not None and (
+        request.sentiment is None or request.sentiment > match.sentiment_at_most
+    ):
+        return False
     attributes = dict(request.attributes)
     return all(attributes.get(k) == v for k, v in match.attributes)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from inbox.conversations.v1 import conversation_pb2
 from inbox.conversations.v1 import events_pb2 as conversation_events
 from inbox.message.v1 import message_pb2
+from inbox.translation.v1 import events_pb2 as translation_events
 from inbox_events import ConsumerSpec, Event, PermanentError
 from inbox_events.channels import channel_of
 from inbox_runtime.timestamps import from_timestamp
@@ -42,6 +43,13 @@ ON_MESSAGE_ADDED = ConsumerSpec(
     event_type=conversation_events.MessageAdded,
     lane=lambda e: e.message.conversation_id,
 )
+# A score translation made after the conversation was placed (another language, read in English).
+ON_SENTIMENT_SCORED = ConsumerSpec(
+    durable="routing-on-sentiment-scored",
+    subjects=("translation.sentiment_scored",),
+    event_type=translation_events.SentimentScored,
+    lane=lambda e: e.conversation_id,
+)
 RESOLVED = conversation_pb2.CONVERSATION_STATUS_RESOLVED
 PENDING = conversation_pb2.CONVERSATION_STATUS_PENDING
 # What counts for service levels: messages between the customer and an agent, not notes or activity.
@@ -73,6 +81,7 @@ class RoutingSubscribers:
             tags=tuple(opened.tags),
             text=opened.text,
             attributes=tuple(sorted(opened.customer_attributes.items())),
+            sentiment=opened.sentiment.score if opened.HasField("sentiment") else None,
         )
         await self._actions.conversation_opened(request, request.generation, correlation_id)
 
@@ -91,6 +100,7 @@ class RoutingSubscribers:
             tags=tuple(reopened.tags),
             text=reopened.text,
             attributes=tuple(sorted(reopened.customer_attributes.items())),
+            sentiment=reopened.sentiment.score if reopened.HasField("sentiment") else None,
         )
         await self._actions.conversation_opened(request, request.generation, event.envelope.correlation_id)
 
@@ -126,4 +136,16 @@ class RoutingSubscribers:
         by_agent = message.direction == message_pb2.DIRECTION_OUTBOUND and message.agent_id not in ("", "system")
         await self._actions.message_added(
             message.conversation_id, inbound=inbound, by_agent=by_agent, at_us=from_timestamp(message.received_at)
+        )
+        if inbound and message.HasField("sentiment") and not event.payload.HasField("opened"):
+            await self._actions.customer_sentiment(
+                message.conversation_id, message.sentiment.score, event.envelope.correlation_id
+            )
+
+    async def on_sentiment_scored(self, event: Event[translation_events.SentimentScored]) -> None:
+        scored = event.payload
+        if not scored.conversation_id or not scored.HasField("sentiment"):
+            raise PermanentError("sentiment_scored without conversation_id or sentiment")
+        await self._actions.customer_sentiment(
+            scored.conversation_id, scored.sentiment.score, event.envelope.correlation_id
         )

@@ -15,7 +15,7 @@ from inbox_events import BadCursor, ConsumerSpec, Event, EventBus, FeedCursor, O
 from inbox_events.channels import channel_fields, contact_kind
 from inbox_events.erasure import ErasureScope, is_about, notice_wait_seconds
 from inbox_events.feed import Feed
-from inbox_language import Detector
+from inbox_language import SENTIMENT_LANGUAGE, Detector, SentimentModel
 from inbox_runtime.optimistic import until_applied
 from inbox_runtime.timestamps import now_us, to_timestamp
 
@@ -82,6 +82,7 @@ from inbox_threading.plans import (
     plan_participant,
     plan_proactive,
     plan_reply,
+    plan_sentiment,
     plan_status,
     plan_tags,
     plan_wake,
@@ -91,7 +92,7 @@ from inbox_threading.plans import (
     reply_route,
     stored_message,
 )
-from inbox_threading.protos import contact_to_proto, message_to_proto
+from inbox_threading.protos import contact_to_proto, message_to_proto, sentiment_to_proto
 from inbox_threading.store import ConversationStore
 
 log = structlog.get_logger(__name__)
@@ -124,10 +125,13 @@ class ThreadingActions:
         queue_notice_channels: frozenset[str] = frozenset(),
         clock: Callable[[], int] = now_us,
         guesser: Detector | None = None,
+        sentiment: SentimentModel | None = None,
     ) -> None:
         self._store = store
         # Detects a new customer's language as their message is stored (None: leave it to translation).
         self._guesser = guesser
+        # Scores a customer's English text as it is stored (None: leave every message to translation).
+        self._sentiment = sentiment
         # Microseconds since the epoch; injected so tests decide what time it is.
         self._now = clock
         self._bus = bus
@@ -178,6 +182,7 @@ class ThreadingActions:
                 tags=list(conversation.tags),
                 customer_attributes=dict(outcome.customer_attributes),
                 team=conversation.team,
+                sentiment=sentiment_to_proto(outcome.message.sentiment),
             )
         if outcome.reopened:
             reopened = conversation_events.ConversationReopened(
@@ -191,6 +196,7 @@ class ThreadingActions:
                 tags=list(conversation.tags),
                 customer_attributes=dict(outcome.customer_attributes),
                 language=conversation.language,
+                sentiment=sentiment_to_proto(outcome.message.sentiment),
             )
             events.append(Outgoing(reopened, f"conv-reopened:{message.message_id}", correlation_id))
         events.extend(self._merged(receipt) for receipt in outcome.merges)
@@ -228,6 +234,14 @@ class ThreadingActions:
         guess = self._guesser.detect(message.text)
         return "" if guess.fallback else guess.language
 
+    def _first_sentiment(self, message: NewInboundMessage, language: str) -> float | None:
+        """The score of a customer's text stored as English (translation scores the others, on their
+        English translation, and corrects this one if the language was guessed wrong)."""
+        if self._sentiment is None or language != SENTIMENT_LANGUAGE or message.kind not in GUESSED_KINDS:
+            return None
+        scored = self._sentiment.score(message.text)
+        return None if scored is None else scored.score
+
     async def _thread_inbound(self, message: NewInboundMessage) -> InboundOutcome | None:
         """One attempt: read, decide, write under the customer's guard; None when the guard failed."""
         now = self._now()
@@ -254,6 +268,7 @@ class ThreadingActions:
         if referenced is not None and referenced.customer_id != customer.customer_id:
             referenced = None  # never thread into another customer's conversation on a header they control
         language = self._first_guess(message, customer.language)
+        sentiment = self._first_sentiment(message, language)
         plan = plan_inbound(
             message,
             customer=customer,
@@ -264,6 +279,7 @@ class ThreadingActions:
             now_us=now,
             extra=extra,
             language=language,
+            sentiment=sentiment,
         )
         [committed] = await self._store.commit([plan.change])
         if not committed.applied:
@@ -273,7 +289,7 @@ class ThreadingActions:
         sequence = committed.sequences.get(message.message_id)
         # Written now: as planned, with its sequence (no read back). Else another replica wrote it first.
         stored = (
-            replace(stored_message(plan.message, sequence), language=language)
+            replace(stored_message(plan.message, sequence), language=language, sentiment=sentiment)
             if sequence is not None
             else await self._store.item(message.message_id)
         )
@@ -486,6 +502,32 @@ class ThreadingActions:
             item = await self._store.item(message_id)
         if item is not None:
             await self._bus.publish_live([self._updated(item, f"language:{message_id}:{language}")])
+
+    async def record_sentiment(self, message_id: str, score: float, translated_from: str) -> None:
+        """Translation's score of a customer's message, kept with it and rolled into the conversation's mood."""
+
+        async def attempt() -> tuple[str, bool] | None:
+            """(the conversation, whether a change was written); None when the customer's guard failed.
+            Under that guard: the customer's next message, as it is stored, also rolls the mood."""
+            item = await self._store.item(message_id)
+            customer = await self._store.customer(item.customer_id) if item else None
+            conversation = await self._store.get_conversation(item.conversation_id) if item else None
+            if item is None or customer is None or conversation is None:
+                return "", False  # erased since
+            change = plan_sentiment(item, conversation, score, translated_from)
+            if change is None:
+                return conversation.conversation_id, False  # a redelivery: written already
+            guarded = replace(change, guard=CustomerGuard(customer.customer_id, customer.version))
+            [committed] = await self._store.commit([guarded])
+            return (conversation.conversation_id, True) if committed.applied else None
+
+        conversation_id, written = await until_applied(attempt)
+        if not written:
+            return
+        item = await self._store.item(message_id)
+        if item is not None:
+            await self._bus.publish_live([self._updated(item, f"sentiment:{message_id}:{score}")])
+        log.info("sentiment_recorded", message_id=message_id, conversation_id=conversation_id)
 
     async def record_delivery(self, message_id: str, status: int, detail: str, deliveries: int) -> float | None:
         """A channel's report of how a message's delivery went, kept on the message and on its conversation

@@ -10,7 +10,7 @@ from contextlib import AsyncExitStack
 
 import structlog
 from inbox_events import EventBus
-from inbox_language import DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_MARGIN, Detector
+from inbox_language import DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_MARGIN, Detector, SentimentModel
 from inbox_runtime.grpc_server import grpc_server
 from inbox_runtime.lifecycle import every, until_signalled
 from inbox_runtime.metrics import metrics_server
@@ -32,6 +32,7 @@ from inbox_threading.subscribers import (
     ON_PROACTIVE_SENT,
     ON_QUEUED,
     ON_REPLY_TRANSLATED,
+    ON_SENTIMENT_SCORED,
     ON_TRANSFERRED,
     ON_TRANSLATION_PENDING,
     ThreadingSubscribers,
@@ -61,7 +62,9 @@ async def run(settings: Settings) -> None:
             if settings.guess_languages
             else None
         )
-        actions = ThreadingActions(store, bus, settings.policies, settings.queue_notice_channels, guesser=guesser)
+        actions = ThreadingActions(
+            store, bus, settings.policies, settings.queue_notice_channels, guesser=guesser, sentiment=SentimentModel()
+        )
         webhooks = await WebhookRegistry.open(bus)
         dispatcher = WebhookDispatcher(webhooks, bus, settings.webhook_policy)
         stack.push_async_callback(dispatcher.stop)
@@ -87,6 +90,7 @@ async def run(settings: Settings) -> None:
         await stack.enter_async_context(bus.consume(ON_TRANSFERRED, subscribers.on_transferred))
         await stack.enter_async_context(bus.consume(ON_QUEUED, subscribers.on_queued))
         await stack.enter_async_context(bus.consume(ON_LANGUAGE_DETECTED, subscribers.on_language_detected))
+        await stack.enter_async_context(bus.consume(ON_SENTIMENT_SCORED, subscribers.on_sentiment_scored))
         await stack.enter_async_context(bus.consume(ON_DELIVERY_STATUS, subscribers.on_delivery_status))
         await stack.enter_async_context(bus.consume(ON_MESSAGE_TRANSLATED, subscribers.on_message_translated))
         await stack.enter_async_context(bus.consume(ON_TRANSLATION_PENDING, subscribers.on_translation_pending))

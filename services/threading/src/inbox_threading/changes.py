@@ -17,6 +17,7 @@ from inbox_threading.domain import (
     Direction,
     ItemKind,
     MergeSuggestion,
+    Mood,
 )
 
 
@@ -81,6 +82,7 @@ class ConversationPatch:
     unanswered_count: int | None = None
     last_outbound_id: str | None = None
     last_delivery_status: int | None = None
+    mood: Mood | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,8 @@ class ItemPatch:
     translation_status: str | None = None
     # (status, detail, the statuses it may overwrite): written only over one of those.
     delivery: tuple[int, str, tuple[int, ...]] | None = None
+    # (score, the language it was translated from for scoring, "" when read as written).
+    sentiment: tuple[float, str] | None = None
 
 
 @dataclass(frozen=True)

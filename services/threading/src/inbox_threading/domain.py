@@ -103,6 +103,35 @@ class AttachmentRef:
 
 
 @dataclass(frozen=True)
+class Mood:
+    """How the customer feels over a conversation: their messages' sentiment, recent ones weighing most."""
+
+    score: float
+    trend: str
+    latest_score: float
+    lowest_score: float
+    scored_messages: int
+
+
+# The latest message weighs half of the mood; a move of the mood by this much is a trend, not noise.
+MOOD_WEIGHT_OF_LATEST = 0.5
+MOOD_TREND_STEP = 0.1
+
+
+def rolled_mood(previous: Mood | None, score: float, *, replaces: bool = False) -> Mood:
+    """The conversation's mood after one more scored message of the customer's. `replaces`: the score
+    replaces an earlier one of the same message (read again from its translation), which is not counted
+    twice; its old weight in the mood is not taken back (the mood is a guide, the message's score exact)."""
+    if previous is None:
+        return Mood(score, "steady", score, score, 1)
+    mood = round(MOOD_WEIGHT_OF_LATEST * score + (1 - MOOD_WEIGHT_OF_LATEST) * previous.score, 3)
+    change = mood - previous.score
+    trend = "worsening" if change <= -MOOD_TREND_STEP else "improving" if change >= MOOD_TREND_STEP else "steady"
+    counted = previous.scored_messages + (0 if replaces else 1)
+    return Mood(mood, trend, score, min(previous.lowest_score, score), counted)
+
+
+@dataclass(frozen=True)
 class Conversation:
     conversation_id: str
     customer_id: str
@@ -130,6 +159,8 @@ class Conversation:
     # The latest message sent to the customer, and how its delivery went (DeliveryStatus).
     last_outbound_id: str = ""
     last_delivery_status: int = 0
+    # None until a message of the customer's was scored.
+    mood: Mood | None = None
 
 
 CHAT_VISITOR = 3
@@ -181,6 +212,10 @@ class StoredMessage:
     translation_status: str = ""
     delivery_status: int = 0  # DeliveryStatus, outbound messages only
     delivery_detail: str = ""
+    # A customer's text: its sentiment score (-1..+1, see inbox_language.sentiment), None until scored, and
+    # the language it was written in when the score was read from its English translation.
+    sentiment: float | None = None
+    sentiment_translated_from: str = ""
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ from inbox_threading.domain import (
     derived_id,
     preview_of,
     replaceable_by,
+    rolled_mood,
 )
 
 # Notes and activity are timeline items, not messages between customer and agent.
@@ -140,13 +141,15 @@ def plan_inbound(
     now_us: int,
     extra: ThreadChange | None = None,
     language: str = "",
+    sentiment: float | None = None,
 ) -> InboundPlan:
     """Which conversation the item joins (see `decide_thread`) and everything written with it, guarded
     by the customer's version so a concurrent writer makes this plan start over instead of opening a
     second active conversation. `extra` carries identity links, suggestions and their audit lines.
     `language`, the customer's known language or a confident detection of the item's, becomes the item's
     at once, and the conversation's and the customer's where they have none yet (a language already known
-    is not overridden here: translation's detection of every message corrects a switch)."""
+    is not overridden here: translation's detection of every message corrects a switch). `sentiment`, the
+    item's score when it was read as it is stored (English), is kept with it and rolled into the mood."""
     extra = extra or ThreadChange()
     at = message.sent_at_us or now_us
     interrupted_open = customer.active_conversation_id if active is None else ""
@@ -234,6 +237,7 @@ def plan_inbound(
                 unanswered_count=unanswered,
                 language=conversation_language or None,
                 subject=first_subject(message, current),
+                mood=None if sentiment is None else rolled_mood(current.mood if current else None, sentiment),
             )
         )
     elif conversation_language:
@@ -257,7 +261,11 @@ def plan_inbound(
         conversations=conversations,
         patches=tuple(patches),
         items=(*activities, item),
-        item_patches=(ItemPatch(item.message_id, language=language),) if language else (),
+        item_patches=(
+            (ItemPatch(item.message_id, language=language or None, sentiment=_scored(sentiment)),)
+            if language or sentiment is not None
+            else ()
+        ),
         customer_patches=customer_patches,
         refs=((email_id, conversation_id),) if email_id else (),
         audit=extra.audit,
@@ -717,6 +725,25 @@ def plan_language(
         item_patches=(ItemPatch(item.message_id, language=language),),
         patches=(ConversationPatch(item.conversation_id, language=language),) if conversation else (),
         customer_patches=(CustomerPatch(item.customer_id, language=language),) if customer else (),
+    )
+
+
+def _scored(sentiment: float | None) -> tuple[float, str] | None:
+    return None if sentiment is None else (sentiment, "")
+
+
+def plan_sentiment(
+    item: StoredMessage, conversation: Conversation, score: float, translated_from: str
+) -> ThreadChange | None:
+    """A customer's message scored after it was stored (by translation): kept with it and rolled into its
+    conversation's mood. A score that replaces the one stored with the message (read from the text before
+    translation knew it was not English) counts once. None: already written (a redelivery)."""
+    if item.sentiment == score and item.sentiment_translated_from == translated_from:
+        return None
+    mood = rolled_mood(conversation.mood, score, replaces=item.sentiment is not None)
+    return ThreadChange(
+        item_patches=(ItemPatch(item.message_id, sentiment=(score, translated_from)),),
+        patches=(ConversationPatch(conversation.conversation_id, mood=mood),),
     )
 
 

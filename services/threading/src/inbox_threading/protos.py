@@ -6,6 +6,7 @@ from inbox.channels.v1 import events_pb2 as channel_events
 from inbox.conversations.v1 import conversation_pb2
 from inbox.message.v1 import message_pb2
 from inbox_events.channels import channel_fields, channel_of, enum_of
+from inbox_language import label_of
 from inbox_runtime.timestamps import from_timestamp, to_timestamp
 
 from inbox_threading.domain import (
@@ -97,7 +98,14 @@ def message_to_proto(message: StoredMessage) -> conversation_pb2.Message:
             )
             for a in message.attachments
         ],
+        sentiment=sentiment_to_proto(message.sentiment, message.sentiment_translated_from),
     )
+
+
+def sentiment_to_proto(score: float | None, translated_from: str = "") -> message_pb2.Sentiment | None:
+    if score is None:
+        return None
+    return message_pb2.Sentiment(score=score, label=label_of(score), translated_from=translated_from)
 
 
 def conversation_to_proto(conversation: Conversation) -> conversation_pb2.Conversation:
@@ -123,6 +131,18 @@ def conversation_to_proto(conversation: Conversation) -> conversation_pb2.Conver
         unanswered_count=conversation.unanswered_count,
         last_delivery_status=conversation.last_delivery_status,  # type: ignore[arg-type]
     )
+    if conversation.mood is not None:
+        mood = conversation.mood
+        converted.mood.CopyFrom(
+            conversation_pb2.ConversationMood(
+                score=mood.score,
+                label=label_of(mood.score),
+                trend=mood.trend,
+                latest_score=mood.latest_score,
+                lowest_score=mood.lowest_score,
+                scored_messages=mood.scored_messages,
+            )
+        )
     if conversation.waiting_since_us:
         converted.waiting_since.CopyFrom(to_timestamp(conversation.waiting_since_us))
     if conversation.snoozed_until_us:

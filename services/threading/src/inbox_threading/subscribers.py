@@ -68,6 +68,13 @@ ON_LANGUAGE_DETECTED = ConsumerSpec(
     event_type=translation_events.LanguageDetected,
     lane=lambda e: e.message_id,
 )
+# By customer: each score rolls their conversation's mood, under the customer's guard.
+ON_SENTIMENT_SCORED = ConsumerSpec(
+    durable="threading-on-sentiment-scored",
+    subjects=("translation.sentiment_scored",),
+    event_type=translation_events.SentimentScored,
+    lane=lambda e: e.customer_id,
+)
 ON_MESSAGE_TRANSLATED = ConsumerSpec(
     durable="threading-on-message-translated",
     subjects=("translation.message_translated",),
@@ -155,6 +162,14 @@ class ThreadingSubscribers:
     async def on_language_detected(self, event: Event[translation_events.LanguageDetected]) -> None:
         detected = event.payload
         await self._actions.record_language(detected.message_id, detected.language, detected.fallback)
+
+    async def on_sentiment_scored(self, event: Event[translation_events.SentimentScored]) -> None:
+        scored = event.payload
+        if not scored.message_id or not scored.HasField("sentiment") or not -1.0 <= scored.sentiment.score <= 1.0:
+            raise PermanentError("sentiment_scored needs a message id and a score from -1 to 1")
+        await self._actions.record_sentiment(
+            scored.message_id, scored.sentiment.score, scored.sentiment.translated_from
+        )
 
     async def on_message_translated(self, event: Event[translation_events.MessageTranslated]) -> None:
         translated = event.payload

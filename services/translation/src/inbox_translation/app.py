@@ -7,7 +7,7 @@ from contextlib import AsyncExitStack
 import structlog
 from inbox.routing.v1 import routing_service_pb2_grpc
 from inbox_events import EventBus
-from inbox_language import Detector
+from inbox_language import Detector, SentimentModel
 from inbox_runtime.grpc_client import authenticated_channel
 from inbox_runtime.grpc_server import grpc_server
 from inbox_runtime.lifecycle import until_signalled
@@ -58,7 +58,11 @@ async def run(settings: Settings) -> None:
         routing = authenticated_channel(settings.routing_target, settings.common.required_api_key())
         stack.push_async_callback(routing.close, None)
         pipeline = TranslationPipeline(
-            translator, store, bus, AgentLanguages(routing_service_pb2_grpc.RoutingServiceStub(routing))
+            translator,
+            store,
+            bus,
+            AgentLanguages(routing_service_pb2_grpc.RoutingServiceStub(routing)),
+            SentimentModel(),
         )
         server = await stack.enter_async_context(
             grpc_server(

@@ -7,8 +7,9 @@ import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import Enum
 
-from inbox_language import Detection
+from inbox_language import SENTIMENT_LANGUAGE, Detection
 from inbox_runtime.errors import FailedPrecondition, InvalidInput
 
 __all__ = ["FailedPrecondition", "InvalidInput"]  # re-exported: the errors this domain raises
@@ -157,6 +158,25 @@ class CustomerMessage:
     customer_id: str
     text: str
     language: str
+
+
+class SentimentSource(Enum):
+    """Which text of a customer's message the sentiment model reads."""
+
+    AS_WRITTEN = "as_written"
+    TRANSLATION = "translation"
+
+
+def sentiment_source(language: str, scored_as_stored: bool) -> SentimentSource | None:
+    """Threading scores a message stored as English; translation scores what it could not: English it did
+    not know was English, and every other language, read from its English translation (which also replaces
+    a score threading read from a text it took for English). None: nothing to score (already scored, or
+    the language is unknown, so no translation can be asked for)."""
+    if not language:
+        return None
+    if language == SENTIMENT_LANGUAGE:
+        return None if scored_as_stored else SentimentSource.AS_WRITTEN
+    return SentimentSource.TRANSLATION
 
 
 def needs_translation(message_language: str, reader_language: str) -> bool:

@@ -9,12 +9,21 @@ import time
 import grpc
 import structlog
 from inbox.channels.v1 import events_pb2 as channel_events
+from inbox.message.v1 import message_pb2
 from inbox.routing.v1 import routing_service_pb2, routing_service_pb2_grpc
 from inbox.translation.v1 import events_pb2 as translation_events
 from inbox_events import EventBus, Outgoing
+from inbox_language import SENTIMENT_LANGUAGE, SentimentModel
 
 from inbox_translation.actions import Translator
-from inbox_translation.domain import CustomerMessage, guess_stands, needs_translation
+from inbox_translation.domain import (
+    CustomerMessage,
+    FailedPrecondition,
+    SentimentSource,
+    guess_stands,
+    needs_translation,
+    sentiment_source,
+)
 from inbox_translation.providers import ProviderUnavailable
 from inbox_translation.store import TranslationStore
 
@@ -48,11 +57,19 @@ class AgentLanguages:
 
 
 class TranslationPipeline:
-    def __init__(self, translator: Translator, store: TranslationStore, bus: EventBus, agents: AgentLanguages) -> None:
+    def __init__(
+        self,
+        translator: Translator,
+        store: TranslationStore,
+        bus: EventBus,
+        agents: AgentLanguages,
+        sentiment: SentimentModel | None = None,
+    ) -> None:
         self._translator = translator
         self._store = store
         self._bus = bus
         self._agents = agents
+        self._sentiment = sentiment
 
     async def customer_message(
         self,
@@ -63,10 +80,12 @@ class TranslationPipeline:
         first_delivery: bool,
         tenant_id: str = "",
         stored_language: str = "",
+        scored_as_stored: bool = False,
     ) -> None:
         """Detect the language (the customer's known one when the text says too little), then translate
-        for the conversation's agent if they read another language. `stored_language` is threading's first
-        guess, stored with the message: the detection is announced only when it says something else."""
+        for the conversation's agent if they read another language, and score the message's sentiment where
+        threading could not (see `sentiment_source`). `stored_language` is threading's first guess, stored
+        with the message: the detection is announced only when it says something else."""
         known = await self._store.customer_language(customer_id)
         detection = self._translator.detect(text, known)
         remembered = [
@@ -89,6 +108,37 @@ class TranslationPipeline:
             )
             await self._bus.publish(detected, event_id=f"language:{message_id}")
         await self.translate_for_agent(conversation_id, first_delivery, tenant_id)
+        source = sentiment_source(detection.language, scored_as_stored)
+        if source is not None and self._sentiment is not None:
+            message = CustomerMessage(message_id, conversation_id, customer_id, text, detection.language)
+            await self._score(message, source, tenant_id)
+
+    async def _score(self, message: CustomerMessage, source: SentimentSource, tenant_id: str) -> None:
+        """Score the message (on its English translation when written in another language) and announce it.
+        An engine outage raises (the bus retries); a language no engine translates to English goes unscored."""
+        assert self._sentiment is not None
+        text, translated_from = message.text, ""
+        if source is SentimentSource.TRANSLATION:
+            try:
+                done = await self._translator.translate(
+                    message.text, message.language, SENTIMENT_LANGUAGE, tenant_id, owner=message.customer_id
+                )
+            except FailedPrecondition:
+                log.info("sentiment_not_scored", message_id=message.message_id, language=message.language)
+                return
+            text, translated_from = done.text, message.language
+        scored = self._sentiment.score(text, translated_from)
+        if scored is None:
+            return
+        event = translation_events.SentimentScored(
+            message_id=message.message_id,
+            conversation_id=message.conversation_id,
+            customer_id=message.customer_id,
+            sentiment=message_pb2.Sentiment(
+                score=scored.score, label=scored.label, translated_from=scored.translated_from
+            ),
+        )
+        await self._bus.publish(event, event_id=f"sentiment:{message.message_id}")
 
     async def agent_assigned(
         self, conversation_id: str, agent_id: str, first_delivery: bool, tenant_id: str = ""

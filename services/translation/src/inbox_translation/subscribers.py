@@ -69,6 +69,7 @@ class TranslationSubscribers:
             event.deliveries == 1,
             event.envelope.tenant_id,
             stored_language=message.language,
+            scored_as_stored=message.HasField("sentiment"),
         )
 
     async def on_assigned(self, event: Event[routing_events.ConversationAssigned]) -> None:

@@ -37,6 +37,7 @@ def request(row: sqlite3.Row) -> RouteRequest:
         text=extra.get("text", ""),
         attributes=tuple((k, v) for k, v in extra.get("attributes", [])),
         team=extra.get("team", ""),
+        sentiment=extra.get("sentiment"),
     )
 
 
@@ -48,6 +49,7 @@ def request_json(request: RouteRequest) -> str:
             "text": request.text,
             "attributes": [list(a) for a in request.attributes],
             "team": request.team,
+            "sentiment": request.sentiment,
         }
     )
 

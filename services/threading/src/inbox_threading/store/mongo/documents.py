@@ -16,6 +16,7 @@ from inbox_threading.domain import (
     Direction,
     ItemKind,
     MergeSuggestion,
+    Mood,
     StoredMessage,
     index_terms,
 )
@@ -103,6 +104,7 @@ def conversation(doc: Document, customer_label: str = "") -> Conversation:
         unanswered_count=doc.get("unanswered_count", 0),
         last_outbound_id=doc.get("last_outbound_id", ""),
         last_delivery_status=doc.get("last_delivery_status", 0),
+        mood=Mood(**doc["mood"]) if doc.get("mood") else None,
     )
 
 
@@ -156,6 +158,8 @@ def message(doc: Document) -> StoredMessage:
         translation_status=doc.get("translation_status", ""),
         delivery_status=doc.get("delivery_status", 0),
         delivery_detail=doc.get("delivery_detail", ""),
+        sentiment=doc.get("sentiment"),
+        sentiment_translated_from=doc.get("sentiment_translated_from", ""),
     )
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from inbox_runtime.mongo import (
@@ -186,6 +187,7 @@ class ThreadWrites(ThreadQueries):
             "unanswered_count": patch.unanswered_count,
             "last_outbound_id": patch.last_outbound_id,
             "last_delivery_status": patch.last_delivery_status,
+            "mood": None if patch.mood is None else dataclasses.asdict(patch.mood),
         }
         update: Document = {}
         changed = {k: v for k, v in fields.items() if v is not None}
@@ -248,6 +250,8 @@ class ThreadWrites(ThreadQueries):
                 language, text = patch.translation
                 kept = [(k, v) for k, v in docs.unpaired(found.get("translations")) if k != language]
                 updates["translations"] = docs.pairs(sorted([*kept, (language, text)]))
+        if patch.sentiment is not None:
+            updates["sentiment"], updates["sentiment_translated_from"] = patch.sentiment
         if updates:
             await messages.update_one({"_id": patch.message_id}, {"$set": updates})
         if patch.translation_status is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 
@@ -13,13 +14,14 @@ from inbox_threading.domain import (
     ConversationStatus,
     Direction,
     MergeSuggestion,
+    Mood,
     StoredMessage,
 )
 
 MESSAGE_COLUMNS = (
     "message_id, conversation_id, customer_id, direction, channel, agent_id, text, sent_at_us, received_at_us, "
     "sequence, kind, metadata, attachments, language, translations, translation_status, delivery_status, "
-    "delivery_detail"
+    "delivery_detail, sentiment, sentiment_translated_from"
 )
 
 
@@ -43,6 +45,8 @@ def message(row: sqlite3.Row) -> StoredMessage:
         translation_status=row["translation_status"],
         delivery_status=row["delivery_status"],
         delivery_detail=row["delivery_detail"],
+        sentiment=row["sentiment"],
+        sentiment_translated_from=row["sentiment_translated_from"],
     )
 
 
@@ -72,7 +76,16 @@ def conversation(row: sqlite3.Row, tags: list[str], participants: list[str], cus
         unanswered_count=row["unanswered_count"],
         last_outbound_id=row["last_outbound_id"],
         last_delivery_status=row["last_delivery_status"],
+        mood=mood_of(row["mood"]),
     )
+
+
+def mood_of(column: str) -> Mood | None:
+    return Mood(**json.loads(column)) if column else None
+
+
+def mood_column(mood: Mood) -> str:
+    return json.dumps(dataclasses.asdict(mood))
 
 
 def customer(row: sqlite3.Row) -> CustomerRecord:

@@ -234,6 +234,14 @@ UPDATE conversations SET channel = {sql_name_of_enum("channel")} WHERE typeof(ch
 UPDATE opt_outs SET channel = {sql_name_of_enum("channel")} WHERE typeof(channel) = 'integer';
 """
 
+# Sentiment: each customer's message's score (NULL until scored) and the conversation's mood, a JSON object
+# of `domain.Mood`'s fields ('' until a message was scored).
+MIGRATION_V12 = """
+ALTER TABLE messages ADD COLUMN sentiment REAL;
+ALTER TABLE messages ADD COLUMN sentiment_translated_from TEXT NOT NULL DEFAULT '';
+ALTER TABLE conversations ADD COLUMN mood TEXT NOT NULL DEFAULT '';
+"""
+
 MIGRATIONS = (
     SCHEMA_V1,
     MIGRATION_V2,
@@ -246,4 +254,5 @@ MIGRATIONS = (
     MIGRATION_V9,
     MIGRATION_V10,
     MIGRATION_V11,
+    MIGRATION_V12,
 )

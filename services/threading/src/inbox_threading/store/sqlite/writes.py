@@ -21,6 +21,7 @@ from inbox_threading.changes import (
 )
 from inbox_threading.domain import ContactPoint, Direction, ErasureReceipt
 from inbox_threading.plans import COUNTED_KINDS
+from inbox_threading.store.sqlite import rows
 
 
 class _GuardFailed(Exception):
@@ -154,6 +155,7 @@ def _patch_conversation(conn: sqlite3.Connection, patch: ConversationPatch) -> N
         "unanswered_count": patch.unanswered_count,
         "last_outbound_id": patch.last_outbound_id,
         "last_delivery_status": patch.last_delivery_status,
+        "mood": None if patch.mood is None else rows.mood_column(patch.mood),
     }
     changed = {k: v for k, v in fields.items() if v is not None}
     if changed:
@@ -236,6 +238,11 @@ def _patch_item(conn: sqlite3.Connection, patch: ItemPatch) -> None:
             "UPDATE messages SET translation_status = ? WHERE message_id = ? AND NOT (translation_status = 'done' "
             "AND ? = 'pending')",
             (patch.translation_status, patch.message_id, patch.translation_status),
+        )
+    if patch.sentiment is not None:
+        conn.execute(
+            "UPDATE messages SET sentiment = ?, sentiment_translated_from = ? WHERE message_id = ?",
+            (*patch.sentiment, patch.message_id),
         )
     if patch.delivery is not None:
         status, detail, replaces = patch.delivery
