@@ -53,7 +53,7 @@ BUS_ACCESS: dict[str, BusAccess] = {
         erases_events=True,
         buckets=(WEBHOOKS_BUCKET,),
     ),
-    "routing": BusAccess(publishes=("routing.>",), reads=("CONVERSATIONS",)),
+    "routing": BusAccess(publishes=("routing.>",), reads=("CONVERSATIONS", "TRANSLATION")),
     "translation": BusAccess(publishes=("translation.>",), reads=("CONVERSATIONS", "ROUTING")),
     "inbox-web": BusAccess(
         publishes=(),

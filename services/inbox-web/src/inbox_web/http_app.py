@@ -143,6 +143,10 @@ def _label(enum_name: str, prefix: str) -> str:
     return enum_name.removeprefix(prefix).lower().replace("_", " ")
 
 
+# The moods a list flags: the customers who need care first.
+UPSET_LABELS = ("negative", "very_negative")
+
+
 def _conversation_view(c: conversation_pb2.Conversation, now_s: float | None = None) -> dict[str, Any]:
     now_s = time.time() if now_s is None else now_s
     return {
@@ -160,6 +164,38 @@ def _conversation_view(c: conversation_pb2.Conversation, now_s: float | None = N
         "assignee": c.assignee_agent_id,
         "team": c.team,
         "shared_with": list(c.participant_agent_ids),
+        "mood": _mood_view(c),
+    }
+
+
+def _mood_view(c: conversation_pb2.Conversation) -> dict[str, Any] | None:
+    """How the customer feels over the conversation (None until a message of theirs was scored)."""
+    if not c.HasField("mood"):
+        return None
+    mood = c.mood
+    return {
+        "label": mood.label.replace("_", " "),
+        "band": mood.label,
+        "upset": mood.label in UPSET_LABELS,
+        "trend": mood.trend,
+        "detail": f"mood {mood.score:+.2f} over {mood.scored_messages} scored messages; "
+        f"latest {mood.latest_score:+.2f}, lowest {mood.lowest_score:+.2f}",
+    }
+
+
+def _sentiment_view(m: conversation_pb2.Message) -> dict[str, str] | None:
+    if not m.HasField("sentiment"):
+        return None
+    sentiment = m.sentiment
+    read = (
+        f"read from its English translation ({sentiment.translated_from})"
+        if sentiment.translated_from
+        else "read as written"
+    )
+    return {
+        "label": sentiment.label.replace("_", " "),
+        "band": sentiment.label,
+        "detail": f"sentiment {sentiment.score:+.2f}, {read}",
     }
 
 
@@ -214,6 +250,7 @@ def _message_view(m: conversation_pb2.Message) -> dict[str, Any]:
         "language": m.language,
         "translations": sorted(m.translations.items()),
         "translation_pending": m.translation_status == "pending",
+        "sentiment": _sentiment_view(m),
         **_delivery_view(m),
     }
 
