@@ -207,8 +207,8 @@ async def test_a_transfer_moves_the_conversation_with_a_note_to_the_other_agent_
 
     await expect(bob.locator(".conversation-list a")).to_have_count(1, timeout=10_000)  # live, no reload
     await bob.locator(".conversation-list a").first.click()
-    await expect(bob.locator(".message.note .text")).to_have_text(
-        ["Transferred by ada to bob: Wants to cancel; offer the loyalty discount first"]
+    await expect(bob.locator(".message.note .text").first).to_have_text(
+        "Transferred by ada to bob: Wants to cancel; offer the loyalty discount first"
     )
 
 

@@ -128,8 +128,17 @@ async def test_a_channel_switch_is_written_in_the_timeline(world: World) -> None
     assert [a.text for a in voicemail.activities] == ["Continued by phone"]
     assert voicemail.conversation.channel == VOICE
     items = await world.store.list_messages(texted.conversation.conversation_id, 20, 0)
-    assert [i.kind for i in items] == [ItemKind.TEXT, ItemKind.ACTIVITY, ItemKind.VOICEMAIL]
+    assert [i.kind for i in items] == [ItemKind.TEXT, ItemKind.ACTIVITY, ItemKind.VOICEMAIL, ItemKind.NOTE]
     assert voicemail.conversation.message_count == 2
+    # Whoever picks the call back up reads a summary first, quoting the messages it drew from.
+    summary = items[-1]
+    assert dict(summary.metadata)["summary"] == "continued by phone"
+    assert dict(summary.metadata)["sources"] == "m1 v1"
+    assert summary.text.startswith("Summary for the next agent (continued by phone)\nWho: Grace · phone +14155550100")
+    assert "Wants:\n- text of m1\n- Please call me back\n" in summary.text
+    # A redelivery of the call writes no second summary.
+    await record(world, call, now=32)
+    assert len(await world.store.list_messages(texted.conversation.conversation_id, 20, 0)) == 4
 
 
 async def test_resolved_conversations_reopen_within_the_window_then_new_ones_link_back(

@@ -7,6 +7,7 @@ from inbox_language.detection import (
     SUPPORTED_LANGUAGES,
     Detection,
     Detector,
+    is_language_code,
     settle_language,
     unsupported,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "Sentiment",
     "SentimentLabel",
     "SentimentModel",
+    "is_language_code",
     "label_of",
     "settle_language",
     "unsupported",

@@ -44,6 +44,14 @@ SUPPORTED_LANGUAGES = frozenset(
 )
 
 
+_LANGUAGE_CODE = re.compile(r"[a-z]{2,3}")
+
+
+def is_language_code(value: str) -> bool:
+    """Whether `value` has the shape of an ISO 639 code (two or three lower-case letters, e.g. en, es, ceb)."""
+    return _LANGUAGE_CODE.fullmatch(value) is not None
+
+
 @dataclass(frozen=True)
 class Detection:
     language: str  # ISO 639-1, "" when unsure

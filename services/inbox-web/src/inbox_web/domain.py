@@ -498,3 +498,40 @@ _NOTICES: dict[str, tuple[type[Any], str, Callable[[Any], tuple[str, str | None]
         lambda e: ("", None),
     ),
 }
+
+
+# A handoff summary's parts as the agent reads them, and what an empty one says.
+SUMMARY_PARTS = (
+    ("wants", "What they want", "Nothing said yet."),
+    ("tried_or_promised", "Already tried or promised", "Nothing yet."),
+    ("open_questions", "Open questions", "None."),
+)
+_MESSAGE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+
+
+def pinned_summary(messages: Sequence[conversation_pb2.Message]) -> dict[str, Any] | None:
+    """The latest handoff summary (a note threading wrote when the conversation changed hands), for the top
+    of the conversation: each point with links to the messages it quotes. None when there is none."""
+    for message in reversed(messages):
+        data = message.metadata
+        if message.kind != message_pb2.MESSAGE_KIND_NOTE or "summary" not in data:
+            continue
+        try:
+            points = json.loads(data.get("points", "[]"))
+        except json.JSONDecodeError:
+            points = []
+        if not isinstance(points, list):
+            points = []
+        parts = []
+        for part, title, empty in SUMMARY_PARTS:
+            shown = [
+                {
+                    "text": str(p.get("text", "")),
+                    "message_ids": [i for i in p.get("message_ids", []) if _MESSAGE_ID.match(str(i))],
+                }
+                for p in points
+                if isinstance(p, dict) and p.get("part") == part
+            ]
+            parts.append({"title": title, "points": shown, "empty": empty})
+        return {"note_id": message.message_id, "reason": data["summary"], "who": data.get("who", ""), "parts": parts}
+    return None

@@ -64,6 +64,7 @@ from inbox_web.domain import (
     may_view,
     mentions_in,
     merged_list,
+    pinned_summary,
     reply_channel,
     session_key,
     session_valid,
@@ -587,11 +588,12 @@ def build_http_app(
             raise HTTPException(404, "no such conversation")
         return got.conversation
 
-    async def messages_of(conversation: conversation_pb2.Conversation) -> list[dict[str, Any]]:
+    async def timeline_of(conversation: conversation_pb2.Conversation) -> dict[str, Any]:
+        """The timeline's messages and, pinned above them, the latest handoff summary."""
         listed = await backends.conversations.ListMessages(
             conversation_service_pb2.ListMessagesRequest(conversation_id=conversation.conversation_id, page_size=200)
         )
-        return [_message_view(m) for m in listed.messages]
+        return {"messages": [_message_view(m) for m in listed.messages], "summary": pinned_summary(listed.messages)}
 
     @login_required
     async def retry(request: Request) -> Response:
@@ -746,9 +748,9 @@ def build_http_app(
         teams = await backends.teams_of(me)
         # Independent reads, all side by side.
         rest = asyncio.gather(transfer_targets(me), store.canned_for(teams), draft_from(request, conversation, teams))
-        mine, messages, customer, why_mine = await asyncio.gather(
+        mine, timeline, customer, why_mine = await asyncio.gather(
             my_conversations(request, "open", ListFilter()),
-            messages_of(conversation),
+            timeline_of(conversation),
             contact_panel(conversation),
             assignment_reason(conversation.conversation_id, me),
         )
@@ -761,7 +763,7 @@ def build_http_app(
             400 if error else 200,
             conversation=_conversation_view(conversation),
             tags=list(conversation.tags),
-            messages=messages,
+            **timeline,
             customer=customer,
             why_mine=why_mine,
             targets=targets,
@@ -907,9 +909,7 @@ def build_http_app(
         """The conversation's timeline alone, for a live page to swap in (the agent has it open: read)."""
         found = await visible_conversation(request)
         mark_read(request.session["agent_id"], found)
-        return page(
-            request, "_timeline.html", conversation=_conversation_view(found), messages=await messages_of(found)
-        )
+        return page(request, "_timeline.html", conversation=_conversation_view(found), **await timeline_of(found))
 
     @login_required
     async def customer_facts(request: Request) -> Response:

@@ -94,10 +94,13 @@ from inbox_threading.plans import (
 )
 from inbox_threading.protos import contact_to_proto, message_to_proto, sentiment_to_proto
 from inbox_threading.store import ConversationStore
+from inbox_threading.summaries import Summarizer, Summary, reading_language, said_in, who_line
 
 log = structlog.get_logger(__name__)
 
 MAX_PAGE_SIZE = 200
+# A summary reads a conversation's latest items, at most this many.
+SUMMARY_ITEMS = 1000
 # What the integrators' feed carries: each stream's events that say what happened to a conversation.
 FEED_SUBJECTS = {"CONVERSATIONS": "conv.>", "ROUTING": "routing.>", "DELIVERY": "delivery.>"}
 # How long a delivery report for a message not stored yet waits, each time it is asked again.
@@ -126,12 +129,15 @@ class ThreadingActions:
         clock: Callable[[], int] = now_us,
         guesser: Detector | None = None,
         sentiment: SentimentModel | None = None,
+        summarizer: Summarizer | None = None,
     ) -> None:
         self._store = store
         # Detects a new customer's language as their message is stored (None: leave it to translation).
         self._guesser = guesser
         # Scores a customer's English text as it is stored (None: leave every message to translation).
         self._sentiment = sentiment
+        # Writes what the next agent reads first whenever a conversation is handed over.
+        self._summarizer = summarizer or Summarizer()
         # Microseconds since the epoch; injected so tests decide what time it is.
         self._now = clock
         self._bus = bus
@@ -203,6 +209,9 @@ class ThreadingActions:
         events.extend(self._added(item, correlation_id) for item in outcome.activities)
         events.append(self._added(outcome.message, correlation_id, opened=opened))
         await self._bus.publish_all(events)
+        handoff = await self._handoff_by(outcome, message.message_id)
+        if handoff:
+            await self.note_summary(conversation.conversation_id, handoff, f"inbound:{message.message_id}")
         log.info(
             "inbound_threaded",
             message_id=message.message_id,
@@ -213,6 +222,22 @@ class ThreadingActions:
             duplicate=outcome.duplicate,
         )
         return outcome
+
+    async def _handoff_by(self, outcome: InboundOutcome, message_id: str) -> str:
+        """Why the next agent needs a summary after this message ("" when they do not): it reopened the
+        conversation or continued it on another channel. A redelivery looks again at what the message
+        wrote (the summary may not have been written before a crash)."""
+        activities = outcome.activities
+        if outcome.duplicate:
+            found = [await self._store.item(derived_id(kind, message_id)) for kind in ("reopened", "continued")]
+            activities = tuple(a for a in found if a is not None)
+        for activity in activities:
+            data = dict(activity.metadata)
+            if data.get("activity") == "reopened":
+                return "reopened: the customer wrote again"
+            if data.get("activity") == "channel_switched":
+                return activity.text.lower()  # "continued by sms"
+        return ""
 
     async def _duplicate(self, message_id: str) -> InboundOutcome | None:
         stored = await self._store.item(message_id)
@@ -455,6 +480,7 @@ class ThreadingActions:
         except NotFound:
             log.warning("transfer_of_unknown_conversation", conversation_id=conversation_id)
             return
+        await self.note_summary(conversation_id, f"transferred to {destination}", f"transfer:{source_event_id}")
         if not to_agent:
             await self.record_assignment(conversation_id, "", source_event_id)
 
@@ -708,6 +734,54 @@ class ThreadingActions:
             assert note is not None
         await self._bus.publish_all([self._added(note, note_id)])
         log.info("note_added", conversation_id=conversation_id, agent_id=agent_id, duplicate=duplicate)
+        return note
+
+    async def summarise(self, conversation_id: str, language: str = "") -> tuple[Summary, str]:
+        """A summary of the conversation for the next agent, and the language the customer was read in."""
+        conversation = await self._must(conversation_id)
+        items: list[StoredMessage] = []
+        after = 0
+        while True:
+            page = await self._store.list_messages(conversation_id, MAX_PAGE_SIZE, after)
+            items = [*items, *page][-SUMMARY_ITEMS:]
+            if len(page) < MAX_PAGE_SIZE:
+                break
+            after = page[-1].sequence
+        reader = language or reading_language(items)
+        facts = await self._store.profile(conversation.customer_id)
+        who = who_line(conversation, facts, self._now())
+        return self._summarizer.summarise(who, said_in(items, reader), reader or conversation.language), reader
+
+    async def note_summary(self, conversation_id: str, reason: str, source_id: str) -> StoredMessage | None:
+        """The summary as a private note (the first thing the next agent reads), once per handoff."""
+        note_id = derived_id("summary", conversation_id, source_id)
+        note = await self._store.item(note_id)
+        if note is None:
+            conversation = await self._store.get_conversation(conversation_id)
+            if conversation is None:
+                return None
+            summary, language = await self.summarise(conversation_id)
+            data = {
+                "summary": reason,
+                "who": summary.who,
+                "sources": " ".join(summary.sources),
+                "points": summary.points_json(),
+                "language": language,
+            }
+            item = internal_item(
+                conversation,
+                summary.as_note(reason),
+                item_id=note_id,
+                actor=SYSTEM_AGENT,
+                at_us=self._now(),
+                data=data,
+                kind=ItemKind.NOTE,
+            )
+            await self._store.commit([ThreadChange(items=(item,))])
+            note = await self._store.item(note_id)
+            assert note is not None
+        await self._bus.publish_all([self._added(note, note_id)])
+        log.info("summary_noted", conversation_id=conversation_id, message_id=note_id)
         return note
 
     async def set_status(self, conversation_id: str, status: int, snoozed_until_us: int, actor: str) -> Conversation:

@@ -16,6 +16,7 @@ from inbox.conversations.v1 import conversation_service_pb2 as pb
 from inbox.conversations.v1 import conversation_service_pb2_grpc as pb_grpc
 from inbox_events import conversation_of, payload_of
 from inbox_events.channels import check_channel_name, name_of_enum, requested_channel
+from inbox_language import is_language_code
 from inbox_runtime.callers import acting_agent, current_caller
 from inbox_runtime.errors import InvalidInput, NotFound, PermissionDenied
 from inbox_runtime.grpc_server import ServiceRegistration, translate_errors
@@ -37,6 +38,7 @@ from inbox_threading.protos import (
     message_to_proto,
     profile_to_proto,
     suggestion_to_proto,
+    summary_to_proto,
 )
 
 # Initial metadata of WatchEvents: the cursor the stream starts after, sent once it is live.
@@ -82,6 +84,18 @@ class ConversationApi(pb_grpc.ConversationServiceServicer):
     async def GetConversation(self, request: pb.GetConversationRequest, context: Context) -> pb.GetConversationResponse:
         conversation = await self._visible(request.conversation_id)
         return pb.GetConversationResponse(conversation=conversation_to_proto(conversation))
+
+    @translate_errors
+    async def SummarizeConversation(
+        self, request: pb.SummarizeConversationRequest, context: Context
+    ) -> pb.SummarizeConversationResponse:
+        if request.language and not is_language_code(request.language):
+            raise InvalidInput("language must be a two- or three-letter code, e.g. en")
+        conversation = await self._visible(request.conversation_id)
+        summary, language = await self._actions.summarise(conversation.conversation_id, request.language)
+        return pb.SummarizeConversationResponse(
+            summary=summary_to_proto(conversation.conversation_id, summary, language)
+        )
 
     @translate_errors
     async def ListConversations(

@@ -19,6 +19,7 @@ from inbox_threading.domain import (
     NewProactiveMessage,
     StoredMessage,
 )
+from inbox_threading.summaries import Point, Summary
 
 
 def contact_from_proto(contact: message_pb2.ContactPoint) -> ContactPoint:
@@ -179,4 +180,19 @@ def suggestion_to_proto(suggestion: MergeSuggestion) -> conversation_pb2.MergeSu
         status=suggestion.status,
         created_at=to_timestamp(suggestion.created_at_us),
         decided_by=suggestion.decided_by,
+    )
+
+
+def summary_to_proto(conversation_id: str, summary: Summary, language: str) -> conversation_pb2.ConversationSummary:
+    def points(found: tuple[Point, ...]) -> list[conversation_pb2.SummaryPoint]:
+        return [conversation_pb2.SummaryPoint(text=p.text, message_ids=list(p.message_ids)) for p in found]
+
+    return conversation_pb2.ConversationSummary(
+        conversation_id=conversation_id,
+        who=summary.who,
+        wants=points(summary.wants),
+        tried_or_promised=points(summary.done),
+        open_questions=points(summary.open_questions),
+        text=summary.as_note("asked for"),
+        language=language,
     )
