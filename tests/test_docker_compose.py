@@ -27,7 +27,12 @@ def test_compose_file_is_valid_and_requires_the_secrets() -> None:
         f"NATS_{user}_PASSWORD": f"pw-{user.lower()}"
         for user in ("ADMIN", "THREADING", "ROUTING", "TRANSLATION", "CHANNELS", "INBOX_WEB")
     }
-    secrets = {"CHANNELS_CHAT_SECRET": "s" * 24, "WEB_SESSION_SECRET": "w" * 32, "GRAFANA_ADMIN_PASSWORD": "g" * 16}
+    secrets = {
+        "CHANNELS_CHAT_SECRET": "s" * 24,
+        "CHANNELS_SURVEY_SECRET": "v" * 24,
+        "WEB_SESSION_SECRET": "w" * 32,
+        "GRAFANA_ADMIN_PASSWORD": "g" * 16,
+    }
     result = config({**secrets, **nats_passwords})
     assert result.returncode == 0, result.stderr
     services = yaml_services(result.stdout)

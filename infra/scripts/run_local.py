@@ -92,6 +92,7 @@ def main() -> None:
         integrator=None,
         chat_secret=stored_secret("channels_chat_secret"),
         web_session_secret=stored_secret("web_session_secret"),
+        survey_secret=stored_secret("channels_survey_secret"),
         ports=ports_from_env(),
         extra_env={
             "LOG_JSON": os.environ.get("LOG_JSON", "false"),

@@ -280,7 +280,9 @@ async def test_the_timeline_spans_conversations_in_provider_time_then_arrival(wo
     page, cursor = await world.store.timeline(customer, 2, "", exclude_notes=True)
     rest, end = await world.store.timeline(customer, 10, cursor, exclude_notes=True)
     texts = [i.text for i in [*page, *rest]]
-    assert texts == ["text of early", "text of late", "Resolved by ada", "text of next"]
+    # Resolving asked how it went (by SMS, the channel the customer used).
+    survey = "How did we do? Reply with a number from 1 (poor) to 5 (great), and a comment if you like."
+    assert texts == ["text of early", "text of late", "Resolved by ada", survey, "text of next"]
     assert end == ""
     with pytest.raises(InvalidInput):
         await world.store.timeline(customer, 2, "garbage", exclude_notes=True)
@@ -706,3 +708,56 @@ async def test_an_email_conversation_carries_its_subject_what_waits_and_how_the_
     # A report that overtook its message waits for it, and is let go after a few tries.
     assert await world.at(50).record_delivery("not-yet", DeliveryStatus.SENT, "", deliveries=1) == 0.5
     assert await world.at(50).record_delivery("not-yet", DeliveryStatus.SENT, "", deliveries=4) is None
+
+
+async def test_resolving_asks_once_and_the_answer_is_kept_without_reopening(world: World) -> None:
+    def sms(message_id: str, text: str, at: int) -> NewInboundMessage:
+        return replace(inbound(message_id, sender="+1555", channel=SMS, sent_at=at), text=text)
+
+    first = await world.at(DAY_US).record_inbound(sms("m1", "My parcel is late", DAY_US))
+    conversation_id = first.conversation.conversation_id
+    await world.at(DAY_US + 5).set_status(conversation_id, ConversationStatus.RESOLVED, 0, "ada")
+    resolved = await world.store.get_conversation(conversation_id)
+    assert resolved is not None and resolved.satisfaction is not None
+    assert (resolved.satisfaction.agent_id, resolved.satisfaction.score) == (resolved.assignee_agent_id, 0)
+    survey = await world.store.item(resolved.satisfaction.survey_message_id)
+    assert survey is not None and dict(survey.metadata) == {"survey": "satisfaction"}
+
+    # "2 slow" within the window answers it: kept in the thread, the conversation stays resolved, and a
+    # low score leaves a follow-up for a supervisor.
+    answer = await world.at(2 * DAY_US).record_inbound(sms("a1", "2 - slow, and nobody called", 2 * DAY_US))
+    assert answer is not None and answer.message.kind == ItemKind.FEEDBACK
+    assert answer.message.text == "slow, and nobody called"
+    after = await world.store.get_conversation(conversation_id)
+    assert after is not None and after.status == ConversationStatus.RESOLVED
+    assert after.satisfaction is not None and (after.satisfaction.score, after.satisfaction.comment) == (
+        2,
+        "slow, and nobody called",
+    )
+    assert "follow-up" in after.tags
+    items = await world.store.list_messages(conversation_id, 50, 0)
+    assert items[-1].text == "Follow-up for a supervisor: the customer rated 2/5: “slow, and nobody called”"
+    # A redelivery keeps nothing twice.
+    await world.at(2 * DAY_US + 1).record_inbound(sms("a1", "2 - slow, and nobody called", 2 * DAY_US))
+    assert len(await world.store.list_messages(conversation_id, 50, 0)) == len(items)
+
+    # Answered: a later number is a message like any other, and resolving again asks nothing more.
+    again = await world.at(3 * DAY_US).record_inbound(sms("m2", "5", 3 * DAY_US))
+    assert again is not None and again.reopened and again.message.kind == ItemKind.TEXT
+    await world.at(3 * DAY_US + 5).set_status(conversation_id, ConversationStatus.RESOLVED, 0, "ada")
+    surveys = [i for i in await world.store.list_messages(conversation_id, 50, 0) if dict(i.metadata).get("survey")]
+    assert len(surveys) == 1
+    overall, agents, _ = await world.actions.satisfaction_scores(0, 4 * DAY_US)
+    assert (overall.responses, overall.average, overall.low) == (1, 2.0, 1)
+    assert [a.key for a in agents] == [after.satisfaction.agent_id or "(nobody)"]
+
+
+async def test_no_survey_to_a_customer_who_opted_out(world: World) -> None:
+    first = await record(world, inbound("m1", sender="+1666", channel=SMS, sent_at=DAY_US), now=DAY_US)
+    await world.actions.record_opt_out(SMS, ContactPoint(PHONE, "+1666"), True)
+    await world.at(DAY_US + 5).set_status(first.conversation.conversation_id, ConversationStatus.RESOLVED, 0, "ada")
+    resolved = await world.store.get_conversation(first.conversation.conversation_id)
+    assert resolved is not None and resolved.satisfaction is None
+    # And a number they send later is just a message.
+    later = await record(world, replace(inbound("m2", sender="+1666", channel=SMS, sent_at=2 * DAY_US), text="3"))
+    assert later.message.kind == ItemKind.TEXT

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -78,6 +79,8 @@ class LocalSuite:
     chat_secret: str
     web_session_secret: str
     ports: SuitePorts = field(default_factory=SuitePorts)
+    # Signs the satisfaction survey's links in mails.
+    survey_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     extra_env: dict[str, str] = field(default_factory=dict)
     # The key tests call the services with (every scope unless told), stored once NATS runs; None: none
     # (`make run` keeps its operator's key in a file instead).
@@ -113,6 +116,9 @@ class LocalSuite:
             # The admin's, for tools run against the suite; each service gets its own user (start_service).
             "NATS_URL": self.nats.url if self.nats else f"nats://127.0.0.1:{ports.nats}",
             "CHANNELS_CHAT_SECRET": self.chat_secret,
+            "CHANNELS_SURVEY_SECRET": self.survey_secret,
+            # Where customers reach the channels service here (links in mails); production sets its own.
+            "CHANNELS_PUBLIC_BASE_URL": f"http://127.0.0.1:{ports.channels_http}",
             "WEB_SESSION_SECRET": self.web_session_secret,
             "DATA_DIR": str(self.base_dir / "data"),
             "BIND_HOST": "127.0.0.1",

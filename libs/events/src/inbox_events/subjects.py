@@ -29,6 +29,7 @@ _FIXED_SUBJECTS: dict[str, str] = {
     conversation_events.CustomersMerged.DESCRIPTOR.full_name: "conv.customers_merged",
     conversation_events.ReplyNeedsTranslation.DESCRIPTOR.full_name: "conv.reply_needs_translation",
     conversation_events.MessageUpdated.DESCRIPTOR.full_name: "conv.message_updated",
+    conversation_events.FeedbackReceived.DESCRIPTOR.full_name: "conv.feedback_received",
     translation_events.LanguageDetected.DESCRIPTOR.full_name: "translation.language_detected",
     translation_events.SentimentScored.DESCRIPTOR.full_name: "translation.sentiment_scored",
     translation_events.MessageTranslated.DESCRIPTOR.full_name: "translation.message_translated",

@@ -20,6 +20,7 @@ from inbox_runtime.optimistic import until_applied
 from inbox_runtime.timestamps import now_us, to_timestamp
 
 from inbox_threading.changes import (
+    ConversationPatch,
     ConversationQuery,
     CustomerGuard,
     CustomerPatch,
@@ -31,6 +32,9 @@ from inbox_threading.changes import (
     Tombstone,
 )
 from inbox_threading.domain import (
+    FOLLOW_UP_TAG,
+    MAX_COMMENT,
+    SURVEY_CLIENT_ID,
     SYSTEM_AGENT,
     VOICE,
     ContactPoint,
@@ -47,7 +51,10 @@ from inbox_threading.domain import (
     NewInboundMessage,
     NewProactiveMessage,
     NotFound,
+    Satisfaction,
+    ScoreLine,
     StoredMessage,
+    SurveyPolicy,
     ThreadPolicies,
     Viewer,
     automatic_target,
@@ -57,12 +64,17 @@ from inbox_threading.domain import (
     merge_attributes,
     new_id,
     normalise_tags,
+    parse_rating,
     predecessor_wait,
     queue_notice,
     reply_message_id,
+    score_board,
     search_terms,
     status_change,
     status_text,
+    survey_answer_target,
+    survey_due,
+    survey_text,
     surviving_customer,
     validate_inbound,
     validate_note,
@@ -75,6 +87,7 @@ from inbox_threading.plans import (
     plan_assignment,
     plan_automatic,
     plan_delivery,
+    plan_feedback,
     plan_identity,
     plan_inbound,
     plan_language,
@@ -130,6 +143,7 @@ class ThreadingActions:
         guesser: Detector | None = None,
         sentiment: SentimentModel | None = None,
         summarizer: Summarizer | None = None,
+        surveys: SurveyPolicy | None = None,
     ) -> None:
         self._store = store
         # Detects a new customer's language as their message is stored (None: leave it to translation).
@@ -138,6 +152,8 @@ class ThreadingActions:
         self._sentiment = sentiment
         # Writes what the next agent reads first whenever a conversation is handed over.
         self._summarizer = summarizer or Summarizer()
+        # When the satisfaction survey goes out on resolving, and how an answer is read.
+        self._surveys = surveys or SurveyPolicy()
         # Microseconds since the epoch; injected so tests decide what time it is.
         self._now = clock
         self._bus = bus
@@ -159,6 +175,8 @@ class ThreadingActions:
         drops within its duplicate window and consumers treat as no-ops after it.
         """
         validate_inbound(message)
+        if await self._answers_survey(message):
+            return await until_applied(lambda: self._keep_feedback(message, correlation_id))
         if message.kind == ItemKind.AUTOMATIC:
             kept: InboundOutcome | NotKept = await until_applied(lambda: self._keep_automatic(message))
             if isinstance(kept, NotKept):
@@ -222,6 +240,128 @@ class ThreadingActions:
             duplicate=outcome.duplicate,
         )
         return outcome
+
+    def _rating_in(self, message: NewInboundMessage) -> tuple[int, str, str] | None:
+        """(score, comment, the survey it answers or "") when the item carries a survey answer: the chat
+        widget's buttons and the email page name the survey; a text starting with a number may be one."""
+        metadata = dict(message.metadata)
+        explicit = metadata.get("satisfaction_score", "")
+        comment = " ".join(message.text.split())[:MAX_COMMENT]
+        if explicit:
+            if explicit not in ("1", "2", "3", "4", "5"):
+                raise InvalidInput("satisfaction_score must be a whole number from 1 to 5")
+            return int(explicit), comment, metadata.get("satisfaction_survey", "")
+        if message.kind != ItemKind.TEXT or message.attachments:
+            return None
+        rating = parse_rating(message.text)
+        return None if rating is None else (*rating, "")
+
+    async def _survey_target(self, message: NewInboundMessage) -> tuple[Conversation, CustomerRecord] | None:
+        """The conversation whose survey this item answers, and its customer (None: not an answer)."""
+        rating = self._rating_in(message)
+        if rating is None:
+            return None
+        customer = await self._store.customer_by_contact(message.sender)
+        if customer is None:
+            return None
+        survey_id = rating[2]
+        if survey_id:
+            survey = await self._store.item(survey_id)
+            if survey is None or survey.customer_id != customer.customer_id:
+                return None
+            latest = await self._store.get_conversation(survey.conversation_id)
+        elif customer.active_conversation_id:
+            return None  # they are talking to us again: a number is part of that
+        else:
+            latest = await self._store.latest_resolved(customer.customer_id)
+        target = survey_answer_target(latest, self._now(), self._surveys, survey_id)
+        return None if target is None else (target, customer)
+
+    async def _answers_survey(self, message: NewInboundMessage) -> bool:
+        """Whether the item is a survey answer (kept by `_keep_feedback`), or one already kept (a redelivery).
+        An answer from the widget or the email page that comes too late (already answered) is dropped."""
+        if self._rating_in(message) is None:
+            return False  # most messages: no store read
+        stored = await self._store.item(message.message_id)
+        if stored is not None:
+            return stored.kind == ItemKind.FEEDBACK
+        if await self._survey_target(message) is not None:
+            return True
+        if "satisfaction_score" in dict(message.metadata):
+            log.info("survey_answer_not_kept", message_id=message.message_id)
+            raise InvalidInput("this survey was answered already, or names no survey of the sender's")
+        return False
+
+    async def _keep_feedback(self, message: NewInboundMessage, correlation_id: str) -> InboundOutcome | None:
+        """One attempt at keeping a survey answer under the customer's guard (None: try again)."""
+        stored = await self._store.item(message.message_id)
+        if stored is None:
+            found = await self._survey_target(message)
+            rating = self._rating_in(message)
+            if found is None or rating is None:
+                raise InvalidInput("not an answer to a survey any more")
+            target, customer = found
+            score, comment, _ = rating
+            change = plan_feedback(
+                message,
+                customer=customer,
+                target=target,
+                score=score,
+                comment=comment,
+                policy=self._surveys,
+                now_us=self._now(),
+            )
+            [committed] = await self._store.commit([change])
+            if not committed.applied:
+                return None
+            stored = await self._store.item(message.message_id)
+            assert stored is not None
+        conversation = await self._must(stored.conversation_id)
+        answered = conversation.satisfaction
+        assert answered is not None
+        events = [self._added(stored, correlation_id)]
+        follow_up = FOLLOW_UP_TAG in conversation.tags and answered.score <= self._surveys.low_score
+        note = await self._store.item(derived_id("follow-up", conversation.conversation_id)) if follow_up else None
+        if note is not None:
+            events.append(self._added(note, correlation_id))
+            changed = conversation_events.TagsChanged(
+                conversation_id=conversation.conversation_id,
+                tags=list(conversation.tags),
+                actor=SYSTEM_AGENT,
+                changed_at=to_timestamp(answered.answered_at_us),
+            )
+            events.append(Outgoing(changed, f"tags:follow-up:{conversation.conversation_id}", correlation_id))
+        feedback = conversation_events.FeedbackReceived(
+            conversation_id=conversation.conversation_id,
+            customer_id=conversation.customer_id,
+            message_id=stored.message_id,
+            score=answered.score,
+            comment=answered.comment,
+            agent_id=answered.agent_id,
+            team=answered.team,
+            channel_name=stored.channel,
+            answered_at=to_timestamp(answered.answered_at_us),
+            follow_up=note is not None,
+        )
+        events.append(Outgoing(feedback, f"feedback:{conversation.conversation_id}", correlation_id))
+        await self._bus.publish_all(events)
+        log.info(
+            "survey_answered",
+            conversation_id=conversation.conversation_id,
+            customer_id=conversation.customer_id,
+            agent_id=answered.agent_id,
+            score=answered.score,
+            follow_up=note is not None,
+        )
+        return InboundOutcome(conversation, stored, opened=False, duplicate=False)
+
+    async def satisfaction_scores(
+        self, since_us: int, until_us: int
+    ) -> tuple[ScoreLine, list[ScoreLine], list[ScoreLine]]:
+        if until_us <= since_us:
+            raise InvalidInput("until must be after since")
+        answers = await self._store.satisfaction_answers(since_us, until_us)
+        return score_board(answers, self._surveys.low_score)
 
     async def _handoff_by(self, outcome: InboundOutcome, message_id: str) -> str:
         """Why the next agent needs a summary after this message ("" when they do not): it reopened the
@@ -649,7 +789,13 @@ class ThreadingActions:
         return conversation
 
     async def send_reply(
-        self, conversation_id: str, agent_id: str, text: str, client_reply_id: str, channel: str = ""
+        self,
+        conversation_id: str,
+        agent_id: str,
+        text: str,
+        client_reply_id: str,
+        channel: str = "",
+        metadata: tuple[tuple[str, str], ...] = (),
     ) -> StoredMessage:
         """Store the reply, then hand it to the customer's channel; a retry with the same id sends once."""
         body = validate_reply(conversation_id, agent_id, text, client_reply_id)
@@ -683,6 +829,7 @@ class ThreadingActions:
                 client_reply_id=client_reply_id,
                 now_us=self._now(),
                 by_agent=agent_id != SYSTEM_AGENT,
+                metadata=metadata,
             )
             await self._store.commit([change])
             stored = await self._store.item(message_id)
@@ -699,6 +846,7 @@ class ThreadingActions:
             agent_id=agent_id,
             created_at=to_timestamp(stored.sent_at_us),
             in_reply_to_message_id=route.in_reply_to_message_id,
+            metadata=dict(stored.metadata),
         )
         customer_language = conversation.language
         if customer_language:
@@ -817,7 +965,31 @@ class ThreadingActions:
         conversation, previous, activity = await until_applied(attempt)
         if activity is not None:
             await self._announce_status(conversation, previous, actor, activity)
+            if conversation.status == ConversationStatus.RESOLVED:
+                await self.ask_satisfaction(conversation)
         return conversation
+
+    async def ask_satisfaction(self, conversation: Conversation) -> StoredMessage | None:
+        """On resolving: how did we do? Once per conversation, on the channel the customer used, and never
+        on a channel they opted out of (the survey is then not sent, and the conversation not marked)."""
+        if not survey_due(conversation, self._surveys):
+            return None
+        try:
+            sent = await self.send_reply(
+                conversation.conversation_id,
+                SYSTEM_AGENT,
+                survey_text(conversation.channel),
+                SURVEY_CLIENT_ID,
+                metadata=(("survey", "satisfaction"),),
+            )
+        except FailedPrecondition as exc:
+            log.info("survey_not_sent", conversation_id=conversation.conversation_id, reason=str(exc))
+            return None
+        asked = Satisfaction(sent.message_id, sent.sent_at_us, conversation.assignee_agent_id, conversation.team)
+        patch = ConversationPatch(conversation.conversation_id, satisfaction=asked)
+        await self._store.commit([ThreadChange(patches=(patch,))])
+        log.info("survey_sent", conversation_id=conversation.conversation_id, message_id=sent.message_id)
+        return sent
 
     async def wake_snoozed(self) -> int:
         """Reopen snoozed conversations whose time has come; returns how many. Each is woken once,

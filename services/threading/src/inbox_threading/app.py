@@ -63,7 +63,13 @@ async def run(settings: Settings) -> None:
             else None
         )
         actions = ThreadingActions(
-            store, bus, settings.policies, settings.queue_notice_channels, guesser=guesser, sentiment=SentimentModel()
+            store,
+            bus,
+            settings.policies,
+            settings.queue_notice_channels,
+            guesser=guesser,
+            sentiment=SentimentModel(),
+            surveys=settings.surveys,
         )
         webhooks = await WebhookRegistry.open(bus)
         dispatcher = WebhookDispatcher(webhooks, bus, settings.webhook_policy)

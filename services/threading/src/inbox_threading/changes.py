@@ -18,6 +18,7 @@ from inbox_threading.domain import (
     ItemKind,
     MergeSuggestion,
     Mood,
+    Satisfaction,
 )
 
 
@@ -83,6 +84,7 @@ class ConversationPatch:
     last_outbound_id: str | None = None
     last_delivery_status: int | None = None
     mood: Mood | None = None
+    satisfaction: Satisfaction | None = None
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from inbox_events.channels import check_channel_name
 from inbox_language import DEFAULT_LANGUAGES, unsupported
 from inbox_runtime.config import CommonSettings, ConfigError, env, env_list
 
-from inbox_threading.domain import DAY_US, ThreadPolicies, ThreadPolicy
+from inbox_threading.domain import DAY_US, MAX_SCORE, SurveyPolicy, ThreadPolicies, ThreadPolicy
 from inbox_threading.webhooks import HOUR_US, WebhookPolicy
 
 
@@ -23,6 +23,7 @@ class Settings:
     # Languages detected as a new customer's message is stored (empty: none, translation detects alone).
     guess_languages: tuple[str, ...]
     webhook_policy: WebhookPolicy
+    surveys: SurveyPolicy
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -41,7 +42,25 @@ class Settings:
             ),
             guess_languages=_languages(env_list("THREADING_GUESS_LANGUAGES", DEFAULT_LANGUAGES)),
             webhook_policy=_webhook_policy(),
+            surveys=_survey_policy(),
         )
+
+
+def _survey_policy() -> SurveyPolicy:
+    low = env("THREADING_SURVEY_LOW_SCORE", int, 2)
+    if not 0 <= low <= MAX_SCORE:
+        raise ConfigError(f"THREADING_SURVEY_LOW_SCORE: a score from 0 (no follow-ups) to {MAX_SCORE}")
+    days = env("THREADING_SURVEY_ANSWER_DAYS", float, 7.0)
+    if days <= 0:
+        raise ConfigError("THREADING_SURVEY_ANSWER_DAYS: a number of days above 0")
+    return SurveyPolicy(
+        channels=frozenset(
+            _channel(name, "THREADING_SURVEY_CHANNELS")
+            for name in env_list("THREADING_SURVEY_CHANNELS", ("chat", "sms", "email"))
+        ),
+        answer_window_us=int(days * DAY_US),
+        low_score=low,
+    )
 
 
 def _webhook_policy() -> WebhookPolicy:
@@ -68,11 +87,11 @@ def _languages(codes: tuple[str, ...]) -> tuple[str, ...]:
     return codes
 
 
-def _channel(name: str) -> str:
+def _channel(name: str, key: str = "THREADING_QUEUE_NOTICE_CHANNELS") -> str:
     try:
         return check_channel_name(name)
     except ValueError as exc:
-        raise ConfigError(f"THREADING_QUEUE_NOTICE_CHANNELS: {exc}") from None
+        raise ConfigError(f"{key}: {exc}") from None
 
 
 def _pairs(items: tuple[str, ...], key: str) -> dict[str, str]:

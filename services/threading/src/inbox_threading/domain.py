@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 
@@ -45,6 +45,7 @@ class ItemKind(IntEnum):
     NOTE = 5
     ACTIVITY = 6
     AUTOMATIC = 7
+    FEEDBACK = 8
 
 
 # Values match inbox.channels.v1.DeliveryStatus.
@@ -132,6 +133,20 @@ def rolled_mood(previous: Mood | None, score: float, *, replaces: bool = False) 
 
 
 @dataclass(frozen=True)
+class Satisfaction:
+    """The survey a resolved conversation sent, and the customer's answer (score 0 until they answer)."""
+
+    survey_message_id: str
+    asked_at_us: int
+    # Who the answer counts for: who had the conversation when it was resolved.
+    agent_id: str = ""
+    team: str = ""
+    score: int = 0
+    comment: str = ""
+    answered_at_us: int = 0
+
+
+@dataclass(frozen=True)
 class Conversation:
     conversation_id: str
     customer_id: str
@@ -161,6 +176,8 @@ class Conversation:
     last_delivery_status: int = 0
     # None until a message of the customer's was scored.
     mood: Mood | None = None
+    # None until the satisfaction survey was sent.
+    satisfaction: Satisfaction | None = None
 
 
 CHAT_VISITOR = 3
@@ -708,3 +725,108 @@ def reply_message_id(conversation_id: str, client_reply_id: str) -> str:
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+# --- customer satisfaction --------------------------------------------------------------------
+
+MAX_SCORE = 5
+MAX_COMMENT = 2000
+SURVEY_CLIENT_ID = "satisfaction-survey"
+# "4", "4/5", "5 - thanks!", "3. slow but fine": a score from 1 to 5 first, maybe a comment after it.
+_RATING = re.compile(r"^\s*([1-5])(?:\s*/\s*5)?(?:(?:\s*[.,:;!)\-–]+\s*|\s+)(.*))?$", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class SurveyPolicy:
+    # The channels the survey goes out on (a chat widget's buttons, a number by SMS, one-click links by email).
+    channels: frozenset[str] = frozenset({"chat", "sms", "email"})
+    # How long after the survey a bare number from the customer is taken as their answer.
+    answer_window_us: int = 7 * DAY_US
+    # Scores at or under this open a follow-up for a supervisor.
+    low_score: int = 2
+
+
+FOLLOW_UP_TAG = "follow-up"
+
+
+def survey_due(conversation: Conversation, policy: SurveyPolicy) -> bool:
+    """Ask for feedback on resolving? Once per conversation, on a channel that carries the survey."""
+    return conversation.satisfaction is None and conversation.channel in policy.channels
+
+
+def survey_text(channel: str) -> str:
+    """The question, in words that fit the channel: the chat widget shows buttons under it; elsewhere the
+    customer replies with the number (and an email adds one-click links when the channel can sign them)."""
+    if channel == "chat":
+        return "How did we do? Rate us from 1 (poor) to 5 (great)."
+    return "How did we do? Reply with a number from 1 (poor) to 5 (great), and a comment if you like."
+
+
+def parse_rating(text: str) -> tuple[int, str] | None:
+    """A score (and the comment after it) from a customer's reply that starts with one; None when the text
+    does not. Whether it answers the survey is `survey_answer_target`'s call (only while it waits for one)."""
+    if len(text) > MAX_COMMENT:
+        return None
+    found = _RATING.match(text)
+    if found is None:
+        return None
+    return int(found.group(1)), " ".join((found.group(2) or "").split())
+
+
+def survey_answer_target(
+    latest: Conversation | None, now_us: int, policy: SurveyPolicy, survey_message_id: str = ""
+) -> Conversation | None:
+    """The conversation a customer's answer belongs to: theirs, its survey sent (the one named, when the
+    answer names one), not answered yet, and asked within the window. None: not an answer."""
+    if latest is None or latest.satisfaction is None:
+        return None
+    asked = latest.satisfaction
+    if asked.score or (survey_message_id and survey_message_id != asked.survey_message_id):
+        return None
+    # A bare number answers only while the conversation is still resolved (after a reopening, "2" means
+    # something else) and within the window.
+    waited_too_long = now_us - asked.asked_at_us > policy.answer_window_us
+    if not survey_message_id and (latest.status != ConversationStatus.RESOLVED or waited_too_long):
+        return None
+    return latest
+
+
+@dataclass(frozen=True)
+class ScoreLine:
+    key: str
+    responses: int
+    average: float
+    satisfied_percent: float
+    low: int
+
+
+def score_line(key: str, scores: Sequence[int], low_score: int) -> ScoreLine:
+    if not scores:
+        return ScoreLine(key, 0, 0.0, 0.0, 0)
+    satisfied = sum(1 for s in scores if s >= 4)
+    return ScoreLine(
+        key,
+        len(scores),
+        round(sum(scores) / len(scores), 2),
+        round(100 * satisfied / len(scores), 1),
+        sum(1 for s in scores if s <= low_score),
+    )
+
+
+def score_board(answers: Iterable[Satisfaction], low_score: int) -> tuple[ScoreLine, list[ScoreLine], list[ScoreLine]]:
+    """Overall, per agent and per team (each most answers first), from the answers of a period."""
+    everyone: list[int] = []
+    agents: dict[str, list[int]] = {}
+    teams: dict[str, list[int]] = {}
+    for answer in answers:
+        if not answer.score:
+            continue
+        everyone.append(answer.score)
+        agents.setdefault(answer.agent_id or "(nobody)", []).append(answer.score)
+        teams.setdefault(answer.team or "(no team)", []).append(answer.score)
+
+    def lines(groups: dict[str, list[int]]) -> list[ScoreLine]:
+        found = [score_line(k, v, low_score) for k, v in groups.items()]
+        return sorted(found, key=lambda line: (-line.responses, line.key))
+
+    return score_line("", everyone, low_score), lines(agents), lines(teams)

@@ -25,6 +25,7 @@ from inbox_runtime.timestamps import from_timestamp, now_us, to_timestamp
 from inbox_threading.actions import ThreadingActions
 from inbox_threading.changes import ConversationQuery
 from inbox_threading.domain import (
+    DAY_US,
     Conversation,
     ConversationStatus,
     Viewer,
@@ -37,6 +38,7 @@ from inbox_threading.protos import (
     conversation_to_proto,
     message_to_proto,
     profile_to_proto,
+    score_to_proto,
     suggestion_to_proto,
     summary_to_proto,
 )
@@ -45,6 +47,8 @@ from inbox_threading.protos import (
 FEED_START_HEADER = "x-feed-start"
 
 Context = grpc.aio.ServicerContext[Any, Any]
+# The period satisfaction scores cover when the caller names none.
+SCORES_DEFAULT_DAYS = 30
 
 
 class ConversationApi(pb_grpc.ConversationServiceServicer):
@@ -95,6 +99,20 @@ class ConversationApi(pb_grpc.ConversationServiceServicer):
         summary, language = await self._actions.summarise(conversation.conversation_id, request.language)
         return pb.SummarizeConversationResponse(
             summary=summary_to_proto(conversation.conversation_id, summary, language)
+        )
+
+    @translate_errors
+    async def GetSatisfactionScores(
+        self, request: pb.GetSatisfactionScoresRequest, context: Context
+    ) -> pb.GetSatisfactionScoresResponse:
+        require_supervisor_or_integrator(current_caller(), "satisfaction scores")
+        until = from_timestamp(request.until) if request.HasField("until") else now_us()
+        since = from_timestamp(request.since) if request.HasField("since") else until - SCORES_DEFAULT_DAYS * DAY_US
+        overall, agents, teams = await self._actions.satisfaction_scores(since, until)
+        return pb.GetSatisfactionScoresResponse(
+            overall=score_to_proto(overall),
+            agents=[score_to_proto(line) for line in agents],
+            teams=[score_to_proto(line) for line in teams],
         )
 
     @translate_errors

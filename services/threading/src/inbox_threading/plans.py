@@ -4,7 +4,7 @@ texts it writes with them. No I/O; the actions load what these need and hand the
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from inbox_events.channels import channel_label, contact_kind
 
@@ -22,7 +22,9 @@ from inbox_threading.changes import (
 )
 from inbox_threading.domain import (
     EMAIL,
+    FOLLOW_UP_TAG,
     MAX_TAGS,
+    SYSTEM_AGENT,
     ContactPoint,
     Conversation,
     ConversationStatus,
@@ -38,6 +40,7 @@ from inbox_threading.domain import (
     NotFound,
     ReplyRoute,
     StoredMessage,
+    SurveyPolicy,
     ThreadAction,
     ThreadPolicy,
     continued_by,
@@ -294,6 +297,47 @@ def plan_automatic(
     return ThreadChange(guard=guard, items=(item,))
 
 
+def plan_feedback(
+    message: NewInboundMessage,
+    *,
+    customer: CustomerRecord,
+    target: Conversation,
+    score: int,
+    comment: str,
+    policy: SurveyPolicy,
+    now_us: int,
+) -> ThreadChange:
+    """The customer's answer to the survey, kept in the conversation it was asked in (nothing reopens); the
+    conversation keeps the score for the agent and team that had it. A low score tags the conversation
+    `follow-up` with a note saying why: a supervisor's task, listed in their view until done."""
+    asked = target.satisfaction
+    assert asked is not None
+    answered = replace(asked, score=score, comment=comment, answered_at_us=now_us)
+    item = replace(
+        inbound_item(message, target.conversation_id, customer.customer_id, now_us),
+        text=comment,
+        kind=ItemKind.FEEDBACK,
+        metadata=(*message.metadata, ("satisfaction_score", str(score))),
+    )
+    items: tuple[NewItem, ...] = (item,)
+    patch = ConversationPatch(target.conversation_id, satisfaction=answered)
+    if score <= policy.low_score:
+        patch = replace(patch, add_tags=(FOLLOW_UP_TAG,))
+        why = f"Follow-up for a supervisor: the customer rated {score}/5" + (f": “{comment}”" if comment else "")
+        note = internal_item(
+            target,
+            why,
+            item_id=derived_id("follow-up", target.conversation_id),
+            actor=SYSTEM_AGENT,
+            at_us=now_us,
+            data={"follow_up": "satisfaction", "score": str(score)},
+            kind=ItemKind.NOTE,
+        )
+        items = (item, note)
+    guard = CustomerGuard(customer.customer_id, customer.version, None, display_name=customer.display_name)
+    return ThreadChange(guard=guard, items=items, patches=(patch,))
+
+
 def plan_proactive(
     message: NewProactiveMessage, *, customer: CustomerRecord, active: Conversation | None, now_us: int
 ) -> tuple[ThreadChange, str, bool]:
@@ -445,16 +489,21 @@ def plan_reply(
     client_reply_id: str,
     now_us: int,
     by_agent: bool,
+    metadata: tuple[tuple[str, str], ...] = (),
 ) -> ThreadChange:
-    """A reply stored with where it goes; an agent's (not an automatic notice) answers the customer."""
-    item = reply_item(
-        conversation,
-        route,
-        message_id=message_id,
-        agent_id=agent_id,
-        text=text,
-        client_reply_id=client_reply_id,
-        now_us=now_us,
+    """A reply stored with where it goes; an agent's (not an automatic notice) answers the customer.
+    `metadata` travels with it to the channel (a survey asks the chat widget for its rating buttons)."""
+    item = replace(
+        reply_item(
+            conversation,
+            route,
+            message_id=message_id,
+            agent_id=agent_id,
+            text=text,
+            client_reply_id=client_reply_id,
+            now_us=now_us,
+        ),
+        metadata=metadata,
     )
     patch = (
         answered(conversation.conversation_id, text, message_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from inbox.channels.v1 import events_pb2 as channel_events
-from inbox.conversations.v1 import conversation_pb2
+from inbox.conversations.v1 import conversation_pb2, conversation_service_pb2
 from inbox.message.v1 import message_pb2
 from inbox_events.channels import channel_fields, channel_of, enum_of
 from inbox_language import label_of
@@ -17,6 +17,7 @@ from inbox_threading.domain import (
     MergeSuggestion,
     NewInboundMessage,
     NewProactiveMessage,
+    ScoreLine,
     StoredMessage,
 )
 from inbox_threading.summaries import Point, Summary
@@ -144,6 +145,20 @@ def conversation_to_proto(conversation: Conversation) -> conversation_pb2.Conver
                 scored_messages=mood.scored_messages,
             )
         )
+    if conversation.satisfaction is not None:
+        asked = conversation.satisfaction
+        converted.satisfaction.CopyFrom(
+            conversation_pb2.Satisfaction(
+                survey_message_id=asked.survey_message_id,
+                asked_at=to_timestamp(asked.asked_at_us),
+                score=asked.score,
+                comment=asked.comment,
+                agent_id=asked.agent_id,
+                team=asked.team,
+            )
+        )
+        if asked.answered_at_us:
+            converted.satisfaction.answered_at.CopyFrom(to_timestamp(asked.answered_at_us))
     if conversation.waiting_since_us:
         converted.waiting_since.CopyFrom(to_timestamp(conversation.waiting_since_us))
     if conversation.snoozed_until_us:
@@ -195,4 +210,14 @@ def summary_to_proto(conversation_id: str, summary: Summary, language: str) -> c
         open_questions=points(summary.open_questions),
         text=summary.as_note("asked for"),
         language=language,
+    )
+
+
+def score_to_proto(line: ScoreLine) -> conversation_service_pb2.SatisfactionScore:
+    return conversation_service_pb2.SatisfactionScore(
+        key=line.key,
+        responses=line.responses,
+        average=line.average,
+        satisfied_percent=line.satisfied_percent,
+        low=line.low,
     )

@@ -25,6 +25,7 @@ from inbox_threading.domain import (
     ErasureReceipt,
     MergeSuggestion,
     ReplyRoute,
+    Satisfaction,
     StoredMessage,
     Viewer,
 )
@@ -82,6 +83,10 @@ class ConversationStore(Protocol):
     async def get_conversation(self, conversation_id: str) -> Conversation | None: ...
 
     async def latest_resolved(self, customer_id: str) -> Conversation | None: ...
+
+    async def satisfaction_answers(self, since_us: int, until_us: int) -> list[Satisfaction]:
+        """The survey answers given in [since_us, until_us), for the scores per agent and team."""
+        ...
 
     async def conversation_for_refs(self, refs: Sequence[str]) -> Conversation | None:
         """The conversation of the first of `refs` that is known."""

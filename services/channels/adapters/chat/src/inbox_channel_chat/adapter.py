@@ -30,9 +30,12 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from inbox_channel_chat.protocol import (
     MAX_TEXT_LENGTH,
+    SURVEY_SCALE,
     ChatText,
+    Frame,
     Hello,
     Identify,
+    Rating,
     Read,
     Typing,
     identity_verified,
@@ -108,7 +111,10 @@ class ChatAdapter:
             return DeliveryResult(events_pb2.DELIVERY_STATUS_FAILED, "recipient is not a chat visitor")
         assert self._store is not None and self._host is not None
         visitor_id = message.recipient.value
-        await self._store.records.hold(message.message_id, message.conversation_id, visitor_id, message.text, now_us())
+        survey = message.metadata.get("survey") == "satisfaction"
+        await self._store.records.hold(
+            message.message_id, message.conversation_id, visitor_id, message.text, now_us(), survey=survey
+        )
         await self._flush(visitor_id)
         await self._host.signal("flush", visitor_id.encode())
         return DeliveryResult(events_pb2.DELIVERY_STATUS_SENT, "held for the visitor's session")
@@ -133,13 +139,15 @@ class ChatAdapter:
             if not self._sockets.get(visitor_id):
                 return
             for reply in await self._store.records.pending(visitor_id):
-                frame = {
+                frame: dict[str, object] = {
                     "type": "message",
                     "message_id": reply.message_id,
                     "text": reply.text,
                     "sent_at": datetime.fromtimestamp(reply.created_at_us / 1e6, tz=UTC).isoformat(),
                     "author": "agent",
                 }
+                if reply.survey:
+                    frame["survey"] = {"scale": SURVEY_SCALE}
                 if not await self._send_to_visitor(visitor_id, frame):
                     return
                 if await self._store.records.mark_delivered(reply.message_id, now_us()):
@@ -210,9 +218,7 @@ class ChatAdapter:
                 del self._sockets[visitor_id]
             log.info("chat_session_closed", visitor_id=visitor_id)
 
-    async def _handle(
-        self, websocket: WebSocket, visitor_id: str, name: str, frame: Hello | Identify | ChatText | Typing | Read
-    ) -> None:
+    async def _handle(self, websocket: WebSocket, visitor_id: str, name: str, frame: Frame) -> None:
         assert self._store is not None and self._host is not None
         if isinstance(frame, ChatText):
             await self._accept(websocket, visitor_id, name, frame)
@@ -232,8 +238,31 @@ class ChatAdapter:
             if conversation_id is None:
                 raise InvalidInput("no such message for this visitor")
             await self._host.report_delivery(frame.message_id, conversation_id, events_pb2.DELIVERY_STATUS_READ)
+        elif isinstance(frame, Rating):
+            await self._rate(websocket, visitor_id, name, frame)
         else:
             raise InvalidInput("hello was already sent")
+
+    async def _rate(self, websocket: WebSocket, visitor_id: str, name: str, frame: Rating) -> None:
+        """The visitor's answer to a survey sent to them: to threading as a survey answer naming it (one per
+        survey: a second click is the same message)."""
+        assert self._host is not None and self._store is not None
+        if await self._store.records.conversation_of(frame.survey_id, visitor_id) is None:
+            raise InvalidInput("no such survey for this visitor")
+        inbound = events_pb2.InboundMessage(
+            message_id=inbound_message_id(visitor_id, f"rating-{frame.survey_id}"),
+            inbox_id=self._inbox_id,
+            provider_message_id=f"{visitor_id}:rating:{frame.survey_id}",
+            sender=message_pb2.ContactPoint(kind=message_pb2.CONTACT_POINT_KIND_CHAT_VISITOR, value=visitor_id),
+            sender_name=name,
+            text=frame.comment,
+            kind=message_pb2.MESSAGE_KIND_FEEDBACK,
+        )
+        inbound.metadata.update(satisfaction_score=str(frame.score), satisfaction_survey=frame.survey_id)
+        inbound.received_at.GetCurrentTime()
+        inbound.sent_at.CopyFrom(inbound.received_at)
+        await self._host.publish_inbound(inbound)
+        await websocket.send_json({"type": "rated", "survey_id": frame.survey_id})
 
     async def _accept(self, websocket: WebSocket, visitor_id: str, name: str, frame: ChatText) -> None:
         assert self._host is not None and self._store is not None

@@ -7,11 +7,14 @@ Client -> server (JSON text frames):
   {"type": "message", "client_message_id": "<unique per message>", "text": "...", "attachments": ["<id>"]}
   {"type": "typing", "active": true}
   {"type": "read", "message_id": "..."}
+  {"type": "rating", "survey_id": "<a survey message's id>", "score": 1-5, "comment": "<optional>"}
 Server -> client:
   {"type": "welcome", "visitor_id": "...", "visitor_token": "..."}
   {"type": "identified", "verified": true}
   {"type": "accepted", "client_message_id": "...", "message_id": "..."}   stored durably
   {"type": "message", "message_id": "...", "text": "...", "sent_at": "<ISO 8601>", "author": "agent"}
+      with "survey": {"scale": 5} when it asks how we did (the widget shows rating buttons under it)
+  {"type": "rated", "survey_id": "..."}                                   the rating is stored
   {"type": "typing", "author": "agent", "active": true}
   {"type": "error", "code": "...", "detail": "..."}
 
@@ -73,7 +76,17 @@ class Read:
     message_id: str
 
 
-Frame = Hello | Identify | ChatText | Typing | Read
+@dataclass(frozen=True)
+class Rating:
+    survey_id: str
+    score: int
+    comment: str
+
+
+SURVEY_SCALE = 5
+MAX_COMMENT_LENGTH = 2000
+
+Frame = Hello | Identify | ChatText | Typing | Read | Rating
 
 
 def _string(frame: dict[str, object], name: str) -> str:
@@ -128,6 +141,17 @@ def parse_frame(raw: str) -> Frame:
         if not message_id or len(message_id) > 128:
             raise InvalidInput("message_id is required")
         return Read(message_id)
+    if kind == "rating":
+        survey_id = _string(frame, "survey_id")
+        score = frame.get("score")
+        if not survey_id or len(survey_id) > 128:
+            raise InvalidInput("survey_id is required")
+        if not isinstance(score, int) or isinstance(score, bool) or not 1 <= score <= SURVEY_SCALE:
+            raise InvalidInput(f"score must be a whole number from 1 to {SURVEY_SCALE}")
+        comment = _string(frame, "comment")
+        if len(comment) > MAX_COMMENT_LENGTH:
+            raise InvalidInput(f"comment is longer than {MAX_COMMENT_LENGTH} characters")
+        return Rating(survey_id, score, comment)
     raise InvalidInput(f"unknown frame type {kind!r}")
 
 

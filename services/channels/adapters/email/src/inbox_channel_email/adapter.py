@@ -12,15 +12,16 @@ import structlog
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from inbox.channels.v1 import events_pb2
 from inbox.message.v1 import message_pb2
-from inbox_channel_sdk import AdapterHost, Capabilities, DeliveryResult, HealthReport
+from inbox_channel_sdk import AdapterHost, Capabilities, DeliveryResult, HealthReport, InboundUnavailable
 from inbox_channel_sdk.files import FileStore
 from inbox_channel_sdk.limits import SenderRateLimited
 from inbox_runtime.errors import InvalidInput
 from inbox_runtime.timestamps import now_us
 from starlette.requests import Request
-from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from inbox_channel_email import survey
 from inbox_channel_email.compose import build_reply, message_id_from_ours
 from inbox_channel_email.parse import UNKNOWN_SENDER_DOMAIN, ParsedEmail, is_valid_address, parse_email
 from inbox_channel_email.settings import EmailSettings
@@ -35,6 +36,14 @@ def email_item_id(sender: str, email_message_id: str) -> str:
     """One item per sender and Message-ID: a retry is the same item, another sender's mail that reuses the
     Message-ID (a broken client, a spammer) is not."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"email:{sender.lower()}:{email_message_id}"))
+
+
+# The survey page runs no script and loads nothing; its form posts back to itself.
+SURVEY_PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
 
 
 class EmailAdapter:
@@ -56,7 +65,10 @@ class EmailAdapter:
         return int(self._server.sockets[0].getsockname()[1])
 
     def routes(self) -> Sequence[BaseRoute]:
-        return [Route(ATTACHMENT_PATH + "{digest}", self._attachment, methods=["GET"])]
+        return [
+            Route(ATTACHMENT_PATH + "{digest}", self._attachment, methods=["GET"]),
+            Route(survey.SURVEY_PATH + "{token}", self._survey, methods=["GET", "POST"]),
+        ]
 
     async def start(self, host: AdapterHost) -> None:
         self._host = host
@@ -232,6 +244,44 @@ class EmailAdapter:
             raise InvalidInput("an email recipient must be an email address")
         return message_pb2.ContactPoint(kind=contact.kind, value=address)
 
+    async def _survey(self, request: Request) -> Response:
+        """The one-click survey page: the score a link chose, a comment, and Send (which records it)."""
+        assert self._host is not None
+        secret = self._settings.survey_secret
+        ticket = survey.verify(secret, request.path_params["token"]) if secret else None
+        if ticket is None:
+            return HTMLResponse(survey.UNKNOWN_PAGE, 404, headers=SURVEY_PAGE_HEADERS)
+        token = request.path_params["token"]
+        if request.method == "GET":
+            score = survey.chosen_score(request.query_params.get("score"))
+            return HTMLResponse(survey.form_page(token, score), headers=SURVEY_PAGE_HEADERS)
+        form = await request.form()
+        score = survey.chosen_score(str(form.get("score", "")))
+        comment = " ".join(str(form.get("comment", "")).split())
+        if not score or len(comment) > survey.MAX_COMMENT:
+            page = survey.form_page(
+                token, score, f"Choose a score from 1 to {survey.SCALE}, and at most 2000 characters."
+            )
+            return HTMLResponse(page, 400, headers=SURVEY_PAGE_HEADERS)
+        answer = events_pb2.InboundMessage(
+            message_id=email_item_id(ticket.recipient, f"survey:{ticket.survey_id}"),
+            inbox_id=ticket.inbox_id,
+            provider_message_id=f"{ticket.recipient}:survey:{ticket.survey_id}",
+            sender=message_pb2.ContactPoint(kind=message_pb2.CONTACT_POINT_KIND_EMAIL, value=ticket.recipient),
+            text=comment,
+            kind=message_pb2.MESSAGE_KIND_FEEDBACK,
+        )
+        answer.metadata.update(satisfaction_score=str(score), satisfaction_survey=ticket.survey_id)
+        answer.received_at.GetCurrentTime()
+        answer.sent_at.CopyFrom(answer.received_at)
+        try:
+            await self._host.publish_inbound(answer)
+        except InboundUnavailable:
+            page = survey.form_page(token, score, "We could not take your answer just now: please send it again.")
+            return HTMLResponse(page, 503, headers=SURVEY_PAGE_HEADERS)
+        log.info("survey_answer_accepted", message_id=answer.message_id)
+        return HTMLResponse(survey.THANKS_PAGE, headers=SURVEY_PAGE_HEADERS)
+
     async def deliver(self, message: events_pb2.OutboundMessage) -> DeliveryResult:
         assert self._store is not None
         settings = self._settings
@@ -250,13 +300,17 @@ class EmailAdapter:
         )
         # The Message-ID carries the idempotency key: a resent copy is the same mail to every client.
         mail_key = message.idempotency_key or message.message_id
+        text = message.text
+        if message.metadata.get("survey") == "satisfaction" and settings.public_base_url and settings.survey_secret:
+            ticket = survey.SurveyTicket(message.message_id, message.recipient.value, message.inbox_id)
+            text += "\n" + survey.links_block(settings.public_base_url, survey.sign(settings.survey_secret, ticket))
         mail = build_reply(
             message_id=mail_key,
             domain=settings.domain,
             from_address=from_address,
             from_name=settings.from_name,
             to_address=message.recipient.value,
-            text=message.text,
+            text=text,
             context=context,
         )
         options: dict[str, Any] = {"hostname": settings.relay_host, "port": settings.relay_port}

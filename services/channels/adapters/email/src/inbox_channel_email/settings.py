@@ -23,6 +23,10 @@ class EmailSettings:
     relay_username: str
     relay_password: str
     relay_starttls: bool
+    # Where customers reach the channels service (the survey links' base), and the survey links' signing
+    # secret: with both, a survey mail carries one-click links; else it asks for a reply with the number.
+    public_base_url: str = ""
+    survey_secret: str = ""
 
     @classmethod
     def from_env(cls) -> EmailSettings:
@@ -51,6 +55,8 @@ class EmailSettings:
             relay_username=env("CHANNELS_EMAIL_RELAY_USERNAME", str, ""),
             relay_password=env("CHANNELS_EMAIL_RELAY_PASSWORD", str, ""),
             relay_starttls=env("CHANNELS_EMAIL_RELAY_STARTTLS", bool, False),
+            public_base_url=env("CHANNELS_PUBLIC_BASE_URL", str, "").rstrip("/"),
+            survey_secret=env("CHANNELS_SURVEY_SECRET", str, ""),
         )
 
     @property

@@ -17,6 +17,7 @@ from inbox_threading.domain import (
     ItemKind,
     MergeSuggestion,
     Mood,
+    Satisfaction,
     StoredMessage,
     index_terms,
 )
@@ -105,6 +106,7 @@ def conversation(doc: Document, customer_label: str = "") -> Conversation:
         last_outbound_id=doc.get("last_outbound_id", ""),
         last_delivery_status=doc.get("last_delivery_status", 0),
         mood=Mood(**doc["mood"]) if doc.get("mood") else None,
+        satisfaction=Satisfaction(**doc["satisfaction"]) if doc.get("satisfaction") else None,
     )
 
 

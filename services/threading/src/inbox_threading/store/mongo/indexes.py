@@ -42,6 +42,7 @@ INDEXES = {
         _newest("tags"),
         IndexModel([("participants", ASCENDING)]),
         IndexModel([("status", ASCENDING), ("snoozed_until_us", ASCENDING)]),
+        IndexModel([("satisfaction.answered_at_us", ASCENDING)]),
     ],
     MESSAGES: [
         IndexModel([("conversation_id", ASCENDING), ("sequence", ASCENDING)], unique=True),

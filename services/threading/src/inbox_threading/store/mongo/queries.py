@@ -27,6 +27,7 @@ from inbox_threading.domain import (
     ItemKind,
     MergeSuggestion,
     ReplyRoute,
+    Satisfaction,
     StoredMessage,
     Viewer,
     customer_label,
@@ -138,6 +139,12 @@ class ThreadQueries(MongoStore):
             {"customer_id": customer_id, "status": RESOLVED}, [("last_activity_at_us", DESCENDING)], 1
         )
         return found[0] if found else None
+
+    async def satisfaction_answers(self, since_us: int, until_us: int) -> list[Satisfaction]:
+        found = self._db[CONVERSATIONS].find(
+            {"satisfaction.answered_at_us": {"$gt": 0, "$gte": since_us, "$lt": until_us}}, {"satisfaction": 1}
+        )
+        return [Satisfaction(**d["satisfaction"]) async for d in found]
 
     async def conversation_for_refs(self, refs: Sequence[str]) -> Conversation | None:
         if not refs:

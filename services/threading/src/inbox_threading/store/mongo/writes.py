@@ -188,6 +188,7 @@ class ThreadWrites(ThreadQueries):
             "last_outbound_id": patch.last_outbound_id,
             "last_delivery_status": patch.last_delivery_status,
             "mood": None if patch.mood is None else dataclasses.asdict(patch.mood),
+            "satisfaction": None if patch.satisfaction is None else dataclasses.asdict(patch.satisfaction),
         }
         update: Document = {}
         changed = {k: v for k, v in fields.items() if v is not None}

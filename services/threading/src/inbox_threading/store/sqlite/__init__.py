@@ -26,6 +26,7 @@ from inbox_threading.domain import (
     ErasureReceipt,
     MergeSuggestion,
     ReplyRoute,
+    Satisfaction,
     StoredMessage,
     Viewer,
 )
@@ -84,6 +85,9 @@ class SqliteConversationStore(SqliteStore):
 
     async def latest_resolved(self, customer_id: str) -> Conversation | None:
         return self._db.lookup(lambda conn: queries.latest_resolved(conn, customer_id))
+
+    async def satisfaction_answers(self, since_us: int, until_us: int) -> list[Satisfaction]:
+        return self._db.lookup(lambda conn: queries.satisfaction_answers(conn, since_us, until_us))
 
     async def conversation_for_refs(self, refs: Sequence[str]) -> Conversation | None:
         if not refs:

@@ -16,6 +16,7 @@ from inbox_threading.domain import (
     ItemKind,
     MergeSuggestion,
     ReplyRoute,
+    Satisfaction,
     StoredMessage,
     Viewer,
 )
@@ -125,6 +126,15 @@ def latest_resolved(conn: sqlite3.Connection, customer_id: str) -> Conversation 
         (customer_id, RESOLVED),
     ).fetchone()
     return conversation(conn, row[0]) if row else None
+
+
+def satisfaction_answers(conn: sqlite3.Connection, since_us: int, until_us: int) -> list[Satisfaction]:
+    found = conn.execute(
+        "SELECT satisfaction FROM conversations WHERE satisfaction_answered_at_us > 0 "
+        "AND satisfaction_answered_at_us >= ? AND satisfaction_answered_at_us < ?",
+        (since_us, until_us),
+    )
+    return [answer for (column,) in found if (answer := rows.satisfaction_of(column)) is not None]
 
 
 def conversation_for_refs(conn: sqlite3.Connection, refs: Sequence[str]) -> Conversation | None:

@@ -15,6 +15,7 @@ from inbox_threading.domain import (
     Direction,
     MergeSuggestion,
     Mood,
+    Satisfaction,
     StoredMessage,
 )
 
@@ -77,6 +78,7 @@ def conversation(row: sqlite3.Row, tags: list[str], participants: list[str], cus
         last_outbound_id=row["last_outbound_id"],
         last_delivery_status=row["last_delivery_status"],
         mood=mood_of(row["mood"]),
+        satisfaction=satisfaction_of(row["satisfaction"]),
     )
 
 
@@ -86,6 +88,14 @@ def mood_of(column: str) -> Mood | None:
 
 def mood_column(mood: Mood) -> str:
     return json.dumps(dataclasses.asdict(mood))
+
+
+def satisfaction_of(column: str) -> Satisfaction | None:
+    return Satisfaction(**json.loads(column)) if column else None
+
+
+def satisfaction_column(satisfaction: Satisfaction) -> str:
+    return json.dumps(dataclasses.asdict(satisfaction))
 
 
 def customer(row: sqlite3.Row) -> CustomerRecord:

@@ -242,6 +242,15 @@ ALTER TABLE messages ADD COLUMN sentiment_translated_from TEXT NOT NULL DEFAULT 
 ALTER TABLE conversations ADD COLUMN mood TEXT NOT NULL DEFAULT '';
 """
 
+# Customer satisfaction: the survey and its answer, a JSON object of `domain.Satisfaction`'s fields ('' until
+# the survey was sent), and when it was answered, indexed for the scores of a period.
+MIGRATION_V13 = """
+ALTER TABLE conversations ADD COLUMN satisfaction TEXT NOT NULL DEFAULT '';
+ALTER TABLE conversations ADD COLUMN satisfaction_answered_at_us INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX conversations_by_satisfaction ON conversations(satisfaction_answered_at_us)
+    WHERE satisfaction_answered_at_us > 0;
+"""
+
 MIGRATIONS = (
     SCHEMA_V1,
     MIGRATION_V2,
@@ -255,4 +264,5 @@ MIGRATIONS = (
     MIGRATION_V10,
     MIGRATION_V11,
     MIGRATION_V12,
+    MIGRATION_V13,
 )

@@ -156,6 +156,8 @@ def _patch_conversation(conn: sqlite3.Connection, patch: ConversationPatch) -> N
         "last_outbound_id": patch.last_outbound_id,
         "last_delivery_status": patch.last_delivery_status,
         "mood": None if patch.mood is None else rows.mood_column(patch.mood),
+        "satisfaction": None if patch.satisfaction is None else rows.satisfaction_column(patch.satisfaction),
+        "satisfaction_answered_at_us": None if patch.satisfaction is None else patch.satisfaction.answered_at_us,
     }
     changed = {k: v for k, v in fields.items() if v is not None}
     if changed:

@@ -68,6 +68,47 @@
 
   function markRead(id) { transmit({type: "read", message_id: id}); }
 
+  // How did we do? Buttons 1-5 under the survey message, an optional comment sent with the score.
+  function askRating(surveyId, scale) {
+    if (!surveyId || seen["rating:" + surveyId]) return;
+    seen["rating:" + surveyId] = true;
+    var box = el("li", {margin: "6px 0", padding: "6px 9px", borderRadius: "8px", background: "#f0f2f5"});
+    box.className = "inbox-chat-rating";
+    box.setAttribute("role", "group");
+    box.setAttribute("aria-label", "Rate us");
+    var comment = el("input", {width: "100%", boxSizing: "border-box", padding: "6px", marginBottom: "6px",
+      border: "1px solid #d6dae0", borderRadius: "6px"});
+    comment.placeholder = "A comment (optional)";
+    comment.setAttribute("aria-label", "Comment");
+    comment.maxLength = 2000;
+    var row = el("div", {display: "flex", gap: "6px"});
+    for (var score = 1; score <= scale; score++) {
+      (function (value) {
+        var button = el("button", {flex: "1", padding: "6px 0", border: "1px solid #1d2430", borderRadius: "6px",
+          background: "#fff", cursor: "pointer"}, String(value));
+        button.type = "button";
+        button.setAttribute("aria-label", "Rate " + value + " out of " + scale);
+        button.addEventListener("click", function () {
+          var frame = {type: "rating", survey_id: surveyId, score: value, comment: comment.value.trim()};
+          if (!transmit(frame)) { status.textContent = "Not connected: try again in a moment."; return; }
+          row.querySelectorAll("button").forEach(function (b) { b.disabled = true; });
+          comment.disabled = true;
+        });
+        row.append(button);
+      })(score);
+    }
+    box.append(comment, row);
+    log.append(box);
+    log.scrollTop = log.scrollHeight;
+  }
+
+  function rated(surveyId) {
+    Array.prototype.forEach.call(log.querySelectorAll("li.inbox-chat-rating"), function (box) {
+      box.textContent = "Thank you for your feedback!";
+      box.dataset.survey = surveyId;
+    });
+  }
+
   function transmit(frame) {
     if (socket && socket.readyState === WebSocket.OPEN) { socket.send(JSON.stringify(frame)); return true; }
     return false;
@@ -97,6 +138,9 @@
       } else if (frame.type === "message") {
         status.textContent = "";
         show("agent", frame.text, frame.message_id);
+        if (frame.survey) askRating(frame.message_id, frame.survey.scale || 5);
+      } else if (frame.type === "rated") {
+        rated(frame.survey_id);
       } else if (frame.type === "typing") {
         status.textContent = frame.active ? "An agent is typing…" : "";
       } else if (frame.type === "error") {

@@ -21,6 +21,8 @@ class PendingReply:
     conversation_id: str
     text: str
     created_at_us: int
+    # A satisfaction survey: the widget shows rating buttons under it.
+    survey: bool = False
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,9 @@ class Upload:
 
 
 class ChatRecords(Protocol):
-    async def hold(self, message_id: str, conversation_id: str, visitor_id: str, text: str, now_us: int) -> None:
+    async def hold(
+        self, message_id: str, conversation_id: str, visitor_id: str, text: str, now_us: int, survey: bool = False
+    ) -> None:
         """Keep a reply until the visitor has it; a second hold of the same message changes nothing."""
         ...
 

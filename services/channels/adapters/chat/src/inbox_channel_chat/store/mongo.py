@@ -28,7 +28,9 @@ class MongoChatRecords(MongoStore):
     SERVICE = "channels-chat"
     INDEXES = INDEXES
 
-    async def hold(self, message_id: str, conversation_id: str, visitor_id: str, text: str, now_us: int) -> None:
+    async def hold(
+        self, message_id: str, conversation_id: str, visitor_id: str, text: str, now_us: int, survey: bool = False
+    ) -> None:
         await self._insert_if_absent(
             OUTBOX,
             {
@@ -40,6 +42,7 @@ class MongoChatRecords(MongoStore):
                 # The order replies were held in, near enough across replicas.
                 "held_at_ns": time.time_ns(),
                 "delivered": False,
+                "survey": survey,
             },
         )
 
@@ -54,7 +57,7 @@ class MongoChatRecords(MongoStore):
             d["_id"] async for d in self._db[DELIVERED].find({"_id": {"$in": [d["_id"] for d in waiting]}}, {"_id": 1})
         }
         return [
-            PendingReply(d["_id"], d["conversation_id"], d["text"], d["created_at_us"])
+            PendingReply(d["_id"], d["conversation_id"], d["text"], d["created_at_us"], bool(d.get("survey")))
             for d in waiting
             if d["_id"] not in delivered
         ]

@@ -38,15 +38,23 @@ CREATE TABLE IF NOT EXISTS chat_uploads (
 """
 
 
-class SqliteChatRecords(SqliteStore):
-    MIGRATIONS = (SCHEMA,)
+# A reply that is a satisfaction survey (the widget shows rating buttons under it).
+SURVEYS = """
+ALTER TABLE chat_outbox ADD COLUMN survey INTEGER NOT NULL DEFAULT 0;
+"""
 
-    async def hold(self, message_id: str, conversation_id: str, visitor_id: str, text: str, now_us: int) -> None:
-        values = (message_id, conversation_id, visitor_id, text, now_us)
+
+class SqliteChatRecords(SqliteStore):
+    MIGRATIONS = (SCHEMA, SURVEYS)
+
+    async def hold(
+        self, message_id: str, conversation_id: str, visitor_id: str, text: str, now_us: int, survey: bool = False
+    ) -> None:
+        values = (message_id, conversation_id, visitor_id, text, now_us, int(survey))
         await self._db.write(
             lambda conn: conn.execute(
-                "INSERT OR IGNORE INTO chat_outbox (message_id, conversation_id, visitor_id, text, created_at_us) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO chat_outbox (message_id, conversation_id, visitor_id, text, created_at_us, "
+                "survey) VALUES (?, ?, ?, ?, ?, ?)",
                 values,
             )
         )
@@ -54,11 +62,11 @@ class SqliteChatRecords(SqliteStore):
     async def pending(self, visitor_id: str) -> list[PendingReply]:
         def read(conn: sqlite3.Connection) -> list[PendingReply]:
             found = conn.execute(
-                "SELECT message_id, conversation_id, text, created_at_us FROM chat_outbox "
+                "SELECT message_id, conversation_id, text, created_at_us, survey FROM chat_outbox "
                 "WHERE visitor_id = ? AND delivered_at_us IS NULL ORDER BY seq",
                 (visitor_id,),
             ).fetchall()
-            return [PendingReply(*row) for row in found]
+            return [PendingReply(row[0], row[1], row[2], row[3], bool(row[4])) for row in found]
 
         return await self._db.read(read)
 
