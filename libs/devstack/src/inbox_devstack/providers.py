@@ -7,11 +7,13 @@ import base64
 import gzip
 import itertools
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Self
 
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
 from inbox_runtime.http_server import http_server
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.proto.common.v1 import common_pb2
@@ -19,6 +21,42 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+
+from inbox_devstack.ports import free_port
+
+
+@dataclass
+class SmtpRelay:
+    """The outbound mail relay: a real SMTP server (aiosmtpd) that keeps what it was given, and refuses the
+    recipients in `refuse` as a relay refuses an unknown mailbox."""
+
+    port: int = 0
+    received: list[Envelope] = field(default_factory=list)
+    refuse: set[str] = field(default_factory=set)
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if address in self.refuse:
+            return "550 5.1.1 User unknown"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.received.append(envelope)
+        return "250 OK"
+
+    @classmethod
+    @contextmanager
+    def running(cls) -> Iterator[SmtpRelay]:
+        """The relay on a free loopback port (in its own thread) for as long as the context lasts."""
+        relay = cls(port=free_port())
+        controller = Controller(relay, hostname="127.0.0.1", port=relay.port)
+        controller.start()
+        try:
+            yield relay
+        finally:
+            controller.stop()
 
 
 @dataclass

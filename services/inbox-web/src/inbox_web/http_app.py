@@ -144,6 +144,8 @@ def _label(enum_name: str, prefix: str) -> str:
     return enum_name.removeprefix(prefix).lower().replace("_", " ")
 
 
+# What threading tags a conversation a supervisor should follow up (a low satisfaction score).
+FOLLOW_UP_TAG = "follow-up"
 # The moods a list flags: the customers who need care first.
 UPSET_LABELS = ("negative", "very_negative")
 
@@ -166,6 +168,25 @@ def _conversation_view(c: conversation_pb2.Conversation, now_s: float | None = N
         "team": c.team,
         "shared_with": list(c.participant_agent_ids),
         "mood": _mood_view(c),
+        "satisfaction": _satisfaction_view(c),
+    }
+
+
+def _satisfaction_view(c: conversation_pb2.Conversation) -> dict[str, Any] | None:
+    """The customer's answer to the survey (None until they answered)."""
+    if not c.HasField("satisfaction") or not c.satisfaction.score:
+        return None
+    answer = c.satisfaction
+    return {"score": answer.score, "comment": answer.comment, "agent": answer.agent_id, "team": answer.team}
+
+
+def _score_view(line: conversation_service_pb2.SatisfactionScore) -> dict[str, Any]:
+    return {
+        "key": line.key,
+        "responses": line.responses,
+        "average": f"{line.average:.1f}" if line.responses else "—",
+        "satisfied": f"{line.satisfied_percent:.0f} %" if line.responses else "—",
+        "low": line.low,
     }
 
 
@@ -252,6 +273,7 @@ def _message_view(m: conversation_pb2.Message) -> dict[str, Any]:
         "translations": sorted(m.translations.items()),
         "translation_pending": m.translation_status == "pending",
         "sentiment": _sentiment_view(m),
+        "score": m.metadata.get("satisfaction_score", "") if m.kind == message_pb2.MESSAGE_KIND_FEEDBACK else "",
         **_delivery_view(m),
     }
 
@@ -981,13 +1003,17 @@ def build_http_app(
 
     async def render_floor(request: Request, name: str) -> Response:
         """The queues, every agent's presence and load, and the open conversations with who has them."""
-        stats, agents, listed = await asyncio.gather(
+        stats, agents, listed, scores, follow_ups = await asyncio.gather(
             backends.routing.GetQueueStats(routing_service_pb2.GetQueueStatsRequest()),
             backends.routing.ListAgents(routing_service_pb2.ListAgentsRequest()),
             backends.conversations.ListConversations(
                 conversation_service_pb2.ListConversationsRequest(
                     statuses=[conversation_pb2.CONVERSATION_STATUS_OPEN], page_size=LIST_LENGTH
                 )
+            ),
+            backends.conversations.GetSatisfactionScores(conversation_service_pb2.GetSatisfactionScoresRequest()),
+            backends.conversations.ListConversations(
+                conversation_service_pb2.ListConversationsRequest(tag=FOLLOW_UP_TAG, page_size=LIST_LENGTH)
             ),
         )
         now_s = time.time()
@@ -1007,6 +1033,12 @@ def build_http_app(
             agents=sorted((_agent_view(a, now_s) for a in agents.agents), key=lambda a: a["agent_id"]),
             conversations=[_conversation_view(c, now_s) for c in floor_order(list(listed.conversations))],
             targets=_targets(agents.agents, ""),  # the agents listed above: one call, not two
+            satisfaction={
+                "overall": _score_view(scores.overall),
+                "agents": [_score_view(line) for line in scores.agents],
+                "teams": [_score_view(line) for line in scores.teams],
+            },
+            follow_ups=[_conversation_view(c, now_s) for c in follow_ups.conversations],
         )
 
     @supervisors_only
@@ -1017,6 +1049,29 @@ def build_http_app(
     async def floor_board(request: Request) -> Response:
         """The supervisor view's board alone, for the live page to swap in."""
         return await render_floor(request, "_floor.html")
+
+    @supervisors_only
+    async def follow_up_done(request: Request) -> Response:
+        """A supervisor closes a follow-up: the tag goes, and a note says who closed it and what was done."""
+
+        async def call(found: conversation_pb2.Conversation, form: dict[str, str]) -> object:
+            me = request.session["agent_id"]
+            done = form.get("note", "").strip()
+            await backends.conversations.AddNote(
+                conversation_service_pb2.AddNoteRequest(
+                    conversation_id=found.conversation_id,
+                    agent_id=me,
+                    text=f"Follow-up done by {me}" + (f": {done}" if done else ""),
+                    client_note_id=form.get("client_note_id", ""),
+                )
+            )
+            return await backends.conversations.UpdateTags(
+                conversation_service_pb2.UpdateTagsRequest(
+                    conversation_id=found.conversation_id, agent_id=me, remove=[FOLLOW_UP_TAG]
+                )
+            )
+
+        return await act(request, call)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -1050,6 +1105,7 @@ def build_http_app(
             Route("/conversations/{conversation_id}/transfer", transfer, methods=["POST"]),
             Route("/conversations/{conversation_id}/tags", update_tags, methods=["POST"]),
             Route("/conversations/{conversation_id}/status", set_status, methods=["POST"]),
+            Route("/conversations/{conversation_id}/follow-up", follow_up_done, methods=["POST"]),
             Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
         ],
         middleware=[

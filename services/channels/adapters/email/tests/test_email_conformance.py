@@ -13,8 +13,7 @@ from inbox.message.v1 import message_pb2
 from inbox_channel_email.adapter import EmailAdapter
 from inbox_channels.app import RunningChannels
 from inbox_channels.conformance import AdapterConformance, ConformanceCase, InboundSample
-
-from .conftest import Relay
+from inbox_devstack.providers import SmtpRelay
 
 EMAIL = message_pb2.CONTACT_POINT_KIND_EMAIL
 
@@ -63,7 +62,7 @@ async def unknown_mailbox(runtime: RunningChannels) -> bool:
 
 class TestConformance(AdapterConformance):
     @pytest.fixture
-    def case(self, email_env: None, relay: Relay) -> ConformanceCase:
+    def case(self, email_env: None, relay: SmtpRelay) -> ConformanceCase:
         def keys() -> list[str]:
             sent = [message_from_bytes(e.original_content or b"", policy=policy.default) for e in relay.received]
             return [str(m["Message-ID"]).strip("<>").rpartition("@")[0] for m in sent]

@@ -15,10 +15,9 @@ from inbox_channel_email.adapter import EmailAdapter
 from inbox_channels.app import RunningChannels
 from inbox_channels.subscribers import erasure_consumer, outbound_consumer
 from inbox_devstack.events import stored_events
+from inbox_devstack.providers import SmtpRelay
 from inbox_devstack.traces import files_holding
 from inbox_devstack.waiting import eventually
-
-from .conftest import Relay
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -118,7 +117,7 @@ async def test_our_own_mail_looping_back_is_not_passed_on(channels: RunningChann
 
 
 async def test_a_reply_goes_out_threaded_once_and_a_bounce_marks_it_failed(
-    channels: RunningChannels, relay: Relay
+    channels: RunningChannels, relay: SmtpRelay
 ) -> None:
     port = adapter(channels).smtp_port
     await asyncio.to_thread(
@@ -216,7 +215,7 @@ async def test_a_mail_without_a_usable_from_lands_and_a_reused_message_id_is_not
 
 
 async def test_a_mail_from_nobody_known_lands_and_a_reply_to_it_fails_with_what_to_do(
-    channels: RunningChannels, relay: Relay
+    channels: RunningChannels, relay: SmtpRelay
 ) -> None:
 
     raw = b"From: <>\r\nTo: support@inbox.example.com\r\nSubject: help\r\n\r\nMy order never came.\r\n"
