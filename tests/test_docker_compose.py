@@ -54,7 +54,7 @@ def test_compose_file_is_valid_and_requires_the_secrets() -> None:
     # Every service of ours runs on MongoDB (the replica set), none on a SQLite file.
     assert result.stdout.count("MONGODB_URI: mongodb://mongo:27017/inbox?replicaSet=rs0") == 5
     # The services that call others read their own key from the volume the api-keys service fills.
-    assert result.stdout.count("INBOX_API_KEY_FILE: /keys/") == 2
+    assert result.stdout.count("INBOX_API_KEY_FILE: /keys/") == 3  # translation, channels, inbox-web
     # Each service connects to NATS as its own user.
     for user in ("threading", "routing", "translation", "channels", "inbox-web"):
         password = nats_passwords[f"NATS_{user.upper().replace('-', '_')}_PASSWORD"]

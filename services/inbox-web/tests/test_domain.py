@@ -9,6 +9,7 @@ from inbox.conversations.v1 import events_pb2 as conversation_events
 from inbox.message.v1 import message_pb2
 from inbox.routing.v1 import events_pb2 as routing_events
 from inbox_events.codec import encode
+from inbox_events.customers import first_name_of
 from inbox_web.domain import (
     LIST_LENGTH,
     VIEWS,
@@ -19,7 +20,6 @@ from inbox_web.domain import (
     Notice,
     WebSession,
     filled,
-    first_name_of,
     floor_order,
     list_filter,
     list_view,

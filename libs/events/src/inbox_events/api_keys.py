@@ -42,6 +42,8 @@ SERVICE_SCOPES: dict[str, tuple[str, ...]] = {
     ),
     # An agent's language, for translating what they read.
     "translation": ("routing:read",),
+    # Whether contact pressure lets a proactive message go (OutreachService.CheckOutreach).
+    "channels": ("messages:send",),
     # Not a service of the suite: the Prometheus server scraping every service's `/metrics`.
     "prometheus": ("metrics:read",),
 }

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from inbox_events.streams import API_KEYS_BUCKET as BUCKET
-from inbox_events.streams import STREAMS, WEBHOOKS_BUCKET
+from inbox_events.streams import OUTREACH_BUCKET, STREAMS, WEBHOOKS_BUCKET
 
 KEYS_STREAM = f"KV_{BUCKET}"
 ADMIN_USER = "admin"
@@ -51,7 +51,7 @@ BUS_ACCESS: dict[str, BusAccess] = {
         reads=("INBOUND", "ROUTING", "DELIVERY", "TRANSLATION"),
         writes_api_keys=True,
         erases_events=True,
-        buckets=(WEBHOOKS_BUCKET,),
+        buckets=(WEBHOOKS_BUCKET, OUTREACH_BUCKET),
     ),
     "routing": BusAccess(publishes=("routing.>",), reads=("CONVERSATIONS", "TRANSLATION")),
     "translation": BusAccess(publishes=("translation.>",), reads=("CONVERSATIONS", "ROUTING")),

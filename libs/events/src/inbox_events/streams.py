@@ -32,6 +32,8 @@ STREAMS: tuple[StreamSpec, ...] = (
 API_KEYS_BUCKET = "INBOX_API_KEYS"
 # Outbound webhooks (endpoints, their cursors and delivery logs, who delivers each): threading's alone.
 WEBHOOKS_BUCKET = "INBOX_WEBHOOKS"
+# Each tenant's outreach rules (contact pressure, nudges): threading's, one key per tenant.
+OUTREACH_BUCKET = "INBOX_OUTREACH"
 
 
 def stream_for_subject(subject: str) -> StreamSpec:

@@ -18,3 +18,7 @@ class FailedPrecondition(Exception):
 class PermissionDenied(Exception):
     """The caller is known but may not do this (another agent's conversation, acting as someone else).
     -> PERMISSION_DENIED / HTTP 403"""
+
+
+class Unavailable(Exception):
+    """Something the request needs answers nobody right now; asking again later may work. -> UNAVAILABLE"""

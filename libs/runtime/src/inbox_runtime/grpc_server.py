@@ -29,7 +29,7 @@ from inbox_runtime.callers import (
     reset_current_caller,
     set_current_caller,
 )
-from inbox_runtime.errors import FailedPrecondition, InvalidInput, NotFound, PermissionDenied
+from inbox_runtime.errors import FailedPrecondition, InvalidInput, NotFound, PermissionDenied, Unavailable
 from inbox_runtime.metrics import counter, histogram
 
 log = structlog.get_logger(__name__)
@@ -269,5 +269,7 @@ def translate_errors(method: F) -> F:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
         except PermissionDenied as exc:
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
+        except Unavailable as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
 
     return wrapper  # type: ignore[return-value]

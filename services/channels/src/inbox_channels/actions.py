@@ -36,6 +36,7 @@ from inbox_channels.domain import (
     status_advances,
     status_label,
 )
+from inbox_channels.outreach import OutreachGate
 from inbox_channels.store import DeliveryStore
 
 log = structlog.get_logger(__name__)
@@ -48,6 +49,15 @@ DELIVERIES = counter(
 )
 
 
+def outreach_name(kind: int) -> str:
+    """How a proactive message's kind is kept in the thread ("promotional" unless said otherwise)."""
+    if kind == message_pb2.OUTREACH_KIND_SERVICE:
+        return "service"
+    if kind == message_pb2.OUTREACH_KIND_NUDGE:
+        return "nudge"
+    return "promotional"
+
+
 class ChannelActions:
     def __init__(
         self,
@@ -57,8 +67,12 @@ class ChannelActions:
         data_dir: Path,
         mongodb: MongoTarget | None = None,
         sender_limit: SenderLimit | None = None,
+        outreach: OutreachGate | None = None,
     ) -> None:
         self._store = store
+        # Contact pressure (threading's rules) before each proactive message; None only where no threading
+        # runs beside the adapters (their own tests).
+        self._outreach = outreach
         self._sender_limit = sender_limit or SenderLimit()
         self._bus = bus
         self._keys = keys
@@ -184,8 +198,12 @@ class ChannelActions:
         agent_id: str,
         inbox_id: str,
         client_message_id: str,
+        kind: int = 0,
+        tenant_id: str = "",
     ) -> tuple[str, Delivery]:
-        """Deliver a message the customer did not ask for, then have it recorded in their thread."""
+        """Deliver a message the customer did not ask for, then have it recorded in their thread. `kind`
+        (inbox.message.v1.OutreachKind) is what contact pressure weighs; a retry of a message already sent
+        is not weighed again."""
         adapter = self._adapters.get(channel)
         if adapter is None:
             raise FailedPrecondition(f"channel {channel!r} is not configured in this process")
@@ -195,6 +213,8 @@ class ChannelActions:
         if isinstance(adapter, ConsentAware) and await adapter.is_opted_out(recipient):
             raise FailedPrecondition(f"the customer opted out of {channel}")
         message_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"proactive:{agent_id}:{client_message_id}"))
+        if self._outreach is not None and await self._store.get(message_id) is None:
+            await self._outreach.require_allowed(recipient, channel, kind, tenant_id)
         outbound = events_pb2.OutboundMessage(
             message_id=message_id,
             **channel_fields(channel),
@@ -204,6 +224,8 @@ class ChannelActions:
             idempotency_key=message_id,
             agent_id=agent_id,
         )
+        # Kept with the message in the customer's thread: contact pressure counts what they were sent.
+        outbound.metadata["outreach"] = outreach_name(kind)
         outbound.created_at.GetCurrentTime()
         await self.deliver(outbound)
         delivery = await self._store.get(message_id)

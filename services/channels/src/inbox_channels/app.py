@@ -7,9 +7,11 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 import structlog
+from inbox.conversations.v1 import outreach_service_pb2_grpc
 from inbox_channel_sdk import ChannelAdapter, Erasable, SignalAware, load_adapters
 from inbox_channel_sdk.limits import SenderLimit
 from inbox_events import EventBus
+from inbox_runtime.grpc_client import authenticated_channel
 from inbox_runtime.grpc_server import RunningGrpcServer, grpc_server
 from inbox_runtime.http_server import http_server
 from inbox_runtime.lifecycle import until_signalled
@@ -19,6 +21,7 @@ from inbox_channels import grpc_api
 from inbox_channels.actions import ChannelActions, signal_subject
 from inbox_channels.config import Settings
 from inbox_channels.http_app import build_http_app
+from inbox_channels.outreach import OutreachGate
 from inbox_channels.store import DeliveryStore
 from inbox_channels.store.mongo import MongoDeliveryStore
 from inbox_channels.store.sqlite import SqliteDeliveryStore
@@ -44,9 +47,17 @@ async def open_store(settings: Settings) -> DeliveryStore:
 
 
 @asynccontextmanager
-async def channels_runtime(settings: Settings, adapters: Sequence[ChannelAdapter]) -> AsyncIterator[RunningChannels]:
-    """The whole channels runtime, ready and SERVING; unwinds in order on exit (also used by the tests)."""
+async def channels_runtime(
+    settings: Settings, adapters: Sequence[ChannelAdapter], *, check_outreach: bool = True
+) -> AsyncIterator[RunningChannels]:
+    """The whole channels runtime, ready and SERVING; unwinds in order on exit (also used by the tests, which
+    run the adapters without a threading service and so without contact pressure: `check_outreach=False`)."""
     async with AsyncExitStack() as stack:
+        outreach = None
+        if check_outreach:
+            conversations = authenticated_channel(settings.conversations_target, settings.common.required_api_key())
+            stack.push_async_callback(conversations.close, None)
+            outreach = OutreachGate(outreach_service_pb2_grpc.OutreachServiceStub(conversations))
         store = await open_store(settings)
         stack.push_async_callback(store.close)
         bus = await stack.enter_async_context(EventBus.connect(settings.common.nats_url, service="channels"))
@@ -60,6 +71,7 @@ async def channels_runtime(settings: Settings, adapters: Sequence[ChannelAdapter
             settings.common.data_dir / "channels",
             settings.common.mongodb,
             SenderLimit(settings.sender_per_minute, settings.sender_burst),
+            outreach,
         )
         server = await stack.enter_async_context(
             grpc_server(

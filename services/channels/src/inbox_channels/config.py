@@ -17,6 +17,8 @@ class Settings:
     # How fast one sender (a phone number, an address, a chat visitor) may write: a burst, then a rate.
     sender_per_minute: int
     sender_burst: int
+    # Threading's gRPC endpoint: contact pressure is asked there before each proactive message.
+    conversations_target: str = "127.0.0.1:50051"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -29,4 +31,5 @@ class Settings:
             adapters=env_list("CHANNELS_ADAPTERS"),
             sender_per_minute=env("CHANNELS_SENDER_PER_MINUTE", int, 60),
             sender_burst=env("CHANNELS_SENDER_BURST", int, 20),
+            conversations_target=env("CONVERSATIONS_GRPC_TARGET", str, "127.0.0.1:50051"),
         )

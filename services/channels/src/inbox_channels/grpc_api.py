@@ -73,6 +73,8 @@ class ChannelApi(pb_grpc.ChannelServiceServicer):
             agent_id=acting_agent(current_caller(), request.agent_id),
             inbox_id=request.inbox_id,
             client_message_id=request.client_message_id,
+            kind=request.kind,
+            tenant_id=request.tenant_id,
         )
         return pb.SendMessageResponse(message_id=message_id, status=delivery.status, detail=delivery.detail)
 

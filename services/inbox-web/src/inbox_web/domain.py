@@ -319,14 +319,6 @@ def validate_canned(title: str, text: str, team: str, teams: tuple[str, ...]) ->
     return title, text
 
 
-def first_name_of(customer_label: str) -> str:
-    """A first name to greet with, when the label is a name (not a number, an address or a visitor id)."""
-    first = customer_label.split()[0] if customer_label.split() else ""
-    if not first or customer_label.startswith("Visitor ") or any(c.isdigit() or c == "@" for c in first):
-        return ""
-    return first
-
-
 def filled(text: str, first_name: str, agent_name: str) -> str:
     """A canned text with its placeholders filled ("there" for a customer whose name we do not know)."""
     values = {"first_name": first_name or "there", "agent_name": agent_name}

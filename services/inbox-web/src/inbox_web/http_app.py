@@ -26,6 +26,7 @@ from inbox.conversations.v1 import conversation_pb2, conversation_service_pb2
 from inbox.message.v1 import message_pb2
 from inbox.routing.v1 import routing_service_pb2
 from inbox_events.channels import channel_of
+from inbox_events.customers import first_name_of
 from inbox_runtime.auth import same_secret
 from inbox_runtime.callers import Agent
 from inbox_runtime.grpc_client import acting_for
@@ -53,7 +54,6 @@ from inbox_web.domain import (
     LoginThrottle,
     WebSession,
     filled,
-    first_name_of,
     floor_order,
     is_unread,
     list_filter,

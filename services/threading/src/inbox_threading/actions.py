@@ -105,7 +105,7 @@ from inbox_threading.plans import (
     reply_route,
     stored_message,
 )
-from inbox_threading.protos import contact_to_proto, message_to_proto, sentiment_to_proto
+from inbox_threading.protos import contact_to_proto, message_added, message_to_proto, sentiment_to_proto
 from inbox_threading.store import ConversationStore
 from inbox_threading.summaries import Summarizer, Summary, reading_language, said_in, who_line
 
@@ -1390,5 +1390,4 @@ class ThreadingActions:
     def _added(
         item: StoredMessage, correlation_id: str, opened: conversation_events.ConversationOpened | None = None
     ) -> Outgoing:
-        event = conversation_events.MessageAdded(message=message_to_proto(item), opened=opened)
-        return Outgoing(event, f"message-added:{item.message_id}", correlation_id)
+        return message_added(item, correlation_id, opened)

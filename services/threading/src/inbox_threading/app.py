@@ -15,9 +15,10 @@ from inbox_runtime.grpc_server import grpc_server
 from inbox_runtime.lifecycle import every, until_signalled
 from inbox_runtime.metrics import metrics_server
 
-from inbox_threading import access_api, grpc_api, webhook_api
+from inbox_threading import access_api, grpc_api, outreach_api, webhook_api
 from inbox_threading.actions import ThreadingActions
 from inbox_threading.config import Settings
+from inbox_threading.outreach_actions import OutreachActions, OutreachPolicies
 from inbox_threading.store import ConversationStore
 from inbox_threading.store.mongo import MongoConversationStore
 from inbox_threading.store.sqlite import SqliteConversationStore
@@ -71,6 +72,7 @@ async def run(settings: Settings) -> None:
             sentiment=SentimentModel(),
             surveys=settings.surveys,
         )
+        outreach = OutreachActions(store, bus, await OutreachPolicies.open(bus), low_score=settings.surveys.low_score)
         webhooks = await WebhookRegistry.open(bus)
         dispatcher = WebhookDispatcher(webhooks, bus, settings.webhook_policy)
         stack.push_async_callback(dispatcher.stop)
@@ -82,6 +84,7 @@ async def run(settings: Settings) -> None:
                 services=[
                     grpc_api.registration(actions),
                     access_api.registration(keys),
+                    outreach_api.registration(outreach),
                     webhook_api.registration(webhooks, bus),
                 ],
             )

@@ -270,6 +270,8 @@ class NewProactiveMessage:
     agent_id: str
     text: str
     sent_at_us: int
+    # What the channel was told with it: `outreach` says what kind of outreach it was (contact pressure).
+    metadata: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -338,6 +338,79 @@ def plan_feedback(
     return ThreadChange(guard=guard, items=items, patches=(patch,))
 
 
+@dataclass(frozen=True)
+class NudgePlan:
+    change: ThreadChange
+    conversation_id: str
+    # The line saying why the customer got it, then the nudge itself.
+    items: tuple[NewItem, NewItem]
+
+
+def plan_nudge(
+    *,
+    customer: CustomerRecord,
+    active: Conversation | None,
+    route: ReplyRoute,
+    message_id: str,
+    text: str,
+    why: str,
+    metadata: tuple[tuple[str, str], ...],
+    now_us: int,
+) -> NudgePlan:
+    """A nudge joins the customer's open conversation, or goes in a new one that is resolved at once: the
+    customer has not asked for anything, so nobody owns it, and their answer reopens it and is routed like
+    any other (with the nudge, and the line saying why they got it, in the thread)."""
+    conversation_id = active.conversation_id if active is not None else conversation_id_for(message_id)
+    conversations: tuple[NewConversation, ...] = ()
+    patches: tuple[ConversationPatch, ...] = ()
+    if active is None:
+        conversations = (NewConversation(conversation_id, customer.customer_id, route.channel, route.inbox_id, now_us),)
+        patches = (ConversationPatch(conversation_id, status=ConversationStatus.RESOLVED, resolved_at_us=now_us),)
+    base = active or Conversation(
+        conversation_id,
+        customer.customer_id,
+        ConversationStatus.RESOLVED,
+        route.channel,
+        route.inbox_id,
+        "",
+        now_us,
+        now_us,
+        0,
+    )
+    line = internal_item(
+        base, why, item_id=derived_id("nudged", message_id), actor=SYSTEM_AGENT, at_us=now_us, data=dict(metadata)
+    )
+    nudge = replace(
+        reply_item(
+            base,
+            route,
+            message_id=message_id,
+            agent_id=SYSTEM_AGENT,
+            text=text,
+            client_reply_id=f"nudge:{message_id}",
+            now_us=now_us,
+        ),
+        metadata=metadata,
+    )
+    change = ThreadChange(
+        guard=CustomerGuard(customer.customer_id, customer.version, None, display_name=customer.display_name),
+        conversations=conversations,
+        patches=(
+            *patches,
+            ConversationPatch(
+                conversation_id,
+                preview=preview_of(text),
+                preview_direction=Direction.OUTBOUND,
+                last_outbound_id=message_id,
+                last_delivery_status=DeliveryStatus.UNSPECIFIED,
+            ),
+        ),
+        items=(line, nudge),
+        refs=((message_id, conversation_id),),
+    )
+    return NudgePlan(change, conversation_id, (line, nudge))
+
+
 def plan_proactive(
     message: NewProactiveMessage, *, customer: CustomerRecord, active: Conversation | None, now_us: int
 ) -> tuple[ThreadChange, str, bool]:
@@ -362,6 +435,7 @@ def plan_proactive(
         sent_at_us=message.sent_at_us or now_us,
         received_at_us=now_us,
         at_us=now_us,
+        metadata=message.metadata,
     )
     change = ThreadChange(
         guard=CustomerGuard(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from inbox.channels.v1 import events_pb2 as channel_events
 from inbox.conversations.v1 import conversation_pb2, conversation_service_pb2
+from inbox.conversations.v1 import events_pb2 as conversation_events
 from inbox.message.v1 import message_pb2
+from inbox_events import Outgoing
 from inbox_events.channels import channel_fields, channel_of, enum_of
 from inbox_language import label_of
 from inbox_runtime.timestamps import from_timestamp, to_timestamp
@@ -68,6 +70,7 @@ def proactive_from_event(event: channel_events.ProactiveMessageSent) -> NewProac
         agent_id=sent.agent_id,
         text=sent.text,
         sent_at_us=from_timestamp(sent.created_at),
+        metadata=tuple(sorted(sent.metadata.items())),
     )
 
 
@@ -221,3 +224,11 @@ def score_to_proto(line: ScoreLine) -> conversation_service_pb2.SatisfactionScor
         satisfied_percent=line.satisfied_percent,
         low=line.low,
     )
+
+
+def message_added(
+    item: StoredMessage, correlation_id: str, opened: conversation_events.ConversationOpened | None = None
+) -> Outgoing:
+    """`conv.message_added` for a stored item (its event id derived from the item: a repeat is dropped)."""
+    event = conversation_events.MessageAdded(message=message_to_proto(item), opened=opened)
+    return Outgoing(event, f"message-added:{item.message_id}", correlation_id)

@@ -29,6 +29,7 @@ from inbox_threading.domain import (
     StoredMessage,
     Viewer,
 )
+from inbox_threading.outreach import SentOutreach
 
 
 class ConversationStore(Protocol):
@@ -83,6 +84,10 @@ class ConversationStore(Protocol):
     async def get_conversation(self, conversation_id: str) -> Conversation | None: ...
 
     async def latest_resolved(self, customer_id: str) -> Conversation | None: ...
+
+    async def outreach_sent(self, customer_id: str, since_us: int) -> list[SentOutreach]:
+        """The proactive messages and nudges the customer got since then (outbound items marked `outreach`)."""
+        ...
 
     async def satisfaction_answers(self, since_us: int, until_us: int) -> list[Satisfaction]:
         """The survey answers given in [since_us, until_us), for the scores per agent and team."""

@@ -32,6 +32,7 @@ from inbox_threading.domain import (
     Viewer,
     customer_label,
 )
+from inbox_threading.outreach import SentOutreach
 from inbox_threading.store.cursors import decode_cursor, encode_cursor
 from inbox_threading.store.mongo import documents as docs
 from inbox_threading.store.mongo.indexes import (
@@ -139,6 +140,18 @@ class ThreadQueries(MongoStore):
             {"customer_id": customer_id, "status": RESOLVED}, [("last_activity_at_us", DESCENDING)], 1
         )
         return found[0] if found else None
+
+    async def outreach_sent(self, customer_id: str, since_us: int) -> list[SentOutreach]:
+        found = self._db[MESSAGES].find(
+            {"customer_id": customer_id, "direction": 2, "sent_at_us": {"$gte": since_us}},
+            {"sent_at_us": 1, "metadata": 1},
+        )
+        sent = []
+        async for d in found:
+            metadata = dict(docs.unpaired(d.get("metadata")))
+            if "outreach" in metadata:
+                sent.append(SentOutreach(d["sent_at_us"], metadata.get("nudge_rule", "")))
+        return sent
 
     async def satisfaction_answers(self, since_us: int, until_us: int) -> list[Satisfaction]:
         found = self._db[CONVERSATIONS].find(

@@ -30,6 +30,7 @@ from inbox_threading.domain import (
     StoredMessage,
     Viewer,
 )
+from inbox_threading.outreach import SentOutreach
 from inbox_threading.store.sqlite import queries, writes
 from inbox_threading.store.sqlite.schema import MIGRATIONS
 
@@ -85,6 +86,9 @@ class SqliteConversationStore(SqliteStore):
 
     async def latest_resolved(self, customer_id: str) -> Conversation | None:
         return self._db.lookup(lambda conn: queries.latest_resolved(conn, customer_id))
+
+    async def outreach_sent(self, customer_id: str, since_us: int) -> list[SentOutreach]:
+        return self._db.lookup(lambda conn: queries.outreach_sent(conn, customer_id, since_us))
 
     async def satisfaction_answers(self, since_us: int, until_us: int) -> list[Satisfaction]:
         return self._db.lookup(lambda conn: queries.satisfaction_answers(conn, since_us, until_us))

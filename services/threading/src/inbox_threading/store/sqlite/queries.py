@@ -23,6 +23,7 @@ from inbox_threading.domain import (
 from inbox_threading.domain import (
     customer_label as label_for,
 )
+from inbox_threading.outreach import SentOutreach
 from inbox_threading.store.cursors import decode_cursor, encode_cursor
 from inbox_threading.store.sqlite import rows
 from inbox_threading.store.sqlite.rows import MESSAGE_COLUMNS
@@ -126,6 +127,16 @@ def latest_resolved(conn: sqlite3.Connection, customer_id: str) -> Conversation 
         (customer_id, RESOLVED),
     ).fetchone()
     return conversation(conn, row[0]) if row else None
+
+
+def outreach_sent(conn: sqlite3.Connection, customer_id: str, since_us: int) -> list[SentOutreach]:
+    found = conn.execute(
+        "SELECT sent_at_us, json_extract(metadata, '$.nudge_rule') FROM messages "
+        "WHERE customer_id = ? AND direction = 2 AND sent_at_us >= ? "
+        "AND json_extract(metadata, '$.outreach') IS NOT NULL",
+        (customer_id, since_us),
+    )
+    return [SentOutreach(at, rule or "") for at, rule in found]
 
 
 def satisfaction_answers(conn: sqlite3.Connection, since_us: int, until_us: int) -> list[Satisfaction]:
