@@ -51,3 +51,7 @@ async def test_the_agent_a_conversation_is_transferred_to_reads_its_summary_firs
     quoted = bob.locator(".message:target")
     await expect(quoted.locator(".text")).to_have_text("I am sorry! I have ordered a replacement kettle for you.")
     await bob.screenshot(path=str(tmp_path / "summary.png"), full_page=True)
+    # Any agent can ask for one as the conversation stands, whatever happened since the last handoff.
+    await bob.get_by_role("button", name="Summarize now").click()
+    fresh = bob.locator(".handoff-summary", has_text="as it stands now")
+    await expect(fresh.locator("li").first).to_have_text("My kettle arrived broken. ↗")

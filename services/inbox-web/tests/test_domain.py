@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from google.protobuf.message import Message
 from inbox.conversations.v1 import conversation_pb2
@@ -32,10 +34,12 @@ from inbox_web.domain import (
     notice_of,
     notified_agents,
     opening_seen_late,
+    pinned_summary,
     reply_channel,
     session_key,
     session_valid,
     status_request,
+    summary_view,
     tags_in,
     typing_of,
     validate_canned,
@@ -302,3 +306,41 @@ def test_bidi_controls_from_customers_are_shown_not_obeyed() -> None:
     assert shown_inert(3) == 3
     already_safe = Markup("<b>\u202e</b>")
     assert shown_inert(already_safe) is already_safe
+
+
+def test_the_latest_summary_note_is_pinned_with_checked_links() -> None:
+    points = [
+        {"part": "wants", "text": "My kettle leaks.", "message_ids": ["m1"]},
+        {"part": "open_questions", "text": "Refund?", "message_ids": ["m3", 'bad id"><script>']},
+    ]
+    older = conversation_pb2.Message(message_id="n1", kind=message_pb2.MESSAGE_KIND_NOTE, metadata={"summary": "x"})
+    latest = conversation_pb2.Message(
+        message_id="n2",
+        kind=message_pb2.MESSAGE_KIND_NOTE,
+        metadata={"summary": "transferred to bob", "who": "Grace", "points": json.dumps(points)},
+    )
+    note = conversation_pb2.Message(message_id="n3", kind=message_pb2.MESSAGE_KIND_NOTE, text="just a note")
+    pinned = pinned_summary([older, latest, note])
+    assert pinned is not None and (pinned["note_id"], pinned["reason"], pinned["who"]) == (
+        "n2",
+        "transferred to bob",
+        "Grace",
+    )
+    wants, done, questions = pinned["parts"]
+    assert wants["points"] == [{"text": "My kettle leaks.", "message_ids": ["m1"]}]
+    assert done["points"] == [] and done["empty"] == "Nothing yet."
+    assert questions["points"] == [{"text": "Refund?", "message_ids": ["m3"]}]  # an id that is not one is dropped
+    garbled = conversation_pb2.Message(kind=message_pb2.MESSAGE_KIND_NOTE, metadata={"summary": "x", "points": "{"})
+    assert all(not part["points"] for part in pinned_summary([garbled])["parts"])  # type: ignore[index]
+    assert pinned_summary([note]) is None
+
+
+def test_a_summary_asked_for_now_reads_like_a_pinned_one() -> None:
+    summary = conversation_pb2.ConversationSummary(
+        who="Grace", wants=[conversation_pb2.SummaryPoint(text="A refund.", message_ids=["m1"])]
+    )
+    view = summary_view(summary)
+    assert (view["reason"], view["parts"][0]["points"]) == (
+        "as it stands now",
+        [{"text": "A refund.", "message_ids": ["m1"]}],
+    )

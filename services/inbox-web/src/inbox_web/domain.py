@@ -501,6 +501,37 @@ SUMMARY_PARTS = (
 _MESSAGE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
 
+def _summary_parts(points: Iterable[tuple[str, str, Sequence[str]]]) -> list[dict[str, Any]]:
+    """The summary's parts in order, each point with the ids of the messages it quotes (ids checked)."""
+    listed = list(points)
+    return [
+        {
+            "title": title,
+            "empty": empty,
+            "points": [
+                {"text": text, "message_ids": [str(i) for i in ids if _MESSAGE_ID.match(str(i))]}
+                for kind, text, ids in listed
+                if kind == part
+            ],
+        }
+        for part, title, empty in SUMMARY_PARTS
+    ]
+
+
+def summary_view(summary: conversation_pb2.ConversationSummary) -> dict[str, Any]:
+    """A summary asked for now (ConversationService.SummarizeConversation), shaped like a pinned one."""
+    points = [
+        (part, p.text, list(p.message_ids))
+        for part, found in (
+            ("wants", summary.wants),
+            ("tried_or_promised", summary.tried_or_promised),
+            ("open_questions", summary.open_questions),
+        )
+        for p in found
+    ]
+    return {"note_id": "now", "reason": "as it stands now", "who": summary.who, "parts": _summary_parts(points)}
+
+
 def pinned_summary(messages: Sequence[conversation_pb2.Message]) -> dict[str, Any] | None:
     """The latest handoff summary (a note threading wrote when the conversation changed hands), for the top
     of the conversation: each point with links to the messages it quotes. None when there is none."""
@@ -512,18 +543,11 @@ def pinned_summary(messages: Sequence[conversation_pb2.Message]) -> dict[str, An
             points = json.loads(data.get("points", "[]"))
         except json.JSONDecodeError:
             points = []
-        if not isinstance(points, list):
-            points = []
-        parts = []
-        for part, title, empty in SUMMARY_PARTS:
-            shown = [
-                {
-                    "text": str(p.get("text", "")),
-                    "message_ids": [i for i in p.get("message_ids", []) if _MESSAGE_ID.match(str(i))],
-                }
-                for p in points
-                if isinstance(p, dict) and p.get("part") == part
-            ]
-            parts.append({"title": title, "points": shown, "empty": empty})
+        found = [
+            (str(p.get("part", "")), str(p.get("text", "")), list(p.get("message_ids", [])))
+            for p in (points if isinstance(points, list) else [])
+            if isinstance(p, dict)
+        ]
+        parts = _summary_parts(found)
         return {"note_id": message.message_id, "reason": data["summary"], "who": data.get("who", ""), "parts": parts}
     return None

@@ -70,6 +70,7 @@ from inbox_web.domain import (
     session_valid,
     shown_inert,
     status_request,
+    summary_view,
     tags_in,
     validate_canned,
 )
@@ -610,6 +611,16 @@ def build_http_app(
             raise HTTPException(404, "no such conversation")
         return got.conversation
 
+    async def summary_now(conversation: conversation_pb2.Conversation) -> dict[str, Any] | None:
+        """A summary of the conversation as it stands, when the agent asks for one."""
+        got = await backends.conversations.SummarizeConversation(
+            conversation_service_pb2.SummarizeConversationRequest(conversation_id=conversation.conversation_id)
+        )
+        return summary_view(got.summary)
+
+    async def no_summary() -> None:
+        return None
+
     async def timeline_of(conversation: conversation_pb2.Conversation) -> dict[str, Any]:
         """The timeline's messages and, pinned above them, the latest handoff summary."""
         listed = await backends.conversations.ListMessages(
@@ -770,11 +781,12 @@ def build_http_app(
         teams = await backends.teams_of(me)
         # Independent reads, all side by side.
         rest = asyncio.gather(transfer_targets(me), store.canned_for(teams), draft_from(request, conversation, teams))
-        mine, timeline, customer, why_mine = await asyncio.gather(
+        mine, timeline, customer, why_mine, fresh_summary = await asyncio.gather(
             my_conversations(request, "open", ListFilter()),
             timeline_of(conversation),
             contact_panel(conversation),
             assignment_reason(conversation.conversation_id, me),
+            summary_now(conversation) if request.query_params.get("summary") == "now" else no_summary(),
         )
         targets, canned, draft = await rest
         for row in mine:  # the one open here is read, whether or not its marker is on disk yet
@@ -786,6 +798,7 @@ def build_http_app(
             conversation=_conversation_view(conversation),
             tags=list(conversation.tags),
             **timeline,
+            fresh_summary=fresh_summary,
             customer=customer,
             why_mine=why_mine,
             targets=targets,
