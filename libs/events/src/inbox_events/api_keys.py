@@ -37,6 +37,7 @@ SERVICE_SCOPES: dict[str, tuple[str, ...]] = {
         "channels:read",
         "conversations:read",
         "conversations:write",
+        "outreach:admin",
         "routing:read",
         "routing:write",
     ),

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import grpc
 import structlog
 from inbox.channels.v1 import channel_service_pb2, channel_service_pb2_grpc
-from inbox.conversations.v1 import conversation_service_pb2_grpc
+from inbox.conversations.v1 import conversation_service_pb2_grpc, outreach_service_pb2_grpc
 from inbox.routing.v1 import routing_service_pb2, routing_service_pb2_grpc
 from inbox_events.channels import built_in_names, channel_of
 from inbox_runtime.grpc_client import authenticated_channel
@@ -26,6 +26,7 @@ CHANNELS_TTL_SECONDS = 30.0
 @dataclass
 class Backends:
     conversations: conversation_service_pb2_grpc.ConversationServiceAsyncStub
+    outreach: outreach_service_pb2_grpc.OutreachServiceAsyncStub
     routing: routing_service_pb2_grpc.RoutingServiceAsyncStub
     channels: channel_service_pb2_grpc.ChannelServiceAsyncStub
     targets: tuple[str, ...]
@@ -95,6 +96,7 @@ async def open_backends(
         channels.append(channel)
     return Backends(
         conversations=conversation_service_pb2_grpc.ConversationServiceStub(channels[0]),
+        outreach=outreach_service_pb2_grpc.OutreachServiceStub(channels[0]),
         routing=routing_service_pb2_grpc.RoutingServiceStub(channels[1]),
         channels=channel_service_pb2_grpc.ChannelServiceStub(channels[2]),
         targets=(conversations_target, routing_target, channels_target),

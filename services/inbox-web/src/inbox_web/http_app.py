@@ -22,7 +22,7 @@ import jinja2
 import structlog
 from google.protobuf.timestamp_pb2 import Timestamp
 from inbox.channels.v1 import events_pb2 as channel_events
-from inbox.conversations.v1 import conversation_pb2, conversation_service_pb2
+from inbox.conversations.v1 import conversation_pb2, conversation_service_pb2, outreach_service_pb2
 from inbox.message.v1 import message_pb2
 from inbox.routing.v1 import routing_service_pb2
 from inbox_events.channels import channel_of
@@ -1086,6 +1086,36 @@ def build_http_app(
 
         return await act(request, call)
 
+    async def render_outreach(request: Request, document: str = "", error: str = "") -> Response:
+        got = await backends.outreach.GetOutreachPolicy(outreach_service_pb2.GetOutreachPolicyRequest())
+        return page(
+            request,
+            "outreach.html",
+            400 if error else 200,
+            document=document or got.document,
+            version=got.version,
+            error=error,
+        )
+
+    @supervisors_only
+    async def outreach_rules(request: Request) -> Response:
+        """The contact-pressure and nudge rules, as the JSON document OutreachService keeps, to read and change."""
+        return await render_outreach(request)
+
+    @supervisors_only
+    async def save_outreach_rules(request: Request) -> Response:
+        form = await form_with_csrf(request)
+        document = form.get("document", "")
+        try:
+            await backends.outreach.UpdateOutreachPolicy(
+                outreach_service_pb2.UpdateOutreachPolicyRequest(document=document)
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.INVALID_ARGUMENT:
+                raise
+            return await render_outreach(request, document, exc.details() or "the rules were refused")
+        return RedirectResponse("/supervisor/outreach", status_code=303)
+
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         return Response(exc.detail, status_code=exc.status_code, media_type="text/plain; charset=utf-8")
@@ -1104,6 +1134,8 @@ def build_http_app(
             Route("/presence", set_presence, methods=["POST"]),
             Route("/supervisor", floor),
             Route("/supervisor/partials/board", floor_board),
+            Route("/supervisor/outreach", outreach_rules, methods=["GET"]),
+            Route("/supervisor/outreach", save_outreach_rules, methods=["POST"]),
             Route("/canned", canned_page, methods=["GET"]),
             Route("/canned", add_canned, methods=["POST"]),
             Route("/canned/{response_id}/delete", delete_canned, methods=["POST"]),
