@@ -124,3 +124,14 @@ async def test_every_handoff_leaves_a_summary_and_one_is_there_on_demand(local_s
         reopened = (await eventually(lambda: summaries(2), what="a summary after the reopening"))[1]
         assert reopened.metadata["summary"] == "reopened: the customer wrote again"
         assert "- It dropped again tonight." in reopened.text
+
+        # A bot (here, the integration) escalates with its transcript: the summary reads the customer's lines.
+        transcript = "Bot: Hello! What can I do?\nCustomer: I need an engineer visit on Friday morning."
+        await routing.TransferConversation(
+            routing_pb.TransferConversationRequest(
+                conversation_id=conversation_id, to_team="field", transcript=transcript
+            )
+        )
+        escalated = (await eventually(lambda: summaries(3), what="a summary after the escalation"))[2]
+        assert escalated.metadata["summary"] == "handed over with a transcript, to team field"
+        assert "- I need an engineer visit on Friday morning." in escalated.text

@@ -12,7 +12,7 @@ from inbox_threading.domain import (
     Mood,
     StoredMessage,
 )
-from inbox_threading.summaries import Point, Said, Summarizer, reading_language, said_in, who_line
+from inbox_threading.summaries import Point, Said, Summarizer, reading_language, said_in, transcript_said, who_line
 
 DAY_US = 24 * 3600 * 1_000_000
 CONVERSATION = [
@@ -91,3 +91,20 @@ def test_what_the_customer_said_last_is_always_in_what_they_want() -> None:
     assert summary.wants[-1] == Point("It still has not arrived, and nobody wrote to me.", ("m7",))
     # A question said last is already there, among the open questions.
     assert Summarizer().summarise("Grace", CONVERSATION, "en").wants[-1].message_ids == ("m1",)
+
+
+def test_a_bots_transcript_is_read_ahead_of_the_thread() -> None:
+    transcript = (
+        "Bot: Hi! How can I help?\nCustomer: I was charged twice for order 4411.\n(typing)\n"
+        "Bot: I have opened a refund request."
+    )
+    said = transcript_said(transcript, "n1")
+    assert said == [
+        Said("n1", False, "Hi! How can I help?"),
+        Said("n1", True, "I was charged twice for order 4411."),
+        Said("n1", False, "I have opened a refund request."),
+    ]
+    summary = Summarizer().summarise("Grace", [*said, Said("m1", True, "Is it done yet?")], "en")
+    assert summary.wants[0] == Point("I was charged twice for order 4411.", ("n1",))
+    assert summary.done == (Point("I have opened a refund request.", ("n1",)),)
+    assert summary.open_questions == (Point("Is it done yet?", ("m1",)),)

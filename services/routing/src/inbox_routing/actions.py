@@ -19,6 +19,7 @@ from inbox_runtime.timestamps import now_us, to_timestamp
 from inbox_routing.changes import AssignmentRecord, ClockStart, Outcome, RoutingChange
 from inbox_routing.domain import (
     FIRST_RESPONSE,
+    MAX_TRANSCRIPT,
     Agent,
     Assignment,
     AssignmentState,
@@ -387,6 +388,7 @@ class RoutingActions:
             to_team=to_team,
             note=handover_note(note, transcript, by_agent),
             transferred_at=to_timestamp(now),
+            transcript=transcript.strip()[:MAX_TRANSCRIPT],
         )
         await self._bus.publish(transferred, event_id=f"transferred:{conversation_id}:{now}")
         log.info("conversation_transferred", conversation_id=conversation_id, agent_id=by_agent, to_agent=to_agent)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from enum import Enum
 
 import structlog
 from inbox.channels.v1 import events_pb2 as channel_events
@@ -107,7 +108,15 @@ from inbox_threading.plans import (
 )
 from inbox_threading.protos import contact_to_proto, message_added, message_to_proto, sentiment_to_proto
 from inbox_threading.store import ConversationStore
-from inbox_threading.summaries import Summarizer, Summary, reading_language, said_in, who_line
+from inbox_threading.summaries import (
+    Said,
+    Summarizer,
+    Summary,
+    reading_language,
+    said_in,
+    transcript_said,
+    who_line,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -126,6 +135,14 @@ def _page_size(requested: int, default: int) -> int:
     if requested < 0:
         raise InvalidInput("page_size must not be negative")
     return min(requested or default, MAX_PAGE_SIZE)
+
+
+class SurveyAnswer(Enum):
+    """What an inbound item is to the satisfaction survey."""
+
+    NONE = "none"  # not an answer: a message like any other
+    KEEP = "keep"  # the answer, kept in the conversation it was asked in
+    DROP = "drop"  # an answer to a survey answered already (or not the sender's): not kept
 
 
 class NotKept:
@@ -175,8 +192,12 @@ class ThreadingActions:
         drops within its duplicate window and consumers treat as no-ops after it.
         """
         validate_inbound(message)
-        if await self._answers_survey(message):
+        answer = await self._survey_answer(message)
+        if answer is SurveyAnswer.KEEP:
             return await until_applied(lambda: self._keep_feedback(message, correlation_id))
+        if answer is SurveyAnswer.DROP:
+            log.info("survey_answer_not_kept", message_id=message.message_id)
+            return None
         if message.kind == ItemKind.AUTOMATIC:
             kept: InboundOutcome | NotKept = await until_applied(lambda: self._keep_automatic(message))
             if isinstance(kept, NotKept):
@@ -277,20 +298,17 @@ class ThreadingActions:
         target = survey_answer_target(latest, self._now(), self._surveys, survey_id)
         return None if target is None else (target, customer)
 
-    async def _answers_survey(self, message: NewInboundMessage) -> bool:
-        """Whether the item is a survey answer (kept by `_keep_feedback`), or one already kept (a redelivery).
-        An answer from the widget or the email page that comes too late (already answered) is dropped."""
+    async def _survey_answer(self, message: NewInboundMessage) -> SurveyAnswer:
+        """Whether the item answers a survey (or is an answer already kept: a redelivery). An answer from the
+        widget or the email page that comes when the survey was answered already is dropped: one per survey."""
         if self._rating_in(message) is None:
-            return False  # most messages: no store read
+            return SurveyAnswer.NONE  # most messages: no store read
         stored = await self._store.item(message.message_id)
         if stored is not None:
-            return stored.kind == ItemKind.FEEDBACK
+            return SurveyAnswer.KEEP if stored.kind == ItemKind.FEEDBACK else SurveyAnswer.NONE
         if await self._survey_target(message) is not None:
-            return True
-        if "satisfaction_score" in dict(message.metadata):
-            log.info("survey_answer_not_kept", message_id=message.message_id)
-            raise InvalidInput("this survey was answered already, or names no survey of the sender's")
-        return False
+            return SurveyAnswer.KEEP
+        return SurveyAnswer.DROP if "satisfaction_score" in dict(message.metadata) else SurveyAnswer.NONE
 
     async def _keep_feedback(self, message: NewInboundMessage, correlation_id: str) -> InboundOutcome | None:
         """One attempt at keeping a survey answer under the customer's guard (None: try again)."""
@@ -609,18 +627,28 @@ class ThreadingActions:
         log.info("assignee_recorded", conversation_id=conversation_id, agent_id=agent_id)
 
     async def record_transfer(
-        self, conversation_id: str, from_agent: str, to_agent: str, to_team: str, note: str, source_event_id: str
+        self,
+        conversation_id: str,
+        from_agent: str,
+        to_agent: str,
+        to_team: str,
+        note: str,
+        source_event_id: str,
+        transcript: str = "",
     ) -> None:
         """A transfer: the note travels to the new owner as a private note; a transfer to a team's queue
         leaves the conversation unassigned until routing places it."""
         destination = to_agent or f"team {to_team}"
         text = f"Transferred by {from_agent} to {destination}" + (f": {note}" if note.strip() else "")
         try:
-            await self.add_note(conversation_id, from_agent or "routing", text, f"transfer:{source_event_id}")
+            noted = await self.add_note(conversation_id, from_agent or "routing", text, f"transfer:{source_event_id}")
         except NotFound:
             log.warning("transfer_of_unknown_conversation", conversation_id=conversation_id)
             return
-        await self.note_summary(conversation_id, f"transferred to {destination}", f"transfer:{source_event_id}")
+        # A bot's transcript is read with the conversation, its lines linked to the note that carries it.
+        before = transcript_said(transcript, noted.message_id)
+        reason = f"handed over with a transcript, to {destination}" if before else f"transferred to {destination}"
+        await self.note_summary(conversation_id, reason, f"transfer:{source_event_id}", before=before)
         if not to_agent:
             await self.record_assignment(conversation_id, "", source_event_id)
 
@@ -884,8 +912,11 @@ class ThreadingActions:
         log.info("note_added", conversation_id=conversation_id, agent_id=agent_id, duplicate=duplicate)
         return note
 
-    async def summarise(self, conversation_id: str, language: str = "") -> tuple[Summary, str]:
-        """A summary of the conversation for the next agent, and the language the customer was read in."""
+    async def summarise(
+        self, conversation_id: str, language: str = "", before: Sequence[Said] = ()
+    ) -> tuple[Summary, str]:
+        """A summary of the conversation for the next agent, and the language the customer was read in.
+        `before`: what was said elsewhere first (a bot's transcript), read ahead of the thread."""
         conversation = await self._must(conversation_id)
         items: list[StoredMessage] = []
         after = 0
@@ -898,9 +929,12 @@ class ThreadingActions:
         reader = language or reading_language(items)
         facts = await self._store.profile(conversation.customer_id)
         who = who_line(conversation, facts, self._now())
-        return self._summarizer.summarise(who, said_in(items, reader), reader or conversation.language), reader
+        said = [*before, *said_in(items, reader)]
+        return self._summarizer.summarise(who, said, reader or conversation.language), reader
 
-    async def note_summary(self, conversation_id: str, reason: str, source_id: str) -> StoredMessage | None:
+    async def note_summary(
+        self, conversation_id: str, reason: str, source_id: str, before: Sequence[Said] = ()
+    ) -> StoredMessage | None:
         """The summary as a private note (the first thing the next agent reads), once per handoff."""
         note_id = derived_id("summary", conversation_id, source_id)
         note = await self._store.item(note_id)
@@ -908,7 +942,7 @@ class ThreadingActions:
             conversation = await self._store.get_conversation(conversation_id)
             if conversation is None:
                 return None
-            summary, language = await self.summarise(conversation_id)
+            summary, language = await self.summarise(conversation_id, before=before)
             data = {
                 "summary": reason,
                 "who": summary.who,

@@ -151,6 +151,7 @@ class ThreadingSubscribers:
             moved.to_team,
             moved.note,
             event.envelope.event_id,
+            transcript=moved.transcript,
         )
 
     async def on_queued(self, event: Event[routing_events.ConversationQueued]) -> None:

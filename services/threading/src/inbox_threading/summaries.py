@@ -230,3 +230,20 @@ def who_line(conversation: Conversation, facts: CustomerFacts | None, now_us: in
         trend = "" if conversation.mood.trend == "steady" else f", {conversation.mood.trend}"
         parts.append(f"mood {label_of(conversation.mood.score).replace('_', ' ')}{trend}")
     return " · ".join(parts)
+
+
+# A transcript's speakers: the customer's lines are what they want; the bot's, what it tried.
+_CUSTOMER_LINE = re.compile(r"^\s*(customer|user|visitor|client|you)\s*:\s*(.+)$", re.IGNORECASE)
+_BOT_LINE = re.compile(r"^\s*(bot|assistant|agent|system|support)\s*:\s*(.+)$", re.IGNORECASE)
+
+
+def transcript_said(transcript: str, source_id: str) -> list[Said]:
+    """The lines of a bot's transcript that name their speaker ("Customer: ...", "Bot: ..."), each linked to
+    `source_id` (the note carrying the transcript); lines without a speaker are left out."""
+    said = []
+    for line in transcript.splitlines():
+        if found := _CUSTOMER_LINE.match(line):
+            said.append(Said(source_id, True, found.group(2).strip()))
+        elif found := _BOT_LINE.match(line):
+            said.append(Said(source_id, False, found.group(2).strip()))
+    return said
