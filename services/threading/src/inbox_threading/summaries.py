@@ -17,13 +17,9 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-import pysbd
 from inbox_language import label_of
-from sumy.models.dom import ObjectDocumentModel, Paragraph, Sentence
-from sumy.nlp.stemmers import Stemmer
-from sumy.summarizers.lex_rank import LexRankSummarizer
-from sumy.utils import get_stop_words
 
 from inbox_threading.domain import (
     CHAT_VISITOR,
@@ -35,6 +31,9 @@ from inbox_threading.domain import (
     StoredMessage,
     customer_label,
 )
+
+if TYPE_CHECKING:
+    import pysbd
 
 # ISO 639-1 -> the names sumy's stemmers and stop-word lists go by (the languages both ship).
 SUMY_LANGUAGES = {
@@ -129,11 +128,13 @@ class _Words:
 
 
 class Summarizer:
-    """One per process: the segmenters and rankers are built once per language, then reused."""
+    """One per process: the segmenters and rankers are built once per language, then reused. pySBD, sumy and
+    NLTK are imported on the first summary, not at start: a quarter of a second and 30 MB that a replica
+    pays only once a conversation changes hands."""
 
     def __init__(self) -> None:
         self._segmenters: dict[str, pysbd.Segmenter] = {}
-        self._rankers: dict[str, tuple[LexRankSummarizer, _Words]] = {}
+        self._rankers: dict[str, tuple[Any, _Words]] = {}
 
     def summarise(self, who: str, said: Sequence[Said], language: str = "en") -> Summary:
         sentences = [
@@ -158,6 +159,8 @@ class Summarizer:
         code = language if language in SEGMENTER_LANGUAGES else "en"
         segmenter = self._segmenters.get(code)
         if segmenter is None:
+            import pysbd
+
             segmenter = self._segmenters[code] = pysbd.Segmenter(language=code, clean=False)
         split = (" ".join(s.split()) for s in segmenter.segment(" ".join(text.split())))
         return [s[:MAX_SENTENCE] for s in split if _WORD.search(s)]
@@ -166,6 +169,8 @@ class Summarizer:
         """The `count` most central sentences (LexRank), in the order they were said."""
         if len(sentences) <= count:
             return tuple(Point(t, (m,)) for m, t in sentences)
+        from sumy.models.dom import ObjectDocumentModel, Paragraph, Sentence
+
         ranker, words = self._ranker(language)
         document = ObjectDocumentModel([Paragraph([Sentence(t, words) for _, t in sentences])])
         best = {str(s) for s in ranker(document, count)}
@@ -175,10 +180,14 @@ class Summarizer:
                 chosen.append(Point(text, (message_id,)))
         return tuple(chosen[:count])
 
-    def _ranker(self, language: str) -> tuple[LexRankSummarizer, _Words]:
+    def _ranker(self, language: str) -> tuple[Any, _Words]:
         name = SUMY_LANGUAGES.get(language, "english")
         ranker = self._rankers.get(name)
         if ranker is None:
+            from sumy.nlp.stemmers import Stemmer
+            from sumy.summarizers.lex_rank import LexRankSummarizer
+            from sumy.utils import get_stop_words
+
             summarizer = LexRankSummarizer(Stemmer(name))
             summarizer.stop_words = get_stop_words(name)
             ranker = self._rankers[name] = (summarizer, _Words(name))
