@@ -24,7 +24,8 @@ from inbox_threading.changes import (
     ThreadChange,
     Tombstone,
 )
-from inbox_threading.domain import ContactPoint, ConversationStatus, Direction, ItemKind, Mood, Viewer
+from inbox_threading.domain import ContactPoint, ConversationStatus, Direction, ItemKind, Mood, Satisfaction, Viewer
+from inbox_threading.outreach import SentOutreach
 from inbox_threading.store import ConversationStore
 
 from .conftest import OpenStore
@@ -225,3 +226,30 @@ async def test_a_message_s_sentiment_and_its_conversation_s_mood_are_kept(store:
     await store.commit([ThreadChange(items=(item("m2", "conv-1"),))])
     unscored = await store.item("m2")
     assert unscored is not None and unscored.sentiment is None
+
+
+async def test_what_a_customer_was_sent_and_the_survey_answers_of_a_period(store: ConversationStore) -> None:
+    await store.commit([opening()])
+    outbound = [
+        item("p1", "conv-1", at=100, direction=Direction.OUTBOUND, metadata=(("outreach", "promotional"),)),
+        item(
+            "p2",
+            "conv-1",
+            at=200,
+            direction=Direction.OUTBOUND,
+            metadata=(("nudge_rule", "basket"), ("outreach", "nudge")),
+        ),
+        item("r1", "conv-1", at=300, direction=Direction.OUTBOUND),  # an agent's reply: not outreach
+    ]
+    await store.commit([ThreadChange(items=tuple(outbound))])
+    assert sorted(await store.outreach_sent("c1", 0), key=lambda s: s.sent_at_us) == [
+        SentOutreach(100, ""),
+        SentOutreach(200, "basket"),
+    ]
+    assert await store.outreach_sent("c1", 150) == [SentOutreach(200, "basket")]
+    answered = Satisfaction("s1", 10, "ada", "care", 4, "kind", 500)
+    await store.commit([ThreadChange(patches=(ConversationPatch("conv-1", satisfaction=answered),))])
+    assert await store.satisfaction_answers(400, 600) == [answered]
+    assert await store.satisfaction_answers(600, 700) == []
+    conversation = await store.get_conversation("conv-1")
+    assert conversation is not None and conversation.satisfaction == answered
