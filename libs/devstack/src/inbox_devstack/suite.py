@@ -73,6 +73,15 @@ SERVICES: tuple[ServiceProcess, ...] = (
 )
 
 
+def _exit_code(process: subprocess.Popen[bytes], timeout: float) -> int:
+    """The process's exit code once it ended; killed when it takes longer than `timeout`."""
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait()
+
+
 @dataclass
 class LocalSuite:
     base_dir: Path
@@ -220,15 +229,18 @@ class LocalSuite:
         process = self._processes.pop(key)
         if process.poll() is None:
             process.send_signal(sig)
-        try:
-            return process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            return process.wait()
+        return _exit_code(process, timeout)
 
     def stop(self) -> dict[str, int]:
-        """SIGTERM every service (web first, threading last), then NATS; returns each exit code."""
-        codes = {key: self.stop_service(key) for key in reversed(list(self._processes))}
+        """SIGTERM every service at once (web first, threading last), wait for each to finish its graceful
+        shutdown (side by side: a suite stops in the time of its slowest service, not of all five), then
+        stop NATS; returns each exit code."""
+        keys = list(reversed(list(self._processes)))
+        stopping = {key: self._processes.pop(key) for key in keys}
+        for process in stopping.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        codes = {key: _exit_code(process, 20.0) for key, process in stopping.items()}
         if self.nats is not None:
             self.nats.stop()
         return codes
