@@ -99,3 +99,12 @@ async def test_a_provider_that_is_down_is_reported_and_nothing_is_cached(
     assert not state.healthy
     await translator.close()
     await wrong_key.close()
+
+
+async def test_what_the_engines_offer_is_known_from_their_pairs(
+    apy_server: ApyServer, store: SqliteTranslationStore
+) -> None:
+    translator = Translator([ApertiumProvider(apy_server.url)], store, DETECTOR, pivot="en")
+    assert await translator.offers("es", "en")
+    assert not await translator.offers("fr", "en")  # Debian's Apertium data here: English and Spanish only
+    await translator.close()

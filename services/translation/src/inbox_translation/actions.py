@@ -82,6 +82,12 @@ class Translator:
                 self._refreshed_at = time.monotonic()
         return [ProviderState(p.name, self._healthy[p.name], self._pairs[p.name]) for p in self._providers]
 
+    async def offers(self, source: str, target: str) -> bool:
+        """Whether some provider serves the pair, directly or through the pivot, as last asked (every few
+        minutes): for work that may skip a language (sentiment), without asking the engines each time."""
+        chain = [(state.name, state.pairs) for state in await self.providers()]
+        return choose_route(chain, source, target, self._pivot) is not None
+
     def detect(self, text: str, known_language: str = "") -> Detection:
         if not text.strip():
             raise InvalidInput("text is required")

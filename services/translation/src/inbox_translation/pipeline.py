@@ -119,6 +119,8 @@ class TranslationPipeline:
         assert self._sentiment is not None
         text, translated_from = message.text, ""
         if source is SentimentSource.TRANSLATION:
+            if not await self._translator.offers(message.language, SENTIMENT_LANGUAGE):
+                return  # no engine reads this language into English: unscored, not guessed
             try:
                 done = await self._translator.translate(
                     message.text, message.language, SENTIMENT_LANGUAGE, tenant_id, owner=message.customer_id
