@@ -23,7 +23,17 @@ jetstream {{
   store_dir: "{store_dir}"
   sync_interval: always
 }}
-{authorization}"""
+{cluster}{authorization}"""
+
+# One node of a JetStream cluster on this machine: its name, and the routes to the others.
+CLUSTER_TEMPLATE = """\
+server_name: {name}
+cluster {{
+  name: inbox
+  listen: "127.0.0.1:{cluster_port}"
+  routes: [{routes}]
+}}
+"""
 
 
 def nats_server_binary() -> str:
@@ -37,10 +47,21 @@ def nats_server_binary() -> str:
 
 
 class NatsServer(ServerProcess):
-    def __init__(self, data_dir: Path, port: int | None = None, log_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        log_file: Path | None = None,
+        *,
+        passwords_file: Path | None = None,
+        cluster: str = "",
+    ) -> None:
         super().__init__(data_dir, port or free_port(), log_file)
-        # Kept with the data: a restart (or a later `make run`) keeps the users' passwords.
-        self._passwords = _stored_passwords(data_dir / "passwords.json")
+        # Kept with the data: a restart (or a later `make run`) keeps the users' passwords (one file for
+        # every node of a cluster).
+        self._passwords = _stored_passwords(passwords_file or data_dir / "passwords.json")
+        # A cluster node's `server_name` and `cluster` block (see NatsCluster); "" for a server alone.
+        self._cluster = cluster
 
     @property
     def url(self) -> str:
@@ -61,6 +82,7 @@ class NatsServer(ServerProcess):
             CONFIG_TEMPLATE.format(
                 port=self.port,
                 store_dir=self.data_dir / "jetstream",
+                cluster=self._cluster,
                 authorization=authorization_block(self._passwords),
             )
         )
@@ -77,3 +99,39 @@ def _stored_passwords(file: Path) -> dict[str, str]:
         file.write_text(json.dumps(known))
         file.chmod(0o600)
     return known
+
+
+class NatsCluster:
+    """A JetStream cluster of `size` nats-servers on this machine, each on its own client and route ports,
+    sharing the users' passwords. `url_for` is a comma-separated list of every node: a client connects to
+    any and moves to another when one goes."""
+
+    def __init__(self, data_dir: Path, size: int = 3, log_dir: Path | None = None) -> None:
+        cluster_ports = [free_port() for _ in range(size)]
+        passwords = data_dir / "passwords.json"
+        self.nodes: list[NatsServer] = []
+        for index, cluster_port in enumerate(cluster_ports):
+            routes = ", ".join(f'"nats-route://127.0.0.1:{p}"' for p in cluster_ports if p != cluster_port)
+            name = f"n{index + 1}"
+            block = CLUSTER_TEMPLATE.format(name=name, cluster_port=cluster_port, routes=routes)
+            log_file = log_dir / f"nats-{name}.log" if log_dir else None
+            self.nodes.append(NatsServer(data_dir / name, log_file=log_file, passwords_file=passwords, cluster=block))
+
+    @property
+    def url(self) -> str:
+        return self.url_for(ADMIN_USER)
+
+    def url_for(self, user: str) -> str:
+        return ",".join(node.url_for(user) for node in self.nodes)
+
+    def node(self, name: str) -> NatsServer:
+        """The node called `name` (n1, n2, ...), as JetStream names a stream's leader."""
+        return self.nodes[int(name.removeprefix("n")) - 1]
+
+    def start(self) -> None:
+        for node in self.nodes:
+            node.start()
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()

@@ -26,7 +26,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import nats
@@ -160,19 +160,32 @@ class ConsumerSpec(Generic[M]):
 Handler = Callable[[Event[M]], Awaitable[None]]
 
 
+# A cluster elects a stream's new leader in a few seconds: a publish that met an election (no answer, or
+# "no responders") is tried again, under the same ids, until this deadline, then given up (NotStored).
+PUBLISH_DEADLINE_SECONDS = 12.0
+# How long one try waits for the broker's confirmations, and the pauses between tries (doubling).
+PUBLISH_WAIT_SECONDS = 4.0
+PUBLISH_FIRST_PAUSE_SECONDS = 0.25
+PUBLISH_MAX_PAUSE_SECONDS = 2.0
+
+
 class EventBus:
-    def __init__(self, nc: NatsClient, service: str) -> None:
+    def __init__(self, nc: NatsClient, service: str, replicas: int = 1) -> None:
         self._nc = nc
         self._js: JetStreamContext = nc.jetstream(publish_async_max_pending=2000)
         self._service = service
+        # Copies of each stream and bucket this service creates (consumers take their stream's).
+        self._replicas = replicas
         self._api_keys: ApiKeyStore | None = None
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def connect(cls, url: str, *, service: str) -> AsyncIterator[EventBus]:
+    async def connect(cls, url: str, *, service: str, replicas: int = 1) -> AsyncIterator[EventBus]:
         """Connect (retrying forever after the first success) and drain on exit. The URL carries the
-        service's NATS user (`nats://threading:<password>@nats:4222`); replies come to the service's own
-        inbox prefix, the only one its user may subscribe to."""
+        service's NATS user (`nats://threading:<password>@nats:4222`); a cluster is a comma-separated list
+        of its nodes' URLs, any of which will do (the client moves to another when one goes). Replies come
+        to the service's own inbox prefix, the only one its user may subscribe to. `replicas`: the copies
+        JetStream keeps of every stream and bucket (NATS_STREAM_REPLICAS)."""
 
         async def on_error(exc: Exception) -> None:
             log.warning("nats_error", error=str(exc))
@@ -183,8 +196,9 @@ class EventBus:
         async def on_reconnected() -> None:
             log.info("nats_reconnected")
 
+        servers = [server.strip() for server in url.split(",") if server.strip()]
         nc = await nats.connect(
-            url,
+            servers=servers,
             name=service,
             max_reconnect_attempts=-1,
             reconnect_time_wait=1,
@@ -194,9 +208,9 @@ class EventBus:
             reconnected_cb=on_reconnected,
             inbox_prefix=inbox_prefix(service).encode(),
         )
-        log.info("nats_connected", url=without_password(url))
+        log.info("nats_connected", url=",".join(without_password(server) for server in servers), replicas=replicas)
         try:
-            yield cls(nc, service)
+            yield cls(nc, service, replicas)
         finally:
             with contextlib.suppress(Exception):
                 await nc.drain()
@@ -208,7 +222,7 @@ class EventBus:
         from inbox_events.api_keys import ApiKeyStore
 
         if self._api_keys is None:
-            self._api_keys = await ApiKeyStore.open(self._js)
+            self._api_keys = await ApiKeyStore.open(self._js, self._replicas)
         return self._api_keys
 
     async def key_value(self, bucket: str, history: int = 1) -> KeyValue:
@@ -217,7 +231,7 @@ class EventBus:
             return await self._js.key_value(bucket)
         except (nats.js.errors.BucketNotFoundError, nats.js.errors.NotFoundError):
             return await self._js.create_key_value(
-                KeyValueConfig(bucket=bucket, history=history, storage=StorageType.FILE)
+                KeyValueConfig(bucket=bucket, history=history, storage=StorageType.FILE, replicas=self._replicas)
             )
 
     @property
@@ -225,7 +239,8 @@ class EventBus:
         return bool(self._nc.is_connected)
 
     async def ensure_streams(self, streams: Sequence[StreamSpec] = STREAMS) -> None:
-        """Create or update every stream; safe to run from every replica at every start."""
+        """Create or update every stream, with this bus's replicas (a stream made R1 becomes R3 when the
+        setting says so); safe to run from every replica at every start."""
         for spec in streams:
             config = StreamConfig(
                 name=spec.name,
@@ -233,6 +248,7 @@ class EventBus:
                 storage=StorageType.FILE,
                 max_age=spec.max_age_seconds,
                 duplicate_window=spec.duplicate_window_seconds,
+                num_replicas=self._replicas,
             )
             try:
                 await self._js.stream_info(spec.name)
@@ -260,19 +276,34 @@ class EventBus:
         """Publish several events pipelined (not one round-trip each); return when all are stored, or raise
         NotStored when the broker is unreachable or did not confirm them in time (some may be stored:
         their ids make a retry safe)."""
-        futures = []
-        try:
-            for item in items:
-                subject, data = self._message(item)
-                # The event id is the only header: JetStream's de-duplication reads it; the type and the
-                # correlation id travel in the envelope (each header costs every reader a parse).
-                futures.append(await self._js.publish_async(subject, data, headers={"Nats-Msg-Id": item.event_id}))
-            # One deadline for them all, without a task per event (wait_for makes one).
-            async with asyncio.timeout(10):
-                for future in futures:
-                    await future
-        except (TimeoutError, nats.errors.Error) as exc:
-            raise NotStored(f"the broker did not confirm {len(items)} event(s): {exc!r}") from exc
+        unconfirmed = list(items)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + PUBLISH_DEADLINE_SECONDS
+        pause = PUBLISH_FIRST_PAUSE_SECONDS
+        while True:
+            futures: list[asyncio.Future[Any]] = []
+            try:
+                for item in unconfirmed:
+                    subject, data = self._message(item)
+                    # The event id is the only header: JetStream's de-duplication reads it; the type and the
+                    # correlation id travel in the envelope (each header costs every reader a parse).
+                    headers = {"Nats-Msg-Id": item.event_id}
+                    futures.append(await self._js.publish_async(subject, data, headers=headers))
+                # One deadline for them all, without a task per event (wait_for makes one).
+                async with asyncio.timeout(max(0.1, min(PUBLISH_WAIT_SECONDS, deadline - loop.time()))):
+                    for future in futures:
+                        await future
+                return
+            except (TimeoutError, nats.errors.Error) as exc:
+                # A stream's leader can be elected anew (a cluster node went): what was not confirmed goes
+                # again under the same ids, which JetStream stores once whatever the first try did.
+                confirmed = {i for i, f in enumerate(futures) if f.done() and not f.cancelled() and not f.exception()}
+                unconfirmed = [item for i, item in enumerate(unconfirmed) if i not in confirmed]
+                if loop.time() + pause >= deadline:
+                    raise NotStored(f"the broker did not confirm {len(unconfirmed)} event(s): {exc!r}") from exc
+                log.warning("publish_retried", unconfirmed=len(unconfirmed), error=repr(exc))
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, PUBLISH_MAX_PAUSE_SECONDS)
 
     async def publish_live(self, items: Sequence[Outgoing]) -> None:
         """Live-only events, on core NATS (`live.<subject>`): not stored, not replayed, no consumer acks them.

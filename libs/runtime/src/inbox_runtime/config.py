@@ -128,6 +128,13 @@ def http_limits_setting() -> HttpLimits:
     )
 
 
+def _replicas(raw: str) -> int:
+    """1, 3 or 5: JetStream keeps a stream's copies on a majority quorum, so an even count buys nothing."""
+    if raw not in ("1", "3", "5"):
+        raise ValueError("must be 1 (one nats-server), 3 or 5 (a cluster of at least that many)")
+    return int(raw)
+
+
 @dataclass(frozen=True)
 class CommonSettings:
     """Settings every service reads, unprefixed."""
@@ -147,6 +154,8 @@ class CommonSettings:
     metrics_port: int | None = None
     # The OpenTelemetry collector's OTLP/HTTP base URL (spans go to <it>/v1/traces); "": tracing off.
     otlp_endpoint: str = ""
+    # Copies JetStream keeps of each stream and bucket: 1 on one nats-server, 3 (or 5) on a cluster.
+    stream_replicas: int = 1
 
     @classmethod
     def from_env(cls) -> CommonSettings:
@@ -164,6 +173,7 @@ class CommonSettings:
             http_limits=http_limits_setting(),
             metrics_port=env("METRICS_PORT", _port, None),
             otlp_endpoint=env("OTEL_EXPORTER_OTLP_ENDPOINT", _http_url, ""),
+            stream_replicas=env("NATS_STREAM_REPLICAS", _replicas, 1),
         )
 
     def required_api_key(self) -> str:

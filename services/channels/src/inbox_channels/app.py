@@ -60,7 +60,9 @@ async def channels_runtime(
             outreach = OutreachGate(outreach_service_pb2_grpc.OutreachServiceStub(conversations))
         store = await open_store(settings)
         stack.push_async_callback(store.close)
-        bus = await stack.enter_async_context(EventBus.connect(settings.common.nats_url, service="channels"))
+        bus = await stack.enter_async_context(
+            EventBus.connect(settings.common.nats_url, service="channels", replicas=settings.common.stream_replicas)
+        )
         await bus.ensure_streams()
         keys = await bus.api_keys()
         await stack.enter_async_context(metrics_server(settings.common, keys))

@@ -31,7 +31,9 @@ async def run(settings: Settings) -> None:
             settings.channels_target,
             settings.common.required_api_key(),
         )
-        bus = await stack.enter_async_context(EventBus.connect(settings.common.nats_url, service="inbox-web"))
+        bus = await stack.enter_async_context(
+            EventBus.connect(settings.common.nats_url, service="inbox-web", replicas=settings.common.stream_replicas)
+        )
         await bus.ensure_streams()
         await stack.enter_async_context(metrics_server(settings.common, await bus.api_keys()))
         feed = LiveFeed(backends)

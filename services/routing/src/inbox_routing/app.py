@@ -44,7 +44,9 @@ async def run(settings: Settings) -> None:
     async with AsyncExitStack() as stack:
         store = await open_store(settings)
         stack.push_async_callback(store.close)
-        bus = await stack.enter_async_context(EventBus.connect(settings.common.nats_url, service="routing"))
+        bus = await stack.enter_async_context(
+            EventBus.connect(settings.common.nats_url, service="routing", replicas=settings.common.stream_replicas)
+        )
         await bus.ensure_streams()
         keys = await bus.api_keys()
         await stack.enter_async_context(metrics_server(settings.common, keys))

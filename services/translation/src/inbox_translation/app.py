@@ -51,7 +51,9 @@ async def run(settings: Settings) -> None:
             glossary=settings.glossary,
         )
         stack.push_async_callback(translator.close)
-        bus = await stack.enter_async_context(EventBus.connect(settings.common.nats_url, service="translation"))
+        bus = await stack.enter_async_context(
+            EventBus.connect(settings.common.nats_url, service="translation", replicas=settings.common.stream_replicas)
+        )
         await bus.ensure_streams()
         keys = await bus.api_keys()
         await stack.enter_async_context(metrics_server(settings.common, keys))
