@@ -55,6 +55,8 @@ DEV_TOOLS = [
     "twilio",
     # Drives Debian's Chromium in the browser tests (no browser download).
     "playwright",
+    # Checks infra/k8s/ against Kubernetes' JSON schemas, which it ships (no cluster, no download).
+    "kubernetes-validate",
 ]
 
 
