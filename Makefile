@@ -60,6 +60,7 @@ bench: setup ## benchmarks (not tests): routing, translation, inbox queries on a
 	$(PY) bench/inbox_web_pages.py
 	$(PY) bench/event_hop.py
 	$(PY) bench/pipeline.py
+	$(PY) bench/scaling.py
 
 compose-config: ## validate docker-compose.yml (needs Debian's docker-compose)
 	docker-compose -f docker-compose.yml config --quiet

@@ -4,12 +4,15 @@ authorization on: every service of the suite has its own user (permissions from 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import shutil
 import sys
 from pathlib import Path
 
+import nats
+import nats.errors
 from inbox_events.permissions import ADMIN_USER, BUS_ACCESS, authorization_block
 
 from inbox_devstack.ports import free_port
@@ -128,9 +131,31 @@ class NatsCluster:
         """The node called `name` (n1, n2, ...), as JetStream names a stream's leader."""
         return self.nodes[int(name.removeprefix("n")) - 1]
 
-    def start(self) -> None:
+    @property
+    def pids(self) -> dict[str, int]:
+        """Each running node's process id, by node name."""
+        return {f"n{i + 1}": node.pid for i, node in enumerate(self.nodes) if node.pid is not None}
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start every node, and return once the cluster answers JetStream requests (it elected its leader)."""
         for node in self.nodes:
             node.start()
+        asyncio.run(self._jetstream_ready(timeout))
+
+    async def _jetstream_ready(self, timeout: float) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        nc = await nats.connect(servers=self.url.split(","))
+        try:
+            while True:
+                try:
+                    await nc.jetstream().account_info()
+                    return
+                except (nats.errors.Error, TimeoutError):
+                    if asyncio.get_running_loop().time() > deadline:
+                        raise
+                    await asyncio.sleep(0.2)
+        finally:
+            await nc.close()
 
     def stop(self) -> None:
         for node in self.nodes:

@@ -18,7 +18,7 @@ from inbox_runtime.callers import IssuedKey
 from inbox_runtime.healthcheck import is_serving
 
 from inbox_devstack.keys import integrator_key, provision_keys
-from inbox_devstack.nats_server import NatsServer
+from inbox_devstack.nats_server import NatsCluster, NatsServer
 from inbox_devstack.ports import free_port
 
 
@@ -94,7 +94,9 @@ class LocalSuite:
     # The key tests call the services with (every scope unless told), stored once NATS runs; None: none
     # (`make run` keeps its operator's key in a file instead).
     integrator: IssuedKey | None = field(default_factory=integrator_key)
-    nats: NatsServer | None = None
+    # None: start() starts a nats-server of its own. A NatsCluster (not started) to run on a cluster: then
+    # call start_nats() first, as for a server the test wants to stop and start itself.
+    nats: NatsServer | NatsCluster | None = None
     _processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @property
@@ -153,7 +155,8 @@ class LocalSuite:
 
     def start_nats(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.nats = NatsServer(self.base_dir / "nats", port=self.ports.nats, log_file=self.log_dir / "nats.log")
+        if self.nats is None:
+            self.nats = NatsServer(self.base_dir / "nats", port=self.ports.nats, log_file=self.log_dir / "nats.log")
         self.nats.start()
         provision_keys(self.nats.url, [self.integrator] if self.integrator else [], self.keys_dir)
 
@@ -256,7 +259,9 @@ class LocalSuite:
     def pids(self) -> dict[str, int]:
         """Each running process of the suite (nats-server included), for measuring what it costs."""
         running = {key: process.pid for key, process in self._processes.items() if process.poll() is None}
-        if self.nats is not None and self.nats.pid is not None:
+        if isinstance(self.nats, NatsCluster):
+            running.update({f"nats-{name}": pid for name, pid in self.nats.pids.items()})
+        elif self.nats is not None and self.nats.pid is not None:
             running["nats-server"] = self.nats.pid
         return running
 

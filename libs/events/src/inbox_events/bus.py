@@ -163,6 +163,8 @@ Handler = Callable[[Event[M]], Awaitable[None]]
 # A cluster elects a stream's new leader in a few seconds: a publish that met an election (no answer, or
 # "no responders") is tried again, under the same ids, until this deadline, then given up (NotStored).
 PUBLISH_DEADLINE_SECONDS = 12.0
+# How long applying the stream table waits for a cluster that is still electing its leaders.
+STREAM_SETUP_SECONDS = 60.0
 # How long one try waits for the broker's confirmations, and the pauses between tries (doubling).
 PUBLISH_WAIT_SECONDS = 4.0
 PUBLISH_FIRST_PAUSE_SECONDS = 0.25
@@ -250,13 +252,29 @@ class EventBus:
                 duplicate_window=spec.duplicate_window_seconds,
                 num_replicas=self._replicas,
             )
+            await self._apply_stream(config)
+
+    async def _apply_stream(self, config: StreamConfig) -> None:
+        """Create or update one stream. A cluster that is still electing its leaders (every replica of
+        every service applies the table as the cluster starts) answers late or "unavailable": asked
+        again, for up to STREAM_SETUP_SECONDS."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STREAM_SETUP_SECONDS
+        while True:
             try:
-                await self._js.stream_info(spec.name)
-            except nats.js.errors.NotFoundError:
-                with contextlib.suppress(nats.js.errors.BadRequestError):
-                    await self._js.add_stream(config)
-                    continue
-            await self._js.update_stream(config)
+                try:
+                    await self._js.stream_info(config.name or "")
+                except nats.js.errors.NotFoundError:
+                    with contextlib.suppress(nats.js.errors.BadRequestError):
+                        await self._js.add_stream(config)
+                        return
+                await self._js.update_stream(config)
+                return
+            except (nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError) as exc:
+                if loop.time() > deadline:
+                    raise
+                log.warning("stream_setup_retried", stream=config.name, error=repr(exc))
+                await asyncio.sleep(1.0)
 
     def _message(self, item: Outgoing) -> tuple[str, bytes]:
         envelope = encode(
