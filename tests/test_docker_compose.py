@@ -83,3 +83,43 @@ def yaml_services(rendered: str) -> set[str]:
         if inside and line.startswith("  ") and not line.startswith("   ") and line.rstrip().endswith(":"):
             names.add(line.strip().rstrip(":"))
     return names
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose is not installed")
+def test_the_cluster_profile_runs_three_nats_nodes_a_replica_set_and_every_service_twice() -> None:
+    passwords = {
+        f"NATS_{user}_PASSWORD": f"pw-{user.lower()}"
+        for user in ("ADMIN", "THREADING", "ROUTING", "TRANSLATION", "CHANNELS", "INBOX_WEB")
+    }
+    secrets = {"CHANNELS_CHAT_SECRET": "s" * 24, "CHANNELS_SURVEY_SECRET": "v" * 24, "WEB_SESSION_SECRET": "w" * 32}
+    result = subprocess.run(
+        ["docker-compose", "-f", str(REPO / "docker-compose.cluster.yml"), "config"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={"PATH": os.environ["PATH"], **secrets, **passwords},
+    )
+    assert result.returncode == 0, result.stderr
+    services = yaml_services(result.stdout)
+    suite = ("threading", "routing", "translation", "channels", "inbox-web")
+    assert services == {
+        "nats-1",
+        "nats-2",
+        "nats-3",
+        "mongo-1",
+        "mongo-2",
+        "mongo-3",
+        "api-keys",
+        "libretranslate",
+        *(f"{name}-{replica}" for name in suite for replica in (1, 2)),
+    }
+    # Every service on the three nodes (any will do) with R3 streams, and on the three-member replica set.
+    for user in suite:
+        password = passwords[f"NATS_{user.upper().replace('-', '_')}_PASSWORD"]
+        nodes = ",".join(f"nats://{user}:{password}@nats-{n}:4222" for n in (1, 2, 3))
+        assert result.stdout.count(f"NATS_URL: {nodes}") == 2, user
+    assert result.stdout.count("NATS_STREAM_REPLICAS: '3'") == 10
+    assert result.stdout.count("replicaSet=rs0") == 10
+    routes = (REPO / "infra/nats/nats-cluster.conf").read_text()
+    assert all(f"nats-route://nats-{n}:6222" in routes for n in (1, 2, 3))
+    assert "include ./authorization.conf" in routes
