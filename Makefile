@@ -62,8 +62,9 @@ bench: setup ## benchmarks (not tests): routing, translation, inbox queries on a
 	$(PY) bench/pipeline.py
 	$(PY) bench/scaling.py
 
-compose-config: ## validate docker-compose.yml (needs Debian's docker-compose)
+compose-config: ## validate docker-compose.yml and the cluster profile (needs Debian's docker-compose)
 	docker-compose -f docker-compose.yml config --quiet
+	docker-compose -f docker-compose.cluster.yml config --quiet
 
 clean: ## remove the venv, generated code, local data and caches
 	rm -rf $(VENV) libs/contracts/src/inbox var .pytest_cache .mypy_cache .ruff_cache
