@@ -354,6 +354,22 @@ async def test_a_proactive_message_opens_a_conversation_owned_by_its_sender(worl
     assert answer.message.sequence == 2
 
 
+async def test_an_integrations_proactive_message_leaves_the_answer_to_routing(world: World) -> None:
+    notice = NewProactiveMessage(
+        "p2", SMS, "main", ContactPoint(PHONE, "+14155550177"), "key:crm", "Your order has shipped", 5
+    )
+    first = await world.at(10).record_proactive(notice)
+    # Nobody from an integration can answer: the conversation is resolved at once, owned by nobody...
+    assert first.opened and first.conversation.status == ConversationStatus.RESOLVED
+    assert first.conversation.assignee_agent_id == ""
+    customer = await world.store.customer(first.conversation.customer_id)
+    assert customer is not None and customer.active_conversation_id == ""
+    # ...and the customer's answer reopens it, with the message in the thread, for routing to place.
+    answer = await record(world, inbound("m2", sender="+14155550177", channel=SMS), now=30)
+    assert answer.reopened and answer.conversation.conversation_id == first.conversation.conversation_id
+    assert answer.message.sequence > 1
+
+
 async def test_search_finds_words_in_what_the_viewer_may_see_only(world: World) -> None:
 
     ada = await record(

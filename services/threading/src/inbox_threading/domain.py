@@ -183,6 +183,16 @@ class Conversation:
 CHAT_VISITOR = 3
 
 
+# Who an action is written by when no agent made it: an API key ("key:<name>", see inbox_runtime.callers)
+# or the suite itself.
+KEY_ACTOR_PREFIX = "key:"
+
+
+def sent_by_agent(actor: str) -> bool:
+    """Whether a message was sent by an agent (who can answer the customer), not an integration or the system."""
+    return bool(actor) and actor != SYSTEM_AGENT and not actor.startswith(KEY_ACTOR_PREFIX)
+
+
 def customer_label(display_name: str, first_contact: ContactPoint | None) -> str:
     """What a list calls a customer: their name, else their first contact point (an anonymous chat
     visitor's id is opaque, so "Visitor" and its first characters)."""

@@ -51,6 +51,7 @@ from inbox_threading.domain import (
     preview_of,
     replaceable_by,
     rolled_mood,
+    sent_by_agent,
 )
 
 # Notes and activity are timeline items, not messages between customer and agent.
@@ -414,13 +415,17 @@ def plan_nudge(
 def plan_proactive(
     message: NewProactiveMessage, *, customer: CustomerRecord, active: Conversation | None, now_us: int
 ) -> tuple[ThreadChange, str, bool]:
-    """A proactive message joins the recipient's active conversation, or opens one that belongs to its
-    sender (the customer has not written, so there is nothing to route). Returns (change, conversation, opened)."""
+    """A proactive message joins the recipient's active conversation, or opens one. An agent's belongs to the
+    agent from the start (the customer has not written, so there is nothing to route; their answer continues
+    it with that agent). One from an integration or the system has nobody to answer it: its conversation is
+    resolved at once, so the customer's answer reopens it and routing places it, like a nudge's. Returns
+    (change, conversation, opened)."""
     opened = active is None
+    from_agent = sent_by_agent(message.agent_id)
     conversation_id = (
         active.conversation_id
         if active is not None
-        else customer.active_conversation_id or conversation_id_for(message.message_id)
+        else (customer.active_conversation_id if from_agent else "") or conversation_id_for(message.message_id)
     )
     item = NewItem(
         message_id=message.message_id,
@@ -441,7 +446,7 @@ def plan_proactive(
         guard=CustomerGuard(
             customer.customer_id,
             customer.version,
-            conversation_id if opened else None,
+            conversation_id if opened and from_agent else None,
             created_at_us=customer.created_at_us,
             contact=None if customer.version else message.recipient,
         ),
@@ -452,12 +457,19 @@ def plan_proactive(
                 message.channel,
                 message.inbox_id,
                 now_us,
-                assignee_agent_id=message.agent_id,
+                assignee_agent_id=message.agent_id if from_agent else "",
             ),
         )
         if opened
         else (),
-        patches=(answered(conversation_id, message.text, message.message_id),),
+        patches=(
+            *(
+                (ConversationPatch(conversation_id, status=ConversationStatus.RESOLVED, resolved_at_us=now_us),)
+                if opened and not from_agent
+                else ()
+            ),
+            answered(conversation_id, message.text, message.message_id),
+        ),
         items=(item,),
         refs=((message.message_id, conversation_id),),
     )
