@@ -5,7 +5,6 @@ reopens the thread with the nudge and the reason it was sent, in front of an age
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import grpc
@@ -142,9 +141,7 @@ async def test_contact_pressure_holds_back_and_nudges_go_where_the_customer_is(
         assert (nudge.rule_id, nudge.channel_name) == ("basket", "sms")
         text = "Hi there, your blue kettle is still in your basket. Reply here if anything is in the way."
         assert nudge.text == text
-        await eventually(
-            lambda: asyncio.sleep(0, [m for m in twilio_api.messages if m["Body"] == text]), what="the nudge by SMS"
-        )
+        await eventually(lambda: [m for m in twilio_api.messages if m["Body"] == text], what="the nudge by SMS")
         # The same event again nudges nobody twice; another one within the rule's cooldown is held.
         again = await outreach.RecordEngagement(engagement)
         assert [n.message_id for n in again.nudges] == [nudge.message_id]

@@ -83,7 +83,7 @@ async def test_answers_by_sms_and_by_the_email_page_are_kept_once_and_scored(
         await sms(local_suite, "SM" + "5" * 32, "My bill is wrong again")
         by_sms = await eventually(lambda: assigned("sms"), what="the SMS conversation with ada")
         await resolve(by_sms.conversation_id)
-        asked = await eventually(lambda: asyncio.sleep(0, twilio_api.messages), what="the survey by SMS")
+        asked = await eventually(lambda: twilio_api.messages, what="the survey by SMS")
         assert asked[-1]["To"] == CUSTOMER and "Reply with a number from 1 (poor) to 5 (great)" in asked[-1]["Body"]
         await sms(local_suite, "SM" + "6" * 32, "2 still not fixed")
         scored = await eventually(lambda: answered(by_sms.conversation_id), what="the SMS answer")
@@ -102,7 +102,7 @@ async def test_answers_by_sms_and_by_the_email_page_are_kept_once_and_scored(
         await asyncio.to_thread(send_mail, local_suite.ports.smtp, "Please refund order 4411.")
         by_mail = await eventually(lambda: assigned("email"), what="the email conversation with ada")
         await resolve(by_mail.conversation_id)
-        await eventually(lambda: asyncio.sleep(0, relay.received), what="the survey mail")
+        await eventually(lambda: relay.received, what="the survey mail")
         mail = email.message_from_bytes(relay.received[-1].original_content or b"", policy=email.policy.default)
         body = mail.get_body(("plain",))
         assert body is not None
