@@ -1,9 +1,10 @@
-"""The bus on a three-node JetStream cluster (real nats-servers on this machine): streams replicated as the
-setting says, upgraded in place from R1, and a burst of publishes that meets the death of its stream's
-leader ends with every event stored once."""
+"""The bus on a three-node JetStream cluster of real nats-servers, on this machine's loopback and on three
+hosts (network namespaces): streams replicated as the setting says, upgraded in place from R1, and a burst
+of publishes that meets the death of its stream's leader ends with every event stored once."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ import nats.errors
 import nats.js.errors
 import pytest
 from inbox.channels.v1 import events_pb2 as channel_events
+from inbox_devstack import netns
 from inbox_devstack.nats_server import NatsCluster
 from inbox_devstack.waiting import eventually
 from inbox_events import EventBus, Outgoing
@@ -20,14 +22,21 @@ from inbox_events import EventBus, Outgoing
 BURST = 300
 
 
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[NatsCluster]:
-    running = NatsCluster(tmp_path / "cluster", log_dir=tmp_path)
-    running.start()
-    try:
+@pytest.fixture(params=["one machine", "three hosts"])
+def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[NatsCluster]:
+    """The three nodes on this machine's loopback, or each on a host of its own (network namespaces on a
+    bridge: what the nodes say to each other crosses a network, as between machines)."""
+    with contextlib.ExitStack() as stack:
+        places = None
+        if request.param == "three hosts":
+            if not netns.available():
+                pytest.skip("this machine does not allow network namespaces (ip netns needs root)")
+            hosts = stack.enter_context(netns.Hosts(("n1", "n2", "n3")))
+            places = [(hosts.address(name), hosts.run_on(name, [])) for name in hosts.names]
+        running = NatsCluster(tmp_path / "cluster", log_dir=tmp_path, places=places)
+        stack.callback(running.stop)
+        running.start()
         yield running
-    finally:
-        running.stop()
 
 
 async def streams_ready(bus: EventBus) -> bool:

@@ -19,7 +19,7 @@ from inbox_devstack.ports import free_port
 from inbox_devstack.server_process import ServerProcess
 
 CONFIG_TEMPLATE = """\
-host: "127.0.0.1"
+host: "{host}"
 port: {port}
 max_payload: 8MB
 jetstream {{
@@ -33,7 +33,7 @@ CLUSTER_TEMPLATE = """\
 server_name: {name}
 cluster {{
   name: inbox
-  listen: "127.0.0.1:{cluster_port}"
+  listen: "{host}:{cluster_port}"
   routes: [{routes}]
 }}
 """
@@ -58,8 +58,10 @@ class NatsServer(ServerProcess):
         *,
         passwords_file: Path | None = None,
         cluster: str = "",
+        host: str = "127.0.0.1",
+        on: list[str] | None = None,
     ) -> None:
-        super().__init__(data_dir, port or free_port(), log_file)
+        super().__init__(data_dir, port or free_port(), log_file, host=host, on=on)
         # Kept with the data: a restart (or a later `make run`) keeps the users' passwords (one file for
         # every node of a cluster).
         self._passwords = _stored_passwords(passwords_file or data_dir / "passwords.json")
@@ -73,16 +75,17 @@ class NatsServer(ServerProcess):
 
     @property
     def anonymous_url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
+        return f"nats://{self.host}:{self.port}"
 
     def url_for(self, user: str) -> str:
         """The URL a service connects with: its own user, limited to what it owns and reads."""
-        return f"nats://{user}:{self._passwords[user]}@127.0.0.1:{self.port}"
+        return f"nats://{user}:{self._passwords[user]}@{self.host}:{self.port}"
 
     def command(self) -> list[str]:
         config = self.data_dir / "nats.conf"
         config.write_text(
             CONFIG_TEMPLATE.format(
+                host=self.host,
                 port=self.port,
                 store_dir=self.data_dir / "jetstream",
                 cluster=self._cluster,
@@ -109,16 +112,42 @@ class NatsCluster:
     sharing the users' passwords. `url_for` is a comma-separated list of every node: a client connects to
     any and moves to another when one goes."""
 
-    def __init__(self, data_dir: Path, size: int = 3, log_dir: Path | None = None) -> None:
-        cluster_ports = [free_port() for _ in range(size)]
+    def __init__(
+        self,
+        data_dir: Path,
+        size: int = 3,
+        log_dir: Path | None = None,
+        *,
+        places: list[tuple[str, list[str]]] | None = None,
+    ) -> None:
+        """`places`: each node's (address, command prefix), to run the nodes on netns.Hosts hosts; none: all on
+        127.0.0.1, on ports of their own."""
+        places = places or [("127.0.0.1", [])] * size
+        local = all(host == "127.0.0.1" for host, _ in places)
+        cluster_ports = [free_port() for _ in places] if local else [6222] * len(places)
+        client_ports = [free_port() for _ in places] if local else [4222] * len(places)
         passwords = data_dir / "passwords.json"
         self.nodes: list[NatsServer] = []
-        for index, cluster_port in enumerate(cluster_ports):
-            routes = ", ".join(f'"nats-route://127.0.0.1:{p}"' for p in cluster_ports if p != cluster_port)
+        for index, ((host, on), cluster_port) in enumerate(zip(places, cluster_ports, strict=True)):
+            routes = ", ".join(
+                f'"nats-route://{h}:{p}"'
+                for (h, _), p in zip(places, cluster_ports, strict=True)
+                if (h, p) != (host, cluster_port)
+            )
             name = f"n{index + 1}"
-            block = CLUSTER_TEMPLATE.format(name=name, cluster_port=cluster_port, routes=routes)
+            block = CLUSTER_TEMPLATE.format(name=name, host=host, cluster_port=cluster_port, routes=routes)
             log_file = log_dir / f"nats-{name}.log" if log_dir else None
-            self.nodes.append(NatsServer(data_dir / name, log_file=log_file, passwords_file=passwords, cluster=block))
+            self.nodes.append(
+                NatsServer(
+                    data_dir / name,
+                    client_ports[index],
+                    log_file,
+                    passwords_file=passwords,
+                    cluster=block,
+                    host=host,
+                    on=on,
+                )
+            )
 
     @property
     def url(self) -> str:

@@ -13,9 +13,20 @@ class ServerProcess:
     """Subclasses say how to start (`command`); the port and data folder stay across restarts, so a test
     can take the server away from a running service and give it back."""
 
-    def __init__(self, data_dir: Path, port: int, log_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int,
+        log_file: Path | None = None,
+        *,
+        host: str = "127.0.0.1",
+        on: list[str] | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.port = port
+        # Where it listens, and what runs it there (`ip netns exec <host>` for a netns.Hosts host; none here).
+        self.host = host
+        self._on = on or []
         self._log_file = log_file
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -31,9 +42,9 @@ class ServerProcess:
         output = open(self._log_file, "ab") if self._log_file else subprocess.DEVNULL  # noqa: SIM115
         # Its own session, as the services': stopped by its owner, never by a terminal's Ctrl-C.
         self._process = subprocess.Popen(
-            self.command(), stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+            [*self._on, *self.command()], stdout=output, stderr=subprocess.STDOUT, start_new_session=True
         )
-        wait_for_port(self.port)
+        wait_for_port(self.port, self.host)
 
     def stop(self) -> None:
         if self._process is None:
