@@ -49,6 +49,7 @@ from inbox.message.v1 import message_pb2
 from inbox.routing.v1 import events_pb2 as routing_events
 from inbox.routing.v1 import routing_service_pb2, routing_service_pb2_grpc
 from inbox_channel_api.adapter import api_message_id
+from inbox_devstack.suite import LocalSuite
 from inbox_events import EventBus, Outgoing
 from inbox_runtime.grpc_client import authenticated_channel
 from inbox_runtime.logging import configure
@@ -297,6 +298,24 @@ class Measured:
     drained_in: float
 
 
+async def add_agents(suite: LocalSuite) -> None:
+    """AGENTS available agents, each with room for every conversation the bench opens (nothing waits)."""
+    async with authenticated_channel(f"127.0.0.1:{suite.ports.routing_grpc}", suite.api_key) as channel:
+        routing = routing_service_pb2_grpc.RoutingServiceStub(channel)
+        for i in range(AGENTS):
+            capacity = routing_service_pb2.ChannelCapacity(channel=message_pb2.CHANNEL_API, capacity=100)
+            await routing.UpsertAgent(
+                routing_service_pb2.UpsertAgentRequest(
+                    agent_id=f"agent-{i}", display_name=f"Agent {i}", capacities=[capacity]
+                )
+            )
+            await routing.SetPresence(
+                routing_service_pb2.SetPresenceRequest(
+                    agent_id=f"agent-{i}", presence=routing_service_pb2.PRESENCE_AVAILABLE
+                )
+            )
+
+
 def target_verdicts(m: Measured) -> list[tuple[bool, str]]:
     """The pipeline issue's targets, each with whether this run met it (figures, never a test)."""
     p50, p99 = m.routed_at_100
@@ -332,21 +351,7 @@ async def main(sustained: int, backlog: int) -> None:
         await asyncio.to_thread(suite.start)
         stack = contextlib.AsyncExitStack()
         try:
-            async with authenticated_channel(f"127.0.0.1:{suite.ports.routing_grpc}", suite.api_key) as channel:
-                routing = routing_service_pb2_grpc.RoutingServiceStub(channel)
-                for i in range(AGENTS):
-                    # Room for every conversation the bench opens, so nothing waits in a queue.
-                    capacity = routing_service_pb2.ChannelCapacity(channel=message_pb2.CHANNEL_API, capacity=100)
-                    await routing.UpsertAgent(
-                        routing_service_pb2.UpsertAgentRequest(
-                            agent_id=f"agent-{i}", display_name=f"Agent {i}", capacities=[capacity]
-                        )
-                    )
-                    await routing.SetPresence(
-                        routing_service_pb2.SetPresenceRequest(
-                            agent_id=f"agent-{i}", presence=routing_service_pb2.PRESENCE_AVAILABLE
-                        )
-                    )
+            await add_agents(suite)
             await asyncio.to_thread(suite.set_web_login, "lead", "lead", PASSWORD, supervisor=True)
             supervisor = await log_in(f"http://127.0.0.1:{suite.ports.web_http}", "lead")
             stack.push_async_callback(supervisor.aclose)

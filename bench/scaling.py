@@ -21,35 +21,15 @@ from pathlib import Path
 
 import aiohttp
 import nats
-from inbox.message.v1 import message_pb2
-from inbox.routing.v1 import routing_service_pb2, routing_service_pb2_grpc
 from inbox_devstack.nats_server import NatsCluster
 from inbox_devstack.ports import free_port
-from inbox_devstack.suite import SERVICES, LocalSuite
-from inbox_runtime.grpc_client import authenticated_channel
+from inbox_devstack.suite import SERVICES
 from inbox_runtime.logging import configure
 from inbox_web_live import bench_suite
-from pipeline import AGENTS, SETTLE_SECONDS, Taps, Webhook, all_routed, cpu_seconds, flat_out, offered, tap, until
+from pipeline import SETTLE_SECONDS, Taps, Webhook, add_agents, all_routed, cpu_seconds, flat_out, offered, tap, until
 
 SCALED = ("threading", "routing")
 PORT_SETTINGS = {"threading": "THREADING_GRPC_PORT", "routing": "ROUTING_GRPC_PORT"}
-
-
-async def add_agents(suite: LocalSuite) -> None:
-    async with authenticated_channel(f"127.0.0.1:{suite.ports.routing_grpc}", suite.api_key) as channel:
-        routing = routing_service_pb2_grpc.RoutingServiceStub(channel)
-        for i in range(AGENTS):
-            capacity = routing_service_pb2.ChannelCapacity(channel=message_pb2.CHANNEL_API, capacity=100)
-            await routing.UpsertAgent(
-                routing_service_pb2.UpsertAgentRequest(
-                    agent_id=f"agent-{i}", display_name=f"Agent {i}", capacities=[capacity]
-                )
-            )
-            await routing.SetPresence(
-                routing_service_pb2.SetPresenceRequest(
-                    agent_id=f"agent-{i}", presence=routing_service_pb2.PRESENCE_AVAILABLE
-                )
-            )
 
 
 async def measure(replicas: int, messages: int) -> tuple[float, dict[str, float]]:

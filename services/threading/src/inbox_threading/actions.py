@@ -137,6 +137,14 @@ def _page_size(requested: int, default: int) -> int:
     return min(requested or default, MAX_PAGE_SIZE)
 
 
+async def open_conversation_of(store: ConversationStore, customer: CustomerRecord) -> Conversation | None:
+    """The customer's active conversation unless it is resolved: where a message we send first joins."""
+    if not customer.active_conversation_id:
+        return None
+    active = await store.get_conversation(customer.active_conversation_id)
+    return None if active is None or active.status == ConversationStatus.RESOLVED else active
+
+
 class SurveyAnswer(Enum):
     """What an inbound item is to the satisfaction survey."""
 
@@ -571,13 +579,7 @@ class ThreadingActions:
             customer = await self._store.customer_by_contact(message.recipient) or CustomerRecord(
                 new_id(), "", now, 0, ""
             )
-            active = (
-                await self._store.get_conversation(customer.active_conversation_id)
-                if customer.active_conversation_id
-                else None
-            )
-            if active is not None and active.status == ConversationStatus.RESOLVED:
-                active = None
+            active = await open_conversation_of(self._store, customer)
             change, conversation_id, opened = plan_proactive(message, customer=customer, active=active, now_us=now)
             [committed] = await self._store.commit([change])
             if not committed.applied:

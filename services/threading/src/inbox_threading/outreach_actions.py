@@ -18,12 +18,12 @@ from inbox_runtime.optimistic import until_applied
 from inbox_runtime.timestamps import now_us, to_timestamp
 from nats.js.kv import KeyValue
 
+from inbox_threading.actions import open_conversation_of
 from inbox_threading.changes import ConversationQuery, CustomerRecord
 from inbox_threading.domain import (
     SYSTEM_AGENT,
     ContactPoint,
     Conversation,
-    ConversationStatus,
     FailedPrecondition,
     InvalidInput,
     NotFound,
@@ -36,6 +36,7 @@ from inbox_threading.outreach import (
     Held,
     OutreachKind,
     OutreachPolicy,
+    SentOutreach,
     cooling_down,
     held_back,
     nudge_channel,
@@ -134,15 +135,23 @@ class OutreachActions:
         customer = await self._store.customer_by_contact(recipient)
         if customer is None:
             return None, ""  # someone we never heard from: nothing holds it back
-        return await self._held(customer, kind, policy), customer.customer_id
-
-    async def _held(self, customer: CustomerRecord, kind: OutreachKind, policy: OutreachPolicy) -> Held | None:
         now = self._now()
-        pressure = policy.contact_pressure
-        sent = await self._store.outreach_sent(customer.customer_id, now - pressure.window_hours * HOUR_US)
-        held = held_back(
-            kind, await self._recent(customer.customer_id), sent, pressure, low_score=self._low_score, now_us=now
-        )
+        since = now - policy.contact_pressure.window_hours * HOUR_US
+        sent = await self._store.outreach_sent(customer.customer_id, since)
+        held = self._held(customer, kind, policy, await self._recent(customer.customer_id), sent, now)
+        return held, customer.customer_id
+
+    def _held(
+        self,
+        customer: CustomerRecord,
+        kind: OutreachKind,
+        policy: OutreachPolicy,
+        conversations: list[Conversation],
+        sent: list[SentOutreach],
+        now: int,
+    ) -> Held | None:
+        """The contact-pressure verdict on what was read (`held_back`), logged when it holds."""
+        held = held_back(kind, conversations, sent, policy.contact_pressure, low_score=self._low_score, now_us=now)
         if held is not None:
             log.info("outreach_held", customer_id=customer.customer_id, rule=held.rule, kind=kind.name.lower())
         return held
@@ -199,14 +208,16 @@ class OutreachActions:
         policy: OutreachPolicy,
     ) -> StoredMessage:
         rule = next(r for r in policy.nudges if r.rule_id == rule_id)
-        held = await self._held(customer, OutreachKind.NUDGE, policy)
+        now = self._now()
+        # One read of what the customer got, as far back as the window and the rule's cooldown both look.
+        hours = max(policy.contact_pressure.window_hours, rule.cooldown_hours)
+        sent = await self._store.outreach_sent(customer.customer_id, now - hours * HOUR_US)
+        recent = await self._recent(customer.customer_id)
+        held = self._held(customer, OutreachKind.NUDGE, policy, recent, sent, now)
         if held is not None:
             raise FailedPrecondition(f"{held.rule}: {held.reason}")
-        now = self._now()
-        recent_nudges = await self._store.outreach_sent(customer.customer_id, now - rule.cooldown_hours * HOUR_US)
-        if cooling_down(rule, recent_nudges, now):
+        if cooling_down(rule, sent, now):
             raise FailedPrecondition(f"cooldown: the customer got this nudge in the last {rule.cooldown_hours} hours")
-        recent = await self._recent(customer.customer_id)
         routes = {channel: await self._route(customer, channel) for channel in rule.channels}
         preferred = recent[0].channel if recent else ""
         channel = nudge_channel(rule, preferred, {c: r is not None for c, r in routes.items()})
@@ -228,13 +239,7 @@ class OutreachActions:
             current = await self._store.customer(customer.customer_id)
             if current is None:
                 raise NotFound("no such customer")
-            active = (
-                await self._store.get_conversation(current.active_conversation_id)
-                if current.active_conversation_id
-                else None
-            )
-            if active is not None and active.status == ConversationStatus.RESOLVED:
-                active = None
+            active = await open_conversation_of(self._store, current)
             plan = plan_nudge(
                 customer=current,
                 active=active,
