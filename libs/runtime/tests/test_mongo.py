@@ -1,10 +1,13 @@
-"""The MongoDB setting: checked at start, without connecting."""
+"""The MongoDB setting, checked at start without connecting; and the stores' start on a real server."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from inbox_runtime.config import ConfigError
-from inbox_runtime.mongo import MongoTarget, mongo_target, with_database
+from inbox_runtime.mongo import Document, MongoStore, MongoTarget, mongo_target, with_database
+from pymongo.asynchronous.database import AsyncDatabase
 
 
 def test_a_uri_names_the_database_or_the_default_one() -> None:
@@ -25,3 +28,32 @@ def test_another_database_on_the_same_server_keeps_the_options() -> None:
         "mongodb://a:1,b:2/t1?replicaSet=rs0&w=majority"
     )
     assert with_database("mongodb://a:1", "t2") == "mongodb://a:1/t2"
+
+
+class Upgraded(MongoStore):
+    """A store whose one upgrade lets every replica in before any finishes: they all run it, then all mark it."""
+
+    SERVICE = "test"
+    arrived: asyncio.Barrier
+
+    async def _count_run(database: AsyncDatabase[Document]) -> None:
+        await Upgraded.arrived.wait()
+        await database["test_runs"].insert_one({})
+
+    UPGRADES = (("count-runs", _count_run),)
+
+
+async def test_replicas_starting_together_all_open_and_the_upgrade_is_marked_done_once(mongo: MongoTarget) -> None:
+    Upgraded.arrived = asyncio.Barrier(3)
+    stores = await asyncio.gather(*(Upgraded.open(mongo) for _ in range(3)))
+    try:
+        marks = await stores[0]._db["test_upgrades"].find({}).to_list()
+        assert [mark["_id"] for mark in marks] == ["count-runs"]
+        # Safe to run again, as the upgrade's contract says: each replica ran it.
+        assert await stores[0]._db["test_runs"].count_documents({}) == 3
+        later = await Upgraded.open(mongo)  # a replica started afterwards finds it done
+        await later.close()
+        assert await stores[0]._db["test_runs"].count_documents({}) == 3
+    finally:
+        for store in stores:
+            await store.close()

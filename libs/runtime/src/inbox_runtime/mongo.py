@@ -178,7 +178,8 @@ class MongoStore:
             if name in done:
                 continue
             await upgrade(self._db)
-            await done_in.update_one({"_id": name}, {"$set": {"done": True}}, upsert=True)
+            # Replicas starting together each run it; the first to finish marks it, the others find it marked.
+            await self._create(done_in.name, name, {"done": True})
             log.info("store_upgraded", service=self.SERVICE, upgrade=name)
 
     async def close(self) -> None:
