@@ -120,3 +120,45 @@ def test_every_rpc_of_every_service_declares_a_known_scope() -> None:
     ]
     assert undeclared == []
     assert required_scope("/inbox.nothing.v1.NoService/Nothing") == ""
+
+
+class Named(pb_grpc.TranslationServiceServicer):
+    """Answers with the name of the replica that took the call."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    async def ListProviders(self, request: pb.ListProvidersRequest, context: Any) -> pb.ListProvidersResponse:
+        return pb.ListProvidersResponse(providers=[pb.Provider(name=self.name)])
+
+
+def replica(name: str) -> Any:
+    registration = ServiceRegistration(
+        pb.DESCRIPTOR.services_by_name["TranslationService"].full_name,
+        Named(name),
+        pb_grpc.add_TranslationServiceServicer_to_server,
+    )
+    return grpc_server(host="127.0.0.1", port=0, keys=StaticKeys.of(READER), services=[registration])
+
+
+async def test_calls_spread_over_a_services_replicas_and_skip_one_that_is_gone() -> None:
+    async with replica("a") as a, replica("b") as b:
+        target = f"ipv4:127.0.0.1:{a.port},127.0.0.1:{b.port}"
+        async with authenticated_channel(target, READER.text) as channel:
+            stub = pb_grpc.TranslationServiceStub(channel)
+
+            async def who() -> str:
+                return (await stub.ListProviders(pb.ListProvidersRequest())).providers[0].name
+
+            assert {await who() for _ in range(10)} == {"a", "b"}
+            await a.server.stop(None)  # gone, as a killed replica is
+            # Once the channel has seen a go, every call reaches b; none waits for a to come back.
+            answers: list[str] = []
+            for _ in range(100):
+                try:
+                    answers.append(await who())
+                except grpc.aio.AioRpcError as error:  # a call that raced a's going
+                    assert error.code() == grpc.StatusCode.UNAVAILABLE
+                if answers[-10:] == ["b"] * 10:
+                    break
+            assert answers[-10:] == ["b"] * 10

@@ -6,8 +6,19 @@ import asyncio
 
 import pytest
 from inbox_runtime.config import ConfigError
-from inbox_runtime.mongo import Document, MongoStore, MongoTarget, mongo_target, with_database
+from inbox_runtime.mongo import (
+    Document,
+    MongoStore,
+    MongoTarget,
+    close_database,
+    connect_database,
+    mongo_target,
+    prepare_database,
+    with_database,
+)
+from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import AutoReconnect
 
 
 def test_a_uri_names_the_database_or_the_default_one() -> None:
@@ -57,3 +68,23 @@ async def test_replicas_starting_together_all_open_and_the_upgrade_is_marked_don
     finally:
         for store in stores:
             await store.close()
+
+
+async def test_a_connection_lost_while_preparing_the_store_is_retried(mongo: MongoTarget) -> None:
+    """As when the server fails over, or FerretDB drops one of two replicas creating the same indexes."""
+    tries = 0
+
+    async def upgrade() -> None:
+        nonlocal tries
+        tries += 1
+        if tries == 1:
+            raise AutoReconnect("10.0.0.3:27017: connection closed")
+
+    database = connect_database(mongo)
+    try:
+        indexes = {"test_items": [IndexModel([("key", ASCENDING)], name="key_1", unique=True)]}
+        await prepare_database(database, indexes, service="test", retry_seconds=0, upgrade=upgrade)
+        assert tries == 2
+        assert "key_1" in {index["name"] async for index in await database["test_items"].list_indexes()}
+    finally:
+        await close_database(database)

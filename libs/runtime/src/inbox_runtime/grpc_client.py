@@ -65,8 +65,15 @@ class _UnaryStreamKey(grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[mi
         return await continuation(_with_key(client_call_details, self._api_key), request)
 
 
+# Calls spread over every address the target names, and skip one that stopped answering: a service's
+# replicas behind one DNS name (a Kubernetes headless Service, a compose network alias) or listed as
+# `ipv4:10.0.0.4:50051,10.0.0.5:50051`. The default (pick_first) would send everything to one replica and,
+# when it dies, fail calls until the reconnection finds another.
+CHANNEL_OPTIONS = (("grpc.lb_policy_name", "round_robin"),)
+
+
 def authenticated_channel(target: str, api_key: str) -> grpc.aio.Channel:
     """An insecure channel (TLS is terminated by the deployment's mesh) that authenticates every call."""
     # grpc-stubs types interceptors as a partial stub that must be cast.
     interceptors: list[Any] = [_UnaryUnaryKey(api_key), _UnaryStreamKey(api_key)]
-    return grpc.aio.insecure_channel(target, interceptors=interceptors)
+    return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS, interceptors=interceptors)

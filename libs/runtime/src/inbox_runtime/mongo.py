@@ -17,7 +17,7 @@ import structlog
 from bson.errors import BSONError
 from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import ConfigurationError, InvalidURI, PyMongoError, WriteError
+from pymongo.errors import ConfigurationError, ConnectionFailure, InvalidURI, PyMongoError, WriteError
 from pymongo.uri_parser import parse_uri
 
 from inbox_runtime.config import ConfigError
@@ -87,11 +87,29 @@ async def wait_for_server(database: AsyncDatabase[Document], *, service: str, re
     log.info("store_connected", service=service, store="mongodb", database=database.name)
 
 
-async def open_database(target: MongoTarget, *, service: str, retry_seconds: float = 2.0) -> AsyncDatabase[Document]:
-    """A client for `target`, once the server answers."""
-    database = connect_database(target)
-    await wait_for_server(database, service=service, retry_seconds=retry_seconds)
-    return database
+async def prepare_database(
+    database: AsyncDatabase[Document],
+    indexes: Mapping[str, Sequence[IndexModel]],
+    *,
+    service: str,
+    retry_seconds: float = 2.0,
+    upgrade: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Return once the server answers, the indexes exist and `upgrade` ran; until then retry, saying so in
+    the log. A connection lost on the way (a failover, a store restarting, or FerretDB dropping one of two
+    replicas creating the same indexes at once) is retried like a server not there yet."""
+    attempt = 0
+    while True:
+        await wait_for_server(database, service=service, retry_seconds=retry_seconds)
+        try:
+            await ensure_indexes(database, indexes)
+            if upgrade is not None:
+                await upgrade()
+            return
+        except ConnectionFailure as exc:
+            attempt += 1
+            log.warning("store_setup_retried", service=service, store="mongodb", attempt=attempt, error=str(exc)[:200])
+            await asyncio.sleep(retry_seconds)
 
 
 async def ensure_indexes(database: AsyncDatabase[Document], indexes: Mapping[str, Sequence[IndexModel]]) -> None:
@@ -167,9 +185,9 @@ class MongoStore:
     async def wait_ready(self, retry_seconds: float = 2.0) -> None:
         """Return once the server answers and the indexes exist; until then retry, saying so in the log
         (a service stays NOT_SERVING meanwhile)."""
-        await wait_for_server(self._db, service=self.SERVICE, retry_seconds=retry_seconds)
-        await ensure_indexes(self._db, self.INDEXES)
-        await self._upgrade()
+        await prepare_database(
+            self._db, self.INDEXES, service=self.SERVICE, retry_seconds=retry_seconds, upgrade=self._upgrade
+        )
 
     async def _upgrade(self) -> None:
         done_in = self._db[f"{self.SERVICE}_upgrades"]

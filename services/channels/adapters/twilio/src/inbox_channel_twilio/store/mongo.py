@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from inbox_runtime.mongo import MongoStore, MongoTarget, ensure_indexes, open_database
+from inbox_runtime.mongo import MongoStore, MongoTarget, connect_database, prepare_database
 from pymongo import ASCENDING, IndexModel
 
 from inbox_channel_twilio.store import ProviderItem
@@ -19,9 +19,11 @@ class MongoTwilioRecords(MongoStore):
 
     @classmethod
     async def open_named(cls, target: MongoTarget, name: str) -> MongoTwilioRecords:
-        database = await open_database(target, service=f"channels-{name}")
-        await ensure_indexes(
-            database, {f"{name}_provider_items": [IndexModel([("provider_sid", ASCENDING)], unique=True)]}
+        database = connect_database(target)
+        await prepare_database(
+            database,
+            {f"{name}_provider_items": [IndexModel([("provider_sid", ASCENDING)], unique=True)]},
+            service=f"channels-{name}",
         )
         records = cls(database)
         records._collections(name)
