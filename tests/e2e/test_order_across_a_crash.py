@@ -37,7 +37,7 @@ async def hold_one_inbound_then_die(suite: LocalSuite) -> None:
     try:
         held = await nc.jetstream().pull_subscribe_bind(durable=ON_INBOUND.durable, stream=ON_INBOUND.stream_name())
         fetched = await held.fetch(1, timeout=10)
-        assert [m.subject for m in fetched] == ["inbound.sms"]
+        assert [m.subject.rsplit(".", 1)[0] for m in fetched] == ["inbound.sms"]
     finally:
         await nc.close()  # no ack, no nak: the server hands it out again after ack_wait
 

@@ -8,12 +8,14 @@ from collections.abc import AsyncIterator
 
 import nats
 import pytest
+from inbox.channels.v1 import events_pb2 as channel_events
 from inbox.conversations.v1 import conversation_pb2
 from inbox.conversations.v1 import events_pb2 as conv
 from inbox.events.v1 import envelope_pb2
+from inbox.message.v1 import message_pb2
 from inbox_devstack.nats_server import NatsServer
 from inbox_devstack.waiting import eventually
-from inbox_events import ConsumerSpec, Event, EventBus, Outgoing, PermanentError, Postponed
+from inbox_events import ConsumerSpec, Event, EventBus, Outgoing, PermanentError, Postponed, SubjectMoved, subject_for
 from inbox_events.streams import stream_for_subject
 from prometheus_client import REGISTRY
 
@@ -302,3 +304,37 @@ async def test_a_pull_subscription_that_stopped_receiving_is_noticed_and_made_ag
         await bus.publish(opened("after"), event_id="after")
         await recorder.until(lambda: len(recorder.events) == 2, timeout=30)
     assert [e.payload.conversation_id for e in recorder.events] == ["before", "after"]
+
+
+def inbound_from(phone: str, message_id: str) -> Outgoing:
+    item = channel_events.InboundMessage(
+        message_id=message_id,
+        channel_name="sms",
+        sender=message_pb2.ContactPoint(kind=message_pb2.CONTACT_POINT_KIND_PHONE, value=phone),
+        text="hello",
+    )
+    return Outgoing(item, f"inbound:{message_id}")
+
+
+async def test_a_publish_expecting_the_subjects_last_event_is_refused_once_another_came_first(bus: EventBus) -> None:
+    first, second, third = (inbound_from("+14155550101", m) for m in ("m1", "m2", "m3"))
+    subject = subject_for(first.event)
+    assert subject.startswith("inbound.sms.") and "+1415" not in subject  # the sender, as a digest
+    assert await bus.last_on_subject(subject) is None
+
+    await bus.publish_all([dataclasses.replace(first, expected_last_subject_sequence=0)])
+    last = await bus.last_on_subject(subject)
+    assert last is not None and last.envelope.event_id == "inbound:m1"
+    # Two writers read m1 as the last; the first stores m2, the second is told to read again.
+    await bus.publish_all([dataclasses.replace(second, expected_last_subject_sequence=last.sequence)])
+    with pytest.raises(SubjectMoved):
+        await bus.publish_all([dataclasses.replace(third, expected_last_subject_sequence=last.sequence)])
+    moved = await bus.last_on_subject(subject)
+    assert moved is not None and moved.envelope.event_id == "inbound:m2"
+    await bus.publish_all([dataclasses.replace(third, expected_last_subject_sequence=moved.sequence)])
+    # Another sender's subject is its own.
+    other = inbound_from("+14155550102", "n1")
+    assert subject_for(other.event) != subject
+    await bus.publish_all([dataclasses.replace(other, expected_last_subject_sequence=0)])
+    latest = await bus.last_on_subject(subject)
+    assert latest is not None and latest.envelope.event_id == "inbound:m3"

@@ -1,5 +1,5 @@
 """The bus on a three-node JetStream cluster of real nats-servers, on this machine's loopback and on three
-hosts (network namespaces): streams replicated as the setting says, upgraded in place from R1, and a burst
+hosts (network namespaces): streams and buckets replicated as the setting says, upgraded in place from R1, and a burst
 of publishes that meets the death of its stream's leader ends with every event stored once."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import nats.errors
 import nats.js.errors
 import pytest
 from inbox.channels.v1 import events_pb2 as channel_events
+from inbox.message.v1 import message_pb2
 from inbox_devstack import netns
 from inbox_devstack.nats_server import NatsCluster
 from inbox_devstack.waiting import eventually
@@ -49,7 +50,12 @@ async def streams_ready(bus: EventBus) -> bool:
 
 
 def inbound(n: int) -> Outgoing:
-    event = channel_events.InboundMessage(message_id=f"m{n}", channel_name="api", text=f"message {n}")
+    event = channel_events.InboundMessage(
+        message_id=f"m{n}",
+        channel_name="api",
+        sender=message_pb2.ContactPoint(kind=message_pb2.CONTACT_POINT_KIND_EXTERNAL_USER, value=f"customer-{n % 7}"),
+        text=f"message {n}",
+    )
     return Outgoing(event, f"inbound:m{n}")
 
 
@@ -58,6 +64,7 @@ async def test_streams_follow_the_replicas_setting_and_survive_their_leaders_dea
     # Made on one copy first, as a single-server deployment left them; then the setting says three.
     async with EventBus.connect(cluster.url, service="test", replicas=1) as single:
         await eventually(lambda: streams_ready(single), timeout=30, what="the streams on the cluster")
+        await single.api_keys()  # the keys' bucket, as a tool run against the single server made it
     async with EventBus.connect(cluster.url, service="test", replicas=3) as bus:
         await eventually(lambda: streams_ready(bus), timeout=30, what="the streams made R3")
         await bus.ensure_streams()  # again, as every replica of every service does at start: nothing changes
@@ -66,6 +73,9 @@ async def test_streams_follow_the_replicas_setting_and_survive_their_leaders_dea
         try:
             info = await js.stream_info("INBOUND")
             assert info.config.num_replicas == 3
+            # Buckets follow the setting as streams do: the keys must outlive any one node.
+            await bus.api_keys()
+            assert (await js.stream_info("KV_INBOX_API_KEYS")).config.num_replicas == 3
 
             async def followers() -> list[str]:
                 """The stream's two other copies, once they caught up with the leader."""

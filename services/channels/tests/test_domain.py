@@ -1,5 +1,7 @@
 from inbox.channels.v1 import events_pb2 as ev
-from inbox_channels.domain import SenderChains, status_advances
+from inbox_channels.domain import Link, link_after, status_advances
+from inbox_events import StoredEvent
+from inbox_events.codec import encode
 
 
 def test_status_only_moves_forward() -> None:
@@ -15,26 +17,15 @@ def test_failure_is_recorded_once_and_is_final() -> None:
     assert not status_advances(ev.DELIVERY_STATUS_FAILED, ev.DELIVERY_STATUS_DELIVERED)
 
 
-def test_each_item_names_its_senders_previous_one() -> None:
-    chains = SenderChains(capacity=2)
-    assert chains.link("2:+1415", "m1") == ""
-    assert chains.link("3:visitor", "c1") == ""
-    assert chains.link("2:+1415", "m2") == "m1"
-    assert chains.link("2:+1415", "m2") == ""  # a provider's retry of the latest names nobody
-    assert chains.link("2:+1415", "m3") == "m2"
-    chains.link("1:a@example.org", "e1")  # a third sender: the one heard from longest ago is forgotten
-    assert chains.link("3:visitor", "c2") == ""
+def stored(sequence: int, message_id: str) -> StoredEvent:
+    item = ev.InboundMessage(message_id=message_id, channel_name="sms", text="hello")
+    return StoredEvent(sequence, encode(item, event_id=f"inbound:{message_id}"))
 
 
-def test_an_item_never_published_is_unlinked_unless_another_followed_it() -> None:
-    chains = SenderChains()
-    chains.link("2:+1415", "m1")
-    assert chains.link("2:+1415", "m2") == "m1"
-    chains.unlink("2:+1415", "m2", "m1")  # the broker refused m2: m3 follows m1
-    assert chains.link("2:+1415", "m3") == "m1"
-    chains.link("2:+1415", "m4")
-    chains.unlink("2:+1415", "m3", "m1")  # m4 followed m3 already: its link stays
-    assert chains.link("2:+1415", "m5") == "m4"
-    assert chains.link("3:new", "x1") == ""
-    chains.unlink("3:new", "x1", "")
-    assert chains.link("3:new", "x2") == ""
+def test_each_item_names_the_last_one_stored_on_its_senders_subject() -> None:
+    assert link_after(None, "inbound:m1") == Link("", 0)
+    assert link_after(stored(7, "m1"), "inbound:m2") == Link("m1", 7)
+
+
+def test_a_providers_retry_of_the_last_item_is_known_as_stored() -> None:
+    assert link_after(stored(9, "m2"), "inbound:m2") == Link("", 9, already_stored=True)

@@ -19,7 +19,7 @@ async def stored_events(
     nats_url: str, subject: str, event_type: type[M], *, at_least: int = 0, timeout: float = 10.0
 ) -> list[M]:
     """Every event stored on `subject` (wildcards allowed), oldest first; waits until `at_least` are there."""
-    nc = await nats.connect(nats_url)
+    nc = await nats.connect(servers=nats_url.split(","))  # one server, or a cluster's nodes
     try:
         js = nc.jetstream()
         deadline = asyncio.get_running_loop().time() + timeout

@@ -22,8 +22,6 @@ from inbox.access.v1 import access_pb2
 from inbox_runtime.callers import SCOPES, IssuedKey, KeyRecord, issue_key, parse_key, validate_scopes
 from inbox_runtime.errors import NotFound
 from inbox_runtime.timestamps import from_timestamp, now_us, to_timestamp
-from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig, StorageType
 from nats.js.kv import KeyValue
 
 from inbox_events.streams import API_KEYS_BUCKET
@@ -87,17 +85,6 @@ class ApiKeyStore:
         self._kv = kv
         self._clock = clock
         self._cache: dict[str, tuple[float, KeyRecord | None]] = {}
-
-    @classmethod
-    async def open(cls, js: JetStreamContext, replicas: int = 1) -> ApiKeyStore:
-        """Bind the bucket, creating it when it is not there yet (safe from every replica at every start)."""
-        try:
-            kv = await js.key_value(BUCKET)
-        except (nats.js.errors.BucketNotFoundError, nats.js.errors.NotFoundError):
-            kv = await js.create_key_value(
-                KeyValueConfig(bucket=BUCKET, history=5, storage=StorageType.FILE, replicas=replicas)
-            )
-        return cls(kv)
 
     async def _read(self, key_id: str) -> KeyRecord | None:
         try:
@@ -215,8 +202,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _main(argv: Sequence[str]) -> int:
-    import os
-
+    from inbox_runtime.config import CommonSettings
     from inbox_runtime.logging import configure
 
     from inbox_events.bus import EventBus
@@ -230,7 +216,8 @@ async def _main(argv: Sequence[str]) -> int:
         for scope, what in SCOPES.items():
             print(f"{scope:22} {what}")
         return 0
-    async with EventBus.connect(os.environ.get("NATS_URL", "nats://127.0.0.1:4222"), service="api-keys-cli") as bus:
+    common = CommonSettings.from_env()  # NATS_URL, and NATS_STREAM_REPLICAS should it create the bucket
+    async with EventBus.connect(common.nats_url, service="api-keys-cli", replicas=common.stream_replicas) as bus:
         store = await bus.api_keys()
         if args.command == "create":
             issued = await store.create(args.name, args.scope, created_by="cli")
@@ -256,11 +243,12 @@ async def _main(argv: Sequence[str]) -> int:
 
 
 def main() -> None:
+    from inbox_runtime.config import ConfigError
     from inbox_runtime.errors import InvalidInput
 
     try:
         raise SystemExit(asyncio.run(_main(sys.argv[1:])))
-    except (InvalidInput, NotFound) as exc:
+    except (InvalidInput, NotFound, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
 

@@ -47,7 +47,7 @@ from nats.js.kv import KeyValue
 from inbox_events.codec import DEFAULT_TENANT, MalformedEvent, decode, encode
 from inbox_events.feed import Feed, FeedCursor, follow, start_positions
 from inbox_events.permissions import inbox_prefix
-from inbox_events.streams import STREAMS, StreamSpec, stream_for_subject
+from inbox_events.streams import API_KEYS_BUCKET, API_KEYS_HISTORY, STREAMS, StreamSpec, stream_for_subject
 from inbox_events.subjects import subject_for, subject_matches
 
 if TYPE_CHECKING:
@@ -93,6 +93,11 @@ class NotStored(Exception):
     """A publish the broker did not confirm: unreachable, or no answer within the timeout."""
 
 
+class SubjectMoved(Exception):
+    """An event with `expected_last_subject_sequence` was refused: another one was stored on its subject
+    since that sequence was read. Read the subject again and decide anew."""
+
+
 class PermanentError(Exception):
     """Raised by a handler for an event that can never be handled: dead-lettered at once, not retried."""
 
@@ -127,6 +132,17 @@ class Outgoing:
     event_id: str
     correlation_id: str = ""
     tenant_id: str = DEFAULT_TENANT
+    # Stored only if the last event on its subject is still this one (0: if there is none), else
+    # SubjectMoved: how a writer that read the subject's last event keeps others from slipping in between.
+    expected_last_subject_sequence: int | None = None
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event as its stream holds it."""
+
+    sequence: int
+    envelope: envelope_pb2.EventEnvelope
 
 
 @dataclass(frozen=True)
@@ -163,12 +179,42 @@ Handler = Callable[[Event[M]], Awaitable[None]]
 # A cluster elects a stream's new leader in a few seconds: a publish that met an election (no answer, or
 # "no responders") is tried again, under the same ids, until this deadline, then given up (NotStored).
 PUBLISH_DEADLINE_SECONDS = 12.0
-# How long applying the stream table waits for a cluster that is still electing its leaders.
+# How long setting up streams, buckets and consumers waits for a cluster that is still electing leaders.
 STREAM_SETUP_SECONDS = 60.0
 # How long one try waits for the broker's confirmations, and the pauses between tries (doubling).
 PUBLISH_WAIT_SECONDS = 4.0
 PUBLISH_FIRST_PAUSE_SECONDS = 0.25
 PUBLISH_MAX_PAUSE_SECONDS = 2.0
+
+
+# JetStream's "wrong last sequence" refusals of an expected-last-subject-sequence publish.
+WRONG_LAST_SEQUENCE_CODES = (10071, 10164)
+
+
+def _subject_moved(future: asyncio.Future[Any]) -> bool:
+    if not future.done() or future.cancelled():
+        return False
+    error = future.exception()
+    return isinstance(error, nats.js.errors.BadRequestError) and error.err_code in WRONG_LAST_SEQUENCE_CODES
+
+
+T = TypeVar("T")
+
+
+async def while_electing(action: Callable[[], Awaitable[T]], **what: str) -> T:
+    """Run a setup step (a stream, a bucket, a consumer); a cluster that is still electing leaders (every
+    replica of every service sets up as the cluster starts, or after a node died) answers it late or
+    "unavailable": asked again, for up to STREAM_SETUP_SECONDS."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + STREAM_SETUP_SECONDS
+    while True:
+        try:
+            return await action()
+        except (nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError) as exc:
+            if loop.time() > deadline:
+                raise
+            log.warning("jetstream_setup_retried", error=repr(exc), **what)
+            await asyncio.sleep(1.0)
 
 
 class EventBus:
@@ -224,17 +270,29 @@ class EventBus:
         from inbox_events.api_keys import ApiKeyStore
 
         if self._api_keys is None:
-            self._api_keys = await ApiKeyStore.open(self._js, self._replicas)
+            self._api_keys = ApiKeyStore(await self.key_value(API_KEYS_BUCKET, history=API_KEYS_HISTORY))
         return self._api_keys
 
     async def key_value(self, bucket: str, history: int = 1) -> KeyValue:
-        """A key-value bucket on the broker, created on first use (safe from every replica at every start)."""
-        try:
-            return await self._js.key_value(bucket)
-        except (nats.js.errors.BucketNotFoundError, nats.js.errors.NotFoundError):
-            return await self._js.create_key_value(
-                KeyValueConfig(bucket=bucket, history=history, storage=StorageType.FILE, replicas=self._replicas)
-            )
+        """A key-value bucket on the broker, created on first use, with this bus's replicas (a bucket made
+        with fewer, by a single-server deployment or a tool, gets them as a stream does); safe from every
+        replica at every start."""
+
+        async def open_or_create() -> KeyValue:
+            try:
+                kv = await self._js.key_value(bucket)
+            except (nats.js.errors.BucketNotFoundError, nats.js.errors.NotFoundError):
+                return await self._js.create_key_value(
+                    KeyValueConfig(bucket=bucket, history=history, storage=StorageType.FILE, replicas=self._replicas)
+                )
+            config = (await self._js.stream_info(f"KV_{bucket}")).config
+            if config.num_replicas != self._replicas:
+                config.num_replicas = self._replicas
+                await self._js.update_stream(config)
+                log.info("bucket_replicas_changed", bucket=bucket, replicas=self._replicas)
+            return kv
+
+        return await while_electing(open_or_create, bucket=bucket)
 
     @property
     def is_connected(self) -> bool:
@@ -255,26 +313,18 @@ class EventBus:
             await self._apply_stream(config)
 
     async def _apply_stream(self, config: StreamConfig) -> None:
-        """Create or update one stream. A cluster that is still electing its leaders (every replica of
-        every service applies the table as the cluster starts) answers late or "unavailable": asked
-        again, for up to STREAM_SETUP_SECONDS."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + STREAM_SETUP_SECONDS
-        while True:
+        """Create or update one stream."""
+
+        async def apply() -> None:
             try:
-                try:
-                    await self._js.stream_info(config.name or "")
-                except nats.js.errors.NotFoundError:
-                    with contextlib.suppress(nats.js.errors.BadRequestError):
-                        await self._js.add_stream(config)
-                        return
-                await self._js.update_stream(config)
-                return
-            except (nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError) as exc:
-                if loop.time() > deadline:
-                    raise
-                log.warning("stream_setup_retried", stream=config.name, error=repr(exc))
-                await asyncio.sleep(1.0)
+                await self._js.stream_info(config.name or "")
+            except nats.js.errors.NotFoundError:
+                with contextlib.suppress(nats.js.errors.BadRequestError):
+                    await self._js.add_stream(config)
+                    return
+            await self._js.update_stream(config)
+
+        await while_electing(apply, stream=config.name or "")
 
     def _message(self, item: Outgoing) -> tuple[str, bytes]:
         envelope = encode(
@@ -306,13 +356,25 @@ class EventBus:
                     # The event id is the only header: JetStream's de-duplication reads it; the type and the
                     # correlation id travel in the envelope (each header costs every reader a parse).
                     headers = {"Nats-Msg-Id": item.event_id}
-                    futures.append(await self._js.publish_async(subject, data, headers=headers))
+                    if item.expected_last_subject_sequence is None:
+                        futures.append(await self._js.publish_async(subject, data, headers=headers))
+                        continue
+                    headers["Nats-Expected-Last-Subject-Sequence"] = str(item.expected_last_subject_sequence)
+                    # A plain publish: nats-py's publish_async loses the server's refusal (its reply handler
+                    # raises the error instead of setting it on the future, which then only times out).
+                    confirmation = self._js.publish(subject, data, headers=headers, timeout=PUBLISH_WAIT_SECONDS)
+                    futures.append(asyncio.ensure_future(confirmation))
                 # One deadline for them all, without a task per event (wait_for makes one).
                 async with asyncio.timeout(max(0.1, min(PUBLISH_WAIT_SECONDS, deadline - loop.time()))):
                     for future in futures:
                         await future
                 return
             except (TimeoutError, nats.errors.Error) as exc:
+                for future in futures:
+                    if not future.done():
+                        future.cancel()  # its event goes again below, if it is to go at all
+                if any(_subject_moved(future) for future in futures):
+                    raise SubjectMoved(f"another event was stored on the subject first: {exc!r}") from exc
                 # A stream's leader can be elected anew (a cluster node went): what was not confirmed goes
                 # again under the same ids, which JetStream stores once whatever the first try did.
                 confirmed = {i for i, f in enumerate(futures) if f.done() and not f.cancelled() and not f.exception()}
@@ -322,6 +384,15 @@ class EventBus:
                 log.warning("publish_retried", unconfirmed=len(unconfirmed), error=repr(exc))
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, PUBLISH_MAX_PAUSE_SECONDS)
+
+    async def last_on_subject(self, subject: str) -> StoredEvent | None:
+        """The last event stored on `subject` (no wildcards), as its stream's leader holds it, never a
+        follower's copy that may lag; None when there is none."""
+        try:
+            raw = await self._js.get_last_msg(stream_for_subject(subject).name, subject)
+        except nats.js.errors.NotFoundError:
+            return None
+        return StoredEvent(raw.seq or 0, envelope_pb2.EventEnvelope.FromString(raw.data or b""))
 
     async def publish_live(self, items: Sequence[Outgoing]) -> None:
         """Live-only events, on core NATS (`live.<subject>`): not stored, not replayed, no consumer acks them.
@@ -549,16 +620,20 @@ class _Consumer(Generic[M]):
     async def subscribe(self) -> None:
         js = self._bus._js
         stream = self._spec.stream_name()
-        try:
-            info = await js.consumer_info(stream, self._spec.durable)
-        except nats.js.errors.NotFoundError:
-            with contextlib.suppress(nats.js.errors.BadRequestError):
-                await js.add_consumer(stream, config=self._config())
-        else:
+
+        async def create_or_update() -> None:
+            try:
+                info = await js.consumer_info(stream, self._spec.durable)
+            except nats.js.errors.NotFoundError:
+                with contextlib.suppress(nats.js.errors.BadRequestError):
+                    await js.add_consumer(stream, config=self._config())
+                return
             if info.config.ack_wait != self._spec.ack_wait_seconds or info.config.max_deliver != self._spec.max_deliver:
                 # A consumer made by an earlier release: creating it again with new settings updates it.
                 await js.add_consumer(stream, config=self._config())
                 log.info("consumer_updated", consumer=self._spec.durable, ack_wait_seconds=self._spec.ack_wait_seconds)
+
+        await while_electing(create_or_update, consumer=self._spec.durable)
         self._subscription = await js.pull_subscribe_bind(
             durable=self._spec.durable, stream=stream, pending_msgs_limit=self._spec.batch * 4
         )

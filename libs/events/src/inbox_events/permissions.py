@@ -38,6 +38,8 @@ class BusAccess:
     erases_events: bool = False
     # Key-value buckets of its own (read and written by it alone).
     buckets: tuple[str, ...] = ()
+    # Streams it reads single events from, by subject (the last on a subject), without a consumer.
+    reads_last_of: tuple[str, ...] = ()
 
 
 BUS_ACCESS: dict[str, BusAccess] = {
@@ -45,6 +47,8 @@ BUS_ACCESS: dict[str, BusAccess] = {
         publishes=("inbound.>", "delivery.>", "signal.channels.>"),
         reads=("OUTBOUND", "CONVERSATIONS"),
         listens=("signal.channels.>",),
+        # Each inbound item names its sender's previous one: the last on the sender's subject.
+        reads_last_of=("INBOUND",),
     ),
     "threading": BusAccess(
         publishes=("conv.>", "outbound.>", "live.conv.>"),
@@ -76,6 +80,7 @@ def permissions(service: str) -> dict[str, list[str]]:
     # The API keys: every service reads them (the gRPC bootstrap), one writes them.
     publish += [f"$JS.API.DIRECT.GET.{KEYS_STREAM}", f"$JS.API.DIRECT.GET.{KEYS_STREAM}.>"]
     publish.append(f"$JS.API.STREAM.MSG.GET.{KEYS_STREAM}")
+    publish += [f"$JS.API.STREAM.MSG.GET.{stream}" for stream in access.reads_last_of]
     streams = list(access.reads)
     if access.erases_events:
         every = [spec.name for spec in STREAMS]

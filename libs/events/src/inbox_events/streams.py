@@ -30,6 +30,8 @@ STREAMS: tuple[StreamSpec, ...] = (
 
 # The API keys (digests and scopes), a key-value bucket every service reads (see api_keys.py).
 API_KEYS_BUCKET = "INBOX_API_KEYS"
+# Revisions kept of each key (its creation, its revocation).
+API_KEYS_HISTORY = 5
 # Outbound webhooks (endpoints, their cursors and delivery logs, who delivers each): threading's alone.
 WEBHOOKS_BUCKET = "INBOX_WEBHOOKS"
 # Each tenant's outreach rules (contact pressure, nudges): threading's, one key per tenant.

@@ -1,19 +1,28 @@
 """Which subject each event type travels on: the registry, declared once.
 
-Channel-scoped events carry the channel as the last token (`inbound.sms`) so an adapter running
-alone consumes only its own channel.
+Channel-scoped events carry the channel as their second token (`outbound.sms`) so an adapter running
+alone consumes only its own channel. An inbound item also names its sender, as a digest (no contact
+point in a subject): `inbound.sms.<sender>`. The last item on that subject is the sender's latest, for
+every channels replica alike, which is how each item names the one before it (see inbox_channels.actions).
+Items the customer did not write (automatic replies) go on `inbound.<channel>.automatic`.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 from google.protobuf.message import Message
 from inbox.channels.v1 import events_pb2 as channel_events
 from inbox.conversations.v1 import events_pb2 as conversation_events
 from inbox.events.v1 import envelope_pb2
+from inbox.message.v1 import message_pb2
 from inbox.routing.v1 import events_pb2 as routing_events
 from inbox.translation.v1 import events_pb2 as translation_events
 
 from inbox_events.channels import channel_of
+
+# The last token of inbound items nobody wrote (no sender's order to keep); a digest is hex, never this.
+AUTOMATIC_TOKEN = "automatic"
 
 # Events whose subject does not depend on their content.
 _FIXED_SUBJECTS: dict[str, str] = {
@@ -48,7 +57,7 @@ def every_subject() -> dict[str, str]:
     """Each event type's subject, `<...>` standing for the token taken from the event: for the reference."""
     return {
         **_FIXED_SUBJECTS,
-        channel_events.InboundMessage.DESCRIPTOR.full_name: "inbound.<channel>",
+        channel_events.InboundMessage.DESCRIPTOR.full_name: "inbound.<channel>.<sender digest, or automatic>",
         channel_events.OutboundMessage.DESCRIPTOR.full_name: "outbound.<channel>",
         envelope_pb2.DeadLetter.DESCRIPTOR.full_name: "deadletter.<consumer>",
     }
@@ -56,7 +65,9 @@ def every_subject() -> dict[str, str]:
 
 def subject_for(event: Message) -> str:
     if isinstance(event, channel_events.InboundMessage):
-        return f"inbound.{_channel_token(event)}"
+        if event.kind == message_pb2.MESSAGE_KIND_AUTOMATIC:
+            return f"inbound.{_channel_token(event)}.{AUTOMATIC_TOKEN}"
+        return f"inbound.{_channel_token(event)}.{sender_token(event.sender)}"
     if isinstance(event, channel_events.OutboundMessage):
         return f"outbound.{_channel_token(event)}"
     if isinstance(event, envelope_pb2.DeadLetter):
@@ -65,6 +76,13 @@ def subject_for(event: Message) -> str:
         return _FIXED_SUBJECTS[event.DESCRIPTOR.full_name]
     except KeyError:
         raise ValueError(f"no subject is declared for {event.DESCRIPTOR.full_name}") from None
+
+
+def sender_token(sender: message_pb2.ContactPoint) -> str:
+    """A sender's subject token: a digest of the contact point (its value compared without case)."""
+    if sender.kind <= 0 or not sender.value:
+        raise ValueError("an inbound item names no sender")
+    return hashlib.blake2b(f"{sender.kind}:{sender.value.lower()}".encode(), digest_size=12).hexdigest()
 
 
 def _channel_token(event: channel_events.InboundMessage | channel_events.OutboundMessage) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import nats.errors
 import structlog
 from inbox.channels.v1 import events_pb2
 from inbox.message.v1 import message_pb2
@@ -20,7 +21,7 @@ from inbox_channel_sdk import (
     TypingCapable,
 )
 from inbox_channel_sdk.limits import SenderLimit
-from inbox_events import EventBus, NotStored, PermanentError
+from inbox_events import EventBus, NotStored, Outgoing, PermanentError, SubjectMoved, subject_for
 from inbox_events.channels import channel_fields, channel_of, check_channel_name, enum_of
 from inbox_runtime.callers import KeySource, Refused, authenticate, require_scope
 from inbox_runtime.errors import FailedPrecondition, InvalidInput
@@ -31,8 +32,9 @@ from inbox_runtime.timestamps import now_us, to_timestamp
 from inbox_channels.domain import (
     Delivery,
     DeliveryStatus,
-    SenderChains,
     check_proactive,
+    link_after,
+    sender_key,
     status_advances,
     status_label,
 )
@@ -41,6 +43,8 @@ from inbox_channels.store import DeliveryStore
 
 log = structlog.get_logger(__name__)
 
+# How often an inbound item is linked anew when other replicas store the same sender's items first.
+LINK_TRIES = 5
 INBOUND_ACCEPTED = counter("inbox_inbound_accepted_total", "Inbound items stored on the bus, by channel", ["channel"])
 DELIVERIES = counter(
     "inbox_deliveries_total",
@@ -79,7 +83,6 @@ class ChannelActions:
         self._data_dir = data_dir
         self._mongodb = mongodb
         self._adapters: dict[str, ChannelAdapter] = {}
-        self._chains = SenderChains()
 
     @property
     def data_dir(self) -> Path:
@@ -114,32 +117,52 @@ class ChannelActions:
         return list(self._adapters.values())
 
     async def publish_inbound(self, message: events_pb2.InboundMessage) -> None:
-        """Publish an adapter's inbound item; SenderRateLimited when its sender writes too fast,
-        InboundUnavailable when the broker cannot store it now."""
-        sender = SenderChains.key(message.sender)
-        self._sender_limit.take(sender, now_us())
-        # Linked before the publish starts, so the links follow the order the publishes reach the stream.
-        # An automatic message is not in the chain: threading may keep it nowhere, and nothing waits for it.
-        chained = message.kind != message_pb2.MESSAGE_KIND_AUTOMATIC
-        if chained:
-            message.previous_message_id = self._chains.link(sender, message.message_id)
+        """Publish an adapter's inbound item after its sender's latest; SenderRateLimited when its sender
+        writes too fast, InboundUnavailable when the broker cannot store it now."""
+        self._sender_limit.take(sender_key(message.sender), now_us())
+        if not self._bus.is_connected:
+            raise InboundUnavailable("the event stream is not reachable")
         # The event id is the message id, itself derived from the provider's id: a provider retry
         # within the duplicate window is dropped by JetStream, after it by threading's unique key.
+        event_id = f"inbound:{message.message_id}"
         try:
-            if not self._bus.is_connected:
-                raise InboundUnavailable("the event stream is not reachable")
-            await self._bus.publish(
-                message, event_id=f"inbound:{message.message_id}", correlation_id=message.message_id
-            )
-        except BaseException as exc:
-            if chained:
-                self._chains.unlink(sender, message.message_id, message.previous_message_id)
-            if isinstance(exc, NotStored):
-                raise InboundUnavailable("the event stream did not confirm it in time") from exc
-            raise
+            subject = subject_for(message)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from exc
+        # An automatic message is not in the chain: threading may keep it nowhere, and nothing waits for it.
+        chained = message.kind != message_pb2.MESSAGE_KIND_AUTOMATIC
+        try:
+            for _ in range(LINK_TRIES):
+                link = link_after(await self._bus.last_on_subject(subject), event_id) if chained else None
+                if link is not None and link.already_stored:
+                    break
+                if link is not None:
+                    message.previous_message_id = link.previous_message_id
+                item = Outgoing(
+                    message,
+                    event_id,
+                    correlation_id=message.message_id,
+                    expected_last_subject_sequence=link.expected_sequence if link is not None else None,
+                )
+                try:
+                    await self._bus.publish_all([item])
+                    break
+                except SubjectMoved:
+                    continue  # another replica stored this sender's next item first: go after that one
+            else:
+                raise InboundUnavailable("the sender's items keep arriving side by side")
+        except NotStored as exc:
+            raise InboundUnavailable("the event stream did not confirm it in time") from exc
+        except (nats.errors.Error, TimeoutError) as exc:  # reading the sender's latest item
+            raise InboundUnavailable("the event stream did not answer") from exc
         channel = channel_of(message)
         INBOUND_ACCEPTED.labels(channel).inc()
-        log.info("inbound_accepted", channel=channel, message_id=message.message_id)
+        log.info(
+            "inbound_accepted",
+            channel=channel,
+            message_id=message.message_id,
+            previous_message_id=message.previous_message_id,
+        )
 
     async def deliver(self, message: events_pb2.OutboundMessage) -> None:
         channel = channel_of(message)

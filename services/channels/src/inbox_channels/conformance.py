@@ -95,7 +95,7 @@ class AdapterConformance:
     async def inbound(runtime: RunningChannels, at_least: int = 0) -> list[events_pb2.InboundMessage]:
         [adapter] = runtime.actions.adapters
         url = runtime.nats_url
-        subject = f"inbound.{adapter.channel}"
+        subject = f"inbound.{adapter.channel}.*"  # every sender's subject
         return await stored_events(url, subject, events_pb2.InboundMessage, at_least=at_least, timeout=3)
 
     async def test_each_sample_becomes_one_inbound_event(self, case: ConformanceCase, runtime: RunningChannels) -> None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TypeAlias
 
 from inbox.channels.v1 import events_pb2
 from inbox.message.v1 import message_pb2
 from inbox_channel_sdk import Capabilities
+from inbox_events import StoredEvent
 from inbox_runtime.errors import InvalidInput
 
 DeliveryStatus: TypeAlias = events_pb2.DeliveryStatus.ValueType
@@ -68,34 +68,31 @@ def check_proactive(
         raise InvalidInput(f"text is longer than this channel allows ({capabilities.max_text_length} characters)")
 
 
-class SenderChains:
-    """The item each sender sent last, as this process accepted them: every inbound item names its
-    sender's previous one, and threading stores it only after that one. So a message held by a threading
-    replica that was killed is not overtaken by the same customer's later messages. In memory and per
-    process: after a restart, or across channels replicas, the first item of a sender names nobody and
-    is stored as it comes, as before."""
+def sender_key(sender: message_pb2.ContactPoint) -> str:
+    """Who wrote an inbound item, as its rate limit counts them."""
+    return f"{sender.kind}:{sender.value.lower()}"
 
-    def __init__(self, capacity: int = 100_000) -> None:
-        self._last: OrderedDict[str, str] = OrderedDict()
-        self._capacity = capacity
 
-    @staticmethod
-    def key(sender: message_pb2.ContactPoint) -> str:
-        return f"{sender.kind}:{sender.value.lower()}"
+@dataclass(frozen=True)
+class Link:
+    """Where a sender's new item goes: after the last one stored on the sender's subject (by any channels
+    replica), which it names, so threading stores it only after that one. Then a message held by a killed
+    threading replica, or still on its way through another channels replica, is never overtaken by the
+    same customer's later items."""
 
-    def link(self, sender: str, message_id: str) -> str:
-        """Record `message_id` as the sender's latest; the one before it ("" for none, or a provider's
-        retry of the latest)."""
-        previous = self._last.pop(sender, "")
-        self._last[sender] = message_id
-        if len(self._last) > self._capacity:
-            self._last.popitem(last=False)  # the sender heard from longest ago
-        return "" if previous == message_id else previous
+    previous_message_id: str  # "" for the sender's first item
+    # The subject's last sequence, which the publish expects to find there still (0: no item yet).
+    expected_sequence: int
+    # The last item stored is this very one: a provider's retry of an item already accepted.
+    already_stored: bool = False
 
-    def unlink(self, sender: str, message_id: str, previous: str) -> None:
-        """Forget `message_id` (never published after all), unless a later item followed it already."""
-        if self._last.get(sender) == message_id:
-            if previous:
-                self._last[sender] = previous
-            else:
-                del self._last[sender]
+
+def link_after(last: StoredEvent | None, event_id: str) -> Link:
+    """The link of the item published as `event_id`, given the last event on its sender's subject."""
+    if last is None:
+        return Link("", 0)
+    if last.envelope.event_id == event_id:
+        return Link("", last.sequence, already_stored=True)
+    previous = events_pb2.InboundMessage()
+    last.envelope.payload.Unpack(previous)
+    return Link(previous.message_id, last.sequence)

@@ -42,7 +42,7 @@ async def visitor(channels: RunningChannels) -> AsyncIterator[Visitor]:
 
 
 async def inbound(channels: RunningChannels, at_least: int) -> list[events_pb2.InboundMessage]:
-    return await stored_events(channels.nats_url, "inbound.chat", events_pb2.InboundMessage, at_least=at_least)
+    return await stored_events(channels.nats_url, "inbound.chat.*", events_pb2.InboundMessage, at_least=at_least)
 
 
 async def test_a_signed_identity_is_verified_and_a_claim_is_not(channels: RunningChannels, visitor: Visitor) -> None:

@@ -33,7 +33,7 @@ def send(port: int, sender: str, recipients: list[str], raw: bytes) -> dict[str,
 
 async def inbound(channels: RunningChannels, at_least: int = 0) -> list[events_pb2.InboundMessage]:
     url = channels.nats_url
-    return await stored_events(url, "inbound.email", events_pb2.InboundMessage, at_least=at_least, timeout=3)
+    return await stored_events(url, "inbound.email.*", events_pb2.InboundMessage, at_least=at_least, timeout=3)
 
 
 async def test_mail_to_a_support_address_becomes_one_inbound_message(

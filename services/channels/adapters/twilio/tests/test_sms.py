@@ -35,7 +35,7 @@ async def http(channels: RunningChannels) -> httpx.AsyncClient:
 
 async def inbound(channels: RunningChannels, at_least: int = 0) -> list[events_pb2.InboundMessage]:
     url = channels.nats_url
-    return await stored_events(url, "inbound.sms", events_pb2.InboundMessage, at_least=at_least, timeout=3)
+    return await stored_events(url, "inbound.sms.*", events_pb2.InboundMessage, at_least=at_least, timeout=3)
 
 
 async def test_a_signed_sms_becomes_one_inbound_message(channels: RunningChannels, http: httpx.AsyncClient) -> None:

@@ -40,7 +40,7 @@ async def post(http: httpx.AsyncClient, path: str, params: dict[str, str]) -> ht
 
 async def voice_items(channels: RunningChannels, at_least: int) -> list[events_pb2.InboundMessage]:
     url = channels.nats_url
-    return await stored_events(url, "inbound.voice", events_pb2.InboundMessage, at_least=at_least, timeout=3)
+    return await stored_events(url, "inbound.voice.*", events_pb2.InboundMessage, at_least=at_least, timeout=3)
 
 
 async def test_an_incoming_call_is_answered_and_its_progress_lands_in_the_thread(
