@@ -18,7 +18,7 @@ from inbox_events import EventBus
 from inbox_language import DEFAULT_LANGUAGES, DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_MARGIN, Detector
 from inbox_runtime.errors import FailedPrecondition, InvalidInput, NotFound
 from inbox_threading.actions import ThreadingActions
-from inbox_threading.changes import ConversationQuery, CustomerGuard, ThreadChange
+from inbox_threading.changes import ConversationQuery, CustomerGuard, NewConversation, ThreadChange
 from inbox_threading.domain import (
     DAY_US,
     ContactPoint,
@@ -540,6 +540,26 @@ async def test_an_open_interrupted_after_its_first_write_is_finished_on_redelive
     outcome = await record(world, message)
     assert outcome.opened and outcome.conversation.conversation_id == interrupted
     assert outcome.conversation.customer_id == "c-half" and outcome.message.sequence == 1
+
+
+async def test_an_open_interrupted_after_writing_its_conversation_is_still_announced_as_an_opening(
+    world: World,
+) -> None:
+    """The process died after the conversation's document, before the message's: the redelivered message
+    is the conversation's first item, so it opened it, and routing must hear so, or nobody places it."""
+    message = inbound("m1", sender="+1555", channel=SMS)
+    interrupted = conversation_id_for(message.message_id)
+    half_written = ThreadChange(
+        guard=CustomerGuard("c-half", 0, interrupted, created_at_us=1, contact=message.sender),
+        conversations=(NewConversation(interrupted, "c-half", SMS, "main", opened_at_us=1),),
+    )
+    [committed] = await world.store.commit([half_written])
+    assert committed.applied and await world.store.get_conversation(interrupted) is not None
+    outcome = await record(world, message)
+    assert outcome.conversation.conversation_id == interrupted and outcome.message.sequence == 1
+    assert outcome.opened
+    again = await record(world, message)  # and once more, as a second redelivery would
+    assert again.duplicate and again.opened
 
 
 async def test_lists_show_who_wrote_the_latest_message_and_since_when_the_customer_waits(world: World) -> None:

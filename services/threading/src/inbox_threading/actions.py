@@ -262,6 +262,7 @@ class ThreadingActions:
         log.info(
             "inbound_threaded",
             message_id=message.message_id,
+            previous_message_id=message.previous_message_id,
             conversation_id=conversation.conversation_id,
             customer_id=conversation.customer_id,
             opened=outcome.opened,
@@ -493,8 +494,10 @@ class ThreadingActions:
         return InboundOutcome(
             conversation,
             stored,
-            # Two replicas may both finish an open they saw begin; the conversation's first item opened it.
-            opened=plan.opened and stored.sequence == 1,
+            # The conversation's first item opened it, whoever wrote the conversation: two replicas may both
+            # finish an open they saw begin, and one killed after writing the conversation but before the
+            # item leaves the redelivery to append it to a conversation that looks already open.
+            opened=stored.sequence == 1,
             duplicate=False,
             reopened=plan.reopened,
             activities=activities,
