@@ -7,7 +7,7 @@ PACKAGE_FILES := constraints.txt $(wildcard libs/*/pyproject.toml services/*/pyp
 TYPED_PACKAGES := $(notdir $(wildcard libs/*/src/inbox_* services/*/src/inbox_* services/channels/adapters/*/src/inbox_*))
 PROTO_FILES := $(shell find proto -name '*.proto')
 
-.PHONY: help setup proto run system-packages ferretdb test chaos lint fmt check bench compose-config clean
+.PHONY: help setup proto run system-packages ferretdb test chaos cluster-test lint fmt check bench compose-config clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ test: setup system-packages ## run the whole suite (unit, integration, end-to-en
 
 chaos: setup system-packages ## crashes under load: several thousand items from about a thousand customers, kill -9 of every process (make test runs a short version)
 	CHAOS_SCALE=full $(PY) -m pytest tests/e2e/test_crashes_under_load.py -s
+
+cluster-test: setup system-packages ## the suite on six hosts (network namespaces; needs root): NATS cluster, FerretDB, two replicas each, a NATS node and a service host killed under load (make test runs a short version)
+	FERRETDB_BIN="$$($(PYTHON) infra/scripts/ferretdb.py)" CLUSTER_SCALE=full $(PY) -m pytest tests/e2e/test_cluster_on_hosts.py -s
 
 lint: setup ## ruff (format + lint) and mypy --strict
 	$(PY) -m ruff format --check .

@@ -50,7 +50,7 @@ async def measure(replicas: int, messages: int) -> tuple[float, dict[str, float]
             for service in (s for s in SERVICES if s.name in SCALED and replicas > 1):
                 env = {PORT_SETTINGS[service.name]: str(free_port())}
                 suite.start_service(service, replica="b", env=env)
-                await asyncio.to_thread(suite.wait_ready, service, env)
+                await asyncio.to_thread(suite.wait_ready, service, env, replica="b")
             await add_agents(suite)
             taps = Taps()
             nc = await nats.connect(servers=suite.nats_url.split(","))

@@ -11,6 +11,7 @@ measured (recovery times) is printed, never asserted: the machine's speed varies
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import signal
@@ -120,21 +121,36 @@ class Report:
 
 
 class Load:
-    """Customers writing, each item after the last was accepted, each retried until it is."""
+    """Customers writing, each item after the last was accepted, each retried until it is. `entry_points`:
+    the channels replicas' base URLs, taken in turn, and the next one on a retry, as a load balancer in front
+    of them would (the suite's one channels service unless told)."""
 
-    def __init__(self, suite: LocalSuite, api_secret: str, twilio_auth_token: str, our_number: str, base: str):
-        self._suite = suite
+    def __init__(
+        self,
+        suite: LocalSuite,
+        api_secret: str,
+        twilio_auth_token: str,
+        our_number: str,
+        base: str,
+        entry_points: list[str] | None = None,
+    ):
         self._api_secret = api_secret
         self._validator = RequestValidator(twilio_auth_token)
         self._our_number = our_number
         self._public_base = base
-        self._http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{suite.ports.channels_http}", timeout=15)
+        bases = entry_points or [f"http://127.0.0.1:{suite.ports.channels_http}"]
+        self._clients = [httpx.AsyncClient(base_url=b, timeout=15) for b in bases]
+        self._turn = itertools.count()
         self.accepted: list[Accepted] = []
         # Awaited before each item is sent, with how many were accepted so far.
         self.before_send: Callable[[int], Awaitable[None]] | None = None
 
     async def close(self) -> None:
-        await self._http.aclose()
+        for client in self._clients:
+            await client.aclose()
+
+    def _entry_point(self) -> httpx.AsyncClient:
+        return self._clients[next(self._turn) % len(self._clients)]
 
     async def run(self, customers: list[Customer], items: int, concurrency: int) -> None:
         gate = asyncio.Semaphore(concurrency)
@@ -167,7 +183,10 @@ class Load:
             if time.monotonic() - started > ITEM_DEADLINE_SECONDS:
                 raise AssertionError(f"{customer.text(n)} over {customer.channel}: not accepted after {attempt} tries")
             try:
-                response = await (self._api(customer, n) if customer.channel == "api" else self._sms(customer, n))
+                http = self._entry_point()
+                response = await (
+                    self._api(http, customer, n) if customer.channel == "api" else self._sms(http, customer, n)
+                )
             except httpx.TransportError:
                 await asyncio.sleep(min(0.1 * attempt, 1.0))
                 continue
@@ -181,7 +200,7 @@ class Load:
             await asyncio.sleep(min(float(response.headers.get("retry-after", "0.2")), 2.0))
         raise AssertionError("unreachable")
 
-    def _api(self, customer: Customer, n: int) -> Awaitable[httpx.Response]:
+    def _api(self, http: httpx.AsyncClient, customer: Customer, n: int) -> Awaitable[httpx.Response]:
         body = json.dumps(
             {"id": f"{customer.key}-{n}", "from": customer.key, "name": customer.key, "text": customer.text(n)}
         ).encode()
@@ -191,9 +210,9 @@ class Load:
             "x-inbox-timestamp": str(stamp),
             "x-inbox-signature": sign(self._api_secret, stamp, body),
         }
-        return self._http.post("/webhooks/api/messages", content=body, headers=headers)
+        return http.post("/webhooks/api/messages", content=body, headers=headers)
 
-    def _sms(self, customer: Customer, n: int) -> Awaitable[httpx.Response]:
+    def _sms(self, http: httpx.AsyncClient, customer: Customer, n: int) -> Awaitable[httpx.Response]:
         params = {
             "MessageSid": f"SM{customer.index:06d}{n:026d}",
             "From": customer.phone,
@@ -201,12 +220,11 @@ class Load:
             "Body": customer.text(n),
         }
         signature = self._validator.compute_signature(self._public_base + "/webhooks/sms", params)
-        return self._http.post("/webhooks/sms", data=params, headers={"X-Twilio-Signature": signature})
+        return http.post("/webhooks/sms", data=params, headers={"X-Twilio-Signature": signature})
 
     async def _chat(self, customer: Customer, items: int) -> None:
         """A visitor's widget: one socket, reopened with the visitor's token whenever it drops; an item not
         yet accepted is sent again (same client message id), after the wait an error frame names."""
-        url = f"ws://127.0.0.1:{self._suite.ports.channels_http}/chat/ws"
         token = ""
         n = 0
         await self._next()
@@ -215,6 +233,7 @@ class Load:
         while n < items:
             if time.monotonic() - started > ITEM_DEADLINE_SECONDS:
                 raise AssertionError(f"{customer.text(n)} over chat: not accepted after {attempts} tries")
+            url = str(self._entry_point().base_url.copy_with(scheme="ws", path="/chat/ws"))
             try:
                 async with websockets.connect(url, open_timeout=10) as ws:
                     await ws.send(json.dumps({"type": "hello", "visitor_token": token, "name": customer.key}))
@@ -319,7 +338,7 @@ async def add_agents(routing: routing_service_pb2_grpc.RoutingServiceStub, scale
 
 async def settled(suite: LocalSuite) -> bool:
     """Every durable consumer of every stream has handled and acked everything stored so far."""
-    nc = await nats.connect(suite.nats_url)
+    nc = await nats.connect(servers=suite.nats_url.split(","))
     try:
         js = nc.jetstream()
         for stream in await js.streams_info():
@@ -332,7 +351,7 @@ async def settled(suite: LocalSuite) -> bool:
 
 
 async def dead_letters(suite: LocalSuite) -> int:
-    nc = await nats.connect(suite.nats_url)
+    nc = await nats.connect(servers=suite.nats_url.split(","))
     try:
         info = await nc.jetstream().stream_info("DEADLETTER")
         return int(info.state.messages)
@@ -530,6 +549,25 @@ async def all_serving(suite: LocalSuite) -> list[str]:
     return down
 
 
+async def write_all(
+    load: Load,
+    customers: list[Customer],
+    scale: Scale,
+    gate: Callable[[int], Awaitable[None]],
+    finish: Callable[[], Awaitable[None]],
+) -> float:
+    """Every customer's items, `gate` awaited before each (it may start kills), then `finish` (waits for
+    the kills to be over); the seconds the customers took to write."""
+    load.before_send = gate
+    started = time.monotonic()
+    try:
+        await load.run(customers, scale.items_per_customer, scale.concurrency)
+    finally:
+        await load.close()
+    await finish()
+    return time.monotonic() - started
+
+
 async def run_chaos(
     suite: LocalSuite,
     twilio: TwilioApi,
@@ -548,16 +586,9 @@ async def run_chaos(
         await add_agents(routing_service_pb2_grpc.RoutingServiceStub(channel), scale)
 
     # 1. Customers write while each service, then nats-server, is killed.
-    load = Load(suite, api_secret, twilio_token, number, public_base)
     monkey = Monkey(suite, KILLED_UNDER_LOAD, total, report)
-    load.before_send = monkey.gate
-    started = time.monotonic()
-    try:
-        await load.run(customers, scale.items_per_customer, scale.concurrency)
-    finally:
-        await load.close()
-    await monkey.finish()
-    writing = time.monotonic() - started
+    load = Load(suite, api_secret, twilio_token, number, public_base)
+    writing = await write_all(load, customers, scale, monkey.gate, monkey.finish)
     accepting_again(report.recoveries, load.accepted)
     await eventually(lambda: settled(suite), 180, what="every consumer settled after the load")
 

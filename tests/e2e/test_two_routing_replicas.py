@@ -45,7 +45,7 @@ def chat_message(i: int) -> events_pb2.InboundMessage:
 async def test_two_replicas_never_exceed_capacity_under_a_burst(local_suite: LocalSuite, api_key: str) -> None:
     replica_env = {"ROUTING_GRPC_PORT": str(free_port())}
     local_suite.start_service(ROUTING, replica="b", env=replica_env)
-    await asyncio.to_thread(local_suite.wait_ready, ROUTING, replica_env)
+    await asyncio.to_thread(local_suite.wait_ready, ROUTING, replica_env, replica="b")
     targets = [f"127.0.0.1:{local_suite.ports.routing_grpc}", f"127.0.0.1:{replica_env['ROUTING_GRPC_PORT']}"]
 
     async with (

@@ -47,7 +47,7 @@ def item(customer: int, channel: int, n: int, sent_at_s: int) -> events_pb2.Inbo
 async def test_two_replicas_keep_one_thread_per_customer_in_order(local_suite: LocalSuite, api_key: str) -> None:
     replica_env = {"THREADING_GRPC_PORT": str(free_port())}
     local_suite.start_service(THREADING, replica="b", env=replica_env)
-    await asyncio.to_thread(local_suite.wait_ready, THREADING, replica_env)
+    await asyncio.to_thread(local_suite.wait_ready, THREADING, replica_env, replica="b")
 
     # Every customer texts and calls at the same moment; the provider times give the true order.
     batch = []

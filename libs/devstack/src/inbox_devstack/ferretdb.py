@@ -21,19 +21,29 @@ def ferretdb_binary() -> Path | None:
 
 
 class FerretDb(ServerProcess):
-    def __init__(self, binary: Path, data_dir: Path, port: int | None = None, log_file: Path | None = None) -> None:
-        super().__init__(data_dir, port or free_port(), log_file)
+    def __init__(
+        self,
+        binary: Path,
+        data_dir: Path,
+        port: int | None = None,
+        log_file: Path | None = None,
+        *,
+        host: str = "127.0.0.1",
+        on: list[str] | None = None,
+    ) -> None:
+        """`host` and `on`: where it listens and what runs it there (a netns.Hosts host), as for NatsServer."""
+        super().__init__(data_dir, port or free_port(), log_file, host=host, on=on)
         self.binary = binary
 
     def uri(self, database: str = "") -> str:
-        return f"mongodb://127.0.0.1:{self.port}/{database}"
+        return f"mongodb://{self.host}:{self.port}/{database}"
 
     def command(self) -> list[str]:
         return [
             str(self.binary),
             "--handler=sqlite",
             f"--sqlite-url=file:{self.data_dir}/",
-            f"--listen-addr=127.0.0.1:{self.port}",
+            f"--listen-addr={self.host}:{self.port}",
             f"--state-dir={self.data_dir}",
             # No metrics listener, and never phone home: these machines reach no one.
             "--debug-addr=-",

@@ -44,6 +44,11 @@ class Hosts:
     def bridge(self) -> str:
         return f"ibx{self._tag}"
 
+    @property
+    def gateway(self) -> str:
+        """This machine's address as the hosts see it (the bridge): what runs outside them, e.g. Apertium."""
+        return f"{SUBNET}.{self.net}.1"
+
     def address(self, name: str) -> str:
         return f"{SUBNET}.{self.net}.{10 + self.names.index(name)}"
 
@@ -57,7 +62,7 @@ class Hosts:
     def __enter__(self) -> Hosts:
         _ip("link", "add", self.bridge, "type", "bridge")
         self._made.append("bridge")
-        _ip("addr", "add", f"{SUBNET}.{self.net}.1/24", "dev", self.bridge)
+        _ip("addr", "add", f"{self.gateway}/24", "dev", self.bridge)
         _ip("link", "set", self.bridge, "up")
         for index, name in enumerate(self.names):
             namespace, outside = self.namespace(name), f"ibx{self._tag}v{index}"

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import NoReturn, Protocol, TypeVar
 
 import pytest
 from inbox_runtime.callers import IssuedKey
@@ -29,7 +29,15 @@ def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
         yield server
 
 
-_MONGO_NOT_RUN: list[str] = []
+# What a run skipped for want of something on the machine, said again at the end of the run.
+_NOT_RUN: list[str] = []
+
+
+def skip_and_say(reason: str) -> NoReturn:
+    """Skip the test, and repeat why at the end of the run (where a skipped suite would go unnoticed)."""
+    if reason not in _NOT_RUN:
+        _NOT_RUN.append(reason)
+    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
@@ -42,10 +50,7 @@ def mongo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FerretDb 
         return
     binary = ferretdb_binary()
     if binary is None:
-        reason = "MongoDB suite not run: no MONGODB_URI and no FerretDB (needs Go >= 1.24; `make test` builds it)"
-        if not _MONGO_NOT_RUN:
-            _MONGO_NOT_RUN.append(reason)
-        pytest.skip(reason)
+        skip_and_say("MongoDB suite not run: no MONGODB_URI and no FerretDB (needs Go >= 1.24; `make test` builds it)")
     folder = tmp_path_factory.mktemp("ferretdb")
     with FerretDb(binary, folder / "data", log_file=folder / "ferretdb.log") as server:
         yield server
@@ -127,7 +132,7 @@ def store_backend(request: pytest.FixtureRequest, tmp_path: Path) -> StoreBacken
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    for line in _MONGO_NOT_RUN:
+    for line in _NOT_RUN:
         terminalreporter.write_line(line, yellow=True, bold=True)
 
 

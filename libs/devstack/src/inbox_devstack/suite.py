@@ -73,6 +73,11 @@ SERVICES: tuple[ServiceProcess, ...] = (
 )
 
 
+def replica_key(service: ServiceProcess, replica: str = "") -> str:
+    """How the suite names a service's process, and its log: `threading`, or `threading-b` for a copy."""
+    return service.name + (f"-{replica}" if replica else "")
+
+
 def _exit_code(process: subprocess.Popen[bytes], timeout: float) -> int:
     """The process's exit code once it ended; killed when it takes longer than `timeout`."""
     try:
@@ -160,15 +165,23 @@ class LocalSuite:
         self.nats.start()
         provision_keys(self.nats.url, [self.integrator] if self.integrator else [], self.keys_dir)
 
-    def start_service(self, service: ServiceProcess, *, replica: str = "", env: dict[str, str] | None = None) -> None:
-        """Start one service process; `replica` names a second copy (its ports come from `env`)."""
+    def start_service(
+        self,
+        service: ServiceProcess,
+        *,
+        replica: str = "",
+        env: dict[str, str] | None = None,
+        on: list[str] | None = None,
+    ) -> None:
+        """Start one service process; `replica` names a second copy (its ports come from `env`), `on` is what
+        runs it on another host (a netns.Hosts host's `run_on(name, [])`; its BIND_HOST comes from `env`)."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        key = service.name + (f"-{replica}" if replica else "")
+        key = replica_key(service, replica)
         log = open(self.log_dir / f"{key}.log", "ab")  # noqa: SIM115 - owned by the child process
         # A second copy serves no metrics unless `env` gives it a port of its own.
         metrics = {"METRICS_PORT": "" if replica else str(self.ports.metrics_port(service.name))}
         self._processes[key] = subprocess.Popen(
-            [sys.executable, "-m", service.module],
+            [*(on or []), sys.executable, "-m", service.module],
             env={**self.env(), **metrics, **self._own_credentials(service), **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -186,21 +199,29 @@ class LocalSuite:
             own["INBOX_API_KEY_FILE"] = str(self.keys_dir / f"{service.name}.key")
         return own
 
-    def wait_ready(self, service: ServiceProcess, env: dict[str, str] | None = None, timeout: float = 60.0) -> None:
+    def wait_ready(
+        self,
+        service: ServiceProcess,
+        env: dict[str, str] | None = None,
+        timeout: float = 60.0,
+        *,
+        replica: str = "",
+    ) -> None:
+        """Wait until the service (or its copy `replica`) answers its health checks where its env binds it."""
         merged = {**self.env(), **(env or {})}
-        process = self._processes.get(service.name)
+        key = replica_key(service, replica)
+        process = self._processes.get(key)
+        host = merged["BIND_HOST"]
         if service.grpc_port_key:
-            target = f"127.0.0.1:{merged[service.grpc_port_key]}"
+            target = f"{host}:{merged[service.grpc_port_key]}"
             deadline = time.monotonic() + timeout
             while not asyncio.run(is_serving(target)):
-                if process is not None and process.poll() is not None:
-                    log_tail = (self.log_dir / f"{service.name}.log").read_text()[-3000:]
-                    raise RuntimeError(f"{service.name} exited with {process.returncode}:\n{log_tail}")
+                self._still_running(key, process)
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"{service.name} did not become SERVING at {target}")
+                    raise TimeoutError(f"{key} did not become SERVING at {target}")
                 time.sleep(0.1)
         if service.http_port_key:
-            url = f"http://127.0.0.1:{merged[service.http_port_key]}/healthz"
+            url = f"http://{host}:{merged[service.http_port_key]}/healthz"
             deadline = time.monotonic() + timeout
             while True:
                 try:
@@ -209,12 +230,15 @@ class LocalSuite:
                             break
                 except OSError:
                     pass
-                if process is not None and process.poll() is not None:
-                    log_tail = (self.log_dir / f"{service.name}.log").read_text()[-3000:]
-                    raise RuntimeError(f"{service.name} exited with {process.returncode}:\n{log_tail}")
+                self._still_running(key, process)
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"{service.name} did not answer {url}")
+                    raise TimeoutError(f"{key} did not answer {url}")
                 time.sleep(0.1)
+
+    def _still_running(self, key: str, process: subprocess.Popen[bytes] | None) -> None:
+        if process is not None and process.poll() is not None:
+            log_tail = (self.log_dir / f"{key}.log").read_text()[-3000:]
+            raise RuntimeError(f"{key} exited with {process.returncode}:\n{log_tail}")
 
     def start(self) -> None:
         if self.nats is None:
