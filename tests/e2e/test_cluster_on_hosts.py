@@ -170,6 +170,11 @@ def deployment(tmp_path: Path, integrator: IssuedKey, apy_server: ApyServer) -> 
         for service, host in placements:
             suite.wait_ready(service, deployment.env_on(host), replica=host)
         yield deployment
+        # The survivors must stop cleanly on SIGTERM, as after any other run.
+        failed = {key: code for key, code in suite.stop().items() if code != 0}
+        if failed:
+            logs = {p.name: p.read_text()[-2000:] for p in suite.log_dir.glob("*.log")}
+            pytest.fail(f"services exited badly on SIGTERM: {failed}\n{logs}")
 
 
 @dataclass

@@ -132,8 +132,9 @@ class Outgoing:
     event_id: str
     correlation_id: str = ""
     tenant_id: str = DEFAULT_TENANT
-    # Stored only if the last event on its subject is still this one (0: if there is none), else
-    # SubjectMoved: how a writer that read the subject's last event keeps others from slipping in between.
+    # Stored only if its subject's last event is still the one at this stream sequence (0: if the subject
+    # holds none), else SubjectMoved: how a writer that read the subject's last event keeps another writer
+    # from slipping in between.
     expected_last_subject_sequence: int | None = None
 
 
