@@ -118,7 +118,8 @@ def test_the_cluster_profile_runs_three_nats_nodes_a_replica_set_and_every_servi
         password = passwords[f"NATS_{user.upper().replace('-', '_')}_PASSWORD"]
         nodes = ",".join(f"nats://{user}:{password}@nats-{n}:4222" for n in (1, 2, 3))
         assert result.stdout.count(f"NATS_URL: {nodes}") == 2, user
-    assert result.stdout.count("NATS_STREAM_REPLICAS: '3'") == 10
+    # Every service's replicas, and the api-keys command (should it make the keys' bucket).
+    assert result.stdout.count("NATS_STREAM_REPLICAS: '3'") == 11
     assert result.stdout.count("replicaSet=rs0") == 10
     routes = (REPO / "infra/nats/nats-cluster.conf").read_text()
     assert all(f"nats-route://nats-{n}:6222" in routes for n in (1, 2, 3))
