@@ -341,13 +341,13 @@ class EventBus:
         """Publish one event and wait until JetStream has stored it."""
         await self.publish_all([Outgoing(event, event_id, correlation_id)])
 
-    async def publish_all(self, items: Sequence[Outgoing]) -> None:
+    async def publish_all(self, items: Sequence[Outgoing], *, within: float = PUBLISH_DEADLINE_SECONDS) -> None:
         """Publish several events pipelined (not one round-trip each); return when all are stored, or raise
-        NotStored when the broker is unreachable or did not confirm them in time (some may be stored:
-        their ids make a retry safe)."""
+        NotStored when the broker is unreachable or did not confirm them `within` seconds (some may be
+        stored: their ids make a retry safe)."""
         unconfirmed = list(items)
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + PUBLISH_DEADLINE_SECONDS
+        deadline = loop.time() + within
         pause = PUBLISH_FIRST_PAUSE_SECONDS
         while True:
             futures: list[asyncio.Future[Any]] = []
@@ -386,14 +386,26 @@ class EventBus:
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, PUBLISH_MAX_PAUSE_SECONDS)
 
-    async def last_on_subject(self, subject: str) -> StoredEvent | None:
+    async def last_on_subject(self, subject: str, *, within: float = PUBLISH_DEADLINE_SECONDS) -> StoredEvent | None:
         """The last event stored on `subject` (no wildcards), as its stream's leader holds it, never a
-        follower's copy that may lag; None when there is none."""
-        try:
-            raw = await self._js.get_last_msg(stream_for_subject(subject).name, subject)
-        except nats.js.errors.NotFoundError:
-            return None
-        return StoredEvent(raw.seq or 0, envelope_pb2.EventEnvelope.FromString(raw.data or b""))
+        follower's copy that may lag; None when there is none. Asked again while the stream elects a leader,
+        as a publish is, for `within` seconds; then the broker's error is raised."""
+        stream = stream_for_subject(subject).name
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        pause = PUBLISH_FIRST_PAUSE_SECONDS
+        while True:
+            try:
+                raw = await self._js.get_last_msg(stream, subject)
+                return StoredEvent(raw.seq or 0, envelope_pb2.EventEnvelope.FromString(raw.data or b""))
+            except nats.js.errors.NotFoundError:
+                return None
+            except (TimeoutError, nats.errors.Error) as exc:
+                if loop.time() + pause >= deadline:
+                    raise
+                log.warning("read_retried", stream=stream, error=repr(exc))
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, PUBLISH_MAX_PAUSE_SECONDS)
 
     async def publish_live(self, items: Sequence[Outgoing]) -> None:
         """Live-only events, on core NATS (`live.<subject>`): not stored, not replayed, no consumer acks them.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 
@@ -45,6 +46,9 @@ log = structlog.get_logger(__name__)
 
 # How often an inbound item is linked anew when other replicas store the same sender's items first.
 LINK_TRIES = 5
+# How long accepting an inbound item may wait for the broker (a leader election), before the provider is
+# told to try again: within the 15 s a provider such as Twilio waits for a webhook's answer.
+INBOUND_DEADLINE_SECONDS = 12.0
 INBOUND_ACCEPTED = counter("inbox_inbound_accepted_total", "Inbound items stored on the bus, by channel", ["channel"])
 DELIVERIES = counter(
     "inbox_deliveries_total",
@@ -131,9 +135,17 @@ class ChannelActions:
             raise InvalidInput(str(exc)) from exc
         # An automatic message is not in the chain: threading may keep it nowhere, and nothing waits for it.
         chained = message.kind != message_pb2.MESSAGE_KIND_AUTOMATIC
+        # One deadline for reading the sender's latest and storing this item, as a provider waits for one answer.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + INBOUND_DEADLINE_SECONDS
+
+        def left() -> float:
+            return max(0.5, deadline - loop.time())
+
         try:
             for _ in range(LINK_TRIES):
-                link = link_after(await self._bus.last_on_subject(subject), event_id) if chained else None
+                last = await self._bus.last_on_subject(subject, within=left()) if chained else None
+                link = link_after(last, event_id) if chained else None
                 if link is not None and link.already_stored:
                     break
                 if link is not None:
@@ -145,7 +157,7 @@ class ChannelActions:
                     expected_last_subject_sequence=link.expected_sequence if link is not None else None,
                 )
                 try:
-                    await self._bus.publish_all([item])
+                    await self._bus.publish_all([item], within=left())
                     break
                 except SubjectMoved:
                     continue  # another replica stored this sender's next item first: go after that one
