@@ -17,7 +17,7 @@ import os
 import signal
 import time
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 import grpc
@@ -142,6 +142,8 @@ class Load:
         self._clients = [httpx.AsyncClient(base_url=b, timeout=15) for b in bases]
         self._turn = itertools.count()
         self.accepted: list[Accepted] = []
+        # Why tries were not accepted: "HTTP 503", "ConnectError"...
+        self.refusals: Counter[str] = Counter()
         # Awaited before each item is sent, with how many were accepted so far.
         self.before_send: Callable[[int], Awaitable[None]] | None = None
 
@@ -149,8 +151,10 @@ class Load:
         for client in self._clients:
             await client.aclose()
 
-    def _entry_point(self) -> httpx.AsyncClient:
-        return self._clients[next(self._turn) % len(self._clients)]
+    def _entry_points(self) -> Iterator[httpx.AsyncClient]:
+        """The entry points for one item's tries: the next in turn first, then each other one in order."""
+        first = next(self._turn)
+        return (self._clients[(first + k) % len(self._clients)] for k in itertools.count())
 
     async def run(self, customers: list[Customer], items: int, concurrency: int) -> None:
         gate = asyncio.Semaphore(concurrency)
@@ -179,20 +183,23 @@ class Load:
         """One item by webhook, retried as the provider does: after Retry-After, or a short backoff when the
         service cannot be reached or answered 5xx; the same provider id every time."""
         started = time.monotonic()
+        entry_points = self._entry_points()
         for attempt in range(1, 10_000):
             if time.monotonic() - started > ITEM_DEADLINE_SECONDS:
                 raise AssertionError(f"{customer.text(n)} over {customer.channel}: not accepted after {attempt} tries")
             try:
-                http = self._entry_point()
+                http = next(entry_points)
                 response = await (
                     self._api(http, customer, n) if customer.channel == "api" else self._sms(http, customer, n)
                 )
-            except httpx.TransportError:
+            except httpx.TransportError as exc:
+                self.refusals[type(exc).__name__] += 1
                 await asyncio.sleep(min(0.1 * attempt, 1.0))
                 continue
             if 200 <= response.status_code < 300:
                 self._accept(customer, n, started, attempt)
                 return
+            self.refusals[f"HTTP {response.status_code}"] += 1
             if response.status_code not in RETRYABLE_STATUSES:
                 raise AssertionError(
                     f"{customer.text(n)} over {customer.channel}: {response.status_code} {response.text[:200]}"
@@ -233,7 +240,7 @@ class Load:
         while n < items:
             if time.monotonic() - started > ITEM_DEADLINE_SECONDS:
                 raise AssertionError(f"{customer.text(n)} over chat: not accepted after {attempts} tries")
-            url = str(self._entry_point().base_url.copy_with(scheme="ws", path="/chat/ws"))
+            url = str(next(self._entry_points()).base_url.copy_with(scheme="ws", path="/chat/ws"))
             try:
                 async with websockets.connect(url, open_timeout=10) as ws:
                     await ws.send(json.dumps({"type": "hello", "visitor_token": token, "name": customer.key}))

@@ -69,9 +69,12 @@ class Spread:
     seats_per_channel: int
 
 
+# The rate stays under what the survivors carry once a service host is gone, so the stalls measured are the
+# kills', not a backlog's. Here that bound is FerretDB's SQLite backend (one file, one writer at a time, for
+# every service): one threading replica stores about 5 items a second on it. A real replica set carries far more.
 SPREADS = {
-    "short": Spread(customers=40, items_per_customer=4, rate=16.0, agents=4, seats_per_channel=6),
-    "full": Spread(customers=400, items_per_customer=5, rate=40.0, agents=20, seats_per_channel=15),
+    "short": Spread(customers=30, items_per_customer=4, rate=6.0, agents=4, seats_per_channel=6),
+    "full": Spread(customers=150, items_per_customer=4, rate=4.0, agents=12, seats_per_channel=10),
 }
 SCALE_NAME = os.environ.get("CLUSTER_SCALE", "short")
 if SCALE_NAME not in SPREADS:
@@ -292,7 +295,7 @@ async def test_the_suite_on_six_hosts_loses_nothing_when_a_nats_node_and_a_servi
     )
     load = Load(suite, deployment.api_secret, AUTH_TOKEN, OUR_NUMBER, PUBLIC_BASE, deployment.entry_points())
     writing = await write_all(load, customers, scale, schedule.gate, schedule.finish)
-    await eventually(lambda: settled(suite), 180, what="every consumer settled after the load")
+    await eventually(lambda: settled(suite), 300, what="every consumer settled after the load")
 
     async with authenticated_channel(deployment.target(PORTS.conversations_grpc), suite.api_key) as channel:
         stored = await read_back(conversation_service_pb2_grpc.ConversationServiceStub(channel))
@@ -320,7 +323,8 @@ async def test_the_suite_on_six_hosts_loses_nothing_when_a_nats_node_and_a_servi
     retried = sum(1 for a in load.accepted if a.attempts > 1)
     print(f"\ncluster on hosts ({SCALE_NAME}):")
     print(f"  {len(load.accepted)} of {total} items accepted in {writing:.1f} s ({SPREAD.rate:.0f}/s offered)")
-    print(f"  {retried} accepted after a retry (on the other channels replica, or after an election)")
+    refusals = ", ".join(f"{count} {why}" for why, count in load.refusals.most_common())
+    print(f"  {retried} accepted after a retry, on the other channels replica ({refusals or 'no refusal'})")
     for name, value in counts.items():
         print(f"  {name}: {value}")
     print(f"  conversations routed: {len(stored.conversations) - len(unrouted)} of {len(stored.conversations)}")
