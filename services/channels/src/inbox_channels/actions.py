@@ -44,8 +44,6 @@ from inbox_channels.store import DeliveryStore
 
 log = structlog.get_logger(__name__)
 
-# How often an inbound item is linked anew when other replicas store the same sender's items first.
-LINK_TRIES = 5
 # How long accepting an inbound item may wait for the broker (a leader election), before the provider is
 # told to try again: within the 15 s a provider such as Twilio waits for a webhook's answer.
 INBOUND_DEADLINE_SECONDS = 12.0
@@ -133,36 +131,12 @@ class ChannelActions:
             subject = subject_for(message)
         except ValueError as exc:
             raise InvalidInput(str(exc)) from exc
-        # An automatic message is not in the chain: threading may keep it nowhere, and nothing waits for it.
-        chained = message.kind != message_pb2.MESSAGE_KIND_AUTOMATIC
-        # One deadline for reading the sender's latest and storing this item, as a provider waits for one answer.
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + INBOUND_DEADLINE_SECONDS
-
-        def left() -> float:
-            return max(0.5, deadline - loop.time())
-
         try:
-            for _ in range(LINK_TRIES):
-                last = await self._bus.last_on_subject(subject, within=left()) if chained else None
-                link = link_after(last, event_id) if chained else None
-                if link is not None and link.already_stored:
-                    break
-                if link is not None:
-                    message.previous_message_id = link.previous_message_id
-                item = Outgoing(
-                    message,
-                    event_id,
-                    correlation_id=message.message_id,
-                    expected_last_subject_sequence=link.expected_sequence if link is not None else None,
-                )
-                try:
-                    await self._bus.publish_all([item], within=left())
-                    break
-                except SubjectMoved:
-                    continue  # another replica stored this sender's next item first: go after that one
+            if message.kind == message_pb2.MESSAGE_KIND_AUTOMATIC:
+                # Not in the sender's chain: threading may keep it nowhere, and nothing waits for it.
+                await self._bus.publish_all([Outgoing(message, event_id, correlation_id=message.message_id)])
             else:
-                raise InboundUnavailable("the sender's items keep arriving side by side")
+                await self._publish_after_latest(message, subject, event_id)
         except NotStored as exc:
             raise InboundUnavailable("the event stream did not confirm it in time") from exc
         except (nats.errors.Error, TimeoutError) as exc:  # reading the sender's latest item
@@ -175,6 +149,35 @@ class ChannelActions:
             message_id=message.message_id,
             previous_message_id=message.previous_message_id,
         )
+
+    async def _publish_after_latest(self, message: events_pb2.InboundMessage, subject: str, event_id: str) -> None:
+        """Publish `message` naming the last item stored on its sender's subject, and only while that one is
+        still the last: another replica storing the sender's next item first makes this one link again."""
+        # One deadline for reading and storing, as a provider waits for one answer.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + INBOUND_DEADLINE_SECONDS
+
+        def left() -> float:
+            return max(0.5, deadline - loop.time())
+
+        # Each refusal means another of the sender's items got in: the line moves, so try until the deadline.
+        while loop.time() < deadline:
+            link = link_after(await self._bus.last_on_subject(subject, within=left()), event_id)
+            if link.already_stored:  # a provider's retry of the item accepted last
+                return
+            message.previous_message_id = link.previous_message_id
+            item = Outgoing(
+                message,
+                event_id,
+                correlation_id=message.message_id,
+                expected_last_subject_sequence=link.expected_sequence,
+            )
+            try:
+                await self._bus.publish_all([item], within=left())
+                return
+            except SubjectMoved:
+                continue
+        raise InboundUnavailable("the sender's items keep arriving side by side")
 
     async def deliver(self, message: events_pb2.OutboundMessage) -> None:
         channel = channel_of(message)
