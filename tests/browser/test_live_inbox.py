@@ -12,7 +12,7 @@ from pathlib import Path
 from inbox.routing.v1 import routing_service_pb2, routing_service_pb2_grpc
 from inbox_devstack.suite import LocalSuite
 from inbox_runtime.grpc_client import authenticated_channel
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Page, Route, expect
 
 from .test_widget_and_inbox import PASSWORD, agent_ready
 
@@ -321,3 +321,40 @@ async def test_the_agent_sees_the_customer_typing(local_suite: LocalSuite, api_k
     await customer.get_by_label("Message").press("Enter")
     await expect(agent.locator(".message.inbound .text").last).to_have_text("Is a medium", timeout=10_000)
     await expect(typing).to_be_hidden()
+
+
+async def test_a_message_whose_notice_comes_while_the_page_is_fetching_still_shows_up(
+    local_suite: LocalSuite, api_key: str, browser: Browser
+) -> None:
+    """The timeline's fetch for one message can be answered before the next message is stored; the next
+    message's notice, arriving while that answer is on its way, must still bring it to the page."""
+    await agent_ready(local_suite, api_key)
+    customer = await open_chat(browser, local_suite)
+    await customer_says(customer, "first question")
+    ada = await log_in(browser, local_suite, "ada")
+    await ada.locator(".conversation-list li a").first.click()
+    await expect(ada.locator("body")).to_have_attribute("data-live", "on")
+    inbound = ada.locator("#timeline .message.inbound")
+    await expect(inbound).to_have_count(1)
+
+    # The next timeline fetch is answered by the server at once, and its answer held back.
+    answered, release = asyncio.Event(), asyncio.Event()
+
+    async def hold_the_first_answer(route: Route) -> None:
+        if answered.is_set():
+            await route.continue_()
+            return
+        response = await route.fetch()
+        answered.set()
+        await release.wait()
+        await route.fulfill(response=response)
+
+    await ada.route("**/partials/timeline", hold_the_first_answer)
+    await customer_says(customer, "second question")
+    await asyncio.wait_for(answered.wait(), 15)
+    await customer_says(customer, "third question")
+    # The third message's notice has reached the page: the list beside the timeline shows it.
+    await expect(ada.locator("#conversation-list")).to_contain_text("third question", timeout=10_000)
+    release.set()  # the held answer, from before the third message, lands
+    await expect(inbound).to_have_count(3, timeout=10_000)
+    await expect(inbound.last).to_contain_text("third question")

@@ -9,6 +9,7 @@
   if (!live.length || !window.EventSource) return;
 
   const pending = new Map();
+  const again = new Set(); // parts told of news while their fetch was on its way
   const held = new Map(); // fresh HTML that arrived while the agent was pressing on the page
 
   // While a pointer is down, swapping the element under it would eat the click (press and release would
@@ -88,7 +89,9 @@
   }
 
   function refresh(element) {
-    if (pending.has(element)) return; // one fetch at a time per part; the latest state wins anyway
+    // One fetch at a time per part. A notice that comes while one is on its way asks for one more after
+    // it: the fetch on its way may have been answered before what the notice is about was there.
+    if (pending.has(element)) { again.add(element); return; }
     const request = fetch(element.dataset.liveSrc, { credentials: "same-origin", headers: { "Accept": "text/html" } })
       .then((response) => {
         if (response.status === 401 || response.redirected) { window.location.reload(); return null; }
@@ -101,7 +104,10 @@
         if (pressed) held.set(element, template.content); else swap(element, template.content);
       })
       .catch(() => {})
-      .finally(() => pending.delete(element));
+      .finally(() => {
+        pending.delete(element);
+        if (again.delete(element)) refresh(element);
+      });
     pending.set(element, request);
   }
 
