@@ -199,6 +199,23 @@ def _subject_moved(future: asyncio.Future[Any]) -> bool:
     return isinstance(error, nats.js.errors.BadRequestError) and error.err_code in WRONG_LAST_SEQUENCE_CODES
 
 
+@dataclass
+class _Pauses:
+    """The pauses between tries of a call that met a leader election: doubling, until `deadline` (the
+    event loop's clock)."""
+
+    deadline: float
+    pause: float = PUBLISH_FIRST_PAUSE_SECONDS
+
+    def room_for_another(self) -> bool:
+        """Whether a pause and another try still end before the deadline."""
+        return asyncio.get_running_loop().time() + self.pause < self.deadline
+
+    async def wait(self) -> None:
+        await asyncio.sleep(self.pause)
+        self.pause = min(self.pause * 2, PUBLISH_MAX_PAUSE_SECONDS)
+
+
 T = TypeVar("T")
 
 
@@ -348,7 +365,7 @@ class EventBus:
         unconfirmed = list(items)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
-        pause = PUBLISH_FIRST_PAUSE_SECONDS
+        pauses = _Pauses(deadline)
         while True:
             futures: list[asyncio.Future[Any]] = []
             try:
@@ -380,20 +397,17 @@ class EventBus:
                 # again under the same ids, which JetStream stores once whatever the first try did.
                 confirmed = {i for i, f in enumerate(futures) if f.done() and not f.cancelled() and not f.exception()}
                 unconfirmed = [item for i, item in enumerate(unconfirmed) if i not in confirmed]
-                if loop.time() + pause >= deadline:
+                if not pauses.room_for_another():
                     raise NotStored(f"the broker did not confirm {len(unconfirmed)} event(s): {exc!r}") from exc
                 log.warning("publish_retried", unconfirmed=len(unconfirmed), error=repr(exc))
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, PUBLISH_MAX_PAUSE_SECONDS)
+                await pauses.wait()
 
     async def last_on_subject(self, subject: str, *, within: float = PUBLISH_DEADLINE_SECONDS) -> StoredEvent | None:
         """The last event stored on `subject` (no wildcards), as its stream's leader holds it, never a
         follower's copy that may lag; None when there is none. Asked again while the stream elects a leader,
         as a publish is, for `within` seconds; then the broker's error is raised."""
         stream = stream_for_subject(subject).name
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        pause = PUBLISH_FIRST_PAUSE_SECONDS
+        pauses = _Pauses(asyncio.get_running_loop().time() + within)
         while True:
             try:
                 raw = await self._js.get_last_msg(stream, subject)
@@ -401,11 +415,10 @@ class EventBus:
             except nats.js.errors.NotFoundError:
                 return None
             except (TimeoutError, nats.errors.Error) as exc:
-                if loop.time() + pause >= deadline:
+                if not pauses.room_for_another():
                     raise
                 log.warning("read_retried", stream=stream, error=repr(exc))
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, PUBLISH_MAX_PAUSE_SECONDS)
+                await pauses.wait()
 
     async def publish_live(self, items: Sequence[Outgoing]) -> None:
         """Live-only events, on core NATS (`live.<subject>`): not stored, not replayed, no consumer acks them.
