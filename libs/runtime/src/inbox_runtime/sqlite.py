@@ -23,6 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
+import structlog
+
+log = structlog.get_logger(__name__)
+
 T = TypeVar("T")
 
 
@@ -30,6 +34,7 @@ T = TypeVar("T")
 class _Write:
     fn: Callable[[sqlite3.Connection], Any]
     future: asyncio.Future[Any]
+    committed: Callable[[Any], None] | None = None
     result: Any = None
     error: BaseException | None = None
 
@@ -117,12 +122,15 @@ class SqliteDatabase:
             raise RuntimeError("database is not open")
         return fn(self._looker)
 
-    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def write(self, fn: Callable[[sqlite3.Connection], T], *, committed: Callable[[T], None] | None = None) -> T:
         """Run `fn` in an immediate transaction and return once it is committed; if `fn` raises, nothing
-        of it is written. Writes queued meanwhile share one transaction (see the module's note)."""
+        of it is written. Writes queued meanwhile share one transaction (see the module's note).
+        `committed` gets `fn`'s result on the event loop once the transaction is committed, before any
+        writer of the group resumes, in the order the group wrote: what keeps a copy in memory in step
+        with the file."""
         self._conn()
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queued.append(_Write(fn, future))
+        self._queued.append(_Write(fn, future, committed))
         if self._committer is None or self._committer.done():
             self._committer = asyncio.create_task(self._commit_queued(), name="sqlite-group-commit")
         return await future
@@ -136,6 +144,12 @@ class SqliteDatabase:
             except BaseException as exc:  # the commit itself failed: none of the group is written
                 for write in group:
                     write.error, write.result = exc, None
+            for write in group:
+                if write.committed is not None and write.error is None:
+                    try:
+                        write.committed(write.result)
+                    except Exception:  # the write is committed whatever a copy in memory made of it
+                        log.exception("sqlite_committed_callback_failed")
             for write in group:
                 if write.future.done():
                     continue

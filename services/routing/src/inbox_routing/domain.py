@@ -356,8 +356,9 @@ def with_pending_load(
     on_channel = {agent_id: n for (agent_id, on), n in pending.items() if on == channel}
     if not on_channel:
         return list(candidates)
+    # A new tuple rather than `_replace`, which cost several times as much for each of a floor's agents.
     return [
-        c._replace(load=c.load + on_channel[c.agent.agent_id]) if c.agent.agent_id in on_channel else c
+        Candidate(c.agent, c.load + on_channel[agent_id]) if (agent_id := c.agent.agent_id) in on_channel else c
         for c in candidates
     ]
 

@@ -17,27 +17,40 @@ from inbox_runtime.sqlite import SqliteDatabase, SqliteStore
 from inbox_routing.changes import AssignmentRecord, Outcome, RoutingChange
 from inbox_routing.domain import HOLDS_CAPACITY, Agent, AssignmentState, Candidate, NotFound, Presence, QueueStats
 from inbox_routing.store.sqlite import queries, rows
+from inbox_routing.store.sqlite.floor import Floor, FloorChange, floor_revision
 from inbox_routing.store.sqlite.schema import MIGRATIONS
 
 
-def _apply(conn: sqlite3.Connection, change: RoutingChange) -> Outcome:
+def _apply(conn: sqlite3.Connection, change: RoutingChange) -> tuple[Outcome, FloorChange | None]:
     record = change.record
     if change.clock is not None:
         _start_clock(conn, record.conversation_id, change.clock.kind, change.clock.due_us, replace=True)
     current = conn.execute(
-        "SELECT version, state, agent_id FROM assignments WHERE conversation_id = ?", (record.conversation_id,)
+        "SELECT version, state, agent_id, channel FROM assignments WHERE conversation_id = ?",
+        (record.conversation_id,),
     ).fetchone()
     if (current["version"] if current else 0) != record.version - 1:
-        return Outcome.STALE
+        return Outcome.STALE, None
     previous_holder = current["agent_id"] if current and AssignmentState(current["state"]) in HOLDS_CAPACITY else ""
     taking = bool(record.holder) and record.holder != previous_holder
-    if taking and queries.load(conn, record.holder, record.request.channel, record.conversation_id) >= change.capacity:
-        return Outcome.FULL
+    if taking and queries.held(conn, record.holder, record.request.channel) >= change.capacity:
+        return Outcome.FULL, None
+    before = floor_revision(conn)
     conn.execute(rows.UPSERT_RECORD, rows.record_values(record))
     if change.assigned is not None:
         agent_id, at_us = change.assigned
         conn.execute("UPDATE agents SET last_assigned_at_us = ? WHERE agent_id = ?", (at_us, agent_id))
-    return Outcome.APPLIED
+    # As the loads' triggers counted it: the seat held before is given back, the one held now taken.
+    released = (previous_holder, str(current["channel"])) if previous_holder else None
+    taken = (record.holder, record.request.channel) if record.holder else None
+    moved = released != taken
+    return Outcome.APPLIED, FloorChange(
+        before,
+        floor_revision(conn),
+        released if moved else None,
+        taken if moved else None,
+        change.assigned,
+    )
 
 
 def _start_clock(conn: sqlite3.Connection, conversation_id: str, kind: str, due_us: int, *, replace: bool) -> None:
@@ -53,21 +66,38 @@ class SqliteRoutingStore(SqliteStore):
 
     def __init__(self, database: SqliteDatabase) -> None:
         super().__init__(database)
-        # Parsed agents by their raw row: a decision reads every candidate, and parsing dominated it.
-        # Used on the event loop's thread only (candidates are a `lookup`).
-        self._agents = queries.AgentCache()
+        # The candidates in memory, following this process's commits (see floor.py).
+        self._floor = Floor()
 
     # --- the conversations' routing ------------------------------------------------------------
 
     async def commit(self, changes: Sequence[RoutingChange]) -> list[Outcome]:
-        return await self._db.write(lambda conn: [_apply(conn, change) for change in changes])
+        self._floor.committing()
+        try:
+            written = await self._db.write(
+                lambda conn: [_apply(conn, change) for change in changes], committed=self._follow
+            )
+        except BaseException:
+            self._floor.forget()  # written or not, the copy cannot tell
+            raise
+        finally:
+            self._floor.committed()
+        return [outcome for outcome, _ in written]
+
+    def _floor_moved(self, _: object) -> None:
+        self._floor.forget()
+
+    def _follow(self, written: list[tuple[Outcome, FloorChange | None]]) -> None:
+        self._floor.follow([change for _, change in written if change is not None])
+        if any(outcome is Outcome.FULL for outcome, _ in written):
+            self._floor.forget()  # the copy thought the agent had room
 
     async def record(self, conversation_id: str) -> AssignmentRecord | None:
         return self._db.lookup(lambda conn: queries.record(conn, conversation_id))
 
     async def candidates(self, channel: str, team: str) -> list[Candidate]:
-        # Here and now, not on the reader thread: the hop there cost as much CPU as the query itself.
-        return self._db.lookup(lambda conn: queries.candidates(conn, channel, team, self._agents))
+        # Here and now, from memory while the file's floor has not moved but by this process's commits.
+        return self._db.lookup(lambda conn: self._floor.candidates(conn, channel, team))
 
     async def known_agent(self, customer_id: str, conversation_id: str, since_us: int) -> str:
         return self._db.lookup(lambda conn: queries.known_agent(conn, customer_id, conversation_id, since_us))
@@ -116,7 +146,7 @@ class SqliteRoutingStore(SqliteStore):
             )
             return int(conn.execute("DELETE FROM assignments WHERE customer_id = ?", (customer_id,)).rowcount)
 
-        forgotten = await self._db.write(write)
+        forgotten = await self._db.write(write, committed=self._floor_moved)
         await self._db.scrub()
         return forgotten
 
@@ -162,7 +192,7 @@ class SqliteRoutingStore(SqliteStore):
             )
             return rows.agent(conn.execute("SELECT * FROM agents WHERE agent_id = ?", (agent_id,)).fetchone())
 
-        return await self._db.write(write)
+        return await self._db.write(write, committed=self._floor_moved)
 
     async def get_agent(self, agent_id: str) -> Agent | None:
         def read(conn: sqlite3.Connection) -> Agent | None:
@@ -187,7 +217,7 @@ class SqliteRoutingStore(SqliteStore):
                 raise NotFound(f"agent {agent_id} not found")
             return rows.agent(row)
 
-        return await self._db.write(write)
+        return await self._db.write(write, committed=self._floor_moved)
 
     async def heartbeat(self, agent_id: str, now_us: int) -> Agent:
         def write(conn: sqlite3.Connection) -> Agent:
@@ -210,7 +240,7 @@ class SqliteRoutingStore(SqliteStore):
             ).fetchall()
             return [rows.agent(r) for r in found]
 
-        return await self._db.write(write)
+        return await self._db.write(write, committed=self._floor_moved)
 
     # --- service levels ---------------------------------------------------------------------
 

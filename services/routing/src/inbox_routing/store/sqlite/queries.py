@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from inbox_routing.changes import AssignmentRecord
-from inbox_routing.domain import HOLDS_CAPACITY, Agent, AssignmentState, Candidate, Presence, QueueStats
+from inbox_routing.domain import HOLDS_CAPACITY, Agent, AssignmentState, Presence, QueueStats
 from inbox_routing.store.sqlite import rows
 
 HOLDING = f"({', '.join(str(int(s)) for s in HOLDS_CAPACITY)})"
@@ -19,14 +19,12 @@ def record(conn: sqlite3.Connection, conversation_id: str) -> AssignmentRecord |
     return rows.record(row) if row else None
 
 
-def load(conn: sqlite3.Connection, agent_id: str, channel: str, other_than: str) -> int:
-    return int(
-        conn.execute(
-            f"SELECT COUNT(*) FROM assignments WHERE agent_id = ? AND channel = ? AND state IN {HOLDING} "
-            "AND conversation_id != ?",
-            (agent_id, channel, other_than),
-        ).fetchone()[0]
-    )
+def held(conn: sqlite3.Connection, agent_id: str, channel: str) -> int:
+    """The conversations `agent_id` holds on `channel`, as the loads' triggers keep them."""
+    row = conn.execute(
+        "SELECT held FROM agent_loads WHERE agent_id = ? AND channel = ?", (agent_id, channel)
+    ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def load_of(conn: sqlite3.Connection, agent_id: str) -> dict[str, int]:
@@ -54,30 +52,6 @@ class AgentCache:
         agent = rows.agent(row)
         self._agents[agent_id] = (int(row["revision"]), agent)
         return agent
-
-
-def candidates(conn: sqlite3.Connection, channel: str, team: str, agents: AgentCache) -> list[Candidate]:
-    """The available agents (of `team`, when given) with their load on `channel`, in one statement."""
-    if team:
-        found = conn.execute(
-            "SELECT agents.agent_id, agents.revision, COALESCE(agent_loads.held, 0) FROM agent_teams "
-            "JOIN agents USING (agent_id) LEFT JOIN agent_loads "
-            "ON agent_loads.agent_id = agents.agent_id AND agent_loads.channel = ? "
-            "WHERE agent_teams.team = ? AND agents.presence = ?",
-            (channel, team, int(Presence.AVAILABLE)),
-        ).fetchall()
-    else:
-        found = conn.execute(
-            "SELECT agents.agent_id, agents.revision, COALESCE(agent_loads.held, 0) FROM agents LEFT JOIN "
-            "agent_loads ON agent_loads.agent_id = agents.agent_id AND agent_loads.channel = ? "
-            "WHERE agents.presence = ?",
-            (channel, int(Presence.AVAILABLE)),
-        ).fetchall()
-    return [
-        Candidate(agent, held)
-        for agent_id, revision, held in found
-        if (agent := agents.agent(conn, agent_id, revision)) is not None
-    ]
 
 
 def known_agent(conn: sqlite3.Connection, customer_id: str, conversation_id: str, since_us: int) -> str:

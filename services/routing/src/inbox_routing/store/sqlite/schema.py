@@ -178,6 +178,35 @@ UPDATE agents SET capacities = (
 ) WHERE capacities != '{{}}';
 """
 
+# The floor's revision, raised by triggers at every change of a load or of what a decision reads of an agent:
+# a process keeps the floor in memory as of a revision and reads it again only when something else moved it
+# (see store/sqlite/floor.py). An agent's heartbeat (last seen) leaves it alone.
+MIGRATION_V12 = """
+CREATE TABLE floor_revision (
+    singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+    revision INTEGER NOT NULL
+);
+INSERT INTO floor_revision (singleton, revision) VALUES (1, 0);
+CREATE TRIGGER floor_on_load_insert AFTER INSERT ON agent_loads BEGIN
+    UPDATE floor_revision SET revision = revision + 1;
+END;
+CREATE TRIGGER floor_on_load_update AFTER UPDATE ON agent_loads BEGIN
+    UPDATE floor_revision SET revision = revision + 1;
+END;
+CREATE TRIGGER floor_on_load_delete AFTER DELETE ON agent_loads BEGIN
+    UPDATE floor_revision SET revision = revision + 1;
+END;
+CREATE TRIGGER floor_on_agent_insert AFTER INSERT ON agents BEGIN
+    UPDATE floor_revision SET revision = revision + 1;
+END;
+CREATE TRIGGER floor_on_agent_update
+AFTER UPDATE OF display_name, presence, capacities, languages, teams, skills, last_assigned_at_us ON agents BEGIN
+    UPDATE floor_revision SET revision = revision + 1;
+END;
+CREATE TRIGGER floor_on_agent_delete AFTER DELETE ON agents BEGIN
+    UPDATE floor_revision SET revision = revision + 1;
+END;
+"""
 MIGRATIONS = (
     SCHEMA,
     MIGRATION_V2,
@@ -190,4 +219,5 @@ MIGRATIONS = (
     MIGRATION_V9,
     MIGRATION_V10,
     MIGRATION_V11,
+    MIGRATION_V12,
 )
