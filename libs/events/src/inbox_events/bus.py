@@ -358,18 +358,21 @@ class EventBus:
         """Publish one event and wait until JetStream has stored it."""
         await self.publish_all([Outgoing(event, event_id, correlation_id)])
 
-    async def publish_all(self, items: Sequence[Outgoing], *, within: float = PUBLISH_DEADLINE_SECONDS) -> None:
-        """Publish several events pipelined (not one round-trip each); return when all are stored, or raise
+    async def publish_all(self, items: Sequence[Outgoing], *, within: float = PUBLISH_DEADLINE_SECONDS) -> list[int]:
+        """Publish several events pipelined (not one round-trip each); return when all are stored, with the
+        stream sequence each is stored at (the first copy's, for one stored before under its id), or raise
         NotStored when the broker is unreachable or did not confirm them `within` seconds (some may be
         stored: their ids make a retry safe)."""
-        unconfirmed = list(items)
+        sequences: list[int | None] = [None] * len(items)
+        unconfirmed = list(range(len(items)))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
         pauses = _Pauses(deadline)
         while True:
             futures: list[asyncio.Future[Any]] = []
             try:
-                for item in unconfirmed:
+                for index in unconfirmed:
+                    item = items[index]
                     subject, data = self._message(item)
                     # The event id is the only header: JetStream's de-duplication reads it; the type and the
                     # correlation id travel in the envelope (each header costs every reader a parse).
@@ -384,9 +387,9 @@ class EventBus:
                     futures.append(asyncio.ensure_future(confirmation))
                 # One deadline for them all, without a task per event (wait_for makes one).
                 async with asyncio.timeout(max(0.1, min(PUBLISH_WAIT_SECONDS, deadline - loop.time()))):
-                    for future in futures:
-                        await future
-                return
+                    for index, future in zip(unconfirmed, futures, strict=False):
+                        sequences[index] = int((await future).seq)
+                return [sequence or 0 for sequence in sequences]
             except (TimeoutError, nats.errors.Error) as exc:
                 for future in futures:
                     if not future.done():
@@ -395,8 +398,10 @@ class EventBus:
                     raise SubjectMoved(f"another event was stored on the subject first: {exc!r}") from exc
                 # A stream's leader can be elected anew (a cluster node went): what was not confirmed goes
                 # again under the same ids, which JetStream stores once whatever the first try did.
-                confirmed = {i for i, f in enumerate(futures) if f.done() and not f.cancelled() and not f.exception()}
-                unconfirmed = [item for i, item in enumerate(unconfirmed) if i not in confirmed]
+                for index, future in zip(unconfirmed, futures, strict=False):
+                    if future.done() and not future.cancelled() and not future.exception():
+                        sequences[index] = int(future.result().seq)
+                unconfirmed = [index for index in unconfirmed if sequences[index] is None]
                 if not pauses.room_for_another():
                     raise NotStored(f"the broker did not confirm {len(unconfirmed)} event(s): {exc!r}") from exc
                 log.warning("publish_retried", unconfirmed=len(unconfirmed), error=repr(exc))

@@ -33,6 +33,8 @@ from inbox_runtime.timestamps import now_us, to_timestamp
 from inbox_channels.domain import (
     Delivery,
     DeliveryStatus,
+    LatestBySender,
+    SenderLatest,
     check_proactive,
     link_after,
     sender_key,
@@ -85,6 +87,7 @@ class ChannelActions:
         self._data_dir = data_dir
         self._mongodb = mongodb
         self._adapters: dict[str, ChannelAdapter] = {}
+        self._latest_by_sender = LatestBySender()
 
     @property
     def data_dir(self) -> Path:
@@ -152,7 +155,9 @@ class ChannelActions:
 
     async def _publish_after_latest(self, message: events_pb2.InboundMessage, subject: str, event_id: str) -> None:
         """Publish `message` naming the last item stored on its sender's subject, and only while that one is
-        still the last: another replica storing the sender's next item first makes this one link again."""
+        still the last: another replica storing the sender's next item first makes this one link again.
+        The last item is first taken as this process remembers it (nothing, for a sender it has not seen);
+        once the stream refuses that, it is read from the stream's leader."""
         # One deadline for reading and storing, as a provider waits for one answer.
         loop = asyncio.get_running_loop()
         deadline = loop.time() + INBOUND_DEADLINE_SECONDS
@@ -160,9 +165,10 @@ class ChannelActions:
         def left() -> float:
             return max(0.5, deadline - loop.time())
 
+        latest = self._latest_by_sender.get(subject)
         # Each refusal means another of the sender's items got in: the line moves, so try until the deadline.
         while loop.time() < deadline:
-            link = link_after(await self._bus.last_on_subject(subject, within=left()), event_id)
+            link = link_after(latest, event_id)
             if link.already_stored:  # a provider's retry of the item accepted last
                 return
             message.previous_message_id = link.previous_message_id
@@ -173,10 +179,13 @@ class ChannelActions:
                 expected_last_subject_sequence=link.expected_sequence,
             )
             try:
-                await self._bus.publish_all([item], within=left())
-                return
+                [sequence] = await self._bus.publish_all([item], within=left())
             except SubjectMoved:
+                stored = await self._bus.last_on_subject(subject, within=left())
+                latest = SenderLatest.of(stored) if stored is not None else None
                 continue
+            self._latest_by_sender.stored(subject, SenderLatest(sequence, event_id, message.message_id))
+            return
         raise InboundUnavailable("the sender's items keep arriving side by side")
 
     async def deliver(self, message: events_pb2.OutboundMessage) -> None:

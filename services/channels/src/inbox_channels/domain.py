@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TypeAlias
 
@@ -87,12 +88,51 @@ class Link:
     already_stored: bool = False
 
 
-def link_after(last: StoredEvent | None, event_id: str) -> Link:
-    """The link of the item published as `event_id`, given the last event on its sender's subject."""
-    if last is None:
+@dataclass(frozen=True)
+class SenderLatest:
+    """The last item stored on a sender's subject, as far as one knows."""
+
+    sequence: int
+    event_id: str
+    message_id: str
+
+    @classmethod
+    def of(cls, stored: StoredEvent) -> SenderLatest:
+        item = events_pb2.InboundMessage()
+        stored.envelope.payload.Unpack(item)
+        return cls(stored.sequence, stored.envelope.event_id, item.message_id)
+
+
+def link_after(latest: SenderLatest | None, event_id: str) -> Link:
+    """The link of the item published as `event_id`, given the last item on its sender's subject."""
+    if latest is None:
         return Link("", 0)
-    if last.envelope.event_id == event_id:
-        return Link("", last.sequence, already_stored=True)
-    previous = events_pb2.InboundMessage()
-    last.envelope.payload.Unpack(previous)
-    return Link(previous.message_id, last.sequence)
+    if latest.event_id == event_id:
+        return Link("", latest.sequence, already_stored=True)
+    return Link(latest.message_id, latest.sequence)
+
+
+# Senders whose latest item a channels process remembers: about 200 bytes each.
+REMEMBERED_SENDERS = 50_000
+
+
+class LatestBySender:
+    """The latest item this process stored on each sender's subject, the most recent senders kept. A hint
+    only: the publish expects the subject's last sequence to be the one remembered, and the stream refuses it
+    when another replica (or this one before a restart) stored something there since."""
+
+    def __init__(self, limit: int = REMEMBERED_SENDERS) -> None:
+        self._limit = limit
+        self._latest: OrderedDict[str, SenderLatest] = OrderedDict()
+
+    def get(self, subject: str) -> SenderLatest | None:
+        latest = self._latest.get(subject)
+        if latest is not None:
+            self._latest.move_to_end(subject)
+        return latest
+
+    def stored(self, subject: str, latest: SenderLatest) -> None:
+        self._latest[subject] = latest
+        self._latest.move_to_end(subject)
+        if len(self._latest) > self._limit:
+            self._latest.popitem(last=False)
