@@ -385,23 +385,34 @@ def decide(
     channel = request.channel
     default = default_capacity(channel)  # Agent.capacity_for, without a call per candidate
     preferred = target.preferred_skills
+    team, required, language = target.team, target.required_skills, request.language
     ineligible: list[Verdict] = []
     # (rank, candidate, capacity); the rank ends with the agent id, so no two compare equal and sorting
     # the entries never compares past the rank (nor do verdicts, by agent id, past theirs).
     eligible: list[tuple[tuple[int, int, float, int, str], Candidate, int]] = []
     for candidate in candidates:
-        agent = candidate.agent
+        agent, load = candidate
+        agent_id = agent.agent_id
         capacity = agent.capacities.get(channel, default)
-        reason = _ineligibility(candidate, capacity, request, target, excluded)
-        if reason is not None:
-            ineligible.append(Verdict(agent.agent_id, False, reason))
-            continue
+        # The common case checked inline; the reason is spelled out only for the ineligible.
+        if (
+            required
+            or load >= capacity
+            or agent.presence != Presence.AVAILABLE
+            or (team and team not in agent.teams)
+            or (language and agent.languages and language not in agent.languages)
+            or agent_id in excluded
+        ):
+            reason = _ineligibility(candidate, capacity, request, target, excluded)
+            if reason is not None:
+                ineligible.append(Verdict(agent_id, False, reason))
+                continue
         rank = (
-            0 if agent.agent_id == known_agent_id else 1,
+            0 if agent_id == known_agent_id else 1,
             -sum(agent.skill(s) for s in preferred) if preferred else 0,
-            candidate.load / capacity,
+            load / capacity,
             agent.last_assigned_at_us,
-            agent.agent_id,
+            agent_id,
         )
         eligible.append((rank, candidate, capacity))
     ineligible.sort()
