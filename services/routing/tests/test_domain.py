@@ -17,8 +17,8 @@ from inbox_routing.domain import (
     escalated,
     estimated_wait_seconds,
     parse_rules,
+    pending_on,
     validate_agent,
-    with_pending_load,
 )
 from inbox_runtime.errors import InvalidInput
 
@@ -46,12 +46,14 @@ def test_conversations_being_given_to_an_agent_count_in_their_load_on_that_chann
     candidates = [Candidate(agent("a", chat=2), 0), Candidate(agent("b", chat=2), 1)]
     pending = {("a", CHAT): 2, ("b", EMAIL): 5}
 
-    counted = with_pending_load(candidates, CHAT, pending)
+    on_chat = pending_on(CHAT, pending)
 
-    assert [(c.agent.agent_id, c.load) for c in counted] == [("a", 2), ("b", 1)]
+    assert on_chat == {"a": 2}
     # a is full once its picks land: the next decision goes to b, not to a's store-side free seats.
-    assert decide(REQUEST, Target(), counted).agent_id == "b"
-    assert with_pending_load(candidates, CHAT, {}) == candidates
+    decision = decide(REQUEST, Target(), candidates, pending=on_chat)
+    assert decision.agent_id == "b"
+    assert {v.agent_id: v.reason for v in decision.verdicts}["a"] == "at capacity (2/2)"
+    assert decide(REQUEST, Target(), candidates, pending={}).agent_id == "a"
 
 
 def test_ties_go_to_the_longest_idle_then_to_the_agent_id() -> None:
@@ -244,7 +246,13 @@ def test_a_big_floor_spells_out_only_the_verdicts_an_explanation_keeps() -> None
     assert len(full.verdicts) == 123 and full.omitted == 0
     assert len(short.verdicts) == 3 + 1 + RANKED_LOWER_SHOWN and short.omitted == 119 - RANKED_LOWER_SHOWN
     assert stored_verdicts(short) == stored_verdicts(full)
-    assert stored_verdicts(short)[-1].reason == "and 73 more agents, not eligible or ranked lower"
+    kept = stored_verdicts(short)
+    # The chosen one, the runners-up, and why each agent away could not take it: then the rest, counted.
+    assert [v.agent_id for v in kept[: 1 + RANKED_LOWER_SHOWN]] == [f"a{i:03}" for i in range(1 + RANKED_LOWER_SHOWN)]
+    assert [(v.agent_id, v.reason) for v in kept[1 + RANKED_LOWER_SHOWN : -1]] == [
+        (f"z{i}", "presence is away") for i in range(3)
+    ]
+    assert kept[-1].reason == f"and {123 - len(kept) + 1} more agents, not eligible or ranked lower"
 
 
 def test_a_rule_matches_a_very_negative_customer_and_nobody_unscored() -> None:

@@ -41,10 +41,10 @@ from inbox_routing.domain import (
     handover_note,
     is_current,
     parse_rules,
+    pending_on,
     sla_after_message,
     sla_due,
     validate_agent,
-    with_pending_load,
     worth_announcing,
 )
 from inbox_routing.plans import (
@@ -158,11 +158,15 @@ class RoutingActions:
         known = await self._store.known_agent(
             request.customer_id, request.conversation_id, now - self._policy.known_agent_window_us
         )
-        candidates = with_pending_load(
-            await self._store.candidates(request.channel, target.team), request.channel, self._being_written
-        )
+        candidates = await self._store.candidates(request.channel, target.team)
         decision = decide(
-            request, target, candidates, known_agent_id=known, excluded=excluded, ranked_lower_shown=RANKED_LOWER_SHOWN
+            request,
+            target,
+            candidates,
+            known_agent_id=known,
+            excluded=excluded,
+            ranked_lower_shown=RANKED_LOWER_SHOWN,
+            pending=pending_on(request.channel, self._being_written),
         )
         record, changed = plan_route(
             existing, request, target, decision, rule_id=rule_id, escalation_step=step, policy=self._policy, now_us=now

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -348,19 +349,10 @@ def _ineligibility(
     return None
 
 
-def with_pending_load(
-    candidates: Sequence[Candidate], channel: str, pending: Mapping[tuple[str, str], int]
-) -> list[Candidate]:
-    """Candidates with the conversations being given to them right now (decided, not yet stored) counted
-    in their load."""
-    on_channel = {agent_id: n for (agent_id, on), n in pending.items() if on == channel}
-    if not on_channel:
-        return list(candidates)
-    # A new tuple rather than `_replace`, which cost several times as much for each of a floor's agents.
-    return [
-        Candidate(c.agent, c.load + on_channel[agent_id]) if (agent_id := c.agent.agent_id) in on_channel else c
-        for c in candidates
-    ]
+def pending_on(channel: str, pending: Mapping[tuple[str, str], int]) -> dict[str, int]:
+    """Per agent, the conversations on `channel` being given to them right now (decided, not yet stored),
+    from what is being given per (agent, channel)."""
+    return {agent_id: n for (agent_id, on), n in pending.items() if on == channel}
 
 
 def decide(
@@ -371,11 +363,13 @@ def decide(
     known_agent_id: str = "",
     excluded: frozenset[str] = frozenset(),
     ranked_lower_shown: int | None = None,
+    pending: Mapping[str, int] | None = None,
 ) -> Decision:
     """Pick an agent for a conversation, or None to queue it, with a verdict for every candidate, but
     for eligible agents ranked lower than the best `ranked_lower_shown` of them: those are only counted
     (`Decision.omitted`), since an explanation keeps so many at most and spelling out every one of a
-    big floor's verdicts cost more than the decision itself.
+    big floor's verdicts cost more than the decision itself. `pending`: per agent, conversations being
+    given to them right now (see `pending_on`), counted in their load.
 
     Eligible: available, in the target team, with the required skills and the customer's language, with
     free capacity on the channel, not having declined it. Among them: the customer's previous agent
@@ -387,12 +381,15 @@ def decide(
     preferred = target.preferred_skills
     team, required, language = target.team, target.required_skills, request.language
     ineligible: list[Verdict] = []
-    # (rank, candidate, capacity); the rank ends with the agent id, so no two compare equal and sorting
+    # (rank, agent, load, capacity); the rank ends with the agent id, so no two compare equal and sorting
     # the entries never compares past the rank (nor do verdicts, by agent id, past theirs).
-    eligible: list[tuple[tuple[int, int, float, int, str], Candidate, int]] = []
+    eligible: list[tuple[tuple[int, int, float, int, str], Agent, int, int]] = []
     for candidate in candidates:
         agent, load = candidate
         agent_id = agent.agent_id
+        if pending and agent_id in pending:
+            load += pending[agent_id]
+            candidate = Candidate(agent, load)
         capacity = agent.capacities.get(channel, default)
         # The common case checked inline; the reason is spelled out only for the ineligible.
         if (
@@ -414,28 +411,32 @@ def decide(
             agent.last_assigned_at_us,
             agent_id,
         )
-        eligible.append((rank, candidate, capacity))
+        eligible.append((rank, agent, load, capacity))
     ineligible.sort()
     if not eligible:
         return Decision(None, "no eligible agent with free capacity: queued", tuple(ineligible))
-    eligible.sort()
-    (best_rank, best, capacity), others = eligible[0], eligible[1:]
-    if best.agent.agent_id == known_agent_id:
+    if ranked_lower_shown is not None and len(eligible) > ranked_lower_shown + 1:
+        # Only the best and the runners-up shown are needed in order: the others are counted.
+        ranked = heapq.nsmallest(ranked_lower_shown + 1, eligible)
+        omitted = len(eligible) - len(ranked)
+    else:
+        ranked, omitted = sorted(eligible), 0
+    (best_rank, best, best_load, capacity), others = ranked[0], ranked[1:]
+    if best.agent_id == known_agent_id:
         reason = "the customer's previous agent, available with room"
     elif preferred and best_rank[1] < 0:
         reason = f"best on preferred skills ({', '.join(preferred)}) of {len(eligible)} eligible"
     else:
-        reason = f"least loaded ({best.load}/{capacity}) and longest idle of {len(eligible)} eligible"
-    shown = others if ranked_lower_shown is None else others[:ranked_lower_shown]
+        reason = f"least loaded ({best_load}/{capacity}) and longest idle of {len(eligible)} eligible"
     ranked_lower = [
-        Verdict(other.agent.agent_id, False, f"eligible, ranked lower ({other.load}/{other_capacity})")
-        for _, other, other_capacity in shown
+        Verdict(other.agent_id, False, f"eligible, ranked lower ({other_load}/{other_capacity})")
+        for _, other, other_load, other_capacity in others
     ]
     return Decision(
-        best.agent.agent_id,
+        best.agent_id,
         reason,
-        (*ineligible, Verdict(best.agent.agent_id, True, reason), *ranked_lower),
-        omitted=len(others) - len(shown),
+        (*ineligible, Verdict(best.agent_id, True, reason), *ranked_lower),
+        omitted=omitted,
     )
 
 

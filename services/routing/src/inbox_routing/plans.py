@@ -17,20 +17,23 @@ from inbox_routing.domain import (
     Verdict,
 )
 
-# An explanation keeps the chosen agent and the closest others; the rest are summed up.
+# An explanation keeps the chosen agent, the closest runners-up, and why the others could not take it; the
+# rest are summed up.
 MAX_STORED_VERDICTS = 50
-# What a decision needs to spell out for that: the chosen agent comes first, then those ranked lower.
-RANKED_LOWER_SHOWN = MAX_STORED_VERDICTS - 1
+# Runners-up spelled out: past the first ten, another "eligible, ranked lower" says nothing a supervisor
+# asks, and a big floor's would crowd out the reasons agents were passed over (49 of them did, and cost a
+# tenth of routing's CPU per decision to spell out and store).
+RANKED_LOWER_SHOWN = 10
 
 
 def stored_verdicts(decision: Decision) -> tuple[Verdict, ...]:
-    """The chosen agent and the closest others, then a line summing up the rest."""
+    """The chosen agent, the closest runners-up and the agents passed over, then a line summing up the rest."""
     chosen: list[Verdict] = []
     eligible: list[Verdict] = []
     others: list[Verdict] = []
     for verdict in decision.verdicts:
         (chosen if verdict.chosen else eligible if verdict.reason.startswith("eligible") else others).append(verdict)
-    kept = (chosen + eligible + others)[:MAX_STORED_VERDICTS]
+    kept = (chosen + eligible[:RANKED_LOWER_SHOWN] + others)[:MAX_STORED_VERDICTS]
     left = len(decision.verdicts) + decision.omitted - len(kept)
     if left > 0:
         kept.append(Verdict("", False, f"and {left} more agents, not eligible or ranked lower"))
