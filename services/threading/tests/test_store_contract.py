@@ -113,6 +113,28 @@ async def test_writing_a_change_twice_writes_it_once(store: ConversationStore) -
     assert exported_audit == [{"at_us": 7, "actor": "ada", "action": "exported", "details": {"why": "asked"}}]
 
 
+async def test_a_patch_is_written_with_its_item_and_without_one_already_stored(store: ConversationStore) -> None:
+    await store.commit([opening()])
+    assigned = ThreadChange(
+        patches=(ConversationPatch("conv-1", assignee_agent_id="ada", preview="assigned", add_tags=("vip",)),),
+        items=(item("a1", "conv-1", text="Assigned to ada", at=20),),
+    )
+    [first] = await store.commit([assigned])
+    conversation = await store.get_conversation("conv-1")
+    assert first.sequences == {"a1": 2} and conversation is not None
+    assert (conversation.assignee_agent_id, conversation.preview, conversation.tags) == ("ada", "assigned", ("vip",))
+    assert (conversation.message_count, conversation.last_activity_at_us) == (2, 20)
+    # The same item again, with another patch: the item is not written twice, the patch is written.
+    again = ThreadChange(
+        patches=(ConversationPatch("conv-1", assignee_agent_id="bo"), ConversationPatch("conv-1", preview="again")),
+        items=(item("a1", "conv-1", text="Assigned to ada", at=20),),
+    )
+    [second] = await store.commit([again])
+    conversation = await store.get_conversation("conv-1")
+    assert second.applied and second.sequences == {} and conversation is not None
+    assert (conversation.assignee_agent_id, conversation.preview, conversation.message_count) == ("bo", "again", 2)
+
+
 async def test_items_keep_their_order_and_pages_continue(store: ConversationStore) -> None:
     await store.commit([opening()])
     await store.commit([ThreadChange(items=tuple(item(f"m{i}", "conv-1", at=10 + i) for i in range(2, 8)))])

@@ -251,6 +251,13 @@ CREATE INDEX conversations_by_satisfaction ON conversations(satisfaction_answere
     WHERE satisfaction_answered_at_us > 0;
 """
 
+# Two indexes every stored item paid for and no query needs: `messages_timeline` starts with the customer, and
+# `messages_by_provider_key` holds the channel and the provider's id as one unique key.
+MIGRATION_V14 = """
+DROP INDEX messages_by_customer;
+DROP INDEX messages_by_provider_id;
+"""
+
 MIGRATIONS = (
     SCHEMA_V1,
     MIGRATION_V2,
@@ -265,4 +272,5 @@ MIGRATIONS = (
     MIGRATION_V11,
     MIGRATION_V12,
     MIGRATION_V13,
+    MIGRATION_V14,
 )
