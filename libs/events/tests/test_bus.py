@@ -16,6 +16,7 @@ from inbox.message.v1 import message_pb2
 from inbox_devstack.nats_server import NatsServer
 from inbox_devstack.waiting import eventually
 from inbox_events import ConsumerSpec, Event, EventBus, Outgoing, PermanentError, Postponed, SubjectMoved, subject_for
+from inbox_events.pull import BatchPuller
 from inbox_events.streams import stream_for_subject
 from prometheus_client import REGISTRY
 
@@ -298,7 +299,7 @@ async def test_a_pull_subscription_that_stopped_receiving_is_noticed_and_made_ag
         await bus.publish(opened("before"), event_id="before")
         await recorder.until(lambda: len(recorder.events) == 1)
         nc = bus._nc
-        [sid] = [sid for sid, sub in nc._subs.items() if sub.subject.startswith("_INBOX.") and not sub._cb]
+        [sid] = [sid for sid, sub in nc._subs.items() if isinstance(getattr(sub._cb, "__self__", None), BatchPuller)]
         await nc._send_command(f"UNSUB {sid}\r\n".encode())
         await nc.flush()
         await bus.publish(opened("after"), event_id="after")

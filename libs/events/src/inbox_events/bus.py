@@ -47,6 +47,7 @@ from nats.js.kv import KeyValue
 from inbox_events.codec import DEFAULT_TENANT, MalformedEvent, decode, encode
 from inbox_events.feed import Feed, FeedCursor, follow, start_positions
 from inbox_events.permissions import inbox_prefix
+from inbox_events.pull import BatchPuller
 from inbox_events.streams import API_KEYS_BUCKET, API_KEYS_HISTORY, STREAMS, StreamSpec, stream_for_subject
 from inbox_events.subjects import subject_for, subject_matches
 
@@ -621,7 +622,7 @@ class _Consumer(Generic[M]):
         self._bus = bus
         self._spec = spec
         self._handler = handler
-        self._subscription: JetStreamContext.PullSubscription | None = None
+        self._puller: BatchPuller | None = None
         self._stopping = asyncio.Event()
         # The server's count of deliveries to this consumer as of the last one this process received (or
         # of subscribing): a higher count while fetches come back empty means deliveries went elsewhere.
@@ -665,9 +666,9 @@ class _Consumer(Generic[M]):
                 log.info("consumer_updated", consumer=self._spec.durable, ack_wait_seconds=self._spec.ack_wait_seconds)
 
         await while_electing(create_or_update, consumer=self._spec.durable)
-        self._subscription = await js.pull_subscribe_bind(
-            durable=self._spec.durable, stream=stream, pending_msgs_limit=self._spec.batch * 4
-        )
+        puller = BatchPuller(self._bus._nc, stream, self._spec.durable)
+        await puller.start()
+        self._puller = puller
         with contextlib.suppress(Exception):  # a count only: stall checks start from it
             current = await js.consumer_info(stream, self._spec.durable)
             self._deliveries_seen = current.delivered.consumer_seq or 0
@@ -676,16 +677,14 @@ class _Consumer(Generic[M]):
         self._stopping.set()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        if self._subscription is not None:
+        if self._puller is not None:
             with contextlib.suppress(Exception):
-                await self._subscription.unsubscribe()
+                await self._puller.stop()
 
     async def _fetch(self) -> list[Msg]:
         """Fetch a batch, or nothing if the consumer is asked to stop while waiting."""
-        assert self._subscription is not None
-        fetch = asyncio.ensure_future(
-            self._subscription.fetch(self._spec.batch, timeout=self._spec.fetch_timeout_seconds)
-        )
+        assert self._puller is not None
+        fetch = asyncio.ensure_future(self._puller.fetch(self._spec.batch, timeout=self._spec.fetch_timeout_seconds))
         stop = asyncio.ensure_future(self._stopping.wait())
         done, _ = await asyncio.wait({fetch, stop}, return_when=asyncio.FIRST_COMPLETED)
         if fetch not in done:
@@ -737,9 +736,9 @@ class _Consumer(Generic[M]):
             if self._stopping.is_set():
                 return
             try:
-                if self._subscription is not None:
+                if self._puller is not None:
                     with contextlib.suppress(Exception):
-                        await self._subscription.unsubscribe()
+                        await self._puller.stop()
                 await self.subscribe()
                 log.info("consumer_resubscribed", consumer=self._spec.durable)
                 return
