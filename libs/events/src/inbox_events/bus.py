@@ -47,7 +47,7 @@ from nats.js.kv import KeyValue
 from inbox_events.codec import DEFAULT_TENANT, MalformedEvent, decode, encode
 from inbox_events.feed import Feed, FeedCursor, follow, start_positions
 from inbox_events.permissions import inbox_prefix
-from inbox_events.pull import BatchPuller
+from inbox_events.pull import BatchPuller, delivery_of
 from inbox_events.streams import API_KEYS_BUCKET, API_KEYS_HISTORY, STREAMS, StreamSpec, stream_for_subject
 from inbox_events.subjects import subject_for, subject_matches
 
@@ -714,8 +714,9 @@ class _Consumer(Generic[M]):
                 continue
             idle_fetches = 0
             if messages:
-                self._deliveries_seen = max(self._deliveries_seen, *(m.metadata.sequence.consumer for m in messages))
-                self._lag.set(messages[-1].metadata.num_pending or 0)
+                last = delivery_of(messages[-1])
+                self._deliveries_seen = max(self._deliveries_seen, last.consumer_sequence)
+                self._lag.set(last.pending)
             await self._handle_batch(messages)
 
     async def _stalled(self) -> bool:
@@ -806,13 +807,13 @@ class _Consumer(Generic[M]):
                 except Exception as error:
                     log.warning("event_settle_failed", consumer=self._spec.durable, error=repr(error))
             return None
-        metadata = msg.metadata
+        delivery = delivery_of(msg)
         return Event(
             envelope=envelope,
             payload=payload,
             subject=msg.subject,
-            deliveries=metadata.num_delivered or 1,
-            stream_sequence=metadata.sequence.stream,
+            deliveries=delivery.deliveries or 1,
+            stream_sequence=delivery.stream_sequence,
         )
 
     async def _handle(self, msg: Msg, event: Event[M]) -> float | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import NamedTuple
 
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
@@ -89,3 +90,28 @@ class BatchPuller:
         if status in ("", NO_MESSAGES, REQUEST_TIMEOUT):
             raise TimeoutError("no message within the fetch's time")
         raise PullFailed(f"pull request ended with status {status}")
+
+
+class Delivery(NamedTuple):
+    """What a delivered message's reply subject says of it."""
+
+    deliveries: int
+    stream_sequence: int
+    consumer_sequence: int
+    pending: int
+
+
+# Where the counts start in an ack subject: `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.
+# <time>.<pending>` (nine tokens), or the form with a domain and an account hash before the stream (eleven or more).
+_FIRST_COUNT = {9: 4}
+_FIRST_COUNT_WITH_DOMAIN = 6
+
+
+def delivery_of(msg: Msg) -> Delivery:
+    """The delivery's counts, read from the reply subject without nats-py's `Msg.metadata`, which also makes
+    a datetime and three objects per message (a tenth of a consumer's CPU)."""
+    tokens = (msg.reply or "").split(".")
+    if len(tokens) < 9 or tokens[0] != "$JS" or tokens[1] != "ACK":
+        raise ValueError(f"not a JetStream delivery: {msg.reply!r}")
+    first = _FIRST_COUNT.get(len(tokens), _FIRST_COUNT_WITH_DOMAIN)
+    return Delivery(int(tokens[first]), int(tokens[first + 1]), int(tokens[first + 2]), int(tokens[first + 4]))
