@@ -564,7 +564,8 @@ async def test_an_open_interrupted_after_writing_its_conversation_is_still_annou
 
 async def test_lists_show_who_wrote_the_latest_message_and_since_when_the_customer_waits(world: World) -> None:
     first = await record(world, inbound("m1", sender="+14155550100", channel=SMS, sent_at=50), now=60)
-    conversation = first.conversation
+    conversation = await world.store.get_conversation(first.conversation.conversation_id)  # as lists read it
+    assert conversation is not None
     assert (conversation.customer_label, conversation.preview, conversation.waiting_since_us) == (
         "Grace",
         "text of m1",
@@ -584,7 +585,10 @@ async def test_lists_show_who_wrote_the_latest_message_and_since_when_the_custom
         0,
     )
     unnamed = NewInboundMessage("m3", SMS, "main", "m3", ContactPoint(PHONE, "+1555"), "", "hi", 5, 5)
-    assert (await record(world, unnamed, now=110)).conversation.customer_label == "+1555"  # no name: the number
+    unnamed_conversation = await world.store.get_conversation(
+        (await record(world, unnamed, now=110)).conversation.conversation_id
+    )
+    assert unnamed_conversation is not None and unnamed_conversation.customer_label == "+1555"  # no name: the number
 
 
 async def test_a_new_conversation_is_announced_with_the_team_that_sees_it(

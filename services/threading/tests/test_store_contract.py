@@ -8,6 +8,7 @@ continue where they stopped, search shows only what the viewer may see, erasure 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 from inbox_runtime.errors import InvalidInput
@@ -213,8 +214,15 @@ async def test_erasure_leaves_nothing_but_the_tombstone(store: ConversationStore
 
 async def test_a_conversation_is_listed_with_its_customer_s_name_else_first_contact(store: ConversationStore) -> None:
     await store.commit([opening()])
+    await store.commit(
+        [ThreadChange(patches=(ConversationPatch("conv-1", add_tags=("vip",), add_participants=("bo",)),))]
+    )
     named = await store.get_conversation("conv-1")
     assert named is not None and named.customer_label == "Grace"
+    # What a change is planned on: the same conversation, without the label only views show.
+    assert await store.conversation_state("conv-1") == dataclasses.replace(named, customer_label="")
+    assert named.tags == ("vip",) and named.participants == ("bo",)
+    assert await store.conversation_state("conv-404") is None
     visitor = ContactPoint(3, "v9x8y7w6")
     await store.commit(
         [

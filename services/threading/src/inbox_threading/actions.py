@@ -410,7 +410,7 @@ class ThreadingActions:
         stored = await self._store.item(message_id)
         if stored is None:
             return None
-        conversation = await self._store.get_conversation(stored.conversation_id)
+        conversation = await self._store.conversation_state(stored.conversation_id)
         if conversation is None:
             raise NotFound(f"conversation {stored.conversation_id} not found")
         return InboundOutcome(conversation, stored, opened=stored.sequence == 1, duplicate=True)
@@ -451,11 +451,14 @@ class ThreadingActions:
         )
         customer, extra, merges = await self._apply_identity(customer, message, now)
         active = (
-            await self._store.get_conversation(customer.active_conversation_id)
+            await self._store.conversation_state(customer.active_conversation_id)
             if customer.active_conversation_id
             else None
         )
-        latest_resolved = await self._store.latest_resolved(customer.customer_id) if active is None else None
+        # A customer met just now (version 0: not stored yet) has no resolved conversation to look for.
+        latest_resolved = (
+            await self._store.latest_resolved(customer.customer_id) if active is None and customer.version else None
+        )
         referenced = await self._store.conversation_for_refs(reference_candidates(message.references()))
         if referenced is not None and referenced.customer_id != customer.customer_id:
             referenced = None  # never thread into another customer's conversation on a header they control
@@ -476,7 +479,7 @@ class ThreadingActions:
         [committed] = await self._store.commit([plan.change])
         if not committed.applied:
             return None
-        conversation = await self._store.get_conversation(plan.conversation_id)
+        conversation = await self._store.conversation_state(plan.conversation_id)
         assert conversation is not None
         sequence = committed.sequences.get(message.message_id)
         # Written now: as planned, with its sequence (no read back). Else another replica wrote it first.
@@ -616,7 +619,7 @@ class ThreadingActions:
         return stored_message(item, committed.sequences[item_id])
 
     async def record_assignment(self, conversation_id: str, agent_id: str, source_event_id: str) -> None:
-        current = await self._store.get_conversation(conversation_id)
+        current = await self._store.conversation_state(conversation_id)
         activity_id = derived_id("assigned", source_event_id)
         change = plan_assignment(current, agent_id, activity_id=activity_id, now_us=self._now()) if current else None
         activity = await self._append_internal(change, activity_id) if change else None

@@ -351,6 +351,7 @@ class MergeSuggestion:
 
 @dataclass(frozen=True)
 class InboundOutcome:
+    # As written, without what only views show (`customer_label`: see ConversationStore.conversation_state).
     conversation: Conversation
     message: StoredMessage
     # This message opened the conversation (true again on a redelivery of that first message).

@@ -83,6 +83,11 @@ class ConversationStore(Protocol):
 
     async def get_conversation(self, conversation_id: str) -> Conversation | None: ...
 
+    async def conversation_state(self, conversation_id: str) -> Conversation | None:
+        """The conversation as a change is planned on it: every field but `customer_label`, left "" (only lists
+        and views show it, and it costs a read of the customer and their first contact point)."""
+        ...
+
     async def latest_resolved(self, customer_id: str) -> Conversation | None: ...
 
     async def outreach_sent(self, customer_id: str, since_us: int) -> list[SentOutreach]:

@@ -111,6 +111,10 @@ class ThreadQueries(MongoStore):
         found = await self._db[CONVERSATIONS].find_one({"_id": conversation_id})
         return (await self._labelled([found]))[0] if found else None
 
+    async def conversation_state(self, conversation_id: str) -> Conversation | None:
+        found = await self._db[CONVERSATIONS].find_one({"_id": conversation_id})
+        return docs.conversation(found) if found else None
+
     async def _conversations(self, query: Document, sort: list[tuple[str, int]], limit: int) -> list[Conversation]:
         found = self._db[CONVERSATIONS].find(query).sort(sort).limit(limit)
         return await self._labelled([d async for d in found])

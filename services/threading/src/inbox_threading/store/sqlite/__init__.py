@@ -84,6 +84,9 @@ class SqliteConversationStore(SqliteStore):
     async def get_conversation(self, conversation_id: str) -> Conversation | None:
         return self._db.lookup(lambda conn: queries.conversation(conn, conversation_id))
 
+    async def conversation_state(self, conversation_id: str) -> Conversation | None:
+        return self._db.lookup(lambda conn: queries.conversation_state(conn, conversation_id))
+
     async def latest_resolved(self, customer_id: str) -> Conversation | None:
         return self._db.lookup(lambda conn: queries.latest_resolved(conn, customer_id))
 

@@ -50,6 +50,17 @@ FROM conversations c LEFT JOIN customers cu ON cu.customer_id = c.customer_id
 """
 
 
+# What a change is planned on: the conversation with its tags and participants, not its customer's label.
+_CONVERSATION_STATE_SELECT = """
+SELECT c.*,
+    (SELECT json_group_array(tag) FROM conversation_tags t WHERE t.conversation_id = c.conversation_id)
+        AS tag_list,
+    (SELECT json_group_array(agent_id) FROM conversation_participants p
+        WHERE p.conversation_id = c.conversation_id) AS participant_list
+FROM conversations c WHERE c.conversation_id = ?
+"""
+
+
 def _conversation_of(row: sqlite3.Row) -> Conversation:
     label = ""
     if row["known_customer"] is not None:
@@ -64,6 +75,13 @@ def _conversation_of(row: sqlite3.Row) -> Conversation:
 def conversation(conn: sqlite3.Connection, conversation_id: str) -> Conversation | None:
     row = conn.execute(_CONVERSATION_SELECT + "WHERE c.conversation_id = ?", (conversation_id,)).fetchone()
     return _conversation_of(row) if row is not None else None
+
+
+def conversation_state(conn: sqlite3.Connection, conversation_id: str) -> Conversation | None:
+    row = conn.execute(_CONVERSATION_STATE_SELECT, (conversation_id,)).fetchone()
+    if row is None:
+        return None
+    return rows.conversation(row, sorted(json.loads(row["tag_list"])), sorted(json.loads(row["participant_list"])), "")
 
 
 def conversations(conn: sqlite3.Connection, ids: Sequence[str]) -> list[Conversation]:
