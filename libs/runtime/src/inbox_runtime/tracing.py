@@ -63,7 +63,11 @@ def tracing_enabled() -> bool:
     return _tracer is not None
 
 
-@contextlib.contextmanager
+# What `span` gives while tracing is off: a context manager that does nothing, made once (a generator-based
+# one per call cost every event a consumer handled about 5 us, a sixth of a do-nothing consumer's CPU).
+_NO_SPAN: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+
+
 def span(
     name: str,
     *,
@@ -71,16 +75,26 @@ def span(
     carrier: Mapping[str, str] | None = None,
     attributes: Mapping[str, str | int] | None = None,
     enabled: bool = True,
-) -> Iterator[None]:
+) -> contextlib.AbstractContextManager[None]:
     """A span around the block, current within it (so events published and calls made inside carry it).
     `carrier` holds the remote parent's `traceparent` (and `tracestate`), from an envelope or headers; without
     one the span continues the current trace or starts a new one. An exception leaving the block marks it
     failed. `enabled=False`: no span (a health probe's request)."""
     if _tracer is None or not enabled:
-        yield
-        return
+        return _NO_SPAN
+    return _span(_tracer, name, kind, carrier, attributes)
+
+
+@contextlib.contextmanager
+def _span(
+    tracer: Tracer,
+    name: str,
+    kind: SpanKind,
+    carrier: Mapping[str, str] | None,
+    attributes: Mapping[str, str | int] | None,
+) -> Iterator[None]:
     parent = _PROPAGATOR.extract(carrier) if carrier else None
-    with _tracer.start_as_current_span(name, context=parent, kind=_KINDS[kind], attributes=attributes):
+    with tracer.start_as_current_span(name, context=parent, kind=_KINDS[kind], attributes=attributes):
         yield
 
 
