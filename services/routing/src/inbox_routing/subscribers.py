@@ -128,7 +128,10 @@ class RoutingSubscribers:
 
     async def on_message_added(self, event: Event[conversation_events.MessageAdded]) -> None:
         if event.payload.HasField("opened"):
+            # The conversation's first message: the decision writes its first-response clock (what the message
+            # would start) and is made with its sentiment, so there is nothing more to do for it.
             await self._on_opened(event.payload.opened, event.envelope.correlation_id)
+            return
         message = event.payload.message
         if message.kind not in CONVERSATION_KINDS:
             return
@@ -137,7 +140,7 @@ class RoutingSubscribers:
         await self._actions.message_added(
             message.conversation_id, inbound=inbound, by_agent=by_agent, at_us=from_timestamp(message.received_at)
         )
-        if inbound and message.HasField("sentiment") and not event.payload.HasField("opened"):
+        if inbound and message.HasField("sentiment"):
             await self._actions.customer_sentiment(
                 message.conversation_id, message.sentiment.score, event.envelope.correlation_id
             )
