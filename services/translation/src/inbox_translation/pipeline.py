@@ -146,10 +146,16 @@ class TranslationPipeline:
         self, conversation_id: str, agent_id: str, first_delivery: bool, tenant_id: str = ""
     ) -> None:
         await self._store.set_conversation_agent(conversation_id, agent_id)
-        await self.translate_for_agent(conversation_id, first_delivery, tenant_id)
+        await self.translate_for_agent(conversation_id, first_delivery, tenant_id, agent_id=agent_id)
 
-    async def translate_for_agent(self, conversation_id: str, first_delivery: bool, tenant_id: str = "") -> None:
-        agent_language = await self._agents.of(await self._store.conversation_agent(conversation_id))
+    async def translate_for_agent(
+        self, conversation_id: str, first_delivery: bool, tenant_id: str = "", *, agent_id: str | None = None
+    ) -> None:
+        """Translate what the conversation's agent (`agent_id`, else the one stored) has not read in their
+        language yet."""
+        if agent_id is None:
+            agent_id = await self._store.conversation_agent(conversation_id)
+        agent_language = await self._agents.of(agent_id)
         if not agent_language:
             return
         for message in await self._store.untranslated(conversation_id, agent_language):
