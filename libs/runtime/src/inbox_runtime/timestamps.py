@@ -19,3 +19,9 @@ def to_timestamp(microseconds: int) -> Timestamp:
 
 def from_timestamp(value: Timestamp) -> int:
     return value.seconds * 1_000_000 + value.nanos // 1000
+
+
+def stamp_now(stamp: Timestamp) -> None:
+    """Set `stamp` to now: protobuf's `GetCurrentTime` without its way through a datetime, which cost the
+    channels service a few microseconds of every inbound message."""
+    stamp.FromNanoseconds(time.time_ns())

@@ -28,7 +28,7 @@ from inbox_runtime.callers import KeySource, Refused, authenticate, require_scop
 from inbox_runtime.errors import FailedPrecondition, InvalidInput
 from inbox_runtime.metrics import counter
 from inbox_runtime.mongo import MongoTarget
-from inbox_runtime.timestamps import now_us, to_timestamp
+from inbox_runtime.timestamps import now_us, stamp_now, to_timestamp
 
 from inbox_channels.domain import (
     Delivery,
@@ -273,7 +273,7 @@ class ChannelActions:
         )
         # Kept with the message in the customer's thread: contact pressure counts what they were sent.
         outbound.metadata["outreach"] = outreach_name(kind)
-        outbound.created_at.GetCurrentTime()
+        stamp_now(outbound.created_at)
         await self.deliver(outbound)
         delivery = await self._store.get(message_id)
         assert delivery is not None
@@ -310,7 +310,7 @@ class ChannelActions:
             kind=message_pb2.MESSAGE_KIND_CALL_EVENT,
             metadata={"call_sid": started.sid, "agent_id": agent_id, "conversation_id": conversation_id},
         )
-        item.received_at.GetCurrentTime()
+        stamp_now(item.received_at)
         await self.publish_inbound(item)
         return started
 

@@ -18,7 +18,7 @@ from inbox_events.erasure import ErasureScope, is_about, notice_wait_seconds
 from inbox_events.feed import Feed
 from inbox_language import SENTIMENT_LANGUAGE, Detector, SentimentModel
 from inbox_runtime.optimistic import until_applied
-from inbox_runtime.timestamps import now_us, to_timestamp
+from inbox_runtime.timestamps import now_us, stamp_now, to_timestamp
 
 from inbox_threading.changes import (
     ConversationPatch,
@@ -629,7 +629,7 @@ class ThreadingActions:
         changed = conversation_events.AssigneeChanged(
             conversation_id=conversation_id, agent_id=agent_id, activity=message_to_proto(activity)
         )
-        changed.changed_at.GetCurrentTime()
+        stamp_now(changed.changed_at)
         # Live-only: routing's event is the durable fact of the assignment; this tells live views it is stored.
         await self._bus.publish_live([Outgoing(changed, f"assignee-changed:{source_event_id}", source_event_id)])
         log.info("assignee_recorded", conversation_id=conversation_id, agent_id=agent_id)
@@ -1420,7 +1420,7 @@ class ThreadingActions:
         merged = conversation_events.CustomersMerged(
             surviving_customer_id=receipt.surviving_customer_id, merged_customer_id=receipt.merged_customer_id
         )
-        merged.merged_at.GetCurrentTime()
+        stamp_now(merged.merged_at)
         return Outgoing(merged, f"customers-merged:{receipt.merged_customer_id}")
 
     @staticmethod

@@ -24,7 +24,7 @@ from inbox_runtime.config import env, secret
 from inbox_runtime.errors import InvalidInput
 from inbox_runtime.signing import sign, verify
 from inbox_runtime.sqlite import SqliteDatabase
-from inbox_runtime.timestamps import now_us
+from inbox_runtime.timestamps import now_us, stamp_now
 from inbox_runtime.untrusted import parse_json
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -130,7 +130,7 @@ class ApiChannelAdapter:
             text=text,
             kind=message_pb2.MESSAGE_KIND_TEXT,
         )
-        item.received_at.GetCurrentTime()
+        stamp_now(item.received_at)
         await self._host.publish_inbound(item)
         return JSONResponse({"message_id": item.message_id}, status_code=202)
 

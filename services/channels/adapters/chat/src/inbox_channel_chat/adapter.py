@@ -21,7 +21,7 @@ from inbox_channel_sdk import AdapterHost, Capabilities, DeliveryResult, HealthR
 from inbox_channel_sdk.limits import SenderRateLimited
 from inbox_runtime.config import env, secret
 from inbox_runtime.errors import InvalidInput
-from inbox_runtime.timestamps import now_us
+from inbox_runtime.timestamps import now_us, stamp_now
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
@@ -259,7 +259,7 @@ class ChatAdapter:
             kind=message_pb2.MESSAGE_KIND_FEEDBACK,
         )
         inbound.metadata.update(satisfaction_score=str(frame.score), satisfaction_survey=frame.survey_id)
-        inbound.received_at.GetCurrentTime()
+        stamp_now(inbound.received_at)
         inbound.sent_at.CopyFrom(inbound.received_at)
         await self._host.publish_inbound(inbound)
         await websocket.send_json({"type": "rated", "survey_id": frame.survey_id})
@@ -296,7 +296,7 @@ class ChatAdapter:
                 size_bytes=upload.size_bytes,
                 url=f"{UPLOAD_PATH}/{upload.attachment_id}",
             )
-        inbound.received_at.GetCurrentTime()
+        stamp_now(inbound.received_at)
         inbound.sent_at.CopyFrom(inbound.received_at)
         await self._host.publish_inbound(inbound)
         await websocket.send_json(

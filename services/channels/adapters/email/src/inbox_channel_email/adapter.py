@@ -16,7 +16,7 @@ from inbox_channel_sdk import AdapterHost, Capabilities, DeliveryResult, HealthR
 from inbox_channel_sdk.files import FileStore
 from inbox_channel_sdk.limits import SenderRateLimited
 from inbox_runtime.errors import InvalidInput
-from inbox_runtime.timestamps import now_us
+from inbox_runtime.timestamps import now_us, stamp_now
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -174,7 +174,7 @@ class EmailAdapter:
         )
         if parsed.automatic:
             item.metadata["automatic"] = parsed.automatic
-        item.received_at.GetCurrentTime()
+        stamp_now(item.received_at)
         assert self._files is not None
         # The full original (quoted history, signature, headers) stays available to agents.
         original = self._files.save(raw)
@@ -272,7 +272,7 @@ class EmailAdapter:
             kind=message_pb2.MESSAGE_KIND_FEEDBACK,
         )
         answer.metadata.update(satisfaction_score=str(score), satisfaction_survey=ticket.survey_id)
-        answer.received_at.GetCurrentTime()
+        stamp_now(answer.received_at)
         answer.sent_at.CopyFrom(answer.received_at)
         try:
             await self._host.publish_inbound(answer)

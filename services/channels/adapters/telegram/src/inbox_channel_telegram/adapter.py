@@ -26,7 +26,7 @@ from inbox_runtime.auth import same_secret
 from inbox_runtime.config import env, secret
 from inbox_runtime.errors import InvalidInput
 from inbox_runtime.sqlite import SqliteDatabase
-from inbox_runtime.timestamps import now_us
+from inbox_runtime.timestamps import now_us, stamp_now
 from inbox_runtime.untrusted import parse_json
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -136,7 +136,7 @@ class TelegramAdapter:
         )
         if (sent_at := _integer(message.get("date"))) is not None and sent_at > 0:
             item.sent_at.FromSeconds(sent_at)
-        item.received_at.GetCurrentTime()
+        stamp_now(item.received_at)
         await self._host.publish_inbound(item)
         return JSONResponse({"ok": True})
 

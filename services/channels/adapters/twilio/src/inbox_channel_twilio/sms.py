@@ -13,7 +13,7 @@ from inbox_channel_sdk import AdapterHost, Capabilities, DeliveryResult, HealthR
 from inbox_channel_sdk.webhooks import WebhookRejected, require, webhook, whole_number
 from inbox_runtime.config import env
 from inbox_runtime.errors import InvalidInput
-from inbox_runtime.timestamps import now_us
+from inbox_runtime.timestamps import now_us, stamp_now
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -124,7 +124,7 @@ class SmsAdapter:
             kind=message_pb2.MESSAGE_KIND_TEXT,
             metadata={"to": to, "num_segments": fields.get("NumSegments", "1")},
         )
-        inbound.received_at.GetCurrentTime()
+        stamp_now(inbound.received_at)
         media_count = whole_number(fields, "NumMedia", MAX_MEDIA)
         for index in range(media_count):
             url = fields.get(f"MediaUrl{index}")

@@ -16,6 +16,7 @@ from inbox_channel_sdk import AdapterHost, CallbackStarted, Capabilities, Delive
 from inbox_channel_sdk.webhooks import WebhookRejected, require, webhook, whole_number
 from inbox_runtime.config import env
 from inbox_runtime.errors import FailedPrecondition, InvalidInput
+from inbox_runtime.timestamps import stamp_now
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -152,7 +153,7 @@ class VoiceAdapter:
             kind=kind,
             metadata=metadata,
         )
-        inbound.received_at.GetCurrentTime()
+        stamp_now(inbound.received_at)
         if attachment is not None:
             inbound.attachments.append(attachment)
         await self._host.publish_inbound(inbound)
