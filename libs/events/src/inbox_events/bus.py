@@ -45,6 +45,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, KeyValueConfig
 from nats.js.kv import KeyValue
 
 from inbox_events.codec import DEFAULT_TENANT, MalformedEvent, decode, encode
+from inbox_events.confirmations import Confirmations
 from inbox_events.feed import Feed, FeedCursor, follow, start_positions
 from inbox_events.permissions import inbox_prefix
 from inbox_events.pull import BatchPuller, delivery_of
@@ -239,11 +240,12 @@ async def while_electing(action: Callable[[], Awaitable[T]], **what: str) -> T:
 class EventBus:
     def __init__(self, nc: NatsClient, service: str, replicas: int = 1) -> None:
         self._nc = nc
-        self._js: JetStreamContext = nc.jetstream(publish_async_max_pending=2000)
+        self._js: JetStreamContext = nc.jetstream()
         self._service = service
         # Copies of each stream and bucket this service creates (consumers take their stream's).
         self._replicas = replicas
         self._api_keys: ApiKeyStore | None = None
+        self._confirmations = Confirmations(nc)
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -277,7 +279,9 @@ class EventBus:
         )
         log.info("nats_connected", url=",".join(without_password(server) for server in servers), replicas=replicas)
         try:
-            yield cls(nc, service, replicas)
+            bus = cls(nc, service, replicas)
+            await bus._confirmations.start()
+            yield bus
         finally:
             with contextlib.suppress(Exception):
                 await nc.drain()
@@ -370,7 +374,7 @@ class EventBus:
         deadline = loop.time() + within
         pauses = _Pauses(deadline)
         while True:
-            futures: list[asyncio.Future[Any]] = []
+            futures: list[asyncio.Future[int]] = []
             try:
                 for index in unconfirmed:
                     item = items[index]
@@ -378,18 +382,13 @@ class EventBus:
                     # The event id is the only header: JetStream's de-duplication reads it; the type and the
                     # correlation id travel in the envelope (each header costs every reader a parse).
                     headers = {"Nats-Msg-Id": item.event_id}
-                    if item.expected_last_subject_sequence is None:
-                        futures.append(await self._js.publish_async(subject, data, headers=headers))
-                        continue
-                    headers["Nats-Expected-Last-Subject-Sequence"] = str(item.expected_last_subject_sequence)
-                    # A plain publish: nats-py's publish_async loses the server's refusal (its reply handler
-                    # raises the error instead of setting it on the future, which then only times out).
-                    confirmation = self._js.publish(subject, data, headers=headers, timeout=PUBLISH_WAIT_SECONDS)
-                    futures.append(asyncio.ensure_future(confirmation))
+                    if item.expected_last_subject_sequence is not None:
+                        headers["Nats-Expected-Last-Subject-Sequence"] = str(item.expected_last_subject_sequence)
+                    futures.append(await self._confirmations.publish(subject, data, headers))
                 # One deadline for them all, without a task per event (wait_for makes one).
                 async with asyncio.timeout(max(0.1, min(PUBLISH_WAIT_SECONDS, deadline - loop.time()))):
                     for index, future in zip(unconfirmed, futures, strict=False):
-                        sequences[index] = int((await future).seq)
+                        sequences[index] = await future
                 return [sequence or 0 for sequence in sequences]
             except (TimeoutError, nats.errors.Error) as exc:
                 for future in futures:
@@ -401,7 +400,7 @@ class EventBus:
                 # again under the same ids, which JetStream stores once whatever the first try did.
                 for index, future in zip(unconfirmed, futures, strict=False):
                     if future.done() and not future.cancelled() and not future.exception():
-                        sequences[index] = int(future.result().seq)
+                        sequences[index] = future.result()
                 unconfirmed = [index for index in unconfirmed if sequences[index] is None]
                 if not pauses.room_for_another():
                     raise NotStored(f"the broker did not confirm {len(unconfirmed)} event(s): {exc!r}") from exc
