@@ -43,7 +43,8 @@ async def test_a_backlog_in_order_until_translated_and_forgotten_on_erasure(stor
     second = CustomerMessage("m2", "conv-1", "c1", "¿dónde está?", "es")
     for message in (first, second, first):
         await store.remember_message(message)
-    await store.remember_message(CustomerMessage("m3", "conv-2", "c2", "oi", "pt"))
+    await store.remember_message(CustomerMessage("m3", "conv-2", "c2", "oi", "pt"), customer_language="pt")
+    assert await store.customer_language("c2") == "pt" and await store.customer_language("c1") == ""
     assert await store.untranslated("conv-1", "en") == [first, second]
     await store.mark_translated("m1", "en")
     assert await store.untranslated("conv-1", "en") == [second]

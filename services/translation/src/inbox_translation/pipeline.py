@@ -3,7 +3,6 @@ replies translated for the customer before delivery. Engine outages are retried 
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import grpc
@@ -88,15 +87,10 @@ class TranslationPipeline:
         with the message: the detection is announced only when it says something else."""
         known = await self._store.customer_language(customer_id)
         detection = self._translator.detect(text, known)
-        remembered = [
-            self._store.remember_message(
-                CustomerMessage(message_id, conversation_id, customer_id, text, detection.language)
-            )
-        ]
-        if detection.language and not detection.fallback:
-            remembered.append(self._store.remember_customer_language(customer_id, detection.language))
-        # Side by side, so the two writes share one commit.
-        await asyncio.gather(*remembered)
+        sure = detection.language if detection.language and not detection.fallback else ""
+        await self._store.remember_message(
+            CustomerMessage(message_id, conversation_id, customer_id, text, detection.language), customer_language=sure
+        )
         if not guess_stands(stored_language, detection, known):
             detected = translation_events.LanguageDetected(
                 message_id=message_id,

@@ -58,7 +58,9 @@ class MongoTranslationStore(MongoStore):
         found = await self._db[CONVERSATION_AGENTS].find_one({"_id": conversation_id})
         return str(found["agent_id"]) if found else ""
 
-    async def remember_message(self, message: CustomerMessage) -> None:
+    async def remember_message(self, message: CustomerMessage, customer_language: str = "") -> None:
+        if customer_language:
+            await self.remember_customer_language(message.customer_id, customer_language)
         await self._insert_if_absent(
             CUSTOMER_MESSAGES,
             {

@@ -108,15 +108,21 @@ class SqliteTranslationStore(SqliteStore):
         )
         return str(row[0]) if row else ""
 
-    async def remember_message(self, message: CustomerMessage) -> None:
+    async def remember_message(self, message: CustomerMessage, customer_language: str = "") -> None:
         values = (message.message_id, message.conversation_id, message.customer_id, message.text, message.language)
-        await self._db.write(
-            lambda conn: conn.execute(
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
                 "INSERT OR IGNORE INTO customer_messages (message_id, conversation_id, customer_id, text, language) "
                 "VALUES (?, ?, ?, ?, ?)",
                 values,
             )
-        )
+            if customer_language:
+                conn.execute(
+                    "INSERT OR REPLACE INTO customer_languages VALUES (?, ?)", (message.customer_id, customer_language)
+                )
+
+        await self._db.write(write)
 
     async def untranslated(self, conversation_id: str, language: str) -> list[CustomerMessage]:
         rows = await self._db.read(
