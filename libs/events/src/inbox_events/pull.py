@@ -1,7 +1,7 @@
 """A durable pull consumer's batches: one request each, its messages, and the status that ends it.
 
 nats-py's `PullSubscription.fetch` waits for every message of a batch with `next_msg`, which makes a task, a
-timer and a uuid per message: a quarter of a do-nothing consumer's CPU (bench/event_hop.py). Here a batch is
+timer and a uuid per message: half of a do-nothing consumer's CPU (bench/event_hop.py). Here a batch is
 one request with `no_wait` and `expires`: the server waits up to `expires` for a first message, then sends
 what it has, up to the batch, and ends the request with a status when it sent fewer than the batch (404 after
 messages, 408 when none came in time). The subscription's callback collects the messages; the fetch wakes
