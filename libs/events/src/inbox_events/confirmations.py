@@ -16,7 +16,8 @@ import nats.errors
 import nats.js.errors
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
+
+from inbox_events.replies import ReplyInbox
 
 NO_RESPONDERS = "503"
 
@@ -24,19 +25,14 @@ NO_RESPONDERS = "503"
 class Confirmations:
     def __init__(self, nc: NatsClient) -> None:
         self._nc = nc
-        self._inbox = nc.new_inbox()
-        self._prefix_length = len(self._inbox) + 1
-        self._published = 0
+        self._replies = ReplyInbox(nc, self._on_reply)
         self._waiting: dict[str, asyncio.Future[int]] = {}
-        self._subscription: Subscription | None = None
 
     async def start(self) -> None:
-        self._subscription = await self._nc.subscribe(f"{self._inbox}.*", cb=self._on_reply)
+        await self._replies.start()
 
     async def stop(self) -> None:
-        if self._subscription is not None:
-            subscription, self._subscription = self._subscription, None
-            await subscription.unsubscribe()
+        await self._replies.stop()
         for future in self._waiting.values():
             future.cancel()
         self._waiting.clear()
@@ -44,17 +40,16 @@ class Confirmations:
     async def publish(self, subject: str, data: bytes, headers: dict[str, str]) -> asyncio.Future[int]:
         """Publish to a stream; the future is the stream sequence the event is stored at (the first copy's,
         for a duplicate), or the server's refusal. A caller that stops waiting cancels it."""
-        self._published += 1
-        token = str(self._published)
+        reply = self._replies.next_reply()
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._waiting[token] = future
+        self._waiting[reply] = future
         # A future the caller gave up on is not kept waiting for a reply that may never come.
-        future.add_done_callback(lambda _: self._waiting.pop(token, None))
-        await self._nc.publish(subject, data, reply=f"{self._inbox}.{token}", headers=headers)
+        future.add_done_callback(lambda _: self._waiting.pop(reply, None))
+        await self._nc.publish(subject, data, reply=reply, headers=headers)
         return future
 
     async def _on_reply(self, msg: Msg) -> None:
-        future = self._waiting.pop(msg.subject[self._prefix_length :], None)
+        future = self._waiting.pop(msg.subject, None)
         if future is None or future.done():
             return
         if not msg.data and msg.headers and msg.headers.get("Status") == NO_RESPONDERS:

@@ -20,7 +20,8 @@ from typing import NamedTuple
 
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
+
+from inbox_events.replies import ReplyInbox
 
 # The JetStream API's subjects, as nats-py's JetStreamContext addresses them without a domain.
 API_PREFIX = "$JS.API"
@@ -40,25 +41,21 @@ class BatchPuller:
     def __init__(self, nc: NatsClient, stream: str, durable: str) -> None:
         self._nc = nc
         self._next_subject = f"{API_PREFIX}.CONSUMER.MSG.NEXT.{stream}.{durable}"
-        self._inbox = nc.new_inbox()
-        self._requests = 0
+        self._replies = ReplyInbox(nc, self._on_message)
         self._current_reply = ""
         self._ended: asyncio.Future[str] | None = None
         self._wanted = 0
         self._arrived: list[Msg] = []
-        self._subscription: Subscription | None = None
 
     async def start(self) -> None:
-        self._subscription = await self._nc.subscribe(f"{self._inbox}.*", cb=self._on_message)
+        await self._replies.start()
 
     async def stop(self) -> None:
-        if self._subscription is not None:
-            subscription, self._subscription = self._subscription, None
-            await subscription.unsubscribe()
+        await self._replies.stop()
 
     async def _on_message(self, msg: Msg) -> None:
         status = msg.headers.get("Status", "") if msg.headers and not msg.data else ""
-        if not status or not msg.subject.startswith(self._inbox):
+        if not status or not self._replies.answers(msg):
             self._arrived.append(msg)
             # A full batch ends the request without a status.
             if len(self._arrived) >= self._wanted and self._ended is not None and not self._ended.done():
@@ -72,8 +69,7 @@ class BatchPuller:
         """Up to `batch` messages, as soon as there is one; TimeoutError when none came within `timeout`."""
         status = ""
         if not self._arrived:
-            self._requests += 1
-            self._current_reply = f"{self._inbox}.{self._requests}"
+            self._current_reply = self._replies.next_reply()
             ended: asyncio.Future[str] = asyncio.get_running_loop().create_future()
             self._ended = ended
             self._wanted = batch
