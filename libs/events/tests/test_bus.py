@@ -175,26 +175,35 @@ async def _publish_for(bus: EventBus, *pairs: tuple[str, str]) -> None:
         await bus.publish(event, event_id=conversation_id)
 
 
-async def test_lanes_of_a_batch_are_handled_side_by_side_each_in_order(bus: EventBus) -> None:
-    await _publish_for(bus, ("a", "a1"), ("a", "a2"), ("b", "b1"), ("a", "a3"), ("b", "b2"))
+async def _handled_while_a1_waits_for(
+    bus: EventBus, spec: ConsumerSpec[conv.ConversationReopened], other: str, count: int
+) -> list[str]:
+    """The order `count` events were handled in, a1 waiting until `other` is handled."""
     handled: list[str] = []
-    b1_handled = asyncio.Event()
+    other_handled = asyncio.Event()
     done = asyncio.Event()
 
     async def handle(event: Event[conv.ConversationReopened]) -> None:
         conversation_id = event.payload.conversation_id
         if conversation_id == "a1":
-            # Handled one at a time, a1 would wait for ever: b's lane runs beside a's.
-            await b1_handled.wait()
+            async with asyncio.timeout(10):
+                await other_handled.wait()
         handled.append(conversation_id)
-        if conversation_id == "b1":
-            b1_handled.set()
-        if len(handled) == 5:
+        if conversation_id == other:
+            other_handled.set()
+        if len(handled) == count:
             done.set()
 
-    async with bus.consume(BY_CUSTOMER, handle):
+    async with bus.consume(spec, handle):
         async with asyncio.timeout(10):
             await done.wait()
+    return handled
+
+
+async def test_lanes_of_a_batch_are_handled_side_by_side_each_in_order(bus: EventBus) -> None:
+    await _publish_for(bus, ("a", "a1"), ("a", "a2"), ("b", "b1"), ("a", "a3"), ("b", "b2"))
+    # Handled one at a time, a1 would wait for ever: b's lane runs beside a's.
+    handled = await _handled_while_a1_waits_for(bus, BY_CUSTOMER, "b1", 5)
     assert [c for c in handled if c.startswith("a")] == ["a1", "a2", "a3"]
     assert [c for c in handled if c.startswith("b")] == ["b1", "b2"]
 
@@ -221,6 +230,43 @@ async def test_a_retried_event_holds_back_the_rest_of_its_lane_only(bus: EventBu
     assert handled[1:] == ["a1", "a2", "a3"]
     # The server applies acks on its own schedule: settled soon after, with nothing left to redeliver.
     await eventually(lambda: bus.settled(BY_CUSTOMER), what="every event acked")
+
+
+# Two events a batch: a full batch leaves room for the next beside it.
+IN_PAIRS = dataclasses.replace(BY_CUSTOMER, durable="test-in-pairs", batch=2)
+
+
+async def test_a_lane_waits_for_its_events_of_the_batch_before_while_the_other_lanes_go_on(bus: EventBus) -> None:
+    # Fetched as [a1, b1] then [a2, c1]: the second batch is handled while a1 is still in hand.
+    await _publish_for(bus, ("a", "a1"), ("b", "b1"), ("a", "a2"), ("c", "c1"))
+    handled = await _handled_while_a1_waits_for(bus, IN_PAIRS, "c1", 4)
+    assert handled.index("c1") < handled.index("a1") < handled.index("a2")
+
+
+async def test_a_lanes_events_of_a_later_batch_are_put_back_behind_its_retried_one(bus: EventBus) -> None:
+    await _publish_for(bus, ("a", "a1"), ("b", "b1"), ("a", "a2"), ("c", "c1"))
+    handled: list[tuple[str, int]] = []
+    c1_handled = asyncio.Event()
+    done = asyncio.Event()
+
+    async def handle(event: Event[conv.ConversationReopened]) -> None:
+        conversation_id = event.payload.conversation_id
+        if conversation_id == "a1" and event.deliveries == 1:
+            async with asyncio.timeout(10):
+                await c1_handled.wait()  # a2 is in hand by now, waiting for a1
+            raise RuntimeError("store unavailable")
+        handled.append((conversation_id, event.deliveries))
+        if conversation_id == "c1":
+            c1_handled.set()
+        if len(handled) == 4:
+            done.set()
+
+    async with bus.consume(IN_PAIRS, handle):
+        async with asyncio.timeout(10):
+            await done.wait()
+    # a2 never overtook a1: put back when a1 was, then handled after it.
+    assert [entry for entry in handled if entry[0].startswith("a")] == [("a1", 2), ("a2", 2)]
+    await eventually(lambda: bus.settled(IN_PAIRS), what="every event acked")
 
 
 async def test_a_postponed_event_waits_with_its_lane_and_is_never_dead_lettered(bus: EventBus) -> None:

@@ -161,6 +161,10 @@ class ConsumerSpec(Generic[M]):
     # Delay before the n-th redelivery after a handler error; the last value repeats.
     retry_delays_seconds: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0, 300.0)
     max_ack_pending: int = 1000
+    # With lanes, while a full batch (more events are waiting) waits on its commits and confirmations, the next
+    # is fetched and handled beside it; a lane's events still go in order, across batches too. A short batch
+    # is handled alone: at low rates, smaller batches side by side would only cost more commits.
+    batches_in_flight: int = 2
     # How long an idle fetch waits for events before it asks again.
     fetch_timeout_seconds: float = 5.0
     stream: str = field(default="")
@@ -623,6 +627,10 @@ class _Consumer(Generic[M]):
         self._handler = handler
         self._puller: BatchPuller | None = None
         self._stopping = asyncio.Event()
+        self._batches: set[asyncio.Task[None]] = set()
+        # Per lane, the turn of its latest events being handled: done, with the delay they were put back for
+        # (None: handled), once they are settled.
+        self._lane_turns: dict[str, asyncio.Future[float | None]] = {}
         # The server's count of deliveries to this consumer as of the last one this process received (or
         # of subscribing): a higher count while fetches come back empty means deliveries went elsewhere.
         self._deliveries_seen = 0
@@ -695,8 +703,17 @@ class _Consumer(Generic[M]):
         return fetch.result()
 
     async def run(self) -> None:
+        try:
+            await self._fetch_and_handle()
+        finally:
+            await asyncio.gather(*self._batches, return_exceptions=True)
+
+    async def _fetch_and_handle(self) -> None:
         idle_fetches = 0
+        overlap = 1
         while not self._stopping.is_set():
+            while len(self._batches) >= overlap:
+                await asyncio.wait(self._batches, return_when=asyncio.FIRST_COMPLETED)
             try:
                 messages = await self._fetch()
             except (nats.errors.TimeoutError, TimeoutError):  # an idle fetch expires either way
@@ -716,7 +733,16 @@ class _Consumer(Generic[M]):
                 last = delivery_of(messages[-1])
                 self._deliveries_seen = max(self._deliveries_seen, last.consumer_sequence)
                 self._lag.set(last.pending)
-            await self._handle_batch(messages)
+            full = len(messages) >= self._spec.batch and self._spec.lane is not None
+            overlap = self._spec.batches_in_flight if full else 1
+            batch = asyncio.create_task(self._handle_batch(messages))
+            self._batches.add(batch)
+            batch.add_done_callback(self._batch_done)
+
+    def _batch_done(self, batch: asyncio.Task[None]) -> None:
+        self._batches.discard(batch)
+        if not batch.cancelled() and batch.exception() is not None:  # its unsettled events come back after ack_wait
+            log.error("consumer_batch_failed", consumer=self._spec.durable, error=repr(batch.exception()))
 
     async def _stalled(self) -> bool:
         """Whether, while this process's fetches keep coming back empty, the server has events waiting for
@@ -775,9 +801,29 @@ class _Consumer(Generic[M]):
                 await self._handle_lane([(msg, event)], unsettled)
             else:
                 lanes.setdefault(lane_of(event.payload), []).append((msg, event))
-        await asyncio.gather(*(self._handle_lane(lane, unsettled) for lane in lanes.values()))
+        await asyncio.gather(*(self._handle_lane_in_turn(key, lane, unsettled) for key, lane in lanes.items()))
 
-    async def _handle_lane(self, lane: list[tuple[Msg, Event[M]]], unsettled: dict[int, Msg]) -> None:
+    async def _handle_lane_in_turn(self, key: str, lane: list[tuple[Msg, Event[M]]], unsettled: dict[int, Msg]) -> None:
+        """Handle a lane's events of this batch once its events of an earlier batch still in hand are settled;
+        put them back behind those if those were put back."""
+        earlier = self._lane_turns.get(key)
+        turn: asyncio.Future[float | None] = asyncio.get_running_loop().create_future()
+        self._lane_turns[key] = turn
+        retry_in: float | None = None
+        try:
+            retry_in = await earlier if earlier is not None else None
+            if retry_in is None:
+                retry_in = await self._handle_lane(lane, unsettled)
+            else:
+                await self._put_back(lane, retry_in, unsettled)
+        finally:
+            if not turn.done():
+                turn.set_result(retry_in)
+            if self._lane_turns.get(key) is turn:
+                del self._lane_turns[key]
+
+    async def _handle_lane(self, lane: list[tuple[Msg, Event[M]]], unsettled: dict[int, Msg]) -> float | None:
+        """Handle a lane's events in order; the delay they were put back for when one was (None: all settled)."""
         for index, (msg, event) in enumerate(lane):
             try:
                 retry_in = await self._handle(msg, event)
@@ -788,11 +834,16 @@ class _Consumer(Generic[M]):
                 unsettled.pop(id(msg), None)
             if retry_in is not None:
                 # Put the lane's later events back too, so none overtakes the one that failed.
-                for later, _ in lane[index + 1 :]:
-                    unsettled.pop(id(later), None)
-                    with contextlib.suppress(Exception):
-                        await later.nak(delay=retry_in)
-                return
+                await self._put_back(lane[index + 1 :], retry_in, unsettled)
+                return retry_in
+        return None
+
+    @staticmethod
+    async def _put_back(events: list[tuple[Msg, Event[M]]], delay: float, unsettled: dict[int, Msg]) -> None:
+        for msg, _ in events:
+            unsettled.pop(id(msg), None)
+            with contextlib.suppress(Exception):
+                await msg.nak(delay=delay)
 
     async def _settled_or_decoded(self, msg: Msg) -> Event[M] | None:
         """The event, or None when it was malformed and is dead-lettered."""
