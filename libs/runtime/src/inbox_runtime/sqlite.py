@@ -40,8 +40,12 @@ class _Write:
 
 
 class SqliteDatabase:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, before_commit: Sequence[str] = ()) -> None:
+        """`before_commit`: statements run in every write transaction just before it commits, after all of
+        its writes: work that a group's writes share (threading's search index takes a group's new items in
+        one go)."""
         self._path = str(path)
+        self._before_commit = tuple(before_commit)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         self._connection: sqlite3.Connection | None = None
         self._reader_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-read")
@@ -144,7 +148,7 @@ class SqliteDatabase:
         while self._queued:
             group, self._queued = self._queued, []
             try:
-                await loop.run_in_executor(self._executor, self._run_group, self._conn(), group)
+                await loop.run_in_executor(self._executor, self._run_group, self._conn(), group, self._before_commit)
             except BaseException as exc:  # the commit itself failed: none of the group is written
                 for write in group:
                     write.error, write.result = exc, None
@@ -163,7 +167,7 @@ class SqliteDatabase:
                     write.future.set_result(write.result)
 
     @staticmethod
-    def _run_group(conn: sqlite3.Connection, group: list[_Write]) -> None:
+    def _run_group(conn: sqlite3.Connection, group: list[_Write], before_commit: Sequence[str]) -> None:
         conn.execute("BEGIN IMMEDIATE")
         try:
             if len(group) == 1:
@@ -177,6 +181,8 @@ class SqliteDatabase:
                         conn.execute("ROLLBACK TO write")
                         write.error = exc
                     conn.execute("RELEASE write")
+            for statement in before_commit:
+                conn.execute(statement)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -262,13 +268,15 @@ class SqliteStore:
     """
 
     MIGRATIONS: tuple[str, ...] = ()
+    # Run in every write transaction before it commits (see SqliteDatabase).
+    BEFORE_COMMIT: tuple[str, ...] = ()
 
     def __init__(self, database: SqliteDatabase) -> None:
         self._db = database
 
     @classmethod
     async def open(cls, path: Path | str) -> Self:
-        database = SqliteDatabase(path)
+        database = SqliteDatabase(path, before_commit=cls.BEFORE_COMMIT)
         await database.open(*cls.MIGRATIONS)
         return cls(database)
 

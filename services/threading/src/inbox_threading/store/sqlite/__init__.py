@@ -32,11 +32,12 @@ from inbox_threading.domain import (
 )
 from inbox_threading.outreach import SentOutreach
 from inbox_threading.store.sqlite import queries, writes
-from inbox_threading.store.sqlite.schema import MIGRATIONS
+from inbox_threading.store.sqlite.schema import INDEX_NEW_ITEMS, MIGRATIONS
 
 
 class SqliteConversationStore(SqliteStore):
     MIGRATIONS = MIGRATIONS
+    BEFORE_COMMIT = INDEX_NEW_ITEMS
 
     # --- writes -------------------------------------------------------------------------------
 

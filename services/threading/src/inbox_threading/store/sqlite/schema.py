@@ -258,6 +258,30 @@ DROP INDEX messages_by_customer;
 DROP INDEX messages_by_provider_id;
 """
 
+# The search index takes a transaction's new items in one go, just before it commits (`INDEX_NEW_ITEMS`), not
+# one by one: FTS5 writes out what it holds at every savepoint, each change is one, so every item made an index
+# segment of its own, to be merged later. The delete trigger leaves out an item not indexed yet, in one trigger
+# as SQLite does not promise the order of two.
+MIGRATION_V15 = """
+CREATE TABLE messages_fts_pending (message_rowid INTEGER PRIMARY KEY);
+DROP TRIGGER messages_fts_insert;
+CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages WHEN new.kind != 6 BEGIN
+    INSERT INTO messages_fts_pending (message_rowid) VALUES (new.rowid);
+END;
+DROP TRIGGER messages_fts_delete;
+CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages WHEN old.kind != 6 BEGIN
+    INSERT INTO messages_fts(messages_fts, rowid, text) SELECT 'delete', old.rowid, old.text
+        WHERE NOT EXISTS (SELECT 1 FROM messages_fts_pending WHERE message_rowid = old.rowid);
+    DELETE FROM messages_fts_pending WHERE message_rowid = old.rowid;
+END;
+"""
+
+INDEX_NEW_ITEMS = (
+    "INSERT INTO messages_fts(rowid, text) "
+    "SELECT m.rowid, m.text FROM messages_fts_pending p JOIN messages m ON m.rowid = p.message_rowid",
+    "DELETE FROM messages_fts_pending",
+)
+
 MIGRATIONS = (
     SCHEMA_V1,
     MIGRATION_V2,
@@ -273,4 +297,5 @@ MIGRATIONS = (
     MIGRATION_V12,
     MIGRATION_V13,
     MIGRATION_V14,
+    MIGRATION_V15,
 )
