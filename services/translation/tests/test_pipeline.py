@@ -115,6 +115,18 @@ async def test_a_reply_is_released_translated_or_as_it_is(parts: Parts) -> None:
     assert (by_id["r2"].outbound.text, by_id["r2"].provider) == ("hello", "")
 
 
+async def test_a_reply_no_engine_can_translate_goes_out_as_written_at_once(parts: Parts) -> None:
+    # The local engine serves German and English only: waiting would never bring a Japanese translation.
+    outbound = channel_events.OutboundMessage(
+        message_id="r3", conversation_id="conv-1", channel=message_pb2.CHANNEL_SMS, text="hello thanks"
+    )
+    await parts.pipeline.reply(outbound, "ja", "ada", first_delivery=True)
+    [released] = await stored_events(
+        parts.nats_url, "translation.reply_translated", translation_events.ReplyTranslated, at_least=1
+    )
+    assert (released.outbound.text, released.provider, released.language) == ("hello thanks", "", "en")
+
+
 async def test_the_translation_service_api(parts: Parts) -> None:
     providers = await parts.stub.ListProviders(pb.ListProvidersRequest())
     [deepl] = providers.providers

@@ -185,6 +185,7 @@ class TranslationPipeline:
         source = await self._agents.of(agent_id) or self._translator.detect(outbound.text).language
         original = outbound.text
         provider = ""
+        language = customer_language
         if needs_translation(source, customer_language):
             try:
                 done = await self._translator.translate(
@@ -194,9 +195,22 @@ class TranslationPipeline:
                 if first_delivery:
                     await self._pending(outbound.message_id, outbound.conversation_id, str(exc))
                 raise
-            outbound.text, provider = done.text, done.provider
+            except FailedPrecondition as exc:
+                # No engine serves the pair, or the engine would not keep protected text: waiting changes
+                # neither (unlike an outage), so the reply goes out as written, in the agent's language.
+                log.warning(
+                    "reply_sent_untranslated",
+                    message_id=outbound.message_id,
+                    conversation_id=outbound.conversation_id,
+                    source=source,
+                    target=customer_language,
+                    reason=str(exc),
+                )
+                language = source
+            else:
+                outbound.text, provider = done.text, done.provider
         ready = translation_events.ReplyTranslated(
-            outbound=outbound, original_text=original, language=customer_language, provider=provider
+            outbound=outbound, original_text=original, language=language, provider=provider
         )
         await self._bus.publish_all([Outgoing(ready, f"reply-translated:{outbound.message_id}", outbound.message_id)])
         log.info("reply_translated", message_id=outbound.message_id, translated=bool(provider))
